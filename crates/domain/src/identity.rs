@@ -1,0 +1,723 @@
+//! Identity: registration, sign-in, token rotation, sign-out, authentication of requests, and
+//! the administration of accounts. Each operation has its own error type.
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::RepositoryError;
+use crate::clock::Clock;
+use crate::page::{Page, PageRequest};
+use crate::password::{HashingError, Password, PasswordHasher};
+use crate::throttle::{LoginAttemptRepository, ThrottlePolicy, throttle_key};
+use crate::token::{
+    AccessClaims, AccessTokenCodec, NewRefreshToken, RefreshToken, RefreshTokenFactory,
+    RefreshTokenRepository, RevokedTokenRepository, RotateOutcome, SessionId, TokenError, TokenId,
+};
+use crate::user::{
+    CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserRepository,
+    UserStatus, Username,
+};
+use crate::validation::ValidationErrors;
+
+/// A failure the caller cannot fix: storage, hashing or signing broke. Logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error("access token signing failed: {0}")]
+    Signing(TokenError),
+}
+
+/// Lets `?` lift port errors into an operation's error through [`InternalError`].
+macro_rules! internal_error_conversions {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<RepositoryError> for $error {
+            fn from(error: RepositoryError) -> Self {
+                Self::Internal(error.into())
+            }
+        }
+        impl From<HashingError> for $error {
+            fn from(error: HashingError) -> Self {
+                Self::Internal(error.into())
+            }
+        }
+    )+};
+}
+
+/// The lifetimes and limits identity works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub throttle: ThrottlePolicy,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::minutes(15),
+            refresh_token_ttl: Duration::days(14),
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+}
+
+/// The ports identity needs, as the composition root wires them.
+#[derive(Clone)]
+pub struct IdentityPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
+    pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
+    pub login_attempts: Arc<dyn LoginAttemptRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub access_tokens: Arc<dyn AccessTokenCodec>,
+    pub refresh_token_factory: Arc<dyn RefreshTokenFactory>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for IdentityPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityPorts").finish_non_exhaustive()
+    }
+}
+
+/// A new account's details, every field validated.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: Username,
+    pub password: Password,
+    pub full_name: FullName,
+    pub email: Option<Email>,
+    pub role: Role,
+}
+
+impl NewAccount {
+    /// Parses every field, reporting all violations at once.
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] listing each invalid field.
+    pub fn parse(
+        username: &str,
+        password: &str,
+        full_name: &str,
+        email: Option<&str>,
+        role: &str,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let username = errors.check("username", Username::parse(username));
+        // Without a valid username the "contains the username" rule has nothing to compare.
+        let password = errors.check("password", Password::parse(password, username.as_ref()));
+        let full_name = errors.check("full_name", FullName::parse(full_name));
+        let email = match email {
+            Some(raw) => errors.check("email", Email::parse(raw)).map(Some),
+            None => Some(None),
+        };
+        let role = errors.check(
+            "role",
+            role.parse::<Role>()
+                .map_err(|_| "must be one of admin, secretary, doctor, laboratory, patient"),
+        );
+        match (username, password, full_name, email, role) {
+            (Some(username), Some(password), Some(full_name), Some(email), Some(role))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    username,
+                    password,
+                    full_name,
+                    email,
+                    role,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Parses an administrator's changes to an account, reporting all violations at once.
+/// `email: Some(None)` clears the address.
+///
+/// # Errors
+/// [`ValidationErrors`] listing each invalid field.
+pub fn parse_user_changes(
+    full_name: Option<&str>,
+    email: Option<Option<&str>>,
+    role: Option<&str>,
+    status: Option<&str>,
+) -> Result<UserChanges, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let mut changes = UserChanges::default();
+    if let Some(raw) = full_name {
+        changes.full_name = errors.check("full_name", FullName::parse(raw));
+    }
+    match email {
+        Some(Some(raw)) => changes.email = errors.check("email", Email::parse(raw)).map(Some),
+        Some(None) => changes.email = Some(None),
+        None => {}
+    }
+    if let Some(raw) = role {
+        changes.role = errors.check(
+            "role",
+            raw.parse::<Role>()
+                .map_err(|_| "must be one of admin, secretary, doctor, laboratory, patient"),
+        );
+    }
+    if let Some(raw) = status {
+        changes.status = errors.check(
+            "status",
+            match raw.parse::<UserStatus>() {
+                Ok(UserStatus::Pending) | Err(_) => Err("must be active or suspended"),
+                Ok(status) => Ok(status),
+            },
+        );
+    }
+    errors.into_result().map(|()| changes)
+}
+
+/// Tokens handed out at sign-in and on refresh.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: RefreshToken,
+    pub expires_in: Duration,
+}
+
+/// The authenticated caller of a request: the user as they are now, and their token's claims.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub claims: AccessClaims,
+}
+
+impl Principal {
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    fn require(&self, role: Role) -> Result<(), Forbidden> {
+        if self.user.role == role {
+            Ok(())
+        } else {
+            Err(Forbidden)
+        }
+    }
+}
+
+/// The caller's role may never do this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("your role may not do this")]
+pub struct Forbidden;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("administrator accounts are created by an administrator")]
+    RoleNotSelfRegistrable,
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("too many failed sign-ins; retry after {retry_after}")]
+    Throttled { retry_after: Duration },
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the account awaits an administrator's approval")]
+    AccountPending,
+    #[error("the account is suspended")]
+    AccountSuspended,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("the refresh token is invalid, expired or revoked")]
+    Invalid,
+    /// A used token came back: its whole session has been revoked.
+    #[error("the refresh token was already used; its session is revoked")]
+    Reused,
+    #[error("the account awaits an administrator's approval")]
+    AccountPending,
+    #[error("the account is suspended")]
+    AccountSuspended,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is invalid")]
+    Invalid,
+    #[error("the access token has been revoked")]
+    Revoked,
+    #[error("the account is not active")]
+    Inactive,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("no such user")]
+    NotFound,
+    #[error("the user is not pending approval")]
+    NotPending,
+    #[error("administrators cannot change their own role or status")]
+    OwnAccess,
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+internal_error_conversions!(
+    RegisterError,
+    LoginError,
+    RefreshError,
+    AuthenticateError,
+    AdminError
+);
+
+/// The identity use cases.
+#[derive(Debug, Clone)]
+pub struct IdentityService {
+    ports: IdentityPorts,
+    config: IdentityConfig,
+}
+
+impl IdentityService {
+    pub fn new(ports: IdentityPorts, config: IdentityConfig) -> Self {
+        Self { ports, config }
+    }
+
+    pub fn config(&self) -> &IdentityConfig {
+        &self.config
+    }
+
+    /// Self-registration: patients are active at once, staff wait for approval, and nobody
+    /// registers as an administrator.
+    ///
+    /// # Errors
+    /// [`RegisterError`].
+    pub async fn register(&self, account: NewAccount) -> Result<User, RegisterError> {
+        let status = account
+            .role
+            .self_registration_status()
+            .ok_or(RegisterError::RoleNotSelfRegistrable)?;
+        self.create_account(account, status)
+            .await
+            .map_err(|e| match e {
+                CreateUserError::UsernameTaken => RegisterError::UsernameTaken,
+                CreateUserError::Repository(e) => e.into(),
+            })
+    }
+
+    /// Creates an active account of any role; used by administrators and the command line.
+    ///
+    /// # Errors
+    /// [`CreateUserError`], or a hashing failure as [`CreateUserError::Repository`].
+    pub async fn create_active_account(&self, account: NewAccount) -> Result<User, AdminError> {
+        self.create_account(account, UserStatus::Active)
+            .await
+            .map_err(|e| match e {
+                CreateUserError::UsernameTaken => AdminError::UsernameTaken,
+                CreateUserError::Repository(e) => e.into(),
+            })
+    }
+
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        status: UserStatus,
+    ) -> Result<User, CreateUserError> {
+        let hash = self
+            .ports
+            .hasher
+            .hash(account.password)
+            .await
+            .map_err(RepositoryError::new)?;
+        let user = User {
+            id: UserId::generate(),
+            username: account.username,
+            full_name: account.full_name,
+            email: account.email,
+            role: account.role,
+            status,
+            created_at: self.ports.clock.now(),
+        };
+        self.ports.users.create(&user, &hash).await?;
+        Ok(user)
+    }
+
+    /// Signs in. A wrong password and an unknown username cost the same time and give the same
+    /// error; after too many failures for a username it is paused, whatever the password.
+    ///
+    /// # Errors
+    /// [`LoginError`].
+    pub async fn login(&self, username: &str, password: &str) -> Result<TokenPair, LoginError> {
+        let now = self.ports.clock.now();
+        let key = throttle_key(username);
+        let policy = self.config.throttle;
+        let failures = self
+            .ports
+            .login_attempts
+            .recent_failures(&key, now - policy.window)
+            .await?;
+        if let Some(retry_after) = policy.retry_after(failures, now) {
+            return Err(LoginError::Throttled { retry_after });
+        }
+
+        let found = match Username::parse(username) {
+            Ok(username) => self.ports.users.find_credentials(&username).await?,
+            Err(_) => None,
+        };
+        let attempt = Password::attempt(password);
+        let verified = match (found, attempt) {
+            (Some((user, hash)), Some(attempt)) => self
+                .ports
+                .hasher
+                .verify(attempt, Some(hash))
+                .await?
+                .then_some(user),
+            (_, attempt) => {
+                let dummy = attempt.or_else(|| Password::attempt("")).into_iter().next();
+                if let Some(dummy) = dummy {
+                    self.ports.hasher.verify(dummy, None).await?;
+                }
+                None
+            }
+        };
+        let Some(user) = verified else {
+            self.ports.login_attempts.record_failure(&key, now).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        match user.status {
+            UserStatus::Pending => return Err(LoginError::AccountPending),
+            UserStatus::Suspended => return Err(LoginError::AccountSuspended),
+            UserStatus::Active => {}
+        }
+        self.ports.login_attempts.clear(&key).await?;
+        self.start_session(&user).await.map_err(Into::into)
+    }
+
+    async fn start_session(&self, user: &User) -> Result<TokenPair, InternalError> {
+        let now = self.ports.clock.now();
+        let session_id = SessionId::generate();
+        let refresh_token = self.ports.refresh_token_factory.generate();
+        self.ports
+            .refresh_tokens
+            .insert(&NewRefreshToken {
+                hash: self.ports.refresh_token_factory.hash(&refresh_token),
+                user_id: user.id,
+                session_id,
+                issued_at: now,
+                expires_at: now + self.config.refresh_token_ttl,
+            })
+            .await?;
+        let access_token = self.issue_access_token(user, session_id)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_token_ttl,
+        })
+    }
+
+    fn issue_access_token(
+        &self,
+        user: &User,
+        session_id: SessionId,
+    ) -> Result<String, InternalError> {
+        let now = self.ports.clock.now();
+        let claims = AccessClaims {
+            user_id: user.id,
+            role: user.role,
+            session_id,
+            token_id: TokenId::generate(),
+            issued_at: now,
+            expires_at: now + self.config.access_token_ttl,
+        };
+        self.ports
+            .access_tokens
+            .issue(&claims)
+            .map_err(InternalError::Signing)
+    }
+
+    /// Trades a refresh token for a new pair. Each refresh token works once: presenting a used
+    /// one revokes every token of its session.
+    ///
+    /// # Errors
+    /// [`RefreshError`].
+    pub async fn refresh(&self, presented: &RefreshToken) -> Result<TokenPair, RefreshError> {
+        let now = self.ports.clock.now();
+        let factory = &self.ports.refresh_token_factory;
+        let replacement = factory.generate();
+        let outcome = self
+            .ports
+            .refresh_tokens
+            .rotate(
+                &factory.hash(presented),
+                &factory.hash(&replacement),
+                now,
+                now + self.config.refresh_token_ttl,
+            )
+            .await?;
+        let (user_id, session_id) = match outcome {
+            RotateOutcome::Rotated {
+                user_id,
+                session_id,
+            } => (user_id, session_id),
+            RotateOutcome::Reused { session_id } => {
+                self.ports
+                    .refresh_tokens
+                    .revoke_session(session_id, now)
+                    .await?;
+                return Err(RefreshError::Reused);
+            }
+            RotateOutcome::Dead | RotateOutcome::Unknown => return Err(RefreshError::Invalid),
+        };
+        let user = self.ports.users.find_by_id(user_id).await?;
+        let user = match user {
+            Some(user) if user.is_active() => user,
+            other => {
+                self.ports
+                    .refresh_tokens
+                    .revoke_session(session_id, now)
+                    .await?;
+                return Err(match other.map(|u| u.status) {
+                    Some(UserStatus::Pending) => RefreshError::AccountPending,
+                    Some(UserStatus::Suspended) => RefreshError::AccountSuspended,
+                    _ => RefreshError::Invalid,
+                });
+            }
+        };
+        let access_token = self.issue_access_token(&user, session_id)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token: replacement,
+            expires_in: self.config.access_token_ttl,
+        })
+    }
+
+    /// Ends the caller's session: their access token is denied at once and the session's
+    /// refresh tokens are revoked, as is the session of `refresh_token` when it is the caller's.
+    ///
+    /// # Errors
+    /// [`InternalError`] on storage failure.
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        refresh_token: Option<&RefreshToken>,
+    ) -> Result<(), InternalError> {
+        let now = self.ports.clock.now();
+        let claims = &principal.claims;
+        self.ports
+            .revoked_tokens
+            .revoke(claims.token_id, claims.expires_at)
+            .await?;
+        self.ports
+            .refresh_tokens
+            .revoke_session(claims.session_id, now)
+            .await?;
+        if let Some(token) = refresh_token {
+            let hash = self.ports.refresh_token_factory.hash(token);
+            if let Some((owner, session_id)) = self.ports.refresh_tokens.find_session(&hash).await?
+                && owner == principal.id()
+                && session_id != claims.session_id
+            {
+                self.ports
+                    .refresh_tokens
+                    .revoke_session(session_id, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Who is calling: the token must verify, not be revoked, and belong to an active user.
+    ///
+    /// # Errors
+    /// [`AuthenticateError`].
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
+        let claims = self
+            .ports
+            .access_tokens
+            .verify(access_token)
+            .map_err(|e| match e {
+                TokenError::Expired => AuthenticateError::Expired,
+                TokenError::Invalid | TokenError::Signing(_) => AuthenticateError::Invalid,
+            })?;
+        if self
+            .ports
+            .revoked_tokens
+            .is_revoked(claims.token_id)
+            .await?
+        {
+            return Err(AuthenticateError::Revoked);
+        }
+        match self.ports.users.find_by_id(claims.user_id).await? {
+            Some(user) if user.is_active() => Ok(Principal { user, claims }),
+            Some(_) => Err(AuthenticateError::Inactive),
+            None => Err(AuthenticateError::Invalid),
+        }
+    }
+
+    /// Active doctors, for anyone signed in to pick from.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    pub async fn list_active_doctors(
+        &self,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<User, UserId>, RepositoryError> {
+        let filter = UserFilter {
+            role: Some(Role::Doctor),
+            status: Some(UserStatus::Active),
+        };
+        self.ports.users.list(filter, page).await
+    }
+
+    /// # Errors
+    /// [`AdminError::Forbidden`] unless the caller is an administrator.
+    pub async fn list_users(
+        &self,
+        actor: &Principal,
+        filter: UserFilter,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<User, UserId>, AdminError> {
+        actor.require(Role::Admin)?;
+        Ok(self.ports.users.list(filter, page).await?)
+    }
+
+    /// An administrator creates an active staff account.
+    ///
+    /// # Errors
+    /// [`AdminError`]; a patient role is invalid here (patients register themselves).
+    pub async fn create_staff(
+        &self,
+        actor: &Principal,
+        account: NewAccount,
+    ) -> Result<User, AdminError> {
+        actor.require(Role::Admin)?;
+        if !account.role.is_staff() {
+            let mut errors = ValidationErrors::new();
+            errors.add(
+                "role",
+                "must be a staff role: admin, secretary, doctor or laboratory",
+            );
+            return Err(errors.into());
+        }
+        self.create_active_account(account).await
+    }
+
+    /// An administrator approves a pending account.
+    ///
+    /// # Errors
+    /// [`AdminError`].
+    pub async fn approve(&self, actor: &Principal, id: UserId) -> Result<User, AdminError> {
+        actor.require(Role::Admin)?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        if user.status != UserStatus::Pending {
+            return Err(AdminError::NotPending);
+        }
+        let changes = UserChanges {
+            status: Some(UserStatus::Active),
+            ..UserChanges::default()
+        };
+        self.ports
+            .users
+            .update(id, &changes)
+            .await?
+            .ok_or(AdminError::NotFound)
+    }
+
+    /// An administrator changes an account. Suspending it revokes all its tokens at once.
+    /// Administrators cannot change their own role or status (so the clinic is never left
+    /// without one by mistake), and an account cannot move between patient and staff.
+    ///
+    /// # Errors
+    /// [`AdminError`].
+    pub async fn update_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        changes: UserChanges,
+    ) -> Result<User, AdminError> {
+        actor.require(Role::Admin)?;
+        let current = self
+            .ports
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        let role_changes = changes.role.is_some_and(|role| role != current.role);
+        let status_changes = changes
+            .status
+            .is_some_and(|status| status != current.status);
+        if id == actor.id() && (role_changes || status_changes) {
+            return Err(AdminError::OwnAccess);
+        }
+        if let Some(role) = changes.role
+            && role.is_staff() != current.role.is_staff()
+        {
+            let mut errors = ValidationErrors::new();
+            errors.add(
+                "role",
+                "an account cannot move between patient and staff roles",
+            );
+            return Err(errors.into());
+        }
+        let updated = self
+            .ports
+            .users
+            .update(id, &changes)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        if status_changes && updated.status == UserStatus::Suspended {
+            let now = self.ports.clock.now();
+            self.ports
+                .refresh_tokens
+                .revoke_all_for_user(id, now)
+                .await?;
+        }
+        Ok(updated)
+    }
+
+    /// Deletes what has expired: refresh tokens, denied access tokens, old sign-in failures.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    pub async fn purge_expired(&self) -> Result<u64, RepositoryError> {
+        let now = self.ports.clock.now();
+        let tokens = self.ports.refresh_tokens.purge_expired(now).await?;
+        let denials = self.ports.revoked_tokens.purge_expired(now).await?;
+        let attempts = self
+            .ports
+            .login_attempts
+            .purge_older_than(now - self.config.throttle.window)
+            .await?;
+        Ok(tokens + denials + attempts)
+    }
+}

@@ -1,0 +1,131 @@
+//! Login throttling: too many failed sign-ins for one username pause it for a while.
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::RepositoryError;
+
+/// How many failures within which window pause sign-in for a username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: Duration::minutes(15),
+        }
+    }
+}
+
+/// Failed sign-ins for one username key within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecentFailures {
+    pub count: u32,
+    pub oldest: Option<OffsetDateTime>,
+}
+
+impl ThrottlePolicy {
+    /// `Some(wait)` while sign-in for the username is paused: the time until the oldest
+    /// failure in the window leaves it (at least one second).
+    pub fn retry_after(&self, failures: RecentFailures, now: OffsetDateTime) -> Option<Duration> {
+        if failures.count < self.max_failures {
+            return None;
+        }
+        let oldest = failures.oldest.unwrap_or(now);
+        Some((oldest + self.window - now).max(Duration::seconds(1)))
+    }
+}
+
+/// The key failures are counted under: the submitted username, lowercased and bounded, so
+/// that unknown usernames are throttled exactly like known ones.
+pub fn throttle_key(submitted_username: &str) -> String {
+    submitted_username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// Records failed sign-ins.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LoginAttemptRepository: Send + Sync {
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn record_failure(&self, key: &str, at: OffsetDateTime) -> Result<(), RepositoryError>;
+
+    /// Failures for `key` at or after `since`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn recent_failures(
+        &self,
+        key: &str,
+        since: OffsetDateTime,
+    ) -> Result<RecentFailures, RepositoryError>;
+
+    /// Forgets every failure for `key` (after a successful sign-in).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn clear(&self, key: &str) -> Result<(), RepositoryError>;
+
+    /// Forgets failures older than `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn purge_older_than(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn four_failures_do_not_throttle_the_fifth_attempt() {
+        let now = datetime!(2026-01-01 12:00 UTC);
+        let failures = RecentFailures {
+            count: 4,
+            oldest: Some(now - Duration::minutes(1)),
+        };
+        assert_eq!(ThrottlePolicy::default().retry_after(failures, now), None);
+    }
+
+    #[test]
+    fn five_failures_throttle_until_the_oldest_leaves_the_window() {
+        let now = datetime!(2026-01-01 12:00 UTC);
+        let failures = RecentFailures {
+            count: 5,
+            oldest: Some(now - Duration::minutes(5)),
+        };
+        assert_eq!(
+            ThrottlePolicy::default().retry_after(failures, now),
+            Some(Duration::minutes(10))
+        );
+    }
+
+    #[test]
+    fn the_wait_is_never_less_than_a_second() {
+        let now = datetime!(2026-01-01 12:00 UTC);
+        let failures = RecentFailures {
+            count: 5,
+            oldest: Some(now - Duration::minutes(15)),
+        };
+        assert_eq!(
+            ThrottlePolicy::default().retry_after(failures, now),
+            Some(Duration::seconds(1))
+        );
+    }
+
+    #[test]
+    fn throttle_keys_ignore_case_and_are_bounded() {
+        assert_eq!(throttle_key(" Alice "), "alice");
+        assert_eq!(throttle_key(&"x".repeat(500)).len(), 64);
+    }
+}

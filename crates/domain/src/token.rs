@@ -1,0 +1,235 @@
+//! Access tokens (signed, short-lived) and refresh tokens (opaque, rotating, stored as hashes).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::RepositoryError;
+use crate::user::{Role, UserId};
+
+/// A sign-in session: every refresh token descended from one login shares it (the "family").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// An access token's unique id (`jti`), by which a token is denied before it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenId(Uuid);
+
+impl TokenId {
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// What an access token says, as the domain reads it. The codec adds issuer and audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: UserId,
+    pub role: Role,
+    pub session_id: SessionId,
+    pub token_id: TokenId,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why a presented access token was refused. Deliberately coarse: clients learn no more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("the token could not be signed: {0}")]
+    Signing(String),
+}
+
+/// Signs and verifies access tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait AccessTokenCodec: Send + Sync {
+    /// # Errors
+    /// [`TokenError::Signing`] when the key cannot sign.
+    fn issue(&self, claims: &AccessClaims) -> Result<String, TokenError>;
+
+    /// Checks signature, algorithm, issuer, audience and expiry.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] or [`TokenError::Invalid`].
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
+}
+
+/// An opaque refresh token as handed to the client. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// The stored form of a refresh token: a hash, so a database leak yields no usable token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefreshTokenHash(String);
+
+impl RefreshTokenHash {
+    pub fn new(hash: String) -> Self {
+        Self(hash)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Makes refresh tokens and hashes them for storage.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RefreshTokenFactory: Send + Sync {
+    /// A new unguessable token.
+    fn generate(&self) -> RefreshToken;
+    fn hash(&self, token: &RefreshToken) -> RefreshTokenHash;
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    pub hash: RefreshTokenHash,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`RefreshTokenRepository::rotate`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The token was fresh: it is now used and the replacement is stored in its session.
+    Rotated {
+        user_id: UserId,
+        session_id: SessionId,
+    },
+    /// The token had been used before: someone replays it. Nothing was stored.
+    Reused { session_id: SessionId },
+    /// The token is expired or its session revoked. Nothing was stored.
+    Dead,
+    /// No such token. Nothing was stored.
+    Unknown,
+}
+
+/// Stores refresh tokens by hash, grouped in sessions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RefreshTokenRepository: Send + Sync {
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn insert(&self, token: &NewRefreshToken) -> Result<(), RepositoryError>;
+
+    /// Atomically marks `presented` used, if it is unused, unrevoked and unexpired at `now`,
+    /// and stores a replacement with hash `replacement` in the same session and for the same
+    /// user, expiring at `expires_at`. Of two concurrent rotations of one token, exactly one
+    /// sees [`RotateOutcome::Rotated`].
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure, in which case nothing changed.
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        replacement: &RefreshTokenHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<RotateOutcome, RepositoryError>;
+
+    /// Revokes every token of a session. Revoking twice is harmless.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<(), RepositoryError>;
+
+    /// The session and owner of a token, whatever its state, or `None`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn find_session(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<(UserId, SessionId)>, RepositoryError>;
+
+    /// Revokes every token of every session of a user.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), RepositoryError>;
+
+    /// Deletes tokens that expired before `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+}
+
+/// Access tokens denied before their expiry (after logout).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RevokedTokenRepository: Send + Sync {
+    /// Denies `token_id` until `expires_at`, after which the token is dead anyway.
+    /// Revoking twice is harmless.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn revoke(
+        &self,
+        token_id: TokenId,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), RepositoryError>;
+
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn is_revoked(&self, token_id: TokenId) -> Result<bool, RepositoryError>;
+
+    /// Forgets denials whose tokens expired before `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+}

@@ -1,0 +1,18 @@
+//! CareHub's adapters: the domain's ports implemented on SQLite and PostgreSQL with sqlx,
+//! password hashing with argon2id, and access tokens signed with Ed25519.
+//!
+//! Every repository is written once, as SQL both databases accept, and instantiated for each
+//! backend by a macro; the contract suite in `tests/` runs every query on both.
+
+mod backend;
+pub mod db;
+pub mod login_attempts;
+pub mod refresh_tokens;
+pub mod revoked_tokens;
+pub mod security;
+mod sql_time;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+pub use db::{Database, DatabaseError, Repositories};
