@@ -721,3 +721,7 @@ impl IdentityService {
         Ok(tokens + denials + attempts)
     }
 }
+
+#[cfg(test)]
+#[path = "identity_tests.rs"]
+mod tests;

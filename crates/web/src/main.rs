@@ -1,1 +1,20 @@
-fn main() {}
+//! `carehub`: serve the API (default), or administer accounts.
+
+use clap::Parser as _;
+
+use carehub_web::cli::{Cli, run};
+use carehub_web::telemetry::init_logging;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.settings.log, cli.settings.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "carehub failed");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

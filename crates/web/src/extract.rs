@@ -1,0 +1,242 @@
+//! Request extractors: JSON bodies with field-level errors, the authenticated caller, and the
+//! error handlers that turn actix's own extraction failures into problem details.
+
+use actix_web::dev::Payload;
+use actix_web::error::{InternalError, JsonPayloadError, PayloadError};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use tracing_actix_web::RootSpan;
+
+use carehub_domain::identity::Principal;
+
+use crate::problem::{ApiError, missing_credentials};
+use crate::startup::AppState;
+
+/// The largest JSON body accepted.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A JSON request body. Unlike `web::Json`, a type or missing-field error names the field's
+/// path (422), malformed JSON is a 400, and a body that is not JSON a 415.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest("the request body could not be read".into()),
+            })?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Deserialises `bytes`, naming the offending field on a data error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = parsed.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest(format!("malformed JSON: {inner}"));
+        }
+        let message = inner.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        let field = match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            Some(missing) if path == "." => missing.to_owned(),
+            Some(missing) => format!("{path}.{missing}"),
+            None if path == "." => "(body)".to_owned(),
+            None => path,
+        };
+        ApiError::invalid_field(&field, message)
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// The caller, authenticated by an `Authorization: Bearer` access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned));
+        let root_span = req.extensions().get::<RootSpan>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let Some(authorization) = authorization else {
+                return Err(
+                    InternalError::from_response("no credentials", missing_credentials()).into(),
+                );
+            };
+            let token = authorization
+                .ok()
+                .and_then(|value| bearer_token(&value).map(str::to_owned))
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "the Authorization header must be `Bearer <token>`".into(),
+                    )
+                })?;
+            let principal = state
+                .identity
+                .authenticate(&token)
+                .await
+                .map_err(ApiError::from)?;
+            if let Some(span) = root_span {
+                span.record("role", principal.role().as_str());
+                // A patient's account id would identify a patient: only staff ids are logged.
+                if principal.role().is_staff() {
+                    span.record("user_id", tracing::field::display(principal.id()));
+                }
+            }
+            Ok(Self(principal))
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme matched regardless of case).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Query strings that do not parse: 400 with the reason.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query string: {error}")).into()
+}
+
+/// Path segments that do not parse (e.g. a malformed id): 404, as no such resource exists.
+pub fn path_error(error: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no such resource: {error}")).into()
+}
+
+/// Form bodies (the OAuth token endpoint) that do not parse: an OAuth `invalid_request`.
+pub fn form_error(error: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::OAuth {
+        status: actix_web::http::StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description: format!("the form body is invalid: {error}"),
+    }
+    .into()
+}
+
+/// actix's JSON extractor, should any code use it, answers with problem details too.
+pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match error {
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("the body must be JSON".into()).into()
+        }
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge.into()
+        }
+        other => ApiError::BadRequest(other.to_string()).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError as _;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        nested: Nested,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        count: u32,
+    }
+
+    fn field_of(error: &ApiError) -> String {
+        error
+            .problem()
+            .errors
+            .and_then(|e| e.first().map(|f| f.field.clone()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let err = parse_json::<Body>(br#"{"nested": {}}"#).expect_err("missing name");
+        assert_eq!(field_of(&err), "name");
+        let err = parse_json::<Body>(br#"{"name": "x", "nested": {}}"#).expect_err("missing count");
+        assert_eq!(field_of(&err), "nested.count");
+        assert_eq!(err.status_code().as_u16(), 422);
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_path() {
+        let err =
+            parse_json::<Body>(br#"{"name": "x", "nested": {"count": "many"}}"#).expect_err("type");
+        assert_eq!(field_of(&err), "nested.count");
+    }
+
+    #[test]
+    fn malformed_json_and_trailing_garbage_are_bad_requests() {
+        for body in [
+            &br#"{"name": "#[..],
+            &br#"{"name": "x", "nested": {"count": 1}} trailing"#[..],
+        ] {
+            let err = parse_json::<Body>(body).expect_err("malformed");
+            assert_eq!(err.status_code().as_u16(), 400);
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_regardless_of_scheme_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), and the mapping of every
+//! domain error to a status. Causes of server errors are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use carehub_domain::RepositoryError;
+use carehub_domain::identity::{
+    AdminError, AuthenticateError, InternalError, LoginError, RefreshError, RegisterError,
+};
+use carehub_domain::validation::{FieldError, ValidationErrors};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem detail (RFC 9457).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`urn:carehub:problem:...`).
+    #[serde(rename = "type")]
+    #[schema(example = "urn:carehub:problem:validation")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Each invalid field, for validation problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+    /// The OAuth 2.0 error code (RFC 6749), on the token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemField {
+    /// The field's path in the request, e.g. `password`.
+    pub field: String,
+    pub message: String,
+}
+
+impl From<FieldError> for ProblemField {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// Why a request failed, as the client will be told.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("invalid request fields")]
+    Invalid(ValidationErrors),
+    #[error("unauthenticated: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// An OAuth 2.0 token endpoint error (RFC 6749 section 5.2).
+    #[error("oauth error {error}: {description}")]
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Anything the client cannot fix. The cause is logged; the client gets a generic body.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// One invalid field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = ValidationErrors::new();
+        errors.add(field, message);
+        Self::Invalid(errors)
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => ("bad-request", "The request is malformed"),
+            Self::Invalid(_) => ("validation", "The request has invalid fields"),
+            Self::Unauthorized(_) => ("unauthorized", "Authentication is required"),
+            Self::Forbidden(_) => ("forbidden", "You may not do this"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::Conflict(_) => ("conflict", "The request conflicts with the current state"),
+            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
+            Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            Self::OAuth { .. } => ("oauth", "The token request was refused"),
+            Self::Unavailable(_) => ("unavailable", "The service is unavailable"),
+            Self::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            Self::BadRequest(d)
+            | Self::Unauthorized(d)
+            | Self::Forbidden(d)
+            | Self::NotFound(d)
+            | Self::Conflict(d)
+            | Self::UnsupportedMediaType(d)
+            | Self::Unavailable(d) => Some(d.clone()),
+            Self::Invalid(errors) => {
+                Some(format!("{} field(s) are invalid", errors.errors().len()))
+            }
+            Self::PayloadTooLarge => Some("request bodies are limited to 64 KiB".into()),
+            Self::TooManyRequests { retry_after_secs } => {
+                Some(format!("retry after {retry_after_secs} seconds"))
+            }
+            Self::OAuth { description, .. } => Some(description.clone()),
+            Self::Internal(_) => Some("the server could not complete the request".into()),
+        }
+    }
+
+    /// The body clients receive.
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        Problem {
+            kind: format!("urn:carehub:problem:{slug}"),
+            title: title.into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::Invalid(errors) => Some(
+                    errors
+                        .errors()
+                        .iter()
+                        .cloned()
+                        .map(ProblemField::from)
+                        .collect(),
+                ),
+                _ => None,
+            },
+            error: match self {
+                Self::OAuth { error, .. } => Some(error),
+                _ => None,
+            },
+            error_description: match self {
+                Self::OAuth { description, .. } => Some(description.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::OAuth { status, .. } => *status,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = %cause, cause = ?cause.source(), "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            Self::Unauthorized(detail) => {
+                let challenge = format!(
+                    "Bearer realm=\"carehub\", error=\"invalid_token\", error_description=\"{}\"",
+                    detail.replace('"', "'")
+                );
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&challenge)
+                        .unwrap_or(HeaderValue::from_static("Bearer realm=\"carehub\"")),
+                ));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
+        }
+        response.json(self.problem())
+    }
+}
+
+/// A 401 for a request that carried no credentials at all (RFC 6750 section 3.1).
+pub fn missing_credentials() -> HttpResponse {
+    let error = ApiError::Unauthorized("a bearer access token is required".into());
+    let mut response = error.error_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"carehub\""),
+    );
+    response
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<InternalError> for ApiError {
+    fn from(e: InternalError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Invalid(errors) => Self::Invalid(errors),
+            RegisterError::RoleNotSelfRegistrable => Self::Forbidden(e.to_string()),
+            RegisterError::UsernameTaken => Self::Conflict(e.to_string()),
+            RegisterError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Throttled { retry_after } => Self::TooManyRequests {
+                retry_after_secs: u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1),
+            },
+            LoginError::InvalidCredentials => Self::Unauthorized(e.to_string()),
+            LoginError::AccountPending | LoginError::AccountSuspended => {
+                Self::Forbidden(e.to_string())
+            }
+            LoginError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid | RefreshError::Reused => Self::Unauthorized(e.to_string()),
+            RefreshError::AccountPending | RefreshError::AccountSuspended => {
+                Self::Forbidden(e.to_string())
+            }
+            RefreshError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(e: AuthenticateError) -> Self {
+        match e {
+            AuthenticateError::Internal(e) => e.into(),
+            other => Self::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Forbidden(_) => Self::Forbidden(e.to_string()),
+            AdminError::Invalid(errors) => Self::Invalid(errors),
+            AdminError::NotFound => Self::NotFound(e.to_string()),
+            AdminError::NotPending | AdminError::OwnAccess | AdminError::UsernameTaken => {
+                Self::Conflict(e.to_string())
+            }
+            AdminError::Internal(e) => e.into(),
+        }
+    }
+}

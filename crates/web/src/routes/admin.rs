@@ -1,0 +1,170 @@
+//! Account administration: listing, creating staff, approving and changing accounts.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use carehub_domain::identity::parse_user_changes;
+use carehub_domain::user::{Role, UserFilter, UserId, UserStatus};
+
+use crate::api::{ListPage, PageQuery, UserView};
+use crate::extract::{Authenticated, JsonBody};
+use crate::problem::{ApiError, Problem};
+use crate::routes::auth::RegisterRequest;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Changes to an account; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    pub full_name: Option<String>,
+    /// `null` clears the address.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub email: Option<Option<String>>,
+    /// Staff roles only change among themselves; patients stay patients.
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<String>,
+    /// `active` or `suspended`. Suspending revokes every token of the account at once.
+    #[schema(value_type = Option<UserStatus>)]
+    pub status: Option<String>,
+}
+
+/// Tells a field that is present (maybe `null`) from one that is absent.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// List accounts, filtered by role and status.
+#[utoipa::path(
+    tag = "admin",
+    params(UserListQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = ListPage<UserView>),
+        (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    Authenticated(admin): Authenticated,
+    query: web::Query<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .to_request(UserId::from_uuid)?;
+    let filter = UserFilter {
+        role: query.role,
+        status: query.status,
+    };
+    let users = state.identity.list_users(&admin, filter, page).await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(users, |id| *id.as_uuid(), UserView::from)))
+}
+
+/// Create an active staff account.
+#[utoipa::path(
+    tag = "admin",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account", body = UserView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed; patients register themselves", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/admin/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    Authenticated(admin): Authenticated,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .identity
+        .create_staff(&admin, body.into_account()?)
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// Approve a pending account.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The approved account", body = UserView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account is not pending", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/admin/users/{id}/approve")]
+pub async fn approve_user(
+    state: web::Data<AppState>,
+    Authenticated(admin): Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .identity
+        .approve(&admin, UserId::from_uuid(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+/// Change an account's name, e-mail, role or status.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The account as it now is", body = UserView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Administrators cannot change their own role or status", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[patch("/admin/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    Authenticated(admin): Authenticated,
+    id: web::Path<Uuid>,
+    JsonBody(body): JsonBody<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = parse_user_changes(
+        body.full_name.as_deref(),
+        body.email.as_ref().map(Option::as_deref),
+        body.role.as_deref(),
+        body.status.as_deref(),
+    )?;
+    let user = state
+        .identity
+        .update_user(&admin, UserId::from_uuid(id.into_inner()), changes)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}

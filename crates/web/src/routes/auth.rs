@@ -1,0 +1,260 @@
+//! Registration, sign-in (JSON and the OAuth 2.0 token endpoint), refresh and sign-out.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use carehub_domain::identity::{LoginError, NewAccount, RefreshError};
+use carehub_domain::token::RefreshToken;
+use carehub_domain::user::Role;
+
+use crate::api::{TokenResponse, UserView};
+use crate::extract::{Authenticated, JsonBody, parse_json};
+use crate::problem::{ApiError, Problem};
+use crate::startup::AppState;
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3 to 32 of `a-z 0-9 . _ -`; unique regardless of case.
+    #[schema(example = "dr.house")]
+    pub username: String,
+    /// 12 to 128 characters, not containing the username.
+    #[schema(format = Password)]
+    pub password: String,
+    pub full_name: String,
+    pub email: Option<String>,
+    /// `patient` is active at once; `doctor`, `secretary` and `laboratory` wait for an
+    /// administrator's approval; `admin` cannot register.
+    #[schema(value_type = Role)]
+    pub role: String,
+}
+
+impl RegisterRequest {
+    pub fn into_account(self) -> Result<NewAccount, ApiError> {
+        NewAccount::parse(
+            &self.username,
+            &self.password,
+            &self.full_name,
+            self.email.as_deref(),
+            &self.role,
+        )
+        .map_err(ApiError::from)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// Also revoke the session of this refresh token, if it is the caller's.
+    pub refresh_token: Option<String>,
+}
+
+/// An OAuth 2.0 token request (RFC 6749 sections 4.3 and 6), form-encoded.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenForm {
+    /// `password` or `refresh_token`.
+    pub grant_type: String,
+    pub username: Option<String>,
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Accepted and ignored: CareHub has no scopes.
+    pub scope: Option<String>,
+    /// Accepted and ignored: CareHub's clients are public.
+    pub client_id: Option<String>,
+}
+
+fn tokens(response: TokenResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response)
+}
+
+/// Register an account.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account", body = UserView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Administrators cannot self-register", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/register")]
+pub async fn register(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.identity.register(body.into_account()?).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// Sign in with a username and password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is pending approval or suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins for this username; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = state.identity.login(&body.username, &body.password).await?;
+    Ok(tokens(pair.into()))
+}
+
+/// The OAuth 2.0 token endpoint: `grant_type=password` or `grant_type=refresh_token`.
+/// Errors carry the RFC 6749 `error` code.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins for this username; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/token")]
+pub async fn token(
+    state: web::Data<AppState>,
+    web::Form(form): web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    let invalid_request = |description: &str| ApiError::OAuth {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description: description.to_owned(),
+    };
+    let invalid_grant = |description: String| ApiError::OAuth {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_grant",
+        description,
+    };
+    let pair = match form.grant_type.as_str() {
+        "password" => {
+            let (Some(username), Some(password)) = (form.username, form.password) else {
+                return Err(invalid_request("username and password are required"));
+            };
+            state
+                .identity
+                .login(&username, &password)
+                .await
+                .map_err(|e| match e {
+                    LoginError::Throttled { .. } | LoginError::Internal(_) => ApiError::from(e),
+                    other => invalid_grant(other.to_string()),
+                })?
+        }
+        "refresh_token" => {
+            let Some(refresh_token) = form.refresh_token else {
+                return Err(invalid_request("refresh_token is required"));
+            };
+            state
+                .identity
+                .refresh(&RefreshToken::new(refresh_token))
+                .await
+                .map_err(|e| match e {
+                    RefreshError::Internal(_) => ApiError::from(e),
+                    other => invalid_grant(other.to_string()),
+                })?
+        }
+        _ => {
+            return Err(ApiError::OAuth {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_grant_type",
+                description: "grant_type must be password or refresh_token".into(),
+            });
+        }
+    };
+    Ok(tokens(pair.into()))
+}
+
+/// Trade a refresh token for a new pair. Each refresh token works once; presenting a used one
+/// revokes every token of its session.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is pending or suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = state
+        .identity
+        .refresh(&RefreshToken::new(body.refresh_token))
+        .await?;
+    Ok(tokens(pair.into()))
+}
+
+/// Sign out: the access token stops working at once and its session's refresh tokens are
+/// revoked. The body is optional.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = Option<LogoutRequest>, description = "Optional"),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON".into(),
+            ));
+        }
+        parse_json(&body)?
+    };
+    let refresh_token = body.refresh_token.map(RefreshToken::new);
+    state
+        .identity
+        .logout(&principal, refresh_token.as_ref())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

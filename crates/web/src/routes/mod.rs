@@ -1,0 +1,111 @@
+//! The HTTP routes, one file per resource, and the OpenAPI document that lists them.
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod users;
+pub mod well_known;
+
+use actix_web::{HttpResponse, get, web};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::problem::{Problem, ProblemField};
+use crate::startup::AppState;
+
+/// Everything under `/api/v1`.
+pub fn api_v1(cfg: &mut ServiceConfig) {
+    cfg.service(auth::register)
+        .service(auth::login)
+        .service(auth::token)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(users::me)
+        .service(users::doctors)
+        .service(admin::list_users)
+        .service(admin::create_user)
+        .service(admin::approve_user)
+        .service(admin::update_user)
+        .service(health::live)
+        .service(health::ready)
+        .service(openapi_json);
+}
+
+/// The OpenAPI 3.1 document, computed once from the registered routes.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, openapi) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(utoipa_actix_web::scope("/api/v1").configure(api_v1))
+        .configure(root)
+        .split_for_parts();
+    openapi
+}
+
+/// This API's OpenAPI 3.1 document; Swagger UI at `/docs` reads it.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
+}
+
+/// Routes at the root: metrics and the public keys.
+pub fn root(cfg: &mut ServiceConfig) {
+    cfg.service(well_known::jwks).service(health::metrics);
+}
+
+/// The document's fixed parts; utoipa-actix-web adds every registered path to it.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CareHub API",
+        description = "A clinic backend: identity and tokens, patients, referrals, scheduling.\n\n\
+            Errors are `application/problem+json` (RFC 9457). Sign in with `POST /api/v1/auth/login` \
+            or the OAuth 2.0 password grant at `POST /api/v1/auth/token`, then send \
+            `Authorization: Bearer <access_token>`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    components(schemas(Problem, ProblemField)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Registration, sign-in, tokens"),
+        (name = "users", description = "The signed-in user and the doctor directory"),
+        (name = "admin", description = "Account administration (administrators only)"),
+        (name = "operations", description = "Health, metrics and public keys"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/api/v1/auth/token",
+                Scopes::new(),
+            ))])),
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The signed-in user, and the directory of doctors.
+
+use actix_web::{HttpResponse, get, web};
+
+use carehub_domain::user::UserId;
+
+use crate::api::{DoctorView, ListPage, PageQuery, UserView};
+use crate::extract::Authenticated;
+use crate::problem::{ApiError, Problem};
+use crate::startup::AppState;
+
+/// The signed-in user.
+#[utoipa::path(
+    tag = "users",
+    responses(
+        (status = 200, description = "The caller's account", body = UserView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/users/me")]
+pub async fn me(Authenticated(principal): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(UserView::from(principal.user))
+}
+
+/// Active doctors, for any signed-in user.
+#[utoipa::path(
+    tag = "users",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of doctors", body = ListPage<DoctorView>),
+        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/doctors")]
+pub async fn doctors(
+    state: web::Data<AppState>,
+    _caller: Authenticated,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = state
+        .identity
+        .list_active_doctors(query.to_request(UserId::from_uuid)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(page, |id| *id.as_uuid(), DoctorView::from)))
+}

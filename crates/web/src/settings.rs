@@ -1,0 +1,143 @@
+//! Configuration: defaults, overridden by `CAREHUB_*` environment variables, overridden by
+//! command-line flags; parsed once into [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// How the server runs. Every field has a documented default and an environment variable.
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Database URL: `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`.
+    /// Default: a SQLite file `carehub.db` in the data directory, created on first start.
+    #[arg(long, global = true, env = "CAREHUB_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind: SocketAddr,
+
+    /// Directory for the default SQLite database and the generated token signing key.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// PEM file (PKCS#8) with the Ed25519 private key that signs access tokens. Default: a key
+    /// generated on first start and kept in the data directory.
+    #[arg(long, global = true, env = "CAREHUB_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// The `iss` claim of access tokens.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_JWT_ISSUER",
+        default_value = "carehub"
+    )]
+    pub jwt_issuer: String,
+
+    /// The `aud` claim of access tokens.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_JWT_AUDIENCE",
+        default_value = "carehub-api"
+    )]
+    pub jwt_audience: String,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, global = true, env = "CAREHUB_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub access_token_ttl_secs: u32,
+
+    /// Lifetime of refresh tokens, in seconds (14 days).
+    #[arg(long, global = true, env = "CAREHUB_REFRESH_TOKEN_TTL_SECS", default_value_t = 1_209_600,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub refresh_token_ttl_secs: u32,
+
+    /// Failed sign-ins for one username that pause it.
+    #[arg(long, global = true, env = "CAREHUB_LOGIN_MAX_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_max_failures: u32,
+
+    /// The window, in seconds, in which failed sign-ins are counted.
+    #[arg(long, global = true, env = "CAREHUB_LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failure_window_secs: u32,
+
+    /// Database connections in the pool.
+    #[arg(long, global = true, env = "CAREHUB_DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// HTTP worker threads. Default: one per CPU core.
+    #[arg(long, global = true, env = "CAREHUB_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Password hashes computed at once (each takes 19 MiB). Default: one per CPU core.
+    #[arg(long, global = true, env = "CAREHUB_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub shutdown_timeout_secs: u64,
+
+    /// Log format.
+    #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` syntax (e.g. `info`, `carehub_web=debug`).
+    #[arg(long, global = true, env = "CAREHUB_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("carehub.db").display()))
+    }
+
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    }
+}
+
+/// Never prints the database URL, which may hold a password.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("jwt_private_key_file", &self.jwt_private_key_file)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,290 @@
+//! Wiring: the one place where adapters are built and plugged into the domain's ports, and
+//! where the HTTP server is assembled.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt as _;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use carehub_domain::clock::SystemClock;
+use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
+use carehub_domain::throttle::ThrottlePolicy;
+use carehub_infra::db::PoolSettings;
+use carehub_infra::security::{
+    Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
+};
+use carehub_infra::{Database, Repositories};
+
+use crate::extract::{self, MAX_JSON_BODY};
+use crate::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::routes;
+use crate::settings::Settings;
+use crate::telemetry::{CareHubRootSpan, Metrics, observe};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub identity: IdentityService,
+    pub database: Database,
+    /// The JWKS, serialised once.
+    pub jwks_json: web::Bytes,
+    /// The OpenAPI document, serialised once.
+    pub openapi_json: web::Bytes,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Connects to the database, migrates it and assembles the identity service on it.
+///
+/// # Errors
+/// When the database or the signing key cannot be had.
+pub async fn identity_on(
+    settings: &Settings,
+) -> anyhow::Result<(Database, IdentityService, Arc<JwtCodec>)> {
+    let database = Database::connect(
+        &settings.database_url(),
+        PoolSettings {
+            max_connections: settings.db_max_connections,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .context("cannot connect to the database")?;
+    database
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    tracing::info!(backend = database.backend(), "database ready");
+
+    let audience = TokenAudience {
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+    };
+    let (codec, origin) = JwtCodec::load_or_generate(
+        settings.jwt_private_key_file.as_deref(),
+        &settings.data_dir,
+        audience,
+    )?;
+    match &origin {
+        KeyOrigin::Configured(path) => {
+            tracing::info!(path = %path.display(), kid = codec.key_id(), "token signing key loaded from configuration");
+        }
+        KeyOrigin::Generated(path) => tracing::info!(
+            path = %path.display(),
+            kid = codec.key_id(),
+            "token signing key generated and kept in the data directory; instances sharing it sign alike"
+        ),
+        KeyOrigin::Reused(path) => tracing::info!(
+            path = %path.display(),
+            kid = codec.key_id(),
+            "token signing key loaded from the data directory"
+        ),
+    }
+
+    let hash_concurrency = settings
+        .password_hash_concurrency
+        .unwrap_or_else(Settings::cores);
+    let hasher = Argon2Hasher::new(hash_concurrency).await?;
+    let Repositories {
+        users,
+        refresh_tokens,
+        revoked_tokens,
+        login_attempts,
+    } = database.repositories();
+    let codec = Arc::new(codec);
+    let identity = IdentityService::new(
+        IdentityPorts {
+            users,
+            refresh_tokens,
+            revoked_tokens,
+            login_attempts,
+            hasher: Arc::new(hasher),
+            access_tokens: codec.clone(),
+            refresh_token_factory: Arc::new(RandomRefreshTokens),
+            clock: Arc::new(SystemClock),
+        },
+        IdentityConfig {
+            access_token_ttl: time::Duration::seconds(i64::from(settings.access_token_ttl_secs)),
+            refresh_token_ttl: time::Duration::seconds(i64::from(settings.refresh_token_ttl_secs)),
+            throttle: ThrottlePolicy {
+                max_failures: settings.login_max_failures,
+                window: time::Duration::seconds(i64::from(settings.login_failure_window_secs)),
+            },
+        },
+    );
+    Ok((database, identity, codec))
+}
+
+/// A built server, bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often expired tokens and old sign-in failures are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+impl Application {
+    /// Connects, migrates, loads the signing key and binds the listener.
+    ///
+    /// # Errors
+    /// When any of that fails.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (database, identity, codec) = identity_on(&settings).await?;
+        let state = web::Data::new(AppState {
+            identity,
+            database,
+            jwks_json: serde_json::to_vec(codec.jwks())?.into(),
+            openapi_json: routes::openapi_document().to_json()?.into(),
+            metrics: Arc::new(Metrics::new()?),
+        });
+
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || build_app(app_state.clone()))
+            .listen(listener)?
+            .workers(settings.workers.unwrap_or_else(Settings::cores).max(1))
+            // Signals are handled by the binary, which stops the server gracefully.
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown_timeout_secs)
+            .run();
+        tracing::info!(address = %settings.bind.ip(), port, "listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server: `handle().stop(true)` lets in-flight requests finish.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, purging expired credentials in the background; then closes the
+    /// database.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let purger = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                ticks.tick().await;
+                match state.identity.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "expired credentials purged"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired credentials failed"),
+                }
+            }
+        });
+        let served = self.server.await;
+        purger.abort();
+        self.state.database.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_JSON_BODY)
+                .error_handler(extract::json_error),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(16 * 1024)
+                .error_handler(extract::form_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+        .app_data(web::PathConfig::default().error_handler(extract::path_error))
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes::api_v1))
+        .configure(routes::root)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::from("/api/v1/openapi.json")))
+        .service(web::redirect("/docs", "/docs/"))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
+        }))
+        .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::CACHE_CONTROL, "no-store")),
+        )
+        .wrap(from_fn(observe))
+        .wrap(TracingLogger::<CareHubRootSpan>::new())
+}
+
+/// Makes every error response a problem document, whatever produced it (actix's own 404s,
+/// 405s and extractor errors included).
+fn ensure_problem<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (request, _) = response.into_parts();
+    let title = status.canonical_reason().unwrap_or("Error").to_owned();
+    let problem = Problem {
+        kind: "about:blank".into(),
+        title,
+        status: status.as_u16(),
+        detail: None,
+        errors: None,
+        error: None,
+        error_description: None,
+    };
+    let replacement = HttpResponse::build(status)
+        .content_type(PROBLEM_JSON)
+        .json(problem);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replacement).map_into_right_body(),
+    ))
+}
