@@ -10,5 +10,6 @@ pub mod settings;
 pub mod startup;
 pub mod telemetry;
 
+pub use actix_web::dev::ServerHandle;
 pub use settings::Settings;
 pub use startup::Application;
