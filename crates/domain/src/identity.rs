@@ -186,13 +186,26 @@ pub struct TokenPair {
 }
 
 /// The authenticated caller of a request: the user as they are now, and their token's claims.
+/// Only [`IdentityService::authenticate`] makes one, so holding one proves authentication.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: User,
-    pub claims: AccessClaims,
+    user: User,
+    claims: AccessClaims,
 }
 
 impl Principal {
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    pub fn into_user(self) -> User {
+        self.user
+    }
+
+    pub fn claims(&self) -> &AccessClaims {
+        &self.claims
+    }
+
     pub fn id(&self) -> UserId {
         self.user.id
     }
@@ -288,6 +301,12 @@ pub enum AdminError {
     Internal(#[from] InternalError),
 }
 
+/// Why an account could not be created, before it is told as an operation's error.
+enum CreateAccountError {
+    UsernameTaken,
+    Internal(InternalError),
+}
+
 internal_error_conversions!(
     RegisterError,
     LoginError,
@@ -325,21 +344,21 @@ impl IdentityService {
         self.create_account(account, status)
             .await
             .map_err(|e| match e {
-                CreateUserError::UsernameTaken => RegisterError::UsernameTaken,
-                CreateUserError::Repository(e) => e.into(),
+                CreateAccountError::UsernameTaken => RegisterError::UsernameTaken,
+                CreateAccountError::Internal(e) => e.into(),
             })
     }
 
     /// Creates an active account of any role; used by administrators and the command line.
     ///
     /// # Errors
-    /// [`CreateUserError`], or a hashing failure as [`CreateUserError::Repository`].
+    /// [`AdminError::UsernameTaken`], or [`AdminError::Internal`].
     pub async fn create_active_account(&self, account: NewAccount) -> Result<User, AdminError> {
         self.create_account(account, UserStatus::Active)
             .await
             .map_err(|e| match e {
-                CreateUserError::UsernameTaken => AdminError::UsernameTaken,
-                CreateUserError::Repository(e) => e.into(),
+                CreateAccountError::UsernameTaken => AdminError::UsernameTaken,
+                CreateAccountError::Internal(e) => e.into(),
             })
     }
 
@@ -347,13 +366,13 @@ impl IdentityService {
         &self,
         account: NewAccount,
         status: UserStatus,
-    ) -> Result<User, CreateUserError> {
+    ) -> Result<User, CreateAccountError> {
         let hash = self
             .ports
             .hasher
             .hash(account.password)
             .await
-            .map_err(RepositoryError::new)?;
+            .map_err(|e| CreateAccountError::Internal(e.into()))?;
         let user = User {
             id: UserId::generate(),
             username: account.username,
@@ -363,7 +382,14 @@ impl IdentityService {
             status,
             created_at: self.ports.clock.now(),
         };
-        self.ports.users.create(&user, &hash).await?;
+        self.ports
+            .users
+            .create(&user, &hash)
+            .await
+            .map_err(|e| match e {
+                CreateUserError::UsernameTaken => CreateAccountError::UsernameTaken,
+                CreateUserError::Repository(e) => CreateAccountError::Internal(e.into()),
+            })?;
         Ok(user)
     }
 
@@ -398,10 +424,9 @@ impl IdentityService {
                 .await?
                 .then_some(user),
             (_, attempt) => {
-                let dummy = attempt.or_else(|| Password::attempt("")).into_iter().next();
-                if let Some(dummy) = dummy {
-                    self.ports.hasher.verify(dummy, None).await?;
-                }
+                // Unknown user or over-long password: the same work, against the dummy hash.
+                let dummy = attempt.unwrap_or_else(Password::dummy);
+                self.ports.hasher.verify(dummy, None).await?;
                 None
             }
         };
@@ -421,6 +446,8 @@ impl IdentityService {
     async fn start_session(&self, user: &User) -> Result<TokenPair, InternalError> {
         let now = self.ports.clock.now();
         let session_id = SessionId::generate();
+        // Signed first: if signing fails, no session is left behind.
+        let access_token = self.issue_access_token(user, session_id)?;
         let refresh_token = self.ports.refresh_token_factory.generate();
         self.ports
             .refresh_tokens
@@ -432,7 +459,6 @@ impl IdentityService {
                 expires_at: now + self.config.refresh_token_ttl,
             })
             .await?;
-        let access_token = self.issue_access_token(user, session_id)?;
         Ok(TokenPair {
             access_token,
             refresh_token,

@@ -20,7 +20,7 @@ use crate::startup::AppState;
 )]
 #[get("/users/me")]
 pub async fn me(Authenticated(principal): Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(UserView::from(principal.user))
+    HttpResponse::Ok().json(UserView::from(principal.into_user()))
 }
 
 /// Active doctors, for any signed-in user.

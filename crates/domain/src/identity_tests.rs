@@ -1,0 +1,1618 @@
+//! Unit tests of the identity use cases, with mockall doubles of every port.
+
+use std::sync::Mutex;
+
+use mockall::predicate::eq;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::clock::FixedClock;
+use crate::password::{MockPasswordHasher, PasswordHash};
+use crate::throttle::{MockLoginAttemptRepository, RecentFailures};
+use crate::token::{
+    MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
+    MockRevokedTokenRepository, RefreshTokenHash,
+};
+use crate::user::MockUserRepository;
+
+/// The instant every test runs at: the service's clock stands still here.
+const NOW: OffsetDateTime = datetime!(2026-03-02 09:30 UTC);
+/// A password that meets every rule and contains none of the usernames below.
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The claims the codec was asked to sign, in order.
+type Signed = Arc<Mutex<Vec<AccessClaims>>>;
+
+/// Doubles of every port, assembled into a service by [`Mocks::service`].
+///
+/// Repositories, the hasher and the codec's `verify` start without expectations, so a call a
+/// test did not ask for fails it. The refresh-token factory is deterministic: it hands out
+/// `refresh-1`, `refresh-2`, ... and hashes a token as `hash(<secret>)`. The codec signs any
+/// claims as `signed:<jti>` and keeps them in [`Mocks::signed`] for the test to inspect.
+struct Mocks {
+    users: MockUserRepository,
+    refresh_tokens: MockRefreshTokenRepository,
+    revoked_tokens: MockRevokedTokenRepository,
+    login_attempts: MockLoginAttemptRepository,
+    hasher: MockPasswordHasher,
+    access_tokens: MockAccessTokenCodec,
+    refresh_token_factory: MockRefreshTokenFactory,
+    signed: Signed,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        let mut refresh_token_factory = MockRefreshTokenFactory::new();
+        let mut generated = 0;
+        refresh_token_factory.expect_generate().returning(move || {
+            generated += 1;
+            RefreshToken::new(format!("refresh-{generated}"))
+        });
+        refresh_token_factory
+            .expect_hash()
+            .returning(|token| hash_of(token.expose()));
+
+        let signed = Signed::default();
+        let mut access_tokens = MockAccessTokenCodec::new();
+        let log = Arc::clone(&signed);
+        access_tokens.expect_issue().returning(move |claims| {
+            log.lock().expect("log").push(claims.clone());
+            Ok(signed_token(claims))
+        });
+
+        Self {
+            users: MockUserRepository::new(),
+            refresh_tokens: MockRefreshTokenRepository::new(),
+            revoked_tokens: MockRevokedTokenRepository::new(),
+            login_attempts: MockLoginAttemptRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            access_tokens,
+            refresh_token_factory,
+            signed,
+        }
+    }
+
+    /// The claims signed by the service this will build.
+    fn signed(&self) -> Signed {
+        Arc::clone(&self.signed)
+    }
+
+    fn service(self) -> IdentityService {
+        IdentityService::new(
+            IdentityPorts {
+                users: Arc::new(self.users),
+                refresh_tokens: Arc::new(self.refresh_tokens),
+                revoked_tokens: Arc::new(self.revoked_tokens),
+                login_attempts: Arc::new(self.login_attempts),
+                hasher: Arc::new(self.hasher),
+                access_tokens: Arc::new(self.access_tokens),
+                refresh_token_factory: Arc::new(self.refresh_token_factory),
+                clock: Arc::new(FixedClock(NOW)),
+            },
+            IdentityConfig::default(),
+        )
+    }
+
+    /// Sign-in failures under `key` are counted once, over the 15 minutes before now.
+    fn recent_failures(&mut self, key: &'static str, failures: RecentFailures) {
+        self.login_attempts
+            .expect_recent_failures()
+            .withf(move |k, since| k == key && *since == NOW - Duration::minutes(15))
+            .times(1)
+            .returning(move |_, _| Ok(failures));
+    }
+
+    fn not_throttled(&mut self, key: &'static str) {
+        self.recent_failures(key, RecentFailures::default());
+    }
+
+    /// `user` is found by their username, with [`stored_hash`].
+    fn credentials_of(&mut self, user: &User) {
+        let user = user.clone();
+        let username = user.username.clone();
+        self.users
+            .expect_find_credentials()
+            .withf(move |u| *u == username)
+            .times(1)
+            .returning(move |_| Ok(Some((user.clone(), stored_hash()))));
+    }
+
+    /// [`PASSWORD`] is checked once against [`stored_hash`], and matches or not.
+    fn password_matches(&mut self, matches: bool) {
+        self.hasher
+            .expect_verify()
+            .withf(|password, hash| {
+                password.expose() == PASSWORD && hash.as_ref() == Some(&stored_hash())
+            })
+            .times(1)
+            .returning(move |_, _| Ok(matches));
+    }
+
+    /// `user` is found by id, as many times as asked.
+    fn user_by_id(&mut self, user: &User) {
+        let user = user.clone();
+        self.users
+            .expect_find_by_id()
+            .with(eq(user.id))
+            .returning(move |_| Ok(Some(user.clone())));
+    }
+
+    fn no_user_is_stored_or_changed(&mut self) {
+        self.users.expect_create().never();
+        self.users.expect_update().never();
+        self.hasher.expect_hash().never();
+        self.refresh_tokens.expect_revoke_all_for_user().never();
+    }
+}
+
+fn hash_of(secret: &str) -> RefreshTokenHash {
+    RefreshTokenHash::new(format!("hash({secret})"))
+}
+
+fn signed_token(claims: &AccessClaims) -> String {
+    format!("signed:{}", claims.token_id.as_uuid())
+}
+
+fn stored_hash() -> PasswordHash {
+    PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$stored".to_owned())
+}
+
+fn user(username: &str, role: Role, status: UserStatus) -> User {
+    User {
+        id: UserId::generate(),
+        username: Username::parse(username).expect("valid username"),
+        full_name: FullName::parse("Test Person").expect("valid name"),
+        email: None,
+        role,
+        status,
+        created_at: NOW - Duration::days(30),
+    }
+}
+
+fn account(username: &str, role: Role) -> NewAccount {
+    NewAccount::parse(
+        username,
+        PASSWORD,
+        "Ann Example",
+        Some("ann@clinic.example"),
+        role.as_str(),
+    )
+    .expect("valid account")
+}
+
+/// Claims of a token issued a minute ago for `user`, with its own session.
+fn claims_for(user: &User) -> AccessClaims {
+    AccessClaims {
+        user_id: user.id,
+        role: user.role,
+        session_id: SessionId::generate(),
+        token_id: TokenId::generate(),
+        issued_at: NOW - Duration::minutes(1),
+        expires_at: NOW + Duration::minutes(14),
+    }
+}
+
+fn principal(user: &User) -> Principal {
+    Principal {
+        user: user.clone(),
+        claims: claims_for(user),
+    }
+}
+
+fn admin() -> Principal {
+    principal(&user("root", Role::Admin, UserStatus::Active))
+}
+
+fn fields(errors: &ValidationErrors) -> Vec<&str> {
+    errors.errors().iter().map(|e| e.field.as_str()).collect()
+}
+
+fn repository_failure() -> RepositoryError {
+    RepositoryError::new("disk on fire")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+
+#[tokio::test]
+async fn a_patient_who_registers_is_active_at_once() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .withf(|password| password.expose() == PASSWORD)
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    mocks
+        .users
+        .expect_create()
+        .withf(|user, hash| {
+            user.username.as_str() == "ann"
+                && user.role == Role::Patient
+                && user.status == UserStatus::Active
+                && user.created_at == NOW
+                && *hash == stored_hash()
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let user = mocks
+        .service()
+        .register(account("Ann", Role::Patient))
+        .await
+        .expect("registered");
+
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(user.role, Role::Patient);
+    assert_eq!(user.created_at, NOW);
+}
+
+#[tokio::test]
+async fn doctors_secretaries_and_laboratory_staff_who_register_wait_for_approval() {
+    for role in [Role::Doctor, Role::Secretary, Role::Laboratory] {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(stored_hash()));
+        mocks
+            .users
+            .expect_create()
+            .withf(move |user, _| user.role == role && user.status == UserStatus::Pending)
+            .times(1)
+            .returning(|_, _| Ok(()));
+
+        let user = mocks
+            .service()
+            .register(account("staffer", role))
+            .await
+            .expect("registered");
+
+        assert_eq!(user.status, UserStatus::Pending, "{role}");
+    }
+}
+
+#[tokio::test]
+async fn nobody_registers_as_an_administrator_and_nothing_is_hashed_or_stored() {
+    let mut mocks = Mocks::new();
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_create().never();
+
+    let result = mocks
+        .service()
+        .register(account("wannabe", Role::Admin))
+        .await;
+
+    assert!(
+        matches!(result, Err(RegisterError::RoleNotSelfRegistrable)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_username_is_reported_as_taken() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    mocks
+        .users
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Err(CreateUserError::UsernameTaken));
+
+    let result = mocks
+        .service()
+        .register(account("ann", Role::Patient))
+        .await;
+
+    assert!(
+        matches!(result, Err(RegisterError::UsernameTaken)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_storage_failure_while_registering_is_internal() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    mocks
+        .users
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Err(CreateUserError::Repository(repository_failure())));
+
+    let result = mocks
+        .service()
+        .register(account("ann", Role::Patient))
+        .await;
+
+    assert!(
+        matches!(
+            result,
+            Err(RegisterError::Internal(InternalError::Repository(_)))
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hashing_failure_while_registering_is_internal_and_nothing_is_stored() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Err(HashingError("worker died".to_owned())));
+    mocks.users.expect_create().never();
+
+    let result = mocks
+        .service()
+        .register(account("ann", Role::Patient))
+        .await;
+
+    assert!(
+        matches!(
+            result,
+            Err(RegisterError::Internal(InternalError::Hashing(_)))
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_new_account_reports_every_invalid_field_at_once() {
+    let errors = NewAccount::parse("x", "short", "   ", Some("not-an-address"), "root")
+        .expect_err("five invalid fields");
+
+    assert_eq!(
+        fields(&errors),
+        ["username", "password", "full_name", "email", "role"]
+    );
+}
+
+#[test]
+fn a_password_containing_the_username_is_refused() {
+    let errors = NewAccount::parse(
+        "Gregory",
+        "my-GREGORY-secret-1",
+        "Gregory House",
+        None,
+        "doctor",
+    )
+    .expect_err("password contains the username");
+
+    assert_eq!(fields(&errors), ["password"]);
+    assert_eq!(errors.errors()[0].message, "must not contain the username");
+}
+
+#[test]
+fn a_new_account_may_have_no_email() {
+    let account =
+        NewAccount::parse("ann", PASSWORD, "Ann Example", None, "patient").expect("valid account");
+
+    assert_eq!(account.email, None);
+    assert_eq!(account.username.as_str(), "ann");
+    assert_eq!(account.role, Role::Patient);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+#[tokio::test]
+async fn sign_in_is_paused_after_five_recent_failures_even_with_the_right_password() {
+    let mut mocks = Mocks::new();
+    mocks.recent_failures(
+        "alice",
+        RecentFailures {
+            count: 5,
+            oldest: Some(NOW - Duration::minutes(5)),
+        },
+    );
+    mocks.hasher.expect_verify().never();
+    mocks.users.expect_find_credentials().never();
+    mocks.login_attempts.expect_record_failure().never();
+    mocks.login_attempts.expect_clear().never();
+    mocks.refresh_tokens.expect_insert().never();
+
+    let result = mocks.service().login("Alice", PASSWORD).await;
+
+    let Err(LoginError::Throttled { retry_after }) = result else {
+        panic!("expected Throttled, got {result:?}");
+    };
+    // The oldest failure leaves the 15-minute window in 10 minutes.
+    assert_eq!(retry_after, Duration::minutes(10));
+}
+
+#[tokio::test]
+async fn an_unknown_username_costs_a_dummy_verification_and_counts_as_a_failure() {
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("ghost");
+    mocks
+        .users
+        .expect_find_credentials()
+        .withf(|username| username.as_str() == "ghost")
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks
+        .hasher
+        .expect_verify()
+        .withf(|password, hash| password.expose() == PASSWORD && hash.is_none())
+        .times(1)
+        .returning(|_, _| Ok(false));
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|key, at| key == "ghost" && *at == NOW)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.login_attempts.expect_clear().never();
+    mocks.refresh_tokens.expect_insert().never();
+
+    let result = mocks.service().login("Ghost", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_username_is_not_looked_up_but_still_costs_a_verification() {
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("no spaces allowed");
+    mocks.users.expect_find_credentials().never();
+    mocks
+        .hasher
+        .expect_verify()
+        .withf(|_, hash| hash.is_none())
+        .times(1)
+        .returning(|_, _| Ok(false));
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|key, _| key == "no spaces allowed")
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let result = mocks.service().login("No Spaces Allowed", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_overlong_password_is_refused_after_a_dummy_verification_even_for_a_known_user() {
+    let alice = user("alice", Role::Patient, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("alice");
+    mocks.credentials_of(&alice);
+    // Too long to ever match: the stored hash is not used, but the same work is done.
+    mocks
+        .hasher
+        .expect_verify()
+        .withf(|_, hash| hash.is_none())
+        .times(1)
+        .returning(|_, _| Ok(false));
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|key, _| key == "alice")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.refresh_tokens.expect_insert().never();
+
+    let result = mocks.service().login("alice", &"p".repeat(129)).await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_recorded_as_a_failure_and_refused() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    // Four failures are not yet enough to pause sign-in.
+    mocks.recent_failures(
+        "alice",
+        RecentFailures {
+            count: 4,
+            oldest: Some(NOW - Duration::minutes(5)),
+        },
+    );
+    mocks.credentials_of(&alice);
+    mocks.password_matches(false);
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|key, at| key == "alice" && *at == NOW)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.login_attempts.expect_clear().never();
+    mocks.refresh_tokens.expect_insert().never();
+    let signed = mocks.signed();
+
+    let result = mocks.service().login("alice", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "{result:?}"
+    );
+    assert!(signed.lock().expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn a_pending_account_with_the_right_password_is_told_it_awaits_approval() {
+    let pending = user("newdoc", Role::Doctor, UserStatus::Pending);
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("newdoc");
+    mocks.credentials_of(&pending);
+    mocks.password_matches(true);
+    // The password was right: not a failure. Whether failures are forgotten is no concern here.
+    mocks.login_attempts.expect_record_failure().never();
+    mocks.login_attempts.expect_clear().returning(|_| Ok(()));
+    mocks.refresh_tokens.expect_insert().never();
+    let signed = mocks.signed();
+
+    let result = mocks.service().login("newdoc", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::AccountPending)),
+        "{result:?}"
+    );
+    assert!(signed.lock().expect("log").is_empty(), "no access token");
+}
+
+#[tokio::test]
+async fn a_suspended_account_with_the_right_password_is_told_it_is_suspended() {
+    let suspended = user("gone", Role::Secretary, UserStatus::Suspended);
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("gone");
+    mocks.credentials_of(&suspended);
+    mocks.password_matches(true);
+    mocks.login_attempts.expect_record_failure().never();
+    mocks.login_attempts.expect_clear().returning(|_| Ok(()));
+    mocks.refresh_tokens.expect_insert().never();
+    let signed = mocks.signed();
+
+    let result = mocks.service().login("gone", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::AccountSuspended)),
+        "{result:?}"
+    );
+    assert!(signed.lock().expect("log").is_empty(), "no access token");
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("alice");
+    mocks.credentials_of(&alice);
+    mocks.password_matches(true);
+    mocks.login_attempts.expect_record_failure().never();
+    mocks
+        .login_attempts
+        .expect_clear()
+        .withf(|key| key == "alice")
+        .times(1)
+        .returning(|_| Ok(()));
+    let inserted = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&inserted);
+    let alice_id = alice.id;
+    mocks
+        .refresh_tokens
+        .expect_insert()
+        .withf(move |token| {
+            token.hash == hash_of("refresh-1")
+                && token.user_id == alice_id
+                && token.issued_at == NOW
+                && token.expires_at == NOW + Duration::days(14)
+        })
+        .times(1)
+        .returning(move |token| {
+            *keep.lock().expect("keep") = Some(token.clone());
+            Ok(())
+        });
+    let signed = mocks.signed();
+
+    let pair = mocks
+        .service()
+        .login("Alice", PASSWORD)
+        .await
+        .expect("signed in");
+
+    let session = inserted
+        .lock()
+        .expect("inserted")
+        .clone()
+        .expect("a refresh token was stored")
+        .session_id;
+    let signed = signed.lock().expect("log");
+    let [claims] = signed.as_slice() else {
+        panic!("expected one access token, got {signed:?}");
+    };
+    assert_eq!(claims.user_id, alice.id);
+    assert_eq!(claims.role, Role::Doctor);
+    assert_eq!(claims.session_id, session);
+    assert_eq!(claims.issued_at, NOW);
+    assert_eq!(claims.expires_at, NOW + Duration::minutes(15));
+    assert_eq!(pair.access_token, signed_token(claims));
+    assert_eq!(
+        pair.refresh_token,
+        RefreshToken::new("refresh-1".to_owned())
+    );
+    assert_eq!(pair.expires_in, Duration::minutes(15));
+}
+
+#[tokio::test]
+async fn a_signing_failure_at_sign_in_is_internal() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.not_throttled("alice");
+    mocks.credentials_of(&alice);
+    mocks.password_matches(true);
+    mocks.login_attempts.expect_clear().returning(|_| Ok(()));
+    mocks.refresh_tokens.expect_insert().returning(|_| Ok(()));
+    mocks.access_tokens = MockAccessTokenCodec::new();
+    mocks
+        .access_tokens
+        .expect_issue()
+        .times(1)
+        .returning(|_| Err(TokenError::Signing("no key".to_owned())));
+
+    let result = mocks.service().login("alice", PASSWORD).await;
+
+    assert!(
+        matches!(result, Err(LoginError::Internal(InternalError::Signing(_)))),
+        "{result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh
+
+#[tokio::test]
+async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session() {
+    let alice = user("alice", Role::Laboratory, UserStatus::Active);
+    let session = SessionId::generate();
+    let mut mocks = Mocks::new();
+    let alice_id = alice.id;
+    mocks
+        .refresh_tokens
+        .expect_rotate()
+        .with(
+            eq(hash_of("presented")),
+            eq(hash_of("refresh-1")),
+            eq(NOW),
+            eq(NOW + Duration::days(14)),
+        )
+        .times(1)
+        .returning(move |_, _, _, _| {
+            Ok(RotateOutcome::Rotated {
+                user_id: alice_id,
+                session_id: session,
+            })
+        });
+    mocks.refresh_tokens.expect_revoke_session().never();
+    mocks.user_by_id(&alice);
+    let signed = mocks.signed();
+
+    let pair = mocks
+        .service()
+        .refresh(&RefreshToken::new("presented".to_owned()))
+        .await
+        .expect("rotated");
+
+    assert_eq!(
+        pair.refresh_token,
+        RefreshToken::new("refresh-1".to_owned())
+    );
+    assert_eq!(pair.expires_in, Duration::minutes(15));
+    let signed = signed.lock().expect("log");
+    let [claims] = signed.as_slice() else {
+        panic!("expected one access token, got {signed:?}");
+    };
+    assert_eq!(claims.session_id, session);
+    assert_eq!(claims.user_id, alice.id);
+    assert_eq!(claims.role, Role::Laboratory);
+    assert_eq!(claims.expires_at, NOW + Duration::minutes(15));
+    assert_eq!(pair.access_token, signed_token(claims));
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_whole_session() {
+    let session = SessionId::generate();
+    let mut mocks = Mocks::new();
+    mocks
+        .refresh_tokens
+        .expect_rotate()
+        .times(1)
+        .returning(move |_, _, _, _| {
+            Ok(RotateOutcome::Reused {
+                session_id: session,
+            })
+        });
+    mocks
+        .refresh_tokens
+        .expect_revoke_session()
+        .with(eq(session), eq(NOW))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.users.expect_find_by_id().never();
+    let signed = mocks.signed();
+
+    let result = mocks
+        .service()
+        .refresh(&RefreshToken::new("replayed".to_owned()))
+        .await;
+
+    assert!(matches!(result, Err(RefreshError::Reused)), "{result:?}");
+    assert!(signed.lock().expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn a_dead_or_unknown_refresh_token_is_invalid_and_revokes_nothing() {
+    for outcome in [RotateOutcome::Dead, RotateOutcome::Unknown] {
+        let mut mocks = Mocks::new();
+        let answer = outcome.clone();
+        mocks
+            .refresh_tokens
+            .expect_rotate()
+            .times(1)
+            .returning(move |_, _, _, _| Ok(answer.clone()));
+        mocks.refresh_tokens.expect_revoke_session().never();
+        mocks.refresh_tokens.expect_revoke_all_for_user().never();
+        mocks.users.expect_find_by_id().never();
+
+        let result = mocks
+            .service()
+            .refresh(&RefreshToken::new("stale".to_owned()))
+            .await;
+
+        assert!(
+            matches!(result, Err(RefreshError::Invalid)),
+            "{outcome:?}: {result:?}"
+        );
+    }
+}
+
+/// A refresh rotated for `user`, whose session must then be revoked once.
+fn rotated_for_inactive(user_id: UserId, found: Option<User>) -> Mocks {
+    let session = SessionId::generate();
+    let mut mocks = Mocks::new();
+    mocks
+        .refresh_tokens
+        .expect_rotate()
+        .times(1)
+        .returning(move |_, _, _, _| {
+            Ok(RotateOutcome::Rotated {
+                user_id,
+                session_id: session,
+            })
+        });
+    mocks
+        .users
+        .expect_find_by_id()
+        .with(eq(user_id))
+        .times(1)
+        .returning(move |_| Ok(found.clone()));
+    mocks
+        .refresh_tokens
+        .expect_revoke_session()
+        .with(eq(session), eq(NOW))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+}
+
+#[tokio::test]
+async fn refreshing_for_a_suspended_user_revokes_the_session_and_refuses() {
+    let suspended = user("gone", Role::Doctor, UserStatus::Suspended);
+    let mocks = rotated_for_inactive(suspended.id, Some(suspended));
+    let signed = mocks.signed();
+
+    let result = mocks
+        .service()
+        .refresh(&RefreshToken::new("presented".to_owned()))
+        .await;
+
+    assert!(
+        matches!(result, Err(RefreshError::AccountSuspended)),
+        "{result:?}"
+    );
+    assert!(signed.lock().expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn refreshing_for_a_pending_user_revokes_the_session_and_refuses() {
+    let pending = user("newdoc", Role::Doctor, UserStatus::Pending);
+    let mocks = rotated_for_inactive(pending.id, Some(pending));
+
+    let result = mocks
+        .service()
+        .refresh(&RefreshToken::new("presented".to_owned()))
+        .await;
+
+    assert!(
+        matches!(result, Err(RefreshError::AccountPending)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn refreshing_for_a_deleted_user_revokes_the_session_and_is_invalid() {
+    let mocks = rotated_for_inactive(UserId::generate(), None);
+
+    let result = mocks
+        .service()
+        .refresh(&RefreshToken::new("presented".to_owned()))
+        .await;
+
+    assert!(matches!(result, Err(RefreshError::Invalid)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-out
+
+/// The caller's access token is denied until it expires and its session revoked, once each.
+fn expect_own_session_ended(mocks: &mut Mocks, claims: &AccessClaims) {
+    mocks
+        .revoked_tokens
+        .expect_revoke()
+        .with(eq(claims.token_id), eq(claims.expires_at))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .refresh_tokens
+        .expect_revoke_session()
+        .with(eq(claims.session_id), eq(NOW))
+        .times(1)
+        .returning(|_, _| Ok(()));
+}
+
+#[tokio::test]
+async fn signing_out_denies_the_access_token_until_it_expires_and_ends_its_session() {
+    let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
+    let mut mocks = Mocks::new();
+    expect_own_session_ended(&mut mocks, &caller.claims);
+    mocks.refresh_tokens.expect_find_session().never();
+
+    mocks
+        .service()
+        .logout(&caller, None)
+        .await
+        .expect("signed out");
+}
+
+#[tokio::test]
+async fn signing_out_with_a_refresh_token_of_another_own_session_ends_that_session_too() {
+    let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
+    let other_session = SessionId::generate();
+    let mut mocks = Mocks::new();
+    expect_own_session_ended(&mut mocks, &caller.claims);
+    let owner = caller.id();
+    mocks
+        .refresh_tokens
+        .expect_find_session()
+        .with(eq(hash_of("from-her-phone")))
+        .times(1)
+        .returning(move |_| Ok(Some((owner, other_session))));
+    mocks
+        .refresh_tokens
+        .expect_revoke_session()
+        .with(eq(other_session), eq(NOW))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    mocks
+        .service()
+        .logout(
+            &caller,
+            Some(&RefreshToken::new("from-her-phone".to_owned())),
+        )
+        .await
+        .expect("signed out");
+}
+
+#[tokio::test]
+async fn signing_out_with_another_users_refresh_token_leaves_their_session_alone() {
+    let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
+    let their_session = SessionId::generate();
+    let mut mocks = Mocks::new();
+    expect_own_session_ended(&mut mocks, &caller.claims);
+    let someone_else = UserId::generate();
+    mocks
+        .refresh_tokens
+        .expect_find_session()
+        .with(eq(hash_of("stolen")))
+        .times(1)
+        .returning(move |_| Ok(Some((someone_else, their_session))));
+    mocks
+        .refresh_tokens
+        .expect_revoke_session()
+        .with(eq(their_session), mockall::predicate::always())
+        .never();
+
+    mocks
+        .service()
+        .logout(&caller, Some(&RefreshToken::new("stolen".to_owned())))
+        .await
+        .expect("signed out");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication of requests
+
+#[tokio::test]
+async fn an_expired_or_invalid_access_token_is_refused_as_such() {
+    let cases = [
+        (TokenError::Expired, "Expired"),
+        (TokenError::Invalid, "Invalid"),
+        (TokenError::Signing("bad key".to_owned()), "Invalid"),
+    ];
+    for (error, expected) in cases {
+        let mut mocks = Mocks::new();
+        let answer = error.clone();
+        mocks
+            .access_tokens
+            .expect_verify()
+            .withf(|token| token == "the-token")
+            .times(1)
+            .returning(move |_| Err(answer.clone()));
+        mocks.revoked_tokens.expect_is_revoked().never();
+        mocks.users.expect_find_by_id().never();
+
+        let result = mocks.service().authenticate("the-token").await;
+
+        let got = match result {
+            Err(AuthenticateError::Expired) => "Expired",
+            Err(AuthenticateError::Invalid) => "Invalid",
+            other => panic!("{error:?}: unexpected {other:?}"),
+        };
+        assert_eq!(got, expected, "{error:?}");
+    }
+}
+
+/// The codec accepts `the-token` as `claims`; whether its jti is denied is `revoked`.
+fn verified(claims: &AccessClaims, revoked: bool) -> Mocks {
+    let mut mocks = Mocks::new();
+    let answer = claims.clone();
+    mocks
+        .access_tokens
+        .expect_verify()
+        .withf(|token| token == "the-token")
+        .times(1)
+        .returning(move |_| Ok(answer.clone()));
+    mocks
+        .revoked_tokens
+        .expect_is_revoked()
+        .with(eq(claims.token_id))
+        .times(1)
+        .returning(move |_| Ok(revoked));
+    mocks
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_is_refused_without_looking_up_the_user() {
+    let alice = user("alice", Role::Patient, UserStatus::Active);
+    let mut mocks = verified(&claims_for(&alice), true);
+    mocks.users.expect_find_by_id().never();
+
+    let result = mocks.service().authenticate("the-token").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Revoked)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_a_suspended_or_pending_user_is_refused_as_inactive() {
+    for status in [UserStatus::Suspended, UserStatus::Pending] {
+        let bob = user("bob", Role::Doctor, status);
+        let mut mocks = verified(&claims_for(&bob), false);
+        mocks.user_by_id(&bob);
+
+        let result = mocks.service().authenticate("the-token").await;
+
+        assert!(
+            matches!(result, Err(AuthenticateError::Inactive)),
+            "{status}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_of_a_user_who_no_longer_exists_is_invalid() {
+    let ghost = user("ghost", Role::Patient, UserStatus::Active);
+    let mut mocks = verified(&claims_for(&ghost), false);
+    mocks
+        .users
+        .expect_find_by_id()
+        .with(eq(ghost.id))
+        .times(1)
+        .returning(|_| Ok(None));
+
+    let result = mocks.service().authenticate("the-token").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Invalid)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_token_of_an_active_user_yields_that_user_as_they_are_now() {
+    let before = user("carol", Role::Doctor, UserStatus::Active);
+    let claims = claims_for(&before);
+    // Since the token was issued, an administrator made Carol a secretary.
+    let now = User {
+        role: Role::Secretary,
+        ..before
+    };
+    let mut mocks = verified(&claims, false);
+    mocks.user_by_id(&now);
+
+    let principal = mocks
+        .service()
+        .authenticate("the-token")
+        .await
+        .expect("authenticated");
+
+    assert_eq!(principal.user, now);
+    assert_eq!(principal.role(), Role::Secretary);
+    assert_eq!(principal.claims, claims);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administration
+
+#[tokio::test]
+async fn only_administrators_may_administer_accounts() {
+    for role in [
+        Role::Secretary,
+        Role::Doctor,
+        Role::Laboratory,
+        Role::Patient,
+    ] {
+        let actor = principal(&user("someone", role, UserStatus::Active));
+        let mut mocks = Mocks::new();
+        mocks.no_user_is_stored_or_changed();
+        mocks.users.expect_list().never();
+        mocks.users.expect_find_by_id().never();
+        let service = mocks.service();
+        let target = UserId::generate();
+
+        let listed = service
+            .list_users(&actor, UserFilter::default(), PageRequest::first(10))
+            .await;
+        let created = service
+            .create_staff(&actor, account("newdoc", Role::Doctor))
+            .await;
+        let approved = service.approve(&actor, target).await;
+        let updated = service
+            .update_user(
+                &actor,
+                target,
+                UserChanges {
+                    status: Some(UserStatus::Suspended),
+                    ..UserChanges::default()
+                },
+            )
+            .await;
+
+        assert!(matches!(listed, Err(AdminError::Forbidden(_))), "{role}");
+        assert!(matches!(created, Err(AdminError::Forbidden(_))), "{role}");
+        assert!(matches!(approved, Err(AdminError::Forbidden(_))), "{role}");
+        assert!(matches!(updated, Err(AdminError::Forbidden(_))), "{role}");
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_lists_users_with_the_filter_and_page_asked_for() {
+    let filter = UserFilter {
+        role: Some(Role::Doctor),
+        status: Some(UserStatus::Pending),
+    };
+    let page = PageRequest::first(20);
+    let listed = user("newdoc", Role::Doctor, UserStatus::Pending);
+    let mut mocks = Mocks::new();
+    let answer = listed.clone();
+    mocks
+        .users
+        .expect_list()
+        .with(eq(filter), eq(page))
+        .times(1)
+        .returning(move |_, _| {
+            Ok(Page {
+                items: vec![answer.clone()],
+                next: None,
+            })
+        });
+
+    let result = mocks
+        .service()
+        .list_users(&admin(), filter, page)
+        .await
+        .expect("listed");
+
+    assert_eq!(result.items, vec![listed]);
+}
+
+#[tokio::test]
+async fn approving_a_pending_account_activates_it() {
+    let pending = user("newdoc", Role::Doctor, UserStatus::Pending);
+    let approved = User {
+        status: UserStatus::Active,
+        ..pending.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&pending);
+    let answer = approved.clone();
+    mocks
+        .users
+        .expect_update()
+        .with(
+            eq(pending.id),
+            eq(UserChanges {
+                status: Some(UserStatus::Active),
+                ..UserChanges::default()
+            }),
+        )
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+
+    let result = mocks
+        .service()
+        .approve(&admin(), pending.id)
+        .await
+        .expect("approved");
+
+    assert_eq!(result, approved);
+}
+
+#[tokio::test]
+async fn approving_an_account_that_is_not_pending_is_refused() {
+    for status in [UserStatus::Active, UserStatus::Suspended] {
+        let target = user("somebody", Role::Doctor, status);
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(&target);
+        mocks.users.expect_update().never();
+
+        let result = mocks.service().approve(&admin(), target.id).await;
+
+        assert!(
+            matches!(result, Err(AdminError::NotPending)),
+            "{status}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn approving_or_changing_an_unknown_account_is_not_found() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_id().returning(|_| Ok(None));
+    mocks.users.expect_update().never();
+    let service = mocks.service();
+    let unknown = UserId::generate();
+
+    let approved = service.approve(&admin(), unknown).await;
+    let updated = service
+        .update_user(
+            &admin(),
+            unknown,
+            UserChanges {
+                full_name: Some(FullName::parse("Nobody").expect("valid")),
+                ..UserChanges::default()
+            },
+        )
+        .await;
+
+    assert!(
+        matches!(approved, Err(AdminError::NotFound)),
+        "{approved:?}"
+    );
+    assert!(matches!(updated, Err(AdminError::NotFound)), "{updated:?}");
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_change_their_own_role_or_status() {
+    let actor = admin();
+    let own_changes = [
+        UserChanges {
+            role: Some(Role::Doctor),
+            ..UserChanges::default()
+        },
+        UserChanges {
+            status: Some(UserStatus::Suspended),
+            ..UserChanges::default()
+        },
+    ];
+    for changes in own_changes {
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(&actor.user);
+        mocks.users.expect_update().never();
+        mocks.refresh_tokens.expect_revoke_all_for_user().never();
+
+        let result = mocks
+            .service()
+            .update_user(&actor, actor.id(), changes.clone())
+            .await;
+
+        assert!(
+            matches!(result, Err(AdminError::OwnAccess)),
+            "{changes:?}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_may_change_their_own_name() {
+    let actor = admin();
+    // Restating the current role and status is no change of them.
+    let changes = UserChanges {
+        full_name: Some(FullName::parse("Root Admin").expect("valid")),
+        role: Some(Role::Admin),
+        status: Some(UserStatus::Active),
+        ..UserChanges::default()
+    };
+    let renamed = User {
+        full_name: FullName::parse("Root Admin").expect("valid"),
+        ..actor.user.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&actor.user);
+    let answer = renamed.clone();
+    mocks
+        .users
+        .expect_update()
+        .with(eq(actor.id()), eq(changes.clone()))
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+    mocks.refresh_tokens.expect_revoke_all_for_user().never();
+
+    let result = mocks
+        .service()
+        .update_user(&actor, actor.id(), changes)
+        .await
+        .expect("renamed");
+
+    assert_eq!(result, renamed);
+}
+
+#[tokio::test]
+async fn an_account_cannot_move_between_patient_and_staff() {
+    let moves = [
+        (Role::Patient, Role::Doctor),
+        (Role::Patient, Role::Admin),
+        (Role::Doctor, Role::Patient),
+        (Role::Admin, Role::Patient),
+    ];
+    for (from, to) in moves {
+        let target = user("mover", from, UserStatus::Active);
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(&target);
+        mocks.users.expect_update().never();
+
+        let result = mocks
+            .service()
+            .update_user(
+                &admin(),
+                target.id,
+                UserChanges {
+                    role: Some(to),
+                    ..UserChanges::default()
+                },
+            )
+            .await;
+
+        let Err(AdminError::Invalid(errors)) = result else {
+            panic!("{from} -> {to}: expected Invalid, got {result:?}");
+        };
+        assert_eq!(fields(&errors), ["role"], "{from} -> {to}");
+    }
+}
+
+#[tokio::test]
+async fn a_staff_account_may_change_to_another_staff_role() {
+    let target = user("mover", Role::Secretary, UserStatus::Active);
+    let changes = UserChanges {
+        role: Some(Role::Laboratory),
+        ..UserChanges::default()
+    };
+    let moved = User {
+        role: Role::Laboratory,
+        ..target.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&target);
+    let answer = moved.clone();
+    mocks
+        .users
+        .expect_update()
+        .with(eq(target.id), eq(changes.clone()))
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+    mocks.refresh_tokens.expect_revoke_all_for_user().never();
+
+    let result = mocks
+        .service()
+        .update_user(&admin(), target.id, changes)
+        .await
+        .expect("moved");
+
+    assert_eq!(result, moved);
+}
+
+#[tokio::test]
+async fn suspending_an_account_revokes_all_its_tokens_at_once() {
+    let target = user("bob", Role::Doctor, UserStatus::Active);
+    let suspended = User {
+        status: UserStatus::Suspended,
+        ..target.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&target);
+    let answer = suspended.clone();
+    mocks
+        .users
+        .expect_update()
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+    mocks
+        .refresh_tokens
+        .expect_revoke_all_for_user()
+        .with(eq(target.id), eq(NOW))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let result = mocks
+        .service()
+        .update_user(
+            &admin(),
+            target.id,
+            UserChanges {
+                status: Some(UserStatus::Suspended),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("suspended");
+
+    assert_eq!(result, suspended);
+}
+
+#[tokio::test]
+async fn reactivating_a_suspended_account_revokes_nothing() {
+    let target = user("bob", Role::Doctor, UserStatus::Suspended);
+    let reactivated = User {
+        status: UserStatus::Active,
+        ..target.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&target);
+    let answer = reactivated.clone();
+    mocks
+        .users
+        .expect_update()
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+    mocks.refresh_tokens.expect_revoke_all_for_user().never();
+
+    let result = mocks
+        .service()
+        .update_user(
+            &admin(),
+            target.id,
+            UserChanges {
+                status: Some(UserStatus::Active),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("reactivated");
+
+    assert_eq!(result, reactivated);
+}
+
+#[tokio::test]
+async fn renaming_an_account_leaves_its_sessions_alone() {
+    let target = user("bob", Role::Doctor, UserStatus::Active);
+    let renamed = User {
+        full_name: FullName::parse("Robert Example").expect("valid"),
+        ..target.clone()
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&target);
+    let answer = renamed.clone();
+    mocks
+        .users
+        .expect_update()
+        .times(1)
+        .returning(move |_, _| Ok(Some(answer.clone())));
+    mocks.refresh_tokens.expect_revoke_all_for_user().never();
+
+    let result = mocks
+        .service()
+        .update_user(
+            &admin(),
+            target.id,
+            UserChanges {
+                full_name: Some(FullName::parse("Robert Example").expect("valid")),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("renamed");
+
+    assert_eq!(result, renamed);
+}
+
+#[tokio::test]
+async fn an_administrator_creates_staff_accounts_active() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    mocks
+        .users
+        .expect_create()
+        .withf(|user, _| user.role == Role::Doctor && user.status == UserStatus::Active)
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let user = mocks
+        .service()
+        .create_staff(&admin(), account("newdoc", Role::Doctor))
+        .await
+        .expect("created");
+
+    assert_eq!(user.status, UserStatus::Active);
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_create_a_patient_as_staff() {
+    let mut mocks = Mocks::new();
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_create().never();
+
+    let result = mocks
+        .service()
+        .create_staff(&admin(), account("patient", Role::Patient))
+        .await;
+
+    let Err(AdminError::Invalid(errors)) = result else {
+        panic!("expected Invalid, got {result:?}");
+    };
+    assert_eq!(fields(&errors), ["role"]);
+}
+
+#[tokio::test]
+async fn a_staff_username_that_is_taken_is_reported_as_taken() {
+    let mut mocks = Mocks::new();
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(stored_hash()));
+    mocks
+        .users
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Err(CreateUserError::UsernameTaken));
+
+    let result = mocks
+        .service()
+        .create_staff(&admin(), account("newdoc", Role::Doctor))
+        .await;
+
+    assert!(
+        matches!(result, Err(AdminError::UsernameTaken)),
+        "{result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing an administrator's changes
+
+#[test]
+fn changes_cannot_set_an_account_back_to_pending() {
+    let errors = parse_user_changes(None, None, None, Some("pending")).expect_err("pending");
+
+    assert_eq!(fields(&errors), ["status"]);
+}
+
+#[test]
+fn changes_may_activate_or_suspend_an_account() {
+    for status in [UserStatus::Active, UserStatus::Suspended] {
+        let changes =
+            parse_user_changes(None, None, None, Some(status.as_str())).expect("valid status");
+        assert_eq!(changes.status, Some(status));
+    }
+}
+
+#[test]
+fn a_change_of_email_to_none_clears_the_address() {
+    let changes = parse_user_changes(None, Some(None), None, None).expect("valid");
+
+    assert_eq!(
+        changes,
+        UserChanges {
+            email: Some(None),
+            ..UserChanges::default()
+        }
+    );
+}
+
+#[test]
+fn no_changes_leave_every_field_as_it_is() {
+    let changes = parse_user_changes(None, None, None, None).expect("valid");
+
+    assert!(changes.is_empty());
+}
+
+#[test]
+fn an_unknown_role_in_changes_is_refused() {
+    let errors = parse_user_changes(None, None, Some("root"), None).expect_err("unknown role");
+
+    assert_eq!(fields(&errors), ["role"]);
+}
+
+#[test]
+fn changes_report_every_invalid_field_at_once() {
+    let errors = parse_user_changes(
+        Some(" "),
+        Some(Some("not-an-address")),
+        Some("root"),
+        Some("asleep"),
+    )
+    .expect_err("four invalid fields");
+
+    assert_eq!(fields(&errors), ["full_name", "email", "role", "status"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Housekeeping
+
+#[tokio::test]
+async fn purging_counts_everything_that_expired() {
+    let mut mocks = Mocks::new();
+    mocks
+        .refresh_tokens
+        .expect_purge_expired()
+        .with(eq(NOW))
+        .times(1)
+        .returning(|_| Ok(3));
+    mocks
+        .revoked_tokens
+        .expect_purge_expired()
+        .with(eq(NOW))
+        .times(1)
+        .returning(|_| Ok(2));
+    mocks
+        .login_attempts
+        .expect_purge_older_than()
+        .with(eq(NOW - Duration::minutes(15)))
+        .times(1)
+        .returning(|_| Ok(1));
+
+    let purged = mocks.service().purge_expired().await.expect("purged");
+
+    assert_eq!(purged, 6);
+}
