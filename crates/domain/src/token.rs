@@ -141,7 +141,8 @@ pub enum RotateOutcome {
         user_id: UserId,
         session_id: SessionId,
     },
-    /// The token had been used before: someone replays it. Nothing was stored.
+    /// The token had been used before: someone replays it. Nothing was stored. A used token is
+    /// reported as reused even once expired or revoked, so a late replay is still noticed.
     Reused { session_id: SessionId },
     /// The token is expired or its session revoked. Nothing was stored.
     Dead,
