@@ -214,7 +214,12 @@ impl Principal {
         self.user.role
     }
 
-    fn require(&self, role: Role) -> Result<(), Forbidden> {
+    /// Refuses callers of any other role. Handlers check this before they even read a request
+    /// meant for that role, so a refused caller learns nothing about what it would accept.
+    ///
+    /// # Errors
+    /// [`Forbidden`].
+    pub fn require(&self, role: Role) -> Result<(), Forbidden> {
         if self.user.role == role {
             Ok(())
         } else {
@@ -593,7 +598,7 @@ impl IdentityService {
         if self
             .ports
             .revoked_tokens
-            .is_revoked(claims.token_id)
+            .is_denied(claims.token_id, claims.session_id)
             .await?
         {
             return Err(AuthenticateError::Revoked);

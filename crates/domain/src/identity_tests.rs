@@ -973,7 +973,7 @@ async fn an_expired_or_invalid_access_token_is_refused_as_such() {
             .withf(|token| token == "the-token")
             .times(1)
             .returning(move |_| Err(answer.clone()));
-        mocks.revoked_tokens.expect_is_revoked().never();
+        mocks.revoked_tokens.expect_is_denied().never();
         mocks.users.expect_find_by_id().never();
 
         let result = mocks.service().authenticate("the-token").await;
@@ -987,7 +987,7 @@ async fn an_expired_or_invalid_access_token_is_refused_as_such() {
     }
 }
 
-/// The codec accepts `the-token` as `claims`; whether its jti is denied is `revoked`.
+/// The codec accepts `the-token` as `claims`; whether its jti or session is denied is `revoked`.
 fn verified(claims: &AccessClaims, revoked: bool) -> Mocks {
     let mut mocks = Mocks::new();
     let answer = claims.clone();
@@ -999,10 +999,10 @@ fn verified(claims: &AccessClaims, revoked: bool) -> Mocks {
         .returning(move |_| Ok(answer.clone()));
     mocks
         .revoked_tokens
-        .expect_is_revoked()
-        .with(eq(claims.token_id))
+        .expect_is_denied()
+        .with(eq(claims.token_id), eq(claims.session_id))
         .times(1)
-        .returning(move |_| Ok(revoked));
+        .returning(move |_, _| Ok(revoked));
     mocks
 }
 

@@ -224,9 +224,23 @@ pub trait RevokedTokenRepository: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<(), RepositoryError>;
 
+    /// Whether `token_id` itself was revoked.
+    ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
     async fn is_revoked(&self, token_id: TokenId) -> Result<bool, RepositoryError>;
+
+    /// Whether an access token may no longer be used: its id was revoked, or its session was
+    /// revoked (sign-out, a replayed refresh token, suspension of the account) or does not
+    /// exist. Answered in one round trip, as it runs on every authenticated request.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn is_denied(
+        &self,
+        token_id: TokenId,
+        session_id: SessionId,
+    ) -> Result<bool, RepositoryError>;
 
     /// Forgets denials whose tokens expired before `before`; returns how many.
     ///

@@ -5,7 +5,7 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 
 use carehub_domain::RepositoryError;
-use carehub_domain::token::{RevokedTokenRepository, TokenId};
+use carehub_domain::token::{RevokedTokenRepository, SessionId, TokenId};
 
 use crate::backend::storage;
 use crate::db::sql_repository;
@@ -45,6 +45,21 @@ macro_rules! impl_revoked_token_repository {
                         .await
                         .map_err(storage)?;
                 Ok(found.is_some())
+            }
+
+            async fn is_denied(&self, token_id: TokenId, session_id: SessionId) -> Result<bool, RepositoryError> {
+                let (denied,): (i32,) = sqlx::query_as(
+                    "SELECT CASE WHEN \
+                        EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
+                        OR NOT EXISTS (SELECT 1 FROM auth_sessions WHERE id = $2 AND revoked_at IS NULL) \
+                     THEN 1 ELSE 0 END",
+                )
+                .bind(token_id.as_uuid())
+                .bind(session_id.as_uuid())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage)?;
+                Ok(denied == 1)
             }
 
             async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError> {

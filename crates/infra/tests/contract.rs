@@ -74,6 +74,7 @@ contract!(
     // Revoked access tokens.
     a_revoked_access_token_is_denied_and_others_are_not,
     revoking_an_access_token_twice_is_harmless,
+    an_access_token_is_denied_when_its_id_or_its_session_is_revoked,
     purging_forgets_only_expired_denials,
     // Login attempts.
     recent_failures_count_only_those_since_the_window_start_and_name_the_oldest,
@@ -964,6 +965,60 @@ async fn a_revoked_access_token_is_denied_and_others_are_not(repos: Repositories
 
     assert!(repos.revoked_tokens.is_revoked(revoked).await.unwrap());
     assert!(!repos.revoked_tokens.is_revoked(other).await.unwrap());
+}
+
+async fn an_access_token_is_denied_when_its_id_or_its_session_is_revoked(repos: Repositories) {
+    let user = some_user(&repos, "ann").await;
+    let (session, _) = sign_in(&repos, user.id).await;
+    let (other_session, _) = sign_in(&repos, user.id).await;
+    let (token, other_token) = (TokenId::generate(), TokenId::generate());
+    let denied = |token, session| {
+        let repos = repos.clone();
+        async move {
+            repos
+                .revoked_tokens
+                .is_denied(token, session)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!denied(token, session).await, "a live session and token");
+    assert!(
+        denied(token, SessionId::generate()).await,
+        "a session that does not exist"
+    );
+
+    repos
+        .revoked_tokens
+        .revoke(token, now() + Duration::minutes(15))
+        .await
+        .unwrap();
+    assert!(denied(token, session).await, "a revoked token id");
+    assert!(
+        !denied(other_token, session).await,
+        "another token of the session"
+    );
+
+    repos
+        .refresh_tokens
+        .revoke_session(session, now())
+        .await
+        .unwrap();
+    assert!(denied(other_token, session).await, "a revoked session");
+    assert!(
+        !denied(other_token, other_session).await,
+        "another session of the user"
+    );
+
+    repos
+        .refresh_tokens
+        .revoke_all_for_user(user.id, now())
+        .await
+        .unwrap();
+    assert!(
+        denied(other_token, other_session).await,
+        "all sessions of a suspended user"
+    );
 }
 
 async fn revoking_an_access_token_twice_is_harmless(repos: Repositories) {

@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use tracing_actix_web::RootSpan;
 
 use carehub_domain::identity::Principal;
+use carehub_domain::validation::ValidationErrors;
+use uuid::Uuid;
 
 use crate::problem::{ApiError, missing_credentials};
 use crate::startup::AppState;
@@ -23,6 +25,50 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let raw = RawJson::from_request(req, payload);
+        Box::pin(async move { raw.await?.parse().map(JsonBody) })
+    }
+}
+
+/// A request body read but not yet parsed, for handlers that must refuse a caller before they
+/// look at what the caller sent.
+#[derive(Debug)]
+pub struct RawJson {
+    bytes: web::Bytes,
+    is_json: bool,
+}
+
+impl RawJson {
+    /// Parses the body as [`JsonBody`] would.
+    ///
+    /// # Errors
+    /// 415 when the body is not JSON, 400 when malformed, 422 naming a field of the wrong type.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if !self.is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        parse_json(&self.bytes)
+    }
+
+    /// Like [`RawJson::parse`], but an empty body is `None`, whatever its content type.
+    ///
+    /// # Errors
+    /// As [`RawJson::parse`].
+    pub fn parse_optional<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        self.parse().map(Some)
+    }
+}
+
+impl FromRequest for RawJson {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -41,18 +87,57 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType(
-                    "the body must be JSON (Content-Type: application/json)".into(),
-                ));
-            }
             let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
                 _ => ApiError::BadRequest("the request body could not be read".into()),
             })?;
-            parse_json(&bytes).map(JsonBody)
+            Ok(Self { bytes, is_json })
         })
     }
+}
+
+/// The value of a required field, or `""` after recording that it is missing, so that the
+/// domain's rules still check every other field and the client learns of all problems at once.
+pub fn required<'a>(
+    missing: &mut ValidationErrors,
+    field: &str,
+    value: Option<&'a str>,
+) -> &'a str {
+    value.unwrap_or_else(|| {
+        missing.add(field, "is required");
+        ""
+    })
+}
+
+/// Missing fields, then the domain's findings on the fields that were present.
+pub fn merge_missing(
+    missing: ValidationErrors,
+    found: Option<ValidationErrors>,
+) -> ValidationErrors {
+    let reported: Vec<String> = missing.errors().iter().map(|e| e.field.clone()).collect();
+    let mut all = missing;
+    for error in found.into_iter().flat_map(|f| f.0) {
+        if !reported.contains(&error.field) {
+            all.0.push(error);
+        }
+    }
+    all
+}
+
+/// A path id that is not a UUID names nothing: 404.
+pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound("no such resource".into()))
+}
+
+/// A query string parsed after the caller was authorised.
+///
+/// # Errors
+/// 400 naming what does not parse.
+pub fn parse_query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
 }
 
 /// Deserialises `bytes`, naming the offending field on a data error.
@@ -142,7 +227,10 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+// actix's `error_handler` hooks take their error by value.
+
 /// Query strings that do not parse: 400 with the reason.
+#[allow(clippy::needless_pass_by_value)]
 pub fn query_error(
     error: actix_web::error::QueryPayloadError,
     _: &HttpRequest,
@@ -151,11 +239,13 @@ pub fn query_error(
 }
 
 /// Path segments that do not parse (e.g. a malformed id): 404, as no such resource exists.
+#[allow(clippy::needless_pass_by_value)]
 pub fn path_error(error: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound(format!("no such resource: {error}")).into()
 }
 
 /// Form bodies (the OAuth token endpoint) that do not parse: an OAuth `invalid_request`.
+#[allow(clippy::needless_pass_by_value)]
 pub fn form_error(error: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     ApiError::OAuth {
         status: actix_web::http::StatusCode::BAD_REQUEST,
@@ -207,7 +297,7 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named_with_its_path() {
-        let err = parse_json::<Body>(br#"{"nested": {}}"#).expect_err("missing name");
+        let err = parse_json::<Body>(br#"{"nested": {"count": 1}}"#).expect_err("missing name");
         assert_eq!(field_of(&err), "name");
         let err = parse_json::<Body>(br#"{"name": "x", "nested": {}}"#).expect_err("missing count");
         assert_eq!(field_of(&err), "nested.count");

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 
 use carehub_domain::RepositoryError;
 use carehub_domain::identity::{
-    AdminError, AuthenticateError, InternalError, LoginError, RefreshError, RegisterError,
+    AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
+    RegisterError,
 };
 use carehub_domain::validation::{FieldError, ValidationErrors};
 
@@ -62,8 +63,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid request fields")]
     Invalid(ValidationErrors),
+    /// An access token was missing, invalid, expired or revoked.
     #[error("unauthenticated: {0}")]
     Unauthorized(String),
+    /// Sign-in or refresh failed: no access token was involved.
+    #[error("sign-in failed: {0}")]
+    SignInFailed(String),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found: {0}")]
@@ -107,6 +112,7 @@ impl ApiError {
             Self::BadRequest(_) => ("bad-request", "The request is malformed"),
             Self::Invalid(_) => ("validation", "The request has invalid fields"),
             Self::Unauthorized(_) => ("unauthorized", "Authentication is required"),
+            Self::SignInFailed(_) => ("unauthorized", "Sign-in failed"),
             Self::Forbidden(_) => ("forbidden", "You may not do this"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "The request conflicts with the current state"),
@@ -123,6 +129,7 @@ impl ApiError {
         match self {
             Self::BadRequest(d)
             | Self::Unauthorized(d)
+            | Self::SignInFailed(d)
             | Self::Forbidden(d)
             | Self::NotFound(d)
             | Self::Conflict(d)
@@ -176,7 +183,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -207,6 +214,9 @@ impl ResponseError for ApiError {
                     HeaderValue::from_str(&challenge)
                         .unwrap_or(HeaderValue::from_static("Bearer realm=\"carehub\"")),
                 ));
+            }
+            Self::SignInFailed(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"carehub\""));
             }
             Self::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
@@ -246,6 +256,12 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        Self::Forbidden(e.to_string())
+    }
+}
+
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         match e {
@@ -263,7 +279,7 @@ impl From<LoginError> for ApiError {
             LoginError::Throttled { retry_after } => Self::TooManyRequests {
                 retry_after_secs: u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1),
             },
-            LoginError::InvalidCredentials => Self::Unauthorized(e.to_string()),
+            LoginError::InvalidCredentials => Self::SignInFailed(e.to_string()),
             LoginError::AccountPending | LoginError::AccountSuspended => {
                 Self::Forbidden(e.to_string())
             }
@@ -275,7 +291,7 @@ impl From<LoginError> for ApiError {
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
         match e {
-            RefreshError::Invalid | RefreshError::Reused => Self::Unauthorized(e.to_string()),
+            RefreshError::Invalid | RefreshError::Reused => Self::SignInFailed(e.to_string()),
             RefreshError::AccountPending | RefreshError::AccountSuspended => {
                 Self::Forbidden(e.to_string())
             }

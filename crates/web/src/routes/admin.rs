@@ -1,15 +1,14 @@
 //! Account administration: listing, creating staff, approving and changing accounts.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use carehub_domain::identity::parse_user_changes;
 use carehub_domain::user::{Role, UserFilter, UserId, UserStatus};
 
 use crate::api::{ListPage, PageQuery, UserView};
-use crate::extract::{Authenticated, JsonBody};
+use crate::extract::{Authenticated, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
 use crate::routes::auth::RegisterRequest;
 use crate::startup::AppState;
@@ -66,9 +65,10 @@ where
 pub async fn list_users(
     state: web::Data<AppState>,
     Authenticated(admin): Authenticated,
-    query: web::Query<UserListQuery>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    admin.require(Role::Admin)?;
+    let query: UserListQuery = parse_query(&request)?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
@@ -99,12 +99,11 @@ pub async fn list_users(
 pub async fn create_user(
     state: web::Data<AppState>,
     Authenticated(admin): Authenticated,
-    JsonBody(body): JsonBody<RegisterRequest>,
+    body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state
-        .identity
-        .create_staff(&admin, body.into_account()?)
-        .await?;
+    admin.require(Role::Admin)?;
+    let account = body.parse::<RegisterRequest>()?.into_account()?;
+    let user = state.identity.create_staff(&admin, account).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
@@ -125,12 +124,11 @@ pub async fn create_user(
 pub async fn approve_user(
     state: web::Data<AppState>,
     Authenticated(admin): Authenticated,
-    id: web::Path<Uuid>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state
-        .identity
-        .approve(&admin, UserId::from_uuid(id.into_inner()))
-        .await?;
+    admin.require(Role::Admin)?;
+    let id = UserId::from_uuid(path_uuid(&id)?);
+    let user = state.identity.approve(&admin, id).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
@@ -153,18 +151,18 @@ pub async fn approve_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     Authenticated(admin): Authenticated,
-    id: web::Path<Uuid>,
-    JsonBody(body): JsonBody<UpdateUserRequest>,
+    id: web::Path<String>,
+    body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
+    admin.require(Role::Admin)?;
+    let id = UserId::from_uuid(path_uuid(&id)?);
+    let body: UpdateUserRequest = body.parse()?;
     let changes = parse_user_changes(
         body.full_name.as_deref(),
         body.email.as_ref().map(Option::as_deref),
         body.role.as_deref(),
         body.status.as_deref(),
     )?;
-    let user = state
-        .identity
-        .update_user(&admin, UserId::from_uuid(id.into_inner()), changes)
-        .await?;
+    let user = state.identity.update_user(&admin, id, changes).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }

@@ -2,16 +2,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheDirective};
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use carehub_domain::identity::{LoginError, NewAccount, RefreshError};
 use carehub_domain::token::RefreshToken;
 use carehub_domain::user::Role;
+use carehub_domain::validation::ValidationErrors;
 
 use crate::api::{TokenResponse, UserView};
-use crate::extract::{Authenticated, JsonBody, parse_json};
+use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
 
@@ -19,37 +20,46 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3 to 32 of `a-z 0-9 . _ -`; unique regardless of case.
-    #[schema(example = "dr.house")]
-    pub username: String,
+    #[schema(example = "dr.house", value_type = String, required = true)]
+    pub username: Option<String>,
     /// 12 to 128 characters, not containing the username.
-    #[schema(format = Password)]
-    pub password: String,
-    pub full_name: String,
+    #[schema(format = Password, value_type = String, required = true)]
+    pub password: Option<String>,
+    #[schema(value_type = String, required = true)]
+    pub full_name: Option<String>,
     pub email: Option<String>,
     /// `patient` is active at once; `doctor`, `secretary` and `laboratory` wait for an
     /// administrator's approval; `admin` cannot register.
-    #[schema(value_type = Role)]
-    pub role: String,
+    #[schema(value_type = Role, required = true)]
+    pub role: Option<String>,
 }
 
 impl RegisterRequest {
+    /// Validates every field, listing all that are missing or invalid.
+    ///
+    /// # Errors
+    /// [`ApiError::Invalid`].
     pub fn into_account(self) -> Result<NewAccount, ApiError> {
-        NewAccount::parse(
-            &self.username,
-            &self.password,
-            &self.full_name,
-            self.email.as_deref(),
-            &self.role,
-        )
-        .map_err(ApiError::from)
+        let mut missing = ValidationErrors::new();
+        let username = required(&mut missing, "username", self.username.as_deref());
+        let password = required(&mut missing, "password", self.password.as_deref());
+        let full_name = required(&mut missing, "full_name", self.full_name.as_deref());
+        let role = required(&mut missing, "role", self.role.as_deref());
+        let parsed = NewAccount::parse(username, password, full_name, self.email.as_deref(), role);
+        match parsed {
+            Ok(account) if missing.is_empty() => Ok(account),
+            Ok(_) => Err(missing.into()),
+            Err(found) => Err(merge_missing(missing, Some(found)).into()),
+        }
     }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    pub username: String,
-    #[schema(format = Password)]
-    pub password: String,
+    #[schema(value_type = String, required = true)]
+    pub username: Option<String>,
+    #[schema(format = Password, value_type = String, required = true)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -125,7 +135,11 @@ pub async fn login(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let pair = state.identity.login(&body.username, &body.password).await?;
+    let mut missing = ValidationErrors::new();
+    let username = required(&mut missing, "username", body.username.as_deref());
+    let password = required(&mut missing, "password", body.password.as_deref());
+    missing.into_result()?;
+    let pair = state.identity.login(username, password).await?;
     Ok(tokens(pair.into()))
 }
 
@@ -233,24 +247,9 @@ pub async fn refresh(
 pub async fn logout(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
-    body: web::Bytes,
+    body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        LogoutRequest::default()
-    } else {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                "the body must be JSON".into(),
-            ));
-        }
-        parse_json(&body)?
-    };
+    let body: LogoutRequest = body.parse_optional()?.unwrap_or_default();
     let refresh_token = body.refresh_token.map(RefreshToken::new);
     state
         .identity

@@ -68,7 +68,8 @@ pub fn root(cfg: &mut ServiceConfig) {
 #[openapi(
     info(
         title = "CareHub API",
-        description = "A clinic backend: identity and tokens, patients, referrals, scheduling.\n\n\
+        description = "CareHub, a clinic backend. This version serves identity: accounts, roles, \
+            sign-in and tokens.\n\n\
             Errors are `application/problem+json` (RFC 9457). Sign in with `POST /api/v1/auth/login` \
             or the OAuth 2.0 password grant at `POST /api/v1/auth/token`, then send \
             `Authorization: Bearer <access_token>`.",
