@@ -1,1 +1,252 @@
-fn main() {}
+//! `carehub-bench`: a load benchmark for a running **release** build of the `carehub` server.
+//!
+//! For each backend (SQLite, PostgreSQL) it starts the server binary as a child process on a
+//! free port of 127.0.0.1 with a fresh data directory and a fresh database, seeds patient
+//! accounts, then measures sign-ins per second (`POST /api/v1/auth/login`, Argon2-bound) and
+//! authenticated reads (`GET /api/v1/users/me` with a Bearer token) over many concurrent
+//! connections, and prints a Markdown table (optionally also JSON). It is a measuring tool,
+//! not a test: nothing here asserts performance.
+//!
+//! Run it from the workspace root:
+//!
+//! ```sh
+//! export CARGO_TARGET_DIR=/root/.cache/carehub-target   # or leave unset for ./target
+//! cargo build --release -p carehub-web -p carehub-bench && "$CARGO_TARGET_DIR"/release/carehub-bench
+//! ```
+//!
+//! `carehub-bench --help` lists the options (backends, durations, concurrency, `--json FILE`).
+//! Only 127.0.0.1 is contacted; every loop is bounded in time and in count. The process exits
+//! with status 2 when any request failed, so a run with errors cannot pass unnoticed.
+
+// This is a command-line report generator: printing the table to stdout is its whole job.
+#![allow(clippy::print_stdout)]
+
+mod load;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::load::{LoadConfig, MeasureResult};
+use crate::report::{BenchReport, ServerSettingsReport};
+use crate::server::{Server, ServerOptions};
+
+/// Benchmark a release build of the `carehub` server on SQLite and PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "carehub-bench", version, about)]
+struct Cli {
+    /// Backends to measure, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sqlite,postgres"
+    )]
+    backends: Vec<Backend>,
+
+    /// The server binary. Default: `$CARGO_TARGET_DIR/release/carehub` when CARGO_TARGET_DIR is
+    /// set, else `./target/release/carehub`.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+
+    /// An administrative PostgreSQL URL (on 127.0.0.1); a fresh database
+    /// `carehub_bench_<random>` is created through it and dropped at the end.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+
+    /// Patient accounts to register before measuring (each register costs a password hash).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    users: u32,
+
+    /// Concurrent clients in the sign-in measure.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    login_concurrency: u32,
+
+    /// Seconds the sign-in measure lasts.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    login_secs: u64,
+
+    /// Concurrent connections in the `GET /users/me` measure (one task and one connection each).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    connections: u32,
+
+    /// Seconds the `GET /users/me` measure lasts, after the warm-up.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration_secs: u64,
+
+    /// Seconds of unrecorded load before the `GET /users/me` measure.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
+    warmup_secs: u64,
+
+    /// Upper bound on the requests of one measure, whatever its duration.
+    #[arg(long, default_value_t = 50_000_000)]
+    max_requests: u64,
+
+    /// Per-request timeout, in seconds; a timed-out request counts as an error.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    request_timeout_secs: u64,
+
+    /// `CAREHUB_WORKERS` for the server. Default: unset (the server uses one per core).
+    #[arg(long)]
+    server_workers: Option<usize>,
+
+    /// `CAREHUB_DB_MAX_CONNECTIONS` for the server. Default: unset (the server uses 16).
+    #[arg(long)]
+    server_db_max_connections: Option<u32>,
+
+    /// `CAREHUB_PASSWORD_HASH_CONCURRENCY` for the server. Default: unset (one per core).
+    #[arg(long)]
+    server_hash_concurrency: Option<usize>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+fn default_server_bin() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("release")
+        .join("carehub")
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Ctrl-C drops the benchmark future, whose guards stop the server, drop the database and
+    // remove the temporary directory.
+    let outcome = tokio::select! {
+        outcome = run(cli) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(2),
+        Err(error) => {
+            eprintln!("carehub-bench: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every backend; `Ok(false)` when the results hold errors.
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    if cli.backends.is_empty() {
+        bail!("--backends is empty");
+    }
+    if cli.backends.contains(&Backend::Postgres) {
+        server::validate_postgres_url(&cli.postgres_url)?;
+    }
+    let server_bin = cli.server_bin.clone().unwrap_or_else(default_server_bin);
+    let server_bin = std::path::absolute(&server_bin)
+        .with_context(|| format!("cannot resolve {}", server_bin.display()))?;
+    if !server_bin.is_file() {
+        bail!(
+            "server binary {} not found: build it with `cargo build --release -p carehub-web` \
+             (with the same CARGO_TARGET_DIR) or pass --server-bin",
+            server_bin.display()
+        );
+    }
+    if !server_bin.components().any(|c| c.as_os_str() == "release") {
+        eprintln!(
+            "carehub-bench: WARNING: {} is not under a `release` directory; \
+             numbers from a debug build are meaningless",
+            server_bin.display()
+        );
+    }
+
+    let cores = cores();
+    let settings = ServerSettingsReport::new(
+        &server_bin,
+        cli.server_workers,
+        cli.server_db_max_connections,
+        cli.server_hash_concurrency,
+        cores,
+    );
+    let load = LoadConfig {
+        users: cli.users,
+        login_concurrency: cli.login_concurrency,
+        login_duration: Duration::from_secs(cli.login_secs),
+        connections: cli.connections,
+        duration: Duration::from_secs(cli.duration_secs),
+        warmup: Duration::from_secs(cli.warmup_secs),
+        max_requests: cli.max_requests,
+        request_timeout: Duration::from_secs(cli.request_timeout_secs),
+    };
+    let load_average_before = report::load_average();
+    report::warn_if_busy(cores, load_average_before);
+    println!("# carehub-bench");
+    println!();
+    report::print_preamble(cores, load_average_before, &settings, &load);
+
+    let mut results: Vec<MeasureResult> = Vec::new();
+    let mut server_logs = Vec::new();
+    for backend in cli.backends.iter().copied() {
+        eprintln!("carehub-bench: [{}] starting the server", backend.name());
+        let options = ServerOptions {
+            backend,
+            server_bin: server_bin.clone(),
+            postgres_url: cli.postgres_url.clone(),
+            workers: cli.server_workers,
+            db_max_connections: cli.server_db_max_connections,
+            hash_concurrency: cli.server_hash_concurrency,
+        };
+        let server = Server::start(&options).await?;
+        let measured = load::run_backend(backend, server.base_url(), &load).await;
+        let log = server.shutdown().await;
+        if !log.lines.is_empty() || log.exit_note.is_some() {
+            server_logs.push(report::ServerLogReport {
+                backend: backend.name(),
+                exit: log.exit_note,
+                lines: log.lines,
+            });
+        }
+        if measured.is_err() {
+            // The server's side of the story, before the error ends the run.
+            report::eprint_server_logs(&server_logs);
+        }
+        let measured = measured.with_context(|| format!("benchmarking {}", backend.name()))?;
+        results.extend(measured);
+    }
+
+    let bench_report = BenchReport {
+        cores,
+        load_average_before,
+        load_average_after: report::load_average(),
+        settings,
+        load,
+        results,
+        server_logs,
+    };
+    report::print_table(&bench_report);
+    report::print_server_logs(&bench_report.server_logs);
+    if let Some(path) = &cli.json {
+        report::write_json(path, &bench_report)?;
+        eprintln!("carehub-bench: JSON written to {}", path.display());
+    }
+    Ok(report::flag_errors(&bench_report.results))
+}
