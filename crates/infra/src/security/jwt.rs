@@ -116,9 +116,14 @@ impl JwtCodec {
                 KeyOrigin::Reused(path),
             )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let pem = generate_key_file(&path)?;
+                let (pem, generated) = generate_key_file(&path)?;
                 let codec = Self::from_pem(&pem, &path, audience)?;
-                Ok((codec, KeyOrigin::Generated(path)))
+                let origin = if generated {
+                    KeyOrigin::Generated(path)
+                } else {
+                    KeyOrigin::Reused(path)
+                };
+                Ok((codec, origin))
             }
             Err(source) => Err(SigningKeyError::Read { path, source }),
         }
@@ -191,8 +196,9 @@ fn v1_keypair(key: &SigningKey) -> KeypairBytes {
     }
 }
 
-/// Writes a new key to `path` unless one appears there first, and returns the key in place.
-fn generate_key_file(path: &Path) -> Result<String, SigningKeyError> {
+/// Writes a new key to `path` unless one appears there first, and returns the key in place and
+/// whether it is the one written here.
+fn generate_key_file(path: &Path) -> Result<(String, bool), SigningKeyError> {
     let write_err = |source| SigningKeyError::Write {
         path: path.to_owned(),
         source,
@@ -220,8 +226,9 @@ fn generate_key_file(path: &Path) -> Result<String, SigningKeyError> {
     let linked = written.and_then(|()| fs::hard_link(&temporary, path));
     let _ = fs::remove_file(&temporary);
     match linked {
-        Ok(()) => Ok(pem.to_string()),
+        Ok(()) => Ok((pem.to_string(), true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read_to_string(path)
+            .map(|pem| (pem, false))
             .map_err(|source| SigningKeyError::Read {
                 path: path.to_owned(),
                 source,
@@ -322,6 +329,33 @@ mod tests {
                     reason: e.to_string(),
                 })?;
         assert!(second.verify(&token).is_ok());
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn instances_starting_together_keep_one_key_and_only_one_says_it_generated_it()
+    -> Result<(), SigningKeyError> {
+        let dir = temp_dir();
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || JwtCodec::load_or_generate(None, &dir, audience()))
+            })
+            .collect();
+        let mut kids = Vec::new();
+        let mut generated = 0;
+        for start in starts {
+            let (codec, origin) = start.join().map_err(|_| SigningKeyError::Invalid {
+                path: dir.clone(),
+                reason: "a start panicked".into(),
+            })??;
+            generated += usize::from(matches!(origin, KeyOrigin::Generated(_)));
+            kids.push(codec.key_id().to_owned());
+        }
+        kids.dedup();
+        assert_eq!(kids.len(), 1, "every instance uses the same key");
+        assert_eq!(generated, 1, "exactly one instance generated it");
         let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
