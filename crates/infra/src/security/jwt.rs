@@ -308,8 +308,25 @@ mod tests {
         }
     }
 
-    fn temp_dir() -> PathBuf {
-        std::env::temp_dir().join(format!("carehub-jwt-{}", Uuid::new_v4()))
+    /// A directory removed when the test ends, whether it passes or not.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for TempDir {
+        type Target = PathBuf;
+
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    fn temp_dir() -> TempDir {
+        TempDir(std::env::temp_dir().join(format!("carehub-jwt-{}", Uuid::new_v4())))
     }
 
     #[test]
@@ -329,7 +346,6 @@ mod tests {
                     reason: e.to_string(),
                 })?;
         assert!(second.verify(&token).is_ok());
-        let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
 
@@ -356,7 +372,6 @@ mod tests {
         kids.dedup();
         assert_eq!(kids.len(), 1, "every instance uses the same key");
         assert_eq!(generated, 1, "exactly one instance generated it");
-        let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
 
@@ -371,7 +386,6 @@ mod tests {
             codec.verify(&codec.issue(&expired)?),
             Err(TokenError::Expired)
         );
-        let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
 
@@ -392,7 +406,6 @@ mod tests {
             a.verify(&c.issue(&claims(Duration::minutes(15)))?),
             Err(TokenError::Invalid)
         );
-        let _ = (fs::remove_dir_all(&dir_a), fs::remove_dir_all(&dir_b));
         Ok(())
     }
 
@@ -413,7 +426,6 @@ mod tests {
             key.get("d").is_none(),
             "the private part must never be published"
         );
-        let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
 }
