@@ -75,6 +75,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("method not allowed; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("payload too large")]
@@ -116,6 +118,7 @@ impl ApiError {
             Self::Forbidden(_) => ("forbidden", "You may not do this"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "The request conflicts with the current state"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
             Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
@@ -139,6 +142,7 @@ impl ApiError {
                 Some(format!("{} field(s) are invalid", errors.errors().len()))
             }
             Self::PayloadTooLarge => Some("request bodies are limited to 64 KiB".into()),
+            Self::MethodNotAllowed { allow } => Some(format!("this resource takes {allow}")),
             Self::TooManyRequests { retry_after_secs } => {
                 Some(format!("retry after {retry_after_secs} seconds"))
             }
@@ -187,6 +191,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -214,6 +219,11 @@ impl ResponseError for ApiError {
                     HeaderValue::from_str(&challenge)
                         .unwrap_or(HeaderValue::from_static("Bearer realm=\"carehub\"")),
                 ));
+            }
+            Self::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, value));
+                }
             }
             Self::SignInFailed(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"carehub\""));

@@ -1,6 +1,7 @@
 //! Wiring: the one place where adapters are built and plugged into the domain's ports, and
 //! where the HTTP server is assembled.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt as _;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub jwks_json: web::Bytes,
     /// The OpenAPI document, serialised once.
     pub openapi_json: web::Bytes,
+    /// The methods each route pattern answers, for `405 Method Not Allowed`.
+    pub allowed_methods: HashMap<String, String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -148,11 +151,13 @@ impl Application {
     /// When any of that fails.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (database, identity, codec) = identity_on(&settings).await?;
+        let openapi = routes::openapi_document();
         let state = web::Data::new(AppState {
             identity,
             database,
             jwks_json: serde_json::to_vec(codec.jwks())?.into(),
-            openapi_json: routes::openapi_document().to_json()?.into(),
+            allowed_methods: routes::allowed_methods(&openapi),
+            openapi_json: openapi.to_json()?.into(),
             metrics: Arc::new(Metrics::new()?),
         });
 
@@ -242,9 +247,7 @@ fn build_app(
         .split_for_parts();
     app.service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::from("/api/v1/openapi.json")))
         .service(web::redirect("/docs", "/docs/"))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
-        }))
+        .default_service(web::to(fallback))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(
             DefaultHeaders::new()
@@ -253,6 +256,21 @@ fn build_app(
         )
         .wrap(from_fn(observe))
         .wrap(TracingLogger::<CareHubRootSpan>::new())
+}
+
+/// Requests no route took: a known path asked with another method is a 405 naming the methods
+/// it takes; anything else is a 404.
+async fn fallback(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let allowed = request
+        .match_pattern()
+        .and_then(|pattern| state.allowed_methods.get(&pattern).cloned());
+    Err(match allowed {
+        Some(allow) => ApiError::MethodNotAllowed { allow },
+        None => ApiError::NotFound("no such resource".into()),
+    })
 }
 
 /// Makes every error response a problem document, whatever produced it (actix's own 404s,

@@ -6,6 +6,8 @@ pub mod health;
 pub mod users;
 pub mod well_known;
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, get, web};
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
@@ -44,6 +46,26 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         .configure(root)
         .split_for_parts();
     openapi
+}
+
+/// The methods each documented route pattern answers, as an `Allow` header value.
+pub fn allowed_methods(openapi: &utoipa::openapi::OpenApi) -> HashMap<String, String> {
+    openapi
+        .paths
+        .paths
+        .iter()
+        .filter_map(|(pattern, item)| {
+            let value = serde_json::to_value(item).ok()?;
+            let methods: Vec<String> = [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ]
+            .into_iter()
+            .filter(|method| value.get(method).is_some())
+            .map(str::to_ascii_uppercase)
+            .collect();
+            Some((pattern.clone(), methods.join(", ")))
+        })
+        .collect()
 }
 
 /// This API's OpenAPI 3.1 document; Swagger UI at `/docs` reads it.
