@@ -109,7 +109,8 @@ pub async fn run_backend(
     );
     let logins = measure(
         Target::Login {
-            usernames: usernames.clone(),
+            bodies: sign_ins(usernames.iter().map(String::as_str), PASSWORD)?,
+            expect: reqwest::StatusCode::OK,
         },
         base_url,
         config.login_concurrency,
@@ -140,7 +141,66 @@ pub async fn run_backend(
     .await?
     .into_result(name, "GET /users/me", config.connections);
 
-    Ok(vec![logins, me])
+    // Failed sign-ins, one at a time so that queueing does not hide the cost of one: a wrong
+    // password and an unknown username must cost the same. At most four failures per account,
+    // so the throttle (five) never answers instead of the password check.
+    let failures = u64::from(config.users) * 4;
+    let one_by_one = LoadConfig {
+        max_requests: config.max_requests.min(failures),
+        ..config.clone()
+    };
+    eprintln!(
+        "carehub-bench: [{name}] measuring failed sign-ins: up to {failures} of each kind, one at a time"
+    );
+    let wrong_password = measure(
+        Target::Login {
+            bodies: sign_ins(
+                usernames.iter().map(String::as_str),
+                "not the bench password",
+            )?,
+            expect: reqwest::StatusCode::UNAUTHORIZED,
+        },
+        base_url,
+        1,
+        Duration::ZERO,
+        config.login_duration,
+        &one_by_one,
+    )
+    .await?
+    .into_result(name, "POST /auth/login, wrong password", 1);
+    let strangers: Vec<String> = (0..failures).map(|i| format!("nobody.{i:05}")).collect();
+    let unknown_user = measure(
+        Target::Login {
+            bodies: sign_ins(
+                strangers.iter().map(String::as_str),
+                "not the bench password",
+            )?,
+            expect: reqwest::StatusCode::UNAUTHORIZED,
+        },
+        base_url,
+        1,
+        Duration::ZERO,
+        config.login_duration,
+        &one_by_one,
+    )
+    .await?
+    .into_result(name, "POST /auth/login, unknown username", 1);
+
+    Ok(vec![logins, me, wrong_password, unknown_user])
+}
+
+/// Encoded sign-in bodies, one per username, all with `password`.
+fn sign_ins<'a>(
+    usernames: impl Iterator<Item = &'a str>,
+    password: &str,
+) -> anyhow::Result<Arc<Vec<Vec<u8>>>> {
+    usernames
+        .map(|username| {
+            serde_json::to_vec(&serde_json::json!({ "username": username, "password": password }))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Arc::new)
+        .context("cannot encode a sign-in")
 }
 
 /// An HTTP/1.1 client holding at most one connection to the server.
@@ -262,8 +322,12 @@ async fn access_tokens(
 /// What one measure requests.
 #[derive(Clone)]
 enum Target {
-    /// Sign-ins, cycling through the usernames so no account is signed in twice at once.
-    Login { usernames: Arc<Vec<String>> },
+    /// `POST /auth/login` with each body in turn (cycling through the accounts, so none is
+    /// signed in twice at once); a response with status `expect` counts as a success.
+    Login {
+        bodies: Arc<Vec<Vec<u8>>>,
+        expect: reqwest::StatusCode,
+    },
     /// `GET /users/me`; task `k` uses token `k mod len`.
     Me { tokens: Arc<Vec<String>> },
 }
@@ -433,17 +497,9 @@ async fn run_task(
     shared: Arc<Shared>,
 ) -> anyhow::Result<TaskTally> {
     let mut tally = TaskTally::new()?;
-    let login_bodies: Option<Vec<Vec<u8>>> = match &shared.target {
-        Target::Login { usernames } => Some(
-            usernames
-                .iter()
-                .map(|u| {
-                    serde_json::to_vec(&serde_json::json!({ "username": u, "password": PASSWORD }))
-                })
-                .collect::<Result<_, _>>()
-                .context("cannot encode a sign-in")?,
-        ),
-        Target::Me { .. } => None,
+    let (login_bodies, expect) = match &shared.target {
+        Target::Login { bodies, expect } => (Some(bodies.clone()), *expect),
+        Target::Me { .. } => (None, reqwest::StatusCode::OK),
     };
     let authorization = match &shared.target {
         Target::Me { tokens } if !tokens.is_empty() => {
@@ -489,7 +545,7 @@ async fn run_task(
             continue;
         }
         match outcome {
-            Ok(reqwest::StatusCode::OK) => {
+            Ok(status) if status == expect => {
                 tally.ok += 1;
                 let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 tally.histogram.saturating_record(us.clamp(1, HIST_MAX_US));
