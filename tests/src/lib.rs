@@ -479,6 +479,13 @@ impl TestApp {
         .await
     }
 
+    /// Refreshes, panicking unless a new pair comes back.
+    pub async fn refreshed(&self, refresh_token: &str) -> Tokens {
+        let response = self.refresh(refresh_token).await;
+        assert_eq!(response.status(), 200, "the refresh should succeed");
+        response.json().await.expect("a token response")
+    }
+
     /// `POST /api/v1/auth/logout` with `token`, with no body at all or with a JSON `body`.
     pub async fn logout(&self, token: &str, body: Option<&Value>) -> Response {
         match body {

@@ -90,12 +90,7 @@ backend_tests! {
         assert_eq!(app.me(&second.access_token).await.status(), 200);
 
         // The new refresh token works on the JSON endpoint too, and the old one nowhere.
-        let third: Tokens = app
-            .refresh(&second.refresh_token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let third: Tokens = app.refreshed(&second.refresh_token).await;
         let problem = assert_oauth_error(
             app.post_form(
                 TOKEN,

@@ -431,12 +431,7 @@ backend_tests! {
         let me: Value = app.me(&second.access_token).await.json().await.unwrap();
         assert_eq!(id_of(&me), id);
         // The chain goes on from the new token.
-        let third: Tokens = app
-            .refresh(&second.refresh_token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let third: Tokens = app.refreshed(&second.refresh_token).await;
         assert_eq!(app.me(&third.access_token).await.status(), 200);
 
         // The old one is spent (and, being presented again, ends the session: see below).
@@ -447,12 +442,7 @@ backend_tests! {
         let (_, stolen) = patient(&app, "reuse.check").await;
         let other_session = app.tokens("reuse.check").await;
 
-        let legitimate: Tokens = app
-            .refresh(&stolen.refresh_token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let legitimate: Tokens = app.refreshed(&stolen.refresh_token).await;
         let problem = assert_unauthorized(app.refresh(&stolen.refresh_token).await).await;
         assert!(
             problem["detail"].as_str().unwrap().contains("already used"),
@@ -572,12 +562,7 @@ backend_tests! {
 
     async fn a_refreshed_pair_is_a_full_session(app: TestApp) {
         let (_, tokens) = patient(&app, "full.session").await;
-        let refreshed: Tokens = app
-            .refresh(&tokens.refresh_token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let refreshed: Tokens = app.refreshed(&tokens.refresh_token).await;
         assert_eq!(app.me(&refreshed.access_token).await.status(), 200);
         assert_eq!(
             app.logout(&refreshed.access_token, None).await.status(),
@@ -603,12 +588,7 @@ mod short_lived {
                 claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
                 2
             );
-            let refreshed: Tokens = app
-                .refresh(&tokens.refresh_token)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let refreshed: Tokens = app.refreshed(&tokens.refresh_token).await;
             assert_eq!(refreshed.expires_in, 2);
         }
     }

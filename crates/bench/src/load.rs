@@ -100,7 +100,7 @@ pub async fn run_backend(
         "carehub-bench: [{name}] registering {} patients",
         usernames.len()
     );
-    seed(base_url, &usernames, config).await?;
+    seed(base_url, &usernames).await?;
 
     eprintln!(
         "carehub-bench: [{name}] measuring sign-ins: {} clients for {} s",
@@ -122,7 +122,7 @@ pub async fn run_backend(
     .into_result(name, "POST /auth/login", config.login_concurrency);
 
     eprintln!("carehub-bench: [{name}] signing in every patient for access tokens");
-    let tokens = Arc::new(access_tokens(base_url, &usernames, config).await?);
+    let tokens = Arc::new(access_tokens(base_url, &usernames).await?);
 
     eprintln!(
         "carehub-bench: [{name}] measuring GET /users/me: {} connections, {} s warm-up, {} s",
@@ -152,41 +152,32 @@ pub async fn run_backend(
     eprintln!(
         "carehub-bench: [{name}] measuring failed sign-ins: up to {failures} of each kind, one at a time"
     );
-    let wrong_password = measure(
-        Target::Login {
-            bodies: sign_ins(
-                usernames.iter().map(String::as_str),
-                "not the bench password",
-            )?,
-            expect: reqwest::StatusCode::UNAUTHORIZED,
-        },
-        base_url,
-        1,
-        Duration::ZERO,
-        config.login_duration,
-        &one_by_one,
-    )
-    .await?
-    .into_result(name, "POST /auth/login, wrong password", 1);
     let strangers: Vec<String> = (0..failures).map(|i| format!("nobody.{i:05}")).collect();
-    let unknown_user = measure(
-        Target::Login {
+    let mut results = vec![logins, me];
+    for (measure_name, accounts) in [
+        ("POST /auth/login, wrong password", usernames.as_slice()),
+        ("POST /auth/login, unknown username", strangers.as_slice()),
+    ] {
+        let target = Target::Login {
             bodies: sign_ins(
-                strangers.iter().map(String::as_str),
+                accounts.iter().map(String::as_str),
                 "not the bench password",
             )?,
             expect: reqwest::StatusCode::UNAUTHORIZED,
-        },
-        base_url,
-        1,
-        Duration::ZERO,
-        config.login_duration,
-        &one_by_one,
-    )
-    .await?
-    .into_result(name, "POST /auth/login, unknown username", 1);
-
-    Ok(vec![logins, me, wrong_password, unknown_user])
+        };
+        let failed = measure(
+            target,
+            base_url,
+            1,
+            Duration::ZERO,
+            config.login_duration,
+            &one_by_one,
+        )
+        .await?
+        .into_result(name, measure_name, 1);
+        results.push(failed);
+    }
+    Ok(results)
 }
 
 /// Encoded sign-in bodies, one per username, all with `password`.
@@ -216,52 +207,77 @@ fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-/// Registers every username as an active patient; any failure aborts the run.
-async fn seed(
-    base_url: &str,
+/// Runs `request` once for every username, `SETUP_CONCURRENCY` at a time (setup, not
+/// measured), and returns the answers in username order; any failure aborts the run.
+async fn for_each_user<T, F, Fut>(
+    url: String,
     usernames: &Arc<Vec<String>>,
-    config: &LoadConfig,
-) -> anyhow::Result<()> {
-    let url = Arc::new(format!("{base_url}/api/v1/auth/register"));
+    request: F,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(reqwest::Client, Arc<String>, usize, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send,
+{
+    let url = Arc::new(url);
     let next = Arc::new(AtomicUsize::new(0));
+    let workers = usize::try_from(SETUP_CONCURRENCY)
+        .unwrap_or(1)
+        .min(usernames.len());
     let mut tasks = JoinSet::new();
-    for _ in 0..SETUP_CONCURRENCY.min(config.users) {
-        let (client, url, next, usernames) = (
+    for _ in 0..workers {
+        let (client, url, next, usernames, request) = (
             client(SETUP_TIMEOUT)?,
             url.clone(),
             next.clone(),
             usernames.clone(),
+            request.clone(),
         );
         tasks.spawn(async move {
+            let mut answers = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(username) = usernames.get(i) else {
-                    return Ok::<(), anyhow::Error>(());
+                    return Ok::<_, anyhow::Error>(answers);
                 };
-                let body = serde_json::json!({
-                    "username": username,
-                    "password": PASSWORD,
-                    "full_name": format!("Bench Patient {i}"),
-                    "role": "patient",
-                });
-                let response = client
-                    .post(url.as_str())
-                    .json(&body)
-                    .send()
-                    .await
-                    .with_context(|| format!("registering {username}"))?;
-                let status = response.status();
-                if status != reqwest::StatusCode::CREATED {
-                    let text = response.text().await.unwrap_or_default();
-                    bail!("registering {username}: {status}: {text}");
-                }
+                let answer = request(client.clone(), url.clone(), i, username.clone()).await?;
+                answers.push((i, answer));
             }
         });
     }
+    let mut all = Vec::with_capacity(usernames.len());
     while let Some(joined) = tasks.join_next().await {
-        joined.context("a registration task panicked")??;
+        all.extend(joined.context("a setup task panicked")??);
     }
-    Ok(())
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, answer)| answer).collect())
+}
+
+/// Registers every username as an active patient; any failure aborts the run.
+async fn seed(base_url: &str, usernames: &Arc<Vec<String>>) -> anyhow::Result<()> {
+    let url = format!("{base_url}/api/v1/auth/register");
+    for_each_user(url, usernames, |client, url, i, username| async move {
+        let body = serde_json::json!({
+            "username": username,
+            "password": PASSWORD,
+            "full_name": format!("Bench Patient {i}"),
+            "role": "patient",
+        });
+        let response = client
+            .post(url.as_str())
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("registering {username}"))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::CREATED {
+            let text = response.text().await.unwrap_or_default();
+            bail!("registering {username}: {status}: {text}");
+        }
+        Ok(())
+    })
+    .await
+    .map(drop)
 }
 
 #[derive(Deserialize)]
@@ -273,50 +289,27 @@ struct TokenResponse {
 async fn access_tokens(
     base_url: &str,
     usernames: &Arc<Vec<String>>,
-    config: &LoadConfig,
 ) -> anyhow::Result<Vec<String>> {
-    let url = Arc::new(format!("{base_url}/api/v1/auth/login"));
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = JoinSet::new();
-    for _ in 0..SETUP_CONCURRENCY.min(config.users) {
-        let (client, url, next, usernames) = (
-            client(SETUP_TIMEOUT)?,
-            url.clone(),
-            next.clone(),
-            usernames.clone(),
-        );
-        tasks.spawn(async move {
-            let mut tokens = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(username) = usernames.get(i) else {
-                    return Ok::<_, anyhow::Error>(tokens);
-                };
-                let response = client
-                    .post(url.as_str())
-                    .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
-                    .send()
-                    .await
-                    .with_context(|| format!("signing in {username}"))?;
-                let status = response.status();
-                if status != reqwest::StatusCode::OK {
-                    let text = response.text().await.unwrap_or_default();
-                    bail!("signing in {username}: {status}: {text}");
-                }
-                let body: TokenResponse = response
-                    .json()
-                    .await
-                    .with_context(|| format!("reading {username}'s tokens"))?;
-                tokens.push((i, body.access_token));
-            }
-        });
-    }
-    let mut all = Vec::with_capacity(usernames.len());
-    while let Some(joined) = tasks.join_next().await {
-        all.extend(joined.context("a sign-in task panicked")??);
-    }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, token)| token).collect())
+    let url = format!("{base_url}/api/v1/auth/login");
+    for_each_user(url, usernames, |client, url, _, username| async move {
+        let response = client
+            .post(url.as_str())
+            .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .with_context(|| format!("signing in {username}"))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            let text = response.text().await.unwrap_or_default();
+            bail!("signing in {username}: {status}: {text}");
+        }
+        let body: TokenResponse = response
+            .json()
+            .await
+            .with_context(|| format!("reading {username}'s tokens"))?;
+        Ok(body.access_token)
+    })
+    .await
 }
 
 /// What one measure requests.
