@@ -5,11 +5,19 @@
 //! service can reuse this crate as it is; enable the `mocks` feature for `mockall` doubles of
 //! every port.
 
+pub mod access;
+pub mod audit;
+pub mod care_team;
 pub mod clock;
 pub mod error;
 pub mod identity;
+pub mod medical;
+pub mod note;
 pub mod page;
 pub mod password;
+pub mod patient;
+pub mod records;
+pub mod text;
 pub mod throttle;
 pub mod token;
 pub mod user;

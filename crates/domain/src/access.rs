@@ -1,0 +1,415 @@
+//! The access policy: one pure function decides who may do what to a patient's data, from the
+//! caller's role and their relationship to the patient. Nothing else grants access.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditAction;
+use crate::patient::AccessFacts;
+use crate::user::Role;
+
+/// What a caller attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Register a new patient.
+    CreatePatient,
+    /// List or search patients (what is returned is scoped separately, see [`search_scope`]).
+    SearchPatients,
+    /// Demographics, contact, identifiers, insurance, emergency contact, location.
+    ReadProfile,
+    UpdateProfile,
+    ReadMedical,
+    UpdateMedical,
+    ReadNotes,
+    WriteNote,
+    ReadCareTeam,
+    AddCareTeamMember,
+    EndCareTeamMembership,
+    /// Break the glass: take time-limited read access to a patient outside one's care team.
+    RequestEmergencyAccess,
+    /// Who accessed the patient's record.
+    ReadAccessLog,
+}
+
+impl Action {
+    pub const ALL: [Action; 13] = [
+        Action::CreatePatient,
+        Action::SearchPatients,
+        Action::ReadProfile,
+        Action::UpdateProfile,
+        Action::ReadMedical,
+        Action::UpdateMedical,
+        Action::ReadNotes,
+        Action::WriteNote,
+        Action::ReadCareTeam,
+        Action::AddCareTeamMember,
+        Action::EndCareTeamMembership,
+        Action::RequestEmergencyAccess,
+        Action::ReadAccessLog,
+    ];
+
+    /// How an attempt is recorded in the audit trail.
+    pub const fn audit_action(self) -> AuditAction {
+        match self {
+            Action::CreatePatient => AuditAction::PatientCreate,
+            Action::SearchPatients => AuditAction::PatientList,
+            Action::ReadProfile => AuditAction::PatientRead,
+            Action::UpdateProfile => AuditAction::PatientUpdate,
+            Action::ReadMedical => AuditAction::MedicalRead,
+            Action::UpdateMedical => AuditAction::MedicalUpdate,
+            Action::ReadNotes => AuditAction::NotesRead,
+            Action::WriteNote => AuditAction::NoteCreate,
+            Action::ReadCareTeam => AuditAction::CareTeamRead,
+            Action::AddCareTeamMember => AuditAction::CareTeamAdd,
+            Action::EndCareTeamMembership => AuditAction::CareTeamEnd,
+            Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
+            Action::ReadAccessLog => AuditAction::AccessLogRead,
+        }
+    }
+}
+
+/// How the caller relates to the patient, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relationship {
+    /// The record is the caller's own.
+    OwnRecord,
+    /// The caller is currently on the patient's care team.
+    CareTeam,
+    /// The caller holds an unexpired emergency access.
+    EmergencyAccess,
+    /// None of the above.
+    None,
+}
+
+impl Relationship {
+    pub const ALL: [Relationship; 4] = [
+        Relationship::OwnRecord,
+        Relationship::CareTeam,
+        Relationship::EmergencyAccess,
+        Relationship::None,
+    ];
+
+    /// The strongest relationship the stored facts establish.
+    pub fn from_facts(facts: AccessFacts) -> Self {
+        if facts.is_own_record {
+            Relationship::OwnRecord
+        } else if facts.on_care_team {
+            Relationship::CareTeam
+        } else if facts.emergency_access {
+            Relationship::EmergencyAccess
+        } else {
+            Relationship::None
+        }
+    }
+}
+
+/// Why access was allowed; kept with each audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The role alone allows it (a secretary registering, an administrator managing teams).
+    Role,
+    OwnRecord,
+    CareTeam,
+    EmergencyAccess,
+}
+
+impl Basis {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Basis::Role => "role",
+            Basis::OwnRecord => "own_record",
+            Basis::CareTeam => "care_team",
+            Basis::EmergencyAccess => "emergency_access",
+        }
+    }
+}
+
+impl fmt::Display for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Basis {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Basis::Role,
+            Basis::OwnRecord,
+            Basis::CareTeam,
+            Basis::EmergencyAccess,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+        .ok_or_else(|| format!("unknown basis: {s}"))
+    }
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    Allow(Basis),
+    /// The role may never do this: answered 403.
+    Forbidden,
+    /// The role could, but not on this patient: answered 404, so that whether the patient
+    /// exists is not disclosed.
+    Hidden,
+}
+
+impl Decision {
+    pub const fn is_allowed(self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+}
+
+/// Decides whether a caller of `role`, related to the patient by `relationship`, may do
+/// `action`. For [`Action::CreatePatient`] and [`Action::SearchPatients`] the relationship is
+/// irrelevant (pass [`Relationship::None`]).
+///
+/// - Secretary: registers patients and reads and updates their profile (demographics, contact,
+///   identifiers, insurance), any patient; never medical information or notes.
+/// - Doctor: registers patients; reads and updates everything and writes notes for patients
+///   whose care team they are on, and adds other doctors to it. With an emergency access,
+///   reads only. Other patients only through search on an exact record number or identifier.
+/// - Laboratory: nothing here.
+/// - Patient: reads their own profile, medical information, notes and access log.
+/// - Admin: lists patients, manages care teams, reads access logs; never medical information
+///   or notes.
+pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decision {
+    use Action as A;
+    use Relationship as R;
+    match role {
+        Role::Secretary => match action {
+            A::CreatePatient | A::SearchPatients | A::ReadProfile | A::UpdateProfile => {
+                Decision::Allow(Basis::Role)
+            }
+            _ => Decision::Forbidden,
+        },
+        Role::Doctor => match action {
+            A::CreatePatient | A::SearchPatients | A::RequestEmergencyAccess => {
+                Decision::Allow(Basis::Role)
+            }
+            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam => {
+                match relationship {
+                    R::CareTeam => Decision::Allow(Basis::CareTeam),
+                    R::EmergencyAccess => Decision::Allow(Basis::EmergencyAccess),
+                    R::OwnRecord | R::None => Decision::Hidden,
+                }
+            }
+            A::UpdateProfile | A::UpdateMedical | A::WriteNote | A::AddCareTeamMember => {
+                match relationship {
+                    R::CareTeam => Decision::Allow(Basis::CareTeam),
+                    // The doctor already sees the patient: saying "not found" would be a lie,
+                    // and an emergency access only ever grants reading.
+                    R::EmergencyAccess => Decision::Forbidden,
+                    R::OwnRecord | R::None => Decision::Hidden,
+                }
+            }
+            A::EndCareTeamMembership | A::ReadAccessLog => Decision::Forbidden,
+        },
+        Role::Patient => match action {
+            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadAccessLog => match relationship
+            {
+                R::OwnRecord => Decision::Allow(Basis::OwnRecord),
+                R::CareTeam | R::EmergencyAccess | R::None => Decision::Hidden,
+            },
+            _ => Decision::Forbidden,
+        },
+        Role::Admin => match action {
+            A::SearchPatients
+            | A::ReadCareTeam
+            | A::AddCareTeamMember
+            | A::EndCareTeamMembership
+            | A::ReadAccessLog => Decision::Allow(Basis::Role),
+            _ => Decision::Forbidden,
+        },
+        Role::Laboratory => Decision::Forbidden,
+    }
+}
+
+/// Which patients a search by a caller of `role` may return, or `None` when the role may not
+/// search at all. Doctors see their care-team patients, and others only on an exact record
+/// number or identifier match; secretaries and administrators see every patient (a search
+/// result shows only what tells patients apart: record number, name, date of birth, sex).
+pub const fn search_scope(role: Role) -> Option<SearchAccess> {
+    match role {
+        Role::Secretary | Role::Admin => Some(SearchAccess::All),
+        Role::Doctor => Some(SearchAccess::CareTeamOrExactMatch),
+        Role::Laboratory | Role::Patient => None,
+    }
+}
+
+/// See [`search_scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchAccess {
+    All,
+    CareTeamOrExactMatch,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use Action as A;
+    use Decision::{Allow, Forbidden, Hidden};
+    use Relationship as R;
+
+    const SELF_: Decision = Allow(Basis::OwnRecord);
+    const TEAM: Decision = Allow(Basis::CareTeam);
+    const GLASS: Decision = Allow(Basis::EmergencyAccess);
+    const ROLE: Decision = Allow(Basis::Role);
+
+    /// Every (role, action) row, with the decision for each relationship in the order
+    /// own record, care team, emergency access, none.
+    #[rustfmt::skip]
+    const TABLE: &[(Role, Action, [Decision; 4])] = &[
+        // Secretary: profiles of anyone, nothing clinical.
+        (Role::Secretary, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ReadProfile,            [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::UpdateProfile,          [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ReadMedical,            [Forbidden; 4]),
+        (Role::Secretary, A::UpdateMedical,          [Forbidden; 4]),
+        (Role::Secretary, A::ReadNotes,              [Forbidden; 4]),
+        (Role::Secretary, A::WriteNote,              [Forbidden; 4]),
+        (Role::Secretary, A::ReadCareTeam,           [Forbidden; 4]),
+        (Role::Secretary, A::AddCareTeamMember,      [Forbidden; 4]),
+        (Role::Secretary, A::EndCareTeamMembership,  [Forbidden; 4]),
+        (Role::Secretary, A::RequestEmergencyAccess, [Forbidden; 4]),
+        (Role::Secretary, A::ReadAccessLog,          [Forbidden; 4]),
+        // Doctor: everything for their care team, reading under emergency access.
+        (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::ReadProfile,            [Hidden, TEAM, GLASS, Hidden]),
+        (Role::Doctor, A::UpdateProfile,          [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::ReadMedical,            [Hidden, TEAM, GLASS, Hidden]),
+        (Role::Doctor, A::UpdateMedical,          [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::ReadNotes,              [Hidden, TEAM, GLASS, Hidden]),
+        (Role::Doctor, A::WriteNote,              [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::ReadCareTeam,           [Hidden, TEAM, GLASS, Hidden]),
+        (Role::Doctor, A::AddCareTeamMember,      [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::EndCareTeamMembership,  [Forbidden; 4]),
+        (Role::Doctor, A::RequestEmergencyAccess, [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::ReadAccessLog,          [Forbidden; 4]),
+        // Laboratory: nothing.
+        (Role::Laboratory, A::CreatePatient,          [Forbidden; 4]),
+        (Role::Laboratory, A::SearchPatients,         [Forbidden; 4]),
+        (Role::Laboratory, A::ReadProfile,            [Forbidden; 4]),
+        (Role::Laboratory, A::UpdateProfile,          [Forbidden; 4]),
+        (Role::Laboratory, A::ReadMedical,            [Forbidden; 4]),
+        (Role::Laboratory, A::UpdateMedical,          [Forbidden; 4]),
+        (Role::Laboratory, A::ReadNotes,              [Forbidden; 4]),
+        (Role::Laboratory, A::WriteNote,              [Forbidden; 4]),
+        (Role::Laboratory, A::ReadCareTeam,           [Forbidden; 4]),
+        (Role::Laboratory, A::AddCareTeamMember,      [Forbidden; 4]),
+        (Role::Laboratory, A::EndCareTeamMembership,  [Forbidden; 4]),
+        (Role::Laboratory, A::RequestEmergencyAccess, [Forbidden; 4]),
+        (Role::Laboratory, A::ReadAccessLog,          [Forbidden; 4]),
+        // Patient: reads their own record.
+        (Role::Patient, A::CreatePatient,          [Forbidden; 4]),
+        (Role::Patient, A::SearchPatients,         [Forbidden; 4]),
+        (Role::Patient, A::ReadProfile,            [SELF_, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::UpdateProfile,          [Forbidden; 4]),
+        (Role::Patient, A::ReadMedical,            [SELF_, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::UpdateMedical,          [Forbidden; 4]),
+        (Role::Patient, A::ReadNotes,              [SELF_, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::WriteNote,              [Forbidden; 4]),
+        (Role::Patient, A::ReadCareTeam,           [Forbidden; 4]),
+        (Role::Patient, A::AddCareTeamMember,      [Forbidden; 4]),
+        (Role::Patient, A::EndCareTeamMembership,  [Forbidden; 4]),
+        (Role::Patient, A::RequestEmergencyAccess, [Forbidden; 4]),
+        (Role::Patient, A::ReadAccessLog,          [SELF_, Hidden, Hidden, Hidden]),
+        // Admin: care teams and the audit trail, never clinical data.
+        (Role::Admin, A::CreatePatient,          [Forbidden; 4]),
+        (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ReadProfile,            [Forbidden; 4]),
+        (Role::Admin, A::UpdateProfile,          [Forbidden; 4]),
+        (Role::Admin, A::ReadMedical,            [Forbidden; 4]),
+        (Role::Admin, A::UpdateMedical,          [Forbidden; 4]),
+        (Role::Admin, A::ReadNotes,              [Forbidden; 4]),
+        (Role::Admin, A::WriteNote,              [Forbidden; 4]),
+        (Role::Admin, A::ReadCareTeam,           [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::AddCareTeamMember,      [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::EndCareTeamMembership,  [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::RequestEmergencyAccess, [Forbidden; 4]),
+        (Role::Admin, A::ReadAccessLog,          [ROLE, ROLE, ROLE, ROLE]),
+    ];
+
+    #[test]
+    fn the_policy_is_exactly_the_table() {
+        for (role, action, expected) in TABLE {
+            for (relationship, want) in Relationship::ALL.iter().zip(expected) {
+                assert_eq!(
+                    decide(*role, *relationship, *action),
+                    *want,
+                    "{role} {action:?} with relationship {relationship:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_covers_every_role_and_action() {
+        for role in Role::ALL {
+            for action in Action::ALL {
+                assert_eq!(
+                    TABLE
+                        .iter()
+                        .filter(|(r, a, _)| *r == role && *a == action)
+                        .count(),
+                    1,
+                    "{role} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_role_but_doctor_and_patient_ever_reads_clinical_data() {
+        for role in [Role::Secretary, Role::Laboratory, Role::Admin] {
+            for action in [A::ReadMedical, A::ReadNotes, A::UpdateMedical, A::WriteNote] {
+                for relationship in Relationship::ALL {
+                    assert!(!decide(role, relationship, action).is_allowed());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_strongest_relationship_wins() {
+        let all = AccessFacts {
+            is_own_record: true,
+            on_care_team: true,
+            emergency_access: true,
+        };
+        assert_eq!(Relationship::from_facts(all), R::OwnRecord);
+        let team_and_glass = AccessFacts {
+            is_own_record: false,
+            ..all
+        };
+        assert_eq!(Relationship::from_facts(team_and_glass), R::CareTeam);
+        let glass = AccessFacts {
+            emergency_access: true,
+            ..AccessFacts::default()
+        };
+        assert_eq!(Relationship::from_facts(glass), R::EmergencyAccess);
+        assert_eq!(Relationship::from_facts(AccessFacts::default()), R::None);
+    }
+
+    #[test]
+    fn only_secretaries_admins_and_doctors_search() {
+        assert_eq!(search_scope(Role::Secretary), Some(SearchAccess::All));
+        assert_eq!(search_scope(Role::Admin), Some(SearchAccess::All));
+        assert_eq!(
+            search_scope(Role::Doctor),
+            Some(SearchAccess::CareTeamOrExactMatch)
+        );
+        assert_eq!(search_scope(Role::Laboratory), None);
+        assert_eq!(search_scope(Role::Patient), None);
+    }
+}

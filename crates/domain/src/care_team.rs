@@ -1,0 +1,189 @@
+//! Care teams (the doctors treating a patient, with the history of who joined and left) and
+//! emergency ("break-the-glass") access.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::RepositoryError;
+use crate::audit::AuditEvent;
+use crate::page::{Page, PageRequest};
+use crate::patient::PatientId;
+use crate::text::Text;
+use crate::user::{FullName, UserId};
+
+/// How long an emergency access lasts.
+pub const EMERGENCY_ACCESS_DURATION: Duration = Duration::minutes(60);
+/// The shortest reason an emergency access needs.
+pub const EMERGENCY_REASON_MIN_CHARS: usize = 10;
+/// The longest.
+pub const EMERGENCY_REASON_MAX_CHARS: usize = 1_000;
+
+/// A care-team membership's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MembershipId(Uuid);
+
+impl MembershipId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// One doctor's time on one patient's care team. Ending a membership keeps it as history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareTeamMember {
+    pub id: MembershipId,
+    pub patient_id: PatientId,
+    pub doctor_id: UserId,
+    /// Filled in when read back.
+    pub doctor_name: Option<FullName>,
+    pub started_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+    pub added_by: UserId,
+    pub ended_by: Option<UserId>,
+}
+
+impl CareTeamMember {
+    /// Whether the membership holds at `at`.
+    pub fn is_current(&self, at: OffsetDateTime) -> bool {
+        self.started_at <= at && self.ended_at.is_none_or(|end| end > at)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddMemberError {
+    #[error("the doctor is already on the care team")]
+    AlreadyMember,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Stores care-team memberships. Changes are written with their audit event, in one transaction.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CareTeamRepository: Send + Sync {
+    /// Adds a membership.
+    ///
+    /// # Errors
+    /// [`AddMemberError::AlreadyMember`] when the doctor has a current membership already.
+    async fn add(&self, member: &CareTeamMember, audit: &AuditEvent) -> Result<(), AddMemberError>;
+
+    /// Ends the doctor's current membership at `at`, returning it as ended, or `None` when the
+    /// doctor has no current membership (and then nothing is written, the event neither).
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn end(
+        &self,
+        patient_id: PatientId,
+        doctor_id: UserId,
+        at: OffsetDateTime,
+        ended_by: UserId,
+        audit: &AuditEvent,
+    ) -> Result<Option<CareTeamMember>, RepositoryError>;
+
+    /// Every membership of the patient, current and past, oldest first, with doctors' names.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(&self, patient_id: PatientId) -> Result<Vec<CareTeamMember>, RepositoryError>;
+}
+
+/// An emergency access grant's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EmergencyAccessId(Uuid);
+
+impl EmergencyAccessId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// A doctor's reason for breaking the glass: 10 to 1,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyReason(Text);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be between 10 and 1000 characters long, without control characters")]
+pub struct EmergencyReasonError;
+
+impl EmergencyReason {
+    /// # Errors
+    /// [`EmergencyReasonError`].
+    pub fn parse(raw: &str) -> Result<Self, EmergencyReasonError> {
+        let text =
+            Text::multiline(raw, EMERGENCY_REASON_MAX_CHARS).map_err(|_| EmergencyReasonError)?;
+        if text.as_str().chars().count() < EMERGENCY_REASON_MIN_CHARS {
+            return Err(EmergencyReasonError);
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// A time-limited read access a doctor took to a patient outside their care team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyAccess {
+    pub id: EmergencyAccessId,
+    pub patient_id: PatientId,
+    pub doctor_id: UserId,
+    /// Filled in when read back.
+    pub doctor_name: Option<FullName>,
+    pub reason: EmergencyReason,
+    pub granted_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What to filter emergency accesses by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmergencyAccessFilter {
+    pub patient_id: Option<PatientId>,
+    pub doctor_id: Option<UserId>,
+    /// Only those unexpired at this instant.
+    pub active_at: Option<OffsetDateTime>,
+}
+
+/// Stores emergency accesses. Grants are written with their audit event, in one transaction.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EmergencyAccessRepository: Send + Sync {
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn grant(
+        &self,
+        access: &EmergencyAccess,
+        audit: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Grants matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(
+        &self,
+        filter: EmergencyAccessFilter,
+        page: PageRequest<EmergencyAccessId>,
+    ) -> Result<Page<EmergencyAccess, EmergencyAccessId>, RepositoryError>;
+}

@@ -1,0 +1,191 @@
+//! Clinical notes: written by doctors, immutable once written. A correction is a new note that
+//! amends an earlier one.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::RepositoryError;
+use crate::audit::{AuditEvent, string_enum};
+use crate::page::{Page, PageRequest};
+use crate::patient::PatientId;
+use crate::text::Text;
+use crate::user::{FullName, UserId};
+use crate::validation::ValidationErrors;
+
+/// The longest note body, in characters.
+pub const MAX_NOTE_CHARS: usize = 20_000;
+
+/// A note's identifier; time-ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NoteId(Uuid);
+
+impl NoteId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+string_enum!(
+    /// What a note records.
+    NoteKind, "note kind" {
+        /// A routine check-up: a ward's check-up history is the notes of this kind.
+        CheckUp => "check_up",
+        /// A remark on the record.
+        Annotation => "annotation",
+        /// Progress of a treatment.
+        Progress => "progress",
+        /// A consultation's findings.
+        Consultation => "consultation",
+        /// A discharge summary.
+        Discharge => "discharge",
+    }
+);
+
+/// A written note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicalNote {
+    pub id: NoteId,
+    pub patient_id: PatientId,
+    pub author_id: UserId,
+    /// Filled in when read back.
+    pub author_name: Option<FullName>,
+    pub kind: Option<NoteKind>,
+    pub body: Text,
+    /// The earlier note of the same patient this one corrects.
+    pub amends: Option<NoteId>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A note as a client writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    /// 1 to 20,000 characters.
+    pub body: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NoteKind>))]
+    pub kind: Option<String>,
+    /// The id of an earlier note of this patient that this one corrects.
+    #[serde(default)]
+    pub amends: Option<Uuid>,
+}
+
+/// A validated new note, before it is attributed and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNote {
+    pub body: Text,
+    pub kind: Option<NoteKind>,
+    pub amends: Option<NoteId>,
+}
+
+impl NoteInput {
+    /// # Errors
+    /// [`ValidationErrors`] listing each invalid field.
+    pub fn parse(&self) -> Result<NewNote, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let body = match self.body.as_deref() {
+            Some(raw) => errors.check("body", Text::multiline(raw, MAX_NOTE_CHARS)),
+            None => {
+                errors.add("body", "is required");
+                None
+            }
+        };
+        let kind = match self.kind.as_deref() {
+            Some(raw) => errors
+                .check(
+                    "kind",
+                    raw.parse::<NoteKind>().map_err(|_| {
+                        "must be one of check_up, annotation, progress, consultation, discharge"
+                    }),
+                )
+                .map(Some),
+            None => Some(None),
+        };
+        match (body, kind) {
+            (Some(body), Some(kind)) => Ok(NewNote {
+                body,
+                kind,
+                amends: self.amends.map(NoteId::from_uuid),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendNoteError {
+    /// `amends` names no note of this patient.
+    #[error("the amended note is not a note of this patient")]
+    UnknownAmended,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Stores notes. There is no way to change or delete one.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NoteRepository: Send + Sync {
+    /// Appends a note with its audit event, in one transaction, and returns it as stored.
+    ///
+    /// # Errors
+    /// [`AppendNoteError::UnknownAmended`] when `amends` names no note of the same patient.
+    async fn append(
+        &self,
+        note: &ClinicalNote,
+        audit: &AuditEvent,
+    ) -> Result<ClinicalNote, AppendNoteError>;
+
+    /// The patient's notes, newest first, optionally of one kind.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(
+        &self,
+        patient_id: PatientId,
+        kind: Option<NoteKind>,
+        page: PageRequest<NoteId>,
+    ) -> Result<Page<ClinicalNote, NoteId>, RepositoryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_need_a_body_and_a_known_kind() {
+        let errors = NoteInput {
+            body: None,
+            kind: Some("gossip".into()),
+            amends: None,
+        }
+        .parse()
+        .expect_err("invalid");
+        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["body", "kind"]);
+        let long = NoteInput {
+            body: Some("x".repeat(MAX_NOTE_CHARS + 1)),
+            ..NoteInput::default()
+        };
+        assert!(long.parse().is_err());
+        let ok = NoteInput {
+            body: Some("BP 120/80.\nNo complaints.".into()),
+            kind: Some("check_up".into()),
+            amends: None,
+        }
+        .parse()
+        .expect("valid");
+        assert_eq!(ok.kind, Some(NoteKind::CheckUp));
+    }
+}

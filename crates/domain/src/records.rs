@@ -1,0 +1,802 @@
+//! The patient-record use cases: every one asks the access policy first, and every attempt on
+//! a patient's data, allowed or denied, leaves an audit event.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::RepositoryError;
+use crate::access::{Action, Basis, Decision, Relationship, SearchAccess, decide, search_scope};
+use crate::audit::{
+    AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog, Outcome,
+};
+use crate::care_team::{
+    AddMemberError, CareTeamMember, CareTeamRepository, EMERGENCY_ACCESS_DURATION, EmergencyAccess,
+    EmergencyAccessFilter, EmergencyAccessId, EmergencyAccessRepository, EmergencyReason,
+    MembershipId,
+};
+use crate::clock::Clock;
+use crate::identity::{InternalError, Principal};
+use crate::medical::{MedicalInput, MedicalRecord, MedicalRepository};
+use crate::note::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
+use crate::page::{Page, PageRequest};
+use crate::patient::{
+    Mrn, Patient, PatientDetails, PatientId, PatientInput, PatientQuery, PatientRepository,
+    PatientSummary, SavePatientError, SearchScope, SearchText,
+};
+use crate::user::{Role, UserId, UserRepository};
+use crate::validation::ValidationErrors;
+
+/// How many times registration draws a new record number when the drawn one is taken.
+const MRN_ATTEMPTS: usize = 8;
+
+/// Who is acting, and the request that carries the attempt (for the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    user_id: UserId,
+    role: Role,
+    request_id: Option<String>,
+}
+
+impl Actor {
+    /// The authenticated caller of a request.
+    pub fn new(principal: &Principal, request_id: Option<String>) -> Self {
+        Self {
+            user_id: principal.id(),
+            role: principal.role(),
+            request_id,
+        }
+    }
+
+    /// An actor without proof of authentication, for tests of the rules.
+    #[cfg(any(test, feature = "mocks"))]
+    pub fn unchecked(user_id: UserId, role: Role) -> Self {
+        Self {
+            user_id,
+            role,
+            request_id: None,
+        }
+    }
+
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Proof that the access policy let an actor do one action (on one patient). Only
+/// [`RecordsService::authorize`] and [`RecordsService::authorize_role`] make one, so the operations
+/// that take a grant cannot run unchecked; adapters ask for it before they even read the request's
+/// body, so a refused caller learns nothing about what the operation would accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    actor: Actor,
+    patient_id: Option<PatientId>,
+    action: Action,
+    basis: Basis,
+}
+
+impl Grant {
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn basis(&self) -> Basis {
+        self.basis
+    }
+
+    /// The grant's basis and patient, if it is for `action`; a grant for anything else is
+    /// refused (a programming error in the adapter, never a way in).
+    fn for_action(&self, action: Action) -> Result<(Basis, Option<PatientId>), RecordsError> {
+        if self.action == action {
+            Ok((self.basis, self.patient_id))
+        } else {
+            Err(RecordsError::Forbidden)
+        }
+    }
+
+    fn for_patient_action(&self, action: Action) -> Result<(Basis, PatientId), RecordsError> {
+        match self.for_action(action)? {
+            (basis, Some(patient_id)) => Ok((basis, patient_id)),
+            (_, None) => Err(RecordsError::Forbidden),
+        }
+    }
+}
+
+/// Why a record operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// The caller's role may never do this (403).
+    #[error("your role may not do this")]
+    Forbidden,
+    /// No such patient, or none the caller may see (404): the two are not told apart.
+    #[error("no such patient")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("another patient holds this {system} identifier")]
+    IdentifierTaken { system: String },
+    #[error("the account is linked to another patient")]
+    UserLinked,
+    #[error("the patient was changed concurrently; read it again and retry")]
+    Stale,
+    #[error("the doctor is already on the care team")]
+    AlreadyMember,
+    #[error("the doctor is not on the care team")]
+    NotMember,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<RepositoryError> for RecordsError {
+    fn from(error: RepositoryError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<SavePatientError> for RecordsError {
+    fn from(error: SavePatientError) -> Self {
+        match error {
+            SavePatientError::IdentifierTaken { system } => Self::IdentifierTaken { system },
+            SavePatientError::UserLinked => Self::UserLinked,
+            SavePatientError::Stale => Self::Stale,
+            SavePatientError::MrnTaken => Self::Internal(
+                RepositoryError::new("no free medical record number after several draws").into(),
+            ),
+            SavePatientError::Repository(e) => e.into(),
+        }
+    }
+}
+
+/// The ports the record use cases need.
+#[derive(Clone)]
+pub struct RecordsPorts {
+    pub patients: Arc<dyn PatientRepository>,
+    pub medical: Arc<dyn MedicalRepository>,
+    pub notes: Arc<dyn NoteRepository>,
+    pub care_teams: Arc<dyn CareTeamRepository>,
+    pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub users: Arc<dyn UserRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RecordsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordsPorts").finish_non_exhaustive()
+    }
+}
+
+/// Patients, their medical information, notes, care teams, emergency access and audit trail.
+#[derive(Debug, Clone)]
+pub struct RecordsService {
+    ports: RecordsPorts,
+}
+
+impl RecordsService {
+    pub fn new(ports: RecordsPorts) -> Self {
+        Self { ports }
+    }
+
+    fn event(
+        &self,
+        actor: &Actor,
+        patient_id: Option<PatientId>,
+        action: AuditAction,
+        basis: Option<Basis>,
+        at: OffsetDateTime,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditEventId::generate(),
+            at,
+            actor_id: actor.user_id,
+            actor_role: actor.role,
+            patient_id,
+            action,
+            outcome: if basis.is_some() {
+                Outcome::Allowed
+            } else {
+                Outcome::Denied
+            },
+            basis,
+            request_id: actor.request_id.clone(),
+        }
+    }
+
+    /// Records a refusal and returns the error to answer with.
+    async fn deny(
+        &self,
+        actor: &Actor,
+        patient_id: Option<PatientId>,
+        action: Action,
+        error: RecordsError,
+    ) -> RecordsError {
+        let event = self.event(
+            actor,
+            patient_id,
+            action.audit_action(),
+            None,
+            self.ports.clock.now(),
+        );
+        match self.ports.audit.record(vec![event]).await {
+            Ok(()) => error,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Records that an allowed read happened.
+    async fn audit_read(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: Action,
+        basis: Basis,
+    ) -> Result<(), RecordsError> {
+        let event = self.event(
+            actor,
+            Some(patient_id),
+            action.audit_action(),
+            Some(basis),
+            self.ports.clock.now(),
+        );
+        Ok(self.ports.audit.record(vec![event]).await?)
+    }
+
+    /// Asks the policy whether `actor` may do `action` on the patient; a refusal is audited.
+    /// A role that may never do `action` is refused before the patient is even looked up.
+    ///
+    /// # Errors
+    /// `Forbidden` when the role may never do it, `NotFound` when the patient does not exist or
+    /// is outside the actor's relationships, `Internal`.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: Action,
+    ) -> Result<Grant, RecordsError> {
+        let basis = self.decide_on_patient(actor, patient_id, action).await?;
+        Ok(Grant {
+            actor: actor.clone(),
+            patient_id: Some(patient_id),
+            action,
+            basis,
+        })
+    }
+
+    async fn decide_on_patient(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: Action,
+    ) -> Result<Basis, RecordsError> {
+        let never = Relationship::ALL
+            .iter()
+            .all(|r| decide(actor.role, *r, action) == Decision::Forbidden);
+        if never {
+            return Err(self
+                .deny(actor, Some(patient_id), action, RecordsError::Forbidden)
+                .await);
+        }
+        let now = self.ports.clock.now();
+        let facts = self
+            .ports
+            .patients
+            .access_facts(patient_id, actor.user_id, now)
+            .await?;
+        let decision = match facts {
+            Some(facts) => decide(actor.role, Relationship::from_facts(facts), action),
+            None => Decision::Hidden,
+        };
+        match decision {
+            Decision::Allow(basis) => Ok(basis),
+            Decision::Forbidden => Err(self
+                .deny(actor, Some(patient_id), action, RecordsError::Forbidden)
+                .await),
+            Decision::Hidden => Err(self
+                .deny(actor, Some(patient_id), action, RecordsError::NotFound)
+                .await),
+        }
+    }
+
+    /// Asks the policy whether the actor's role may do a patient-independent action
+    /// (registering, searching); a refusal is audited.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn authorize_role(
+        &self,
+        actor: &Actor,
+        action: Action,
+    ) -> Result<Grant, RecordsError> {
+        match decide(actor.role, Relationship::None, action) {
+            Decision::Allow(basis) => Ok(Grant {
+                actor: actor.clone(),
+                patient_id: None,
+                action,
+                basis,
+            }),
+            _ => Err(self
+                .deny(actor, None, action, RecordsError::Forbidden)
+                .await),
+        }
+    }
+
+    /// A linked account must be a patient's.
+    async fn check_linked_user(&self, details: &PatientDetails) -> Result<(), RecordsError> {
+        let Some(user_id) = details.user_id else {
+            return Ok(());
+        };
+        match self.ports.users.find_by_id(user_id).await? {
+            Some(user) if user.role == Role::Patient => Ok(()),
+            _ => {
+                let mut errors = ValidationErrors::new();
+                errors.add("user_id", "must be the id of a patient's account");
+                Err(errors.into())
+            }
+        }
+    }
+
+    /// Registers a patient. A doctor who registers one joins their care team.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Invalid`, `IdentifierTaken`, `UserLinked`, `Internal`.
+    pub async fn create_patient(
+        &self,
+        grant: &Grant,
+        input: &PatientInput,
+    ) -> Result<Patient, RecordsError> {
+        let (basis, _) = grant.for_action(Action::CreatePatient)?;
+        let actor = &grant.actor;
+        let now = self.ports.clock.now();
+        let details = input.parse(now.date())?;
+        self.check_linked_user(&details).await?;
+        let id = PatientId::generate();
+        let first_member = (actor.role == Role::Doctor).then(|| CareTeamMember {
+            id: MembershipId::generate(),
+            patient_id: id,
+            doctor_id: actor.user_id,
+            doctor_name: None,
+            started_at: now,
+            ended_at: None,
+            added_by: actor.user_id,
+            ended_by: None,
+        });
+        let event = self.event(
+            actor,
+            Some(id),
+            AuditAction::PatientCreate,
+            Some(basis),
+            now,
+        );
+        let mut patient = Patient {
+            id,
+            mrn: Mrn::random(),
+            details,
+            created_at: now,
+            updated_at: now,
+        };
+        for _ in 1..MRN_ATTEMPTS {
+            match self
+                .ports
+                .patients
+                .create(&patient, first_member.as_slice(), &event)
+                .await
+            {
+                Err(SavePatientError::MrnTaken) => patient.mrn = Mrn::random(),
+                other => return other.map(|()| patient).map_err(Into::into),
+            }
+        }
+        self.ports
+            .patients
+            .create(&patient, first_member.as_slice(), &event)
+            .await?;
+        Ok(patient)
+    }
+
+    /// Patients the caller may see, optionally matching `text`. Each patient listed is audited.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn search_patients(
+        &self,
+        grant: &Grant,
+        text: Option<SearchText>,
+        page: PageRequest<PatientId>,
+    ) -> Result<Page<PatientSummary, PatientId>, RecordsError> {
+        let (basis, _) = grant.for_action(Action::SearchPatients)?;
+        let actor = &grant.actor;
+        let now = self.ports.clock.now();
+        let scope = match search_scope(actor.role) {
+            Some(SearchAccess::All) => SearchScope::All,
+            Some(SearchAccess::CareTeamOrExactMatch) => SearchScope::Doctor {
+                doctor_id: actor.user_id,
+                at: now,
+            },
+            None => return Err(RecordsError::Forbidden),
+        };
+        let found = self
+            .ports
+            .patients
+            .search(&PatientQuery { text, scope }, page)
+            .await?;
+        let events: Vec<AuditEvent> = found
+            .items
+            .iter()
+            .map(|p| {
+                self.event(
+                    actor,
+                    Some(p.id),
+                    AuditAction::PatientList,
+                    Some(basis),
+                    now,
+                )
+            })
+            .collect();
+        if !events.is_empty() {
+            self.ports.audit.record(events).await?;
+        }
+        Ok(found)
+    }
+
+    /// A patient's profile.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Internal`.
+    pub async fn get_patient(&self, actor: &Actor, id: PatientId) -> Result<Patient, RecordsError> {
+        let basis = self
+            .decide_on_patient(actor, id, Action::ReadProfile)
+            .await?;
+        let patient = self
+            .ports
+            .patients
+            .find(id)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
+        self.audit_read(actor, id, Action::ReadProfile, basis)
+            .await?;
+        Ok(patient)
+    }
+
+    /// The record linked to the calling patient's own account.
+    ///
+    /// # Errors
+    /// `Forbidden` for staff, `NotFound` when no record is linked yet, `Internal`.
+    pub async fn own_record(&self, actor: &Actor) -> Result<Patient, RecordsError> {
+        if actor.role != Role::Patient {
+            return Err(self
+                .deny(actor, None, Action::ReadProfile, RecordsError::Forbidden)
+                .await);
+        }
+        let patient = self
+            .ports
+            .patients
+            .find_by_user(actor.user_id)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
+        self.audit_read(actor, patient.id, Action::ReadProfile, Basis::OwnRecord)
+            .await?;
+        Ok(patient)
+    }
+
+    /// Changes a patient's profile: `edit` receives the profile as input and returns it
+    /// changed; the result is validated whole, as at registration.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Invalid`, `IdentifierTaken`, `UserLinked`, `Stale`, `Internal`.
+    pub async fn update_patient<F>(&self, grant: &Grant, edit: F) -> Result<Patient, RecordsError>
+    where
+        F: FnOnce(PatientInput) -> Result<PatientInput, ValidationErrors> + Send,
+    {
+        let (basis, id) = grant.for_patient_action(Action::UpdateProfile)?;
+        let actor = &grant.actor;
+        let current = self
+            .ports
+            .patients
+            .find(id)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
+        let now = self.ports.clock.now();
+        let details = edit(PatientInput::from(&current.details))?.parse(now.date())?;
+        if details.user_id != current.details.user_id {
+            self.check_linked_user(&details).await?;
+        }
+        let event = self.event(
+            actor,
+            Some(id),
+            AuditAction::PatientUpdate,
+            Some(basis),
+            now,
+        );
+        Ok(self
+            .ports
+            .patients
+            .update(id, &details, current.updated_at, now, &event)
+            .await?)
+    }
+
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Internal`.
+    pub async fn get_medical(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+    ) -> Result<MedicalRecord, RecordsError> {
+        let basis = self
+            .decide_on_patient(actor, id, Action::ReadMedical)
+            .await?;
+        let record = self.ports.medical.get(id).await?;
+        self.audit_read(actor, id, Action::ReadMedical, basis)
+            .await?;
+        Ok(record)
+    }
+
+    /// Replaces a patient's medical information.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Invalid`, `Internal`.
+    pub async fn put_medical(
+        &self,
+        grant: &Grant,
+        input: &MedicalInput,
+    ) -> Result<MedicalRecord, RecordsError> {
+        let (basis, id) = grant.for_patient_action(Action::UpdateMedical)?;
+        let actor = &grant.actor;
+        let now = self.ports.clock.now();
+        let info = input.parse(now.date())?;
+        let event = self.event(
+            actor,
+            Some(id),
+            AuditAction::MedicalUpdate,
+            Some(basis),
+            now,
+        );
+        Ok(self
+            .ports
+            .medical
+            .put(id, &info, actor.user_id, now, &event)
+            .await?)
+    }
+
+    /// The patient's notes, newest first.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Internal`.
+    pub async fn list_notes(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        kind: Option<NoteKind>,
+        page: PageRequest<NoteId>,
+    ) -> Result<Page<ClinicalNote, NoteId>, RecordsError> {
+        let basis = self.decide_on_patient(actor, id, Action::ReadNotes).await?;
+        let notes = self.ports.notes.list(id, kind, page).await?;
+        self.audit_read(actor, id, Action::ReadNotes, basis).await?;
+        Ok(notes)
+    }
+
+    /// Writes a note, signed by the calling doctor.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Invalid` (also when `amends` names no note of this patient),
+    /// `Internal`.
+    pub async fn add_note(
+        &self,
+        grant: &Grant,
+        input: &NoteInput,
+    ) -> Result<ClinicalNote, RecordsError> {
+        let (basis, id) = grant.for_patient_action(Action::WriteNote)?;
+        let actor = &grant.actor;
+        let new = input.parse()?;
+        let now = self.ports.clock.now();
+        let note = ClinicalNote {
+            id: NoteId::generate(),
+            patient_id: id,
+            author_id: actor.user_id,
+            author_name: None,
+            kind: new.kind,
+            body: new.body,
+            amends: new.amends,
+            created_at: now,
+        };
+        let event = self.event(actor, Some(id), AuditAction::NoteCreate, Some(basis), now);
+        self.ports
+            .notes
+            .append(&note, &event)
+            .await
+            .map_err(|e| match e {
+                AppendNoteError::UnknownAmended => {
+                    let mut errors = ValidationErrors::new();
+                    errors.add(
+                        "amends",
+                        "must be the id of an earlier note of this patient",
+                    );
+                    RecordsError::Invalid(errors)
+                }
+                AppendNoteError::Repository(e) => e.into(),
+            })
+    }
+
+    /// The care team, current and past members.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Internal`.
+    pub async fn care_team(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+    ) -> Result<Vec<CareTeamMember>, RecordsError> {
+        let basis = self
+            .decide_on_patient(actor, id, Action::ReadCareTeam)
+            .await?;
+        let members = self.ports.care_teams.list(id).await?;
+        self.audit_read(actor, id, Action::ReadCareTeam, basis)
+            .await?;
+        Ok(members)
+    }
+
+    /// Adds an active doctor to the care team, from now on.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Invalid` (not an active doctor), `AlreadyMember`, `Internal`.
+    pub async fn add_member(
+        &self,
+        grant: &Grant,
+        doctor_id: UserId,
+    ) -> Result<CareTeamMember, RecordsError> {
+        let (basis, id) = grant.for_patient_action(Action::AddCareTeamMember)?;
+        let actor = &grant.actor;
+        let doctor = self.ports.users.find_by_id(doctor_id).await?;
+        let doctor = match doctor {
+            Some(user) if user.role == Role::Doctor && user.is_active() => user,
+            _ => {
+                let mut errors = ValidationErrors::new();
+                errors.add("doctor_id", "must be the id of an active doctor");
+                return Err(errors.into());
+            }
+        };
+        let now = self.ports.clock.now();
+        let member = CareTeamMember {
+            id: MembershipId::generate(),
+            patient_id: id,
+            doctor_id,
+            doctor_name: Some(doctor.full_name),
+            started_at: now,
+            ended_at: None,
+            added_by: actor.user_id,
+            ended_by: None,
+        };
+        let event = self.event(actor, Some(id), AuditAction::CareTeamAdd, Some(basis), now);
+        self.ports
+            .care_teams
+            .add(&member, &event)
+            .await
+            .map_err(|e| match e {
+                AddMemberError::AlreadyMember => RecordsError::AlreadyMember,
+                AddMemberError::Repository(e) => e.into(),
+            })?;
+        Ok(member)
+    }
+
+    /// Ends a doctor's current membership; the membership stays as history.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `NotMember`, `Internal`.
+    pub async fn end_membership(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        doctor_id: UserId,
+    ) -> Result<CareTeamMember, RecordsError> {
+        let basis = self
+            .decide_on_patient(actor, id, Action::EndCareTeamMembership)
+            .await?;
+        let now = self.ports.clock.now();
+        let event = self.event(actor, Some(id), AuditAction::CareTeamEnd, Some(basis), now);
+        self.ports
+            .care_teams
+            .end(id, doctor_id, now, actor.user_id, &event)
+            .await?
+            .ok_or(RecordsError::NotMember)
+    }
+
+    /// Breaks the glass: the calling doctor may read the patient for the next 60 minutes.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Invalid` (reason), `Internal`.
+    pub async fn request_emergency_access(
+        &self,
+        grant: &Grant,
+        reason: Option<&str>,
+    ) -> Result<EmergencyAccess, RecordsError> {
+        let (basis, id) = grant.for_patient_action(Action::RequestEmergencyAccess)?;
+        let actor = &grant.actor;
+        let mut errors = ValidationErrors::new();
+        let reason = match reason {
+            Some(raw) => errors.check("reason", EmergencyReason::parse(raw)),
+            None => {
+                errors.add("reason", "is required");
+                None
+            }
+        };
+        let Some(reason) = reason else {
+            return Err(errors.into());
+        };
+        let now = self.ports.clock.now();
+        let access = EmergencyAccess {
+            id: EmergencyAccessId::generate(),
+            patient_id: id,
+            doctor_id: actor.user_id,
+            doctor_name: None,
+            reason,
+            granted_at: now,
+            expires_at: now + EMERGENCY_ACCESS_DURATION,
+        };
+        let event = self.event(
+            actor,
+            Some(id),
+            AuditAction::EmergencyAccessGrant,
+            Some(basis),
+            now,
+        );
+        self.ports.emergency_accesses.grant(&access, &event).await?;
+        Ok(access)
+    }
+
+    /// Emergency accesses, for administrators.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn list_emergency_accesses(
+        &self,
+        actor: &Actor,
+        filter: EmergencyAccessFilter,
+        page: PageRequest<EmergencyAccessId>,
+    ) -> Result<Page<EmergencyAccess, EmergencyAccessId>, RecordsError> {
+        if actor.role != Role::Admin {
+            return Err(RecordsError::Forbidden);
+        }
+        Ok(self.ports.emergency_accesses.list(filter, page).await?)
+    }
+
+    /// Who accessed the patient's record: for the patient themself and administrators.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Internal`.
+    pub async fn access_log(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        page: PageRequest<AuditEventId>,
+    ) -> Result<Page<AuditEntry, AuditEventId>, RecordsError> {
+        let basis = self
+            .decide_on_patient(actor, id, Action::ReadAccessLog)
+            .await?;
+        let filter = AuditFilter {
+            patient_id: Some(id),
+            ..AuditFilter::default()
+        };
+        let entries = self.ports.audit.list(filter, page).await?;
+        self.audit_read(actor, id, Action::ReadAccessLog, basis)
+            .await?;
+        Ok(entries)
+    }
+
+    /// The whole audit trail, filtered, for administrators.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn audit_trail(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+        page: PageRequest<AuditEventId>,
+    ) -> Result<Page<AuditEntry, AuditEventId>, RecordsError> {
+        if actor.role != Role::Admin {
+            return Err(RecordsError::Forbidden);
+        }
+        Ok(self.ports.audit.list(filter, page).await?)
+    }
+}
