@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::RepositoryError;
 use crate::access::{Action, Basis, Decision, Relationship, SearchAccess, decide, search_scope};
@@ -170,15 +170,31 @@ impl std::fmt::Debug for RecordsPorts {
     }
 }
 
+/// The limits record operations work with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordsConfig {
+    /// How long an emergency access lasts.
+    pub emergency_access_ttl: Duration,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self {
+            emergency_access_ttl: EMERGENCY_ACCESS_DURATION,
+        }
+    }
+}
+
 /// Patients, their medical information, notes, care teams, emergency access and audit trail.
 #[derive(Debug, Clone)]
 pub struct RecordsService {
     ports: RecordsPorts,
+    config: RecordsConfig,
 }
 
 impl RecordsService {
-    pub fn new(ports: RecordsPorts) -> Self {
-        Self { ports }
+    pub fn new(ports: RecordsPorts, config: RecordsConfig) -> Self {
+        Self { ports, config }
     }
 
     fn event(
@@ -732,7 +748,7 @@ impl RecordsService {
             doctor_name: None,
             reason,
             granted_at: now,
-            expires_at: now + EMERGENCY_ACCESS_DURATION,
+            expires_at: now + self.config.emergency_access_ttl,
         };
         let event = self.event(
             actor,

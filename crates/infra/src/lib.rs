@@ -4,6 +4,7 @@
 //! Every repository is written once, as SQL both databases accept, and instantiated for each
 //! backend by a macro; the contract suite in `tests/` runs every query on both.
 
+mod audit_sql;
 mod backend;
 pub mod db;
 pub mod login_attempts;
