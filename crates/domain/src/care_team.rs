@@ -163,6 +163,8 @@ pub struct EmergencyAccessFilter {
     pub doctor_id: Option<UserId>,
     /// Only those unexpired at this instant.
     pub active_at: Option<OffsetDateTime>,
+    /// Only those expired by this instant.
+    pub expired_at: Option<OffsetDateTime>,
 }
 
 /// Stores emergency accesses. Grants are written with their audit event, in one transaction.

@@ -816,3 +816,7 @@ impl RecordsService {
         Ok(self.ports.audit.list(filter, page).await?)
     }
 }
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

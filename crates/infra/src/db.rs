@@ -10,11 +10,21 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Pool, SqlitePool};
 
+use carehub_domain::audit::AuditLog;
+use carehub_domain::care_team::{CareTeamRepository, EmergencyAccessRepository};
+use carehub_domain::medical::MedicalRepository;
+use carehub_domain::note::NoteRepository;
+use carehub_domain::patient::PatientRepository;
 use carehub_domain::throttle::LoginAttemptRepository;
 use carehub_domain::token::{RefreshTokenRepository, RevokedTokenRepository};
 use carehub_domain::user::UserRepository;
 
+use crate::audit::{BatchedAuditLog, SqlAuditLog};
+use crate::care_teams::{SqlCareTeamRepository, SqlEmergencyAccessRepository};
 use crate::login_attempts::SqlLoginAttemptRepository;
+use crate::medical::SqlMedicalRepository;
+use crate::notes::SqlNoteRepository;
+use crate::patients::SqlPatientRepository;
 use crate::refresh_tokens::SqlRefreshTokenRepository;
 use crate::revoked_tokens::SqlRevokedTokenRepository;
 use crate::users::SqlUserRepository;
@@ -141,6 +151,9 @@ impl Database {
     }
 
     /// Every repository, on this database.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime: the audit log starts its writer task.
     pub fn repositories(&self) -> Repositories {
         match self {
             Self::Sqlite(pool) => Repositories::on(pool),
@@ -156,6 +169,13 @@ pub struct Repositories {
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
     pub login_attempts: Arc<dyn LoginAttemptRepository>,
+    /// Writes grouped into one transaction per batch; see [`BatchedAuditLog`].
+    pub audit: Arc<dyn AuditLog>,
+    pub medical: Arc<dyn MedicalRepository>,
+    pub notes: Arc<dyn NoteRepository>,
+    pub patients: Arc<dyn PatientRepository>,
+    pub care_teams: Arc<dyn CareTeamRepository>,
+    pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -171,12 +191,26 @@ impl Repositories {
         SqlRefreshTokenRepository<DB>: RefreshTokenRepository + 'static,
         SqlRevokedTokenRepository<DB>: RevokedTokenRepository + 'static,
         SqlLoginAttemptRepository<DB>: LoginAttemptRepository + 'static,
+        SqlAuditLog<DB>: AuditLog + 'static,
+        SqlMedicalRepository<DB>: MedicalRepository + 'static,
+        SqlNoteRepository<DB>: NoteRepository + 'static,
+        SqlPatientRepository<DB>: PatientRepository + 'static,
+        SqlCareTeamRepository<DB>: CareTeamRepository + 'static,
+        SqlEmergencyAccessRepository<DB>: EmergencyAccessRepository + 'static,
     {
         Self {
             users: Arc::new(SqlUserRepository::new(pool.clone())),
             refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(pool.clone())),
             revoked_tokens: Arc::new(SqlRevokedTokenRepository::new(pool.clone())),
             login_attempts: Arc::new(SqlLoginAttemptRepository::new(pool.clone())),
+            audit: Arc::new(BatchedAuditLog::spawn(Arc::new(SqlAuditLog::new(
+                pool.clone(),
+            )))),
+            medical: Arc::new(SqlMedicalRepository::new(pool.clone())),
+            notes: Arc::new(SqlNoteRepository::new(pool.clone())),
+            patients: Arc::new(SqlPatientRepository::new(pool.clone())),
+            care_teams: Arc::new(SqlCareTeamRepository::new(pool.clone())),
+            emergency_accesses: Arc::new(SqlEmergencyAccessRepository::new(pool.clone())),
         }
     }
 }

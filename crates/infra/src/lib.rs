@@ -4,10 +4,15 @@
 //! Every repository is written once, as SQL both databases accept, and instantiated for each
 //! backend by a macro; the contract suite in `tests/` runs every query on both.
 
+pub mod audit;
 mod audit_sql;
 mod backend;
+pub mod care_teams;
 pub mod db;
 pub mod login_attempts;
+pub mod medical;
+pub mod notes;
+pub mod patients;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
 pub mod security;

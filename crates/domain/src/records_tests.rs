@@ -1,0 +1,2504 @@
+//! Unit tests of the patient-record use cases, with mockall doubles of every port. The access
+//! policy itself is table-tested in `access.rs`; these test what the service does around it:
+//! when it looks the patient up, what it audits, and how each operation treats its ports.
+
+use std::sync::Mutex;
+
+use mockall::Sequence;
+use mockall::predicate::eq;
+use time::macros::datetime;
+use uuid::Uuid;
+
+use super::*;
+use crate::audit::MockAuditLog;
+use crate::care_team::{MockCareTeamRepository, MockEmergencyAccessRepository};
+use crate::clock::FixedClock;
+use crate::medical::{AllergyInput, MedicalInfo, MockMedicalRepository};
+use crate::note::MockNoteRepository;
+use crate::patient::{AccessFacts, ContactInput, MockPatientRepository};
+use crate::user::{FullName, MockUserRepository, User, UserStatus, Username};
+
+/// The instant every test runs at: the service's clock stands still here.
+const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
+/// The request every actor acts in, so that events can be matched with logs.
+const REQUEST_ID: &str = "req-7f3a";
+
+const ON_CARE_TEAM: AccessFacts = AccessFacts {
+    is_own_record: false,
+    on_care_team: true,
+    emergency_access: false,
+};
+const EMERGENCY_ONLY: AccessFacts = AccessFacts {
+    is_own_record: false,
+    on_care_team: false,
+    emergency_access: true,
+};
+const OWN_RECORD: AccessFacts = AccessFacts {
+    is_own_record: true,
+    on_care_team: false,
+    emergency_access: false,
+};
+const UNRELATED: AccessFacts = AccessFacts {
+    is_own_record: false,
+    on_care_team: false,
+    emergency_access: false,
+};
+
+/// What the doubles were called with, in call order.
+type Captured<T> = Arc<Mutex<Vec<T>>>;
+
+/// Doubles of every port, assembled into a service by [`Mocks::service`].
+///
+/// Every double starts without expectations, so a call a test did not ask for fails it: a test
+/// that sets up no audit expectation also checks that nothing is audited. The patient lookup
+/// ([`Mocks::facts`]) and the audit log ([`Mocks::audit_succeeds`], [`Mocks::audit_fails`]) are
+/// ordered in [`Mocks::seq`]; a test adds the operation's own read to it to check that the read
+/// comes between them.
+struct Mocks {
+    patients: MockPatientRepository,
+    medical: MockMedicalRepository,
+    notes: MockNoteRepository,
+    care_teams: MockCareTeamRepository,
+    emergency_accesses: MockEmergencyAccessRepository,
+    audit: MockAuditLog,
+    users: MockUserRepository,
+    config: RecordsConfig,
+    seq: Sequence,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        Self {
+            patients: MockPatientRepository::new(),
+            medical: MockMedicalRepository::new(),
+            notes: MockNoteRepository::new(),
+            care_teams: MockCareTeamRepository::new(),
+            emergency_accesses: MockEmergencyAccessRepository::new(),
+            audit: MockAuditLog::new(),
+            users: MockUserRepository::new(),
+            config: RecordsConfig::default(),
+            seq: Sequence::new(),
+        }
+    }
+
+    fn service(self) -> RecordsService {
+        RecordsService::new(
+            RecordsPorts {
+                patients: Arc::new(self.patients),
+                medical: Arc::new(self.medical),
+                notes: Arc::new(self.notes),
+                care_teams: Arc::new(self.care_teams),
+                emergency_accesses: Arc::new(self.emergency_accesses),
+                audit: Arc::new(self.audit),
+                users: Arc::new(self.users),
+                clock: Arc::new(FixedClock(NOW)),
+            },
+            self.config,
+        )
+    }
+
+    /// The patient is looked up once, for `actor`, as of now, and relates to them by `facts`
+    /// (`None`: there is no such patient).
+    fn facts(&mut self, patient_id: PatientId, actor: &Actor, facts: Option<AccessFacts>) {
+        let user_id = actor.user_id();
+        self.patients
+            .expect_access_facts()
+            .withf(move |p, u, at| *p == patient_id && *u == user_id && *at == NOW)
+            .times(1)
+            .in_sequence(&mut self.seq)
+            .returning(move |_, _, _| Ok(facts));
+    }
+
+    fn no_patient_lookup(&mut self) {
+        self.patients.expect_access_facts().never();
+    }
+
+    /// The audit log is written once, successfully; returns the events it was given.
+    fn audit_succeeds(&mut self) -> Captured<Vec<AuditEvent>> {
+        let recorded = Captured::default();
+        let log = Arc::clone(&recorded);
+        self.audit
+            .expect_record()
+            .times(1)
+            .in_sequence(&mut self.seq)
+            .returning(move |events| {
+                log.lock().expect("log").push(events);
+                Ok(())
+            });
+        recorded
+    }
+
+    /// The audit log is written once, and fails.
+    fn audit_fails(&mut self) {
+        self.audit
+            .expect_record()
+            .times(1)
+            .in_sequence(&mut self.seq)
+            .returning(|_| Err(repository_failure()));
+    }
+
+    fn nothing_audited(&mut self) {
+        self.audit.expect_record().never();
+    }
+
+    /// `id` is looked up once among the users, and is `user`.
+    fn user_by_id(&mut self, id: UserId, user: Option<User>) {
+        self.users
+            .expect_find_by_id()
+            .with(eq(id))
+            .times(1)
+            .returning(move |_| Ok(user.clone()));
+    }
+}
+
+/// An authenticated caller of `role`, acting in request [`REQUEST_ID`].
+fn actor(role: Role) -> Actor {
+    Actor {
+        request_id: Some(REQUEST_ID.to_owned()),
+        ..Actor::unchecked(UserId::generate(), role)
+    }
+}
+
+/// The grant the policy gives for an allowed attempt (see `authorize`, tested separately).
+fn grant(actor: &Actor, patient_id: Option<PatientId>, action: Action, basis: Basis) -> Grant {
+    Grant {
+        actor: actor.clone(),
+        patient_id,
+        action,
+        basis,
+    }
+}
+
+fn user(role: Role, status: UserStatus) -> User {
+    User {
+        id: UserId::generate(),
+        username: Username::parse("someone").expect("valid username"),
+        full_name: FullName::parse("Gregory House").expect("valid name"),
+        email: None,
+        role,
+        status,
+        created_at: NOW - Duration::days(100),
+    }
+}
+
+fn patient_input() -> PatientInput {
+    PatientInput {
+        full_name: Some("Ada Lovelace".into()),
+        date_of_birth: Some("1985-12-10".into()),
+        sex: Some("female".into()),
+        contact: Some(ContactInput {
+            phone: Some("+44 20 7946 0958".into()),
+            ..ContactInput::default()
+        }),
+        ..PatientInput::default()
+    }
+}
+
+/// A patient registered a month ago and last changed two hours ago.
+fn stored_patient(user_id: Option<UserId>) -> Patient {
+    let input = PatientInput {
+        user_id: user_id.map(|id| *id.as_uuid()),
+        ..patient_input()
+    };
+    Patient {
+        id: PatientId::generate(),
+        mrn: Mrn::from_number(48_217_730),
+        details: input.parse(NOW.date()).expect("valid patient"),
+        created_at: NOW - Duration::days(30),
+        updated_at: NOW - Duration::hours(2),
+    }
+}
+
+fn repository_failure() -> RepositoryError {
+    RepositoryError::new("disk on fire")
+}
+
+/// The one event of the one call to the audit log.
+fn single_event(recorded: &Captured<Vec<AuditEvent>>) -> AuditEvent {
+    let batches = recorded.lock().expect("recorded");
+    assert_eq!(batches.len(), 1, "one call to the audit log: {batches:?}");
+    assert_eq!(batches[0].len(), 1, "one event: {batches:?}");
+    batches[0][0].clone()
+}
+
+/// The event is `actor`'s attempt at `action` on `patient_id`, now, in request [`REQUEST_ID`].
+fn assert_attributed(
+    event: &AuditEvent,
+    actor: &Actor,
+    patient_id: Option<PatientId>,
+    action: AuditAction,
+) {
+    assert_eq!(event.action, action, "{event:?}");
+    assert_eq!(event.actor_id, actor.user_id(), "{event:?}");
+    assert_eq!(event.actor_role, actor.role(), "{event:?}");
+    assert_eq!(event.patient_id, patient_id, "{event:?}");
+    assert_eq!(event.request_id.as_deref(), Some(REQUEST_ID), "{event:?}");
+    assert_eq!(event.at, NOW, "{event:?}");
+}
+
+fn assert_denied(
+    event: &AuditEvent,
+    actor: &Actor,
+    patient_id: Option<PatientId>,
+    action: AuditAction,
+) {
+    assert_attributed(event, actor, patient_id, action);
+    assert_eq!(event.outcome, Outcome::Denied, "{event:?}");
+    assert_eq!(event.basis, None, "{event:?}");
+}
+
+fn assert_allowed(
+    event: &AuditEvent,
+    actor: &Actor,
+    patient_id: Option<PatientId>,
+    action: AuditAction,
+    basis: Basis,
+) {
+    assert_attributed(event, actor, patient_id, action);
+    assert_eq!(event.outcome, Outcome::Allowed, "{event:?}");
+    assert_eq!(event.basis, Some(basis), "{event:?}");
+}
+
+/// The fields an `Invalid` error names; fails on any other result.
+fn invalid_fields<T: std::fmt::Debug>(result: Result<T, RecordsError>) -> Vec<String> {
+    match result {
+        Err(RecordsError::Invalid(errors)) => errors.0.into_iter().map(|e| e.field).collect(),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn is_internal<T>(result: &Result<T, RecordsError>) -> bool {
+    matches!(
+        result,
+        Err(RecordsError::Internal(InternalError::Repository(_)))
+    )
+}
+
+fn member(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> CareTeamMember {
+    CareTeamMember {
+        id: MembershipId::generate(),
+        patient_id,
+        doctor_id,
+        doctor_name: None,
+        started_at: NOW - Duration::days(3),
+        ended_at: None,
+        added_by,
+        ended_by: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+
+#[tokio::test]
+async fn a_role_that_may_never_act_is_refused_without_looking_the_patient_up_and_audited() {
+    let cases = [
+        (
+            Role::Secretary,
+            Action::ReadMedical,
+            AuditAction::MedicalRead,
+        ),
+        (Role::Secretary, Action::WriteNote, AuditAction::NoteCreate),
+        (
+            Role::Laboratory,
+            Action::ReadProfile,
+            AuditAction::PatientRead,
+        ),
+        (Role::Admin, Action::ReadNotes, AuditAction::NotesRead),
+        (
+            Role::Admin,
+            Action::UpdateProfile,
+            AuditAction::PatientUpdate,
+        ),
+        (
+            Role::Patient,
+            Action::AddCareTeamMember,
+            AuditAction::CareTeamAdd,
+        ),
+        (
+            Role::Doctor,
+            Action::EndCareTeamMembership,
+            AuditAction::CareTeamEnd,
+        ),
+        (
+            Role::Doctor,
+            Action::ReadAccessLog,
+            AuditAction::AccessLogRead,
+        ),
+        (
+            Role::Secretary,
+            Action::RequestEmergencyAccess,
+            AuditAction::EmergencyAccessGrant,
+        ),
+    ];
+    for (role, action, audited_as) in cases {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let mut mocks = Mocks::new();
+        mocks.no_patient_lookup();
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().authorize(&caller, patient_id, action).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{role} {action:?}: {result:?}"
+        );
+        assert_denied(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            audited_as,
+        );
+    }
+}
+
+#[tokio::test]
+async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read() {
+    let patient_id = PatientId::generate();
+    let refusing = || {
+        let mut mocks = Mocks::new();
+        mocks.no_patient_lookup();
+        let recorded = mocks.audit_succeeds();
+        (mocks.service(), recorded)
+    };
+
+    let (service, recorded) = refusing();
+    let lab = actor(Role::Laboratory);
+    let result = service.get_patient(&lab, patient_id).await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &lab,
+        Some(patient_id),
+        AuditAction::PatientRead,
+    );
+
+    let (service, recorded) = refusing();
+    let secretary = actor(Role::Secretary);
+    let result = service.get_medical(&secretary, patient_id).await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &secretary,
+        Some(patient_id),
+        AuditAction::MedicalRead,
+    );
+
+    let (service, recorded) = refusing();
+    let admin = actor(Role::Admin);
+    let result = service
+        .list_notes(&admin, patient_id, None, PageRequest::first(10))
+        .await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &admin,
+        Some(patient_id),
+        AuditAction::NotesRead,
+    );
+
+    let (service, recorded) = refusing();
+    let patient = actor(Role::Patient);
+    let result = service.care_team(&patient, patient_id).await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &patient,
+        Some(patient_id),
+        AuditAction::CareTeamRead,
+    );
+
+    let (service, recorded) = refusing();
+    let doctor = actor(Role::Doctor);
+    let result = service
+        .access_log(&doctor, patient_id, PageRequest::first(10))
+        .await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &doctor,
+        Some(patient_id),
+        AuditAction::AccessLogRead,
+    );
+
+    let (service, recorded) = refusing();
+    let result = service
+        .end_membership(&doctor, patient_id, UserId::generate())
+        .await;
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert_denied(
+        &single_event(&recorded),
+        &doctor,
+        Some(patient_id),
+        AuditAction::CareTeamEnd,
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_patient_is_not_found_and_the_attempt_is_audited() {
+    for role in [Role::Doctor, Role::Secretary] {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, None);
+        mocks.patients.expect_find().never();
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().get_patient(&caller, patient_id).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::NotFound)),
+            "{role}: {result:?}"
+        );
+        assert_denied(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            AuditAction::PatientRead,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_patient_outside_the_callers_relationships_is_not_found_and_audited() {
+    let cases = [
+        (Role::Doctor, UNRELATED),
+        // Being someone's patient is no way into their colleague's records, nor into another
+        // patient's: only the record that is one's own.
+        (Role::Patient, UNRELATED),
+        (Role::Patient, ON_CARE_TEAM),
+        (Role::Patient, EMERGENCY_ONLY),
+    ];
+    for (role, facts) in cases {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, Some(facts));
+        mocks.medical.expect_get().never();
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().get_medical(&caller, patient_id).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::NotFound)),
+            "{role} {facts:?}: {result:?}"
+        );
+        assert_denied(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            AuditAction::MedicalRead,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_doctor_with_only_an_emergency_access_may_not_write_and_the_attempt_is_audited() {
+    let cases = [
+        (Action::UpdateProfile, AuditAction::PatientUpdate),
+        (Action::UpdateMedical, AuditAction::MedicalUpdate),
+        (Action::WriteNote, AuditAction::NoteCreate),
+        (Action::AddCareTeamMember, AuditAction::CareTeamAdd),
+    ];
+    for (action, audited_as) in cases {
+        let doctor = actor(Role::Doctor);
+        let patient_id = PatientId::generate();
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &doctor, Some(EMERGENCY_ONLY));
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().authorize(&doctor, patient_id, action).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{action:?}: {result:?}"
+        );
+        assert_denied(
+            &single_event(&recorded),
+            &doctor,
+            Some(patient_id),
+            audited_as,
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_allowed_attempt_is_granted_with_its_basis_and_audited_only_when_carried_out() {
+    let cases = [
+        (
+            Role::Doctor,
+            ON_CARE_TEAM,
+            Action::WriteNote,
+            Basis::CareTeam,
+        ),
+        (
+            Role::Doctor,
+            EMERGENCY_ONLY,
+            Action::ReadProfile,
+            Basis::EmergencyAccess,
+        ),
+        (
+            Role::Doctor,
+            UNRELATED,
+            Action::RequestEmergencyAccess,
+            Basis::Role,
+        ),
+        (
+            Role::Secretary,
+            UNRELATED,
+            Action::UpdateProfile,
+            Basis::Role,
+        ),
+        (
+            Role::Admin,
+            UNRELATED,
+            Action::AddCareTeamMember,
+            Basis::Role,
+        ),
+        (
+            Role::Patient,
+            OWN_RECORD,
+            Action::ReadNotes,
+            Basis::OwnRecord,
+        ),
+    ];
+    for (role, facts, action, basis) in cases {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, Some(facts));
+        mocks.nothing_audited();
+
+        let granted = mocks
+            .service()
+            .authorize(&caller, patient_id, action)
+            .await
+            .expect("allowed");
+
+        assert_eq!(granted.basis(), basis, "{role} {action:?}");
+        assert_eq!(granted.actor(), &caller);
+        assert_eq!(granted.patient_id, Some(patient_id));
+        assert_eq!(granted.action, action);
+    }
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_register_or_search_is_refused_and_audited_without_a_patient() {
+    let cases = [
+        (
+            Role::Patient,
+            Action::CreatePatient,
+            AuditAction::PatientCreate,
+        ),
+        (
+            Role::Admin,
+            Action::CreatePatient,
+            AuditAction::PatientCreate,
+        ),
+        (
+            Role::Laboratory,
+            Action::SearchPatients,
+            AuditAction::PatientList,
+        ),
+        (
+            Role::Patient,
+            Action::SearchPatients,
+            AuditAction::PatientList,
+        ),
+    ];
+    for (role, action, audited_as) in cases {
+        let caller = actor(role);
+        let mut mocks = Mocks::new();
+        mocks.no_patient_lookup();
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().authorize_role(&caller, action).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{role} {action:?}: {result:?}"
+        );
+        assert_denied(&single_event(&recorded), &caller, None, audited_as);
+    }
+}
+
+#[tokio::test]
+async fn registration_and_search_are_granted_by_role_without_an_audit_of_their_own() {
+    for (role, action) in [
+        (Role::Secretary, Action::CreatePatient),
+        (Role::Doctor, Action::CreatePatient),
+        (Role::Admin, Action::SearchPatients),
+    ] {
+        let caller = actor(role);
+        let mut mocks = Mocks::new();
+        mocks.nothing_audited();
+
+        let granted = mocks
+            .service()
+            .authorize_role(&caller, action)
+            .await
+            .expect("allowed");
+
+        assert_eq!(granted.basis(), Basis::Role);
+        assert_eq!(granted.actor(), &caller);
+        assert_eq!(granted.patient_id, None);
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
+    let patient_id = PatientId::generate();
+
+    // Refused by role, before any lookup.
+    let secretary = actor(Role::Secretary);
+    let mut mocks = Mocks::new();
+    mocks.no_patient_lookup();
+    mocks.audit_fails();
+    let result = mocks.service().get_medical(&secretary, patient_id).await;
+    assert!(is_internal(&result), "{result:?}");
+
+    // Refused as not found.
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &doctor, None);
+    mocks.audit_fails();
+    let result = mocks.service().get_patient(&doctor, patient_id).await;
+    assert!(is_internal(&result), "{result:?}");
+
+    // Refused a write under emergency access.
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &doctor, Some(EMERGENCY_ONLY));
+    mocks.audit_fails();
+    let result = mocks
+        .service()
+        .authorize(&doctor, patient_id, Action::UpdateMedical)
+        .await;
+    assert!(is_internal(&result), "{result:?}");
+
+    // Refused a registration.
+    let patient = actor(Role::Patient);
+    let mut mocks = Mocks::new();
+    mocks.audit_fails();
+    let result = mocks
+        .service()
+        .authorize_role(&patient, Action::CreatePatient)
+        .await;
+    assert!(is_internal(&result), "{result:?}");
+
+    // Refused one's own record for not being a patient.
+    let mut mocks = Mocks::new();
+    mocks.audit_fails();
+    let result = mocks.service().own_record(&doctor).await;
+    assert!(is_internal(&result), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_failed_patient_lookup_is_an_internal_error() {
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_access_facts()
+        .times(1)
+        .returning(|_, _, _| Err(repository_failure()));
+    mocks.nothing_audited();
+
+    let result = mocks
+        .service()
+        .get_patient(&doctor, PatientId::generate())
+        .await;
+
+    assert!(is_internal(&result), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads: one allowed event each, written after the read
+
+#[tokio::test]
+async fn a_profile_read_is_audited_once_after_reading_with_the_basis_of_the_access() {
+    let cases = [
+        (Role::Doctor, ON_CARE_TEAM, Basis::CareTeam),
+        (Role::Doctor, EMERGENCY_ONLY, Basis::EmergencyAccess),
+        (Role::Secretary, UNRELATED, Basis::Role),
+        (Role::Patient, OWN_RECORD, Basis::OwnRecord),
+    ];
+    for (role, facts, basis) in cases {
+        let caller = actor(role);
+        let patient = stored_patient(None);
+        let mut mocks = Mocks::new();
+        mocks.facts(patient.id, &caller, Some(facts));
+        let found = patient.clone();
+        mocks
+            .patients
+            .expect_find()
+            .with(eq(patient.id))
+            .times(1)
+            .in_sequence(&mut mocks.seq)
+            .returning(move |_| Ok(Some(found.clone())));
+        let recorded = mocks.audit_succeeds();
+
+        let read = mocks
+            .service()
+            .get_patient(&caller, patient.id)
+            .await
+            .expect("readable");
+
+        assert_eq!(read, patient);
+        assert_allowed(
+            &single_event(&recorded),
+            &caller,
+            Some(patient.id),
+            AuditAction::PatientRead,
+            basis,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_medical_read_is_audited_once_after_reading() {
+    for (facts, basis, role) in [
+        (ON_CARE_TEAM, Basis::CareTeam, Role::Doctor),
+        (EMERGENCY_ONLY, Basis::EmergencyAccess, Role::Doctor),
+        (OWN_RECORD, Basis::OwnRecord, Role::Patient),
+    ] {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let record = MedicalRecord {
+            patient_id,
+            info: MedicalInfo::default(),
+            updated_at: None,
+            updated_by: None,
+        };
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, Some(facts));
+        let stored = record.clone();
+        mocks
+            .medical
+            .expect_get()
+            .with(eq(patient_id))
+            .times(1)
+            .in_sequence(&mut mocks.seq)
+            .returning(move |_| Ok(stored.clone()));
+        let recorded = mocks.audit_succeeds();
+
+        let read = mocks
+            .service()
+            .get_medical(&caller, patient_id)
+            .await
+            .expect("readable");
+
+        assert_eq!(read, record);
+        assert_allowed(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            AuditAction::MedicalRead,
+            basis,
+        );
+    }
+}
+
+#[tokio::test]
+async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_reading() {
+    let patient = actor(Role::Patient);
+    let patient_id = PatientId::generate();
+    let page = PageRequest::new(Some(5), Some(NoteId::generate())).expect("valid page");
+    let notes = Page {
+        items: vec![ClinicalNote {
+            id: NoteId::generate(),
+            patient_id,
+            author_id: UserId::generate(),
+            author_name: None,
+            kind: Some(NoteKind::CheckUp),
+            body: crate::text::Text::multiline("BP 120/80.", 100).expect("valid"),
+            amends: None,
+            created_at: NOW - Duration::days(1),
+        }],
+        next: None,
+    };
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &patient, Some(OWN_RECORD));
+    let stored = notes.clone();
+    mocks
+        .notes
+        .expect_list()
+        .with(eq(patient_id), eq(Some(NoteKind::CheckUp)), eq(page))
+        .times(1)
+        .in_sequence(&mut mocks.seq)
+        .returning(move |_, _, _| Ok(stored.clone()));
+    let recorded = mocks.audit_succeeds();
+
+    let read = mocks
+        .service()
+        .list_notes(&patient, patient_id, Some(NoteKind::CheckUp), page)
+        .await
+        .expect("readable");
+
+    assert_eq!(read, notes);
+    assert_allowed(
+        &single_event(&recorded),
+        &patient,
+        Some(patient_id),
+        AuditAction::NotesRead,
+        Basis::OwnRecord,
+    );
+}
+
+#[tokio::test]
+async fn reading_the_care_team_is_audited_once_after_reading() {
+    for (role, facts, basis) in [
+        (Role::Admin, UNRELATED, Basis::Role),
+        (Role::Doctor, EMERGENCY_ONLY, Basis::EmergencyAccess),
+    ] {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let members = vec![member(patient_id, UserId::generate(), UserId::generate())];
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, Some(facts));
+        let stored = members.clone();
+        mocks
+            .care_teams
+            .expect_list()
+            .with(eq(patient_id))
+            .times(1)
+            .in_sequence(&mut mocks.seq)
+            .returning(move |_| Ok(stored.clone()));
+        let recorded = mocks.audit_succeeds();
+
+        let read = mocks
+            .service()
+            .care_team(&caller, patient_id)
+            .await
+            .expect("readable");
+
+        assert_eq!(read, members);
+        assert_allowed(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            AuditAction::CareTeamRead,
+            basis,
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_access_log_lists_only_this_patients_events_and_its_own_read_comes_after() {
+    for (role, facts, basis) in [
+        (Role::Patient, OWN_RECORD, Basis::OwnRecord),
+        (Role::Admin, UNRELATED, Basis::Role),
+    ] {
+        let caller = actor(role);
+        let patient_id = PatientId::generate();
+        let page = PageRequest::first(20);
+        let earlier = AuditEntry {
+            event: AuditEvent {
+                id: AuditEventId::generate(),
+                at: NOW - Duration::hours(1),
+                actor_id: UserId::generate(),
+                actor_role: Role::Doctor,
+                patient_id: Some(patient_id),
+                action: AuditAction::MedicalRead,
+                outcome: Outcome::Allowed,
+                basis: Some(Basis::CareTeam),
+                request_id: None,
+            },
+            actor_name: None,
+        };
+        let entries = Page {
+            items: vec![earlier],
+            next: None,
+        };
+        let mut mocks = Mocks::new();
+        mocks.facts(patient_id, &caller, Some(facts));
+        let stored = entries.clone();
+        mocks
+            .audit
+            .expect_list()
+            .with(
+                eq(AuditFilter {
+                    patient_id: Some(patient_id),
+                    ..AuditFilter::default()
+                }),
+                eq(page),
+            )
+            .times(1)
+            .in_sequence(&mut mocks.seq)
+            .returning(move |_, _| Ok(stored.clone()));
+        let recorded = mocks.audit_succeeds();
+
+        let read = mocks
+            .service()
+            .access_log(&caller, patient_id, page)
+            .await
+            .expect("readable");
+
+        assert_eq!(read, entries);
+        assert_allowed(
+            &single_event(&recorded),
+            &caller,
+            Some(patient_id),
+            AuditAction::AccessLogRead,
+            basis,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_patient_reads_their_own_record_through_their_account_and_the_read_is_audited() {
+    let caller = actor(Role::Patient);
+    let patient = stored_patient(Some(caller.user_id()));
+    let mut mocks = Mocks::new();
+    mocks.no_patient_lookup();
+    let found = patient.clone();
+    mocks
+        .patients
+        .expect_find_by_user()
+        .with(eq(caller.user_id()))
+        .times(1)
+        .in_sequence(&mut mocks.seq)
+        .returning(move |_| Ok(Some(found.clone())));
+    let recorded = mocks.audit_succeeds();
+
+    let read = mocks.service().own_record(&caller).await.expect("readable");
+
+    assert_eq!(read, patient);
+    assert_allowed(
+        &single_event(&recorded),
+        &caller,
+        Some(patient.id),
+        AuditAction::PatientRead,
+        Basis::OwnRecord,
+    );
+}
+
+#[tokio::test]
+async fn staff_asking_for_their_own_patient_record_are_refused_and_audited() {
+    for role in [Role::Doctor, Role::Secretary, Role::Admin, Role::Laboratory] {
+        let caller = actor(role);
+        let mut mocks = Mocks::new();
+        mocks.patients.expect_find_by_user().never();
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks.service().own_record(&caller).await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{role}: {result:?}"
+        );
+        assert_denied(
+            &single_event(&recorded),
+            &caller,
+            None,
+            AuditAction::PatientRead,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_patient_without_a_linked_record_is_told_there_is_none() {
+    let caller = actor(Role::Patient);
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_find_by_user()
+        .with(eq(caller.user_id()))
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks.nothing_audited();
+
+    let result = mocks.service().own_record(&caller).await;
+
+    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
+    let doctor = actor(Role::Doctor);
+    let admin = actor(Role::Admin);
+    let owner = actor(Role::Patient);
+    let patient = stored_patient(Some(owner.user_id()));
+    let id = patient.id;
+
+    let mut mocks = Mocks::new();
+    mocks.facts(id, &doctor, Some(ON_CARE_TEAM));
+    let found = patient.clone();
+    mocks
+        .patients
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks.audit_fails();
+    let result = mocks.service().get_patient(&doctor, id).await;
+    assert!(is_internal(&result), "get_patient: {result:?}");
+
+    let mut mocks = Mocks::new();
+    mocks.facts(id, &doctor, Some(ON_CARE_TEAM));
+    mocks.medical.expect_get().returning(move |patient_id| {
+        Ok(MedicalRecord {
+            patient_id,
+            info: MedicalInfo::default(),
+            updated_at: None,
+            updated_by: None,
+        })
+    });
+    mocks.audit_fails();
+    let result = mocks.service().get_medical(&doctor, id).await;
+    assert!(is_internal(&result), "get_medical: {result:?}");
+
+    let mut mocks = Mocks::new();
+    mocks.facts(id, &doctor, Some(ON_CARE_TEAM));
+    mocks.notes.expect_list().returning(|_, _, _| {
+        Ok(Page {
+            items: Vec::new(),
+            next: None,
+        })
+    });
+    mocks.audit_fails();
+    let result = mocks
+        .service()
+        .list_notes(&doctor, id, None, PageRequest::first(10))
+        .await;
+    assert!(is_internal(&result), "list_notes: {result:?}");
+
+    let mut mocks = Mocks::new();
+    mocks.facts(id, &admin, Some(UNRELATED));
+    mocks.care_teams.expect_list().returning(|_| Ok(Vec::new()));
+    mocks.audit_fails();
+    let result = mocks.service().care_team(&admin, id).await;
+    assert!(is_internal(&result), "care_team: {result:?}");
+
+    let mut mocks = Mocks::new();
+    mocks.facts(id, &admin, Some(UNRELATED));
+    mocks.audit.expect_list().returning(|_, _| {
+        Ok(Page {
+            items: Vec::new(),
+            next: None,
+        })
+    });
+    mocks.audit_fails();
+    let result = mocks
+        .service()
+        .access_log(&admin, id, PageRequest::first(10))
+        .await;
+    assert!(is_internal(&result), "access_log: {result:?}");
+
+    let mut mocks = Mocks::new();
+    let found = patient.clone();
+    mocks
+        .patients
+        .expect_find_by_user()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks.audit_fails();
+    let result = mocks.service().own_record(&owner).await;
+    assert!(is_internal(&result), "own_record: {result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grants
+
+#[tokio::test]
+async fn a_grant_to_read_a_profile_does_not_let_its_holder_replace_medical_information() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    mocks.medical.expect_put().never();
+    mocks.nothing_audited();
+    let service = mocks.service();
+
+    let read_grant = service
+        .authorize(&doctor, patient_id, Action::ReadProfile)
+        .await
+        .expect("a care-team doctor reads the profile");
+    let result = service
+        .put_medical(&read_grant, &MedicalInput::default())
+        .await;
+
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_grant_without_a_patient_does_not_open_an_operation_on_one() {
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    mocks.emergency_accesses.expect_grant().never();
+    mocks.nothing_audited();
+    let service = mocks.service();
+
+    // The role alone lets a doctor break the glass, but on a patient: a grant asked for without
+    // one must not stand for any.
+    let role_grant = service
+        .authorize_role(&doctor, Action::RequestEmergencyAccess)
+        .await
+        .expect("doctors may break the glass");
+    let result = service
+        .request_emergency_access(&role_grant, Some("Unconscious in A&E, team unreachable"))
+        .await;
+
+    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+}
+
+#[tokio::test]
+async fn every_operation_refuses_a_grant_for_another_action() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = Some(PatientId::generate());
+    // No port is expected to be called at all.
+    let service = Mocks::new().service();
+    let reading = grant(&doctor, patient_id, Action::ReadNotes, Basis::CareTeam);
+
+    let result = service.create_patient(&reading, &patient_input()).await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "create: {result:?}"
+    );
+    let result = service
+        .search_patients(&reading, None, PageRequest::first(10))
+        .await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "search: {result:?}"
+    );
+    let result = service.update_patient(&reading, Ok).await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "update: {result:?}"
+    );
+    let result = service
+        .put_medical(&reading, &MedicalInput::default())
+        .await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "medical: {result:?}"
+    );
+    let note = NoteInput {
+        body: Some("Stable.".into()),
+        ..NoteInput::default()
+    };
+    let result = service.add_note(&reading, &note).await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "note: {result:?}"
+    );
+    let result = service.add_member(&reading, UserId::generate()).await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "member: {result:?}"
+    );
+    let result = service
+        .request_emergency_access(&reading, Some("Unconscious in A&E, team unreachable"))
+        .await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "glass: {result:?}"
+    );
+
+    let writing = grant(&doctor, patient_id, Action::WriteNote, Basis::CareTeam);
+    let result = service.create_patient(&writing, &patient_input()).await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "create: {result:?}"
+    );
+    let result = service
+        .put_medical(&writing, &MedicalInput::default())
+        .await;
+    assert!(
+        matches!(result, Err(RecordsError::Forbidden)),
+        "medical: {result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+
+/// What `PatientRepository::create` was called with.
+type Created = Captured<(Patient, Vec<CareTeamMember>, AuditEvent)>;
+
+fn expect_create(mocks: &mut Mocks) -> Created {
+    let created = Created::default();
+    let log = Arc::clone(&created);
+    mocks
+        .patients
+        .expect_create()
+        .times(1)
+        .returning(move |patient, members, event| {
+            log.lock()
+                .expect("log")
+                .push((patient.clone(), members.to_vec(), event.clone()));
+            Ok(())
+        });
+    created
+}
+
+#[tokio::test]
+async fn a_doctor_who_registers_a_patient_joins_their_care_team_in_the_same_write() {
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    let created = expect_create(&mut mocks);
+    // The event is stored with the patient, not through the audit log.
+    mocks.nothing_audited();
+
+    let patient = mocks
+        .service()
+        .create_patient(
+            &grant(&doctor, None, Action::CreatePatient, Basis::Role),
+            &patient_input(),
+        )
+        .await
+        .expect("registered");
+
+    let created = created.lock().expect("created");
+    let (stored, members, event) = &created[0];
+    assert_eq!(stored, &patient);
+    assert_eq!(
+        patient.details,
+        patient_input().parse(NOW.date()).expect("valid")
+    );
+    assert_eq!((patient.created_at, patient.updated_at), (NOW, NOW));
+    assert_eq!(members.len(), 1, "{members:?}");
+    let first = &members[0];
+    assert_eq!(first.patient_id, patient.id);
+    assert_eq!(first.doctor_id, doctor.user_id());
+    assert_eq!(first.added_by, doctor.user_id());
+    assert_eq!(first.started_at, NOW);
+    assert_eq!((first.ended_at, first.ended_by), (None, None));
+    assert!(first.is_current(NOW));
+    assert_allowed(
+        event,
+        &doctor,
+        Some(patient.id),
+        AuditAction::PatientCreate,
+        Basis::Role,
+    );
+}
+
+#[tokio::test]
+async fn a_secretary_who_registers_a_patient_does_not_join_any_care_team() {
+    let secretary = actor(Role::Secretary);
+    let mut mocks = Mocks::new();
+    let created = expect_create(&mut mocks);
+    mocks.nothing_audited();
+
+    let patient = mocks
+        .service()
+        .create_patient(
+            &grant(&secretary, None, Action::CreatePatient, Basis::Role),
+            &patient_input(),
+        )
+        .await
+        .expect("registered");
+
+    let created = created.lock().expect("created");
+    let (_, members, event) = &created[0];
+    assert!(members.is_empty(), "{members:?}");
+    assert_allowed(
+        event,
+        &secretary,
+        Some(patient.id),
+        AuditAction::PatientCreate,
+        Basis::Role,
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_registration_reports_every_field_and_stores_nothing() {
+    let secretary = actor(Role::Secretary);
+    let mut mocks = Mocks::new();
+    mocks.patients.expect_create().never();
+    mocks.users.expect_find_by_id().never();
+    mocks.nothing_audited();
+    let input = PatientInput {
+        full_name: None,
+        date_of_birth: Some("2030-01-01".into()),
+        sex: Some("f".into()),
+        user_id: Some(Uuid::now_v7()),
+        ..PatientInput::default()
+    };
+
+    let result = mocks
+        .service()
+        .create_patient(
+            &grant(&secretary, None, Action::CreatePatient, Basis::Role),
+            &input,
+        )
+        .await;
+
+    assert_eq!(
+        invalid_fields(result),
+        ["full_name", "date_of_birth", "sex"]
+    );
+}
+
+#[tokio::test]
+async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
+    let secretary = actor(Role::Secretary);
+    let registration = grant(&secretary, None, Action::CreatePatient, Basis::Role);
+    for linked in [
+        Some(user(Role::Doctor, UserStatus::Active)),
+        Some(user(Role::Secretary, UserStatus::Active)),
+        None,
+    ] {
+        let user_id = linked.as_ref().map_or_else(UserId::generate, |u| u.id);
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(user_id, linked.clone());
+        mocks.patients.expect_create().never();
+        let input = PatientInput {
+            user_id: Some(*user_id.as_uuid()),
+            ..patient_input()
+        };
+
+        let result = mocks.service().create_patient(&registration, &input).await;
+
+        assert_eq!(invalid_fields(result), ["user_id"], "{linked:?}");
+    }
+
+    let account = user(Role::Patient, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(account.id, Some(account.clone()));
+    let created = expect_create(&mut mocks);
+    let input = PatientInput {
+        user_id: Some(*account.id.as_uuid()),
+        ..patient_input()
+    };
+
+    let patient = mocks
+        .service()
+        .create_patient(&registration, &input)
+        .await
+        .expect("registered");
+
+    assert_eq!(patient.details.user_id, Some(account.id));
+    assert_eq!(created.lock().expect("created").len(), 1);
+}
+
+#[tokio::test]
+async fn a_taken_record_number_is_drawn_again_for_the_same_patient() {
+    let secretary = actor(Role::Secretary);
+    let tried: Captured<(PatientId, Mrn, AuditEventId)> = Captured::default();
+    let log = Arc::clone(&tried);
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_create()
+        .times(2)
+        .returning(move |patient, _, event| {
+            let mut log = log.lock().expect("log");
+            log.push((patient.id, patient.mrn.clone(), event.id));
+            if log.len() == 1 {
+                Err(SavePatientError::MrnTaken)
+            } else {
+                Ok(())
+            }
+        });
+    mocks.nothing_audited();
+
+    let patient = mocks
+        .service()
+        .create_patient(
+            &grant(&secretary, None, Action::CreatePatient, Basis::Role),
+            &patient_input(),
+        )
+        .await
+        .expect("registered at the second draw");
+
+    let tried = tried.lock().expect("tried");
+    assert_ne!(tried[0].1, tried[1].1, "a new number is drawn");
+    assert_eq!(patient.mrn, tried[1].1, "the patient has the number stored");
+    assert_eq!((tried[0].0, tried[1].0), (patient.id, patient.id));
+    assert_eq!(tried[0].2, tried[1].2, "one registration, one event");
+}
+
+#[tokio::test]
+async fn record_numbers_that_stay_taken_end_in_an_internal_error_after_a_few_draws() {
+    let secretary = actor(Role::Secretary);
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_create()
+        .times(MRN_ATTEMPTS)
+        .returning(|_, _, _| Err(SavePatientError::MrnTaken));
+
+    let result = mocks
+        .service()
+        .create_patient(
+            &grant(&secretary, None, Action::CreatePatient, Basis::Role),
+            &patient_input(),
+        )
+        .await;
+
+    assert!(is_internal(&result), "{result:?}");
+}
+
+#[tokio::test]
+async fn conflicts_other_than_the_record_number_are_reported_at_once() {
+    let secretary = actor(Role::Secretary);
+    let registration = grant(&secretary, None, Action::CreatePatient, Basis::Role);
+
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _| {
+            Err(SavePatientError::IdentifierTaken {
+                system: "national_id".into(),
+            })
+        });
+    let result = mocks
+        .service()
+        .create_patient(&registration, &patient_input())
+        .await;
+    assert!(
+        matches!(&result, Err(RecordsError::IdentifierTaken { system }) if system == "national_id"),
+        "{result:?}"
+    );
+
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _| Err(SavePatientError::UserLinked));
+    let result = mocks
+        .service()
+        .create_patient(&registration, &patient_input())
+        .await;
+    assert!(
+        matches!(result, Err(RecordsError::UserLinked)),
+        "{result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+#[tokio::test]
+async fn secretaries_and_admins_search_every_patient_and_doctors_their_own_scope() {
+    for role in [Role::Secretary, Role::Admin, Role::Doctor] {
+        let caller = actor(role);
+        let expected_scope = if role == Role::Doctor {
+            SearchScope::Doctor {
+                doctor_id: caller.user_id(),
+                at: NOW,
+            }
+        } else {
+            SearchScope::All
+        };
+        let text = SearchText::parse("lovelace").expect("valid");
+        let page = PageRequest::new(Some(7), Some(PatientId::generate())).expect("valid page");
+        let mut mocks = Mocks::new();
+        let expected_text = text.clone();
+        mocks
+            .patients
+            .expect_search()
+            .withf(move |query, p| {
+                query.scope == expected_scope
+                    && query.text.as_ref() == Some(&expected_text)
+                    && *p == page
+            })
+            .times(1)
+            .returning(|_, _| {
+                Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                })
+            });
+        mocks.nothing_audited();
+
+        let found = mocks
+            .service()
+            .search_patients(
+                &grant(&caller, None, Action::SearchPatients, Basis::Role),
+                Some(text),
+                page,
+            )
+            .await
+            .expect("searched");
+
+        assert!(found.items.is_empty(), "{role}");
+    }
+}
+
+#[tokio::test]
+async fn every_patient_a_search_returns_is_audited_in_one_write() {
+    let doctor = actor(Role::Doctor);
+    let patients: Vec<PatientSummary> = (0..3)
+        .map(|_| PatientSummary::from(&stored_patient(None)))
+        .collect();
+    let next = Some(patients[2].id);
+    let page = Page {
+        items: patients.clone(),
+        next,
+    };
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_search()
+        .times(1)
+        .returning(move |_, _| Ok(page.clone()));
+    let recorded = mocks.audit_succeeds();
+
+    let found = mocks
+        .service()
+        .search_patients(
+            &grant(&doctor, None, Action::SearchPatients, Basis::Role),
+            None,
+            PageRequest::first(3),
+        )
+        .await
+        .expect("searched");
+
+    assert_eq!(found.items, patients);
+    assert_eq!(found.next, next);
+    let batches = recorded.lock().expect("recorded");
+    assert_eq!(batches.len(), 1, "one write to the audit log");
+    let events = &batches[0];
+    assert_eq!(events.len(), 3);
+    for (event, patient) in events.iter().zip(&patients) {
+        assert_allowed(
+            event,
+            &doctor,
+            Some(patient.id),
+            AuditAction::PatientList,
+            Basis::Role,
+        );
+    }
+    let mut ids: Vec<AuditEventId> = events.iter().map(|e| e.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each event has its own id");
+}
+
+#[tokio::test]
+async fn a_search_that_finds_nobody_audits_nothing() {
+    let secretary = actor(Role::Secretary);
+    let mut mocks = Mocks::new();
+    mocks.patients.expect_search().times(1).returning(|_, _| {
+        Ok(Page {
+            items: Vec::new(),
+            next: None,
+        })
+    });
+    mocks.nothing_audited();
+
+    let found = mocks
+        .service()
+        .search_patients(
+            &grant(&secretary, None, Action::SearchPatients, Basis::Role),
+            None,
+            PageRequest::first(10),
+        )
+        .await
+        .expect("searched");
+
+    assert!(found.items.is_empty());
+}
+
+#[tokio::test]
+async fn search_results_that_cannot_be_audited_are_not_returned() {
+    let secretary = actor(Role::Secretary);
+    let found = PatientSummary::from(&stored_patient(None));
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_search()
+        .times(1)
+        .returning(move |_, _| {
+            Ok(Page {
+                items: vec![found.clone()],
+                next: None,
+            })
+        });
+    mocks.audit_fails();
+
+    let result = mocks
+        .service()
+        .search_patients(
+            &grant(&secretary, None, Action::SearchPatients, Basis::Role),
+            None,
+            PageRequest::first(10),
+        )
+        .await;
+
+    assert!(is_internal(&result), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile updates
+
+/// `current` is read once by id.
+fn expect_find(mocks: &mut Mocks, current: &Patient) {
+    let found = current.clone();
+    mocks
+        .patients
+        .expect_find()
+        .with(eq(current.id))
+        .times(1)
+        .returning(move |_| Ok(Some(found.clone())));
+}
+
+#[tokio::test]
+async fn an_update_edits_the_current_profile_and_saves_it_against_the_version_read() {
+    let secretary = actor(Role::Secretary);
+    let linked = UserId::generate();
+    let current = stored_patient(Some(linked));
+    let id = current.id;
+    let expected_updated_at = current.updated_at;
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    // The linked account did not change: it is not checked again.
+    mocks.users.expect_find_by_id().never();
+    let saved: Captured<AuditEvent> = Captured::default();
+    let log = Arc::clone(&saved);
+    let base = current.clone();
+    mocks
+        .patients
+        .expect_update()
+        .withf(move |patient_id, details, expected, now, _| {
+            *patient_id == id
+                && details.full_name.as_str() == "Ada King"
+                && details.contact == base.details.contact
+                && details.user_id == Some(linked)
+                && *expected == expected_updated_at
+                && *now == NOW
+        })
+        .times(1)
+        .returning(move |id, details, _, now, event| {
+            log.lock().expect("log").push(event.clone());
+            Ok(Patient {
+                id,
+                mrn: Mrn::from_number(48_217_730),
+                details: details.clone(),
+                created_at: NOW - Duration::days(30),
+                updated_at: now,
+            })
+        });
+    mocks.nothing_audited();
+    let mut seen = None;
+
+    let updated = mocks
+        .service()
+        .update_patient(
+            &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
+            |mut input| {
+                seen = Some(input.clone());
+                input.full_name = Some("Ada King".into());
+                Ok(input)
+            },
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(seen, Some(PatientInput::from(&current.details)));
+    assert_eq!(updated.details.full_name.as_str(), "Ada King");
+    assert_eq!(updated.updated_at, NOW);
+    let saved = saved.lock().expect("saved");
+    assert_eq!(saved.len(), 1);
+    assert_allowed(
+        &saved[0],
+        &secretary,
+        Some(id),
+        AuditAction::PatientUpdate,
+        Basis::Role,
+    );
+}
+
+#[tokio::test]
+async fn an_edited_profile_is_validated_whole_and_nothing_is_saved_when_it_is_invalid() {
+    let doctor = actor(Role::Doctor);
+    let current = stored_patient(None);
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    mocks.patients.expect_update().never();
+
+    let result = mocks
+        .service()
+        .update_patient(
+            &grant(
+                &doctor,
+                Some(current.id),
+                Action::UpdateProfile,
+                Basis::CareTeam,
+            ),
+            |input| {
+                Ok(PatientInput {
+                    date_of_birth: Some("2030-01-01".into()),
+                    sex: None,
+                    ..input
+                })
+            },
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["date_of_birth", "sex"]);
+}
+
+#[tokio::test]
+async fn an_edit_that_cannot_be_applied_is_invalid_and_nothing_is_saved() {
+    let doctor = actor(Role::Doctor);
+    let current = stored_patient(None);
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    mocks.patients.expect_update().never();
+
+    let result = mocks
+        .service()
+        .update_patient(
+            &grant(
+                &doctor,
+                Some(current.id),
+                Action::UpdateProfile,
+                Basis::CareTeam,
+            ),
+            |_| {
+                let mut errors = ValidationErrors::new();
+                errors.add("contact", "must be an object");
+                Err(errors)
+            },
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["contact"]);
+}
+
+#[tokio::test]
+async fn a_newly_linked_account_must_be_a_patients() {
+    let secretary = actor(Role::Secretary);
+    let current = stored_patient(None);
+    let doctor_account = user(Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    mocks.user_by_id(doctor_account.id, Some(doctor_account.clone()));
+    mocks.patients.expect_update().never();
+
+    let result = mocks
+        .service()
+        .update_patient(
+            &grant(
+                &secretary,
+                Some(current.id),
+                Action::UpdateProfile,
+                Basis::Role,
+            ),
+            |input| {
+                Ok(PatientInput {
+                    user_id: Some(*doctor_account.id.as_uuid()),
+                    ..input
+                })
+            },
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["user_id"]);
+
+    let patient_account = user(Role::Patient, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    mocks.user_by_id(patient_account.id, Some(patient_account.clone()));
+    let linked = patient_account.id;
+    mocks
+        .patients
+        .expect_update()
+        .withf(move |_, details, _, _, _| details.user_id == Some(linked))
+        .times(1)
+        .returning(|id, details, _, now, _| {
+            Ok(Patient {
+                id,
+                mrn: Mrn::from_number(1),
+                details: details.clone(),
+                created_at: NOW,
+                updated_at: now,
+            })
+        });
+
+    let updated = mocks
+        .service()
+        .update_patient(
+            &grant(
+                &secretary,
+                Some(current.id),
+                Action::UpdateProfile,
+                Basis::Role,
+            ),
+            |input| {
+                Ok(PatientInput {
+                    user_id: Some(*linked.as_uuid()),
+                    ..input
+                })
+            },
+        )
+        .await
+        .expect("linked");
+
+    assert_eq!(updated.details.user_id, Some(linked));
+}
+
+#[tokio::test]
+async fn a_profile_changed_meanwhile_is_stale() {
+    let secretary = actor(Role::Secretary);
+    let current = stored_patient(None);
+    let mut mocks = Mocks::new();
+    expect_find(&mut mocks, &current);
+    mocks
+        .patients
+        .expect_update()
+        .times(1)
+        .returning(|_, _, _, _, _| Err(SavePatientError::Stale));
+
+    let result = mocks
+        .service()
+        .update_patient(
+            &grant(
+                &secretary,
+                Some(current.id),
+                Action::UpdateProfile,
+                Basis::Role,
+            ),
+            Ok,
+        )
+        .await;
+
+    assert!(matches!(result, Err(RecordsError::Stale)), "{result:?}");
+}
+
+#[tokio::test]
+async fn updating_a_patient_that_vanished_is_not_found() {
+    let secretary = actor(Role::Secretary);
+    let id = PatientId::generate();
+    let mut mocks = Mocks::new();
+    mocks
+        .patients
+        .expect_find()
+        .with(eq(id))
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks.patients.expect_update().never();
+
+    let result = mocks
+        .service()
+        .update_patient(
+            &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
+            Ok,
+        )
+        .await;
+
+    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Medical information and notes
+
+#[tokio::test]
+async fn medical_information_is_stored_as_parsed_signed_by_the_doctor_with_its_event() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let input = MedicalInput {
+        blood_type: Some("o+".into()),
+        allergies: vec![AllergyInput {
+            substance: Some("penicillin".into()),
+            reaction: None,
+            severity: Some("severe".into()),
+        }],
+        ..MedicalInput::default()
+    };
+    let info = input.parse(NOW.date()).expect("valid");
+    let by = doctor.user_id();
+    let events: Captured<AuditEvent> = Captured::default();
+    let log = Arc::clone(&events);
+    let mut mocks = Mocks::new();
+    let expected = info.clone();
+    mocks
+        .medical
+        .expect_put()
+        .withf(move |id, stored, author, at, _| {
+            *id == patient_id && *stored == expected && *author == by && *at == NOW
+        })
+        .times(1)
+        .returning(move |patient_id, info, by, at, event| {
+            log.lock().expect("log").push(event.clone());
+            Ok(MedicalRecord {
+                patient_id,
+                info: info.clone(),
+                updated_at: Some(at),
+                updated_by: Some(by),
+            })
+        });
+    mocks.nothing_audited();
+
+    let record = mocks
+        .service()
+        .put_medical(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::UpdateMedical,
+                Basis::CareTeam,
+            ),
+            &input,
+        )
+        .await
+        .expect("stored");
+
+    assert_eq!(record.info, info);
+    assert_eq!(record.updated_by, Some(doctor.user_id()));
+    let events = events.lock().expect("events");
+    assert_eq!(events.len(), 1);
+    assert_allowed(
+        &events[0],
+        &doctor,
+        Some(patient_id),
+        AuditAction::MedicalUpdate,
+        Basis::CareTeam,
+    );
+}
+
+#[tokio::test]
+async fn invalid_medical_information_is_invalid_and_nothing_is_stored() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let mut mocks = Mocks::new();
+    mocks.medical.expect_put().never();
+    let input = MedicalInput {
+        blood_type: Some("C+".into()),
+        ..MedicalInput::default()
+    };
+
+    let result = mocks
+        .service()
+        .put_medical(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::UpdateMedical,
+                Basis::CareTeam,
+            ),
+            &input,
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["blood_type"]);
+}
+
+#[tokio::test]
+async fn a_note_is_signed_by_its_author_and_stored_with_its_event() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let amended = NoteId::generate();
+    let stored: Captured<(ClinicalNote, AuditEvent)> = Captured::default();
+    let log = Arc::clone(&stored);
+    let mut mocks = Mocks::new();
+    mocks
+        .notes
+        .expect_append()
+        .times(1)
+        .returning(move |note, event| {
+            log.lock().expect("log").push((note.clone(), event.clone()));
+            Ok(note.clone())
+        });
+    mocks.nothing_audited();
+    let input = NoteInput {
+        body: Some("Corrected: BP 130/85.".into()),
+        kind: Some("progress".into()),
+        amends: Some(*amended.as_uuid()),
+    };
+
+    let note = mocks
+        .service()
+        .add_note(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::WriteNote,
+                Basis::CareTeam,
+            ),
+            &input,
+        )
+        .await
+        .expect("written");
+
+    assert_eq!(note.patient_id, patient_id);
+    assert_eq!(note.author_id, doctor.user_id());
+    assert_eq!(note.kind, Some(NoteKind::Progress));
+    assert_eq!(note.body.as_str(), "Corrected: BP 130/85.");
+    assert_eq!(note.amends, Some(amended));
+    assert_eq!(note.created_at, NOW);
+    let stored = stored.lock().expect("stored");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, note);
+    assert_allowed(
+        &stored[0].1,
+        &doctor,
+        Some(patient_id),
+        AuditAction::NoteCreate,
+        Basis::CareTeam,
+    );
+}
+
+#[tokio::test]
+async fn a_note_amending_no_note_of_this_patient_is_invalid_on_amends() {
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    mocks
+        .notes
+        .expect_append()
+        .times(1)
+        .returning(|_, _| Err(AppendNoteError::UnknownAmended));
+    let input = NoteInput {
+        body: Some("Corrected: BP 130/85.".into()),
+        kind: None,
+        amends: Some(Uuid::now_v7()),
+    };
+
+    let result = mocks
+        .service()
+        .add_note(
+            &grant(
+                &doctor,
+                Some(PatientId::generate()),
+                Action::WriteNote,
+                Basis::CareTeam,
+            ),
+            &input,
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["amends"]);
+}
+
+#[tokio::test]
+async fn an_invalid_note_is_invalid_and_nothing_is_stored() {
+    let doctor = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    mocks.notes.expect_append().never();
+    let input = NoteInput {
+        body: Some("   ".into()),
+        kind: Some("gossip".into()),
+        amends: None,
+    };
+
+    let result = mocks
+        .service()
+        .add_note(
+            &grant(
+                &doctor,
+                Some(PatientId::generate()),
+                Action::WriteNote,
+                Basis::CareTeam,
+            ),
+            &input,
+        )
+        .await;
+
+    assert_eq!(invalid_fields(result), ["body", "kind"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Care teams
+
+#[tokio::test]
+async fn an_active_doctor_is_added_to_the_care_team_from_now_on() {
+    let admin = actor(Role::Admin);
+    let patient_id = PatientId::generate();
+    let colleague = user(Role::Doctor, UserStatus::Active);
+    let stored: Captured<(CareTeamMember, AuditEvent)> = Captured::default();
+    let log = Arc::clone(&stored);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(colleague.id, Some(colleague.clone()));
+    mocks
+        .care_teams
+        .expect_add()
+        .times(1)
+        .returning(move |member, event| {
+            log.lock()
+                .expect("log")
+                .push((member.clone(), event.clone()));
+            Ok(())
+        });
+    mocks.nothing_audited();
+
+    let added = mocks
+        .service()
+        .add_member(
+            &grant(
+                &admin,
+                Some(patient_id),
+                Action::AddCareTeamMember,
+                Basis::Role,
+            ),
+            colleague.id,
+        )
+        .await
+        .expect("added");
+
+    assert_eq!(added.patient_id, patient_id);
+    assert_eq!(added.doctor_id, colleague.id);
+    assert_eq!(added.doctor_name, Some(colleague.full_name.clone()));
+    assert_eq!(added.added_by, admin.user_id());
+    assert_eq!(added.started_at, NOW);
+    assert_eq!((added.ended_at, added.ended_by), (None, None));
+    let stored = stored.lock().expect("stored");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, added);
+    assert_allowed(
+        &stored[0].1,
+        &admin,
+        Some(patient_id),
+        AuditAction::CareTeamAdd,
+        Basis::Role,
+    );
+}
+
+#[tokio::test]
+async fn only_an_active_doctor_can_join_a_care_team() {
+    let doctor = actor(Role::Doctor);
+    let candidates = [
+        Some(user(Role::Doctor, UserStatus::Pending)),
+        Some(user(Role::Doctor, UserStatus::Suspended)),
+        Some(user(Role::Secretary, UserStatus::Active)),
+        Some(user(Role::Patient, UserStatus::Active)),
+        None,
+    ];
+    for candidate in candidates {
+        let id = candidate.as_ref().map_or_else(UserId::generate, |u| u.id);
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(id, candidate.clone());
+        mocks.care_teams.expect_add().never();
+
+        let result = mocks
+            .service()
+            .add_member(
+                &grant(
+                    &doctor,
+                    Some(PatientId::generate()),
+                    Action::AddCareTeamMember,
+                    Basis::CareTeam,
+                ),
+                id,
+            )
+            .await;
+
+        assert_eq!(invalid_fields(result), ["doctor_id"], "{candidate:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_doctor_already_on_the_care_team_is_not_added_twice() {
+    let admin = actor(Role::Admin);
+    let colleague = user(Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(colleague.id, Some(colleague.clone()));
+    mocks
+        .care_teams
+        .expect_add()
+        .times(1)
+        .returning(|_, _| Err(AddMemberError::AlreadyMember));
+
+    let result = mocks
+        .service()
+        .add_member(
+            &grant(
+                &admin,
+                Some(PatientId::generate()),
+                Action::AddCareTeamMember,
+                Basis::Role,
+            ),
+            colleague.id,
+        )
+        .await;
+
+    assert!(
+        matches!(result, Err(RecordsError::AlreadyMember)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn ending_a_membership_ends_it_now_by_the_caller_with_its_event() {
+    let admin = actor(Role::Admin);
+    let patient_id = PatientId::generate();
+    let doctor_id = UserId::generate();
+    let ended = CareTeamMember {
+        ended_at: Some(NOW),
+        ended_by: Some(admin.user_id()),
+        ..member(patient_id, doctor_id, UserId::generate())
+    };
+    let events: Captured<AuditEvent> = Captured::default();
+    let log = Arc::clone(&events);
+    let by = admin.user_id();
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &admin, Some(UNRELATED));
+    let returned = ended.clone();
+    mocks
+        .care_teams
+        .expect_end()
+        .withf(move |p, d, at, ended_by, _| {
+            *p == patient_id && *d == doctor_id && *at == NOW && *ended_by == by
+        })
+        .times(1)
+        .returning(move |_, _, _, _, event| {
+            log.lock().expect("log").push(event.clone());
+            Ok(Some(returned.clone()))
+        });
+    mocks.nothing_audited();
+
+    let result = mocks
+        .service()
+        .end_membership(&admin, patient_id, doctor_id)
+        .await
+        .expect("ended");
+
+    assert_eq!(result, ended);
+    let events = events.lock().expect("events");
+    assert_eq!(events.len(), 1);
+    assert_allowed(
+        &events[0],
+        &admin,
+        Some(patient_id),
+        AuditAction::CareTeamEnd,
+        Basis::Role,
+    );
+}
+
+#[tokio::test]
+async fn ending_the_membership_of_a_doctor_not_on_the_team_is_not_member() {
+    let admin = actor(Role::Admin);
+    let patient_id = PatientId::generate();
+    let mut mocks = Mocks::new();
+    mocks.facts(patient_id, &admin, Some(UNRELATED));
+    mocks
+        .care_teams
+        .expect_end()
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(None));
+
+    let result = mocks
+        .service()
+        .end_membership(&admin, patient_id, UserId::generate())
+        .await;
+
+    assert!(matches!(result, Err(RecordsError::NotMember)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emergency access
+
+#[tokio::test]
+async fn breaking_the_glass_needs_a_reason_of_ten_to_a_thousand_characters() {
+    let doctor = actor(Role::Doctor);
+    let glass = grant(
+        &doctor,
+        Some(PatientId::generate()),
+        Action::RequestEmergencyAccess,
+        Basis::Role,
+    );
+    let long = "x".repeat(1_001);
+    for reason in [
+        None,
+        Some(""),
+        Some("123456789"),
+        Some("  12345678  "),
+        Some(long.as_str()),
+    ] {
+        let mut mocks = Mocks::new();
+        mocks.emergency_accesses.expect_grant().never();
+
+        let result = mocks
+            .service()
+            .request_emergency_access(&glass, reason)
+            .await;
+
+        assert_eq!(invalid_fields(result), ["reason"], "{reason:?}");
+    }
+
+    let longest = "y".repeat(1_000);
+    for reason in ["1234567890", longest.as_str()] {
+        let mut mocks = Mocks::new();
+        mocks
+            .emergency_accesses
+            .expect_grant()
+            .times(1)
+            .returning(|_, _| Ok(()));
+
+        let access = mocks
+            .service()
+            .request_emergency_access(&glass, Some(reason))
+            .await
+            .expect("a reason long enough");
+
+        assert_eq!(access.reason.as_str(), reason);
+    }
+}
+
+#[tokio::test]
+async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_event() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let ttl = Duration::minutes(25);
+    let stored: Captured<(EmergencyAccess, AuditEvent)> = Captured::default();
+    let log = Arc::clone(&stored);
+    let mut mocks = Mocks::new();
+    mocks.config = RecordsConfig {
+        emergency_access_ttl: ttl,
+    };
+    mocks
+        .emergency_accesses
+        .expect_grant()
+        .times(1)
+        .returning(move |access, event| {
+            log.lock()
+                .expect("log")
+                .push((access.clone(), event.clone()));
+            Ok(())
+        });
+    mocks.nothing_audited();
+
+    let access = mocks
+        .service()
+        .request_emergency_access(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::RequestEmergencyAccess,
+                Basis::Role,
+            ),
+            Some("Unconscious in A&E, team unreachable"),
+        )
+        .await
+        .expect("granted");
+
+    assert_eq!(access.patient_id, patient_id);
+    assert_eq!(access.doctor_id, doctor.user_id());
+    assert_eq!(
+        access.reason.as_str(),
+        "Unconscious in A&E, team unreachable"
+    );
+    assert_eq!(access.granted_at, NOW);
+    assert_eq!(access.expires_at, NOW + ttl);
+    let stored = stored.lock().expect("stored");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, access);
+    assert_allowed(
+        &stored[0].1,
+        &doctor,
+        Some(patient_id),
+        AuditAction::EmergencyAccessGrant,
+        Basis::Role,
+    );
+}
+
+#[test]
+fn an_emergency_access_lasts_an_hour_unless_configured_otherwise() {
+    assert_eq!(
+        RecordsConfig::default().emergency_access_ttl,
+        Duration::minutes(60)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrators' views
+
+#[tokio::test]
+async fn only_administrators_list_emergency_accesses() {
+    for role in [
+        Role::Doctor,
+        Role::Secretary,
+        Role::Patient,
+        Role::Laboratory,
+    ] {
+        let mut mocks = Mocks::new();
+        mocks.emergency_accesses.expect_list().never();
+
+        let result = mocks
+            .service()
+            .list_emergency_accesses(
+                &actor(role),
+                EmergencyAccessFilter::default(),
+                PageRequest::first(10),
+            )
+            .await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+
+    let filter = EmergencyAccessFilter {
+        patient_id: Some(PatientId::generate()),
+        doctor_id: None,
+        active_at: Some(NOW),
+        expired_at: None,
+    };
+    let page = PageRequest::first(10);
+    let mut mocks = Mocks::new();
+    mocks
+        .emergency_accesses
+        .expect_list()
+        .with(eq(filter), eq(page))
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: Vec::new(),
+                next: None,
+            })
+        });
+
+    let listed = mocks
+        .service()
+        .list_emergency_accesses(&actor(Role::Admin), filter, page)
+        .await
+        .expect("listed");
+
+    assert!(listed.items.is_empty());
+}
+
+#[tokio::test]
+async fn only_administrators_read_the_whole_audit_trail() {
+    for role in [
+        Role::Doctor,
+        Role::Secretary,
+        Role::Patient,
+        Role::Laboratory,
+    ] {
+        let mut mocks = Mocks::new();
+        mocks.audit.expect_list().never();
+
+        let result = mocks
+            .service()
+            .audit_trail(&actor(role), AuditFilter::default(), PageRequest::first(10))
+            .await;
+
+        assert!(
+            matches!(result, Err(RecordsError::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+
+    let filter = AuditFilter {
+        actor_id: Some(UserId::generate()),
+        from: Some(NOW - Duration::days(1)),
+        ..AuditFilter::default()
+    };
+    let page = PageRequest::first(10);
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_list()
+        .with(eq(filter), eq(page))
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: Vec::new(),
+                next: None,
+            })
+        });
+    mocks.nothing_audited();
+
+    let listed = mocks
+        .service()
+        .audit_trail(&actor(Role::Admin), filter, page)
+        .await
+        .expect("listed");
+
+    assert!(listed.items.is_empty());
+}

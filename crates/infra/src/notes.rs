@@ -1,0 +1,159 @@
+//! Clinical notes on SQLite and PostgreSQL. The database refuses to change or delete one.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite};
+use uuid::Uuid;
+
+use carehub_domain::RepositoryError;
+use carehub_domain::audit::AuditEvent;
+use carehub_domain::note::{
+    AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind, NoteRepository,
+};
+use carehub_domain::page::{Page, PageRequest};
+use carehub_domain::patient::PatientId;
+use carehub_domain::text::Text;
+use carehub_domain::user::{FullName, UserId};
+
+use crate::audit_sql::insert_audit_event;
+use crate::backend::{Backend, corrupt, storage};
+use crate::db::sql_repository;
+use crate::sql_time::DbTime;
+
+sql_repository!(
+    /// Clinical notes, appended with their audit event.
+    SqlNoteRepository
+);
+
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    id: Uuid,
+    patient_id: Uuid,
+    author_id: Uuid,
+    kind: Option<String>,
+    body: String,
+    amends: Option<Uuid>,
+    created_at: DbTime,
+    author_name: Option<String>,
+}
+
+impl TryFrom<NoteRow> for ClinicalNote {
+    type Error = RepositoryError;
+
+    fn try_from(row: NoteRow) -> Result<Self, Self::Error> {
+        Ok(ClinicalNote {
+            id: NoteId::from_uuid(row.id),
+            patient_id: PatientId::from_uuid(row.patient_id),
+            author_id: UserId::from_uuid(row.author_id),
+            author_name: row
+                .author_name
+                .as_deref()
+                .map(FullName::parse)
+                .transpose()
+                .map_err(|e| corrupt("users", e))?,
+            kind: row
+                .kind
+                .as_deref()
+                .map(str::parse::<NoteKind>)
+                .transpose()
+                .map_err(|e| corrupt("clinical_notes", e))?,
+            body: Text::multiline(&row.body, MAX_NOTE_CHARS)
+                .map_err(|e| corrupt("clinical_notes", e))?,
+            amends: row.amends.map(NoteId::from_uuid),
+            created_at: row.created_at.0,
+        })
+    }
+}
+
+/// The note columns and the author's name, as a literal to `concat!` a `WHERE` to.
+macro_rules! select_notes {
+    () => {
+        "SELECT n.id, n.patient_id, n.author_id, n.kind, n.body, n.amends, n.created_at, \
+         u.full_name AS author_name \
+         FROM clinical_notes n LEFT JOIN users u ON u.id = n.author_id "
+    };
+}
+
+macro_rules! impl_note_repository {
+    ($db:ty) => {
+        #[async_trait]
+        impl NoteRepository for SqlNoteRepository<$db> {
+            async fn append(
+                &self,
+                note: &ClinicalNote,
+                audit: &AuditEvent,
+            ) -> Result<ClinicalNote, AppendNoteError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(<$db as Backend>::BEGIN_WRITE)
+                    .await
+                    .map_err(storage)?;
+                if let Some(amends) = note.amends {
+                    let found: Option<(i32,)> = sqlx::query_as(
+                        "SELECT 1 FROM clinical_notes WHERE id = $1 AND patient_id = $2",
+                    )
+                    .bind(amends.as_uuid())
+                    .bind(note.patient_id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(storage)?;
+                    if found.is_none() {
+                        tx.rollback().await.map_err(storage)?;
+                        return Err(AppendNoteError::UnknownAmended);
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO clinical_notes \
+                     (id, patient_id, author_id, kind, body, amends, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(note.id.as_uuid())
+                .bind(note.patient_id.as_uuid())
+                .bind(note.author_id.as_uuid())
+                .bind(note.kind.map(NoteKind::as_str))
+                .bind(note.body.as_str())
+                .bind(note.amends.as_ref().map(NoteId::as_uuid))
+                .bind(DbTime(note.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
+                let row = sqlx::query_as::<_, NoteRow>(concat!(select_notes!(), "WHERE n.id = $1"))
+                    .bind(note.id.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(storage)?;
+                tx.commit().await.map_err(storage)?;
+                Ok(ClinicalNote::try_from(row)?)
+            }
+
+            async fn list(
+                &self,
+                patient_id: PatientId,
+                kind: Option<NoteKind>,
+                page: PageRequest<NoteId>,
+            ) -> Result<Page<ClinicalNote, NoteId>, RepositoryError> {
+                // Ids are UUIDv7: id order is time order.
+                let rows = sqlx::query_as::<_, NoteRow>(concat!(
+                    select_notes!(),
+                    "WHERE n.patient_id = $1 AND ($2 IS NULL OR n.kind = $2) \
+                     AND ($3 IS NULL OR n.id < $3) ORDER BY n.id DESC LIMIT $4"
+                ))
+                .bind(patient_id.as_uuid())
+                .bind(kind.map(NoteKind::as_str))
+                .bind(page.after().map(NoteId::as_uuid))
+                .bind(i64::from(page.limit()) + 1)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
+                let notes = rows
+                    .into_iter()
+                    .map(ClinicalNote::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Page::from_overfetch(notes, page.limit(), |note| note.id))
+            }
+        }
+    };
+}
+
+impl_note_repository!(Sqlite);
+impl_note_repository!(Postgres);
