@@ -1,5 +1,7 @@
 //! The shapes the API speaks: response views of domain values and list pages.
 
+pub mod records;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};

@@ -7,9 +7,10 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use tracing_actix_web::RootSpan;
+use tracing_actix_web::{RequestId, RootSpan};
 
 use carehub_domain::identity::Principal;
+use carehub_domain::records::Actor;
 use carehub_domain::validation::ValidationErrors;
 use uuid::Uuid;
 
@@ -150,27 +151,49 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::BadRequest(format!("malformed JSON: {inner}"));
         }
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let field = match message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            Some(missing) if path == "." => missing.to_owned(),
-            Some(missing) => format!("{path}.{missing}"),
-            None if path == "." => "(body)".to_owned(),
-            None => path,
-        };
-        ApiError::invalid_field(&field, message)
+        ApiError::Invalid(data_error(&path, &inner))
     })?;
     deserializer
         .end()
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Converts a JSON value (such as a document a merge patch produced) into `T`, naming the
+/// offending field on an error as [`parse_json`] does.
+///
+/// # Errors
+/// The field that is missing, unknown or of the wrong type.
+pub fn from_json_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ValidationErrors> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        data_error(&path, e.inner())
+    })
+}
+
+/// A data error (wrong type, missing or unknown field) at `path` (`.` for the whole body), as
+/// the field it names and what is wrong with it.
+fn data_error(path: &str, error: &serde_json::Error) -> ValidationErrors {
+    let message = error.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let field = match message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        Some(missing) if path == "." => missing.to_owned(),
+        Some(missing) => format!("{path}.{missing}"),
+        None if path == "." => "(body)".to_owned(),
+        None => path.to_owned(),
+    };
+    let mut errors = ValidationErrors::new();
+    errors.add(field, message);
+    errors
 }
 
 /// The caller, authenticated by an `Authorization: Bearer` access token.
@@ -216,6 +239,29 @@ impl FromRequest for Authenticated {
                 }
             }
             Ok(Self(principal))
+        })
+    }
+}
+
+/// The authenticated caller as the patient-record rules see them: an [`Actor`] carrying the
+/// request's id (the `x-request-id` sent back), so audit events can be matched with logs.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub actor: Actor,
+}
+
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+        let authenticated = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let Authenticated(principal) = authenticated.await?;
+            let actor = Actor::new(&principal, request_id);
+            Ok(Self { principal, actor })
         })
     }
 }

@@ -12,6 +12,7 @@ use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
 };
+use carehub_domain::records::RecordsError;
 use carehub_domain::validation::{FieldError, ValidationErrors};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -329,6 +330,22 @@ impl From<AdminError> for ApiError {
                 Self::Conflict(e.to_string())
             }
             AdminError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> Self {
+        match e {
+            RecordsError::Forbidden => Self::Forbidden(e.to_string()),
+            RecordsError::NotFound => Self::NotFound(e.to_string()),
+            RecordsError::Invalid(errors) => Self::Invalid(errors),
+            RecordsError::IdentifierTaken { .. }
+            | RecordsError::UserLinked
+            | RecordsError::Stale
+            | RecordsError::AlreadyMember
+            | RecordsError::NotMember => Self::Conflict(e.to_string()),
+            RecordsError::Internal(e) => e.into(),
         }
     }
 }

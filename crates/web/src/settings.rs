@@ -75,6 +75,11 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failure_window_secs: u32,
 
+    /// How long a doctor's emergency ("break-the-glass") access lasts, in seconds.
+    #[arg(long, global = true, env = "CAREHUB_EMERGENCY_ACCESS_SECS", default_value_t = 3_600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub emergency_access_secs: u32,
+
     /// Database connections in the pool.
     #[arg(long, global = true, env = "CAREHUB_DB_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -138,6 +143,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_private_key_file", &self.jwt_private_key_file)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("emergency_access_secs", &self.emergency_access_secs)
             .finish_non_exhaustive()
     }
 }

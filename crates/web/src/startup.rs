@@ -18,6 +18,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use carehub_domain::clock::SystemClock;
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
+use carehub_domain::records::{RecordsConfig, RecordsPorts, RecordsService};
 use carehub_domain::throttle::ThrottlePolicy;
 use carehub_infra::db::PoolSettings;
 use carehub_infra::security::{
@@ -35,6 +36,7 @@ use crate::telemetry::{CareHubRootSpan, Metrics, observe};
 #[derive(Debug)]
 pub struct AppState {
     pub identity: IdentityService,
+    pub records: RecordsService,
     pub database: Database,
     /// The JWKS, serialised once.
     pub jwks_json: web::Bytes,
@@ -52,6 +54,16 @@ pub struct AppState {
 pub async fn identity_on(
     settings: &Settings,
 ) -> anyhow::Result<(Database, IdentityService, Arc<JwtCodec>)> {
+    let database = connect(settings).await?;
+    let (identity, codec) = identity_with(settings, &database.repositories()).await?;
+    Ok((database, identity, codec))
+}
+
+/// Connects to the configured database and migrates it.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let database = Database::connect(
         &settings.database_url(),
         PoolSettings {
@@ -66,7 +78,17 @@ pub async fn identity_on(
         .await
         .context("cannot migrate the database")?;
     tracing::info!(backend = database.backend(), "database ready");
+    Ok(database)
+}
 
+/// The identity service on `repositories`, with the configured or generated signing key.
+///
+/// # Errors
+/// When the signing key cannot be had.
+pub async fn identity_with(
+    settings: &Settings,
+    repositories: &Repositories,
+) -> anyhow::Result<(IdentityService, Arc<JwtCodec>)> {
     let audience = TokenAudience {
         issuer: settings.jwt_issuer.clone(),
         audience: settings.jwt_audience.clone(),
@@ -101,7 +123,8 @@ pub async fn identity_on(
         refresh_tokens,
         revoked_tokens,
         login_attempts,
-    } = database.repositories();
+        ..
+    } = repositories.clone();
     let codec = Arc::new(codec);
     let identity = IdentityService::new(
         IdentityPorts {
@@ -123,7 +146,38 @@ pub async fn identity_on(
             },
         },
     );
-    Ok((database, identity, codec))
+    Ok((identity, codec))
+}
+
+/// The patient-record service on `repositories`.
+pub fn records_with(repositories: &Repositories, settings: &Settings) -> RecordsService {
+    let Repositories {
+        patients,
+        medical,
+        notes,
+        care_teams,
+        emergency_accesses,
+        audit,
+        users,
+        ..
+    } = repositories.clone();
+    RecordsService::new(
+        RecordsPorts {
+            patients,
+            medical,
+            notes,
+            care_teams,
+            emergency_accesses,
+            audit,
+            users,
+            clock: Arc::new(SystemClock),
+        },
+        RecordsConfig {
+            emergency_access_ttl: time::Duration::seconds(i64::from(
+                settings.emergency_access_secs,
+            )),
+        },
+    )
 }
 
 /// A built server, bound to its port, not yet running.
@@ -150,10 +204,14 @@ impl Application {
     /// # Errors
     /// When any of that fails.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (database, identity, codec) = identity_on(&settings).await?;
+        let database = connect(&settings).await?;
+        // One set of repositories, so that one audit writer serves every request.
+        let repositories = database.repositories();
+        let (identity, codec) = identity_with(&settings, &repositories).await?;
         let openapi = routes::openapi_document();
         let state = web::Data::new(AppState {
             identity,
+            records: records_with(&repositories, &settings),
             database,
             jwks_json: serde_json::to_vec(codec.jwks())?.into(),
             allowed_methods: routes::allowed_methods(&openapi),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod patients;
 pub mod users;
 pub mod well_known;
 
@@ -27,11 +28,27 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(auth::refresh)
         .service(auth::logout)
         .service(users::me)
+        .service(users::my_patient_record)
         .service(users::doctors)
+        .service(patients::create_patient)
+        .service(patients::search_patients)
+        .service(patients::get_patient)
+        .service(patients::update_patient)
+        .service(patients::get_medical)
+        .service(patients::put_medical)
+        .service(patients::list_notes)
+        .service(patients::add_note)
+        .service(patients::care_team)
+        .service(patients::add_member)
+        .service(patients::end_membership)
+        .service(patients::request_emergency_access)
+        .service(patients::access_log)
         .service(admin::list_users)
         .service(admin::create_user)
         .service(admin::approve_user)
         .service(admin::update_user)
+        .service(admin::audit_trail)
+        .service(admin::emergency_accesses)
         .service(health::live)
         .service(health::ready)
         .service(openapi_json);
@@ -90,8 +107,13 @@ pub fn root(cfg: &mut ServiceConfig) {
 #[openapi(
     info(
         title = "CareHub API",
-        description = "CareHub, a clinic backend. This version serves identity: accounts, roles, \
-            sign-in and tokens.\n\n\
+        description = "CareHub, a clinic backend. This version serves identity (accounts, roles, \
+            sign-in and tokens) and patient records: registration and search, profiles, medical \
+            information, clinical notes, care teams and emergency (break-the-glass) access. Who \
+            may read or change what follows the caller's role and relationship to the patient; \
+            every attempt on a patient's data, allowed or denied, is kept in an audit trail.\n\n\
+            A patient the caller may not see is answered `404`, whether or not it exists; `403` \
+            means the caller's role may never do this.\n\n\
             Errors are `application/problem+json` (RFC 9457). Sign in with `POST /api/v1/auth/login` \
             or the OAuth 2.0 password grant at `POST /api/v1/auth/token`, then send \
             `Authorization: Bearer <access_token>`.",
@@ -101,8 +123,9 @@ pub fn root(cfg: &mut ServiceConfig) {
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens"),
-        (name = "users", description = "The signed-in user and the doctor directory"),
-        (name = "admin", description = "Account administration (administrators only)"),
+        (name = "users", description = "The signed-in user, their own patient record and the doctor directory"),
+        (name = "patients", description = "Patient records: profiles, medical information, notes, care teams, emergency access and access logs"),
+        (name = "admin", description = "Account administration, the audit trail and emergency accesses (administrators only)"),
         (name = "operations", description = "Health, metrics and public keys"),
     )
 )]

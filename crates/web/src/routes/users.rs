@@ -1,11 +1,12 @@
-//! The signed-in user, and the directory of doctors.
+//! The signed-in user, their own patient record, and the directory of doctors.
 
 use actix_web::{HttpResponse, get, web};
 
 use carehub_domain::user::UserId;
 
+use crate::api::records::PatientView;
 use crate::api::{DoctorView, ListPage, PageQuery, UserView};
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Caller};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
 
@@ -21,6 +22,26 @@ use crate::startup::AppState;
 #[get("/users/me")]
 pub async fn me(Authenticated(principal): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(UserView::from(principal.into_user()))
+}
+
+/// The calling patient's own record.
+#[utoipa::path(
+    tag = "users",
+    responses(
+        (status = 200, description = "The record linked to the caller's account", body = PatientView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not a patient", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No record is linked to the caller's account yet", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/users/me/patient")]
+pub async fn my_patient_record(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let patient = state.records.own_record(&actor).await?;
+    Ok(HttpResponse::Ok().json(PatientView::from(patient)))
 }
 
 /// Active doctors, for any signed-in user.

@@ -1,0 +1,492 @@
+//! The shapes of patient records as the API shows them: patients, medical information, notes,
+//! care teams, emergency accesses and the audit trail. Dates are `YYYY-MM-DD`, instants
+//! RFC 3339.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use carehub_domain::access::Basis;
+use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
+use carehub_domain::care_team::{CareTeamMember, EmergencyAccess};
+use carehub_domain::medical::{BloodType, MedicalRecord, Severity};
+use carehub_domain::note::{ClinicalNote, NoteKind};
+use carehub_domain::patient::{Patient, PatientSummary, Sex};
+use carehub_domain::text::{Text, format_date};
+use carehub_domain::user::{FullName, Role, UserId};
+
+fn text(value: Option<&Text>) -> Option<String> {
+    value.map(|t| t.as_str().to_owned())
+}
+
+fn name(value: Option<&FullName>) -> Option<String> {
+    value.map(|n| n.as_str().to_owned())
+}
+
+/// A patient's full profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientView {
+    pub id: Uuid,
+    /// The medical record number.
+    #[schema(example = "CH-4821-7730-5")]
+    pub mrn: String,
+    #[schema(example = "Ada Lovelace")]
+    pub full_name: String,
+    /// `YYYY-MM-DD`.
+    #[schema(example = "1985-12-10")]
+    pub date_of_birth: String,
+    pub sex: Sex,
+    pub contact: ContactView,
+    pub identifiers: Vec<IdentifierView>,
+    pub insurance: Option<InsuranceView>,
+    pub emergency_contact: Option<EmergencyContactView>,
+    /// Room and bed, while admitted.
+    pub location: Option<LocationView>,
+    /// The patient's own account, if linked.
+    pub user_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// How to reach a patient.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    #[schema(example = "+44 20 7946 0958")]
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<AddressView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressView {
+    pub lines: Vec<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// An identifier another system gave the patient.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentifierView {
+    #[schema(example = "national_id")]
+    pub system: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsuranceView {
+    pub provider: String,
+    pub policy_number: String,
+    pub group: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub valid_until: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyContactView {
+    pub name: String,
+    pub relationship: Option<String>,
+    pub phone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationView {
+    pub room: String,
+    pub bed: Option<String>,
+}
+
+impl From<Patient> for PatientView {
+    fn from(patient: Patient) -> Self {
+        let details = patient.details;
+        let contact = details.contact;
+        Self {
+            id: *patient.id.as_uuid(),
+            mrn: patient.mrn.as_str().to_owned(),
+            full_name: details.full_name.as_str().to_owned(),
+            date_of_birth: format_date(details.date_of_birth),
+            sex: details.sex,
+            contact: ContactView {
+                phone: contact.phone.map(|p| p.as_str().to_owned()),
+                email: contact.email.map(|e| e.as_str().to_owned()),
+                address: contact.address.map(|a| AddressView {
+                    lines: a.lines.iter().map(|l| l.as_str().to_owned()).collect(),
+                    city: text(a.city.as_ref()),
+                    postal_code: text(a.postal_code.as_ref()),
+                    country: text(a.country.as_ref()),
+                }),
+            },
+            identifiers: details
+                .identifiers
+                .iter()
+                .map(|i| IdentifierView {
+                    system: i.system.as_str().to_owned(),
+                    value: i.value.as_str().to_owned(),
+                })
+                .collect(),
+            insurance: details.insurance.map(|i| InsuranceView {
+                provider: i.provider.as_str().to_owned(),
+                policy_number: i.policy_number.as_str().to_owned(),
+                group: text(i.group.as_ref()),
+                valid_until: i.valid_until.map(format_date),
+            }),
+            emergency_contact: details.emergency_contact.map(|c| EmergencyContactView {
+                name: c.name.as_str().to_owned(),
+                relationship: text(c.relationship.as_ref()),
+                phone: c.phone.as_str().to_owned(),
+            }),
+            location: details.location.map(|l| LocationView {
+                room: l.room.as_str().to_owned(),
+                bed: text(l.bed.as_ref()),
+            }),
+            user_id: details.user_id.map(|id| *id.as_uuid()),
+            created_at: patient.created_at,
+            updated_at: patient.updated_at,
+        }
+    }
+}
+
+/// A patient in a list: enough to tell patients apart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientSummaryView {
+    pub id: Uuid,
+    #[schema(example = "CH-4821-7730-5")]
+    pub mrn: String,
+    pub full_name: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    pub sex: Sex,
+}
+
+impl From<PatientSummary> for PatientSummaryView {
+    fn from(summary: PatientSummary) -> Self {
+        Self {
+            id: *summary.id.as_uuid(),
+            mrn: summary.mrn.as_str().to_owned(),
+            full_name: summary.full_name.as_str().to_owned(),
+            date_of_birth: format_date(summary.date_of_birth),
+            sex: summary.sex,
+        }
+    }
+}
+
+/// A patient's medical information.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MedicalView {
+    pub patient_id: Uuid,
+    pub blood_type: Option<BloodType>,
+    pub allergies: Vec<AllergyView>,
+    pub conditions: Vec<ConditionView>,
+    pub medications: Vec<MedicationView>,
+    /// `null` while nothing was ever recorded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    pub updated_by: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllergyView {
+    pub substance: String,
+    pub reaction: Option<String>,
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConditionView {
+    pub name: String,
+    pub code: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MedicationView {
+    pub name: String,
+    pub dose: String,
+    pub frequency: String,
+}
+
+impl From<MedicalRecord> for MedicalView {
+    fn from(record: MedicalRecord) -> Self {
+        let info = record.info;
+        Self {
+            patient_id: *record.patient_id.as_uuid(),
+            blood_type: info.blood_type,
+            allergies: info
+                .allergies
+                .into_iter()
+                .map(|a| AllergyView {
+                    substance: a.substance.as_str().to_owned(),
+                    reaction: text(a.reaction.as_ref()),
+                    severity: a.severity,
+                })
+                .collect(),
+            conditions: info
+                .conditions
+                .into_iter()
+                .map(|c| ConditionView {
+                    name: c.name.as_str().to_owned(),
+                    code: text(c.code.as_ref()),
+                    since: c.since.map(format_date),
+                })
+                .collect(),
+            medications: info
+                .medications
+                .into_iter()
+                .map(|m| MedicationView {
+                    name: m.name.as_str().to_owned(),
+                    dose: m.dose.as_str().to_owned(),
+                    frequency: m.frequency.as_str().to_owned(),
+                })
+                .collect(),
+            updated_at: record.updated_at,
+            updated_by: record.updated_by.map(|id| *id.as_uuid()),
+        }
+    }
+}
+
+/// A user named in a record: `full_name` is `null` only if the account no longer exists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonRef {
+    pub id: Uuid,
+    pub full_name: Option<String>,
+}
+
+impl PersonRef {
+    fn new(id: UserId, full_name: Option<&FullName>) -> Self {
+        Self {
+            id: *id.as_uuid(),
+            full_name: name(full_name),
+        }
+    }
+}
+
+/// A clinical note. Notes never change; a correction is a new note that `amends` one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteView {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub author: PersonRef,
+    pub kind: Option<NoteKind>,
+    pub body: String,
+    /// The earlier note this one corrects.
+    pub amends: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<ClinicalNote> for NoteView {
+    fn from(note: ClinicalNote) -> Self {
+        Self {
+            id: *note.id.as_uuid(),
+            patient_id: *note.patient_id.as_uuid(),
+            author: PersonRef::new(note.author_id, note.author_name.as_ref()),
+            kind: note.kind,
+            body: note.body.as_str().to_owned(),
+            amends: note.amends.map(|id| *id.as_uuid()),
+            created_at: note.created_at,
+        }
+    }
+}
+
+/// One doctor's time on a patient's care team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CareTeamMemberView {
+    /// The membership's id.
+    pub id: Uuid,
+    pub doctor: PersonRef,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub added_by: Uuid,
+    pub ended_by: Option<Uuid>,
+    /// Whether the membership holds now.
+    pub current: bool,
+}
+
+impl CareTeamMemberView {
+    /// The membership as it stands at `now`.
+    pub fn at(member: &CareTeamMember, now: OffsetDateTime) -> Self {
+        Self {
+            current: member.is_current(now),
+            id: *member.id.as_uuid(),
+            doctor: PersonRef::new(member.doctor_id, member.doctor_name.as_ref()),
+            started_at: member.started_at,
+            ended_at: member.ended_at,
+            added_by: *member.added_by.as_uuid(),
+            ended_by: member.ended_by.map(|id| *id.as_uuid()),
+        }
+    }
+}
+
+/// A patient's care team, current and past members, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CareTeamView {
+    pub items: Vec<CareTeamMemberView>,
+}
+
+/// A time-limited read access a doctor took to a patient outside their care team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyAccessView {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub doctor: PersonRef,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub granted_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Whether it has not expired yet.
+    pub active: bool,
+}
+
+impl EmergencyAccessView {
+    /// The access as it stands at `now`.
+    pub fn at(access: &EmergencyAccess, now: OffsetDateTime) -> Self {
+        Self {
+            active: access.granted_at <= now && now < access.expires_at,
+            id: *access.id.as_uuid(),
+            patient_id: *access.patient_id.as_uuid(),
+            doctor: PersonRef::new(access.doctor_id, access.doctor_name.as_ref()),
+            reason: access.reason.as_str().to_owned(),
+            granted_at: access.granted_at,
+            expires_at: access.expires_at,
+        }
+    }
+}
+
+/// Who acted, as the audit trail shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActorView {
+    pub id: Uuid,
+    /// `null` only if the account no longer exists.
+    pub full_name: Option<String>,
+    /// The role the actor had when acting.
+    pub role: Role,
+}
+
+/// One audited attempt on a patient's data, allowed or denied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: AuditActorView,
+    /// `null` for an attempt that named no patient (a refused registration or search).
+    pub patient_id: Option<Uuid>,
+    pub action: AuditAction,
+    pub outcome: Outcome,
+    /// Why access was allowed; `null` when denied.
+    pub basis: Option<Basis>,
+    /// The `x-request-id` of the request that made the attempt.
+    pub request_id: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEventView {
+    fn from(entry: AuditEntry) -> Self {
+        let event = entry.event;
+        Self {
+            id: *event.id.as_uuid(),
+            at: event.at,
+            actor: AuditActorView {
+                id: *event.actor_id.as_uuid(),
+                full_name: name(entry.actor_name.as_ref()),
+                role: event.actor_role,
+            },
+            patient_id: event.patient_id.map(|id| *id.as_uuid()),
+            action: event.action,
+            outcome: event.outcome,
+            basis: event.basis,
+            request_id: event.request_id,
+        }
+    }
+}
+
+/// A doctor to add to a care team.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// An active doctor's account id.
+    #[schema(value_type = Uuid, required = true)]
+    pub doctor_id: Option<Uuid>,
+}
+
+/// Why a doctor breaks the glass.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyAccessRequest {
+    /// 10 to 1,000 characters; kept in the record of the access.
+    #[schema(
+        value_type = String,
+        required = true,
+        example = "Unconscious on arrival in A&E; checking allergies"
+    )]
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use carehub_domain::audit::{AuditEvent, AuditEventId};
+    use carehub_domain::patient::{Mrn, PatientDetails, PatientId, PatientInput};
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn a_patient_shows_dates_as_days_and_absent_parts_as_null() {
+        let input: PatientInput = serde_json::from_value(serde_json::json!({
+            "full_name": "Ada Lovelace",
+            "date_of_birth": "1985-12-10",
+            "sex": "female",
+            "contact": {"phone": "+44 20 7946 0958"},
+            "insurance": {"provider": "NHS", "policy_number": "123", "valid_until": "2027-12-31"},
+        }))
+        .expect("an input");
+        let details: PatientDetails = input.parse(date!(2026 - 11 - 22)).expect("valid");
+        let at = datetime!(2026-11-22 10:00 UTC);
+        let view = PatientView::from(Patient {
+            id: PatientId::generate(),
+            mrn: Mrn::from_number(48_217_730),
+            details,
+            created_at: at,
+            updated_at: at,
+        });
+        let json = serde_json::to_value(&view).expect("serialisable");
+        assert_eq!(json["date_of_birth"], "1985-12-10");
+        assert_eq!(json["sex"], "female");
+        assert_eq!(json["contact"]["email"], serde_json::Value::Null);
+        assert_eq!(json["contact"]["address"], serde_json::Value::Null);
+        assert_eq!(json["insurance"]["valid_until"], "2027-12-31");
+        assert_eq!(json["insurance"]["group"], serde_json::Value::Null);
+        assert_eq!(json["location"], serde_json::Value::Null);
+        assert_eq!(json["identifiers"], serde_json::json!([]));
+        assert_eq!(json["created_at"], "2026-11-22T10:00:00Z");
+    }
+
+    #[test]
+    fn an_audit_event_names_its_action_outcome_and_basis_as_strings() {
+        let view = AuditEventView::from(AuditEntry {
+            event: AuditEvent {
+                id: AuditEventId::generate(),
+                at: datetime!(2026-11-22 10:00 UTC),
+                actor_id: UserId::from_uuid(Uuid::now_v7()),
+                actor_role: Role::Doctor,
+                patient_id: None,
+                action: AuditAction::MedicalRead,
+                outcome: Outcome::Denied,
+                basis: None,
+                request_id: Some("r-1".into()),
+            },
+            actor_name: None,
+        });
+        let json = serde_json::to_value(&view).expect("serialisable");
+        assert_eq!(json["action"], "medical.read");
+        assert_eq!(json["outcome"], "denied");
+        assert_eq!(json["basis"], serde_json::Value::Null);
+        assert_eq!(json["actor"]["role"], "doctor");
+        assert_eq!(json["actor"]["full_name"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,635 @@
+//! Patient records: registration, search, profiles, medical information, notes, care teams,
+//! emergency access and each patient's access log.
+//!
+//! Every handler authenticates, reads the path, and asks the access policy before it looks at
+//! the body or the query, so a refused caller gets 403 or 404 whatever they sent. Reads are one
+//! service call that checks and audits itself; writes and searches first take a grant.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::IntoParams;
+
+use carehub_domain::access::Action;
+use carehub_domain::medical::MedicalInput;
+use carehub_domain::note::{NoteInput, NoteKind};
+use carehub_domain::patient::{PatientId, PatientInput, SearchText};
+use carehub_domain::records::Actor;
+use carehub_domain::user::UserId;
+use carehub_domain::validation::ValidationErrors;
+
+use crate::api::records::{
+    AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
+    EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
+};
+use crate::api::{ListPage, PageQuery};
+use crate::extract::{Caller, RawJson, from_json_value, parse_query, path_uuid};
+use crate::problem::{ApiError, Problem};
+use crate::startup::AppState;
+
+/// The content type of a JSON merge patch (RFC 7396).
+pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
+
+fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
+    path_uuid(raw).map(PatientId::from_uuid)
+}
+
+/// A read's query, once parsed. A caller the read would refuse is refused (and the refusal
+/// audited) before being told that their query is malformed.
+async fn read_query<T>(
+    state: &AppState,
+    actor: &Actor,
+    id: PatientId,
+    action: Action,
+    parsed: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match parsed {
+        Ok(query) => Ok(query),
+        Err(error) => {
+            state.records.authorize(actor, id, action).await?;
+            Err(error)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PatientSearchQuery {
+    /// 1 to 100 characters, matched against names (any part, regardless of case), and exactly
+    /// against record numbers and identifier values. Doctors see patients outside their care
+    /// teams only on an exact record number or identifier match.
+    pub q: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoteListQuery {
+    /// Only notes of this kind.
+    #[param(value_type = Option<NoteKind>)]
+    pub kind: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Register a patient. A doctor who registers one joins their care team.
+#[utoipa::path(
+    tag = "patients",
+    request_body = PatientInput,
+    responses(
+        (status = 201, description = "The new patient; `Location` names it", body = PatientView,
+            headers(("Location" = String, description = "/api/v1/patients/{id}"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only secretaries and doctors register patients", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An identifier belongs to another patient, or the account is linked to another patient", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/patients")]
+pub async fn create_patient(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let grant = state
+        .records
+        .authorize_role(&actor, Action::CreatePatient)
+        .await?;
+    let input: PatientInput = body.parse()?;
+    let patient = state.records.create_patient(&grant, &input).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/patients/{}", patient.id)))
+        .json(PatientView::from(patient)))
+}
+
+/// List or search patients, in registration order.
+#[utoipa::path(
+    tag = "patients",
+    params(PatientSearchQuery),
+    responses(
+        (status = 200, description = "A page of patients; each one listed is audited", body = ListPage<PatientSummaryView>),
+        (status = 400, description = "Invalid `q`, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only secretaries, doctors and administrators list patients", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients")]
+pub async fn search_patients(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let grant = state
+        .records
+        .authorize_role(&actor, Action::SearchPatients)
+        .await?;
+    let query: PatientSearchQuery = parse_query(&request)?;
+    let text = query
+        .q
+        .as_deref()
+        .map(SearchText::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("q: {e}")))?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .to_request(PatientId::from_uuid)?;
+    let found = state.records.search_patients(&grant, text, page).await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(
+        found,
+        |id| *id.as_uuid(),
+        PatientSummaryView::from,
+    )))
+}
+
+/// A patient's profile.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses(
+        (status = 200, description = "The patient", body = PatientView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never reads profiles", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients/{id}")]
+pub async fn get_patient(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let patient = state.records.get_patient(&actor, id).await?;
+    Ok(HttpResponse::Ok().json(PatientView::from(patient)))
+}
+
+/// Change a patient's profile with a JSON merge patch (RFC 7396): fields present replace the
+/// current ones, `null` clears a field, absent fields stay. The result is validated whole.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body(
+        description = "A merge patch of the patient's input",
+        content(
+            (PatientInput = "application/merge-patch+json"),
+            (PatientInput = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The patient as it now is", body = PatientView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never changes profiles, or a doctor holds only an emergency access", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An identifier belongs to another patient, the account is linked to another patient, or the patient changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not an object, or the result has invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[patch("/patients/{id}")]
+pub async fn update_patient(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let grant = state
+        .records
+        .authorize(&actor, id, Action::UpdateProfile)
+        .await?;
+    let patch: Value = body.parse()?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field(
+            "(body)",
+            "must be a JSON object: a merge patch of the patient",
+        ));
+    }
+    let patient = state
+        .records
+        .update_patient(&grant, |current| apply_merge_patch(&current, &patch))
+        .await?;
+    Ok(HttpResponse::Ok().json(PatientView::from(patient)))
+}
+
+/// Merges `patch` (RFC 7396) into the patient's current input; what results must still be a
+/// patient input (no unknown fields, each of its type), or its first offending field is named.
+///
+/// # Errors
+/// The field that is unknown or of the wrong type.
+pub fn apply_merge_patch(
+    current: &PatientInput,
+    patch: &Value,
+) -> Result<PatientInput, ValidationErrors> {
+    // Serialising plain strings, options, lists and UUIDs cannot fail; should it ever, the
+    // patch is merged into an empty document and validation names what is missing.
+    let mut document =
+        serde_json::to_value(current).unwrap_or_else(|_| Value::Object(Default::default()));
+    json_patch::merge(&mut document, patch);
+    from_json_value(document)
+}
+
+/// A patient's medical information.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses(
+        (status = 200, description = "The medical information (empty lists and null `updated_at` while nothing was recorded)", body = MedicalView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never reads medical information", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients/{id}/medical")]
+pub async fn get_medical(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let record = state.records.get_medical(&actor, id).await?;
+    Ok(HttpResponse::Ok().json(MedicalView::from(record)))
+}
+
+/// Replace a patient's medical information.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = MedicalInput,
+    responses(
+        (status = 200, description = "The medical information as it now is", body = MedicalView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only doctors on the care team write medical information", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[put("/patients/{id}/medical")]
+pub async fn put_medical(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let grant = state
+        .records
+        .authorize(&actor, id, Action::UpdateMedical)
+        .await?;
+    let input: MedicalInput = body.parse()?;
+    let record = state.records.put_medical(&grant, &input).await?;
+    Ok(HttpResponse::Ok().json(MedicalView::from(record)))
+}
+
+/// A patient's clinical notes, newest first.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id"), NoteListQuery),
+    responses(
+        (status = 200, description = "A page of notes", body = ListPage<NoteView>),
+        (status = 400, description = "Unknown kind, invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never reads notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients/{id}/notes")]
+pub async fn list_notes(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let parsed = parse_query::<NoteListQuery>(&request).and_then(|query| {
+        let kind = query
+            .kind
+            .as_deref()
+            .map(str::parse::<NoteKind>)
+            .transpose()
+            .map_err(|_| {
+                ApiError::BadRequest(
+                    "kind: must be one of check_up, annotation, progress, consultation, discharge"
+                        .into(),
+                )
+            })?;
+        let page = PageQuery {
+            limit: query.limit,
+            cursor: query.cursor,
+        }
+        .to_request(carehub_domain::note::NoteId::from_uuid)?;
+        Ok((kind, page))
+    });
+    let (kind, page) = read_query(&state, &actor, id, Action::ReadNotes, parsed).await?;
+    let notes = state.records.list_notes(&actor, id, kind, page).await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(notes, |id| *id.as_uuid(), NoteView::from)))
+}
+
+/// Write a clinical note, signed by the calling doctor. Notes never change: to correct one,
+/// write a new note that `amends` it.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = NoteInput,
+    responses(
+        (status = 201, description = "The note", body = NoteView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only doctors on the care team write notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed; `amends` names no note of this patient", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/patients/{id}/notes")]
+pub async fn add_note(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let grant = state
+        .records
+        .authorize(&actor, id, Action::WriteNote)
+        .await?;
+    let input: NoteInput = body.parse()?;
+    let note = state.records.add_note(&grant, &input).await?;
+    Ok(HttpResponse::Created().json(NoteView::from(note)))
+}
+
+/// A patient's care team: current and past members, oldest first.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses(
+        (status = 200, description = "The memberships", body = CareTeamView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never reads care teams", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients/{id}/care-team")]
+pub async fn care_team(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let members = state.records.care_team(&actor, id).await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(HttpResponse::Ok().json(CareTeamView {
+        items: members
+            .into_iter()
+            .map(|m| CareTeamMemberView::at(&m, now))
+            .collect(),
+    }))
+}
+
+/// Add an active doctor to a patient's care team.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "The new membership", body = CareTeamMemberView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only doctors on the care team and administrators add members", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The doctor is already on the care team", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`doctor_id` is missing or not an active doctor's", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/patients/{id}/care-team")]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let grant = state
+        .records
+        .authorize(&actor, id, Action::AddCareTeamMember)
+        .await?;
+    let request: AddMemberRequest = body.parse()?;
+    let doctor_id = request
+        .doctor_id
+        .ok_or_else(|| ApiError::invalid_field("doctor_id", "is required"))?;
+    let member = state
+        .records
+        .add_member(&grant, UserId::from_uuid(doctor_id))
+        .await?;
+    Ok(HttpResponse::Created().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
+}
+
+/// End a doctor's current membership of a patient's care team; it stays as history.
+#[utoipa::path(
+    tag = "patients",
+    params(
+        ("id" = Uuid, Path, description = "The patient's id"),
+        ("doctor_id" = Uuid, Path, description = "The doctor's account id"),
+    ),
+    responses(
+        (status = 200, description = "The membership, ended", body = CareTeamMemberView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only administrators end memberships", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The doctor is not a current member", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[delete("/patients/{id}/care-team/{doctor_id}")]
+pub async fn end_membership(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, doctor_id) = path.into_inner();
+    let id = patient_id(&id)?;
+    let doctor_id = UserId::from_uuid(path_uuid(&doctor_id)?);
+    let member = state.records.end_membership(&actor, id, doctor_id).await?;
+    Ok(HttpResponse::Ok().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
+}
+
+/// Break the glass: the calling doctor may read the patient for a limited time (60 minutes
+/// unless configured otherwise). Administrators see every such access.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = EmergencyAccessRequest,
+    responses(
+        (status = 201, description = "The access granted", body = EmergencyAccessView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only doctors break the glass", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The reason is missing, shorter than 10 or longer than 1,000 characters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/patients/{id}/emergency-access")]
+pub async fn request_emergency_access(
+    state: web::Data<AppState>,
+    Caller { principal, actor }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let grant = state
+        .records
+        .authorize(&actor, id, Action::RequestEmergencyAccess)
+        .await?;
+    let request: EmergencyAccessRequest = body.parse()?;
+    let mut access = state
+        .records
+        .request_emergency_access(&grant, request.reason.as_deref())
+        .await?;
+    // The doctor who took the access is the caller: name them as a listing would.
+    access
+        .doctor_name
+        .get_or_insert_with(|| principal.user().full_name.clone());
+    Ok(HttpResponse::Created().json(EmergencyAccessView::at(&access, OffsetDateTime::now_utc())))
+}
+
+/// Who accessed a patient's record, newest first: for the patient themself and administrators.
+#[utoipa::path(
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of audit events about the patient", body = ListPage<AuditEventView>),
+        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's role never reads access logs", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such patient, or not the caller's own record", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/patients/{id}/access-log")]
+pub async fn access_log(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = patient_id(&id)?;
+    let parsed = parse_query::<PageQuery>(&request)
+        .and_then(|query| query.to_request(carehub_domain::audit::AuditEventId::from_uuid));
+    let page = read_query(&state, &actor, id, Action::ReadAccessLog, parsed).await?;
+    let entries = state.records.access_log(&actor, id, page).await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(
+        entries,
+        |id| *id.as_uuid(),
+        AuditEventView::from,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use serde_json::json;
+
+    fn current() -> PatientInput {
+        serde_json::from_value(json!({
+            "full_name": "Ada Lovelace",
+            "date_of_birth": "1985-12-10",
+            "sex": "female",
+            "contact": {"phone": "+44 20 7946 0958", "email": "ada@example.org"},
+            "location": {"room": "3.14", "bed": "B"},
+        }))
+        .expect("an input")
+    }
+
+    fn fields(errors: &ValidationErrors) -> Vec<&str> {
+        errors.errors().iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_merge_patch_replaces_present_fields_and_keeps_absent_ones() {
+        let merged = apply_merge_patch(
+            &current(),
+            &json!({"full_name": "Ada King", "contact": {"phone": "+44 20 0000 0000"}}),
+        )
+        .expect("merged");
+        assert_eq!(merged.full_name.as_deref(), Some("Ada King"));
+        assert_eq!(merged.date_of_birth.as_deref(), Some("1985-12-10"));
+        let contact = merged.contact.expect("contact kept");
+        assert_eq!(contact.phone.as_deref(), Some("+44 20 0000 0000"));
+        assert_eq!(contact.email.as_deref(), Some("ada@example.org"));
+        assert_eq!(merged.location.and_then(|l| l.bed).as_deref(), Some("B"));
+    }
+
+    #[test]
+    fn null_in_a_merge_patch_clears_the_field() {
+        let merged = apply_merge_patch(
+            &current(),
+            &json!({"location": null, "contact": {"email": null}, "full_name": null}),
+        )
+        .expect("merged");
+        assert_eq!(merged.location, None);
+        assert_eq!(merged.contact.as_ref().and_then(|c| c.email.as_ref()), None);
+        assert_eq!(merged.full_name, None);
+        let today = time::macros::date!(2026 - 11 - 22);
+        let errors = merged.parse(today).expect_err("a name is required");
+        assert_eq!(fields(&errors), ["full_name"]);
+    }
+
+    #[test]
+    fn a_merge_patch_adds_a_part_that_was_absent() {
+        let merged = apply_merge_patch(
+            &current(),
+            &json!({"insurance": {"provider": "NHS", "policy_number": "1"}}),
+        )
+        .expect("merged");
+        assert_eq!(
+            merged.insurance.and_then(|i| i.provider).as_deref(),
+            Some("NHS")
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_in_a_merge_patch_are_named() {
+        let errors = apply_merge_patch(&current(), &json!({"mrn": "CH-0000-0000-0"}))
+            .expect_err("unknown field");
+        assert_eq!(fields(&errors), ["mrn"]);
+        let errors = apply_merge_patch(&current(), &json!({"contact": {"fax": "1"}}))
+            .expect_err("unknown nested field");
+        assert_eq!(fields(&errors), ["contact.fax"]);
+        let errors = apply_merge_patch(&current(), &json!({"location": {"room": 3}}))
+            .expect_err("wrong type");
+        assert_eq!(fields(&errors), ["location.room"]);
+    }
+}
