@@ -72,6 +72,24 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Creates an administrator with `carehub admin create`, as an operator would.
+    async fn create_admin(&self, database: &ScratchDatabase, username: &str, password: &str) {
+        let status = Command::new(env!("CARGO_BIN_EXE_carehub"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CAREHUB_DATABASE_URL", &database.url)
+            .env("CAREHUB_DATA_DIR", &self._data_dir.0)
+            .env("CAREHUB_ADMIN_PASSWORD", password)
+            .args(["admin", "create", "--username", username])
+            .args(["--full-name", "Process Test Administrator"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "carehub admin create succeeds");
+    }
+
     /// Sends SIGTERM and returns the exit status and everything the server logged.
     async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().expect("a running child");
@@ -107,6 +125,29 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    server: &Server,
+    username: &str,
+    password: &str,
+) -> String {
+    let tokens: Value = post(
+        client,
+        server.url("/api/v1/auth/login"),
+        &json!({"username": username, "password": password}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get(client: &reqwest::Client, url: String, token: &str) -> reqwest::Response {
+    client.get(url).bearer_auth(token).send().await.unwrap()
 }
 
 async fn post(
@@ -201,6 +242,61 @@ async fn logs_carry_request_ids_and_nothing_that_identifies_a_patient(database: 
         .to_owned();
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
+    // A secretary registers the patient's record, links it to the account, and finds it by
+    // name, record number and identifier; the patient reads it.
+    server
+        .create_admin(&database, "root", "process admin passphrase")
+        .await;
+    let admin = sign_in(&client, &server, "root", "process admin passphrase").await;
+    let secretary = json!({"username": "reception", "password": "front desk passphrase",
+        "full_name": "Front Desk", "role": "secretary"});
+    let created = post(
+        &client,
+        server.url("/api/v1/admin/users"),
+        &secretary,
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let secretary = sign_in(&client, &server, "reception", "front desk passphrase").await;
+    let national_id = "ZQ-998877-X";
+    let record = post(
+        &client,
+        server.url("/api/v1/patients"),
+        &json!({"full_name": full_name, "date_of_birth": "1977-07-07", "sex": "other",
+            "contact": {"email": email, "phone": "+41 79 555 01 23"},
+            "identifiers": [{"system": "national_id", "value": national_id}],
+            "user_id": patient_id}),
+        Some(&secretary),
+    )
+    .await;
+    assert_eq!(record.status(), 201);
+    let record: Value = record.json().await.unwrap();
+    let record_id = record["id"].as_str().unwrap().to_owned();
+    let mrn = record["mrn"].as_str().unwrap().to_owned();
+    for q in ["Quartzfield", mrn.as_str(), national_id] {
+        let found = get(
+            &client,
+            server.url(&format!("/api/v1/patients?q={q}")),
+            &secretary,
+        )
+        .await;
+        assert_eq!(found.status(), 200);
+        let found: Value = found.json().await.unwrap();
+        assert_eq!(
+            found["items"][0]["id"],
+            record_id.as_str(),
+            "search for {q}"
+        );
+    }
+    let own = get(
+        &client,
+        server.url("/api/v1/users/me/patient"),
+        access_token,
+    )
+    .await;
+    assert_eq!(own.status(), 200);
+
     let (status, logs) = server.terminate().await;
     assert!(
         status.success(),
@@ -230,6 +326,12 @@ async fn logs_carry_request_ids_and_nothing_that_identifies_a_patient(database: 
         &patient_id,
         access_token,
         refresh_token,
+        "Quartzfield",
+        &record_id,
+        &mrn,
+        national_id,
+        "555 01 23",
+        "1977-07-07",
     ] {
         assert!(!logs.contains(secret), "the logs contain {secret:?}");
     }
