@@ -15,6 +15,8 @@ pub use carehub_infra::testing::Backend;
 use carehub_infra::testing::ScratchDatabase;
 use carehub_web::{Application, ServerHandle, Settings};
 
+pub mod clinic;
+
 /// A password that satisfies the rules for any test username.
 pub const PASSWORD: &str = "correct horse battery staple";
 
