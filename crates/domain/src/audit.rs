@@ -4,32 +4,18 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::RepositoryError;
 use crate::access::Basis;
+use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
 use crate::patient::PatientId;
 use crate::user::{FullName, Role, UserId};
 
-/// An audit event's identifier; time-ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AuditEventId(Uuid);
-
-impl AuditEventId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
+time_ordered_id!(
+    /// An audit event's identifier; time-ordered.
+    AuditEventId
+);
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {

@@ -2,12 +2,11 @@
 //! emergency ("break-the-glass") access.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 use crate::RepositoryError;
 use crate::audit::AuditEvent;
+use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
 use crate::patient::PatientId;
 use crate::text::Text;
@@ -20,24 +19,10 @@ pub const EMERGENCY_REASON_MIN_CHARS: usize = 10;
 /// The longest.
 pub const EMERGENCY_REASON_MAX_CHARS: usize = 1_000;
 
-/// A care-team membership's identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MembershipId(Uuid);
-
-impl MembershipId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
+time_ordered_id!(
+    /// A care-team membership's identifier.
+    MembershipId
+);
 
 /// One doctor's time on one patient's care team. Ending a membership keeps it as history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,24 +84,10 @@ pub trait CareTeamRepository: Send + Sync {
     async fn list(&self, patient_id: PatientId) -> Result<Vec<CareTeamMember>, RepositoryError>;
 }
 
-/// An emergency access grant's identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EmergencyAccessId(Uuid);
-
-impl EmergencyAccessId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
+time_ordered_id!(
+    /// An emergency access grant's identifier.
+    EmergencyAccessId
+);
 
 /// A doctor's reason for breaking the glass: 10 to 1,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

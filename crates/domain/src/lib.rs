@@ -10,6 +10,7 @@ pub mod audit;
 pub mod care_team;
 pub mod clock;
 pub mod error;
+mod id;
 pub mod identity;
 pub mod medical;
 pub mod note;

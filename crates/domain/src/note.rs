@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::RepositoryError;
 use crate::audit::{AuditEvent, string_enum};
+use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
 use crate::patient::PatientId;
 use crate::text::Text;
@@ -17,24 +18,10 @@ use crate::validation::ValidationErrors;
 /// The longest note body, in characters.
 pub const MAX_NOTE_CHARS: usize = 20_000;
 
-/// A note's identifier; time-ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NoteId(Uuid);
-
-impl NoteId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
+time_ordered_id!(
+    /// A note's identifier; time-ordered.
+    NoteId
+);
 
 string_enum!(
     /// What a note records.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::RepositoryError;
 use crate::audit::AuditEvent;
 use crate::care_team::CareTeamMember;
+use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
 use crate::text::{Phone, Text, format_date, parse_date};
 use crate::user::{Email, FullName, UserId};
@@ -24,31 +25,10 @@ pub const MAX_ADDRESS_LINES: usize = 4;
 /// The oldest a date of birth may be, in years.
 const MAX_AGE_YEARS: i32 = 150;
 
-/// A patient's identifier inside CareHub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PatientId(Uuid);
-
-impl PatientId {
-    /// A new identifier; time-ordered, so listings by id follow registration order.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for PatientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+time_ordered_id!(
+    /// A patient's identifier inside CareHub.
+    PatientId
+);
 
 /// A medical record number: `CH-` and nine digits in groups, `CH-4821-7730-5`, the last digit a
 /// Luhn check digit so that a mistyped digit or swapped neighbours are caught when read out.

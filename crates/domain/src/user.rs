@@ -6,37 +6,16 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::RepositoryError;
+use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
 use crate::password::PasswordHash;
 
-/// A user's identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A new identifier; time-ordered, so listings by id follow creation order.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+time_ordered_id!(
+    /// A user's identifier.
+    UserId
+);
 
 /// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, compared regardless of case (kept lowercase).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
