@@ -13,10 +13,10 @@ use carehub_domain::RepositoryError;
 use carehub_domain::audit::{AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog};
 use carehub_domain::page::{Page, PageRequest};
 use carehub_domain::patient::PatientId;
-use carehub_domain::user::{FullName, UserId};
+use carehub_domain::user::UserId;
 
 use crate::audit_sql::AuditRow;
-use crate::backend::{Backend, corrupt, storage};
+use crate::backend::{Backend, corrupt, joined_name, storage};
 use crate::db::sql_repository;
 use crate::sql_time::DbTime;
 
@@ -64,12 +64,7 @@ impl TryFrom<AuditEntryRow> for AuditEntry {
                     .map_err(|e: String| bad(&e))?,
                 request_id: row.request_id,
             },
-            actor_name: row
-                .actor_name
-                .as_deref()
-                .map(FullName::parse)
-                .transpose()
-                .map_err(|e| corrupt("users", e))?,
+            actor_name: joined_name(row.actor_name.as_deref())?,
         })
     }
 }

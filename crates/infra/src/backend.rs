@@ -51,6 +51,15 @@ pub(crate) fn storage(error: sqlx::Error) -> RepositoryError {
     RepositoryError::new(error)
 }
 
+/// A person's name read through a join with `users`; `None` when the account is gone.
+pub(crate) fn joined_name(
+    raw: Option<&str>,
+) -> Result<Option<carehub_domain::user::FullName>, RepositoryError> {
+    raw.map(carehub_domain::user::FullName::parse)
+        .transpose()
+        .map_err(|e| corrupt("users", e))
+}
+
 /// A row that no longer satisfies the domain's rules.
 pub(crate) fn corrupt(table: &str, error: impl std::fmt::Display) -> RepositoryError {
     RepositoryError::new(format!("corrupt {table} row: {error}"))

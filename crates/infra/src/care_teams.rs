@@ -14,10 +14,10 @@ use carehub_domain::care_team::{
 };
 use carehub_domain::page::{Page, PageRequest};
 use carehub_domain::patient::PatientId;
-use carehub_domain::user::{FullName, UserId};
+use carehub_domain::user::UserId;
 
 use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, Constraint, corrupt, storage};
+use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
 use crate::db::sql_repository;
 use crate::sql_time::DbTime;
 
@@ -27,10 +27,33 @@ const OPEN_MEMBERSHIP_KEY: Constraint = Constraint {
     sqlite_columns: "care_team_members.patient_id, care_team_members.doctor_id",
 };
 
-/// Inserts a membership; also used when a patient is registered with its first members.
-pub(crate) const INSERT_MEMBER: &str = "INSERT INTO care_team_members \
-     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Inserts a membership on `$executor`; also used when a patient is registered with its first
+/// members. Evaluates to `Result<_, sqlx::Error>`.
+macro_rules! insert_member {
+    ($executor:expr, $member:expr) => {{
+        let member: &carehub_domain::care_team::CareTeamMember = $member;
+        sqlx::query(
+            "INSERT INTO care_team_members \
+             (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(member.id.as_uuid())
+        .bind(member.patient_id.as_uuid())
+        .bind(member.doctor_id.as_uuid())
+        .bind($crate::sql_time::DbTime(member.started_at))
+        .bind(member.ended_at.map($crate::sql_time::DbTime))
+        .bind(member.added_by.as_uuid())
+        .bind(
+            member
+                .ended_by
+                .as_ref()
+                .map(carehub_domain::user::UserId::as_uuid),
+        )
+        .execute($executor)
+        .await
+    }};
+}
+pub(crate) use insert_member;
 
 sql_repository!(
     /// Care-team memberships, current and past.
@@ -62,12 +85,7 @@ impl TryFrom<MemberRow> for CareTeamMember {
             id: MembershipId::from_uuid(row.id),
             patient_id: PatientId::from_uuid(row.patient_id),
             doctor_id: UserId::from_uuid(row.doctor_id),
-            doctor_name: row
-                .doctor_name
-                .as_deref()
-                .map(FullName::parse)
-                .transpose()
-                .map_err(|e| corrupt("users", e))?,
+            doctor_name: joined_name(row.doctor_name.as_deref())?,
             started_at: row.started_at.0,
             ended_at: row.ended_at.map(|t| t.0),
             added_by: UserId::from_uuid(row.added_by),
@@ -95,12 +113,7 @@ impl TryFrom<EmergencyAccessRow> for EmergencyAccess {
             id: EmergencyAccessId::from_uuid(row.id),
             patient_id: PatientId::from_uuid(row.patient_id),
             doctor_id: UserId::from_uuid(row.doctor_id),
-            doctor_name: row
-                .doctor_name
-                .as_deref()
-                .map(FullName::parse)
-                .transpose()
-                .map_err(|e| corrupt("users", e))?,
+            doctor_name: joined_name(row.doctor_name.as_deref())?,
             reason: EmergencyReason::parse(&row.reason)
                 .map_err(|e| corrupt("emergency_accesses", e))?,
             granted_at: row.granted_at.0,
@@ -132,23 +145,13 @@ macro_rules! impl_care_team_repositories {
                     .begin_with(<$db as Backend>::BEGIN_WRITE)
                     .await
                     .map_err(storage)?;
-                sqlx::query(INSERT_MEMBER)
-                    .bind(member.id.as_uuid())
-                    .bind(member.patient_id.as_uuid())
-                    .bind(member.doctor_id.as_uuid())
-                    .bind(DbTime(member.started_at))
-                    .bind(member.ended_at.map(DbTime))
-                    .bind(member.added_by.as_uuid())
-                    .bind(member.ended_by.as_ref().map(UserId::as_uuid))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| {
-                        if OPEN_MEMBERSHIP_KEY.violated_by(&e) {
-                            AddMemberError::AlreadyMember
-                        } else {
-                            AddMemberError::Repository(storage(e))
-                        }
-                    })?;
+                insert_member!(&mut *tx, member).map_err(|e| {
+                    if OPEN_MEMBERSHIP_KEY.violated_by(&e) {
+                        AddMemberError::AlreadyMember
+                    } else {
+                        AddMemberError::Repository(storage(e))
+                    }
+                })?;
                 insert_audit_event!(&mut *tx, audit).map_err(storage)?;
                 tx.commit().await.map_err(storage)?;
                 Ok(())

@@ -12,10 +12,10 @@ use carehub_domain::note::{
 use carehub_domain::page::{Page, PageRequest};
 use carehub_domain::patient::PatientId;
 use carehub_domain::text::Text;
-use carehub_domain::user::{FullName, UserId};
+use carehub_domain::user::UserId;
 
 use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, corrupt, storage};
+use crate::backend::{Backend, corrupt, joined_name, storage};
 use crate::db::sql_repository;
 use crate::sql_time::DbTime;
 
@@ -44,12 +44,7 @@ impl TryFrom<NoteRow> for ClinicalNote {
             id: NoteId::from_uuid(row.id),
             patient_id: PatientId::from_uuid(row.patient_id),
             author_id: UserId::from_uuid(row.author_id),
-            author_name: row
-                .author_name
-                .as_deref()
-                .map(FullName::parse)
-                .transpose()
-                .map_err(|e| corrupt("users", e))?,
+            author_name: joined_name(row.author_name.as_deref())?,
             kind: row
                 .kind
                 .as_deref()

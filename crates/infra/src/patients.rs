@@ -20,7 +20,7 @@ use carehub_domain::user::{Email, FullName, UserId};
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, Constraint, corrupt, storage};
-use crate::care_teams::INSERT_MEMBER;
+use crate::care_teams::insert_member;
 use crate::db::sql_repository;
 use crate::sql_time::DbTime;
 
@@ -467,17 +467,7 @@ macro_rules! impl_patient_repository {
                         .map_err(|e| identifier_conflict(e, identifier))?;
                 }
                 for member in first_members {
-                    sqlx::query(INSERT_MEMBER)
-                        .bind(member.id.as_uuid())
-                        .bind(member.patient_id.as_uuid())
-                        .bind(member.doctor_id.as_uuid())
-                        .bind(DbTime(member.started_at))
-                        .bind(member.ended_at.map(DbTime))
-                        .bind(member.added_by.as_uuid())
-                        .bind(member.ended_by.as_ref().map(UserId::as_uuid))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(storage)?;
+                    insert_member!(&mut *tx, member).map_err(storage)?;
                 }
                 insert_audit_event!(&mut *tx, audit).map_err(storage)?;
                 tx.commit().await.map_err(storage)?;
