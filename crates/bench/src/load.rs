@@ -1,4 +1,5 @@
-//! The load: seeding accounts, the sign-in measure and the `GET /users/me` measure.
+//! The load: seeding accounts, the sign-in measure, the `GET /users/me` measure and the
+//! audited `GET /patients/{id}` measure (seeded and checked by [`crate::records`]).
 //!
 //! Every measure runs N tasks, each with its **own** HTTP/1.1 client (a pool of one idle
 //! connection to one host), so N tasks hold N connections; each task loops requests
@@ -24,14 +25,19 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::Backend;
+use crate::records::{self, AuditCheck};
 
-/// Every seeded account's password: 12+ characters, not containing any username.
-const PASSWORD: &str = "bench password 1234";
+/// Every seeded account's password (the administrator's too): 12+ characters, not containing
+/// any username.
+pub const PASSWORD: &str = "bench password 1234";
+/// The two authenticated reads, as rows of the report: unaudited, and audited.
+pub const ME: &str = "GET /users/me";
+pub const PATIENT: &str = "GET /patients/{id}";
 /// Concurrent requests while seeding accounts and collecting tokens (not measured): enough to
 /// keep the server's password hashers busy without queueing requests into timeouts.
 const SETUP_CONCURRENCY: u32 = 4;
 /// Per-request timeout while seeding and collecting tokens.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Histogram bounds, in microseconds.
 const HIST_MAX_US: u64 = 60_000_000;
 
@@ -81,9 +87,12 @@ pub struct MeasureResult {
     pub peak_in_flight: usize,
     /// Established connections to the server's port seen in `/proc/net/tcp` mid-measure.
     pub server_connections_seen: Option<usize>,
+    /// For the audited read: its audit events against its 200 responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditCheck>,
 }
 
-/// Seeds the accounts, then runs both measures against the server at `base_url`.
+/// Seeds the accounts, then runs every measure against the server at `base_url`.
 pub async fn run_backend(
     backend: Backend,
     base_url: &str,
@@ -131,7 +140,10 @@ pub async fn run_backend(
         config.duration.as_secs()
     );
     let me = measure(
-        Target::Me { tokens },
+        Target::Read {
+            path: "/api/v1/users/me".to_owned(),
+            tokens,
+        },
         base_url,
         config.connections,
         config.warmup,
@@ -139,7 +151,40 @@ pub async fn run_backend(
         config,
     )
     .await?
-    .into_result(name, "GET /users/me", config.connections);
+    .into_result(name, ME, config.connections);
+
+    eprintln!(
+        "carehub-bench: [{name}] seeding a doctor (created by the administrator) and one patient \
+         on that doctor's care team"
+    );
+    let seeded = records::seed_doctor_and_patient(base_url).await?;
+    eprintln!(
+        "carehub-bench: [{name}] measuring GET /patients/{{id}} as that doctor (audited): \
+         {} connections, {} s warm-up, {} s",
+        config.connections,
+        config.warmup.as_secs(),
+        config.duration.as_secs()
+    );
+    let measured = measure(
+        Target::Read {
+            path: format!("/api/v1/patients/{}", seeded.patient_id),
+            tokens: Arc::new(vec![seeded.doctor_token]),
+        },
+        base_url,
+        config.connections,
+        config.warmup,
+        config.duration,
+        config,
+    )
+    .await?;
+    // Every 200, warm-up included, must have left one `patient.read` event.
+    let ok_responses = measured.tally.ok_all;
+    let mut patient = measured.into_result(name, PATIENT, config.connections);
+    eprintln!(
+        "carehub-bench: [{name}] counting the patient's `patient.read` events as the administrator"
+    );
+    let events = records::count_reads(base_url, seeded.patient_id, ok_responses).await?;
+    patient.audit = Some(AuditCheck::new(seeded.patient_id, ok_responses, events));
 
     // Failed sign-ins, one at a time so that queueing does not hide the cost of one: a wrong
     // password and an unknown username must cost the same. At most four failures per account,
@@ -153,7 +198,7 @@ pub async fn run_backend(
         "carehub-bench: [{name}] measuring failed sign-ins: up to {failures} of each kind, one at a time"
     );
     let strangers: Vec<String> = (0..failures).map(|i| format!("nobody.{i:05}")).collect();
-    let mut results = vec![logins, me];
+    let mut results = vec![logins, me, patient];
     for (measure_name, accounts) in [
         ("POST /auth/login, wrong password", usernames.as_slice()),
         ("POST /auth/login, unknown username", strangers.as_slice()),
@@ -195,7 +240,7 @@ fn sign_ins<'a>(
 }
 
 /// An HTTP/1.1 client holding at most one connection to the server.
-fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .http1_only()
@@ -321,14 +366,20 @@ enum Target {
         bodies: Arc<Vec<Vec<u8>>>,
         expect: reqwest::StatusCode,
     },
-    /// `GET /users/me`; task `k` uses token `k mod len`.
-    Me { tokens: Arc<Vec<String>> },
+    /// `GET path` with a Bearer token; task `k` uses token `k mod len`.
+    Read {
+        path: String,
+        tokens: Arc<Vec<String>>,
+    },
 }
 
 /// What one task saw.
 struct TaskTally {
     histogram: Histogram<u64>,
+    /// Expected responses in the measured window.
     ok: u64,
+    /// Expected responses, warm-up included.
+    ok_all: u64,
     errors: BTreeMap<String, u64>,
 }
 
@@ -338,6 +389,7 @@ impl TaskTally {
             histogram: Histogram::new_with_bounds(1, HIST_MAX_US, 3)
                 .map_err(|e| anyhow!("cannot create a histogram: {e:?}"))?,
             ok: 0,
+            ok_all: 0,
             errors: BTreeMap::new(),
         })
     }
@@ -388,6 +440,7 @@ impl Measured {
             max_ms: ms(h.max()),
             peak_in_flight: self.peak_in_flight,
             server_connections_seen: self.server_connections_seen,
+            audit: None,
         }
     }
 }
@@ -417,7 +470,7 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let url = match &target {
         Target::Login { .. } => format!("{base_url}/api/v1/auth/login"),
-        Target::Me { .. } => format!("{base_url}/api/v1/users/me"),
+        Target::Read { path, .. } => format!("{base_url}{path}"),
     };
     let clients = (0..concurrency)
         .map(|_| client(config.request_timeout))
@@ -459,6 +512,7 @@ async fn measure(
             .add(&part.histogram)
             .map_err(|e| anyhow!("cannot merge histograms: {e:?}"))?;
         tally.ok += part.ok;
+        tally.ok_all += part.ok_all;
         for (kind, n) in part.errors {
             *tally.errors.entry(kind).or_default() += n;
         }
@@ -492,13 +546,13 @@ async fn run_task(
     let mut tally = TaskTally::new()?;
     let (login_bodies, expect) = match &shared.target {
         Target::Login { bodies, expect } => (Some(bodies.clone()), *expect),
-        Target::Me { .. } => (None, reqwest::StatusCode::OK),
+        Target::Read { .. } => (None, reqwest::StatusCode::OK),
     };
     let authorization = match &shared.target {
-        Target::Me { tokens } if !tokens.is_empty() => {
+        Target::Read { tokens, .. } if !tokens.is_empty() => {
             Some(format!("Bearer {}", tokens[k % tokens.len()]))
         }
-        Target::Me { .. } => bail!("no access tokens"),
+        Target::Read { .. } => bail!("no access tokens"),
         Target::Login { .. } => None,
     };
     loop {
@@ -534,6 +588,9 @@ async fn run_task(
         let latency = sent.elapsed();
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
 
+        if matches!(outcome, Ok(status) if status == expect) {
+            tally.ok_all += 1;
+        }
         if !recording {
             continue;
         }

@@ -2,10 +2,11 @@
 //!
 //! For each backend (SQLite, PostgreSQL) it starts the server binary as a child process on a
 //! free port of 127.0.0.1 with a fresh data directory and a fresh database, seeds patient
-//! accounts, then measures sign-ins per second (`POST /api/v1/auth/login`, Argon2-bound) and
-//! authenticated reads (`GET /api/v1/users/me` with a Bearer token) over many concurrent
-//! connections, and prints a Markdown table (optionally also JSON). It is a measuring tool,
-//! not a test: nothing here asserts performance.
+//! accounts, then measures sign-ins per second (`POST /api/v1/auth/login`, Argon2-bound),
+//! authenticated reads (`GET /api/v1/users/me` with a Bearer token) and audited reads of a
+//! patient's record by a doctor on its care team (`GET /api/v1/patients/{id}`) over many
+//! concurrent connections, and prints a Markdown table (optionally also JSON). It is a
+//! measuring tool, not a test: nothing here asserts performance.
 //!
 //! Run it from the workspace root:
 //!
@@ -16,12 +17,14 @@
 //!
 //! `carehub-bench --help` lists the options (backends, durations, concurrency, `--json FILE`).
 //! Only 127.0.0.1 is contacted; every loop is bounded in time and in count. The process exits
-//! with status 2 when any request failed, so a run with errors cannot pass unnoticed.
+//! with status 2 when any request failed, or when the audit trail does not hold exactly one
+//! `patient.read` event per audited read answered 200, so neither can pass unnoticed.
 
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod records;
 mod report;
 mod server;
 
@@ -70,15 +73,18 @@ struct Cli {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     login_secs: u64,
 
-    /// Concurrent connections in the `GET /users/me` measure (one task and one connection each).
+    /// Concurrent connections in the `GET /users/me` and `GET /patients/{id}` measures (one task
+    /// and one connection each).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     connections: u32,
 
-    /// Seconds the `GET /users/me` measure lasts, after the warm-up.
+    /// Seconds each of the `GET /users/me` and `GET /patients/{id}` measures lasts, after the
+    /// warm-up.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     duration_secs: u64,
 
-    /// Seconds of unrecorded load before the `GET /users/me` measure.
+    /// Seconds of unrecorded load before each of the `GET /users/me` and `GET /patients/{id}`
+    /// measures.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
     warmup_secs: u64,
 
@@ -239,6 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         load_average_after: report::load_average(),
         settings,
         load,
+        audit_cost: report::audit_costs(&results),
         results,
         server_logs,
     };
@@ -248,5 +255,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         report::write_json(path, &bench_report)?;
         eprintln!("carehub-bench: JSON written to {}", path.display());
     }
-    Ok(report::flag_errors(&bench_report.results))
+    // Both checks run, so that both warnings print.
+    let no_errors = report::flag_errors(&bench_report.results);
+    let audit_complete = report::flag_audit(&bench_report.results);
+    Ok(no_errors && audit_complete)
 }

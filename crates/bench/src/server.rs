@@ -2,7 +2,9 @@
 //!
 //! [`Server::start`] creates a temporary data directory, a fresh database (a SQLite file in that
 //! directory, or a `carehub_bench_<random>` PostgreSQL database created with `psql`), picks a
-//! free port on 127.0.0.1, spawns the release binary and waits for `/api/v1/health/ready`.
+//! free port on 127.0.0.1, creates the administrator [`ADMIN_USERNAME`] with
+//! `carehub admin create` (the password is [`crate::load::PASSWORD`], passed in
+//! `CAREHUB_ADMIN_PASSWORD`), spawns the release binary and waits for `/api/v1/health/ready`.
 //! [`Server::shutdown`] stops it with SIGTERM and collects its log. Every resource is also held
 //! by a guard whose `Drop` releases it, so an error, a panic or Ctrl-C (which drops the future)
 //! leaves no process, database or directory behind.
@@ -25,6 +27,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Server log lines kept for the report.
 const MAX_LOG_LINES: usize = 60;
+/// How long `carehub admin create` may take (it migrates the fresh database first).
+const ADMIN_CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The administrator created before the server starts.
+pub const ADMIN_USERNAME: &str = "bench.admin";
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -73,24 +79,52 @@ impl Server {
             .with_context(|| format!("cannot create {}", log_path.display()))?;
         let log_err = log.try_clone().context("cannot duplicate the log file")?;
 
-        let mut command = Command::new(&options.server_bin);
-        // Only the settings below reach the server: none inherited from this shell.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CAREHUB_") {
-                command.env_remove(key);
+        let carehub = |arguments: &[&str]| {
+            let mut command = Command::new(&options.server_bin);
+            // Only the settings below reach the server: none inherited from this shell.
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("CAREHUB_") {
+                    command.env_remove(key);
+                }
             }
+            command
+                .args(arguments)
+                .current_dir(data_dir.path())
+                .env("CAREHUB_BIND", format!("127.0.0.1:{port}"))
+                .env("CAREHUB_DATA_DIR", data_dir.path())
+                .env("CAREHUB_DATABASE_URL", &database_url)
+                .env("CAREHUB_LOG", "warn")
+                .stdin(Stdio::null())
+                .kill_on_drop(true);
+            command
+        };
+
+        let mut admin = carehub(&[
+            "admin",
+            "create",
+            "--username",
+            ADMIN_USERNAME,
+            "--full-name",
+            "Bench Administrator",
+        ]);
+        admin.env("CAREHUB_ADMIN_PASSWORD", crate::load::PASSWORD);
+        let created = tokio::time::timeout(ADMIN_CREATE_TIMEOUT, admin.output())
+            .await
+            .context("`carehub admin create` did not finish in time")?
+            .with_context(|| format!("cannot run {}", options.server_bin.display()))?;
+        if !created.status.success() {
+            bail!(
+                "`carehub admin create` failed ({}): {} {}",
+                created.status,
+                String::from_utf8_lossy(&created.stdout).trim(),
+                String::from_utf8_lossy(&created.stderr).trim()
+            );
         }
+
+        let mut command = carehub(&["serve"]);
         command
-            .arg("serve")
-            .current_dir(data_dir.path())
-            .env("CAREHUB_BIND", format!("127.0.0.1:{port}"))
-            .env("CAREHUB_DATA_DIR", data_dir.path())
-            .env("CAREHUB_DATABASE_URL", &database_url)
-            .env("CAREHUB_LOG", "warn")
-            .stdin(Stdio::null())
             .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .kill_on_drop(true);
+            .stderr(Stdio::from(log_err));
         if let Some(workers) = options.workers {
             command.env("CAREHUB_WORKERS", workers.to_string());
         }
