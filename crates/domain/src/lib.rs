@@ -18,6 +18,7 @@ pub mod page;
 pub mod password;
 pub mod patient;
 pub mod records;
+pub mod referral;
 pub mod text;
 pub mod throttle;
 pub mod token;
