@@ -127,6 +127,13 @@ pub struct EmergencyAccess {
     pub expires_at: OffsetDateTime,
 }
 
+impl EmergencyAccess {
+    /// Whether the access lets its doctor read at `at`.
+    pub fn is_active(&self, at: OffsetDateTime) -> bool {
+        self.granted_at <= at && at < self.expires_at
+    }
+}
+
 /// What to filter emergency accesses by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmergencyAccessFilter {

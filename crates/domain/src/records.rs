@@ -761,19 +761,29 @@ impl RecordsService {
         Ok(access)
     }
 
-    /// Emergency accesses, for administrators.
+    /// Emergency accesses, for administrators: optionally of one patient, by one doctor, and
+    /// only those still active (`Some(true)`) or only those expired (`Some(false)`) now.
     ///
     /// # Errors
     /// `Forbidden`, `Internal`.
     pub async fn list_emergency_accesses(
         &self,
         actor: &Actor,
-        filter: EmergencyAccessFilter,
+        patient_id: Option<PatientId>,
+        doctor_id: Option<UserId>,
+        active: Option<bool>,
         page: PageRequest<EmergencyAccessId>,
     ) -> Result<Page<EmergencyAccess, EmergencyAccessId>, RecordsError> {
         if actor.role != Role::Admin {
             return Err(RecordsError::Forbidden);
         }
+        let now = self.ports.clock.now();
+        let filter = EmergencyAccessFilter {
+            patient_id,
+            doctor_id,
+            active_at: (active == Some(true)).then_some(now),
+            expired_at: (active == Some(false)).then_some(now),
+        };
         Ok(self.ports.emergency_accesses.list(filter, page).await?)
     }
 

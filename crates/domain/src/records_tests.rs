@@ -2410,11 +2410,7 @@ async fn only_administrators_list_emergency_accesses() {
 
         let result = mocks
             .service()
-            .list_emergency_accesses(
-                &actor(role),
-                EmergencyAccessFilter::default(),
-                PageRequest::first(10),
-            )
+            .list_emergency_accesses(&actor(role), None, None, None, PageRequest::first(10))
             .await;
 
         assert!(
@@ -2423,33 +2419,57 @@ async fn only_administrators_list_emergency_accesses() {
         );
     }
 
-    let filter = EmergencyAccessFilter {
-        patient_id: Some(PatientId::generate()),
-        doctor_id: None,
-        active_at: Some(NOW),
-        expired_at: None,
-    };
-    let page = PageRequest::first(10);
-    let mut mocks = Mocks::new();
-    mocks
-        .emergency_accesses
-        .expect_list()
-        .with(eq(filter), eq(page))
-        .times(1)
-        .returning(|_, _| {
-            Ok(Page {
-                items: Vec::new(),
-                next: None,
-            })
-        });
+    // "Active" and "expired" are judged at the clock's now.
+    let patient_id = PatientId::generate();
+    for (active, filter) in [
+        (
+            Some(true),
+            EmergencyAccessFilter {
+                patient_id: Some(patient_id),
+                doctor_id: None,
+                active_at: Some(NOW),
+                expired_at: None,
+            },
+        ),
+        (
+            Some(false),
+            EmergencyAccessFilter {
+                patient_id: Some(patient_id),
+                doctor_id: None,
+                active_at: None,
+                expired_at: Some(NOW),
+            },
+        ),
+        (
+            None,
+            EmergencyAccessFilter {
+                patient_id: Some(patient_id),
+                ..EmergencyAccessFilter::default()
+            },
+        ),
+    ] {
+        let page = PageRequest::first(10);
+        let mut mocks = Mocks::new();
+        mocks
+            .emergency_accesses
+            .expect_list()
+            .with(eq(filter), eq(page))
+            .times(1)
+            .returning(|_, _| {
+                Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                })
+            });
 
-    let listed = mocks
-        .service()
-        .list_emergency_accesses(&actor(Role::Admin), filter, page)
-        .await
-        .expect("listed");
+        let listed = mocks
+            .service()
+            .list_emergency_accesses(&actor(Role::Admin), Some(patient_id), None, active, page)
+            .await
+            .expect("listed");
 
-    assert!(listed.items.is_empty());
+        assert!(listed.items.is_empty());
+    }
 }
 
 #[tokio::test]

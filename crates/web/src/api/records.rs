@@ -347,7 +347,7 @@ impl EmergencyAccessView {
     /// The access as it stands at `now`.
     pub fn at(access: &EmergencyAccess, now: OffsetDateTime) -> Self {
         Self {
-            active: access.granted_at <= now && now < access.expires_at,
+            active: access.is_active(now),
             id: *access.id.as_uuid(),
             patient_id: *access.patient_id.as_uuid(),
             doctor: PersonRef::new(access.doctor_id, access.doctor_name.as_ref()),

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use carehub_domain::audit::{AuditEventId, AuditFilter};
-use carehub_domain::care_team::{EmergencyAccessFilter, EmergencyAccessId};
+use carehub_domain::care_team::EmergencyAccessId;
 use carehub_domain::identity::parse_user_changes;
 use carehub_domain::patient::PatientId;
 use carehub_domain::user::{Role, UserFilter, UserId, UserStatus};
@@ -286,13 +286,6 @@ pub async fn emergency_accesses(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Admin)?;
     let query: EmergencyAccessQuery = parse_query(&request)?;
-    let now = OffsetDateTime::now_utc();
-    let filter = EmergencyAccessFilter {
-        patient_id: query.patient_id.map(PatientId::from_uuid),
-        doctor_id: query.doctor_id.map(UserId::from_uuid),
-        active_at: (query.active == Some(true)).then_some(now),
-        expired_at: (query.active == Some(false)).then_some(now),
-    };
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
@@ -300,8 +293,15 @@ pub async fn emergency_accesses(
     .to_request(EmergencyAccessId::from_uuid)?;
     let accesses = state
         .records
-        .list_emergency_accesses(&actor, filter, page)
+        .list_emergency_accesses(
+            &actor,
+            query.patient_id.map(PatientId::from_uuid),
+            query.doctor_id.map(UserId::from_uuid),
+            query.active,
+            page,
+        )
         .await?;
+    let now = OffsetDateTime::now_utc();
     Ok(HttpResponse::Ok().json(ListPage::of(
         accesses,
         |id| *id.as_uuid(),
