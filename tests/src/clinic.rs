@@ -18,6 +18,33 @@ pub const AUDIT: &str = "/api/v1/admin/audit";
 pub const EMERGENCY_ACCESSES: &str = "/api/v1/admin/emergency-accesses";
 /// `/api/v1/users/me/patient`.
 pub const MY_RECORD: &str = "/api/v1/users/me/patient";
+/// `/api/v1/referrals`.
+pub const REFERRALS: &str = "/api/v1/referrals";
+
+pub fn referral_path(id: impl std::fmt::Display) -> String {
+    format!("{REFERRALS}/{id}")
+}
+
+/// The path of a referral's status change: `accept`, `decline`, `cancel` or `complete`.
+pub fn referral_change_path(id: impl std::fmt::Display, change: &str) -> String {
+    format!("{REFERRALS}/{id}/{change}")
+}
+
+/// The reason [`referral_input`] gives.
+pub const REFERRAL_REASON: &str = "Suspected arrhythmia; please assess";
+/// The clinical summary [`referral_input`] gives.
+pub const REFERRAL_SUMMARY: &str = "Palpitations for two weeks.\nECG attached; QT 480 ms.";
+
+/// A valid urgent referral of `patient` to `to_doctor`.
+pub fn referral_input(patient: Uuid, to_doctor: Uuid) -> Value {
+    json!({
+        "patient_id": patient,
+        "to_doctor_id": to_doctor,
+        "reason": REFERRAL_REASON,
+        "clinical_summary": REFERRAL_SUMMARY,
+        "urgency": "urgent",
+    })
+}
 
 pub fn patient_path(id: impl std::fmt::Display) -> String {
     format!("{PATIENTS}/{id}")
@@ -441,6 +468,11 @@ impl Clinic {
             assert_unauthorized(app.call(&variant, None).await).await;
         }
     }
+
+    /// A new active staff member of `role`, created by the administrator, signed in.
+    pub async fn hire(&self, app: &TestApp, username: &str, role: &'static str) -> Person {
+        staff(app, &self.admin, username, role).await
+    }
 }
 
 async fn person(app: &TestApp, username: &str, role: &'static str, token: String) -> Person {
@@ -580,6 +612,37 @@ impl TestApp {
             .into_iter()
             .filter(|e| e["request_id"] == request_id)
             .collect()
+    }
+}
+
+impl TestApp {
+    /// Sends a referral with `POST /referrals`, panicking unless it succeeds; returns the view.
+    pub async fn send_referral(&self, token: &str, input: &Value) -> Value {
+        let response = self.post_json(REFERRALS, Some(token), input).await;
+        assert_eq!(response.status(), 201, "sending the referral {input}");
+        response.json().await.expect("a referral")
+    }
+
+    /// `from` refers `patient` to the doctor `to` with [`referral_input`]; returns the view.
+    pub async fn refer(&self, from: &Person, patient: Uuid, to: Uuid) -> Value {
+        self.send_referral(&from.token, &referral_input(patient, to))
+            .await
+    }
+
+    /// Changes a referral's status (`accept`, `decline`, `cancel`, `complete`) with `body`
+    /// (none when `None`), panicking unless it succeeds; returns the view.
+    pub async fn change_referral(
+        &self,
+        token: &str,
+        id: Uuid,
+        change: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let body = body.map_or(Body::Empty, Body::Json);
+        let call = Call::new(Method::POST, referral_change_path(id, change), body);
+        let response = self.call(&call, Some(token)).await;
+        assert_eq!(response.status(), 200, "{change} of the referral {id}");
+        response.json().await.expect("a referral")
     }
 }
 

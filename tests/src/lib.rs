@@ -16,6 +16,7 @@ use carehub_infra::testing::ScratchDatabase;
 use carehub_web::{Application, ServerHandle, Settings};
 
 pub mod clinic;
+pub mod ws;
 
 /// A password that satisfies the rules for any test username.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -102,6 +103,7 @@ pub struct TestApp {
     /// The directory holding the server's generated signing key.
     pub data_dir: PathBuf,
     handle: ServerHandle,
+    stopper: carehub_web::startup::Stopper,
     _database: ScratchDatabase,
 }
 
@@ -145,6 +147,7 @@ impl TestApp {
             .expect("the server starts");
         let port = application.port();
         let handle = application.handle();
+        let stopper = application.stopper();
         tokio::spawn(application.run_until_stopped());
         Some(Self {
             address: format!("http://127.0.0.1:{port}"),
@@ -157,8 +160,14 @@ impl TestApp {
             settings,
             data_dir,
             handle,
+            stopper,
             _database: database,
         })
+    }
+
+    /// Stops the server as on SIGTERM: its sockets are closed first, then requests drain.
+    pub async fn stop_gracefully(&self) {
+        self.stopper.stop().await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -300,6 +309,50 @@ impl Drop for TestApp {
         // Sends the stop command; the server winds down on its own threads.
         drop(self.handle.stop(false));
         let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Another server on the same database and signing key as a [`TestApp`], as a second
+/// `carehub serve` process of a deployment would be. Drop it before the [`TestApp`], which
+/// removes the database.
+#[derive(Debug)]
+pub struct Instance {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    pub port: u16,
+    handle: ServerHandle,
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl TestApp {
+    /// Starts another server with this one's settings (database, data directory and so
+    /// signing key) on a new port.
+    ///
+    /// # Panics
+    /// When the server cannot start.
+    pub async fn another_instance(&self) -> Instance {
+        let application = Application::build(self.settings.clone())
+            .await
+            .expect("the second server starts");
+        let port = application.port();
+        let handle = application.handle();
+        tokio::spawn(application.run_until_stopped());
+        Instance {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            handle,
+        }
     }
 }
 

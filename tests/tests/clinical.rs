@@ -69,7 +69,8 @@ fn assert_member_view(member: &Value) {
             "ended_at",
             "added_by",
             "ended_by",
-            "current"
+            "current",
+            "referral_id"
         ]
         .into(),
         "{member}"

@@ -5,8 +5,11 @@
 //! accounts, then measures sign-ins per second (`POST /api/v1/auth/login`, Argon2-bound),
 //! authenticated reads (`GET /api/v1/users/me` with a Bearer token) and audited reads of a
 //! patient's record by a doctor on its care team (`GET /api/v1/patients/{id}`) over many
-//! concurrent connections, and prints a Markdown table (optionally also JSON). It is a
-//! measuring tool, not a test: nothing here asserts performance.
+//! concurrent connections. Then the real-time phases ([`realtime`]): the latency from sending a
+//! referral to its notification arriving on the recipient's WebSocket (on PostgreSQL across two
+//! server instances), and the server's memory holding thousands of idle authenticated sockets.
+//! It prints Markdown tables (optionally also JSON). `--only` picks phases. It is a measuring
+//! tool, not a test: nothing here asserts performance.
 //!
 //! Run it from the workspace root:
 //!
@@ -17,13 +20,15 @@
 //!
 //! `carehub-bench --help` lists the options (backends, durations, concurrency, `--json FILE`).
 //! Only 127.0.0.1 is contacted; every loop is bounded in time and in count. The process exits
-//! with status 2 when any request failed, or when the audit trail does not hold exactly one
-//! `patient.read` event per audited read answered 200, so neither can pass unnoticed.
+//! with status 2 when any request failed, when the audit trail does not hold exactly one
+//! `patient.read` event per audited read answered 200, when a referral's notification did not
+//! reach the socket exactly once, or when an idle socket failed, so none can pass unnoticed.
 
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod realtime;
 mod records;
 mod report;
 mod server;
@@ -35,6 +40,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 
 use crate::load::{LoadConfig, MeasureResult};
+use crate::realtime::{RealtimeConfig, RealtimePhases};
 use crate::report::{BenchReport, ServerSettingsReport};
 use crate::server::{Server, ServerOptions};
 
@@ -50,6 +56,12 @@ struct Cli {
         default_value = "sqlite,postgres"
     )]
     backends: Vec<Backend>,
+
+    /// Phases to run, comma-separated: `http` (sign-ins and reads), `referrals` (referral →
+    /// socket latency), `sockets` (idle socket memory), `realtime` (both of those). Default:
+    /// all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Phase>,
 
     /// The server binary. Default: `$CARGO_TARGET_DIR/release/carehub` when CARGO_TARGET_DIR is
     /// set, else `./target/release/carehub`.
@@ -108,9 +120,91 @@ struct Cli {
     #[arg(long)]
     server_hash_concurrency: Option<usize>,
 
+    /// Referrals timed per latency row (after the warm-up).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    referrals: u32,
+
+    /// Referrals sent before each latency row, checked for delivery but not timed.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    referral_warmup: u32,
+
+    /// Referrals in flight in a second latency row (1: only the sequential row, in which one
+    /// referral is in flight at a time, so that its latency holds no queueing).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    referral_concurrency: u32,
+
+    /// Idle authenticated WebSockets held at once against one server. This process and the
+    /// server each hold one open file per socket: the soft RLIMIT_NOFILE is raised to the hard
+    /// limit, which must leave room.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    idle_sockets: u32,
+
+    /// Distinct users holding the idle sockets (each signs in once; its token opens many).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    idle_socket_users: u32,
+
+    /// Idle sockets being opened at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    socket_open_concurrency: u32,
+
+    /// Seconds the idle sockets are held once all are ready, before the server's memory is
+    /// read again.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    idle_settle_secs: u64,
+
+    /// `CAREHUB_ACCESS_TOKEN_TTL_SECS` for the server: tokens taken at the start of a phase
+    /// must outlive it (a socket whose token expires is closed).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    access_token_ttl_secs: u32,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// A phase of the benchmark, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// Sign-ins, `GET /users/me`, the audited `GET /patients/{id}`.
+    Http,
+    /// Referral → socket latency.
+    Referrals,
+    /// Idle socket memory.
+    Sockets,
+    /// Both real-time phases.
+    Realtime,
+}
+
+/// The phases `--only` selects (all when it is empty).
+#[derive(Debug, Clone, Copy)]
+struct Phases {
+    http: bool,
+    realtime: RealtimePhases,
+}
+
+impl Phases {
+    fn from_only(only: &[Phase]) -> Self {
+        let all = only.is_empty();
+        let has = |phase: Phase| all || only.contains(&phase);
+        Self {
+            http: has(Phase::Http),
+            realtime: RealtimePhases {
+                referrals: has(Phase::Referrals) || has(Phase::Realtime),
+                sockets: has(Phase::Sockets) || has(Phase::Realtime),
+            },
+        }
+    }
+
+    fn names(self) -> Vec<&'static str> {
+        [
+            (self.http, "http"),
+            (self.realtime.referrals, "referrals"),
+            (self.realtime.sockets, "sockets"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,12 +279,20 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         );
     }
 
+    let phases = Phases::from_only(&cli.only);
+    // Before any server starts: they inherit the raised limit.
+    let open_files = if phases.realtime.sockets {
+        Some(realtime::raise_open_file_limit(cli.idle_sockets)?)
+    } else {
+        None
+    };
     let cores = cores();
     let settings = ServerSettingsReport::new(
         &server_bin,
         cli.server_workers,
         cli.server_db_max_connections,
         cli.server_hash_concurrency,
+        cli.access_token_ttl_secs,
         cores,
     );
     let load = LoadConfig {
@@ -203,13 +305,36 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         max_requests: cli.max_requests,
         request_timeout: Duration::from_secs(cli.request_timeout_secs),
     };
+    let realtime_config = RealtimeConfig {
+        referrals: cli.referrals,
+        referral_warmup: cli.referral_warmup,
+        referral_concurrency: cli.referral_concurrency,
+        idle_sockets: cli.idle_sockets,
+        idle_socket_users: cli.idle_socket_users,
+        socket_open_concurrency: cli.socket_open_concurrency,
+        settle_secs: cli.idle_settle_secs,
+    };
     let load_average_before = report::load_average();
     report::warn_if_busy(cores, load_average_before);
     println!("# carehub-bench");
     println!();
-    report::print_preamble(cores, load_average_before, &settings, &load);
+    report::print_preamble(
+        cores,
+        load_average_before,
+        &settings,
+        phases.http.then_some(&load),
+    );
+    if phases.realtime.referrals || phases.realtime.sockets {
+        println!(
+            "{}",
+            realtime::describe(&realtime_config, phases.realtime, open_files)
+        );
+        println!();
+    }
 
     let mut results: Vec<MeasureResult> = Vec::new();
+    let mut referral_latency = Vec::new();
+    let mut idle_sockets = Vec::new();
     let mut server_logs = Vec::new();
     for backend in cli.backends.iter().copied() {
         eprintln!("carehub-bench: [{}] starting the server", backend.name());
@@ -220,23 +345,51 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             workers: cli.server_workers,
             db_max_connections: cli.server_db_max_connections,
             hash_concurrency: cli.server_hash_concurrency,
+            access_token_ttl_secs: cli.access_token_ttl_secs,
         };
         let server = Server::start(&options).await?;
-        let measured = load::run_backend(backend, server.base_url(), &load).await;
+        let measured = if phases.http {
+            load::run_backend(backend, server.base_url(), &load).await
+        } else {
+            Ok(Vec::new())
+        };
+        let (realtime_measured, peer_log) = if measured.is_ok() {
+            realtime::run_backend(
+                backend,
+                &server,
+                &options,
+                &realtime_config,
+                phases.realtime,
+            )
+            .await
+        } else {
+            (Ok(realtime::RealtimeMeasured::default()), None)
+        };
         let log = server.shutdown().await;
-        if !log.lines.is_empty() || log.exit_note.is_some() {
-            server_logs.push(report::ServerLogReport {
-                backend: backend.name(),
-                exit: log.exit_note,
-                lines: log.lines,
-            });
+        for (name, log) in [
+            (backend.name(), Some(log)),
+            ("postgres, instance 2", peer_log),
+        ] {
+            if let Some(log) = log
+                && (!log.lines.is_empty() || log.exit_note.is_some())
+            {
+                server_logs.push(report::ServerLogReport {
+                    backend: name,
+                    exit: log.exit_note,
+                    lines: log.lines,
+                });
+            }
         }
-        if measured.is_err() {
+        if measured.is_err() || realtime_measured.is_err() {
             // The server's side of the story, before the error ends the run.
             report::eprint_server_logs(&server_logs);
         }
         let measured = measured.with_context(|| format!("benchmarking {}", backend.name()))?;
         results.extend(measured);
+        let realtime_measured =
+            realtime_measured.with_context(|| format!("benchmarking {}", backend.name()))?;
+        referral_latency.extend(realtime_measured.latency);
+        idle_sockets.extend(realtime_measured.idle);
     }
 
     let bench_report = BenchReport {
@@ -244,12 +397,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         load_average_before,
         load_average_after: report::load_average(),
         settings,
+        phases: phases.names(),
         load,
+        realtime: realtime_config,
         audit_cost: report::audit_costs(&results),
         results,
+        referral_latency,
+        idle_sockets,
         server_logs,
     };
     report::print_table(&bench_report);
+    realtime::print(&bench_report.referral_latency, &bench_report.idle_sockets);
+    report::print_load_average(&bench_report);
     report::print_server_logs(&bench_report.server_logs);
     if let Some(path) = &cli.json {
         report::write_json(path, &bench_report)?;
@@ -258,5 +417,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     // Both checks run, so that both warnings print.
     let no_errors = report::flag_errors(&bench_report.results);
     let audit_complete = report::flag_audit(&bench_report.results);
-    Ok(no_errors && audit_complete)
+    let realtime_complete =
+        realtime::flag(&bench_report.referral_latency, &bench_report.idle_sockets);
+    Ok(no_errors && audit_complete && realtime_complete)
 }

@@ -1,5 +1,6 @@
 //! The report: the preamble (machine and server settings), the Markdown table, the audit's
 //! cost and completeness, the server logs, the loud error warning and the optional JSON file.
+//! The real-time tables are rendered by [`crate::realtime`].
 //!
 //! Part of `carehub-bench`; run with
 //! `cargo build --release -p carehub-web -p carehub-bench && "$CARGO_TARGET_DIR"/release/carehub-bench`.
@@ -11,6 +12,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::load::{LoadConfig, ME, MeasureResult, PATIENT};
+use crate::realtime::{IdleSocketsResult, RealtimeConfig, ReferralLatencyResult};
 
 /// The server settings in effect, as the benchmark set them or as the server defaults them.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +21,7 @@ pub struct ServerSettingsReport {
     pub workers: String,
     pub db_max_connections: String,
     pub password_hash_concurrency: String,
+    pub access_token_ttl_secs: u32,
     pub log: &'static str,
     pub bind: &'static str,
 }
@@ -29,6 +32,7 @@ impl ServerSettingsReport {
         workers: Option<usize>,
         db_max_connections: Option<u32>,
         hash_concurrency: Option<usize>,
+        access_token_ttl_secs: u32,
         cores: usize,
     ) -> Self {
         let or_default = |value: Option<String>, default: String| {
@@ -42,6 +46,7 @@ impl ServerSettingsReport {
                 hash_concurrency.map(|h| h.to_string()),
                 format!("{cores} = cores"),
             ),
+            access_token_ttl_secs,
             log: "warn",
             bind: "127.0.0.1:<free port>",
         }
@@ -63,10 +68,17 @@ pub struct BenchReport {
     pub load_average_before: Option<[f64; 3]>,
     pub load_average_after: Option<[f64; 3]>,
     pub settings: ServerSettingsReport,
+    /// The phases run (`--only`).
+    pub phases: Vec<&'static str>,
     pub load: LoadConfig,
+    pub realtime: RealtimeConfig,
     pub results: Vec<MeasureResult>,
     /// The audited read against the unaudited one, per backend.
     pub audit_cost: Vec<AuditCost>,
+    /// Referral → socket latency rows (phase `referrals`).
+    pub referral_latency: Vec<ReferralLatencyResult>,
+    /// Idle socket memory, per backend (phase `sockets`).
+    pub idle_sockets: Vec<IdleSocketsResult>,
     pub server_logs: Vec<ServerLogReport>,
 }
 
@@ -172,11 +184,12 @@ pub fn warn_if_busy(cores: usize, load: Option<[f64; 3]>) {
     }
 }
 
+/// The machine, the server's settings and, when the HTTP phase runs, its load.
 pub fn print_preamble(
     cores: usize,
     load_before: Option<[f64; 3]>,
     settings: &ServerSettingsReport,
-    load: &LoadConfig,
+    load: Option<&LoadConfig>,
 ) {
     println!(
         "Machine: {cores} CPU cores (available parallelism), shared by the server and this client; \
@@ -195,11 +208,18 @@ pub fn print_preamble(
         "- CAREHUB_PASSWORD_HASH_CONCURRENCY={}",
         settings.password_hash_concurrency
     );
+    println!(
+        "- CAREHUB_ACCESS_TOKEN_TTL_SECS={}",
+        settings.access_token_ttl_secs
+    );
     println!("- CAREHUB_LOG={}", settings.log);
     println!(
         "- CAREHUB_DATA_DIR and CAREHUB_DATABASE_URL: fresh per backend; other CAREHUB_* unset"
     );
     println!();
+    let Some(load) = load else {
+        return;
+    };
     println!(
         "Load: {} patients; sign-ins: {} clients for {} s; {ME} (as the patients) and {PATIENT} \
          (one patient, as a doctor on its care team; audited): {} connections each, \
@@ -243,7 +263,11 @@ pub fn render_table(results: &[MeasureResult]) -> String {
     out
 }
 
+/// The HTTP phase's tables and notes; nothing when it did not run.
 pub fn print_table(report: &BenchReport) {
+    if report.results.is_empty() {
+        return;
+    }
     print!("{}", render_table(&report.results));
     println!();
     println!(
@@ -291,8 +315,13 @@ pub fn print_table(report: &BenchReport) {
             r.backend, r.measure, r.elapsed_secs, r.mean_ms, r.peak_in_flight, seen
         );
     }
+    println!();
+}
+
+/// The load averages before the first phase and after the last.
+pub fn print_load_average(report: &BenchReport) {
     println!(
-        "- load average (1/5/15 min) before: {}; after: {}",
+        "Load average (1/5/15 min) before: {}; after: {}",
         format_load(report.load_average_before),
         format_load(report.load_average_after)
     );

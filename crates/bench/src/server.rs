@@ -5,6 +5,8 @@
 //! free port on 127.0.0.1, creates the administrator [`ADMIN_USERNAME`] with
 //! `carehub admin create` (the password is [`crate::load::PASSWORD`], passed in
 //! `CAREHUB_ADMIN_PASSWORD`), spawns the release binary and waits for `/api/v1/health/ready`.
+//! [`Server::start_peer`] starts a second instance on the same data directory (so the same token
+//! signing key) and the same database, on another port: the PostgreSQL two-instance measures.
 //! [`Server::shutdown`] stops it with SIGTERM and collects its log. Every resource is also held
 //! by a guard whose `Drop` releases it, so an error, a panic or Ctrl-C (which drops the future)
 //! leaves no process, database or directory behind.
@@ -14,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -40,6 +43,9 @@ pub struct ServerOptions {
     pub workers: Option<usize>,
     pub db_max_connections: Option<u32>,
     pub hash_concurrency: Option<usize>,
+    /// `CAREHUB_ACCESS_TOKEN_TTL_SECS`: long enough for tokens taken at the start of a phase
+    /// (sockets opened with them) to outlive it.
+    pub access_token_ttl_secs: u32,
 }
 
 /// What the server left behind: its log (warnings and errors) and how it exited.
@@ -51,13 +57,16 @@ pub struct ServerLog {
 }
 
 /// A running server. Fields drop in order: the child first, then the database, then the
-/// directory.
+/// directory (both shared with a peer instance, if any: released with the last of them).
 #[derive(Debug)]
 pub struct Server {
     child: Child,
     base_url: String,
-    _database: Option<PgDatabase>,
-    data_dir: TempDir,
+    database_url: String,
+    /// The file in the data directory that holds this instance's output.
+    log_name: &'static str,
+    database: Option<Arc<PgDatabase>>,
+    data_dir: Arc<TempDir>,
 }
 
 impl Server {
@@ -74,30 +83,8 @@ impl Server {
             }
         };
         let port = free_port()?;
-        let log_path = data_dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let log_err = log.try_clone().context("cannot duplicate the log file")?;
-
-        let carehub = |arguments: &[&str]| {
-            let mut command = Command::new(&options.server_bin);
-            // Only the settings below reach the server: none inherited from this shell.
-            for (key, _) in std::env::vars_os() {
-                if key.to_string_lossy().starts_with("CAREHUB_") {
-                    command.env_remove(key);
-                }
-            }
-            command
-                .args(arguments)
-                .current_dir(data_dir.path())
-                .env("CAREHUB_BIND", format!("127.0.0.1:{port}"))
-                .env("CAREHUB_DATA_DIR", data_dir.path())
-                .env("CAREHUB_DATABASE_URL", &database_url)
-                .env("CAREHUB_LOG", "warn")
-                .stdin(Stdio::null())
-                .kill_on_drop(true);
-            command
-        };
+        let carehub =
+            |arguments: &[&str]| command(options, data_dir.path(), port, &database_url, arguments);
 
         let mut admin = carehub(&[
             "admin",
@@ -121,7 +108,45 @@ impl Server {
             );
         }
 
-        let mut command = carehub(&["serve"]);
+        Self::serve(
+            options,
+            Arc::new(data_dir),
+            database.map(Arc::new),
+            database_url,
+            port,
+            "server.log",
+        )
+        .await
+    }
+
+    /// Starts a second instance on this one's data directory and database, on another free
+    /// port, logging to `server-2.log`.
+    pub async fn start_peer(&self, options: &ServerOptions) -> anyhow::Result<Self> {
+        Self::serve(
+            options,
+            self.data_dir.clone(),
+            self.database.clone(),
+            self.database_url.clone(),
+            free_port()?,
+            "server-2.log",
+        )
+        .await
+    }
+
+    /// Spawns `carehub serve` and waits until it is ready.
+    async fn serve(
+        options: &ServerOptions,
+        data_dir: Arc<TempDir>,
+        database: Option<Arc<PgDatabase>>,
+        database_url: String,
+        port: u16,
+        log_name: &'static str,
+    ) -> anyhow::Result<Self> {
+        let log_path = data_dir.path().join(log_name);
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let log_err = log.try_clone().context("cannot duplicate the log file")?;
+        let mut command = command(options, data_dir.path(), port, &database_url, &["serve"]);
         command
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
@@ -141,7 +166,9 @@ impl Server {
         let mut server = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
-            _database: database,
+            database_url,
+            log_name,
+            database,
             data_dir,
         };
         server.wait_ready().await?;
@@ -150,6 +177,11 @@ impl Server {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -217,18 +249,50 @@ impl Server {
             }
         }
         let lines = self.read_log();
-        // Dropping `self` drops the database and removes the directory.
+        // Dropping `self` releases its share of the database and of the directory: the last
+        // instance to go drops the database and removes the directory.
         ServerLog { lines, exit_note }
     }
 
     /// The last [`MAX_LOG_LINES`] lines of the server's output.
     fn read_log(&self) -> Vec<String> {
-        let path = self.data_dir.path().join("server.log");
+        let path = self.data_dir.path().join(self.log_name);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         let skip = lines.len().saturating_sub(MAX_LOG_LINES);
         lines.into_iter().skip(skip).collect()
     }
+}
+
+/// `carehub <arguments>` with the benchmark's settings: the server's `CAREHUB_*` variables are
+/// exactly these (none inherited from this shell), plus what the caller adds.
+fn command(
+    options: &ServerOptions,
+    data_dir: &Path,
+    port: u16,
+    database_url: &str,
+    arguments: &[&str],
+) -> Command {
+    let mut command = Command::new(&options.server_bin);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CAREHUB_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(arguments)
+        .current_dir(data_dir)
+        .env("CAREHUB_BIND", format!("127.0.0.1:{port}"))
+        .env("CAREHUB_DATA_DIR", data_dir)
+        .env("CAREHUB_DATABASE_URL", database_url)
+        .env(
+            "CAREHUB_ACCESS_TOKEN_TTL_SECS",
+            options.access_token_ttl_secs.to_string(),
+        )
+        .env("CAREHUB_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
 }
 
 /// A port the kernel says is free on 127.0.0.1 (free until someone else takes it).

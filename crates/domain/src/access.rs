@@ -31,10 +31,12 @@ pub enum Action {
     RequestEmergencyAccess,
     /// Who accessed the patient's record.
     ReadAccessLog,
+    /// Refer the patient to another doctor, sharing their record as it is.
+    SendReferral,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -48,6 +50,7 @@ impl Action {
         Action::EndCareTeamMembership,
         Action::RequestEmergencyAccess,
         Action::ReadAccessLog,
+        Action::SendReferral,
     ];
 
     /// How an attempt is recorded in the audit trail.
@@ -66,6 +69,7 @@ impl Action {
             Action::EndCareTeamMembership => AuditAction::CareTeamEnd,
             Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
             Action::ReadAccessLog => AuditAction::AccessLogRead,
+            Action::SendReferral => AuditAction::ReferralCreate,
         }
     }
 }
@@ -115,6 +119,9 @@ pub enum Basis {
     OwnRecord,
     CareTeam,
     EmergencyAccess,
+    /// The caller is a party to a referral of the patient (reading the referral and what it
+    /// shared).
+    Referral,
 }
 
 impl Basis {
@@ -124,6 +131,7 @@ impl Basis {
             Basis::OwnRecord => "own_record",
             Basis::CareTeam => "care_team",
             Basis::EmergencyAccess => "emergency_access",
+            Basis::Referral => "referral",
         }
     }
 }
@@ -143,6 +151,7 @@ impl FromStr for Basis {
             Basis::OwnRecord,
             Basis::CareTeam,
             Basis::EmergencyAccess,
+            Basis::Referral,
         ]
         .into_iter()
         .find(|b| b.as_str() == s)
@@ -173,8 +182,8 @@ impl Decision {
 ///
 /// - Secretary: registers patients and reads and updates their profile (demographics, contact,
 ///   identifiers, insurance), any patient; never medical information or notes.
-/// - Doctor: registers patients; reads and updates everything and writes notes for patients
-///   whose care team they are on, and adds other doctors to it. With an emergency access,
+/// - Doctor: registers patients; reads and updates everything, writes notes and sends referrals
+///   for patients whose care team they are on, and adds other doctors to it. With an emergency access,
 ///   reads only. Other patients only through search on an exact record number or identifier.
 /// - Laboratory: nothing here.
 /// - Patient: reads their own profile, medical information, notes and access log.
@@ -210,6 +219,13 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
                     R::OwnRecord | R::None => Decision::Hidden,
                 }
             }
+            // Referring shares the whole record: only a care-team doctor may, never under an
+            // emergency access.
+            A::SendReferral => match relationship {
+                R::CareTeam => Decision::Allow(Basis::CareTeam),
+                R::EmergencyAccess => Decision::Forbidden,
+                R::OwnRecord | R::None => Decision::Hidden,
+            },
             A::EndCareTeamMembership | A::ReadAccessLog => Decision::Forbidden,
         },
         Role::Patient => match action {
@@ -282,6 +298,7 @@ mod tests {
         (Role::Secretary, A::EndCareTeamMembership,  [Forbidden; 4]),
         (Role::Secretary, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Secretary, A::ReadAccessLog,          [Forbidden; 4]),
+        (Role::Secretary, A::SendReferral,           [Forbidden; 4]),
         // Doctor: everything for their care team, reading under emergency access.
         (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
@@ -296,6 +313,7 @@ mod tests {
         (Role::Doctor, A::EndCareTeamMembership,  [Forbidden; 4]),
         (Role::Doctor, A::RequestEmergencyAccess, [ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::ReadAccessLog,          [Forbidden; 4]),
+        (Role::Doctor, A::SendReferral,           [Hidden, TEAM, Forbidden, Hidden]),
         // Laboratory: nothing.
         (Role::Laboratory, A::CreatePatient,          [Forbidden; 4]),
         (Role::Laboratory, A::SearchPatients,         [Forbidden; 4]),
@@ -310,6 +328,7 @@ mod tests {
         (Role::Laboratory, A::EndCareTeamMembership,  [Forbidden; 4]),
         (Role::Laboratory, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Laboratory, A::ReadAccessLog,          [Forbidden; 4]),
+        (Role::Laboratory, A::SendReferral,           [Forbidden; 4]),
         // Patient: reads their own record.
         (Role::Patient, A::CreatePatient,          [Forbidden; 4]),
         (Role::Patient, A::SearchPatients,         [Forbidden; 4]),
@@ -324,6 +343,7 @@ mod tests {
         (Role::Patient, A::EndCareTeamMembership,  [Forbidden; 4]),
         (Role::Patient, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Patient, A::ReadAccessLog,          [SELF_, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::SendReferral,           [Forbidden; 4]),
         // Admin: care teams and the audit trail, never clinical data.
         (Role::Admin, A::CreatePatient,          [Forbidden; 4]),
         (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
@@ -338,6 +358,7 @@ mod tests {
         (Role::Admin, A::EndCareTeamMembership,  [ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Admin, A::ReadAccessLog,          [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::SendReferral,           [Forbidden; 4]),
     ];
 
     #[test]
@@ -355,6 +376,7 @@ mod tests {
 
     #[test]
     fn the_table_covers_every_role_and_action() {
+        assert_eq!(TABLE.len(), Role::ALL.len() * Action::ALL.len());
         for role in Role::ALL {
             for action in Action::ALL {
                 assert_eq!(

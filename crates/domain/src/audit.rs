@@ -74,6 +74,14 @@ string_enum!(
         CareTeamEnd => "care_team.end",
         EmergencyAccessGrant => "emergency_access.grant",
         AccessLogRead => "access_log.read",
+        ReferralCreate => "referral.create",
+        ReferralRead => "referral.read",
+        /// The referral appeared in a box listing.
+        ReferralList => "referral.list",
+        ReferralAccept => "referral.accept",
+        ReferralDecline => "referral.decline",
+        ReferralCancel => "referral.cancel",
+        ReferralComplete => "referral.complete",
     }
 );
 

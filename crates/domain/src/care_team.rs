@@ -7,8 +7,10 @@ use time::{Duration, OffsetDateTime};
 use crate::RepositoryError;
 use crate::audit::AuditEvent;
 use crate::id::time_ordered_id;
+use crate::notification::{NewNotification, Notification};
 use crate::page::{Page, PageRequest};
 use crate::patient::PatientId;
+use crate::referral::ReferralId;
 use crate::text::Text;
 use crate::user::{FullName, UserId};
 
@@ -36,6 +38,8 @@ pub struct CareTeamMember {
     pub ended_at: Option<OffsetDateTime>,
     pub added_by: UserId,
     pub ended_by: Option<UserId>,
+    /// The referral whose acceptance opened the membership, if that was the reason.
+    pub referral_id: Option<ReferralId>,
 }
 
 impl CareTeamMember {
@@ -57,11 +61,18 @@ pub enum AddMemberError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait CareTeamRepository: Send + Sync {
-    /// Adds a membership.
+    /// Adds a membership, with its audit event and notifications, in one transaction; returns
+    /// the notifications as stored.
     ///
     /// # Errors
-    /// [`AddMemberError::AlreadyMember`] when the doctor has a current membership already.
-    async fn add(&self, member: &CareTeamMember, audit: &AuditEvent) -> Result<(), AddMemberError>;
+    /// [`AddMemberError::AlreadyMember`] when the doctor has a current membership already (and
+    /// then nothing is written).
+    async fn add(
+        &self,
+        member: &CareTeamMember,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, AddMemberError>;
 
     /// Ends the doctor's current membership at `at`, returning it as ended, or `None` when the
     /// doctor has no current membership (and then nothing is written, the event neither).
@@ -149,13 +160,17 @@ pub struct EmergencyAccessFilter {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EmergencyAccessRepository: Send + Sync {
+    /// Stores the grant with its audit event and notifications, in one transaction; returns
+    /// the notifications as stored.
+    ///
     /// # Errors
     /// [`RepositoryError`].
     async fn grant(
         &self,
         access: &EmergencyAccess,
         audit: &AuditEvent,
-    ) -> Result<(), RepositoryError>;
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, RepositoryError>;
 
     /// Grants matching `filter`, newest first.
     ///

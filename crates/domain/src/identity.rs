@@ -11,8 +11,9 @@ use crate::page::{Page, PageRequest};
 use crate::password::{HashingError, Password, PasswordHasher};
 use crate::throttle::{LoginAttemptRepository, ThrottlePolicy, throttle_key};
 use crate::token::{
-    AccessClaims, AccessTokenCodec, NewRefreshToken, RefreshToken, RefreshTokenFactory,
-    RefreshTokenRepository, RevokedTokenRepository, RotateOutcome, SessionId, TokenError, TokenId,
+    AccessClaims, AccessTokenCodec, LiveSession, NewRefreshToken, RefreshToken,
+    RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, RotateOutcome,
+    SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, TokenError, TokenId,
 };
 use crate::user::{
     CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserRepository,
@@ -75,6 +76,7 @@ pub struct IdentityPorts {
     pub hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokenCodec>,
     pub refresh_token_factory: Arc<dyn RefreshTokenFactory>,
+    pub socket_tickets: Arc<dyn SocketTicketRepository>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -610,6 +612,77 @@ impl IdentityService {
         }
     }
 
+    /// A single-use ticket that opens a WebSocket as the caller, for clients that cannot send
+    /// an `Authorization` header (browsers): valid 30 seconds, and never beyond the caller's
+    /// access token. Returns the ticket and when it expires.
+    ///
+    /// # Errors
+    /// [`InternalError`] on storage failure.
+    pub async fn issue_socket_ticket(
+        &self,
+        principal: &Principal,
+    ) -> Result<(String, time::OffsetDateTime), InternalError> {
+        let now = self.ports.clock.now();
+        let expires_at = (now + SOCKET_TICKET_TTL).min(principal.claims.expires_at);
+        let ticket = self.ports.refresh_token_factory.generate();
+        let hash = self.ports.refresh_token_factory.hash(&ticket);
+        self.ports
+            .socket_tickets
+            .issue(&hash, &principal.claims, expires_at)
+            .await?;
+        Ok((ticket.expose().to_owned(), expires_at))
+    }
+
+    /// Who a socket ticket stands for, using it up. The access token it was issued with must
+    /// still be valid, as in [`Self::authenticate`].
+    ///
+    /// # Errors
+    /// [`AuthenticateError`]: `Invalid` for an unknown, used or expired ticket.
+    pub async fn redeem_socket_ticket(&self, ticket: &str) -> Result<Principal, AuthenticateError> {
+        let now = self.ports.clock.now();
+        let hash = self
+            .ports
+            .refresh_token_factory
+            .hash(&RefreshToken::new(ticket.to_owned()));
+        let claims = self
+            .ports
+            .socket_tickets
+            .redeem(&hash, now)
+            .await?
+            .ok_or(AuthenticateError::Invalid)?;
+        if claims.expires_at <= now {
+            return Err(AuthenticateError::Expired);
+        }
+        if self
+            .ports
+            .revoked_tokens
+            .is_denied(claims.token_id, claims.session_id)
+            .await?
+        {
+            return Err(AuthenticateError::Revoked);
+        }
+        match self.ports.users.find_by_id(claims.user_id).await? {
+            Some(user) if user.is_active() => Ok(Principal { user, claims }),
+            Some(_) => Err(AuthenticateError::Inactive),
+            None => Err(AuthenticateError::Invalid),
+        }
+    }
+
+    /// Which of these live sessions have ended since they were authenticated (sign-out,
+    /// revocation, suspension), for long-lived connections to close.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    pub async fn ended_sessions(
+        &self,
+        sessions: &[LiveSession],
+    ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ports.revoked_tokens.ended_sessions(sessions).await
+    }
+
     /// Active doctors, for anyone signed in to pick from.
     ///
     /// # Errors
@@ -744,12 +817,13 @@ impl IdentityService {
         let now = self.ports.clock.now();
         let tokens = self.ports.refresh_tokens.purge_expired(now).await?;
         let denials = self.ports.revoked_tokens.purge_expired(now).await?;
+        let tickets = self.ports.socket_tickets.purge_expired(now).await?;
         let attempts = self
             .ports
             .login_attempts
             .purge_older_than(now - self.config.throttle.window)
             .await?;
-        Ok(tokens + denials + attempts)
+        Ok(tokens + denials + tickets + attempts)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::password::{MockPasswordHasher, PasswordHash};
 use crate::throttle::{MockLoginAttemptRepository, RecentFailures};
 use crate::token::{
     MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
-    MockRevokedTokenRepository, RefreshTokenHash,
+    MockRevokedTokenRepository, MockSocketTicketRepository, RefreshTokenHash,
 };
 use crate::user::MockUserRepository;
 
@@ -38,6 +38,7 @@ struct Mocks {
     hasher: MockPasswordHasher,
     access_tokens: MockAccessTokenCodec,
     refresh_token_factory: MockRefreshTokenFactory,
+    socket_tickets: MockSocketTicketRepository,
     signed: Signed,
 }
 
@@ -69,6 +70,7 @@ impl Mocks {
             hasher: MockPasswordHasher::new(),
             access_tokens,
             refresh_token_factory,
+            socket_tickets: MockSocketTicketRepository::new(),
             signed,
         }
     }
@@ -88,6 +90,7 @@ impl Mocks {
                 hasher: Arc::new(self.hasher),
                 access_tokens: Arc::new(self.access_tokens),
                 refresh_token_factory: Arc::new(self.refresh_token_factory),
+                socket_tickets: Arc::new(self.socket_tickets),
                 clock: Arc::new(FixedClock(NOW)),
             },
             IdentityConfig::default(),
@@ -1079,6 +1082,268 @@ async fn a_valid_token_of_an_active_user_yields_that_user_as_they_are_now() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// WebSocket tickets and live sessions
+
+/// The ticket is stored once, as the hash of the factory's first secret, for `claims`, until
+/// `expires_at`.
+fn expect_ticket_issued(mocks: &mut Mocks, claims: &AccessClaims, expires_at: OffsetDateTime) {
+    let claims = claims.clone();
+    mocks
+        .socket_tickets
+        .expect_issue()
+        .withf(move |hash, c, until| {
+            *hash == hash_of("refresh-1") && *c == claims && *until == expires_at
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+}
+
+#[tokio::test]
+async fn a_socket_ticket_lasts_thirty_seconds_and_is_stored_only_as_a_hash() {
+    let alice = principal(&user("alice", Role::Doctor, UserStatus::Active));
+    assert!(alice.claims.expires_at > NOW + Duration::seconds(30));
+    let mut mocks = Mocks::new();
+    expect_ticket_issued(&mut mocks, &alice.claims, NOW + Duration::seconds(30));
+
+    let (ticket, expires_at) = mocks
+        .service()
+        .issue_socket_ticket(&alice)
+        .await
+        .expect("issued");
+
+    assert_eq!(ticket, "refresh-1", "the secret itself goes to the client");
+    assert_eq!(expires_at, NOW + Duration::seconds(30));
+    assert_eq!(SOCKET_TICKET_TTL, Duration::seconds(30));
+}
+
+#[tokio::test]
+async fn a_socket_ticket_never_outlives_the_access_token_it_stands_for() {
+    let bob = user("bob", Role::Doctor, UserStatus::Active);
+    let expiring = Principal {
+        claims: AccessClaims {
+            expires_at: NOW + Duration::seconds(10),
+            ..claims_for(&bob)
+        },
+        user: bob,
+    };
+    let mut mocks = Mocks::new();
+    expect_ticket_issued(&mut mocks, &expiring.claims, NOW + Duration::seconds(10));
+
+    let (_, expires_at) = mocks
+        .service()
+        .issue_socket_ticket(&expiring)
+        .await
+        .expect("issued");
+
+    assert_eq!(expires_at, NOW + Duration::seconds(10));
+}
+
+#[tokio::test]
+async fn a_socket_ticket_that_cannot_be_stored_is_internal() {
+    let alice = principal(&user("alice", Role::Doctor, UserStatus::Active));
+    let mut mocks = Mocks::new();
+    mocks
+        .socket_tickets
+        .expect_issue()
+        .times(1)
+        .returning(|_, _, _| Err(repository_failure()));
+
+    let result = mocks.service().issue_socket_ticket(&alice).await;
+
+    assert!(
+        matches!(result, Err(InternalError::Repository(_))),
+        "{result:?}"
+    );
+}
+
+/// `the-ticket` is redeemed once, by its hash, as of now, and stands for `claims` (`None`:
+/// unknown, used or expired).
+fn redeemed(claims: Option<AccessClaims>) -> Mocks {
+    let mut mocks = Mocks::new();
+    mocks
+        .socket_tickets
+        .expect_redeem()
+        .withf(|hash, now| *hash == hash_of("the-ticket") && *now == NOW)
+        .times(1)
+        .returning(move |_, _| Ok(claims.clone()));
+    mocks
+}
+
+#[tokio::test]
+async fn an_unknown_used_or_expired_socket_ticket_is_invalid() {
+    let mut mocks = redeemed(None);
+    mocks.revoked_tokens.expect_is_denied().never();
+    mocks.users.expect_find_by_id().never();
+
+    let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Invalid)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_ticket_whose_access_token_expired_is_refused_as_expired() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    for expires_at in [NOW, NOW - Duration::seconds(1)] {
+        let claims = AccessClaims {
+            expires_at,
+            ..claims_for(&alice)
+        };
+        let mut mocks = redeemed(Some(claims));
+        mocks.revoked_tokens.expect_is_denied().never();
+        mocks.users.expect_find_by_id().never();
+
+        let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+        assert!(
+            matches!(result, Err(AuthenticateError::Expired)),
+            "{expires_at}: {result:?}"
+        );
+    }
+}
+
+/// `the-ticket` stands for `claims`, and whether its token or session is denied is `revoked`.
+fn redeemed_and_checked(claims: &AccessClaims, revoked: bool) -> Mocks {
+    let mut mocks = redeemed(Some(claims.clone()));
+    mocks
+        .revoked_tokens
+        .expect_is_denied()
+        .with(eq(claims.token_id), eq(claims.session_id))
+        .times(1)
+        .returning(move |_, _| Ok(revoked));
+    mocks
+}
+
+#[tokio::test]
+async fn a_socket_ticket_of_a_signed_out_session_is_refused_as_revoked() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = redeemed_and_checked(&claims_for(&alice), true);
+    mocks.users.expect_find_by_id().never();
+
+    let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Revoked)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_ticket_of_a_suspended_account_is_refused_as_inactive() {
+    for status in [UserStatus::Suspended, UserStatus::Pending] {
+        let bob = user("bob", Role::Doctor, status);
+        let mut mocks = redeemed_and_checked(&claims_for(&bob), false);
+        mocks.user_by_id(&bob);
+
+        let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+        assert!(
+            matches!(result, Err(AuthenticateError::Inactive)),
+            "{status}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_socket_ticket_of_a_deleted_account_is_invalid() {
+    let ghost = user("ghost", Role::Doctor, UserStatus::Active);
+    let mut mocks = redeemed_and_checked(&claims_for(&ghost), false);
+    mocks
+        .users
+        .expect_find_by_id()
+        .with(eq(ghost.id))
+        .times(1)
+        .returning(|_| Ok(None));
+
+    let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Invalid)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_socket_ticket_stands_for_its_user_as_they_are_now() {
+    let carol = user("carol", Role::Doctor, UserStatus::Active);
+    let claims = claims_for(&carol);
+    let mut mocks = redeemed_and_checked(&claims, false);
+    mocks.user_by_id(&carol);
+
+    let principal = mocks
+        .service()
+        .redeem_socket_ticket("the-ticket")
+        .await
+        .expect("redeemed");
+
+    assert_eq!(principal.user, carol);
+    assert_eq!(principal.claims, claims);
+}
+
+#[tokio::test]
+async fn a_socket_ticket_that_cannot_be_redeemed_is_internal() {
+    let mut mocks = Mocks::new();
+    mocks
+        .socket_tickets
+        .expect_redeem()
+        .times(1)
+        .returning(|_, _| Err(repository_failure()));
+
+    let result = mocks.service().redeem_socket_ticket("the-ticket").await;
+
+    assert!(
+        matches!(result, Err(AuthenticateError::Internal(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_live_session_asks_storage_nothing() {
+    let mut mocks = Mocks::new();
+    mocks.revoked_tokens.expect_ended_sessions().never();
+
+    let ended = mocks.service().ended_sessions(&[]).await.expect("checked");
+
+    assert!(ended.is_empty());
+}
+
+#[tokio::test]
+async fn live_sessions_are_checked_together_and_the_ended_ones_reported() {
+    let alice = claims_for(&user("alice", Role::Doctor, UserStatus::Active));
+    let bob = claims_for(&user("bob", Role::Doctor, UserStatus::Suspended));
+    let carol = claims_for(&user("carol", Role::Doctor, UserStatus::Active));
+    let sessions = vec![
+        LiveSession::from(&alice),
+        LiveSession::from(&bob),
+        LiveSession::from(&carol),
+    ];
+    let answer = vec![
+        (alice.token_id, SessionEnd::SignedOut),
+        (bob.token_id, SessionEnd::Inactive),
+    ];
+    let mut mocks = Mocks::new();
+    let returned = answer.clone();
+    mocks
+        .revoked_tokens
+        .expect_ended_sessions()
+        .with(eq(sessions.clone()))
+        .times(1)
+        .returning(move |_| Ok(returned.clone()));
+
+    let ended = mocks
+        .service()
+        .ended_sessions(&sessions)
+        .await
+        .expect("checked");
+
+    assert_eq!(ended, answer);
+    assert_eq!(sessions[1].session_id, bob.session_id);
+    assert_eq!(sessions[1].user_id, bob.user_id);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Administration
 
 #[tokio::test]
@@ -1606,6 +1871,12 @@ async fn purging_counts_everything_that_expired() {
         .times(1)
         .returning(|_| Ok(2));
     mocks
+        .socket_tickets
+        .expect_purge_expired()
+        .with(eq(NOW))
+        .times(1)
+        .returning(|_| Ok(4));
+    mocks
         .login_attempts
         .expect_purge_older_than()
         .with(eq(NOW - Duration::minutes(15)))
@@ -1614,5 +1885,5 @@ async fn purging_counts_everything_that_expired() {
 
     let purged = mocks.service().purge_expired().await.expect("purged");
 
-    assert_eq!(purged, 6);
+    assert_eq!(purged, 10);
 }

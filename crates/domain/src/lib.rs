@@ -14,6 +14,7 @@ mod id;
 pub mod identity;
 pub mod medical;
 pub mod note;
+pub mod notification;
 pub mod page;
 pub mod password;
 pub mod patient;

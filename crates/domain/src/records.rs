@@ -19,11 +19,16 @@ use crate::clock::Clock;
 use crate::identity::{InternalError, Principal};
 use crate::medical::{MedicalInput, MedicalRecord, MedicalRepository};
 use crate::note::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
+use crate::notification::{
+    NewNotification, Notification, NotificationData, NotificationKind, NotificationPublisher,
+    Recipient,
+};
 use crate::page::{Page, PageRequest};
 use crate::patient::{
     Mrn, Patient, PatientDetails, PatientId, PatientInput, PatientQuery, PatientRepository,
     PatientSummary, SavePatientError, SearchScope, SearchText,
 };
+use crate::referral::{ReferralRepository, TransitionError};
 use crate::user::{Role, UserId, UserRepository};
 use crate::validation::ValidationErrors;
 
@@ -127,6 +132,14 @@ pub enum RecordsError {
     AlreadyMember,
     #[error("the doctor is not on the care team")]
     NotMember,
+    /// No such referral, or none the caller is a party to (404).
+    #[error("no such referral")]
+    ReferralNotFound,
+    /// A referral status change the state machine refuses: `NotFrom` is a conflict with the
+    /// referral's current status (409), `WrongParty` a change the caller's side may never ask
+    /// for (403).
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -161,6 +174,9 @@ pub struct RecordsPorts {
     pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub users: Arc<dyn UserRepository>,
+    pub referrals: Arc<dyn ReferralRepository>,
+    /// Tells the server instances about committed notifications.
+    pub publisher: Arc<dyn NotificationPublisher>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -220,6 +236,20 @@ impl RecordsService {
             basis,
             request_id: actor.request_id.clone(),
         }
+    }
+
+    /// Hands committed notifications to the publisher (a no-op when there are none).
+    async fn publish(&self, notifications: &[Notification]) {
+        if !notifications.is_empty() {
+            self.ports.publisher.publish(notifications).await;
+        }
+    }
+
+    /// How a user is named in notification titles.
+    async fn name_of(&self, user_id: UserId) -> Result<String, RecordsError> {
+        Ok(display_name(
+            self.ports.users.find_by_id(user_id).await?.as_ref(),
+        ))
     }
 
     /// Records a refusal and returns the error to answer with.
@@ -379,6 +409,7 @@ impl RecordsService {
             ended_at: None,
             added_by: actor.user_id,
             ended_by: None,
+            referral_id: None,
         });
         let event = self.event(
             actor,
@@ -683,16 +714,33 @@ impl RecordsService {
             ended_at: None,
             added_by: actor.user_id,
             ended_by: None,
+            referral_id: None,
         };
         let event = self.event(actor, Some(id), AuditAction::CareTeamAdd, Some(basis), now);
-        self.ports
+        let mut notices = Vec::new();
+        if doctor_id != actor.user_id {
+            let by = self.name_of(actor.user_id).await?;
+            notices.push(NewNotification {
+                recipient: Recipient::User(doctor_id),
+                kind: NotificationKind::CareTeamAdded,
+                data: NotificationData {
+                    title: format!("{by} added you to a patient's care team"),
+                    patient_id: Some(*id.as_uuid()),
+                    actor_id: Some(*actor.user_id.as_uuid()),
+                    ..NotificationData::default()
+                },
+            });
+        }
+        let stored = self
+            .ports
             .care_teams
-            .add(&member, &event)
+            .add(&member, &event, &notices)
             .await
             .map_err(|e| match e {
                 AddMemberError::AlreadyMember => RecordsError::AlreadyMember,
                 AddMemberError::Repository(e) => e.into(),
             })?;
+        self.publish(&stored).await;
         Ok(member)
     }
 
@@ -757,7 +805,24 @@ impl RecordsService {
             Some(basis),
             now,
         );
-        self.ports.emergency_accesses.grant(&access, &event).await?;
+        let by = self.name_of(actor.user_id).await?;
+        let notice = NewNotification {
+            recipient: Recipient::ActiveAdmins,
+            kind: NotificationKind::EmergencyAccessUsed,
+            data: NotificationData {
+                title: format!("{by} used emergency access to a patient's record"),
+                patient_id: Some(*id.as_uuid()),
+                actor_id: Some(*actor.user_id.as_uuid()),
+                emergency_access_id: Some(*access.id.as_uuid()),
+                ..NotificationData::default()
+            },
+        };
+        let stored = self
+            .ports
+            .emergency_accesses
+            .grant(&access, &event, &[notice])
+            .await?;
+        self.publish(&stored).await;
         Ok(access)
     }
 
@@ -826,6 +891,18 @@ impl RecordsService {
         Ok(self.ports.audit.list(filter, page).await?)
     }
 }
+
+/// How a user is named in notification titles: doctors with their title.
+fn display_name(user: Option<&crate::user::User>) -> String {
+    match user {
+        Some(user) if user.role == Role::Doctor => format!("Dr {}", user.full_name.as_str()),
+        Some(user) => user.full_name.as_str().to_owned(),
+        None => "A former colleague".to_owned(),
+    }
+}
+
+#[path = "referral_cases.rs"]
+mod referral_cases;
 
 #[cfg(test)]
 #[path = "records_tests.rs"]

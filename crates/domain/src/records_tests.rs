@@ -1,6 +1,9 @@
 //! Unit tests of the patient-record use cases, with mockall doubles of every port. The access
 //! policy itself is table-tested in `access.rs`; these test what the service does around it:
 //! when it looks the patient up, what it audits, and how each operation treats its ports.
+//!
+//! The doubles and helpers marked `pub(super)` are shared with the referral use cases' tests
+//! (`referral_tests.rs`).
 
 use std::sync::Mutex;
 
@@ -15,20 +18,22 @@ use crate::care_team::{MockCareTeamRepository, MockEmergencyAccessRepository};
 use crate::clock::FixedClock;
 use crate::medical::{AllergyInput, MedicalInfo, MockMedicalRepository};
 use crate::note::MockNoteRepository;
+use crate::notification::MockNotificationPublisher;
 use crate::patient::{AccessFacts, ContactInput, MockPatientRepository};
+use crate::referral::MockReferralRepository;
 use crate::user::{FullName, MockUserRepository, User, UserStatus, Username};
 
 /// The instant every test runs at: the service's clock stands still here.
-const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
+pub(super) const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
 /// The request every actor acts in, so that events can be matched with logs.
-const REQUEST_ID: &str = "req-7f3a";
+pub(super) const REQUEST_ID: &str = "req-7f3a";
 
-const ON_CARE_TEAM: AccessFacts = AccessFacts {
+pub(super) const ON_CARE_TEAM: AccessFacts = AccessFacts {
     is_own_record: false,
     on_care_team: true,
     emergency_access: false,
 };
-const EMERGENCY_ONLY: AccessFacts = AccessFacts {
+pub(super) const EMERGENCY_ONLY: AccessFacts = AccessFacts {
     is_own_record: false,
     on_care_team: false,
     emergency_access: true,
@@ -38,14 +43,14 @@ const OWN_RECORD: AccessFacts = AccessFacts {
     on_care_team: false,
     emergency_access: false,
 };
-const UNRELATED: AccessFacts = AccessFacts {
+pub(super) const UNRELATED: AccessFacts = AccessFacts {
     is_own_record: false,
     on_care_team: false,
     emergency_access: false,
 };
 
 /// What the doubles were called with, in call order.
-type Captured<T> = Arc<Mutex<Vec<T>>>;
+pub(super) type Captured<T> = Arc<Mutex<Vec<T>>>;
 
 /// Doubles of every port, assembled into a service by [`Mocks::service`].
 ///
@@ -54,20 +59,22 @@ type Captured<T> = Arc<Mutex<Vec<T>>>;
 /// ([`Mocks::facts`]) and the audit log ([`Mocks::audit_succeeds`], [`Mocks::audit_fails`]) are
 /// ordered in [`Mocks::seq`]; a test adds the operation's own read to it to check that the read
 /// comes between them.
-struct Mocks {
-    patients: MockPatientRepository,
-    medical: MockMedicalRepository,
-    notes: MockNoteRepository,
-    care_teams: MockCareTeamRepository,
-    emergency_accesses: MockEmergencyAccessRepository,
-    audit: MockAuditLog,
-    users: MockUserRepository,
-    config: RecordsConfig,
-    seq: Sequence,
+pub(super) struct Mocks {
+    pub(super) patients: MockPatientRepository,
+    pub(super) medical: MockMedicalRepository,
+    pub(super) notes: MockNoteRepository,
+    pub(super) care_teams: MockCareTeamRepository,
+    pub(super) emergency_accesses: MockEmergencyAccessRepository,
+    pub(super) audit: MockAuditLog,
+    pub(super) users: MockUserRepository,
+    pub(super) referrals: MockReferralRepository,
+    pub(super) publisher: MockNotificationPublisher,
+    pub(super) config: RecordsConfig,
+    pub(super) seq: Sequence,
 }
 
 impl Mocks {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             patients: MockPatientRepository::new(),
             medical: MockMedicalRepository::new(),
@@ -76,12 +83,14 @@ impl Mocks {
             emergency_accesses: MockEmergencyAccessRepository::new(),
             audit: MockAuditLog::new(),
             users: MockUserRepository::new(),
+            referrals: MockReferralRepository::new(),
+            publisher: MockNotificationPublisher::new(),
             config: RecordsConfig::default(),
             seq: Sequence::new(),
         }
     }
 
-    fn service(self) -> RecordsService {
+    pub(super) fn service(self) -> RecordsService {
         RecordsService::new(
             RecordsPorts {
                 patients: Arc::new(self.patients),
@@ -91,6 +100,8 @@ impl Mocks {
                 emergency_accesses: Arc::new(self.emergency_accesses),
                 audit: Arc::new(self.audit),
                 users: Arc::new(self.users),
+                referrals: Arc::new(self.referrals),
+                publisher: Arc::new(self.publisher),
                 clock: Arc::new(FixedClock(NOW)),
             },
             self.config,
@@ -99,7 +110,12 @@ impl Mocks {
 
     /// The patient is looked up once, for `actor`, as of now, and relates to them by `facts`
     /// (`None`: there is no such patient).
-    fn facts(&mut self, patient_id: PatientId, actor: &Actor, facts: Option<AccessFacts>) {
+    pub(super) fn facts(
+        &mut self,
+        patient_id: PatientId,
+        actor: &Actor,
+        facts: Option<AccessFacts>,
+    ) {
         let user_id = actor.user_id();
         self.patients
             .expect_access_facts()
@@ -109,12 +125,12 @@ impl Mocks {
             .returning(move |_, _, _| Ok(facts));
     }
 
-    fn no_patient_lookup(&mut self) {
+    pub(super) fn no_patient_lookup(&mut self) {
         self.patients.expect_access_facts().never();
     }
 
     /// The audit log is written once, successfully; returns the events it was given.
-    fn audit_succeeds(&mut self) -> Captured<Vec<AuditEvent>> {
+    pub(super) fn audit_succeeds(&mut self) -> Captured<Vec<AuditEvent>> {
         let recorded = Captured::default();
         let log = Arc::clone(&recorded);
         self.audit
@@ -129,7 +145,7 @@ impl Mocks {
     }
 
     /// The audit log is written once, and fails.
-    fn audit_fails(&mut self) {
+    pub(super) fn audit_fails(&mut self) {
         self.audit
             .expect_record()
             .times(1)
@@ -137,22 +153,51 @@ impl Mocks {
             .returning(|_| Err(repository_failure()));
     }
 
-    fn nothing_audited(&mut self) {
+    pub(super) fn nothing_audited(&mut self) {
         self.audit.expect_record().never();
     }
 
     /// `id` is looked up once among the users, and is `user`.
-    fn user_by_id(&mut self, id: UserId, user: Option<User>) {
+    pub(super) fn user_by_id(&mut self, id: UserId, user: Option<User>) {
         self.users
             .expect_find_by_id()
             .with(eq(id))
             .times(1)
             .returning(move |_| Ok(user.clone()));
     }
+
+    /// `user`, who acts, is looked up by id for their name (in notification titles), as often
+    /// as the operation needs.
+    pub(super) fn named(&mut self, user: &User) {
+        let found = user.clone();
+        self.users
+            .expect_find_by_id()
+            .with(eq(user.id))
+            .returning(move |_| Ok(Some(found.clone())));
+    }
+
+    /// The publisher is called once, after whatever `self.seq` holds so far; returns what it
+    /// was given.
+    pub(super) fn publishes(&mut self) -> Captured<Vec<Notification>> {
+        let published = Captured::default();
+        let log = Arc::clone(&published);
+        self.publisher
+            .expect_publish()
+            .times(1)
+            .in_sequence(&mut self.seq)
+            .returning(move |notifications| {
+                log.lock().expect("log").push(notifications.to_vec());
+            });
+        published
+    }
+
+    pub(super) fn nothing_published(&mut self) {
+        self.publisher.expect_publish().never();
+    }
 }
 
 /// An authenticated caller of `role`, acting in request [`REQUEST_ID`].
-fn actor(role: Role) -> Actor {
+pub(super) fn actor(role: Role) -> Actor {
     Actor {
         request_id: Some(REQUEST_ID.to_owned()),
         ..Actor::unchecked(UserId::generate(), role)
@@ -169,11 +214,15 @@ fn grant(actor: &Actor, patient_id: Option<PatientId>, action: Action, basis: Ba
     }
 }
 
-fn user(role: Role, status: UserStatus) -> User {
+pub(super) fn user(role: Role, status: UserStatus) -> User {
+    named_user("Gregory House", role, status)
+}
+
+pub(super) fn named_user(full_name: &str, role: Role, status: UserStatus) -> User {
     User {
         id: UserId::generate(),
         username: Username::parse("someone").expect("valid username"),
-        full_name: FullName::parse("Gregory House").expect("valid name"),
+        full_name: FullName::parse(full_name).expect("valid name"),
         email: None,
         role,
         status,
@@ -181,7 +230,15 @@ fn user(role: Role, status: UserStatus) -> User {
     }
 }
 
-fn patient_input() -> PatientInput {
+/// `user` acting in request [`REQUEST_ID`].
+pub(super) fn actor_for(user: &User) -> Actor {
+    Actor {
+        request_id: Some(REQUEST_ID.to_owned()),
+        ..Actor::unchecked(user.id, user.role)
+    }
+}
+
+pub(super) fn patient_input() -> PatientInput {
     PatientInput {
         full_name: Some("Ada Lovelace".into()),
         date_of_birth: Some("1985-12-10".into()),
@@ -195,7 +252,7 @@ fn patient_input() -> PatientInput {
 }
 
 /// A patient registered a month ago and last changed two hours ago.
-fn stored_patient(user_id: Option<UserId>) -> Patient {
+pub(super) fn stored_patient(user_id: Option<UserId>) -> Patient {
     let input = PatientInput {
         user_id: user_id.map(|id| *id.as_uuid()),
         ..patient_input()
@@ -209,12 +266,12 @@ fn stored_patient(user_id: Option<UserId>) -> Patient {
     }
 }
 
-fn repository_failure() -> RepositoryError {
+pub(super) fn repository_failure() -> RepositoryError {
     RepositoryError::new("disk on fire")
 }
 
 /// The one event of the one call to the audit log.
-fn single_event(recorded: &Captured<Vec<AuditEvent>>) -> AuditEvent {
+pub(super) fn single_event(recorded: &Captured<Vec<AuditEvent>>) -> AuditEvent {
     let batches = recorded.lock().expect("recorded");
     assert_eq!(batches.len(), 1, "one call to the audit log: {batches:?}");
     assert_eq!(batches[0].len(), 1, "one event: {batches:?}");
@@ -222,7 +279,7 @@ fn single_event(recorded: &Captured<Vec<AuditEvent>>) -> AuditEvent {
 }
 
 /// The event is `actor`'s attempt at `action` on `patient_id`, now, in request [`REQUEST_ID`].
-fn assert_attributed(
+pub(super) fn assert_attributed(
     event: &AuditEvent,
     actor: &Actor,
     patient_id: Option<PatientId>,
@@ -236,7 +293,7 @@ fn assert_attributed(
     assert_eq!(event.at, NOW, "{event:?}");
 }
 
-fn assert_denied(
+pub(super) fn assert_denied(
     event: &AuditEvent,
     actor: &Actor,
     patient_id: Option<PatientId>,
@@ -247,7 +304,7 @@ fn assert_denied(
     assert_eq!(event.basis, None, "{event:?}");
 }
 
-fn assert_allowed(
+pub(super) fn assert_allowed(
     event: &AuditEvent,
     actor: &Actor,
     patient_id: Option<PatientId>,
@@ -260,14 +317,14 @@ fn assert_allowed(
 }
 
 /// The fields an `Invalid` error names; fails on any other result.
-fn invalid_fields<T: std::fmt::Debug>(result: Result<T, RecordsError>) -> Vec<String> {
+pub(super) fn invalid_fields<T: std::fmt::Debug>(result: Result<T, RecordsError>) -> Vec<String> {
     match result {
         Err(RecordsError::Invalid(errors)) => errors.0.into_iter().map(|e| e.field).collect(),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
 
-fn is_internal<T>(result: &Result<T, RecordsError>) -> bool {
+pub(super) fn is_internal<T>(result: &Result<T, RecordsError>) -> bool {
     matches!(
         result,
         Err(RecordsError::Internal(InternalError::Repository(_)))
@@ -284,7 +341,37 @@ fn member(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> CareTea
         ended_at: None,
         added_by,
         ended_by: None,
+        referral_id: None,
     }
+}
+
+/// The notifications as the repository stores them: numbered for each recipient, from 41 on,
+/// with every active administrator standing for [`Recipient::ActiveAdmins`] (two of them here).
+pub(super) fn stored(notices: &[NewNotification], admins: &[UserId]) -> Vec<Notification> {
+    let mut next = 40;
+    let mut numbered = |recipient: UserId, notice: &NewNotification| {
+        next += 1;
+        Notification {
+            id: next,
+            recipient,
+            kind: notice.kind,
+            created_at: NOW,
+            read_at: None,
+            data: notice.data.clone(),
+        }
+    };
+    let mut out = Vec::new();
+    for notice in notices {
+        match notice.recipient {
+            Recipient::User(user_id) => out.push(numbered(user_id, notice)),
+            Recipient::ActiveAdmins => {
+                for admin in admins {
+                    out.push(numbered(*admin, notice));
+                }
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2095,25 +2182,38 @@ async fn an_invalid_note_is_invalid_and_nothing_is_stored() {
 // ---------------------------------------------------------------------------------------------
 // Care teams
 
-#[tokio::test]
-async fn an_active_doctor_is_added_to_the_care_team_from_now_on() {
-    let admin = actor(Role::Admin);
-    let patient_id = PatientId::generate();
-    let colleague = user(Role::Doctor, UserStatus::Active);
-    let stored: Captured<(CareTeamMember, AuditEvent)> = Captured::default();
-    let log = Arc::clone(&stored);
-    let mut mocks = Mocks::new();
-    mocks.user_by_id(colleague.id, Some(colleague.clone()));
+/// What `CareTeamRepository::add` was called with.
+type Added = Captured<(CareTeamMember, AuditEvent, Vec<NewNotification>)>;
+
+/// The membership is added once, in [`Mocks::seq`], and its notifications stored.
+fn expect_add(mocks: &mut Mocks) -> Added {
+    let added = Added::default();
+    let log = Arc::clone(&added);
     mocks
         .care_teams
         .expect_add()
         .times(1)
-        .returning(move |member, event| {
+        .in_sequence(&mut mocks.seq)
+        .returning(move |member, event, notices| {
             log.lock()
                 .expect("log")
-                .push((member.clone(), event.clone()));
-            Ok(())
+                .push((member.clone(), event.clone(), notices.to_vec()));
+            Ok(stored(notices, &[]))
         });
+    added
+}
+
+#[tokio::test]
+async fn an_active_doctor_is_added_to_the_care_team_from_now_on() {
+    let admin_user = named_user("Ada Byron", Role::Admin, UserStatus::Active);
+    let admin = actor_for(&admin_user);
+    let patient_id = PatientId::generate();
+    let colleague = user(Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(colleague.id, Some(colleague.clone()));
+    mocks.named(&admin_user);
+    let stored = expect_add(&mut mocks);
+    let _published = mocks.publishes();
     mocks.nothing_audited();
 
     let added = mocks
@@ -2136,6 +2236,7 @@ async fn an_active_doctor_is_added_to_the_care_team_from_now_on() {
     assert_eq!(added.added_by, admin.user_id());
     assert_eq!(added.started_at, NOW);
     assert_eq!((added.ended_at, added.ended_by), (None, None));
+    assert_eq!(added.referral_id, None);
     let stored = stored.lock().expect("stored");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].0, added);
@@ -2182,16 +2283,19 @@ async fn only_an_active_doctor_can_join_a_care_team() {
 }
 
 #[tokio::test]
-async fn a_doctor_already_on_the_care_team_is_not_added_twice() {
-    let admin = actor(Role::Admin);
+async fn a_doctor_already_on_the_care_team_is_not_added_twice_and_nobody_is_told() {
+    let admin_user = named_user("Ada Byron", Role::Admin, UserStatus::Active);
+    let admin = actor_for(&admin_user);
     let colleague = user(Role::Doctor, UserStatus::Active);
     let mut mocks = Mocks::new();
     mocks.user_by_id(colleague.id, Some(colleague.clone()));
+    mocks.named(&admin_user);
     mocks
         .care_teams
         .expect_add()
         .times(1)
-        .returning(|_, _| Err(AddMemberError::AlreadyMember));
+        .returning(|_, _, _| Err(AddMemberError::AlreadyMember));
+    mocks.nothing_published();
 
     let result = mocks
         .service()
@@ -2210,6 +2314,124 @@ async fn a_doctor_already_on_the_care_team_is_not_added_twice() {
         matches!(result, Err(RecordsError::AlreadyMember)),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
+    let cases = [
+        (
+            named_user("Ada Byron", Role::Admin, UserStatus::Active),
+            Basis::Role,
+            "Ada Byron added you to a patient's care team",
+        ),
+        (
+            named_user("Alice Adams", Role::Doctor, UserStatus::Active),
+            Basis::CareTeam,
+            "Dr Alice Adams added you to a patient's care team",
+        ),
+    ];
+    for (adder, basis, title) in cases {
+        let caller = actor_for(&adder);
+        let patient_id = PatientId::generate();
+        let colleague = user(Role::Doctor, UserStatus::Active);
+        let mut mocks = Mocks::new();
+        mocks.user_by_id(colleague.id, Some(colleague.clone()));
+        mocks.named(&adder);
+        let added = expect_add(&mut mocks);
+        let published = mocks.publishes();
+
+        mocks
+            .service()
+            .add_member(
+                &grant(&caller, Some(patient_id), Action::AddCareTeamMember, basis),
+                colleague.id,
+            )
+            .await
+            .expect("added");
+
+        let added = added.lock().expect("added");
+        let notices = &added[0].2;
+        assert_eq!(
+            notices,
+            &[NewNotification {
+                recipient: Recipient::User(colleague.id),
+                kind: NotificationKind::CareTeamAdded,
+                data: NotificationData {
+                    title: title.to_owned(),
+                    referral_id: None,
+                    patient_id: Some(*patient_id.as_uuid()),
+                    actor_id: Some(*adder.id.as_uuid()),
+                    emergency_access_id: None,
+                },
+            }]
+        );
+        // What is published is what the repository stored (numbered), after it committed.
+        assert_eq!(
+            *published.lock().expect("published"),
+            [stored(notices, &[])]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_doctor_who_adds_themself_is_not_notified_and_nothing_is_published() {
+    let doctor_user = named_user("Alice Adams", Role::Doctor, UserStatus::Active);
+    let doctor = actor_for(&doctor_user);
+    let patient_id = PatientId::generate();
+    let mut mocks = Mocks::new();
+    // Looked up once, as the doctor to add; never again for a notification title.
+    mocks.user_by_id(doctor_user.id, Some(doctor_user.clone()));
+    let added = expect_add(&mut mocks);
+    mocks.nothing_published();
+
+    let member = mocks
+        .service()
+        .add_member(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::AddCareTeamMember,
+                Basis::Role,
+            ),
+            doctor_user.id,
+        )
+        .await
+        .expect("added");
+
+    assert_eq!(member.doctor_id, doctor_user.id);
+    let added = added.lock().expect("added");
+    assert_eq!(added.len(), 1);
+    assert!(added[0].2.is_empty(), "{:?}", added[0].2);
+}
+
+#[tokio::test]
+async fn a_membership_that_cannot_be_stored_is_internal_and_nothing_is_published() {
+    let admin_user = named_user("Ada Byron", Role::Admin, UserStatus::Active);
+    let colleague = user(Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(colleague.id, Some(colleague.clone()));
+    mocks.named(&admin_user);
+    mocks
+        .care_teams
+        .expect_add()
+        .times(1)
+        .returning(|_, _, _| Err(AddMemberError::Repository(repository_failure())));
+    mocks.nothing_published();
+
+    let result = mocks
+        .service()
+        .add_member(
+            &grant(
+                &actor_for(&admin_user),
+                Some(PatientId::generate()),
+                Action::AddCareTeamMember,
+                Basis::Role,
+            ),
+            colleague.id,
+        )
+        .await;
+
+    assert!(is_internal(&result), "{result:?}");
 }
 
 #[tokio::test]
@@ -2313,11 +2535,13 @@ async fn breaking_the_glass_needs_a_reason_of_ten_to_a_thousand_characters() {
     let longest = "y".repeat(1_000);
     for reason in ["1234567890", longest.as_str()] {
         let mut mocks = Mocks::new();
+        // The doctor is looked up for the notification's title.
+        mocks.users.expect_find_by_id().returning(|_| Ok(None));
         mocks
             .emergency_accesses
             .expect_grant()
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(Vec::new()));
 
         let access = mocks
             .service()
@@ -2329,27 +2553,40 @@ async fn breaking_the_glass_needs_a_reason_of_ten_to_a_thousand_characters() {
     }
 }
 
-#[tokio::test]
-async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_event() {
-    let doctor = actor(Role::Doctor);
-    let patient_id = PatientId::generate();
-    let ttl = Duration::minutes(25);
-    let stored: Captured<(EmergencyAccess, AuditEvent)> = Captured::default();
-    let log = Arc::clone(&stored);
-    let mut mocks = Mocks::new();
-    mocks.config = RecordsConfig {
-        emergency_access_ttl: ttl,
-    };
+/// What `EmergencyAccessRepository::grant` was called with.
+type Granted = Captured<(EmergencyAccess, AuditEvent, Vec<NewNotification>)>;
+
+/// The access is granted once, in [`Mocks::seq`], and its notifications stored for `admins`.
+fn expect_grant(mocks: &mut Mocks, admins: Vec<UserId>) -> Granted {
+    let granted = Granted::default();
+    let log = Arc::clone(&granted);
     mocks
         .emergency_accesses
         .expect_grant()
         .times(1)
-        .returning(move |access, event| {
+        .in_sequence(&mut mocks.seq)
+        .returning(move |access, event, notices| {
             log.lock()
                 .expect("log")
-                .push((access.clone(), event.clone()));
-            Ok(())
+                .push((access.clone(), event.clone(), notices.to_vec()));
+            Ok(stored(notices, &admins))
         });
+    granted
+}
+
+#[tokio::test]
+async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_event() {
+    let doctor_user = user(Role::Doctor, UserStatus::Active);
+    let doctor = actor_for(&doctor_user);
+    let patient_id = PatientId::generate();
+    let ttl = Duration::minutes(25);
+    let mut mocks = Mocks::new();
+    mocks.config = RecordsConfig {
+        emergency_access_ttl: ttl,
+    };
+    mocks.named(&doctor_user);
+    let stored = expect_grant(&mut mocks, vec![UserId::generate()]);
+    let _published = mocks.publishes();
     mocks.nothing_audited();
 
     let access = mocks
@@ -2384,6 +2621,82 @@ async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_ev
         AuditAction::EmergencyAccessGrant,
         Basis::Role,
     );
+}
+
+#[tokio::test]
+async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_stored() {
+    let doctor_user = named_user("Alice Adams", Role::Doctor, UserStatus::Active);
+    let doctor = actor_for(&doctor_user);
+    let patient_id = PatientId::generate();
+    let admins = vec![UserId::generate(), UserId::generate()];
+    let mut mocks = Mocks::new();
+    mocks.named(&doctor_user);
+    let granted = expect_grant(&mut mocks, admins.clone());
+    let published = mocks.publishes();
+
+    let access = mocks
+        .service()
+        .request_emergency_access(
+            &grant(
+                &doctor,
+                Some(patient_id),
+                Action::RequestEmergencyAccess,
+                Basis::Role,
+            ),
+            Some("Unconscious in A&E, team unreachable"),
+        )
+        .await
+        .expect("granted");
+
+    let granted = granted.lock().expect("granted");
+    let notices = &granted[0].2;
+    assert_eq!(
+        notices,
+        &[NewNotification {
+            recipient: Recipient::ActiveAdmins,
+            kind: NotificationKind::EmergencyAccessUsed,
+            data: NotificationData {
+                title: "Dr Alice Adams used emergency access to a patient's record".to_owned(),
+                referral_id: None,
+                patient_id: Some(*patient_id.as_uuid()),
+                actor_id: Some(*doctor_user.id.as_uuid()),
+                emergency_access_id: Some(*access.id.as_uuid()),
+            },
+        }]
+    );
+    // The reason given stays in the audit trail: a notification carries no clinical text.
+    assert!(!notices[0].data.title.contains("Unconscious"));
+    let published = published.lock().expect("published");
+    assert_eq!(*published, [stored(notices, &admins)]);
+    assert_eq!(published[0].len(), 2, "one for each active administrator");
+}
+
+#[tokio::test]
+async fn an_emergency_access_that_cannot_be_stored_is_internal_and_nothing_is_published() {
+    let doctor_user = user(Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.named(&doctor_user);
+    mocks
+        .emergency_accesses
+        .expect_grant()
+        .times(1)
+        .returning(|_, _, _| Err(repository_failure()));
+    mocks.nothing_published();
+
+    let result = mocks
+        .service()
+        .request_emergency_access(
+            &grant(
+                &actor_for(&doctor_user),
+                Some(PatientId::generate()),
+                Action::RequestEmergencyAccess,
+                Basis::Role,
+            ),
+            Some("Unconscious in A&E, team unreachable"),
+        )
+        .await;
+
+    assert!(is_internal(&result), "{result:?}");
 }
 
 #[test]

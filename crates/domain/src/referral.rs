@@ -1,12 +1,21 @@
 //! Referrals: a doctor sends a patient, with the clinical information that matters, to another
 //! doctor. This module holds what a referral is and how its status may change.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::string_enum;
+use crate::RepositoryError;
+use crate::audit::{AuditEvent, string_enum};
+use crate::care_team::CareTeamMember;
 use crate::id::time_ordered_id;
+use crate::medical::MedicalRecord;
+use crate::notification::{NewNotification, Notification};
+use crate::page::{Page, PageRequest};
+use crate::patient::{Patient, PatientId};
 use crate::text::Text;
+use crate::user::{FullName, UserId};
 use crate::validation::ValidationErrors;
 
 /// The longest reason, in characters.
@@ -232,6 +241,152 @@ impl ReferralInput {
 /// The rule the text breaks.
 pub fn parse_note(raw: &str) -> Result<Text, crate::text::TextError> {
     Text::multiline(raw, MAX_NOTE_CHARS)
+}
+
+/// A referral as both its doctors see it in their boxes. What was shared with it is in its
+/// [`ReferralSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referral {
+    pub id: ReferralId,
+    pub patient_id: PatientId,
+    /// The patient's name as it was when the referral was sent (from the snapshot), so that a
+    /// box can be read without opening every referral.
+    pub patient_name: String,
+    pub from_doctor_id: UserId,
+    /// Filled in when read back.
+    pub from_doctor_name: Option<FullName>,
+    pub to_doctor_id: UserId,
+    /// Filled in when read back.
+    pub to_doctor_name: Option<FullName>,
+    pub reason: Text,
+    pub urgency: Urgency,
+    pub status: ReferralStatus,
+    /// Why the recipient declined (status `declined`).
+    pub decline_reason: Option<Text>,
+    /// The recipient's outcome note (status `completed`).
+    pub outcome: Option<Text>,
+    pub created_at: OffsetDateTime,
+    /// When the status last changed (the sending time while `sent`).
+    pub updated_at: OffsetDateTime,
+}
+
+impl Referral {
+    /// Which side of the referral `user` is on, if any.
+    pub fn party_of(&self, user: UserId) -> Option<Party> {
+        if user == self.from_doctor_id {
+            Some(Party::Sender)
+        } else if user == self.to_doctor_id {
+            Some(Party::Recipient)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the sender shared, frozen when the referral was sent: what the recipient reads is what
+/// the sender sent, whatever changes in the record later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralSnapshot {
+    pub clinical_summary: Text,
+    /// The patient's profile as it was.
+    pub patient: Patient,
+    /// The patient's medical information as it was.
+    pub medical: MedicalRecord,
+}
+
+/// A referral with what was shared; `snapshot` is `None` where the reader may no longer see it
+/// (a recipient, once the referral was declined or cancelled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralDetail {
+    pub referral: Referral,
+    pub snapshot: Option<ReferralSnapshot>,
+}
+
+/// Which of a doctor's referrals to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralBox {
+    /// Referrals sent to the doctor.
+    Inbox,
+    /// Referrals the doctor sent.
+    Outbox,
+}
+
+/// A listing of one doctor's referrals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferralQuery {
+    pub doctor_id: UserId,
+    pub referral_box: ReferralBox,
+    pub status: Option<ReferralStatus>,
+}
+
+/// A status change to store: it applies only if the referral is still `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub id: ReferralId,
+    pub from: ReferralStatus,
+    pub to: ReferralStatus,
+    pub at: OffsetDateTime,
+    /// The decline reason or the outcome note.
+    pub note: Option<Text>,
+    /// On acceptance: the recipient's care-team membership to open, with the referral as its
+    /// reason; not opened when the recipient already has a current membership.
+    pub membership: Option<CareTeamMember>,
+}
+
+/// Stores referrals. Each change is written with its audit event and its notifications, in one
+/// transaction, and returns the notifications as stored (numbered).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReferralRepository: Send + Sync {
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn create(
+        &self,
+        referral: &Referral,
+        snapshot: &ReferralSnapshot,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, RepositoryError>;
+
+    /// The referral with the doctors' names, without its snapshot.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn find(&self, id: ReferralId) -> Result<Option<Referral>, RepositoryError>;
+
+    /// The referral with the doctors' names, and its snapshot.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn find_detail(
+        &self,
+        id: ReferralId,
+    ) -> Result<Option<(Referral, ReferralSnapshot)>, RepositoryError>;
+
+    /// One doctor's referrals, newest first (by id, descending), with the doctors' names.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(
+        &self,
+        query: ReferralQuery,
+        page: PageRequest<ReferralId>,
+    ) -> Result<Page<Referral, ReferralId>, RepositoryError>;
+
+    /// Applies `change` if the referral is still `change.from` (with the membership, audit
+    /// event and notifications, in one transaction), and returns the stored notifications;
+    /// `None` when its status is no longer `change.from` (and nothing was written).
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn change_status(
+        &self,
+        change: &StatusChange,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Option<Vec<Notification>>, RepositoryError>;
 }
 
 #[cfg(test)]

@@ -247,4 +247,81 @@ pub trait RevokedTokenRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`] on storage failure.
     async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+
+    /// Which of these live sessions (sockets opened with an access token) have ended: the
+    /// token or its session was denied as in [`Self::is_denied`] ([`SessionEnd::SignedOut`]),
+    /// or the account is no longer active ([`SessionEnd::Inactive`]). Sessions still valid are
+    /// left out. Answered in a few round trips however many sessions are asked about.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn ended_sessions(
+        &self,
+        sessions: &[LiveSession],
+    ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError>;
+}
+
+/// An access token in use by a long-lived connection, to check again from time to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LiveSession {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub token_id: TokenId,
+}
+
+impl From<&AccessClaims> for LiveSession {
+    fn from(claims: &AccessClaims) -> Self {
+        Self {
+            user_id: claims.user_id,
+            session_id: claims.session_id,
+            token_id: claims.token_id,
+        }
+    }
+}
+
+/// Why a live session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionEnd {
+    /// The user signed out, or the session was revoked.
+    SignedOut,
+    /// The account was suspended (or otherwise made inactive).
+    Inactive,
+}
+
+/// How long a socket ticket may wait to be used.
+pub const SOCKET_TICKET_TTL: time::Duration = time::Duration::seconds(30);
+
+/// Single-use tickets that stand for an access token when opening a WebSocket from a browser
+/// (which cannot set an `Authorization` header on the upgrade). Stored by hash, like refresh
+/// tokens, so that every server instance can redeem a ticket another issued.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SocketTicketRepository: Send + Sync {
+    /// Stores a ticket standing for `claims` until `expires_at`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn issue(
+        &self,
+        hash: &RefreshTokenHash,
+        claims: &AccessClaims,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), RepositoryError>;
+
+    /// Uses the ticket up: returns the claims it stands for if it existed and had not expired
+    /// at `now`. A ticket is redeemed at most once, even by concurrent callers.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn redeem(
+        &self,
+        hash: &RefreshTokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<AccessClaims>, RepositoryError>;
+
+    /// Deletes tickets that expired before `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
 }

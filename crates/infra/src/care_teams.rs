@@ -1,5 +1,5 @@
 //! Care-team memberships and emergency accesses, on SQLite and PostgreSQL, each change written
-//! together with its audit event.
+//! together with its audit event and its notifications.
 
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
@@ -12,13 +12,16 @@ use carehub_domain::care_team::{
     AddMemberError, CareTeamMember, CareTeamRepository, EmergencyAccess, EmergencyAccessFilter,
     EmergencyAccessId, EmergencyAccessRepository, EmergencyReason, MembershipId,
 };
+use carehub_domain::notification::{NewNotification, Notification};
 use carehub_domain::page::{Page, PageRequest};
 use carehub_domain::patient::PatientId;
+use carehub_domain::referral::ReferralId;
 use carehub_domain::user::UserId;
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
 use crate::db::sql_repository;
+use crate::notifications::StoreNotifications;
 use crate::sql_time::DbTime;
 
 /// At most one open membership per doctor and patient (a partial unique index).
@@ -27,30 +30,48 @@ const OPEN_MEMBERSHIP_KEY: Constraint = Constraint {
     sqlite_columns: "care_team_members.patient_id, care_team_members.doctor_id",
 };
 
-/// Inserts a membership on `$executor`; also used when a patient is registered with its first
-/// members. Evaluates to `Result<_, sqlx::Error>`.
+/// The membership insert; `insert_member!` binds it.
+pub(crate) const INSERT_MEMBER: &str = "INSERT INTO care_team_members \
+     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The membership insert that does nothing when the doctor already has an open membership
+/// (the partial unique index `care_team_members_open_key`).
+pub(crate) const INSERT_MEMBER_UNLESS_OPEN: &str = "INSERT INTO care_team_members \
+     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (patient_id, doctor_id) WHERE ended_at IS NULL DO NOTHING";
+
+/// Inserts a membership on `$executor` with `$sql` ([`INSERT_MEMBER`] unless given); also used
+/// when a patient is registered with its first members, and when an accepted referral opens
+/// one. Evaluates to `Result<_, sqlx::Error>`.
 macro_rules! insert_member {
-    ($executor:expr, $member:expr) => {{
+    ($executor:expr, $member:expr) => {
+        $crate::care_teams::insert_member!($executor, $member, $crate::care_teams::INSERT_MEMBER)
+    };
+    ($executor:expr, $member:expr, $sql:expr) => {{
         let member: &carehub_domain::care_team::CareTeamMember = $member;
-        sqlx::query(
-            "INSERT INTO care_team_members \
-             (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(member.id.as_uuid())
-        .bind(member.patient_id.as_uuid())
-        .bind(member.doctor_id.as_uuid())
-        .bind($crate::sql_time::DbTime(member.started_at))
-        .bind(member.ended_at.map($crate::sql_time::DbTime))
-        .bind(member.added_by.as_uuid())
-        .bind(
-            member
-                .ended_by
-                .as_ref()
-                .map(carehub_domain::user::UserId::as_uuid),
-        )
-        .execute($executor)
-        .await
+        sqlx::query($sql)
+            .bind(member.id.as_uuid())
+            .bind(member.patient_id.as_uuid())
+            .bind(member.doctor_id.as_uuid())
+            .bind($crate::sql_time::DbTime(member.started_at))
+            .bind(member.ended_at.map($crate::sql_time::DbTime))
+            .bind(member.added_by.as_uuid())
+            .bind(
+                member
+                    .ended_by
+                    .as_ref()
+                    .map(carehub_domain::user::UserId::as_uuid),
+            )
+            .bind(
+                member
+                    .referral_id
+                    .as_ref()
+                    .map(carehub_domain::referral::ReferralId::as_uuid),
+            )
+            .execute($executor)
+            .await
     }};
 }
 pub(crate) use insert_member;
@@ -75,6 +96,7 @@ struct MemberRow {
     ended_at: Option<DbTime>,
     added_by: Uuid,
     ended_by: Option<Uuid>,
+    referral_id: Option<Uuid>,
 }
 
 impl TryFrom<MemberRow> for CareTeamMember {
@@ -90,6 +112,7 @@ impl TryFrom<MemberRow> for CareTeamMember {
             ended_at: row.ended_at.map(|t| t.0),
             added_by: UserId::from_uuid(row.added_by),
             ended_by: row.ended_by.map(UserId::from_uuid),
+            referral_id: row.referral_id.map(ReferralId::from_uuid),
         })
     }
 }
@@ -126,7 +149,7 @@ impl TryFrom<EmergencyAccessRow> for EmergencyAccess {
 macro_rules! select_members {
     () => {
         "SELECT m.id, m.patient_id, m.doctor_id, u.full_name AS doctor_name, \
-         m.started_at, m.ended_at, m.added_by, m.ended_by \
+         m.started_at, m.ended_at, m.added_by, m.ended_by, m.referral_id \
          FROM care_team_members m LEFT JOIN users u ON u.id = m.doctor_id "
     };
 }
@@ -139,7 +162,8 @@ macro_rules! impl_care_team_repositories {
                 &self,
                 member: &CareTeamMember,
                 audit: &AuditEvent,
-            ) -> Result<(), AddMemberError> {
+                notifications: &[NewNotification],
+            ) -> Result<Vec<Notification>, AddMemberError> {
                 let mut tx = self
                     .pool
                     .begin_with(<$db as Backend>::BEGIN_WRITE)
@@ -153,8 +177,11 @@ macro_rules! impl_care_team_repositories {
                     }
                 })?;
                 insert_audit_event!(&mut *tx, audit).map_err(storage)?;
+                let stored = <$db>::store_notifications(&mut tx, notifications, audit.at)
+                    .await
+                    .map_err(storage)?;
                 tx.commit().await.map_err(storage)?;
-                Ok(())
+                Ok(stored)
             }
 
             async fn end(
@@ -221,7 +248,8 @@ macro_rules! impl_care_team_repositories {
                 &self,
                 access: &EmergencyAccess,
                 audit: &AuditEvent,
-            ) -> Result<(), RepositoryError> {
+                notifications: &[NewNotification],
+            ) -> Result<Vec<Notification>, RepositoryError> {
                 let mut tx = self
                     .pool
                     .begin_with(<$db as Backend>::BEGIN_WRITE)
@@ -242,7 +270,11 @@ macro_rules! impl_care_team_repositories {
                 .await
                 .map_err(storage)?;
                 insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                tx.commit().await.map_err(storage)
+                let stored = <$db>::store_notifications(&mut tx, notifications, audit.at)
+                    .await
+                    .map_err(storage)?;
+                tx.commit().await.map_err(storage)?;
+                Ok(stored)
             }
 
             async fn list(

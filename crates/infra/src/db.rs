@@ -14,9 +14,13 @@ use carehub_domain::audit::AuditLog;
 use carehub_domain::care_team::{CareTeamRepository, EmergencyAccessRepository};
 use carehub_domain::medical::MedicalRepository;
 use carehub_domain::note::NoteRepository;
+use carehub_domain::notification::{NotificationRepository, NotificationSink};
 use carehub_domain::patient::PatientRepository;
+use carehub_domain::referral::ReferralRepository;
 use carehub_domain::throttle::LoginAttemptRepository;
-use carehub_domain::token::{RefreshTokenRepository, RevokedTokenRepository};
+use carehub_domain::token::{
+    RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
+};
 use carehub_domain::user::UserRepository;
 
 use crate::audit::{BatchedAuditLog, SqlAuditLog};
@@ -24,9 +28,13 @@ use crate::care_teams::{SqlCareTeamRepository, SqlEmergencyAccessRepository};
 use crate::login_attempts::SqlLoginAttemptRepository;
 use crate::medical::SqlMedicalRepository;
 use crate::notes::SqlNoteRepository;
+use crate::notifications::SqlNotificationRepository;
 use crate::patients::SqlPatientRepository;
+use crate::publish::{InProcessPublisher, PgNotifyPublisher, Realtime, spawn_pg_listener};
+use crate::referrals::SqlReferralRepository;
 use crate::refresh_tokens::SqlRefreshTokenRepository;
 use crate::revoked_tokens::SqlRevokedTokenRepository;
+use crate::socket_tickets::SqlSocketTicketRepository;
 use crate::users::SqlUserRepository;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -160,6 +168,32 @@ impl Database {
             Self::Postgres(pool) => Repositories::on(pool),
         }
     }
+
+    /// The notification publisher for this backend, delivering to `sink` (this instance's
+    /// socket hub). SQLite: an [`InProcessPublisher`], as one instance holds every socket.
+    /// PostgreSQL: a [`PgNotifyPublisher`], and a listener started here that hands what every
+    /// instance publishes to `sink`; stop it on shutdown with [`Realtime::shutdown`].
+    ///
+    /// # Errors
+    /// [`DatabaseError::Sqlx`] when the PostgreSQL listener cannot subscribe.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub async fn realtime(
+        &self,
+        sink: Arc<dyn NotificationSink>,
+    ) -> Result<Realtime, DatabaseError> {
+        Ok(match self {
+            Self::Sqlite(_) => Realtime {
+                publisher: Arc::new(InProcessPublisher::new(sink)),
+                listener: None,
+            },
+            Self::Postgres(pool) => Realtime {
+                listener: Some(spawn_pg_listener(pool, sink).await?),
+                publisher: Arc::new(PgNotifyPublisher::new(pool.clone())),
+            },
+        })
+    }
 }
 
 /// The repositories, as ports.
@@ -176,6 +210,9 @@ pub struct Repositories {
     pub patients: Arc<dyn PatientRepository>,
     pub care_teams: Arc<dyn CareTeamRepository>,
     pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
+    pub referrals: Arc<dyn ReferralRepository>,
+    pub notifications: Arc<dyn NotificationRepository>,
+    pub socket_tickets: Arc<dyn SocketTicketRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -197,6 +234,9 @@ impl Repositories {
         SqlPatientRepository<DB>: PatientRepository + 'static,
         SqlCareTeamRepository<DB>: CareTeamRepository + 'static,
         SqlEmergencyAccessRepository<DB>: EmergencyAccessRepository + 'static,
+        SqlReferralRepository<DB>: ReferralRepository + 'static,
+        SqlNotificationRepository<DB>: NotificationRepository + 'static,
+        SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
     {
         Self {
             users: Arc::new(SqlUserRepository::new(pool.clone())),
@@ -211,6 +251,9 @@ impl Repositories {
             patients: Arc::new(SqlPatientRepository::new(pool.clone())),
             care_teams: Arc::new(SqlCareTeamRepository::new(pool.clone())),
             emergency_accesses: Arc::new(SqlEmergencyAccessRepository::new(pool.clone())),
+            referrals: Arc::new(SqlReferralRepository::new(pool.clone())),
+            notifications: Arc::new(SqlNotificationRepository::new(pool.clone())),
+            socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
         }
     }
 }

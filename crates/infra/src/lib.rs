@@ -12,10 +12,14 @@ pub mod db;
 pub mod login_attempts;
 pub mod medical;
 pub mod notes;
+pub mod notifications;
 pub mod patients;
+pub mod publish;
+pub mod referrals;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
 pub mod security;
+pub mod socket_tickets;
 mod sql_time;
 #[cfg(feature = "testing")]
 pub mod testing;

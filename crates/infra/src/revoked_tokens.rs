@@ -1,11 +1,14 @@
 //! Access tokens denied before their expiry, on SQLite and PostgreSQL.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use carehub_domain::RepositoryError;
-use carehub_domain::token::{RevokedTokenRepository, SessionId, TokenId};
+use carehub_domain::token::{LiveSession, RevokedTokenRepository, SessionEnd, SessionId, TokenId};
 
 use crate::backend::storage;
 use crate::db::sql_repository;
@@ -15,6 +18,98 @@ sql_repository!(
     /// The deny list of access token ids.
     SqlRevokedTokenRepository
 );
+
+/// The most live sessions checked by one query of [`RevokedTokenRepository::ended_sessions`].
+const ENDED_SESSIONS_CHUNK: usize = 500;
+
+/// Checks the sessions of a `live (token_id, session_id, user_id)` table, given as the SQL that
+/// selects it, and answers the ended ones with `ended` = 1 (signed out) or 2 (inactive).
+/// An inactive account comes first: suspending one also revokes its sessions, and the socket
+/// should say why.
+macro_rules! ended_sessions_sql {
+    ($live:literal) => {
+        concat!(
+            "WITH live (token_id, session_id, user_id) AS (",
+            $live,
+            ") SELECT token_id, ended FROM (SELECT live.token_id, CASE \
+                WHEN NOT EXISTS (SELECT 1 FROM users u \
+                                 WHERE u.id = live.user_id AND u.status = 'active') THEN 2 \
+                WHEN EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = live.token_id) \
+                  OR NOT EXISTS (SELECT 1 FROM auth_sessions s \
+                                 WHERE s.id = live.session_id AND s.revoked_at IS NULL) THEN 1 \
+                ELSE 0 END AS ended FROM live) AS checked WHERE ended <> 0"
+        )
+    };
+}
+
+/// What one row of `ended_sessions_sql!` says.
+fn session_end(token_id: Uuid, ended: i32) -> Result<(TokenId, SessionEnd), RepositoryError> {
+    let end = match ended {
+        1 => SessionEnd::SignedOut,
+        2 => SessionEnd::Inactive,
+        other => {
+            return Err(RepositoryError::new(format!(
+                "unexpected session check result {other}"
+            )));
+        }
+    };
+    Ok((TokenId::from_uuid(token_id), end))
+}
+
+impl SqlRevokedTokenRepository<Sqlite> {
+    /// One query for at most [`ENDED_SESSIONS_CHUNK`] sessions, handed over as one JSON array of
+    /// `[token, session, user]` hex triples (SQLite has no array parameters).
+    async fn ended_in_chunk(
+        &self,
+        chunk: &[LiveSession],
+    ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
+        let triples: Vec<[String; 3]> = chunk
+            .iter()
+            .map(|s| {
+                [
+                    s.token_id.as_uuid().simple().to_string(),
+                    s.session_id.as_uuid().simple().to_string(),
+                    s.user_id.as_uuid().simple().to_string(),
+                ]
+            })
+            .collect();
+        let json = serde_json::to_string(&triples).map_err(RepositoryError::new)?;
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(ended_sessions_sql!(
+            "SELECT unhex(value ->> 0), unhex(value ->> 1), unhex(value ->> 2) FROM json_each($1)"
+        ))
+        .bind(json)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.into_iter()
+            .map(|(token_id, ended)| session_end(token_id, ended))
+            .collect()
+    }
+}
+
+impl SqlRevokedTokenRepository<Postgres> {
+    /// One query for at most [`ENDED_SESSIONS_CHUNK`] sessions, handed over as three arrays.
+    async fn ended_in_chunk(
+        &self,
+        chunk: &[LiveSession],
+    ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
+        let tokens: Vec<Uuid> = chunk.iter().map(|s| *s.token_id.as_uuid()).collect();
+        let sessions: Vec<Uuid> = chunk.iter().map(|s| *s.session_id.as_uuid()).collect();
+        let users: Vec<Uuid> = chunk.iter().map(|s| *s.user_id.as_uuid()).collect();
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(ended_sessions_sql!(
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])"
+        ))
+        .bind(tokens)
+        .bind(sessions)
+        .bind(users)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.into_iter()
+            .map(|(token_id, ended)| session_end(token_id, ended))
+            .collect()
+    }
+}
 
 macro_rules! impl_revoked_token_repository {
     ($db:ty) => {
@@ -69,6 +164,21 @@ macro_rules! impl_revoked_token_repository {
                     .await
                     .map_err(storage)?;
                 Ok(done.rows_affected())
+            }
+
+            async fn ended_sessions(
+                &self,
+                sessions: &[LiveSession],
+            ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
+                // Several sockets may share one access token: ask about each session once.
+                let mut seen = HashSet::with_capacity(sessions.len());
+                let unique: Vec<LiveSession> =
+                    sessions.iter().copied().filter(|s| seen.insert(*s)).collect();
+                let mut ended = Vec::new();
+                for chunk in unique.chunks(ENDED_SESSIONS_CHUNK) {
+                    ended.extend(self.ended_in_chunk(chunk).await?);
+                }
+                Ok(ended)
             }
         }
     };

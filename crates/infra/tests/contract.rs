@@ -2198,6 +2198,7 @@ mod patients_contract {
             ended_at: None,
             added_by,
             ended_by: None,
+            referral_id: None,
         }
     }
 
@@ -2231,6 +2232,7 @@ mod patients_contract {
             .add(
                 &member,
                 &audit(doctor_id, patient_id, AuditAction::CareTeamAdd),
+                &[],
             )
             .await
             .expect("the doctor joins the care team");
@@ -2825,6 +2827,7 @@ mod patients_contract {
             .grant(
                 &access,
                 &audit(doctor_id, patient_id, AuditAction::EmergencyAccessGrant),
+                &[],
             )
             .await
             .unwrap();
@@ -2945,6 +2948,7 @@ mod patients_contract {
             .add(
                 &duplicate,
                 &audit(admin.id, patient.id, AuditAction::CareTeamAdd),
+                &[],
             )
             .await;
         assert!(
@@ -3021,14 +3025,14 @@ mod patients_contract {
                     let event = audit(house.id, patient.id, AuditAction::CareTeamAdd);
                     tokio::spawn(async move {
                         start.wait().await;
-                        care_teams.add(&member, &event).await
+                        care_teams.add(&member, &event, &[]).await
                     })
                 })
                 .collect();
             let mut added = 0;
             for racer in racers {
                 match racer.await.unwrap() {
-                    Ok(()) => added += 1,
+                    Ok(_) => added += 1,
                     Err(AddMemberError::AlreadyMember) => {}
                     Err(e) => panic!("round {round}: a concurrent addition failed: {e}"),
                 }
@@ -3200,3 +3204,21 @@ mod patients_contract {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Socket tickets, live sessions and notification publishers (in `contract/realtime_contract.rs`)
+// ---------------------------------------------------------------------------------------------
+
+#[path = "contract/realtime_contract.rs"]
+mod realtime_contract;
+
+// ---------------------------------------------------------------------------------------------
+// Referrals and notifications (in `contract/referrals_contract.rs` and
+// `contract/notifications_contract.rs`)
+// ---------------------------------------------------------------------------------------------
+
+#[path = "contract/referrals_contract.rs"]
+mod referrals_contract;
+
+#[path = "contract/notifications_contract.rs"]
+mod notifications_contract;

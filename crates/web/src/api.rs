@@ -1,6 +1,8 @@
 //! The shapes the API speaks: response views of domain values and list pages.
 
+pub mod notifications;
 pub mod records;
+pub mod referrals;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -80,11 +80,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
-    let handle = application.handle();
+    let stopper = application.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutdown requested: finishing in-flight requests");
-        handle.stop(true).await;
+        tracing::info!("shutdown requested: closing sockets, finishing in-flight requests");
+        stopper.stop().await;
     });
     application.run_until_stopped().await?;
     Ok(())

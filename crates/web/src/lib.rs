@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod extract;
+pub mod hub;
 pub mod problem;
 pub mod routes;
 pub mod settings;

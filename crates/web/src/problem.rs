@@ -12,7 +12,9 @@ use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
 };
+use carehub_domain::notification::NotificationError;
 use carehub_domain::records::RecordsError;
+use carehub_domain::referral::TransitionError;
 use carehub_domain::validation::{FieldError, ValidationErrors};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -337,15 +339,32 @@ impl From<AdminError> for ApiError {
 impl From<RecordsError> for ApiError {
     fn from(e: RecordsError) -> Self {
         match e {
-            RecordsError::Forbidden => Self::Forbidden(e.to_string()),
-            RecordsError::NotFound => Self::NotFound(e.to_string()),
+            RecordsError::Forbidden | RecordsError::Transition(TransitionError::WrongParty(_)) => {
+                Self::Forbidden(e.to_string())
+            }
+            RecordsError::NotFound | RecordsError::ReferralNotFound => {
+                Self::NotFound(e.to_string())
+            }
             RecordsError::Invalid(errors) => Self::Invalid(errors),
             RecordsError::IdentifierTaken { .. }
             | RecordsError::UserLinked
             | RecordsError::Stale
             | RecordsError::AlreadyMember
-            | RecordsError::NotMember => Self::Conflict(e.to_string()),
+            | RecordsError::NotMember
+            | RecordsError::Transition(TransitionError::NotFrom { .. }) => {
+                Self::Conflict(e.to_string())
+            }
             RecordsError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(e: NotificationError) -> Self {
+        match e {
+            NotificationError::NotFound => Self::NotFound(e.to_string()),
+            NotificationError::InvalidLimit => Self::BadRequest(e.to_string()),
+            NotificationError::Internal(e) => e.into(),
         }
     }
 }

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use crate::hub::HubConfig;
 
 /// How the server runs. Every field has a documented default and an environment variable.
 #[derive(Clone, Args)]
@@ -102,6 +105,24 @@ pub struct Settings {
     )]
     pub shutdown_timeout_secs: u64,
 
+    /// Seconds between the server's pings on each notification socket. A socket that sends
+    /// nothing (not even a pong) for three intervals is closed (4009).
+    #[arg(long, global = true, env = "CAREHUB_WS_PING_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    pub ws_ping_secs: u32,
+
+    /// Notifications one socket may have waiting to be sent; past it the socket is closed as
+    /// too slow (4008) and the client reconnects with `after`.
+    #[arg(long, global = true, env = "CAREHUB_WS_QUEUE", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub ws_queue: u32,
+
+    /// Milliseconds between checks of the sessions behind the open sockets (sign-out,
+    /// suspension), all in one batched query.
+    #[arg(long, global = true, env = "CAREHUB_WS_SESSION_CHECK_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub ws_session_check_ms: u32,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -125,6 +146,15 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("carehub.db").display()))
     }
 
+    /// How the notification hub paces its sockets.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            ping_interval: Duration::from_secs(u64::from(self.ws_ping_secs)),
+            queue_capacity: usize::try_from(self.ws_queue).unwrap_or(usize::MAX),
+            session_check_interval: Duration::from_millis(u64::from(self.ws_session_check_ms)),
+        }
+    }
+
     pub fn cores() -> usize {
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
     }
@@ -144,6 +174,9 @@ impl std::fmt::Debug for Settings {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("emergency_access_secs", &self.emergency_access_secs)
+            .field("ws_ping_secs", &self.ws_ping_secs)
+            .field("ws_queue", &self.ws_queue)
+            .field("ws_session_check_ms", &self.ws_session_check_ms)
             .finish_non_exhaustive()
     }
 }

@@ -18,15 +18,18 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use carehub_domain::clock::SystemClock;
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
+use carehub_domain::notification::{NotificationPublisher, NotificationService};
 use carehub_domain::records::{RecordsConfig, RecordsPorts, RecordsService};
 use carehub_domain::throttle::ThrottlePolicy;
 use carehub_infra::db::PoolSettings;
+use carehub_infra::publish::Realtime;
 use carehub_infra::security::{
     Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
 };
 use carehub_infra::{Database, Repositories};
 
 use crate::extract::{self, MAX_JSON_BODY};
+use crate::hub::Hub;
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::routes;
 use crate::settings::Settings;
@@ -37,6 +40,8 @@ use crate::telemetry::{CareHubRootSpan, Metrics, observe};
 pub struct AppState {
     pub identity: IdentityService,
     pub records: RecordsService,
+    /// The caller's own notifications.
+    pub notifications: NotificationService,
     pub database: Database,
     /// The JWKS, serialised once.
     pub jwks_json: web::Bytes,
@@ -45,6 +50,8 @@ pub struct AppState {
     /// The methods each route pattern answers, for `405 Method Not Allowed`.
     pub allowed_methods: HashMap<String, String>,
     pub metrics: Arc<Metrics>,
+    /// This instance's notification sockets.
+    pub hub: Hub,
 }
 
 /// Connects to the database, migrates it and assembles the identity service on it.
@@ -123,6 +130,7 @@ pub async fn identity_with(
         refresh_tokens,
         revoked_tokens,
         login_attempts,
+        socket_tickets,
         ..
     } = repositories.clone();
     let codec = Arc::new(codec);
@@ -135,6 +143,7 @@ pub async fn identity_with(
             hasher: Arc::new(hasher),
             access_tokens: codec.clone(),
             refresh_token_factory: Arc::new(RandomRefreshTokens),
+            socket_tickets,
             clock: Arc::new(SystemClock),
         },
         IdentityConfig {
@@ -149,8 +158,13 @@ pub async fn identity_with(
     Ok((identity, codec))
 }
 
-/// The patient-record service on `repositories`.
-pub fn records_with(repositories: &Repositories, settings: &Settings) -> RecordsService {
+/// The patient-record service on `repositories`, telling `publisher` about the notifications
+/// its changes commit.
+pub fn records_with(
+    repositories: &Repositories,
+    settings: &Settings,
+    publisher: Arc<dyn NotificationPublisher>,
+) -> RecordsService {
     let Repositories {
         patients,
         medical,
@@ -170,6 +184,8 @@ pub fn records_with(repositories: &Repositories, settings: &Settings) -> Records
             emergency_accesses,
             audit,
             users,
+            referrals: Arc::clone(&repositories.referrals),
+            publisher,
             clock: Arc::new(SystemClock),
         },
         RecordsConfig {
@@ -185,6 +201,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// How notifications travel between instances; its listener stops with the server.
+    realtime: Realtime,
 }
 
 impl std::fmt::Debug for Application {
@@ -208,10 +226,25 @@ impl Application {
         // One set of repositories, so that one audit writer serves every request.
         let repositories = database.repositories();
         let (identity, codec) = identity_with(&settings, &repositories).await?;
+        let notifications = NotificationService::new(
+            Arc::clone(&repositories.notifications),
+            Arc::new(SystemClock),
+        );
+        let hub = Hub::new(
+            notifications.clone(),
+            identity.clone(),
+            settings.hub_config(),
+        );
+        let realtime = database
+            .realtime(Arc::new(hub.clone()))
+            .await
+            .context("cannot listen for notifications")?;
         let openapi = routes::openapi_document();
         let state = web::Data::new(AppState {
             identity,
-            records: records_with(&repositories, &settings),
+            records: records_with(&repositories, &settings, Arc::clone(&realtime.publisher)),
+            notifications,
+            hub,
             database,
             jwks_json: serde_json::to_vec(codec.jwks())?.into(),
             allowed_methods: routes::allowed_methods(&openapi),
@@ -235,6 +268,7 @@ impl Application {
             port,
             server,
             state,
+            realtime,
         })
     }
 
@@ -242,9 +276,23 @@ impl Application {
         self.port
     }
 
-    /// Stops the server: `handle().stop(true)` lets in-flight requests finish.
+    /// Stops the server: `handle().stop(true)` lets in-flight requests finish. Open sockets
+    /// are not told; [`Application::stopper`] closes them first.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// This instance's notification sockets.
+    pub fn hub(&self) -> Hub {
+        self.state.hub.clone()
+    }
+
+    /// Stops the server gracefully, closing its sockets first.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            hub: self.hub(),
+            server: self.handle(),
+        }
     }
 
     /// Serves until stopped, purging expired credentials in the background; then closes the
@@ -265,13 +313,38 @@ impl Application {
                 }
             }
         });
+        let session_checks = self.state.hub.spawn_session_checks();
         let served = self.server.await;
         purger.abort();
+        session_checks.abort();
+        self.realtime.shutdown().await;
         self.state.database.close().await;
         tracing::info!("stopped");
         served
     }
 }
+
+/// Stops a running [`Application`] gracefully.
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    hub: Hub,
+    server: ServerHandle,
+}
+
+impl Stopper {
+    /// Closes every socket with 1001 (waiting up to [`SOCKET_CLOSE_TIMEOUT`] for the close
+    /// frames to go out), then stops the server, letting in-flight requests finish.
+    pub async fn stop(&self) {
+        let left = self.hub.shutdown(SOCKET_CLOSE_TIMEOUT).await;
+        if left > 0 {
+            tracing::warn!(sockets = left, "some sockets did not close in time");
+        }
+        self.server.stop(true).await;
+    }
+}
+
+/// How long shutdown waits for sockets to send their close frames.
+pub const SOCKET_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn build_app(
     state: web::Data<AppState>,

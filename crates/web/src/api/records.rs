@@ -305,6 +305,8 @@ pub struct CareTeamMemberView {
     pub ended_by: Option<Uuid>,
     /// Whether the membership holds now.
     pub current: bool,
+    /// The referral the doctor joined by accepting; `null` for a doctor added directly.
+    pub referral_id: Option<Uuid>,
 }
 
 impl CareTeamMemberView {
@@ -318,6 +320,7 @@ impl CareTeamMemberView {
             ended_at: member.ended_at,
             added_by: *member.added_by.as_uuid(),
             ended_by: member.ended_by.map(|id| *id.as_uuid()),
+            referral_id: member.referral_id.map(|id| *id.as_uuid()),
         }
     }
 }

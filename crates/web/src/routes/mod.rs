@@ -3,9 +3,12 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod notifications;
 pub mod patients;
+pub mod referrals;
 pub mod users;
 pub mod well_known;
+pub mod ws;
 
 use std::collections::HashMap;
 
@@ -43,6 +46,19 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(patients::end_membership)
         .service(patients::request_emergency_access)
         .service(patients::access_log)
+        .service(referrals::send_referral)
+        .service(referrals::list_referrals)
+        .service(referrals::get_referral)
+        .service(referrals::accept_referral)
+        .service(referrals::decline_referral)
+        .service(referrals::cancel_referral)
+        .service(referrals::complete_referral)
+        .service(notifications::list_notifications)
+        .service(notifications::mark_all_read)
+        .service(notifications::unread_count)
+        .service(notifications::mark_read)
+        .service(ws::issue_ticket)
+        .service(ws::open_socket)
         .service(admin::list_users)
         .service(admin::create_user)
         .service(admin::approve_user)
@@ -109,7 +125,8 @@ pub fn root(cfg: &mut ServiceConfig) {
         title = "CareHub API",
         description = "CareHub, a clinic backend. This version serves identity (accounts, roles, \
             sign-in and tokens) and patient records: registration and search, profiles, medical \
-            information, clinical notes, care teams and emergency (break-the-glass) access. Who \
+            information, clinical notes, care teams and emergency (break-the-glass) access; \
+            referrals between doctors, and each user's notifications. Who \
             may read or change what follows the caller's role and relationship to the patient; \
             every attempt on a patient's data, allowed or denied, is kept in an audit trail.\n\n\
             A patient the caller may not see is answered `404`, whether or not it exists; `403` \
@@ -125,6 +142,8 @@ pub fn root(cfg: &mut ServiceConfig) {
         (name = "auth", description = "Registration, sign-in, tokens"),
         (name = "users", description = "The signed-in user, their own patient record and the doctor directory"),
         (name = "patients", description = "Patient records: profiles, medical information, notes, care teams, emergency access and access logs"),
+        (name = "referrals", description = "Doctors referring patients to each other, with a snapshot of what was shared"),
+        (name = "notifications", description = "The caller's own notifications: listing, marking read, counting the unread"),
         (name = "admin", description = "Account administration, the audit trail and emergency accesses (administrators only)"),
         (name = "operations", description = "Health, metrics and public keys"),
     )

@@ -1,0 +1,287 @@
+//! Notifications: what a user is told happened (a referral received, a referral answered, being
+//! added to a care team, an emergency access). Each is stored for its recipient in the same
+//! transaction as the change that caused it, numbered per recipient without gaps, and then
+//! published to whichever sockets the recipient holds, on every server instance.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::RepositoryError;
+use crate::audit::string_enum;
+use crate::clock::Clock;
+use crate::user::UserId;
+
+/// The most notifications one listing returns.
+pub const MAX_LIST_LIMIT: u32 = 500;
+/// How many one listing returns when the caller does not say.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+
+string_enum!(
+    /// What a notification is about.
+    NotificationKind, "notification kind" {
+        /// To a referral's recipient, when it is sent.
+        ReferralReceived => "referral.received",
+        /// To a referral's sender.
+        ReferralAccepted => "referral.accepted",
+        /// To a referral's sender.
+        ReferralDeclined => "referral.declined",
+        /// To a referral's sender.
+        ReferralCompleted => "referral.completed",
+        /// To a referral's recipient, when the sender withdraws it.
+        ReferralCancelled => "referral.cancelled",
+        /// To a doctor someone else added to a patient's care team.
+        CareTeamAdded => "care_team.added",
+        /// To every active administrator, when a doctor breaks the glass.
+        EmergencyAccessUsed => "emergency_access.used",
+    }
+);
+
+/// What a notification carries: ids to fetch the details with, and a short title for people.
+/// Never clinical text, and never a patient's name: a notification may be shown on a lock
+/// screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationData {
+    /// A short human title, such as "Urgent referral from Dr Alice Adams".
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
+    /// The user who caused the notification (the other doctor, whoever added to the team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_access_id: Option<Uuid>,
+}
+
+/// Who a new notification goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    User(UserId),
+    /// Every administrator whose account is active when the change commits.
+    ActiveAdmins,
+}
+
+/// A notification to store with a change; its id is given when stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub recipient: Recipient,
+    pub kind: NotificationKind,
+    pub data: NotificationData,
+}
+
+/// A stored notification. `id` numbers the recipient's notifications 1, 2, 3, ... in commit
+/// order: one committed after a client saw id N always has an id above N.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub recipient: UserId,
+    pub kind: NotificationKind,
+    pub created_at: OffsetDateTime,
+    pub read_at: Option<OffsetDateTime>,
+    pub data: NotificationData,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationQuery {
+    pub recipient: UserId,
+    /// Only ids above this one.
+    pub after: Option<i64>,
+    pub unread_only: bool,
+    /// At most [`MAX_LIST_LIMIT`].
+    pub limit: u32,
+}
+
+/// Stores notifications. The ports of the changes that cause notifications take
+/// [`NewNotification`]s and write them in the change's transaction, numbering each
+/// recipient's with `last + 1` under a lock held until commit; this port reads and marks them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NotificationRepository: Send + Sync {
+    /// Stores notifications on their own, in one transaction, and returns them numbered.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn append(
+        &self,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Notification>, RepositoryError>;
+
+    /// The recipient's notifications matching `query`, in id order.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(&self, query: NotificationQuery) -> Result<Vec<Notification>, RepositoryError>;
+
+    /// Marks one read at `at` (a notification already read keeps its first reading time) and
+    /// returns it, or `None` when the recipient has no notification with this id.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn mark_read(
+        &self,
+        recipient: UserId,
+        id: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<Notification>, RepositoryError>;
+
+    /// Marks every unread notification read at `at`; returns how many were.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn mark_all_read(
+        &self,
+        recipient: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u64, RepositoryError>;
+
+    /// How many of the recipient's notifications are unread.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn unread_count(&self, recipient: UserId) -> Result<u64, RepositoryError>;
+
+    /// The id of the recipient's latest committed notification (0 when none).
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn last_id(&self, recipient: UserId) -> Result<i64, RepositoryError>;
+}
+
+/// Tells every server instance about notifications that were just committed, so that each
+/// delivers them to the recipients' sockets it holds. Called after the commit; a failure to
+/// publish loses nothing (the notifications are stored, and clients replay with `after`), so
+/// adapters log it instead of failing the change.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NotificationPublisher: Send + Sync {
+    async fn publish(&self, notifications: &[Notification]);
+}
+
+/// What a server instance delivers published notifications to (its socket hub). Publisher
+/// adapters hand it what they receive, in any order and possibly more than once: the sink
+/// orders by id, fills gaps from storage and drops duplicates.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait NotificationSink: Send + Sync {
+    fn deliver(&self, notification: Notification);
+
+    /// Publications may have been missed (a listener reconnected): every socket should check
+    /// storage for notifications it has not delivered.
+    fn resync(&self);
+}
+
+/// Why a notification operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    /// The caller has no notification with this id (404).
+    #[error("no such notification")]
+    NotFound,
+    #[error("limit must be between 1 and {MAX_LIST_LIMIT}")]
+    InvalidLimit,
+    #[error(transparent)]
+    Internal(#[from] crate::identity::InternalError),
+}
+
+impl From<RepositoryError> for NotificationError {
+    fn from(error: RepositoryError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// A user's own notifications: every operation is on the caller's, so there is nothing to
+/// refuse beyond authentication.
+#[derive(Clone)]
+pub struct NotificationService {
+    repository: std::sync::Arc<dyn NotificationRepository>,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for NotificationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationService")
+            .finish_non_exhaustive()
+    }
+}
+
+impl NotificationService {
+    pub fn new(
+        repository: std::sync::Arc<dyn NotificationRepository>,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Self {
+        Self { repository, clock }
+    }
+
+    /// The caller's notifications above `after`, oldest first.
+    ///
+    /// # Errors
+    /// [`NotificationError::InvalidLimit`], `Internal`.
+    pub async fn list(
+        &self,
+        recipient: UserId,
+        after: Option<i64>,
+        unread_only: bool,
+        limit: Option<u32>,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            return Err(NotificationError::InvalidLimit);
+        }
+        Ok(self
+            .repository
+            .list(NotificationQuery {
+                recipient,
+                after,
+                unread_only,
+                limit,
+            })
+            .await?)
+    }
+
+    /// # Errors
+    /// [`NotificationError::NotFound`], `Internal`.
+    pub async fn mark_read(
+        &self,
+        recipient: UserId,
+        id: i64,
+    ) -> Result<Notification, NotificationError> {
+        self.repository
+            .mark_read(recipient, id, self.clock.now())
+            .await?
+            .ok_or(NotificationError::NotFound)
+    }
+
+    /// Returns how many notifications were marked.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn mark_all_read(&self, recipient: UserId) -> Result<u64, NotificationError> {
+        Ok(self
+            .repository
+            .mark_all_read(recipient, self.clock.now())
+            .await?)
+    }
+
+    /// # Errors
+    /// `Internal`.
+    pub async fn unread_count(&self, recipient: UserId) -> Result<u64, NotificationError> {
+        Ok(self.repository.unread_count(recipient).await?)
+    }
+
+    /// The id of the caller's latest notification (0 when none): where live delivery starts
+    /// for a socket that asks for no replay.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn last_id(&self, recipient: UserId) -> Result<i64, NotificationError> {
+        Ok(self.repository.last_id(recipient).await?)
+    }
+}
+
+#[cfg(test)]
+#[path = "notification_tests.rs"]
+mod tests;

@@ -1,0 +1,420 @@
+//! The referral use cases: a care-team doctor refers a patient to another doctor, sharing a
+//! snapshot of the record; the two doctors, and only they, follow it to its end. Every attempt
+//! is audited, and each change notifies the other doctor in the same transaction.
+
+use super::{Actor, RecordsError, RecordsService};
+use crate::access::{Action, Basis};
+use crate::audit::{AuditAction, AuditEvent};
+use crate::care_team::{CareTeamMember, MembershipId};
+use crate::notification::{NewNotification, NotificationData, NotificationKind, Recipient};
+use crate::page::{Page, PageRequest};
+use crate::patient::PatientId;
+use crate::referral::{
+    Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralInput, ReferralQuery,
+    ReferralSnapshot, ReferralStatus, StatusChange, Transition, TransitionError, Urgency, apply,
+    parse_note,
+};
+use crate::user::{Role, UserId};
+use crate::validation::ValidationErrors;
+
+impl Transition {
+    const fn audit_action(self) -> AuditAction {
+        match self {
+            Transition::Accept => AuditAction::ReferralAccept,
+            Transition::Decline => AuditAction::ReferralDecline,
+            Transition::Cancel => AuditAction::ReferralCancel,
+            Transition::Complete => AuditAction::ReferralComplete,
+        }
+    }
+
+    /// The note the change carries, and the field it is read from.
+    const fn note_field(self) -> Option<&'static str> {
+        match self {
+            Transition::Decline => Some("reason"),
+            Transition::Complete => Some("outcome"),
+            Transition::Accept | Transition::Cancel => None,
+        }
+    }
+
+    /// What the other party is told.
+    const fn notification(self) -> (NotificationKind, &'static str) {
+        match self {
+            Transition::Accept => (NotificationKind::ReferralAccepted, "accepted your referral"),
+            Transition::Decline => (NotificationKind::ReferralDeclined, "declined your referral"),
+            Transition::Cancel => (
+                NotificationKind::ReferralCancelled,
+                "cancelled a referral to you",
+            ),
+            Transition::Complete => (
+                NotificationKind::ReferralCompleted,
+                "completed your referral",
+            ),
+        }
+    }
+}
+
+impl RecordsService {
+    /// Records a refused referral attempt and returns the error to answer with.
+    async fn deny_referral(
+        &self,
+        actor: &Actor,
+        patient_id: Option<PatientId>,
+        action: AuditAction,
+        error: RecordsError,
+    ) -> RecordsError {
+        let event = self.event(actor, patient_id, action, None, self.ports.clock.now());
+        match self.ports.audit.record(vec![event]).await {
+            Ok(()) => error,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Only doctors take part in referrals; anyone else is refused (and audited) before their
+    /// request is even read.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn check_referrals_role(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+    ) -> Result<(), RecordsError> {
+        if actor.role == Role::Doctor {
+            Ok(())
+        } else {
+            Err(self
+                .deny_referral(actor, None, action, RecordsError::Forbidden)
+                .await)
+        }
+    }
+
+    /// Refers a patient of the calling doctor's care team to another active doctor, with a
+    /// snapshot of the patient's profile and medical information as they are now. The
+    /// recipient is notified (`referral.received`) in the same transaction.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor; only an emergency access to the patient), `Invalid` (the
+    /// input; the recipient is not another active doctor), `NotFound` (no such patient, or not
+    /// one of the caller's), `Internal`.
+    pub async fn send_referral(
+        &self,
+        actor: &Actor,
+        input: &ReferralInput,
+    ) -> Result<ReferralDetail, RecordsError> {
+        self.check_referrals_role(actor, AuditAction::ReferralCreate)
+            .await?;
+        let new = input.parse()?;
+        let patient_id = PatientId::from_uuid(new.patient_id);
+        let basis = self
+            .decide_on_patient(actor, patient_id, Action::SendReferral)
+            .await?;
+        let to_doctor_id = UserId::from_uuid(new.to_doctor_id);
+        if to_doctor_id == actor.user_id {
+            let mut errors = ValidationErrors::new();
+            errors.add("to_doctor_id", "must be another doctor than the sender");
+            return Err(errors.into());
+        }
+        let recipient = match self.ports.users.find_by_id(to_doctor_id).await? {
+            Some(user) if user.role == Role::Doctor && user.is_active() => user,
+            _ => {
+                let mut errors = ValidationErrors::new();
+                errors.add("to_doctor_id", "must be the id of an active doctor");
+                return Err(errors.into());
+            }
+        };
+        let patient = self
+            .ports
+            .patients
+            .find(patient_id)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
+        let medical = self.ports.medical.get(patient_id).await?;
+        let sender = self.ports.users.find_by_id(actor.user_id).await?;
+        let by = super::display_name(sender.as_ref());
+        let now = self.ports.clock.now();
+        let referral = Referral {
+            id: ReferralId::generate(),
+            patient_id,
+            patient_name: patient.details.full_name.as_str().to_owned(),
+            from_doctor_id: actor.user_id,
+            from_doctor_name: sender.as_ref().map(|u| u.full_name.clone()),
+            to_doctor_id,
+            to_doctor_name: Some(recipient.full_name),
+            reason: new.reason,
+            urgency: new.urgency,
+            status: ReferralStatus::Sent,
+            decline_reason: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let snapshot = ReferralSnapshot {
+            clinical_summary: new.clinical_summary,
+            patient,
+            medical,
+        };
+        let title = match referral.urgency {
+            Urgency::Routine => format!("Referral from {by}"),
+            Urgency::Urgent => format!("Urgent referral from {by}"),
+            Urgency::Emergency => format!("Emergency referral from {by}"),
+        };
+        let notice = NewNotification {
+            recipient: Recipient::User(to_doctor_id),
+            kind: NotificationKind::ReferralReceived,
+            data: referral_data(&referral, actor.user_id, title),
+        };
+        let event = self.event(
+            actor,
+            Some(patient_id),
+            AuditAction::ReferralCreate,
+            Some(basis),
+            now,
+        );
+        let stored = self
+            .ports
+            .referrals
+            .create(&referral, &snapshot, &event, &[notice])
+            .await?;
+        self.publish(&stored).await;
+        Ok(ReferralDetail {
+            referral,
+            snapshot: Some(snapshot),
+        })
+    }
+
+    /// A referral the caller is a party to, with what it shared. The recipient no longer sees
+    /// the snapshot once they declined it or the sender cancelled it.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor), `ReferralNotFound` (none, or not the caller's), `Internal`.
+    pub async fn get_referral(
+        &self,
+        actor: &Actor,
+        id: ReferralId,
+    ) -> Result<ReferralDetail, RecordsError> {
+        self.check_referrals_role(actor, AuditAction::ReferralRead)
+            .await?;
+        let Some((referral, snapshot)) = self.ports.referrals.find_detail(id).await? else {
+            return Err(self
+                .deny_referral(
+                    actor,
+                    None,
+                    AuditAction::ReferralRead,
+                    RecordsError::ReferralNotFound,
+                )
+                .await);
+        };
+        let Some(party) = referral.party_of(actor.user_id) else {
+            return Err(self
+                .deny_referral(
+                    actor,
+                    Some(referral.patient_id),
+                    AuditAction::ReferralRead,
+                    RecordsError::ReferralNotFound,
+                )
+                .await);
+        };
+        let withdrawn = matches!(
+            referral.status,
+            ReferralStatus::Declined | ReferralStatus::Cancelled
+        );
+        let snapshot = (party == Party::Sender || !withdrawn).then_some(snapshot);
+        let event = self.event(
+            actor,
+            Some(referral.patient_id),
+            AuditAction::ReferralRead,
+            Some(Basis::Referral),
+            self.ports.clock.now(),
+        );
+        self.ports.audit.record(vec![event]).await?;
+        Ok(ReferralDetail { referral, snapshot })
+    }
+
+    /// The caller's inbox (referrals to them) or outbox (referrals they sent), newest first,
+    /// optionally of one status. Each referral listed is audited as a read of its patient.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor), `Internal`.
+    pub async fn list_referrals(
+        &self,
+        actor: &Actor,
+        referral_box: ReferralBox,
+        status: Option<ReferralStatus>,
+        page: PageRequest<ReferralId>,
+    ) -> Result<Page<Referral, ReferralId>, RecordsError> {
+        self.check_referrals_role(actor, AuditAction::ReferralList)
+            .await?;
+        let query = ReferralQuery {
+            doctor_id: actor.user_id,
+            referral_box,
+            status,
+        };
+        let found = self.ports.referrals.list(query, page).await?;
+        let now = self.ports.clock.now();
+        let events: Vec<AuditEvent> = found
+            .items
+            .iter()
+            .map(|r| {
+                self.event(
+                    actor,
+                    Some(r.patient_id),
+                    AuditAction::ReferralList,
+                    Some(Basis::Referral),
+                    now,
+                )
+            })
+            .collect();
+        if !events.is_empty() {
+            self.ports.audit.record(events).await?;
+        }
+        Ok(found)
+    }
+
+    /// Moves a referral along its state machine. Declining needs a reason and completing an
+    /// outcome note (`note`); accepting and cancelling take none. Accepting puts the recipient
+    /// on the patient's care team (unless they already are), with the referral as the reason.
+    /// The other party is notified in the same transaction.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor), `ReferralNotFound` (none, or not the caller's),
+    /// `Transition(WrongParty)` (the caller's side may not ask for this), `Invalid` (the note),
+    /// `Transition(NotFrom)` (the current status does not allow it, also when it changed
+    /// concurrently), `Internal`.
+    pub async fn change_referral(
+        &self,
+        actor: &Actor,
+        id: ReferralId,
+        transition: Transition,
+        note: Option<&str>,
+    ) -> Result<Referral, RecordsError> {
+        let action = transition.audit_action();
+        self.check_referrals_role(actor, action).await?;
+        let Some(referral) = self.ports.referrals.find(id).await? else {
+            return Err(self
+                .deny_referral(actor, None, action, RecordsError::ReferralNotFound)
+                .await);
+        };
+        let patient_id = referral.patient_id;
+        let Some(party) = referral.party_of(actor.user_id) else {
+            return Err(self
+                .deny_referral(
+                    actor,
+                    Some(patient_id),
+                    action,
+                    RecordsError::ReferralNotFound,
+                )
+                .await);
+        };
+        if transition.party() != party {
+            let error = TransitionError::WrongParty(transition.party()).into();
+            return Err(self
+                .deny_referral(actor, Some(patient_id), action, error)
+                .await);
+        }
+        let note = parse_transition_note(transition, note)?;
+        let to = apply(referral.status, party, transition)?;
+        let now = self.ports.clock.now();
+        let membership = (transition == Transition::Accept).then(|| CareTeamMember {
+            id: MembershipId::generate(),
+            patient_id,
+            doctor_id: actor.user_id,
+            doctor_name: None,
+            started_at: now,
+            ended_at: None,
+            added_by: actor.user_id,
+            ended_by: None,
+            referral_id: Some(id),
+        });
+        let change = StatusChange {
+            id,
+            from: referral.status,
+            to,
+            at: now,
+            note: note.clone(),
+            membership,
+        };
+        let other = match party {
+            Party::Sender => referral.to_doctor_id,
+            Party::Recipient => referral.from_doctor_id,
+        };
+        let (kind, verb) = transition.notification();
+        let by = self.name_of(actor.user_id).await?;
+        let notice = NewNotification {
+            recipient: Recipient::User(other),
+            kind,
+            data: referral_data(&referral, actor.user_id, format!("{by} {verb}")),
+        };
+        let event = self.event(actor, Some(patient_id), action, Some(Basis::Referral), now);
+        let Some(stored) = self
+            .ports
+            .referrals
+            .change_status(&change, &event, &[notice])
+            .await?
+        else {
+            // Another request changed the status first: report where it stands now.
+            let current = self
+                .ports
+                .referrals
+                .find(id)
+                .await?
+                .map_or(referral.status, |r| r.status);
+            apply(current, party, transition)?;
+            return Err(TransitionError::NotFrom {
+                from: current,
+                to_verb: "changed",
+            }
+            .into());
+        };
+        self.publish(&stored).await;
+        let mut changed = referral;
+        changed.status = to;
+        changed.updated_at = now;
+        match transition {
+            Transition::Decline => changed.decline_reason = note,
+            Transition::Complete => changed.outcome = note,
+            Transition::Accept | Transition::Cancel => {}
+        }
+        Ok(changed)
+    }
+}
+
+/// The ids and title a referral notification carries.
+fn referral_data(referral: &Referral, actor: UserId, title: String) -> NotificationData {
+    NotificationData {
+        title,
+        referral_id: Some(*referral.id.as_uuid()),
+        patient_id: Some(*referral.patient_id.as_uuid()),
+        actor_id: Some(*actor.as_uuid()),
+        ..NotificationData::default()
+    }
+}
+
+/// The decline reason or outcome note a change needs, validated; a note on a change that takes
+/// none is refused.
+fn parse_transition_note(
+    transition: Transition,
+    note: Option<&str>,
+) -> Result<Option<crate::text::Text>, RecordsError> {
+    let mut errors = ValidationErrors::new();
+    let parsed = match (transition.note_field(), note) {
+        (Some(field), Some(raw)) => errors.check(field, parse_note(raw)),
+        (Some(field), None) => {
+            errors.add(field, "is required");
+            None
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            errors.add("note", "this change takes no note");
+            None
+        }
+    };
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(errors.into())
+    }
+}
+
+#[cfg(test)]
+#[path = "referral_tests.rs"]
+mod tests;

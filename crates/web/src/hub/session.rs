@@ -1,0 +1,343 @@
+//! One socket's task: registers with the hub, replays, announces `ready`, then loops over the
+//! hub's signals, its queue of live notifications, the client's frames, the heartbeat and the
+//! token's expiry, until something closes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use carehub_domain::identity::{AuthenticateError, Principal};
+use carehub_domain::notification::NotificationError;
+use carehub_domain::token::LiveSession;
+use carehub_domain::user::UserId;
+
+use super::delivery::{Delivery, FrameSink, Stop};
+use super::frames::{ClientFrame, Closing, ServerFrame};
+use super::{Hub, Registration, Signals};
+
+/// The largest client frame (after joining continuations); client frames are a few bytes.
+pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
+
+/// Heartbeat intervals without a client frame after which the socket is closed.
+const MISSED_HEARTBEATS: u32 = 3;
+
+/// Serves one authenticated socket until it closes. `after` is the client's last seen id.
+pub async fn run(
+    hub: Hub,
+    principal: Principal,
+    after: Option<i64>,
+    session: Session,
+    stream: AggregatedMessageStream,
+) {
+    let claims = principal.claims();
+    let mut out = Outgoing {
+        session,
+        signals: None,
+        send_timeout: hub.config().ping_interval,
+    };
+    let Some(registration) = hub.register(LiveSession::from(claims)) else {
+        out.close(Closing::Shutdown).await;
+        return;
+    };
+    out.signals = Some(registration.signals.clone());
+    let mut socket = Socket {
+        user: principal.id(),
+        expires_at: claims.expires_at,
+        delivery: Delivery::new(hub.notifications().clone(), principal.id()),
+        hub,
+        registration,
+        out,
+        stream,
+        last_heard: Instant::now(),
+    };
+    let stop = socket.serve(after).await;
+    let Socket {
+        delivery,
+        registration,
+        out,
+        ..
+    } = socket;
+    match stop {
+        Stop::Close(Closing::TooSlow { .. }) => {
+            out.close(Closing::TooSlow {
+                last_sent: delivery.last_sent(),
+            })
+            .await;
+        }
+        Stop::Close(closing) => out.close(closing).await,
+        Stop::Gone => {}
+        Stop::Internal(cause) => {
+            tracing::error!(error = %cause, cause = ?cause.source(), "notification socket failed");
+            out.close(Closing::Internal).await;
+        }
+    }
+    // Unregistered only now, so that shutdown waits for the close frame to be out.
+    drop(registration);
+}
+
+struct Socket {
+    hub: Hub,
+    user: UserId,
+    expires_at: OffsetDateTime,
+    delivery: Delivery,
+    registration: Registration,
+    out: Outgoing,
+    stream: AggregatedMessageStream,
+    /// When the client last sent any frame.
+    last_heard: Instant,
+}
+
+impl Socket {
+    /// Runs the socket; returns why it stopped.
+    async fn serve(&mut self, after: Option<i64>) -> Stop {
+        let ready = match self.delivery.start(after, &mut self.out).await {
+            Ok(ready) => ready,
+            Err(stop) => return stop,
+        };
+        if let Err(stop) = self.out.send(ServerFrame::Ready { last_id: ready }).await {
+            return stop;
+        }
+        match self.live().await {
+            Ok(never) => match never {},
+            Err(stop) => stop,
+        }
+    }
+
+    async fn live(&mut self) -> Result<std::convert::Infallible, Stop> {
+        let signals = self.registration.signals.clone();
+        let ping = self.hub.config().ping_interval;
+        // `interval` would ping at once; the first ping is due one interval from now.
+        let mut pings = tokio::time::interval_at(Instant::now() + ping, ping);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let expiry = tokio::time::sleep(until(self.expires_at));
+        tokio::pin!(expiry);
+        // Frames the client sent during a long replay are read only now.
+        self.last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                closing = signals.closed() => return Err(Stop::Close(closing)),
+                () = &mut expiry => return Err(Stop::Close(Closing::TokenExpired)),
+                () = signals.resync_requested() => {
+                    self.delivery.catch_up(None, &mut self.out).await?;
+                }
+                Some(notification) = self.registration.queue.recv() => {
+                    self.delivery.live(notification, &mut self.out).await?;
+                }
+                message = self.stream.recv() => {
+                    self.last_heard = Instant::now();
+                    if let Some(expires_at) = self.receive(message).await? {
+                        self.expires_at = expires_at;
+                        expiry.as_mut().reset(Instant::now() + until(expires_at));
+                    }
+                }
+                _ = pings.tick() => {
+                    if self.last_heard.elapsed() >= ping * MISSED_HEARTBEATS {
+                        return Err(Stop::Close(Closing::NoHeartbeat));
+                    }
+                    self.out.ping().await?;
+                }
+            }
+        }
+    }
+
+    /// Handles one message from the client; returns the new expiry after a renewal.
+    async fn receive(
+        &mut self,
+        message: Option<Result<AggregatedMessage, ProtocolError>>,
+    ) -> Result<Option<OffsetDateTime>, Stop> {
+        let text = match message {
+            None => return Err(Stop::Gone),
+            Some(Err(ProtocolError::Overflow)) => return Err(Stop::Close(Closing::TooLarge)),
+            // The connection broke: nobody is left to tell.
+            Some(Err(ProtocolError::Io(_))) => return Err(Stop::Gone),
+            Some(Err(_)) => return Err(Stop::Close(Closing::Protocol)),
+            Some(Ok(AggregatedMessage::Text(text))) => text,
+            Some(Ok(AggregatedMessage::Binary(_))) => return Err(Stop::Close(Closing::Binary)),
+            Some(Ok(AggregatedMessage::Ping(payload))) => {
+                self.out.pong(&payload).await?;
+                return Ok(None);
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => return Ok(None),
+            Some(Ok(AggregatedMessage::Close(_))) => return Err(Stop::Close(Closing::Normal)),
+        };
+        let frame = match ClientFrame::parse(&text) {
+            Ok(frame) => frame,
+            Err(message) => {
+                self.out.send(ServerFrame::error(message)).await?;
+                return Ok(None);
+            }
+        };
+        match frame {
+            ClientFrame::Ping => self.out.send(ServerFrame::Pong).await.map(|()| None),
+            ClientFrame::Read { id } => self.mark_read(id).await.map(|()| None),
+            ClientFrame::Auth { token } => self.renew(&token).await,
+        }
+    }
+
+    async fn mark_read(&mut self, id: i64) -> Result<(), Stop> {
+        let reply = match self.hub.notifications().mark_read(self.user, id).await {
+            Ok(notification) => ServerFrame::Read {
+                id: notification.id,
+                read_at: notification.read_at,
+            },
+            Err(NotificationError::NotFound) => ServerFrame::error("no such notification"),
+            Err(e @ (NotificationError::InvalidLimit | NotificationError::Internal(_))) => {
+                return Err(Stop::Internal(e.into()));
+            }
+        };
+        self.out.send(reply).await
+    }
+
+    /// Moves the socket onto a new access token of the same user.
+    async fn renew(&mut self, token: &str) -> Result<Option<OffsetDateTime>, Stop> {
+        let principal = match self.hub.identity().authenticate(token).await {
+            Ok(principal) => principal,
+            Err(AuthenticateError::Internal(e)) => return Err(Stop::Internal(e.into())),
+            Err(e) => {
+                self.out
+                    .send(ServerFrame::error(format!("auth refused: {e}")))
+                    .await?;
+                return Ok(None);
+            }
+        };
+        if principal.id() != self.user {
+            self.out
+                .send(ServerFrame::error(
+                    "auth refused: the token belongs to another user",
+                ))
+                .await?;
+            return Ok(None);
+        }
+        let claims = principal.claims();
+        self.registration.renew(LiveSession::from(claims));
+        self.out
+            .send(ServerFrame::AuthOk {
+                expires_at: claims.expires_at,
+            })
+            .await?;
+        Ok(Some(claims.expires_at))
+    }
+}
+
+/// The socket's sending half. A send waits while the client reads slowly, but gives way to the
+/// hub's close signal, and gives up (as too slow) after a ping interval.
+struct Outgoing {
+    session: Session,
+    signals: Option<Arc<Signals>>,
+    send_timeout: Duration,
+}
+
+impl Outgoing {
+    async fn ping(&mut self) -> Result<(), Stop> {
+        let sending = self.session.ping(b"");
+        transmit(sending, self.signals.as_deref(), self.send_timeout).await
+    }
+
+    async fn pong(&mut self, payload: &[u8]) -> Result<(), Stop> {
+        let sending = self.session.pong(payload);
+        transmit(sending, self.signals.as_deref(), self.send_timeout).await
+    }
+
+    /// Sends the close frame behind whatever the client has not read yet, so that a slow
+    /// reader still learns where to resume; gives up after the heartbeat window, when a client
+    /// that reads nothing is taken for gone.
+    async fn close(self, closing: Closing) {
+        tracing::debug!(code = closing.code(), "closing a notification socket");
+        let _ = tokio::time::timeout(
+            self.send_timeout * MISSED_HEARTBEATS,
+            self.session.close(Some(closing.close_reason())),
+        )
+        .await;
+    }
+}
+
+impl FrameSink for Outgoing {
+    async fn send(&mut self, frame: ServerFrame) -> Result<(), Stop> {
+        let text = serde_json::to_string(&frame).map_err(|e| Stop::Internal(e.into()))?;
+        let sending = self.session.text(text);
+        transmit(sending, self.signals.as_deref(), self.send_timeout).await
+    }
+}
+
+/// Waits for `sending` to be accepted by the connection, unless the hub closes the socket
+/// first or it takes longer than `timeout`.
+async fn transmit(
+    sending: impl Future<Output = Result<(), actix_ws::Closed>>,
+    signals: Option<&Signals>,
+    timeout: Duration,
+) -> Result<(), Stop> {
+    let closed = async {
+        match signals {
+            Some(signals) => signals.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        closing = closed => Err(Stop::Close(closing)),
+        sent = tokio::time::timeout(timeout, sending) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(actix_ws::Closed)) => Err(Stop::Gone),
+            // `run` fills in the last id sent.
+            Err(_) => Err(Stop::Close(Closing::TooSlow { last_sent: 0 })),
+        },
+    }
+}
+
+/// How long until `expires_at`, from now (zero once past).
+fn until(expires_at: OffsetDateTime) -> Duration {
+    Duration::try_from(expires_at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_send_the_client_does_not_take_gives_up_as_too_slow() {
+        let stuck = std::future::pending::<Result<(), actix_ws::Closed>>();
+        let stop = transmit(stuck, None, Duration::from_millis(10))
+            .await
+            .expect_err("never sent");
+        assert!(matches!(stop, Stop::Close(Closing::TooSlow { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_send_gives_way_to_the_hubs_close_signal() {
+        let signals = Signals::new();
+        signals.close(Closing::SignedOut);
+        let stuck = std::future::pending::<Result<(), actix_ws::Closed>>();
+        let stop = transmit(stuck, Some(&signals), Duration::from_secs(3_600))
+            .await
+            .expect_err("closed");
+        assert!(matches!(stop, Stop::Close(Closing::SignedOut)));
+    }
+
+    #[tokio::test]
+    async fn a_send_on_a_closed_connection_means_the_client_is_gone() {
+        let signals = Signals::new();
+        let closed = std::future::ready(Err(actix_ws::Closed));
+        let stop = transmit(closed, Some(&signals), Duration::from_secs(3_600))
+            .await
+            .expect_err("gone");
+        assert!(matches!(stop, Stop::Gone));
+        let sent = std::future::ready(Ok(()));
+        assert!(
+            transmit(sent, Some(&signals), Duration::from_secs(3_600))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_past_expiry_is_due_at_once() {
+        let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        assert_eq!(until(past), Duration::ZERO);
+        let later = OffsetDateTime::now_utc() + time::Duration::minutes(10);
+        assert!(until(later) > Duration::from_secs(500));
+    }
+}
