@@ -638,4 +638,51 @@ mod two_instances {
         connection.close().await.unwrap();
         drop(second);
     }
+
+    #[tokio::test]
+    async fn a_notification_whose_publication_was_lost_still_reaches_open_sockets() {
+        use sqlx::Connection as _;
+
+        let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+            return;
+        };
+        let clinic = Clinic::open(&app).await;
+        let second = app.another_instance().await;
+        let b = &clinic.outsider;
+        let (mut on_first, _) = open(&app, b, None).await;
+        let (mut on_second, _) =
+            HubSocket::ready(&second.address, Credentials::Bearer(&b.token), None).await;
+
+        // A notification committed by an instance that stopped before publishing it: stored as
+        // a change stores it, but never NOTIFYed. The periodic sweep finds it in storage.
+        let url = app.settings.database_url.clone().expect("a database URL");
+        let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "WITH counter AS ( \
+                 INSERT INTO notification_counters (user_id, last_id) VALUES ($1, 1) \
+                 ON CONFLICT (user_id) DO UPDATE SET last_id = notification_counters.last_id + 1 \
+                 RETURNING last_id) \
+             INSERT INTO notifications (recipient_id, id, kind, created_at, data) \
+             SELECT $1, last_id, 'care_team.added', now(), '{\"title\": \"Never published\"}' \
+             FROM counter",
+        )
+        .bind(b.id)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        connection.close().await.unwrap();
+
+        for socket in [&mut on_first, &mut on_second] {
+            let notification = socket.notification().await;
+            assert_eq!(notification["id"], 1);
+            assert_eq!(notification["data"]["title"], "Never published");
+        }
+        // And what follows is delivered as usual, once.
+        notify_outsider(&app, &clinic, 1).await;
+        for socket in [&mut on_first, &mut on_second] {
+            assert_eq!(socket.notification().await["id"], 2);
+            socket.assert_quiet().await;
+        }
+        drop(second);
+    }
 }

@@ -151,6 +151,13 @@ pub trait NotificationRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`].
     async fn last_id(&self, recipient: UserId) -> Result<i64, RepositoryError>;
+
+    /// The latest committed notification id of each of these users who has any (users without
+    /// notifications are left out), in a few round trips however many are asked about.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn last_ids(&self, recipients: &[UserId]) -> Result<Vec<(UserId, i64)>, RepositoryError>;
 }
 
 /// Tells every server instance about notifications that were just committed, so that each
@@ -279,6 +286,21 @@ impl NotificationService {
     /// `Internal`.
     pub async fn last_id(&self, recipient: UserId) -> Result<i64, NotificationError> {
         Ok(self.repository.last_id(recipient).await?)
+    }
+
+    /// The latest notification id of each of these users who has any: what sockets compare
+    /// with what they sent, to catch a publication that never arrived.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn last_ids(
+        &self,
+        recipients: &[UserId],
+    ) -> Result<Vec<(UserId, i64)>, NotificationError> {
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.repository.last_ids(recipients).await?)
     }
 }
 

@@ -321,8 +321,70 @@ macro_rules! impl_notification_repository {
                         .map_err(storage)?;
                 Ok(last.map_or(0, |(id,)| id))
             }
+
+            async fn last_ids(
+                &self,
+                recipients: &[UserId],
+            ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+                let mut found = Vec::new();
+                for chunk in recipients.chunks(LAST_IDS_CHUNK) {
+                    found.extend(self.last_ids_in_chunk(chunk).await?);
+                }
+                Ok(found)
+            }
         }
     };
+}
+
+/// How many users one query of [`NotificationRepository::last_ids`] asks about.
+const LAST_IDS_CHUNK: usize = 500;
+
+impl SqlNotificationRepository<Sqlite> {
+    /// One query for at most [`LAST_IDS_CHUNK`] users, handed over as one JSON array of hex ids
+    /// (SQLite has no array parameters).
+    async fn last_ids_in_chunk(
+        &self,
+        chunk: &[UserId],
+    ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|u| u.as_uuid().simple().to_string())
+            .collect();
+        let json = serde_json::to_string(&ids).map_err(RepositoryError::new)?;
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT user_id, last_id FROM notification_counters \
+             WHERE user_id IN (SELECT unhex(value) FROM json_each($1))",
+        )
+        .bind(json)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, last)| (UserId::from_uuid(user), last))
+            .collect())
+    }
+}
+
+impl SqlNotificationRepository<Postgres> {
+    /// One query for at most [`LAST_IDS_CHUNK`] users.
+    async fn last_ids_in_chunk(
+        &self,
+        chunk: &[UserId],
+    ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let ids: Vec<Uuid> = chunk.iter().map(|u| *u.as_uuid()).collect();
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT user_id, last_id FROM notification_counters WHERE user_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, last)| (UserId::from_uuid(user), last))
+            .collect())
+    }
 }
 
 impl_notification_repository!(Sqlite);

@@ -674,4 +674,17 @@ pub(super) async fn the_last_id_is_the_latest_committed_and_zero_before_any(repo
         .await
         .unwrap();
     assert_eq!(repos.notifications.last_id(ann.id).await.unwrap(), 2);
+
+    // Several at once: users without notifications are left out, across query chunks.
+    let carl = doctor(&repos, "dr.carl").await;
+    let mut asked: Vec<UserId> = (0..1_100).map(|_| UserId::generate()).collect();
+    asked.insert(3, ann.id);
+    asked.insert(700, bob.id);
+    asked.push(carl.id);
+    let mut found = repos.notifications.last_ids(&asked).await.unwrap();
+    found.sort();
+    let mut expected = vec![(ann.id, 2), (bob.id, 1)];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(repos.notifications.last_ids(&[]).await.unwrap(), vec![]);
 }

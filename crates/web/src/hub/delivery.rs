@@ -3,6 +3,9 @@
 //! at all (a publication lost while a listener reconnected); storage is the truth, and fills
 //! whatever gap a live notification reveals.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use carehub_domain::notification::{MAX_LIST_LIMIT, Notification, NotificationService};
 use carehub_domain::user::UserId;
 
@@ -33,14 +36,27 @@ pub struct Delivery {
     user: UserId,
     /// The last id sent on this socket (0 before any).
     last_sent: i64,
+    /// `last_sent`, for the hub to compare with storage.
+    progress: Arc<AtomicI64>,
 }
 
 impl Delivery {
+    #[cfg(test)]
     pub fn new(notifications: NotificationService, user: UserId) -> Self {
+        Self::with_progress(notifications, user, Arc::default())
+    }
+
+    /// A delivery that keeps `progress` at its last sent id.
+    pub fn with_progress(
+        notifications: NotificationService,
+        user: UserId,
+        progress: Arc<AtomicI64>,
+    ) -> Self {
         Self {
             notifications,
             user,
             last_sent: 0,
+            progress,
         }
     }
 
@@ -73,6 +89,7 @@ impl Delivery {
             }
             None => self.last_sent = self.latest_id().await?,
         }
+        self.progress.store(self.last_sent, Ordering::Relaxed);
         Ok(self.last_sent)
     }
 
@@ -143,6 +160,7 @@ impl Delivery {
         })
         .await?;
         self.last_sent = id;
+        self.progress.store(id, Ordering::Relaxed);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ pub mod frames;
 pub mod session;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -73,6 +73,8 @@ struct Entry {
     session: LiveSession,
     queue: mpsc::Sender<Notification>,
     signals: Arc<Signals>,
+    /// The last id the socket sent (or started live delivery at).
+    progress: Arc<AtomicI64>,
 }
 
 /// What the hub tells a socket's task besides notifications; never lost to a full queue.
@@ -135,6 +137,8 @@ pub struct Registration {
     /// Live notifications for this socket, in arrival order.
     pub queue: mpsc::Receiver<Notification>,
     pub signals: Arc<Signals>,
+    /// Where the socket's delivery stands: the last id sent, kept up to date by the socket.
+    pub progress: Arc<AtomicI64>,
 }
 
 impl Registration {
@@ -212,6 +216,7 @@ impl Hub {
         let id = SocketId(self.inner.next_socket.fetch_add(1, Ordering::Relaxed));
         let (sender, queue) = mpsc::channel(self.inner.config.queue_capacity.max(1));
         let signals = Arc::new(Signals::new());
+        let progress = Arc::new(AtomicI64::new(0));
         {
             let mut registry = self.registry();
             // Checked under the lock, so that shutdown sees every socket registered before it.
@@ -225,6 +230,7 @@ impl Hub {
                     session,
                     queue: sender,
                     signals: signals.clone(),
+                    progress: progress.clone(),
                 },
             );
             registry
@@ -239,6 +245,7 @@ impl Hub {
             id,
             queue,
             signals,
+            progress,
         })
     }
 
@@ -312,6 +319,41 @@ impl Hub {
         Ok(count)
     }
 
+    /// Asks every socket that is behind its user's latest committed notification to catch up
+    /// from storage. Live delivery rests on publications, and a publication can be lost for
+    /// good (an instance that stopped between its commit and its `NOTIFY`); this sweep bounds
+    /// how late such a notification reaches the open sockets. Returns how many were asked.
+    ///
+    /// # Errors
+    /// When storage cannot answer; nothing is asked then.
+    pub async fn sweep_missed(
+        &self,
+    ) -> Result<usize, carehub_domain::notification::NotificationError> {
+        let users: Vec<UserId> = self.registry().by_user.keys().copied().collect();
+        if users.is_empty() {
+            return Ok(0);
+        }
+        let latest: HashMap<UserId, i64> = self
+            .inner
+            .notifications
+            .last_ids(&users)
+            .await?
+            .into_iter()
+            .collect();
+        let registry = self.registry();
+        let mut asked = 0;
+        for entry in registry.sockets.values() {
+            let behind = latest
+                .get(&entry.user)
+                .is_some_and(|last| entry.progress.load(Ordering::Relaxed) < *last);
+            if behind {
+                entry.signals.resync.notify_one();
+                asked += 1;
+            }
+        }
+        Ok(asked)
+    }
+
     /// Checks sessions every [`HubConfig::session_check_interval`], until aborted.
     pub fn spawn_session_checks(&self) -> JoinHandle<()> {
         let hub = self.clone();
@@ -327,6 +369,15 @@ impl Hub {
                     Ok(closed) => tracing::info!(closed, "sockets of ended sessions closed"),
                     Err(e) => {
                         tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "checking the sessions of sockets failed");
+                    }
+                }
+                match hub.sweep_missed().await {
+                    Ok(0) => {}
+                    Ok(behind) => {
+                        tracing::debug!(behind, "sockets behind storage asked to catch up");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "checking sockets against storage failed");
                     }
                 }
             }

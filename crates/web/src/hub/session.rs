@@ -46,7 +46,11 @@ pub async fn run(
     let mut socket = Socket {
         user: principal.id(),
         expires_at: claims.expires_at,
-        delivery: Delivery::new(hub.notifications().clone(), principal.id()),
+        delivery: Delivery::with_progress(
+            hub.notifications().clone(),
+            principal.id(),
+            registration.progress.clone(),
+        ),
         hub,
         registration,
         out,

@@ -289,3 +289,60 @@ async fn shutdown_closes_every_socket_with_1001_waits_for_them_and_refuses_new_o
     }
     assert!(hub.register(session(user(9))).is_none());
 }
+
+#[tokio::test]
+async fn sockets_behind_storage_are_asked_to_catch_up_and_the_others_are_left_alone() {
+    let (ann, bob, carl) = (user(1), user(2), user(3));
+    let asked: Arc<Mutex<Vec<Vec<UserId>>>> = Arc::default();
+    let log = asked.clone();
+    let mut repository = MockNotificationRepository::new();
+    repository.expect_last_ids().returning(move |users| {
+        log.lock().expect("asked").push(users.to_vec());
+        // Carl has no notification at all.
+        Ok(vec![(ann, 5), (bob, 2)])
+    });
+    let hub = Hub::new(
+        NotificationService::new(Arc::new(repository), clock()),
+        identity(MockRevokedTokenRepository::new()),
+        HubConfig::default(),
+    );
+    let ann_behind = hub.register(session(ann)).expect("registered");
+    let ann_current = hub.register(session(ann)).expect("registered");
+    let bob_current = hub.register(session(bob)).expect("registered");
+    let carl_idle = hub.register(session(carl)).expect("registered");
+    ann_behind
+        .progress
+        .store(4, std::sync::atomic::Ordering::Relaxed);
+    ann_current
+        .progress
+        .store(5, std::sync::atomic::Ordering::Relaxed);
+    bob_current
+        .progress
+        .store(2, std::sync::atomic::Ordering::Relaxed);
+
+    assert_eq!(hub.sweep_missed().await.expect("swept"), 1);
+
+    let mut users = asked.lock().expect("asked")[0].clone();
+    users.sort();
+    assert_eq!(users, vec![ann, bob, carl], "each user asked about once");
+    assert!(resynced(&ann_behind).await, "the socket behind");
+    for other in [&ann_current, &bob_current, &carl_idle] {
+        assert!(!resynced(other).await, "a socket up to date");
+    }
+}
+
+#[tokio::test]
+async fn a_hub_without_sockets_asks_storage_nothing() {
+    let hub = hub(8);
+    assert_eq!(hub.sweep_missed().await.expect("swept"), 0);
+}
+
+/// Whether the socket was asked to catch up (within a moment).
+async fn resynced(registration: &Registration) -> bool {
+    tokio::time::timeout(
+        Duration::from_millis(50),
+        registration.signals.resync_requested(),
+    )
+    .await
+    .is_ok()
+}
