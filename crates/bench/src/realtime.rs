@@ -45,6 +45,7 @@ use uuid::Uuid;
 
 use crate::Backend;
 use crate::load::{PASSWORD, SETUP_TIMEOUT, client};
+use crate::records::{Created, expect_json, sign_in};
 use crate::server::{ADMIN_USERNAME, Server, ServerLog, ServerOptions};
 
 /// The doctor who sends the referrals, and the one who receives them.
@@ -228,51 +229,6 @@ pub async fn run_backend(
 
 // ---------------------------------------------------------------------------------------------
 // Setup over HTTP
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-}
-
-#[derive(Deserialize)]
-struct Created {
-    id: Uuid,
-}
-
-/// Sends `request` and decodes its body as `T` when the status is `expect`.
-async fn expect_json<T: serde::de::DeserializeOwned>(
-    request: reqwest::RequestBuilder,
-    expect: reqwest::StatusCode,
-    what: &str,
-) -> anyhow::Result<T> {
-    let response = request.send().await.with_context(|| what.to_owned())?;
-    let status = response.status();
-    if status != expect {
-        let text = response.text().await.unwrap_or_default();
-        bail!("{what}: {status}: {text}");
-    }
-    response
-        .json()
-        .await
-        .with_context(|| format!("{what}: unexpected body"))
-}
-
-async fn sign_in(
-    client: &reqwest::Client,
-    base_url: &str,
-    username: &str,
-) -> anyhow::Result<String> {
-    let request = client
-        .post(format!("{base_url}/api/v1/auth/login"))
-        .json(&serde_json::json!({ "username": username, "password": PASSWORD }));
-    let tokens: TokenResponse = expect_json(
-        request,
-        reqwest::StatusCode::OK,
-        &format!("signing in {username}"),
-    )
-    .await?;
-    Ok(tokens.access_token)
-}
 
 /// Creates an active doctor as the administrator; returns its id.
 async fn create_doctor(

@@ -70,17 +70,18 @@ fn patient_body() -> serde_json::Value {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
 }
 
+/// The id of something the server created.
 #[derive(Deserialize)]
-struct Created {
-    id: Uuid,
+pub(crate) struct Created {
+    pub(crate) id: Uuid,
 }
 
 /// Sends `request` and decodes its body as `T` when the status is `expect`.
-async fn expect_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn expect_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
     expect: reqwest::StatusCode,
     what: &str,
@@ -97,7 +98,8 @@ async fn expect_json<T: serde::de::DeserializeOwned>(
         .with_context(|| format!("{what}: unexpected body"))
 }
 
-async fn sign_in(
+/// Signs `username` in with the benchmark's password; returns the access token.
+pub(crate) async fn sign_in(
     client: &reqwest::Client,
     base_url: &str,
     username: &str,

@@ -597,6 +597,12 @@ impl IdentityService {
                 TokenError::Expired => AuthenticateError::Expired,
                 TokenError::Invalid | TokenError::Signing(_) => AuthenticateError::Invalid,
             })?;
+        self.principal_for(claims).await
+    }
+
+    /// Who holds verified, unexpired `claims`: their token and session must not be denied, and
+    /// their account must be active.
+    async fn principal_for(&self, claims: AccessClaims) -> Result<Principal, AuthenticateError> {
         if self
             .ports
             .revoked_tokens
@@ -653,19 +659,7 @@ impl IdentityService {
         if claims.expires_at <= now {
             return Err(AuthenticateError::Expired);
         }
-        if self
-            .ports
-            .revoked_tokens
-            .is_denied(claims.token_id, claims.session_id)
-            .await?
-        {
-            return Err(AuthenticateError::Revoked);
-        }
-        match self.ports.users.find_by_id(claims.user_id).await? {
-            Some(user) if user.is_active() => Ok(Principal { user, claims }),
-            Some(_) => Err(AuthenticateError::Inactive),
-            None => Err(AuthenticateError::Invalid),
-        }
+        self.principal_for(claims).await
     }
 
     /// Which of these live sessions have ended since they were authenticated (sign-out,

@@ -245,6 +245,22 @@ impl RecordsService {
         }
     }
 
+    /// The active doctor with this id; otherwise the input's `field` is invalid.
+    async fn active_doctor(
+        &self,
+        id: UserId,
+        field: &str,
+    ) -> Result<crate::user::User, RecordsError> {
+        match self.ports.users.find_by_id(id).await? {
+            Some(user) if user.role == Role::Doctor && user.is_active() => Ok(user),
+            _ => {
+                let mut errors = ValidationErrors::new();
+                errors.add(field, "must be the id of an active doctor");
+                Err(errors.into())
+            }
+        }
+    }
+
     /// How a user is named in notification titles.
     async fn name_of(&self, user_id: UserId) -> Result<String, RecordsError> {
         Ok(display_name(
@@ -695,15 +711,7 @@ impl RecordsService {
     ) -> Result<CareTeamMember, RecordsError> {
         let (basis, id) = grant.for_patient_action(Action::AddCareTeamMember)?;
         let actor = &grant.actor;
-        let doctor = self.ports.users.find_by_id(doctor_id).await?;
-        let doctor = match doctor {
-            Some(user) if user.role == Role::Doctor && user.is_active() => user,
-            _ => {
-                let mut errors = ValidationErrors::new();
-                errors.add("doctor_id", "must be the id of an active doctor");
-                return Err(errors.into());
-            }
-        };
+        let doctor = self.active_doctor(doctor_id, "doctor_id").await?;
         let now = self.ports.clock.now();
         let member = CareTeamMember {
             id: MembershipId::generate(),

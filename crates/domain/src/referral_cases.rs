@@ -114,14 +114,7 @@ impl RecordsService {
             errors.add("to_doctor_id", "must be another doctor than the sender");
             return Err(errors.into());
         }
-        let recipient = match self.ports.users.find_by_id(to_doctor_id).await? {
-            Some(user) if user.role == Role::Doctor && user.is_active() => user,
-            _ => {
-                let mut errors = ValidationErrors::new();
-                errors.add("to_doctor_id", "must be the id of an active doctor");
-                return Err(errors.into());
-            }
-        };
+        let recipient = self.active_doctor(to_doctor_id, "to_doctor_id").await?;
         let patient = self
             .ports
             .patients

@@ -33,9 +33,10 @@ sql_repository!(
     SqlNotificationRepository
 );
 
-/// A notification's data as stored (JSON), independent of the domain's serde shape.
+/// A notification's data as stored (JSON) and published, independent of the domain's serde
+/// shape, so that the stored and wire formats change only on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct StoredData {
+pub(crate) struct StoredData {
     title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     referral_id: Option<Uuid>,

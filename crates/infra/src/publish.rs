@@ -26,6 +26,8 @@ use carehub_domain::notification::{
 };
 use carehub_domain::user::UserId;
 
+use crate::notifications::StoredData;
+
 /// The PostgreSQL channel notifications are published on.
 pub const NOTIFICATION_CHANNEL: &str = "carehub_notifications";
 
@@ -269,20 +271,7 @@ struct NotificationPayload {
     created_at: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
     read_at: Option<OffsetDateTime>,
-    data: DataPayload,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct DataPayload {
-    title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    referral_id: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    patient_id: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    actor_id: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    emergency_access_id: Option<Uuid>,
+    data: StoredData,
 }
 
 /// Why a payload could not be made or read.
@@ -295,20 +284,13 @@ enum PayloadError {
 }
 
 fn encode(notification: &Notification) -> Result<String, PayloadError> {
-    let data = &notification.data;
     Ok(serde_json::to_string(&NotificationPayload {
         recipient: *notification.recipient.as_uuid(),
         id: notification.id,
         kind: notification.kind.as_str().to_owned(),
         created_at: notification.created_at,
         read_at: notification.read_at,
-        data: DataPayload {
-            title: data.title.clone(),
-            referral_id: data.referral_id,
-            patient_id: data.patient_id,
-            actor_id: data.actor_id,
-            emergency_access_id: data.emergency_access_id,
-        },
+        data: StoredData::from(&notification.data),
     })?)
 }
 
@@ -320,13 +302,7 @@ fn decode(payload: &str) -> Result<Notification, PayloadError> {
         kind: payload.kind.parse().map_err(PayloadError::Kind)?,
         created_at: payload.created_at,
         read_at: payload.read_at,
-        data: NotificationData {
-            title: payload.data.title,
-            referral_id: payload.data.referral_id,
-            patient_id: payload.data.patient_id,
-            actor_id: payload.data.actor_id,
-            emergency_access_id: payload.data.emergency_access_id,
-        },
+        data: NotificationData::from(payload.data),
     })
 }
 
