@@ -114,8 +114,9 @@ impl Grant {
 /// Why a record operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
-    /// The caller's role may never do this (403).
-    #[error("your role may not do this")]
+    /// The caller may not do this (403): their role never may, or they see the patient only
+    /// through an emergency access, which grants reading alone.
+    #[error("you may not do this")]
     Forbidden,
     /// No such patient, or none the caller may see (404): the two are not told apart.
     #[error("no such patient")]
