@@ -6,6 +6,7 @@
 //! every port.
 
 pub mod access;
+pub mod appointment;
 pub mod audit;
 pub mod care_team;
 pub mod clock;
