@@ -277,13 +277,20 @@ impl RecordsService {
         action: Action,
         error: RecordsError,
     ) -> RecordsError {
-        let event = self.event(
-            actor,
-            patient_id,
-            action.audit_action(),
-            None,
-            self.ports.clock.now(),
-        );
+        self.deny_as(actor, patient_id, action.audit_action(), error)
+            .await
+    }
+
+    /// Records a refusal as `action` in the audit trail and returns the error to answer with
+    /// (or the audit log's failure).
+    async fn deny_as(
+        &self,
+        actor: &Actor,
+        patient_id: Option<PatientId>,
+        action: AuditAction,
+        error: RecordsError,
+    ) -> RecordsError {
+        let event = self.event(actor, patient_id, action, None, self.ports.clock.now());
         match self.ports.audit.record(vec![event]).await {
             Ok(()) => error,
             Err(e) => e.into(),

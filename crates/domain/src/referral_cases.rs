@@ -54,21 +54,6 @@ impl Transition {
 }
 
 impl RecordsService {
-    /// Records a refused referral attempt and returns the error to answer with.
-    async fn deny_referral(
-        &self,
-        actor: &Actor,
-        patient_id: Option<PatientId>,
-        action: AuditAction,
-        error: RecordsError,
-    ) -> RecordsError {
-        let event = self.event(actor, patient_id, action, None, self.ports.clock.now());
-        match self.ports.audit.record(vec![event]).await {
-            Ok(()) => error,
-            Err(e) => e.into(),
-        }
-    }
-
     /// Only doctors take part in referrals; anyone else is refused (and audited) before their
     /// request is even read.
     ///
@@ -83,7 +68,7 @@ impl RecordsService {
             Ok(())
         } else {
             Err(self
-                .deny_referral(actor, None, action, RecordsError::Forbidden)
+                .deny_as(actor, None, action, RecordsError::Forbidden)
                 .await)
         }
     }
@@ -189,7 +174,7 @@ impl RecordsService {
             .await?;
         let Some((referral, snapshot)) = self.ports.referrals.find_detail(id).await? else {
             return Err(self
-                .deny_referral(
+                .deny_as(
                     actor,
                     None,
                     AuditAction::ReferralRead,
@@ -199,7 +184,7 @@ impl RecordsService {
         };
         let Some(party) = referral.party_of(actor.user_id) else {
             return Err(self
-                .deny_referral(
+                .deny_as(
                     actor,
                     Some(referral.patient_id),
                     AuditAction::ReferralRead,
@@ -284,13 +269,13 @@ impl RecordsService {
         self.check_referrals_role(actor, action).await?;
         let Some(referral) = self.ports.referrals.find(id).await? else {
             return Err(self
-                .deny_referral(actor, None, action, RecordsError::ReferralNotFound)
+                .deny_as(actor, None, action, RecordsError::ReferralNotFound)
                 .await);
         };
         let patient_id = referral.patient_id;
         let Some(party) = referral.party_of(actor.user_id) else {
             return Err(self
-                .deny_referral(
+                .deny_as(
                     actor,
                     Some(patient_id),
                     action,
@@ -300,9 +285,7 @@ impl RecordsService {
         };
         if transition.party() != party {
             let error = TransitionError::WrongParty(transition.party()).into();
-            return Err(self
-                .deny_referral(actor, Some(patient_id), action, error)
-                .await);
+            return Err(self.deny_as(actor, Some(patient_id), action, error).await);
         }
         let note = parse_transition_note(transition, note)?;
         let to = apply(referral.status, party, transition)?;
