@@ -16,6 +16,7 @@ use carehub_infra::testing::ScratchDatabase;
 use carehub_web::{Application, ServerHandle, Settings};
 
 pub mod clinic;
+pub mod schedule;
 pub mod ws;
 
 /// A password that satisfies the rules for any test username.

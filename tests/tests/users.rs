@@ -27,8 +27,14 @@ async fn directory(app: &TestApp, token: &str, limit: u32) -> Vec<(Uuid, String)
                 .collect();
             assert_eq!(
                 keys,
-                BTreeSet::from(["id", "full_name"]),
-                "a doctor shows only id and name: {doctor}"
+                BTreeSet::from([
+                    "id",
+                    "full_name",
+                    "specializations",
+                    "bio",
+                    "appointment_minutes"
+                ]),
+                "a doctor shows their public profile, nothing of their account: {doctor}"
             );
             assert_no_secrets(doctor);
             (

@@ -8,6 +8,8 @@
 //! concurrent connections. Then the real-time phases ([`realtime`]): the latency from sending a
 //! referral to its notification arriving on the recipient's WebSocket (on PostgreSQL across two
 //! server instances), and the server's memory holding thousands of idle authenticated sockets.
+//! Then scheduling ([`scheduling`]): hundreds of clients booking one slot at once (exactly one
+//! must win), and the booking throughput on slots that never conflict.
 //! It prints Markdown tables (optionally also JSON). `--only` picks phases. It is a measuring
 //! tool, not a test: nothing here asserts performance.
 //!
@@ -22,7 +24,8 @@
 //! Only 127.0.0.1 is contacted; every loop is bounded in time and in count. The process exits
 //! with status 2 when any request failed, when the audit trail does not hold exactly one
 //! `patient.read` event per audited read answered 200, when a referral's notification did not
-//! reach the socket exactly once, or when an idle socket failed, so none can pass unnoticed.
+//! reach the socket exactly once, when an idle socket failed, when a contended slot was not
+//! booked exactly once, or when a booking of a free slot failed, so none can pass unnoticed.
 
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
@@ -31,6 +34,7 @@ mod load;
 mod realtime;
 mod records;
 mod report;
+mod scheduling;
 mod server;
 
 use std::path::PathBuf;
@@ -42,6 +46,7 @@ use clap::{Parser, ValueEnum};
 use crate::load::{LoadConfig, MeasureResult};
 use crate::realtime::{RealtimeConfig, RealtimePhases};
 use crate::report::{BenchReport, ServerSettingsReport};
+use crate::scheduling::SchedulingConfig;
 use crate::server::{Server, ServerOptions};
 
 /// Benchmark a release build of the `carehub` server on SQLite and PostgreSQL.
@@ -58,8 +63,8 @@ struct Cli {
     backends: Vec<Backend>,
 
     /// Phases to run, comma-separated: `http` (sign-ins and reads), `referrals` (referral →
-    /// socket latency), `sockets` (idle socket memory), `realtime` (both of those). Default:
-    /// all.
+    /// socket latency), `sockets` (idle socket memory), `realtime` (both of those),
+    /// `scheduling` (one slot booked by many at once; booking throughput). Default: all.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Phase>,
 
@@ -157,6 +162,27 @@ struct Cli {
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..=86_400))]
     access_token_ttl_secs: u32,
 
+    /// Concurrent bookings of one slot per round (each for another patient, by a secretary).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=5_000))]
+    scheduling_attempts: u32,
+
+    /// Rounds of the one-slot measure, each on another slot.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    scheduling_rounds: u32,
+
+    /// Bookings of distinct slots in the throughput measure.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    scheduling_bookings: u32,
+
+    /// Clients sending those bookings at once (one connection each).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    scheduling_concurrency: u32,
+
+    /// Doctors the throughput's bookings are spread over (each has 24 slots a day; one slot
+    /// request covers at most 31 days).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    scheduling_doctors: u32,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -173,6 +199,8 @@ enum Phase {
     Sockets,
     /// Both real-time phases.
     Realtime,
+    /// One slot booked by many at once; booking throughput on distinct slots.
+    Scheduling,
 }
 
 /// The phases `--only` selects (all when it is empty).
@@ -180,6 +208,7 @@ enum Phase {
 struct Phases {
     http: bool,
     realtime: RealtimePhases,
+    scheduling: bool,
 }
 
 impl Phases {
@@ -192,6 +221,7 @@ impl Phases {
                 referrals: has(Phase::Referrals) || has(Phase::Realtime),
                 sockets: has(Phase::Sockets) || has(Phase::Realtime),
             },
+            scheduling: has(Phase::Scheduling),
         }
     }
 
@@ -200,6 +230,7 @@ impl Phases {
             (self.http, "http"),
             (self.realtime.referrals, "referrals"),
             (self.realtime.sockets, "sockets"),
+            (self.scheduling, "scheduling"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -314,6 +345,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         socket_open_concurrency: cli.socket_open_concurrency,
         settle_secs: cli.idle_settle_secs,
     };
+    let scheduling_config = SchedulingConfig {
+        attempts: cli.scheduling_attempts,
+        rounds: cli.scheduling_rounds,
+        bookings: cli.scheduling_bookings,
+        concurrency: cli.scheduling_concurrency,
+        doctors: cli.scheduling_doctors,
+        request_timeout: Duration::from_secs(cli.request_timeout_secs),
+    };
     let load_average_before = report::load_average();
     report::warn_if_busy(cores, load_average_before);
     println!("# carehub-bench");
@@ -331,10 +370,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         );
         println!();
     }
+    if phases.scheduling {
+        println!("{}", scheduling::describe(&scheduling_config));
+        println!();
+    }
 
     let mut results: Vec<MeasureResult> = Vec::new();
     let mut referral_latency = Vec::new();
     let mut idle_sockets = Vec::new();
+    let mut contention = Vec::new();
+    let mut booking_throughput = Vec::new();
     let mut server_logs = Vec::new();
     for backend in cli.backends.iter().copied() {
         eprintln!("carehub-bench: [{}] starting the server", backend.name());
@@ -365,6 +410,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         } else {
             (Ok(realtime::RealtimeMeasured::default()), None)
         };
+        let scheduling_measured =
+            if phases.scheduling && measured.is_ok() && realtime_measured.is_ok() {
+                scheduling::run_backend(backend, server.base_url(), &scheduling_config)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            };
         let log = server.shutdown().await;
         for (name, log) in [
             (backend.name(), Some(log)),
@@ -380,7 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 });
             }
         }
-        if measured.is_err() || realtime_measured.is_err() {
+        if measured.is_err() || realtime_measured.is_err() || scheduling_measured.is_err() {
             // The server's side of the story, before the error ends the run.
             report::eprint_server_logs(&server_logs);
         }
@@ -390,6 +443,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             realtime_measured.with_context(|| format!("benchmarking {}", backend.name()))?;
         referral_latency.extend(realtime_measured.latency);
         idle_sockets.extend(realtime_measured.idle);
+        let scheduling_measured = scheduling_measured
+            .with_context(|| format!("benchmarking scheduling on {}", backend.name()))?;
+        if let Some(measured) = scheduling_measured {
+            contention.push(measured.contention);
+            booking_throughput.push(measured.throughput);
+        }
     }
 
     let bench_report = BenchReport {
@@ -400,14 +459,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         phases: phases.names(),
         load,
         realtime: realtime_config,
+        scheduling: scheduling_config,
         audit_cost: report::audit_costs(&results),
         results,
         referral_latency,
         idle_sockets,
+        contention,
+        booking_throughput,
         server_logs,
     };
     report::print_table(&bench_report);
     realtime::print(&bench_report.referral_latency, &bench_report.idle_sockets);
+    scheduling::print(&bench_report.contention, &bench_report.booking_throughput);
     report::print_load_average(&bench_report);
     report::print_server_logs(&bench_report.server_logs);
     if let Some(path) = &cli.json {
@@ -419,5 +482,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let audit_complete = report::flag_audit(&bench_report.results);
     let realtime_complete =
         realtime::flag(&bench_report.referral_latency, &bench_report.idle_sockets);
-    Ok(no_errors && audit_complete && realtime_complete)
+    let scheduling_correct =
+        scheduling::flag(&bench_report.contention, &bench_report.booking_throughput);
+    Ok(no_errors && audit_complete && realtime_complete && scheduling_correct)
 }

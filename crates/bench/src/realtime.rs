@@ -230,13 +230,15 @@ pub async fn run_backend(
 // ---------------------------------------------------------------------------------------------
 // Setup over HTTP
 
-/// Creates an active doctor as the administrator; returns its id.
-async fn create_doctor(
+/// Creates an active staff account (`role`: doctor, secretary...) as the administrator; returns
+/// its id.
+pub(crate) async fn create_staff(
     client: &reqwest::Client,
     base_url: &str,
     admin: &str,
     username: &str,
     full_name: &str,
+    role: &str,
 ) -> anyhow::Result<Uuid> {
     let request = client
         .post(format!("{base_url}/api/v1/admin/users"))
@@ -245,7 +247,7 @@ async fn create_doctor(
             "username": username,
             "password": PASSWORD,
             "full_name": full_name,
-            "role": "doctor",
+            "role": role,
         }));
     let created: Created = expect_json(
         request,
@@ -307,20 +309,22 @@ fn referral_body(patient_id: Uuid, to_doctor_id: Uuid) -> serde_json::Value {
 async fn seed_referrals(base_url: &str) -> anyhow::Result<ReferralSetup> {
     let client = client(SETUP_TIMEOUT)?;
     let admin = sign_in(&client, base_url, ADMIN_USERNAME).await?;
-    create_doctor(
+    create_staff(
         &client,
         base_url,
         &admin,
         SENDER_USERNAME,
         "Bench Referring Doctor",
+        "doctor",
     )
     .await?;
-    let recipient_id = create_doctor(
+    let recipient_id = create_staff(
         &client,
         base_url,
         &admin,
         RECIPIENT_USERNAME,
         "Bench Receiving Doctor",
+        "doctor",
     )
     .await?;
     let sender_token = sign_in(&client, base_url, SENDER_USERNAME).await?;
@@ -437,24 +441,24 @@ async fn wait_ready(socket: &mut Socket) -> Result<i64, String> {
         .unwrap_or_else(|_| Err("no ready frame in time".to_owned()))
 }
 
-fn histogram() -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3)
         .map_err(|e| anyhow!("cannot create a histogram: {e:?}"))
 }
 
-fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+pub(crate) fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
     let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     histogram.saturating_record(us.clamp(1, HIST_MAX_US));
 }
 
-fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+pub(crate) fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     if histogram.is_empty() {
         return 0.0;
     }
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
-fn mean_ms(histogram: &Histogram<u64>) -> f64 {
+pub(crate) fn mean_ms(histogram: &Histogram<u64>) -> f64 {
     if histogram.is_empty() {
         0.0
     } else {

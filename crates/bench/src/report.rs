@@ -1,6 +1,7 @@
 //! The report: the preamble (machine and server settings), the Markdown table, the audit's
 //! cost and completeness, the server logs, the loud error warning and the optional JSON file.
-//! The real-time tables are rendered by [`crate::realtime`].
+//! The real-time tables are rendered by [`crate::realtime`], the scheduling ones by
+//! [`crate::scheduling`].
 //!
 //! Part of `carehub-bench`; run with
 //! `cargo build --release -p carehub-web -p carehub-bench && "$CARGO_TARGET_DIR"/release/carehub-bench`.
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use crate::load::{LoadConfig, ME, MeasureResult, PATIENT};
 use crate::realtime::{IdleSocketsResult, RealtimeConfig, ReferralLatencyResult};
+use crate::scheduling::{ContentionResult, SchedulingConfig, ThroughputResult};
 
 /// The server settings in effect, as the benchmark set them or as the server defaults them.
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +74,7 @@ pub struct BenchReport {
     pub phases: Vec<&'static str>,
     pub load: LoadConfig,
     pub realtime: RealtimeConfig,
+    pub scheduling: SchedulingConfig,
     pub results: Vec<MeasureResult>,
     /// The audited read against the unaudited one, per backend.
     pub audit_cost: Vec<AuditCost>,
@@ -79,6 +82,10 @@ pub struct BenchReport {
     pub referral_latency: Vec<ReferralLatencyResult>,
     /// Idle socket memory, per backend (phase `sockets`).
     pub idle_sockets: Vec<IdleSocketsResult>,
+    /// One slot booked by many clients at once, per backend (phase `scheduling`).
+    pub contention: Vec<ContentionResult>,
+    /// Bookings of distinct slots, per backend (phase `scheduling`).
+    pub booking_throughput: Vec<ThroughputResult>,
     pub server_logs: Vec<ServerLogReport>,
 }
 

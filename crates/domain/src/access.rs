@@ -33,10 +33,13 @@ pub enum Action {
     ReadAccessLog,
     /// Refer the patient to another doctor, sharing their record as it is.
     SendReferral,
+    /// Book an appointment for the patient (which puts its doctor on the care team until it is
+    /// over).
+    BookAppointment,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -51,6 +54,7 @@ impl Action {
         Action::RequestEmergencyAccess,
         Action::ReadAccessLog,
         Action::SendReferral,
+        Action::BookAppointment,
     ];
 
     /// How an attempt is recorded in the audit trail.
@@ -70,6 +74,7 @@ impl Action {
             Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
             Action::ReadAccessLog => AuditAction::AccessLogRead,
             Action::SendReferral => AuditAction::ReferralCreate,
+            Action::BookAppointment => AuditAction::AppointmentCreate,
         }
     }
 }
@@ -122,6 +127,8 @@ pub enum Basis {
     /// The caller is a party to a referral of the patient (reading the referral and what it
     /// shared).
     Referral,
+    /// The caller is the doctor of an appointment of the patient (reading and changing it).
+    Appointment,
 }
 
 impl Basis {
@@ -132,6 +139,7 @@ impl Basis {
             Basis::CareTeam => "care_team",
             Basis::EmergencyAccess => "emergency_access",
             Basis::Referral => "referral",
+            Basis::Appointment => "appointment",
         }
     }
 }
@@ -152,6 +160,7 @@ impl FromStr for Basis {
             Basis::CareTeam,
             Basis::EmergencyAccess,
             Basis::Referral,
+            Basis::Appointment,
         ]
         .into_iter()
         .find(|b| b.as_str() == s)
@@ -181,12 +190,15 @@ impl Decision {
 /// irrelevant (pass [`Relationship::None`]).
 ///
 /// - Secretary: registers patients and reads and updates their profile (demographics, contact,
-///   identifiers, insurance), any patient; never medical information or notes.
+///   identifiers, insurance), and books their appointments, any patient; never medical
+///   information or notes.
 /// - Doctor: registers patients; reads and updates everything, writes notes and sends referrals
 ///   for patients whose care team they are on, and adds other doctors to it. With an emergency access,
-///   reads only. Other patients only through search on an exact record number or identifier.
+///   reads only. Books appointments with themself for their care-team patients. Other patients
+///   only through search on an exact record number or identifier.
 /// - Laboratory: nothing here.
-/// - Patient: reads their own profile, medical information, notes and access log.
+/// - Patient: reads their own profile, medical information, notes and access log, and books
+///   their own appointments.
 /// - Admin: lists patients, manages care teams, reads access logs; never medical information
 ///   or notes.
 pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decision {
@@ -194,9 +206,11 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
     use Relationship as R;
     match role {
         Role::Secretary => match action {
-            A::CreatePatient | A::SearchPatients | A::ReadProfile | A::UpdateProfile => {
-                Decision::Allow(Basis::Role)
-            }
+            A::CreatePatient
+            | A::SearchPatients
+            | A::ReadProfile
+            | A::UpdateProfile
+            | A::BookAppointment => Decision::Allow(Basis::Role),
             _ => Decision::Forbidden,
         },
         Role::Doctor => match action {
@@ -220,8 +234,9 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
                 }
             }
             // Referring shares the whole record: only a care-team doctor may, never under an
-            // emergency access.
-            A::SendReferral => match relationship {
+            // emergency access. Booking puts the doctor on the care team: an emergency access
+            // is no way onto it.
+            A::SendReferral | A::BookAppointment => match relationship {
                 R::CareTeam => Decision::Allow(Basis::CareTeam),
                 R::EmergencyAccess => Decision::Forbidden,
                 R::OwnRecord | R::None => Decision::Hidden,
@@ -229,8 +244,11 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             A::EndCareTeamMembership | A::ReadAccessLog => Decision::Forbidden,
         },
         Role::Patient => match action {
-            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadAccessLog => match relationship
-            {
+            A::ReadProfile
+            | A::ReadMedical
+            | A::ReadNotes
+            | A::ReadAccessLog
+            | A::BookAppointment => match relationship {
                 R::OwnRecord => Decision::Allow(Basis::OwnRecord),
                 R::CareTeam | R::EmergencyAccess | R::None => Decision::Hidden,
             },
@@ -257,6 +275,27 @@ pub const fn search_scope(role: Role) -> Option<SearchAccess> {
         Role::Secretary | Role::Admin => Some(SearchAccess::All),
         Role::Doctor => Some(SearchAccess::CareTeamOrExactMatch),
         Role::Laboratory | Role::Patient => None,
+    }
+}
+
+/// Whether a caller of `role` may edit a doctor's profile (specializations, biography,
+/// appointment length): the doctor themself (`is_the_doctor`) or an administrator. Profiles are
+/// not patient data.
+pub const fn may_edit_profile(role: Role, is_the_doctor: bool) -> bool {
+    match role {
+        Role::Doctor => is_the_doctor,
+        Role::Admin => true,
+        Role::Secretary | Role::Laboratory | Role::Patient => false,
+    }
+}
+
+/// Whether a caller of `role` may edit a doctor's weekly availability and time off: the doctor
+/// themself (`is_the_doctor`), a secretary (who runs the calendars) or an administrator.
+pub const fn may_edit_schedule(role: Role, is_the_doctor: bool) -> bool {
+    match role {
+        Role::Doctor => is_the_doctor,
+        Role::Secretary | Role::Admin => true,
+        Role::Laboratory | Role::Patient => false,
     }
 }
 
@@ -299,6 +338,7 @@ mod tests {
         (Role::Secretary, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Secretary, A::ReadAccessLog,          [Forbidden; 4]),
         (Role::Secretary, A::SendReferral,           [Forbidden; 4]),
+        (Role::Secretary, A::BookAppointment,        [ROLE, ROLE, ROLE, ROLE]),
         // Doctor: everything for their care team, reading under emergency access.
         (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
@@ -314,6 +354,7 @@ mod tests {
         (Role::Doctor, A::RequestEmergencyAccess, [ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::ReadAccessLog,          [Forbidden; 4]),
         (Role::Doctor, A::SendReferral,           [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::BookAppointment,        [Hidden, TEAM, Forbidden, Hidden]),
         // Laboratory: nothing.
         (Role::Laboratory, A::CreatePatient,          [Forbidden; 4]),
         (Role::Laboratory, A::SearchPatients,         [Forbidden; 4]),
@@ -329,6 +370,7 @@ mod tests {
         (Role::Laboratory, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Laboratory, A::ReadAccessLog,          [Forbidden; 4]),
         (Role::Laboratory, A::SendReferral,           [Forbidden; 4]),
+        (Role::Laboratory, A::BookAppointment,        [Forbidden; 4]),
         // Patient: reads their own record.
         (Role::Patient, A::CreatePatient,          [Forbidden; 4]),
         (Role::Patient, A::SearchPatients,         [Forbidden; 4]),
@@ -344,6 +386,7 @@ mod tests {
         (Role::Patient, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Patient, A::ReadAccessLog,          [SELF_, Hidden, Hidden, Hidden]),
         (Role::Patient, A::SendReferral,           [Forbidden; 4]),
+        (Role::Patient, A::BookAppointment,        [SELF_, Hidden, Hidden, Hidden]),
         // Admin: care teams and the audit trail, never clinical data.
         (Role::Admin, A::CreatePatient,          [Forbidden; 4]),
         (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
@@ -359,6 +402,7 @@ mod tests {
         (Role::Admin, A::RequestEmergencyAccess, [Forbidden; 4]),
         (Role::Admin, A::ReadAccessLog,          [ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::SendReferral,           [Forbidden; 4]),
+        (Role::Admin, A::BookAppointment,        [Forbidden; 4]),
     ];
 
     #[test]
@@ -421,6 +465,34 @@ mod tests {
         };
         assert_eq!(Relationship::from_facts(glass), R::EmergencyAccess);
         assert_eq!(Relationship::from_facts(AccessFacts::default()), R::None);
+    }
+
+    #[test]
+    fn a_doctor_edits_their_own_profile_and_schedule_with_admins_and_secretaries_the_schedule() {
+        // (role, profile [the doctor, another], schedule [the doctor, another])
+        #[rustfmt::skip]
+        let table: &[(Role, [bool; 2], [bool; 2])] = &[
+            (Role::Doctor,     [true, false], [true, false]),
+            (Role::Admin,      [true, true],  [true, true]),
+            (Role::Secretary,  [false, false], [true, true]),
+            (Role::Laboratory, [false, false], [false, false]),
+            (Role::Patient,    [false, false], [false, false]),
+        ];
+        assert_eq!(table.len(), Role::ALL.len());
+        for (role, profile, schedule) in table {
+            for (i, is_the_doctor) in [true, false].into_iter().enumerate() {
+                assert_eq!(
+                    may_edit_profile(*role, is_the_doctor),
+                    profile[i],
+                    "{role} profile, the doctor: {is_the_doctor}"
+                );
+                assert_eq!(
+                    may_edit_schedule(*role, is_the_doctor),
+                    schedule[i],
+                    "{role} schedule, the doctor: {is_the_doctor}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,18 +1,35 @@
-//! Appointments: a patient's booked time with a doctor. This module holds what an appointment's
-//! status is, how it may change, and who may change it.
+//! Appointments: a patient's booked time with a doctor. This module holds what an appointment
+//! is, what a client asks for, how its status may change, who may see and change it, and the
+//! port that stores appointments so that none ever overlaps another of its doctor or patient.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime, UtcOffset};
+use uuid::Uuid;
 
-use crate::audit::string_enum;
+use crate::RepositoryError;
+use crate::access::{Basis, Decision};
+use crate::audit::{AuditEvent, string_enum};
+use crate::care_team::CareTeamMember;
 use crate::id::time_ordered_id;
+use crate::notification::{NewNotification, Notification};
+use crate::page::{Page, PageRequest};
+use crate::patient::PatientId;
+use crate::schedule::{Interval, MAX_APPOINTMENT_MINUTES};
 use crate::text::{Text, TextError};
-use crate::user::Role;
+use crate::user::{FullName, Role, UserId};
+use crate::validation::ValidationErrors;
 
 /// How long before the start a patient may still cancel their own appointment.
 pub const PATIENT_CANCEL_NOTICE: Duration = Duration::hours(2);
 /// The longest cancellation reason, in characters.
 pub const MAX_CANCEL_REASON_CHARS: usize = 1_000;
+/// How long after an appointment ends (completed, cancelled, no-show) its doctor stays on the
+/// patient's care team.
+pub const CARE_TEAM_AFTER_VISIT: Duration = Duration::days(30);
+/// The longest reason for a visit, in characters.
+pub const MAX_APPOINTMENT_REASON_CHARS: usize = 500;
 
 time_ordered_id!(
     /// An appointment's identifier.
@@ -139,6 +156,420 @@ pub fn check_status_change(
         }
         (_, Some(_)) => Err(StatusChangeError::UnexpectedReason),
         (_, None) => Ok(None),
+    }
+}
+
+/// A booked time of one patient with one doctor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub id: AppointmentId,
+    pub doctor_id: UserId,
+    pub patient_id: PatientId,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// Why the patient comes.
+    pub reason: Text,
+    pub status: AppointmentStatus,
+    /// Why it was cancelled, when it was.
+    pub cancel_reason: Option<Text>,
+    pub created_by: UserId,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Filled in when read back.
+    pub doctor_name: Option<FullName>,
+}
+
+impl Appointment {
+    /// The time it holds, `[start, end)`.
+    pub fn interval(&self) -> Interval {
+        Interval {
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
+/// An appointment as a client books it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentInput {
+    pub doctor_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    /// RFC 3339, on a whole minute, any offset.
+    pub start: Option<String>,
+    /// RFC 3339, on a whole minute; defaults to the doctor's appointment length after `start`.
+    #[serde(default)]
+    pub end: Option<String>,
+    /// 1 to 500 characters.
+    pub reason: Option<String>,
+}
+
+/// A validated booking request, before access, availability and conflicts are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    pub doctor_id: UserId,
+    pub patient_id: PatientId,
+    pub start: OffsetDateTime,
+    /// `None`: the doctor's appointment length after `start`.
+    pub end: Option<OffsetDateTime>,
+    pub reason: Text,
+}
+
+impl AppointmentInput {
+    /// # Errors
+    /// [`ValidationErrors`] listing each missing or invalid field.
+    pub fn parse(&self) -> Result<BookingRequest, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let doctor_id = required(&mut errors, "doctor_id", self.doctor_id);
+        let patient_id = required(&mut errors, "patient_id", self.patient_id);
+        let start = match self.start.as_deref() {
+            Some(raw) => errors.check("start", parse_minute(raw)),
+            None => {
+                errors.add("start", "is required");
+                None
+            }
+        };
+        let end = self
+            .end
+            .as_deref()
+            .map(|raw| errors.check("end", parse_minute(raw)));
+        if let (Some(start), Some(Some(end))) = (start, end) {
+            check_length(&mut errors, start, end);
+        }
+        let reason = match self.reason.as_deref() {
+            Some(raw) => errors.check("reason", Text::multiline(raw, MAX_APPOINTMENT_REASON_CHARS)),
+            None => {
+                errors.add("reason", "is required");
+                None
+            }
+        };
+        match (doctor_id, patient_id, start, reason) {
+            (Some(doctor_id), Some(patient_id), Some(start), Some(reason)) if errors.is_empty() => {
+                Ok(BookingRequest {
+                    doctor_id: UserId::from_uuid(doctor_id),
+                    patient_id: PatientId::from_uuid(patient_id),
+                    start,
+                    end: end.flatten(),
+                    reason,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A new time for a booked appointment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleInput {
+    /// RFC 3339, on a whole minute, any offset.
+    pub start: Option<String>,
+    /// RFC 3339, on a whole minute; defaults to `start` plus the appointment's current length.
+    #[serde(default)]
+    pub end: Option<String>,
+}
+
+impl RescheduleInput {
+    /// The new time of an appointment that now holds `current`.
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] listing each missing or invalid field.
+    pub fn parse(&self, current: Interval) -> Result<Interval, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let start = match self.start.as_deref() {
+            Some(raw) => errors.check("start", parse_minute(raw)),
+            None => {
+                errors.add("start", "is required");
+                None
+            }
+        };
+        let end = match self.end.as_deref() {
+            Some(raw) => errors.check("end", parse_minute(raw)),
+            None => start.map(|start| start + (current.end - current.start)),
+        };
+        if let (Some(start), Some(end)) = (start, end) {
+            check_length(&mut errors, start, end);
+        }
+        match (start, end) {
+            (Some(start), Some(end)) if errors.is_empty() => Ok(Interval { start, end }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A status change a client asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<AppointmentStatus>))]
+    pub status: Option<String>,
+    /// Required to cancel (1 to 1,000 characters), refused otherwise.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl StatusInput {
+    /// The status asked for; the reason is checked with the change (see [`check_status_change`]).
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] on field `status`.
+    pub fn parse_status(&self) -> Result<AppointmentStatus, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        match self.status.as_deref() {
+            Some(raw) => {
+                if let Ok(status) = raw.parse::<AppointmentStatus>() {
+                    return Ok(status);
+                }
+                errors.add(
+                    "status",
+                    "must be one of booked, checked_in, in_progress, completed, cancelled, no_show",
+                );
+            }
+            None => errors.add("status", "is required"),
+        }
+        Err(errors)
+    }
+}
+
+fn required<T>(errors: &mut ValidationErrors, field: &str, value: Option<T>) -> Option<T> {
+    if value.is_none() {
+        errors.add(field, "is required");
+    }
+    value
+}
+
+/// An RFC 3339 instant on a whole minute, in UTC.
+fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
+    let at = OffsetDateTime::parse(raw.trim(), &Rfc3339)
+        .map_err(|_| "must be an RFC 3339 date and time, such as 2026-11-24T09:00:00+01:00")?;
+    if at.second() != 0 || at.nanosecond() != 0 {
+        return Err("must be on a whole minute");
+    }
+    Ok(at.to_offset(UtcOffset::UTC))
+}
+
+/// `end` after `start`, by at most the longest appointment.
+fn check_length(errors: &mut ValidationErrors, start: OffsetDateTime, end: OffsetDateTime) {
+    if end <= start {
+        errors.add("end", "must be after start");
+    } else if end - start > Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)) {
+        errors.add(
+            "end",
+            format!("at most {MAX_APPOINTMENT_MINUTES} minutes after start"),
+        );
+    }
+}
+
+string_enum!(
+    /// Whose calendar an appointment in the way blocks.
+    ConflictWith, "conflict" {
+        /// The doctor's.
+        Doctor => "doctor",
+        /// The patient's.
+        Patient => "patient",
+        /// Both.
+        Both => "both",
+    }
+);
+
+/// An active appointment in the way of a booking, as the 409 lists it: ids and times only
+/// (never another patient's id), and whose calendar it blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub appointment_id: AppointmentId,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    pub with: ConflictWith,
+}
+
+string_enum!(
+    /// What one entry of an appointment's history records.
+    HistoryChange, "appointment change" {
+        Booked => "booked",
+        /// The status changed.
+        Status => "status",
+        /// The time changed.
+        Rescheduled => "rescheduled",
+    }
+);
+
+/// One change of an appointment: who made it, and the appointment as it stood after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: OffsetDateTime,
+    pub actor_id: UserId,
+    /// `None` only if the account no longer exists.
+    pub actor_name: Option<FullName>,
+    pub change: HistoryChange,
+    pub status: AppointmentStatus,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// The cancellation reason.
+    pub reason: Option<Text>,
+}
+
+/// What to list appointments by; every part optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppointmentFilter {
+    pub doctor_id: Option<UserId>,
+    pub patient_id: Option<PatientId>,
+    /// Only appointments overlapping `[from, to)`.
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub status: Option<AppointmentStatus>,
+}
+
+/// A booking to store: the appointment, the schedule version its availability was checked
+/// against, and the care-team membership it opens (`appointment_id` set, `ended_at` `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub appointment: Appointment,
+    pub schedule_version: i64,
+    pub membership: CareTeamMember,
+}
+
+/// A status change to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub id: AppointmentId,
+    /// The status as read: the update is conditional on it.
+    pub from: AppointmentStatus,
+    pub to: AppointmentStatus,
+    /// The cancellation reason.
+    pub reason: Option<Text>,
+    pub at: OffsetDateTime,
+    pub actor_id: UserId,
+    /// When `to` is completed, cancelled or no-show: when the appointment's care-team
+    /// membership ends.
+    pub care_team_until: Option<OffsetDateTime>,
+}
+
+/// A new time to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reschedule {
+    pub id: AppointmentId,
+    /// The time as read: the update is conditional on it and on the status being booked.
+    pub from: Interval,
+    pub to: Interval,
+    /// The doctor's schedule version the new time was checked against.
+    pub schedule_version: i64,
+    pub at: OffsetDateTime,
+    pub actor_id: UserId,
+}
+
+/// Why storing a booking, a status change or a new time failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    /// Active appointments of the doctor or the patient overlap (nothing written). Every one.
+    #[error("the time is taken")]
+    Conflicts(Vec<Conflict>),
+    /// The doctor's schedule changed since it was read (the use case re-reads and retries).
+    #[error("the doctor's schedule changed")]
+    ScheduleChanged,
+    /// The appointment changed since it was read (409 for the caller).
+    #[error("the appointment was changed concurrently")]
+    Stale,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Stores appointments. The database itself refuses two active appointments of one doctor, or
+/// of one patient, that overlap; each change is written with its history entry, audit event and
+/// notifications, in one transaction.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AppointmentRepository: Send + Sync {
+    /// In one write transaction: checks the doctor's schedule version, then the conflicts,
+    /// then inserts the appointment, its first history entry (booked), the membership, the
+    /// audit event and the notifications. Returns the notifications as stored.
+    ///
+    /// # Errors
+    /// [`BookError::ScheduleChanged`] when the doctor's schedule version is no longer
+    /// `booking.schedule_version`; [`BookError::Conflicts`] listing every active appointment of
+    /// the doctor or the patient that overlaps (nothing is written); [`BookError::Repository`].
+    async fn book(
+        &self,
+        booking: &Booking,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError>;
+
+    /// The appointment, with its doctor's name.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn get(&self, id: AppointmentId) -> Result<Option<Appointment>, RepositoryError>;
+
+    /// Conditional on the status still being `update.from`: writes the status, the cancel
+    /// reason, a history entry, ends the appointment's membership at `care_team_until` when
+    /// given, the audit event and the notifications. Returns the notifications as stored.
+    ///
+    /// # Errors
+    /// [`BookError::Stale`] when the status is no longer `from` (nothing written);
+    /// [`BookError::Repository`].
+    async fn change_status(
+        &self,
+        update: &StatusUpdate,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError>;
+
+    /// Conditional on the status being booked and the times being `change.from`: checks the
+    /// schedule version and the conflicts (excluding the appointment itself) as
+    /// [`AppointmentRepository::book`] does, then writes the new times, a history entry
+    /// (rescheduled), the audit event and the notifications.
+    ///
+    /// # Errors
+    /// [`BookError::Stale`], [`BookError::ScheduleChanged`], [`BookError::Conflicts`],
+    /// [`BookError::Repository`].
+    async fn reschedule(
+        &self,
+        change: &Reschedule,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError>;
+
+    /// The appointment's changes, oldest first, with the actors' names.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn history(&self, id: AppointmentId) -> Result<Vec<HistoryEntry>, RepositoryError>;
+
+    /// Appointments matching `filter`, ordered by (start, id); `page.after()` is the id of the
+    /// last appointment seen.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(
+        &self,
+        filter: &AppointmentFilter,
+        page: PageRequest<AppointmentId>,
+    ) -> Result<Page<Appointment, AppointmentId>, RepositoryError>;
+
+    /// The doctor's active appointments overlapping `[from, to)`, as intervals, by start.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn busy(
+        &self,
+        doctor_id: UserId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Interval>, RepositoryError>;
+}
+
+/// Who may see an appointment (and so act on it, within what their role may set): a secretary
+/// any; a doctor their own; a patient theirs; laboratory staff and administrators none.
+pub const fn appointment_access(role: Role, is_its_doctor: bool, is_its_patient: bool) -> Decision {
+    match role {
+        Role::Secretary => Decision::Allow(Basis::Role),
+        Role::Doctor if is_its_doctor => Decision::Allow(Basis::Appointment),
+        Role::Patient if is_its_patient => Decision::Allow(Basis::OwnRecord),
+        Role::Doctor | Role::Patient => Decision::Hidden,
+        Role::Laboratory | Role::Admin => Decision::Forbidden,
     }
 }
 
@@ -310,6 +741,201 @@ mod tests {
             check_status_change(Role::Patient, S::Booked, S::CheckedIn, None, start, NOW),
             Err(StatusChangeError::Role(S::CheckedIn))
         );
+    }
+
+    #[test]
+    fn secretaries_see_every_appointment_doctors_and_patients_only_theirs() {
+        use Decision::{Allow, Forbidden, Hidden};
+        // (role, [its doctor and its patient, its doctor only, its patient only, neither])
+        #[rustfmt::skip]
+        let table: &[(Role, [Decision; 4])] = &[
+            (Role::Secretary,  [Allow(Basis::Role); 4]),
+            (Role::Doctor,     [Allow(Basis::Appointment), Allow(Basis::Appointment), Hidden, Hidden]),
+            (Role::Patient,    [Allow(Basis::OwnRecord), Hidden, Allow(Basis::OwnRecord), Hidden]),
+            (Role::Laboratory, [Forbidden; 4]),
+            (Role::Admin,      [Forbidden; 4]),
+        ];
+        assert_eq!(table.len(), Role::ALL.len());
+        let cases = [(true, true), (true, false), (false, true), (false, false)];
+        for (role, expected) in table {
+            for ((doctor, patient), want) in cases.iter().zip(expected) {
+                assert_eq!(
+                    appointment_access(*role, *doctor, *patient),
+                    *want,
+                    "{role} its doctor: {doctor}, its patient: {patient}"
+                );
+            }
+        }
+    }
+
+    fn booking_input() -> AppointmentInput {
+        AppointmentInput {
+            doctor_id: Some(Uuid::now_v7()),
+            patient_id: Some(Uuid::now_v7()),
+            start: Some("2026-11-24T09:00:00+01:00".into()),
+            end: None,
+            reason: Some("  Persistent cough \n".into()),
+        }
+    }
+
+    fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
+        errors
+            .errors()
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_booking_needs_a_doctor_a_patient_a_start_and_a_reason() {
+        let input = booking_input();
+        let request = input.parse().expect("valid");
+        assert_eq!(request.start, datetime!(2026-11-24 08:00 UTC));
+        assert_eq!(request.start.offset(), UtcOffset::UTC, "kept in UTC");
+        assert_eq!(request.end, None, "the doctor's length applies");
+        assert_eq!(request.reason.as_str(), "Persistent cough");
+        assert_eq!(request.doctor_id.as_uuid(), &input.doctor_id.expect("set"));
+        assert_eq!(
+            request.patient_id.as_uuid(),
+            &input.patient_id.expect("set")
+        );
+
+        let errors = AppointmentInput::default().parse().expect_err("empty");
+        assert_eq!(
+            fields(&errors),
+            [
+                ("doctor_id", "is required"),
+                ("patient_id", "is required"),
+                ("start", "is required"),
+                ("reason", "is required"),
+            ]
+        );
+        let errors = AppointmentInput {
+            reason: Some("x".repeat(MAX_APPOINTMENT_REASON_CHARS + 1)),
+            ..booking_input()
+        }
+        .parse()
+        .expect_err("too long");
+        assert_eq!(fields(&errors)[0].0, "reason");
+    }
+
+    #[test]
+    fn booked_times_are_rfc_3339_on_a_whole_minute_and_at_most_eight_hours_long() {
+        let with = |start: &str, end: Option<&str>| {
+            AppointmentInput {
+                start: Some(start.into()),
+                end: end.map(Into::into),
+                ..booking_input()
+            }
+            .parse()
+        };
+        let request = with("2026-11-24T09:00:00Z", Some("2026-11-24T09:45:00Z")).expect("valid");
+        assert_eq!(request.end, Some(datetime!(2026-11-24 09:45 UTC)));
+        let longest = with("2026-11-24T09:00:00Z", Some("2026-11-24T17:00:00Z"));
+        assert!(longest.is_ok(), "480 minutes");
+
+        for (start, end, field, message) in [
+            ("tomorrow", None, "start", None),
+            ("2026-11-24 09:00", None, "start", None),
+            (
+                "2026-11-24T09:00:30Z",
+                None,
+                "start",
+                Some("must be on a whole minute"),
+            ),
+            (
+                "2026-11-24T09:00:00.5Z",
+                None,
+                "start",
+                Some("must be on a whole minute"),
+            ),
+            (
+                "2026-11-24T09:00:00Z",
+                Some("2026-11-24T09:10:01Z"),
+                "end",
+                Some("must be on a whole minute"),
+            ),
+            (
+                "2026-11-24T09:00:00Z",
+                Some("2026-11-24T09:00:00Z"),
+                "end",
+                Some("must be after start"),
+            ),
+            (
+                "2026-11-24T09:00:00Z",
+                Some("2026-11-24T10:00:00+02:00"),
+                "end",
+                Some("must be after start"),
+            ),
+            (
+                "2026-11-24T09:00:00Z",
+                Some("2026-11-24T17:01:00Z"),
+                "end",
+                Some("at most 480 minutes after start"),
+            ),
+        ] {
+            let errors = with(start, end).expect_err(start);
+            let found = fields(&errors);
+            assert_eq!(found.len(), 1, "{start} {end:?}: {found:?}");
+            assert_eq!(found[0].0, field, "{start} {end:?}");
+            if let Some(message) = message {
+                assert_eq!(found[0].1, message, "{start} {end:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_time_keeps_the_length_unless_an_end_is_given() {
+        let current = Interval {
+            start: datetime!(2026-11-24 09:00 UTC),
+            end: datetime!(2026-11-24 09:20 UTC),
+        };
+        let moved = RescheduleInput {
+            start: Some("2026-11-25T11:00:00+01:00".into()),
+            end: None,
+        }
+        .parse(current)
+        .expect("valid");
+        assert_eq!(
+            moved,
+            Interval {
+                start: datetime!(2026-11-25 10:00 UTC),
+                end: datetime!(2026-11-25 10:20 UTC),
+            }
+        );
+        let longer = RescheduleInput {
+            start: Some("2026-11-25T10:00:00Z".into()),
+            end: Some("2026-11-25T11:00:00Z".into()),
+        }
+        .parse(current)
+        .expect("valid");
+        assert_eq!(longer.end, datetime!(2026-11-25 11:00 UTC));
+
+        let errors = RescheduleInput::default()
+            .parse(current)
+            .expect_err("empty");
+        assert_eq!(fields(&errors), [("start", "is required")]);
+        let errors = RescheduleInput {
+            start: Some("2026-11-25T10:00:00Z".into()),
+            end: Some("2026-11-25T09:00:00Z".into()),
+        }
+        .parse(current)
+        .expect_err("backwards");
+        assert_eq!(fields(&errors), [("end", "must be after start")]);
+    }
+
+    #[test]
+    fn a_status_change_names_a_known_status() {
+        let input = |status: Option<&str>| StatusInput {
+            status: status.map(Into::into),
+            reason: None,
+        };
+        assert_eq!(input(Some("checked_in")).parse_status(), Ok(S::CheckedIn));
+        for bad in [None, Some("done"), Some("Cancelled")] {
+            let errors = input(bad).parse_status().expect_err("invalid");
+            assert_eq!(fields(&errors).len(), 1, "{bad:?}");
+            assert_eq!(fields(&errors)[0].0, "status", "{bad:?}");
+        }
     }
 
     #[test]

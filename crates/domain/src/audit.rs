@@ -82,6 +82,16 @@ string_enum!(
         ReferralDecline => "referral.decline",
         ReferralCancel => "referral.cancel",
         ReferralComplete => "referral.complete",
+        /// An appointment was booked (or the attempt refused).
+        AppointmentCreate => "appointment.create",
+        AppointmentRead => "appointment.read",
+        /// The appointment appeared in a listing.
+        AppointmentList => "appointment.list",
+        /// The appointment's status changed.
+        AppointmentStatus => "appointment.status",
+        /// The appointment's time changed.
+        AppointmentReschedule => "appointment.reschedule",
+        AppointmentHistory => "appointment.history",
     }
 );
 

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use crate::RepositoryError;
+use crate::appointment::AppointmentId;
 use crate::audit::AuditEvent;
 use crate::id::time_ordered_id;
 use crate::notification::{NewNotification, Notification};
@@ -40,6 +41,10 @@ pub struct CareTeamMember {
     pub ended_by: Option<UserId>,
     /// The referral whose acceptance opened the membership, if that was the reason.
     pub referral_id: Option<ReferralId>,
+    /// The appointment whose booking opened the membership, if that was the reason. Such a
+    /// membership ends [`crate::appointment::CARE_TEAM_AFTER_VISIT`] after the appointment is
+    /// over; [`CareTeamRepository::add`] and [`CareTeamRepository::end`] ignore it.
+    pub appointment_id: Option<AppointmentId>,
 }
 
 impl CareTeamMember {
@@ -65,8 +70,8 @@ pub trait CareTeamRepository: Send + Sync {
     /// the notifications as stored.
     ///
     /// # Errors
-    /// [`AddMemberError::AlreadyMember`] when the doctor has a current membership already (and
-    /// then nothing is written).
+    /// [`AddMemberError::AlreadyMember`] when the doctor has a current membership already, not
+    /// counting memberships opened by appointments (and then nothing is written).
     async fn add(
         &self,
         member: &CareTeamMember,
@@ -76,6 +81,7 @@ pub trait CareTeamRepository: Send + Sync {
 
     /// Ends the doctor's current membership at `at`, returning it as ended, or `None` when the
     /// doctor has no current membership (and then nothing is written, the event neither).
+    /// Memberships opened by appointments are not ended here (the appointment's end ends them).
     ///
     /// # Errors
     /// [`RepositoryError`].

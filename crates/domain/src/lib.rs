@@ -21,6 +21,7 @@ pub mod password;
 pub mod patient;
 pub mod records;
 pub mod referral;
+pub mod schedule;
 pub mod text;
 pub mod throttle;
 pub mod token;

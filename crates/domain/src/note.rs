@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::RepositoryError;
+use crate::appointment::AppointmentId;
 use crate::audit::{AuditEvent, string_enum};
 use crate::id::time_ordered_id;
 use crate::page::{Page, PageRequest};
@@ -52,6 +53,8 @@ pub struct ClinicalNote {
     /// The earlier note of the same patient this one corrects.
     pub amends: Option<NoteId>,
     pub created_at: OffsetDateTime,
+    /// The appointment this is the visit note of (at most one note per appointment).
+    pub appointment_id: Option<AppointmentId>,
 }
 
 /// A note as a client writes it.
@@ -116,6 +119,9 @@ pub enum AppendNoteError {
     /// `amends` names no note of this patient.
     #[error("the amended note is not a note of this patient")]
     UnknownAmended,
+    /// The appointment has a visit note already.
+    #[error("the appointment has a visit note already")]
+    VisitNoteExists,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -127,7 +133,9 @@ pub trait NoteRepository: Send + Sync {
     /// Appends a note with its audit event, in one transaction, and returns it as stored.
     ///
     /// # Errors
-    /// [`AppendNoteError::UnknownAmended`] when `amends` names no note of the same patient.
+    /// [`AppendNoteError::UnknownAmended`] when `amends` names no note of the same patient;
+    /// [`AppendNoteError::VisitNoteExists`] when `appointment_id` names an appointment that has
+    /// a note already (nothing written).
     async fn append(
         &self,
         note: &ClinicalNote,

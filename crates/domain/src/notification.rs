@@ -1,5 +1,5 @@
 //! Notifications: what a user is told happened (a referral received, a referral answered, being
-//! added to a care team, an emergency access). Each is stored for its recipient in the same
+//! added to a care team, an emergency access, an appointment booked, cancelled or moved). Each is stored for its recipient in the same
 //! transaction as the change that caused it, numbered per recipient without gaps, and then
 //! published to whichever sockets the recipient holds, on every server instance.
 
@@ -35,6 +35,12 @@ string_enum!(
         CareTeamAdded => "care_team.added",
         /// To every active administrator, when a doctor breaks the glass.
         EmergencyAccessUsed => "emergency_access.used",
+        /// To the doctor and the patient's account, unless they booked it themself.
+        AppointmentBooked => "appointment.booked",
+        /// To the doctor and the patient's account, unless they cancelled it themself.
+        AppointmentCancelled => "appointment.cancelled",
+        /// To the doctor and the patient's account, unless they moved it themself.
+        AppointmentRescheduled => "appointment.rescheduled",
     }
 );
 
@@ -55,6 +61,8 @@ pub struct NotificationData {
     pub actor_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_access_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<Uuid>,
 }
 
 /// Who a new notification goes to.

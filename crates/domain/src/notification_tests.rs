@@ -29,6 +29,7 @@ fn notification(recipient: UserId, id: i64, read_at: Option<OffsetDateTime>) -> 
             patient_id: Some(Uuid::now_v7()),
             actor_id: Some(Uuid::now_v7()),
             emergency_access_id: None,
+            appointment_id: None,
         },
     }
 }

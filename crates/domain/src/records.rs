@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use jiff::tz::TimeZone;
 use time::{Duration, OffsetDateTime};
 
 use crate::RepositoryError;
 use crate::access::{Action, Basis, Decision, Relationship, SearchAccess, decide, search_scope};
+use crate::appointment::{AppointmentRepository, AppointmentStatus, Conflict, StatusChangeError};
 use crate::audit::{
     AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog, Outcome,
 };
@@ -29,6 +31,7 @@ use crate::patient::{
     PatientSummary, SavePatientError, SearchScope, SearchText,
 };
 use crate::referral::{ReferralRepository, TransitionError};
+use crate::schedule::{ScheduleRepository, Unavailable};
 use crate::user::{Role, UserId, UserRepository};
 use crate::validation::ValidationErrors;
 
@@ -127,7 +130,8 @@ pub enum RecordsError {
     IdentifierTaken { system: String },
     #[error("the account is linked to another patient")]
     UserLinked,
-    #[error("the patient was changed concurrently; read it again and retry")]
+    /// The patient or the appointment changed since it was read (409).
+    #[error("it was changed concurrently; read it again and retry")]
     Stale,
     #[error("the doctor is already on the care team")]
     AlreadyMember,
@@ -141,6 +145,33 @@ pub enum RecordsError {
     /// for (403).
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// No active doctor has this id (404).
+    #[error("no such doctor")]
+    DoctorNotFound,
+    /// No such appointment, or none the caller may see (404).
+    #[error("no such appointment")]
+    AppointmentNotFound,
+    /// The doctor has no such time off (404).
+    #[error("no such time off")]
+    TimeOffNotFound,
+    /// The doctor cannot be booked then (422).
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// Active appointments are in the way (409): every one, ids and times only.
+    #[error("{} appointment(s) overlap", .0.len())]
+    Conflicts(Vec<Conflict>),
+    /// A status change the rules refuse: `Role` 403, `NotFrom` 409, the others 422.
+    #[error(transparent)]
+    AppointmentChange(#[from] StatusChangeError),
+    /// Only a booked appointment moves (409).
+    #[error("the appointment is {0}: only a booked appointment can be rescheduled")]
+    NotReschedulable(AppointmentStatus),
+    /// A visit note is written while or after the patient is seen (409).
+    #[error("the appointment is {0}: a visit note needs it in_progress or completed")]
+    VisitNotReady(AppointmentStatus),
+    /// The appointment has its visit note already (409).
+    #[error("the appointment has a visit note already")]
+    VisitNoteExists,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -176,6 +207,9 @@ pub struct RecordsPorts {
     pub audit: Arc<dyn AuditLog>,
     pub users: Arc<dyn UserRepository>,
     pub referrals: Arc<dyn ReferralRepository>,
+    pub appointments: Arc<dyn AppointmentRepository>,
+    /// Doctors' profiles, availability and time off.
+    pub schedules: Arc<dyn ScheduleRepository>,
     /// Tells the server instances about committed notifications.
     pub publisher: Arc<dyn NotificationPublisher>,
     pub clock: Arc<dyn Clock>,
@@ -187,17 +221,21 @@ impl std::fmt::Debug for RecordsPorts {
     }
 }
 
-/// The limits record operations work with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The limits record operations work with, and where the clinic is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordsConfig {
     /// How long an emergency access lasts.
     pub emergency_access_ttl: Duration,
+    /// The clinic's time zone: doctors' weekly availability is in its local time, and so are
+    /// the times notification titles show.
+    pub clinic_time_zone: TimeZone,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
         Self {
             emergency_access_ttl: EMERGENCY_ACCESS_DURATION,
+            clinic_time_zone: TimeZone::UTC,
         }
     }
 }
@@ -305,10 +343,23 @@ impl RecordsService {
         action: Action,
         basis: Basis,
     ) -> Result<(), RecordsError> {
+        self.audit_allowed(actor, patient_id, action.audit_action(), basis)
+            .await
+    }
+
+    /// Records that an allowed attempt happened, as `action` in the audit trail, when nothing
+    /// else writes its event.
+    async fn audit_allowed(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: AuditAction,
+        basis: Basis,
+    ) -> Result<(), RecordsError> {
         let event = self.event(
             actor,
             Some(patient_id),
-            action.audit_action(),
+            action,
             Some(basis),
             self.ports.clock.now(),
         );
@@ -434,6 +485,7 @@ impl RecordsService {
             added_by: actor.user_id,
             ended_by: None,
             referral_id: None,
+            appointment_id: None,
         });
         let event = self.event(
             actor,
@@ -671,6 +723,7 @@ impl RecordsService {
             body: new.body,
             amends: new.amends,
             created_at: now,
+            appointment_id: None,
         };
         let event = self.event(actor, Some(id), AuditAction::NoteCreate, Some(basis), now);
         self.ports
@@ -686,6 +739,7 @@ impl RecordsService {
                     );
                     RecordsError::Invalid(errors)
                 }
+                AppendNoteError::VisitNoteExists => RecordsError::VisitNoteExists,
                 AppendNoteError::Repository(e) => e.into(),
             })
     }
@@ -731,6 +785,7 @@ impl RecordsService {
             added_by: actor.user_id,
             ended_by: None,
             referral_id: None,
+            appointment_id: None,
         };
         let event = self.event(actor, Some(id), AuditAction::CareTeamAdd, Some(basis), now);
         let mut notices = Vec::new();
@@ -920,6 +975,17 @@ fn display_name(user: Option<&crate::user::User>) -> String {
 #[path = "referral_cases.rs"]
 mod referral_cases;
 
+#[path = "schedule_cases.rs"]
+mod schedule_cases;
+pub use schedule_cases::Availability;
+
+#[path = "appointment_cases.rs"]
+mod appointment_cases;
+
 #[cfg(test)]
 #[path = "records_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "schedule_cases_tests.rs"]
+mod schedule_cases_tests;

@@ -2,8 +2,8 @@
 //! policy itself is table-tested in `access.rs`; these test what the service does around it:
 //! when it looks the patient up, what it audits, and how each operation treats its ports.
 //!
-//! The doubles and helpers marked `pub(super)` are shared with the referral use cases' tests
-//! (`referral_tests.rs`).
+//! The doubles and helpers marked `pub(super)` are shared with the referral and appointment use
+//! cases' tests (`referral_tests.rs`, `appointment_tests.rs`).
 
 use std::sync::Mutex;
 
@@ -13,6 +13,7 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
+use crate::appointment::MockAppointmentRepository;
 use crate::audit::MockAuditLog;
 use crate::care_team::{MockCareTeamRepository, MockEmergencyAccessRepository};
 use crate::clock::FixedClock;
@@ -21,6 +22,7 @@ use crate::note::MockNoteRepository;
 use crate::notification::MockNotificationPublisher;
 use crate::patient::{AccessFacts, ContactInput, MockPatientRepository};
 use crate::referral::MockReferralRepository;
+use crate::schedule::MockScheduleRepository;
 use crate::user::{FullName, MockUserRepository, User, UserStatus, Username};
 
 /// The instant every test runs at: the service's clock stands still here.
@@ -38,7 +40,7 @@ pub(super) const EMERGENCY_ONLY: AccessFacts = AccessFacts {
     on_care_team: false,
     emergency_access: true,
 };
-const OWN_RECORD: AccessFacts = AccessFacts {
+pub(super) const OWN_RECORD: AccessFacts = AccessFacts {
     is_own_record: true,
     on_care_team: false,
     emergency_access: false,
@@ -68,6 +70,8 @@ pub(super) struct Mocks {
     pub(super) audit: MockAuditLog,
     pub(super) users: MockUserRepository,
     pub(super) referrals: MockReferralRepository,
+    pub(super) appointments: MockAppointmentRepository,
+    pub(super) schedules: MockScheduleRepository,
     pub(super) publisher: MockNotificationPublisher,
     pub(super) config: RecordsConfig,
     pub(super) seq: Sequence,
@@ -84,6 +88,8 @@ impl Mocks {
             audit: MockAuditLog::new(),
             users: MockUserRepository::new(),
             referrals: MockReferralRepository::new(),
+            appointments: MockAppointmentRepository::new(),
+            schedules: MockScheduleRepository::new(),
             publisher: MockNotificationPublisher::new(),
             config: RecordsConfig::default(),
             seq: Sequence::new(),
@@ -101,6 +107,8 @@ impl Mocks {
                 audit: Arc::new(self.audit),
                 users: Arc::new(self.users),
                 referrals: Arc::new(self.referrals),
+                appointments: Arc::new(self.appointments),
+                schedules: Arc::new(self.schedules),
                 publisher: Arc::new(self.publisher),
                 clock: Arc::new(FixedClock(NOW)),
             },
@@ -342,6 +350,7 @@ fn member(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> CareTea
         added_by,
         ended_by: None,
         referral_id: None,
+        appointment_id: None,
     }
 }
 
@@ -901,6 +910,7 @@ async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_readin
             body: crate::text::Text::multiline("BP 120/80.", 100).expect("valid"),
             amends: None,
             created_at: NOW - Duration::days(1),
+            appointment_id: None,
         }],
         next: None,
     };
@@ -2362,6 +2372,7 @@ async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
                     patient_id: Some(*patient_id.as_uuid()),
                     actor_id: Some(*adder.id.as_uuid()),
                     emergency_access_id: None,
+                    appointment_id: None,
                 },
             }]
         );
@@ -2583,6 +2594,7 @@ async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_ev
     let mut mocks = Mocks::new();
     mocks.config = RecordsConfig {
         emergency_access_ttl: ttl,
+        ..RecordsConfig::default()
     };
     mocks.named(&doctor_user);
     let stored = expect_grant(&mut mocks, vec![UserId::generate()]);
@@ -2661,6 +2673,7 @@ async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_st
                 patient_id: Some(*patient_id.as_uuid()),
                 actor_id: Some(*doctor_user.id.as_uuid()),
                 emergency_access_id: Some(*access.id.as_uuid()),
+                appointment_id: None,
             },
         }]
     );

@@ -300,6 +300,7 @@ impl RecordsService {
             added_by: actor.user_id,
             ended_by: None,
             referral_id: Some(id),
+            appointment_id: None,
         });
         let change = StatusChange {
             id,

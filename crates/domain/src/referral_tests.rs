@@ -530,6 +530,7 @@ async fn the_recipient_is_told_of_a_referral_with_ids_and_a_title_but_no_clinica
                     patient_id: Some(*patient.id.as_uuid()),
                     actor_id: Some(*sender.id.as_uuid()),
                     emergency_access_id: None,
+                    appointment_id: None,
                 },
             }],
             "{urgency}"
@@ -1006,6 +1007,7 @@ async fn the_right_party_moves_a_referral_along_and_the_other_party_is_told() {
                     patient_id: Some(*found.patient_id.as_uuid()),
                     actor_id: Some(*acting.id.as_uuid()),
                     emergency_access_id: None,
+                    appointment_id: None,
                 },
             }],
             "{transition:?}"
@@ -1051,6 +1053,7 @@ async fn accepting_puts_the_recipient_on_the_care_team_with_the_referral_as_the_
             added_by: recipient.id,
             ended_by: None,
             referral_id: Some(found.id),
+            appointment_id: None,
         }
     );
 }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::RepositoryError;
+use carehub_domain::appointment::AppointmentId;
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::care_team::{
     AddMemberError, CareTeamMember, CareTeamRepository, EmergencyAccess, EmergencyAccessFilter,
@@ -24,7 +25,8 @@ use crate::db::sql_repository;
 use crate::notifications::StoreNotifications;
 use crate::sql_time::DbTime;
 
-/// At most one open membership per doctor and patient (a partial unique index).
+/// At most one open membership per doctor and patient, among those not opened by a booking (a
+/// partial unique index).
 const OPEN_MEMBERSHIP_KEY: Constraint = Constraint {
     name: "care_team_members_open_key",
     sqlite_columns: "care_team_members.patient_id, care_team_members.doctor_id",
@@ -32,19 +34,20 @@ const OPEN_MEMBERSHIP_KEY: Constraint = Constraint {
 
 /// The membership insert; `insert_member!` binds it.
 pub(crate) const INSERT_MEMBER: &str = "INSERT INTO care_team_members \
-     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id, \
+     appointment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-/// The membership insert that does nothing when the doctor already has an open membership
-/// (the partial unique index `care_team_members_open_key`).
+/// The membership insert that does nothing when the doctor already has an open membership not
+/// opened by a booking (the partial unique index `care_team_members_open_key`).
 pub(crate) const INSERT_MEMBER_UNLESS_OPEN: &str = "INSERT INTO care_team_members \
-     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (patient_id, doctor_id) WHERE ended_at IS NULL DO NOTHING";
+     (id, patient_id, doctor_id, started_at, ended_at, added_by, ended_by, referral_id, \
+     appointment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (patient_id, doctor_id) WHERE ended_at IS NULL AND appointment_id IS NULL \
+     DO NOTHING";
 
 /// Inserts a membership on `$executor` with `$sql` ([`INSERT_MEMBER`] unless given); also used
-/// when a patient is registered with its first members, and when an accepted referral opens
-/// one. Evaluates to `Result<_, sqlx::Error>`.
+/// when a patient is registered with its first members, when an accepted referral opens one,
+/// and when a booking does. Evaluates to `Result<_, sqlx::Error>`.
 macro_rules! insert_member {
     ($executor:expr, $member:expr) => {
         $crate::care_teams::insert_member!($executor, $member, $crate::care_teams::INSERT_MEMBER)
@@ -69,6 +72,12 @@ macro_rules! insert_member {
                     .referral_id
                     .as_ref()
                     .map(carehub_domain::referral::ReferralId::as_uuid),
+            )
+            .bind(
+                member
+                    .appointment_id
+                    .as_ref()
+                    .map(carehub_domain::appointment::AppointmentId::as_uuid),
             )
             .execute($executor)
             .await
@@ -97,6 +106,7 @@ struct MemberRow {
     added_by: Uuid,
     ended_by: Option<Uuid>,
     referral_id: Option<Uuid>,
+    appointment_id: Option<Uuid>,
 }
 
 impl TryFrom<MemberRow> for CareTeamMember {
@@ -113,6 +123,7 @@ impl TryFrom<MemberRow> for CareTeamMember {
             added_by: UserId::from_uuid(row.added_by),
             ended_by: row.ended_by.map(UserId::from_uuid),
             referral_id: row.referral_id.map(ReferralId::from_uuid),
+            appointment_id: row.appointment_id.map(AppointmentId::from_uuid),
         })
     }
 }
@@ -149,7 +160,7 @@ impl TryFrom<EmergencyAccessRow> for EmergencyAccess {
 macro_rules! select_members {
     () => {
         "SELECT m.id, m.patient_id, m.doctor_id, u.full_name AS doctor_name, \
-         m.started_at, m.ended_at, m.added_by, m.ended_by, m.referral_id \
+         m.started_at, m.ended_at, m.added_by, m.ended_by, m.referral_id, m.appointment_id \
          FROM care_team_members m LEFT JOIN users u ON u.id = m.doctor_id "
     };
 }
@@ -200,7 +211,7 @@ macro_rules! impl_care_team_repositories {
                 let ended: Option<(Uuid,)> = sqlx::query_as(
                     "UPDATE care_team_members SET ended_at = $3, ended_by = $4 \
                      WHERE patient_id = $1 AND doctor_id = $2 AND ended_at IS NULL \
-                     RETURNING id",
+                     AND appointment_id IS NULL RETURNING id",
                 )
                 .bind(patient_id.as_uuid())
                 .bind(doctor_id.as_uuid())

@@ -10,6 +10,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Pool, SqlitePool};
 
+use carehub_domain::appointment::AppointmentRepository;
 use carehub_domain::audit::AuditLog;
 use carehub_domain::care_team::{CareTeamRepository, EmergencyAccessRepository};
 use carehub_domain::medical::MedicalRepository;
@@ -17,12 +18,14 @@ use carehub_domain::note::NoteRepository;
 use carehub_domain::notification::{NotificationRepository, NotificationSink};
 use carehub_domain::patient::PatientRepository;
 use carehub_domain::referral::ReferralRepository;
+use carehub_domain::schedule::ScheduleRepository;
 use carehub_domain::throttle::LoginAttemptRepository;
 use carehub_domain::token::{
     RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
 };
 use carehub_domain::user::UserRepository;
 
+use crate::appointments::SqlAppointmentRepository;
 use crate::audit::{BatchedAuditLog, SqlAuditLog};
 use crate::care_teams::{SqlCareTeamRepository, SqlEmergencyAccessRepository};
 use crate::login_attempts::SqlLoginAttemptRepository;
@@ -34,6 +37,7 @@ use crate::publish::{InProcessPublisher, PgNotifyPublisher, Realtime, spawn_pg_l
 use crate::referrals::SqlReferralRepository;
 use crate::refresh_tokens::SqlRefreshTokenRepository;
 use crate::revoked_tokens::SqlRevokedTokenRepository;
+use crate::schedules::SqlScheduleRepository;
 use crate::socket_tickets::SqlSocketTicketRepository;
 use crate::users::SqlUserRepository;
 
@@ -213,6 +217,8 @@ pub struct Repositories {
     pub referrals: Arc<dyn ReferralRepository>,
     pub notifications: Arc<dyn NotificationRepository>,
     pub socket_tickets: Arc<dyn SocketTicketRepository>,
+    pub schedules: Arc<dyn ScheduleRepository>,
+    pub appointments: Arc<dyn AppointmentRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -237,6 +243,8 @@ impl Repositories {
         SqlReferralRepository<DB>: ReferralRepository + 'static,
         SqlNotificationRepository<DB>: NotificationRepository + 'static,
         SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
+        SqlScheduleRepository<DB>: ScheduleRepository + 'static,
+        SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
     {
         Self {
             users: Arc::new(SqlUserRepository::new(pool.clone())),
@@ -254,6 +262,8 @@ impl Repositories {
             referrals: Arc::new(SqlReferralRepository::new(pool.clone())),
             notifications: Arc::new(SqlNotificationRepository::new(pool.clone())),
             socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
+            schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),
+            appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
         }
     }
 }

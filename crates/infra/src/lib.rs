@@ -4,6 +4,7 @@
 //! Every repository is written once, as SQL both databases accept, and instantiated for each
 //! backend by a macro; the contract suite in `tests/` runs every query on both.
 
+pub mod appointments;
 pub mod audit;
 mod audit_sql;
 mod backend;
@@ -18,6 +19,7 @@ pub mod publish;
 pub mod referrals;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
+pub mod schedules;
 pub mod security;
 pub mod socket_tickets;
 mod sql_time;

@@ -5,6 +5,7 @@ use sqlx::{Postgres, Sqlite};
 use uuid::Uuid;
 
 use carehub_domain::RepositoryError;
+use carehub_domain::appointment::AppointmentId;
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::note::{
     AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind, NoteRepository,
@@ -15,7 +16,7 @@ use carehub_domain::text::Text;
 use carehub_domain::user::UserId;
 
 use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, corrupt, joined_name, storage};
+use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
 use crate::db::sql_repository;
 use crate::sql_time::DbTime;
 
@@ -23,6 +24,12 @@ sql_repository!(
     /// Clinical notes, appended with their audit event.
     SqlNoteRepository
 );
+
+/// At most one note per appointment (a partial unique index).
+const VISIT_NOTE_KEY: Constraint = Constraint {
+    name: "clinical_notes_appointment_key",
+    sqlite_columns: "clinical_notes.appointment_id",
+};
 
 #[derive(sqlx::FromRow)]
 struct NoteRow {
@@ -32,6 +39,7 @@ struct NoteRow {
     kind: Option<String>,
     body: String,
     amends: Option<Uuid>,
+    appointment_id: Option<Uuid>,
     created_at: DbTime,
     author_name: Option<String>,
 }
@@ -54,6 +62,7 @@ impl TryFrom<NoteRow> for ClinicalNote {
             body: Text::multiline(&row.body, MAX_NOTE_CHARS)
                 .map_err(|e| corrupt("clinical_notes", e))?,
             amends: row.amends.map(NoteId::from_uuid),
+            appointment_id: row.appointment_id.map(AppointmentId::from_uuid),
             created_at: row.created_at.0,
         })
     }
@@ -62,8 +71,8 @@ impl TryFrom<NoteRow> for ClinicalNote {
 /// The note columns and the author's name, as a literal to `concat!` a `WHERE` to.
 macro_rules! select_notes {
     () => {
-        "SELECT n.id, n.patient_id, n.author_id, n.kind, n.body, n.amends, n.created_at, \
-         u.full_name AS author_name \
+        "SELECT n.id, n.patient_id, n.author_id, n.kind, n.body, n.amends, n.appointment_id, \
+         n.created_at, u.full_name AS author_name \
          FROM clinical_notes n LEFT JOIN users u ON u.id = n.author_id "
     };
 }
@@ -98,8 +107,8 @@ macro_rules! impl_note_repository {
                 }
                 sqlx::query(
                     "INSERT INTO clinical_notes \
-                     (id, patient_id, author_id, kind, body, amends, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (id, patient_id, author_id, kind, body, amends, appointment_id, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(note.id.as_uuid())
                 .bind(note.patient_id.as_uuid())
@@ -107,10 +116,17 @@ macro_rules! impl_note_repository {
                 .bind(note.kind.map(NoteKind::as_str))
                 .bind(note.body.as_str())
                 .bind(note.amends.as_ref().map(NoteId::as_uuid))
+                .bind(note.appointment_id.as_ref().map(AppointmentId::as_uuid))
                 .bind(DbTime(note.created_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(storage)?;
+                .map_err(|e| {
+                    if VISIT_NOTE_KEY.violated_by(&e) {
+                        AppendNoteError::VisitNoteExists
+                    } else {
+                        AppendNoteError::Repository(storage(e))
+                    }
+                })?;
                 insert_audit_event!(&mut *tx, audit).map_err(storage)?;
                 let row = sqlx::query_as::<_, NoteRow>(concat!(select_notes!(), "WHERE n.id = $1"))
                     .bind(note.id.as_uuid())

@@ -46,6 +46,8 @@ pub(crate) struct StoredData {
     actor_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     emergency_access_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    appointment_id: Option<Uuid>,
 }
 
 impl From<&NotificationData> for StoredData {
@@ -56,6 +58,7 @@ impl From<&NotificationData> for StoredData {
             patient_id: data.patient_id,
             actor_id: data.actor_id,
             emergency_access_id: data.emergency_access_id,
+            appointment_id: data.appointment_id,
         }
     }
 }
@@ -68,6 +71,7 @@ impl From<StoredData> for NotificationData {
             patient_id: data.patient_id,
             actor_id: data.actor_id,
             emergency_access_id: data.emergency_access_id,
+            appointment_id: data.appointment_id,
         }
     }
 }

@@ -355,6 +355,7 @@ mod tests {
                 patient_id: Some(Uuid::new_v4()),
                 actor_id: Some(Uuid::new_v4()),
                 emergency_access_id: Some(Uuid::new_v4()),
+                appointment_id: Some(Uuid::new_v4()),
             },
         }
     }

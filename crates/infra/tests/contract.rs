@@ -1767,6 +1767,7 @@ mod records_contract {
             body: Text::multiline(body, MAX_NOTE_CHARS).unwrap(),
             amends,
             created_at: whole_micros(now()),
+            appointment_id: None,
         }
     }
 
@@ -2199,6 +2200,7 @@ mod patients_contract {
             added_by,
             ended_by: None,
             referral_id: None,
+            appointment_id: None,
         }
     }
 
@@ -3222,3 +3224,11 @@ mod referrals_contract;
 
 #[path = "contract/notifications_contract.rs"]
 mod notifications_contract;
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling: profiles, availability, time off and appointments (in
+// `contract/scheduling_contract.rs`)
+// ---------------------------------------------------------------------------------------------
+
+#[path = "contract/scheduling_contract.rs"]
+mod scheduling_contract;

@@ -3,6 +3,7 @@
 pub mod notifications;
 pub mod records;
 pub mod referrals;
+pub mod scheduling;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,22 +41,6 @@ impl From<User> for UserView {
             role: user.role,
             status: user.status,
             created_at: user.created_at,
-        }
-    }
-}
-
-/// A doctor, as anyone signed in may see them.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DoctorView {
-    pub id: Uuid,
-    pub full_name: String,
-}
-
-impl From<User> for DoctorView {
-    fn from(user: User) -> Self {
-        Self {
-            id: *user.id.as_uuid(),
-            full_name: user.full_name.as_str().to_owned(),
         }
     }
 }

@@ -4,10 +4,14 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use jiff::tz::TimeZone;
 use serde::Serialize;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use carehub_domain::RepositoryError;
+use carehub_domain::appointment::{Conflict, ConflictWith, StatusChangeError};
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
@@ -40,6 +44,10 @@ pub struct Problem {
     pub error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// Every active appointment in the way, for `appointment-conflict` problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub conflicts: Option<Vec<ProblemConflict>>,
 }
 
 /// One invalid field of a request.
@@ -55,6 +63,35 @@ impl From<FieldError> for ProblemField {
         Self {
             field: e.field,
             message: e.message,
+        }
+    }
+}
+
+/// An appointment in the way of a booking, a new time or time off: its id and times only
+/// (never another patient's), and whose calendar it blocks.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemConflict {
+    /// The appointment's id.
+    pub id: Uuid,
+    /// RFC 3339, at the clinic's offset.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:30:00+02:00")]
+    pub end: OffsetDateTime,
+    /// `doctor`: the doctor is busy then; `patient`: the patient is; `both`.
+    pub with: ConflictWith,
+}
+
+impl ProblemConflict {
+    /// The conflict, its times at the clinic's offset.
+    pub fn new(conflict: &Conflict, tz: &TimeZone) -> Self {
+        Self {
+            id: *conflict.appointment_id.as_uuid(),
+            start: crate::api::scheduling::clinic_time(tz, conflict.start),
+            end: crate::api::scheduling::clinic_time(tz, conflict.end),
+            with: conflict.with,
         }
     }
 }
@@ -95,6 +132,19 @@ pub enum ApiError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Appointments already hold the time (409), every one listed.
+    #[error("the time is taken by {} appointment(s)", .0.len())]
+    TimeTaken(Vec<ProblemConflict>),
+    /// The time cannot be booked with this doctor (422): past, too far ahead, outside the
+    /// doctor's hours, during time off.
+    #[error("the time cannot be booked: {0}")]
+    NotBookable(String),
+    /// A status change the state machine refuses from the current status (409).
+    #[error("invalid transition: {0}")]
+    InvalidTransition(String),
+    /// A change asked too close to the appointment (422).
+    #[error("too late: {0}")]
+    TooLate(String),
     /// Anything the client cannot fix. The cause is logged; the client gets a generic body.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -127,6 +177,12 @@ impl ApiError {
             Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             Self::OAuth { .. } => ("oauth", "The token request was refused"),
             Self::Unavailable(_) => ("unavailable", "The service is unavailable"),
+            Self::TimeTaken(_) => ("appointment-conflict", "The time is taken"),
+            Self::NotBookable(_) => ("not-bookable", "The time cannot be booked"),
+            Self::InvalidTransition(_) => {
+                ("invalid-transition", "The status cannot change this way")
+            }
+            Self::TooLate(_) => ("too-late", "It is too late for this change"),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -140,7 +196,14 @@ impl ApiError {
             | Self::NotFound(d)
             | Self::Conflict(d)
             | Self::UnsupportedMediaType(d)
-            | Self::Unavailable(d) => Some(d.clone()),
+            | Self::Unavailable(d)
+            | Self::NotBookable(d)
+            | Self::InvalidTransition(d)
+            | Self::TooLate(d) => Some(d.clone()),
+            Self::TimeTaken(conflicts) => Some(match conflicts.len() {
+                1 => "1 appointment overlaps".to_owned(),
+                n => format!("{n} appointments overlap"),
+            }),
             Self::Invalid(errors) => {
                 Some(format!("{} field(s) are invalid", errors.errors().len()))
             }
@@ -181,6 +244,10 @@ impl ApiError {
                 Self::OAuth { description, .. } => Some(description.clone()),
                 _ => None,
             },
+            conflicts: match self {
+                Self::TimeTaken(conflicts) => Some(conflicts.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -193,7 +260,10 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) | Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::TimeTaken(_) | Self::InvalidTransition(_) => {
+                StatusCode::CONFLICT
+            }
+            Self::NotBookable(_) | Self::TooLate(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -337,20 +407,56 @@ impl From<AdminError> for ApiError {
 }
 
 impl From<RecordsError> for ApiError {
+    /// Times in a conflict problem are in UTC: handlers that know the clinic's time zone use
+    /// [`ApiError::from_records`].
     fn from(e: RecordsError) -> Self {
+        Self::from_records(e, &TimeZone::UTC)
+    }
+}
+
+impl From<StatusChangeError> for ApiError {
+    fn from(e: StatusChangeError) -> Self {
+        match e {
+            StatusChangeError::Role(_) => Self::Forbidden(e.to_string()),
+            StatusChangeError::NotFrom { .. } => Self::InvalidTransition(e.to_string()),
+            StatusChangeError::TooLate => Self::TooLate(e.to_string()),
+            StatusChangeError::Reason(reason) => Self::invalid_field("reason", reason.to_string()),
+            StatusChangeError::UnexpectedReason => {
+                Self::invalid_field("reason", "only a cancellation takes a reason")
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// A records error, the times of any conflicts at the clinic's offset (`tz`).
+    pub fn from_records(e: RecordsError, tz: &TimeZone) -> Self {
         match e {
             RecordsError::Forbidden | RecordsError::Transition(TransitionError::WrongParty(_)) => {
                 Self::Forbidden(e.to_string())
             }
-            RecordsError::NotFound | RecordsError::ReferralNotFound => {
-                Self::NotFound(e.to_string())
-            }
+            RecordsError::NotFound
+            | RecordsError::ReferralNotFound
+            | RecordsError::DoctorNotFound
+            | RecordsError::AppointmentNotFound
+            | RecordsError::TimeOffNotFound => Self::NotFound(e.to_string()),
+            RecordsError::Unavailable(why) => Self::NotBookable(why.to_string()),
+            RecordsError::Conflicts(conflicts) => Self::TimeTaken(
+                conflicts
+                    .iter()
+                    .map(|c| ProblemConflict::new(c, tz))
+                    .collect(),
+            ),
+            RecordsError::AppointmentChange(change) => change.into(),
             RecordsError::Invalid(errors) => Self::Invalid(errors),
             RecordsError::IdentifierTaken { .. }
             | RecordsError::UserLinked
             | RecordsError::Stale
             | RecordsError::AlreadyMember
             | RecordsError::NotMember
+            | RecordsError::NotReschedulable(_)
+            | RecordsError::VisitNotReady(_)
+            | RecordsError::VisitNoteExists
             | RecordsError::Transition(TransitionError::NotFrom { .. }) => {
                 Self::Conflict(e.to_string())
             }
@@ -366,5 +472,137 @@ impl From<NotificationError> for ApiError {
             NotificationError::InvalidLimit => Self::BadRequest(e.to_string()),
             NotificationError::Internal(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use carehub_domain::appointment::{AppointmentId, AppointmentStatus, ReasonError};
+    use carehub_domain::schedule::{TimeOffId, Unavailable};
+    use time::macros::datetime;
+
+    fn json(error: &ApiError) -> serde_json::Value {
+        serde_json::to_value(error.problem()).expect("json")
+    }
+
+    #[test]
+    fn conflicts_are_listed_at_the_clinics_offset() {
+        let paris = TimeZone::get("Europe/Paris").expect("a zone");
+        let first = AppointmentId::generate();
+        let conflicts = vec![
+            Conflict {
+                appointment_id: first,
+                start: datetime!(2027-03-29 07:00 UTC),
+                end: datetime!(2027-03-29 07:30 UTC),
+                with: ConflictWith::Doctor,
+            },
+            Conflict {
+                appointment_id: AppointmentId::generate(),
+                start: datetime!(2027-03-29 07:15 UTC),
+                end: datetime!(2027-03-29 07:45 UTC),
+                with: ConflictWith::Patient,
+            },
+        ];
+        let error = ApiError::from_records(RecordsError::Conflicts(conflicts), &paris);
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+        let body = json(&error);
+        assert_eq!(body["type"], "urn:carehub:problem:appointment-conflict");
+        assert_eq!(body["title"], "The time is taken");
+        assert_eq!(body["detail"], "2 appointments overlap");
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["conflicts"][0]["id"], first.to_string());
+        assert_eq!(body["conflicts"][0]["start"], "2027-03-29T09:00:00+02:00");
+        assert_eq!(body["conflicts"][0]["end"], "2027-03-29T09:30:00+02:00");
+        assert_eq!(body["conflicts"][0]["with"], "doctor");
+        assert_eq!(body["conflicts"][1]["with"], "patient");
+        assert_eq!(body["conflicts"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn other_problems_have_no_conflicts_member() {
+        let body = json(&ApiError::from(RecordsError::AppointmentNotFound));
+        assert!(body.get("conflicts").is_none());
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["detail"], "no such appointment");
+    }
+
+    #[test]
+    fn an_unbookable_time_is_a_not_bookable_problem_that_keeps_the_time_off_private() {
+        let error = ApiError::from(RecordsError::Unavailable(Unavailable::TimeOff {
+            time_off_id: TimeOffId::generate(),
+        }));
+        assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = json(&error);
+        assert_eq!(body["type"], "urn:carehub:problem:not-bookable");
+        assert_eq!(body["detail"], "the doctor is off at that time");
+        assert_eq!(
+            body.as_object().map(|o| o.len()),
+            Some(4),
+            "only type, title, status and detail: {body}"
+        );
+    }
+
+    #[test]
+    fn refused_status_changes_map_to_403_409_and_422() {
+        use AppointmentStatus as S;
+        let status = |e: StatusChangeError| {
+            let error = ApiError::from(RecordsError::AppointmentChange(e));
+            (error.status_code().as_u16(), json(&error))
+        };
+        let (code, body) = status(StatusChangeError::Role(S::NoShow));
+        assert_eq!(
+            (code, body["type"].as_str()),
+            (403, Some("urn:carehub:problem:forbidden"))
+        );
+        let (code, body) = status(StatusChangeError::NotFrom {
+            from: S::Cancelled,
+            to: S::CheckedIn,
+        });
+        assert_eq!(
+            (code, body["type"].as_str()),
+            (409, Some("urn:carehub:problem:invalid-transition"))
+        );
+        assert_eq!(
+            body["detail"],
+            "the appointment is cancelled: it cannot become checked_in"
+        );
+        let (code, body) = status(StatusChangeError::TooLate);
+        assert_eq!(
+            (code, body["type"].as_str()),
+            (422, Some("urn:carehub:problem:too-late"))
+        );
+        for refused in [
+            StatusChangeError::Reason(ReasonError::Missing),
+            StatusChangeError::UnexpectedReason,
+        ] {
+            let (code, body) = status(refused);
+            assert_eq!(code, 422);
+            assert_eq!(body["type"], "urn:carehub:problem:validation");
+            assert_eq!(body["errors"][0]["field"], "reason");
+        }
+    }
+
+    #[test]
+    fn appointment_states_that_forbid_a_change_are_conflicts() {
+        for error in [
+            RecordsError::NotReschedulable(AppointmentStatus::Completed),
+            RecordsError::VisitNotReady(AppointmentStatus::Booked),
+            RecordsError::VisitNoteExists,
+            RecordsError::Stale,
+        ] {
+            let problem = ApiError::from(error);
+            assert_eq!(problem.status_code(), StatusCode::CONFLICT);
+            assert_eq!(json(&problem)["type"], "urn:carehub:problem:conflict");
+        }
+        assert_eq!(
+            ApiError::from(RecordsError::DoctorNotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ApiError::from(RecordsError::TimeOffNotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use jiff::tz::TimeZone;
 
 use crate::hub::HubConfig;
 
@@ -123,6 +124,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub ws_session_check_ms: u32,
 
+    /// The clinic's time zone, an IANA name (`Europe/Paris`): doctors' weekly hours are its
+    /// wall-clock times (daylight saving included), and appointment times are shown at its
+    /// offset.
+    #[arg(long, global = true, env = "CAREHUB_CLINIC_TIME_ZONE", default_value = "UTC",
+          value_parser = parse_time_zone)]
+    pub clinic_time_zone: TimeZone,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -130,6 +138,16 @@ pub struct Settings {
     /// Log filter, in `tracing` syntax (e.g. `info`, `carehub_web=debug`).
     #[arg(long, global = true, env = "CAREHUB_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// A time zone of the IANA database (the system's, else the one built into the binary).
+///
+/// # Errors
+/// When no time zone has this name.
+pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {
+    TimeZone::get(name.trim()).map_err(|_| {
+        format!("`{name}` is not a time zone of the IANA database (e.g. `Europe/Paris`, `UTC`)")
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,6 +195,35 @@ impl std::fmt::Debug for Settings {
             .field("ws_ping_secs", &self.ws_ping_secs)
             .field("ws_queue", &self.ws_queue)
             .field("ws_session_check_ms", &self.ws_session_check_ms)
+            .field("clinic_time_zone", &self.clinic_time_zone.iana_name())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
+        Settings::parse_from_args(std::iter::once("carehub").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_clinic_time_zone_is_utc_unless_configured() {
+        if std::env::var_os("CAREHUB_CLINIC_TIME_ZONE").is_none() {
+            let default = settings(&[]).expect("defaults");
+            assert_eq!(default.clinic_time_zone.iana_name(), Some("UTC"));
+        }
+        let paris = settings(&["--clinic-time-zone", "Europe/Paris"]).expect("a zone");
+        assert_eq!(paris.clinic_time_zone.iana_name(), Some("Europe/Paris"));
+    }
+
+    #[test]
+    fn an_unknown_time_zone_stops_the_command_line_with_its_name() {
+        let error =
+            settings(&["--clinic-time-zone", "Mars/Olympus_Mons"]).expect_err("no such zone");
+        let message = error.to_string();
+        assert!(message.contains("Mars/Olympus_Mons"), "{message}");
+        assert!(message.contains("--clinic-time-zone"), "{message}");
     }
 }

@@ -173,6 +173,8 @@ pub fn records_with(
         emergency_accesses,
         audit,
         users,
+        schedules,
+        appointments,
         ..
     } = repositories.clone();
     RecordsService::new(
@@ -185,6 +187,8 @@ pub fn records_with(
             audit,
             users,
             referrals: Arc::clone(&repositories.referrals),
+            schedules,
+            appointments,
             publisher,
             clock: Arc::new(SystemClock),
         },
@@ -192,6 +196,7 @@ pub fn records_with(
             emergency_access_ttl: time::Duration::seconds(i64::from(
                 settings.emergency_access_secs,
             )),
+            clinic_time_zone: settings.clinic_time_zone.clone(),
         },
     )
 }
@@ -239,6 +244,10 @@ impl Application {
             .realtime(Arc::new(hub.clone()))
             .await
             .context("cannot listen for notifications")?;
+        tracing::info!(
+            time_zone = %crate::api::scheduling::zone_name(&settings.clinic_time_zone),
+            "clinic time zone"
+        );
         let openapi = routes::openapi_document();
         let state = web::Data::new(AppState {
             identity,
@@ -429,6 +438,7 @@ fn ensure_problem<B: MessageBody + 'static>(
         errors: None,
         error: None,
         error_description: None,
+        conflicts: None,
     };
     let replacement = HttpResponse::build(status)
         .content_type(PROBLEM_JSON)

@@ -117,6 +117,7 @@ pub(super) async fn appended_notifications_are_numbered_per_recipient_from_one_a
             patient_id: Some(Uuid::now_v7()),
             actor_id: Some(*bob.id.as_uuid()),
             emergency_access_id: Some(Uuid::now_v7()),
+            appointment_id: Some(Uuid::now_v7()),
         },
     };
     let stored = repos
@@ -260,6 +261,7 @@ pub(super) async fn care_team_additions_and_emergency_accesses_store_their_notif
         added_by: house.id,
         ended_by: None,
         referral_id: None,
+        appointment_id: None,
     };
     let added = NewNotification {
         recipient: Recipient::User(wilson.id),

@@ -504,6 +504,7 @@ fn notification(id: i64, kind: NotificationKind) -> Notification {
             patient_id: Some(Uuid::new_v4()),
             actor_id: Some(Uuid::new_v4()),
             emergency_access_id: Some(Uuid::new_v4()),
+            appointment_id: Some(Uuid::new_v4()),
         },
     }
 }

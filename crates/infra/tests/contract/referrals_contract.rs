@@ -87,6 +87,7 @@ fn membership(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> Car
         added_by,
         ended_by: None,
         referral_id: None,
+        appointment_id: None,
     }
 }
 
@@ -219,6 +220,7 @@ fn notice(recipient: UserId, kind: NotificationKind, referral: &Referral) -> New
             patient_id: Some(*referral.patient_id.as_uuid()),
             actor_id: Some(*referral.from_doctor_id.as_uuid()),
             emergency_access_id: None,
+            appointment_id: None,
         },
     }
 }

@@ -273,6 +273,10 @@ pub struct NoteView {
     pub body: String,
     /// The earlier note this one corrects.
     pub amends: Option<Uuid>,
+    /// The appointment this note records the visit of; absent for other notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub appointment_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -286,6 +290,7 @@ impl From<ClinicalNote> for NoteView {
             kind: note.kind,
             body: note.body.as_str().to_owned(),
             amends: note.amends.map(|id| *id.as_uuid()),
+            appointment_id: note.appointment_id.map(|id| *id.as_uuid()),
             created_at: note.created_at,
         }
     }
@@ -307,6 +312,11 @@ pub struct CareTeamMemberView {
     pub current: bool,
     /// The referral the doctor joined by accepting; `null` for a doctor added directly.
     pub referral_id: Option<Uuid>,
+    /// The appointment that put the doctor on the team (until 30 days after it ended); absent
+    /// for other memberships.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub appointment_id: Option<Uuid>,
 }
 
 impl CareTeamMemberView {
@@ -321,6 +331,7 @@ impl CareTeamMemberView {
             added_by: *member.added_by.as_uuid(),
             ended_by: member.ended_by.map(|id| *id.as_uuid()),
             referral_id: member.referral_id.map(|id| *id.as_uuid()),
+            appointment_id: member.appointment_id.map(|id| *id.as_uuid()),
         }
     }
 }

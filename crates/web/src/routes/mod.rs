@@ -1,7 +1,9 @@
 //! The HTTP routes, one file per resource, and the OpenAPI document that lists them.
 
 pub mod admin;
+pub mod appointments;
 pub mod auth;
+pub mod doctors;
 pub mod health;
 pub mod notifications;
 pub mod patients;
@@ -20,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::problem::{Problem, ProblemField};
+use crate::problem::{Problem, ProblemConflict, ProblemField};
 use crate::startup::AppState;
 
 /// Everything under `/api/v1`.
@@ -32,7 +34,14 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(auth::logout)
         .service(users::me)
         .service(users::my_patient_record)
-        .service(users::doctors)
+        .service(doctors::directory)
+        .service(doctors::get_doctor)
+        .service(doctors::put_profile)
+        .service(doctors::get_availability)
+        .service(doctors::put_availability)
+        .service(doctors::add_time_off)
+        .service(doctors::remove_time_off)
+        .service(doctors::free_slots)
         .service(patients::create_patient)
         .service(patients::search_patients)
         .service(patients::get_patient)
@@ -53,6 +62,13 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(referrals::decline_referral)
         .service(referrals::cancel_referral)
         .service(referrals::complete_referral)
+        .service(appointments::book_appointment)
+        .service(appointments::list_appointments)
+        .service(appointments::get_appointment)
+        .service(appointments::reschedule_appointment)
+        .service(appointments::change_status)
+        .service(appointments::appointment_history)
+        .service(appointments::write_visit_note)
         .service(notifications::list_notifications)
         .service(notifications::mark_all_read)
         .service(notifications::unread_count)
@@ -126,7 +142,9 @@ pub fn root(cfg: &mut ServiceConfig) {
         description = "CareHub, a clinic backend. This version serves identity (accounts, roles, \
             sign-in and tokens) and patient records: registration and search, profiles, medical \
             information, clinical notes, care teams and emergency (break-the-glass) access; \
-            referrals between doctors, and each user's notifications. Who \
+            referrals between doctors; doctors' profiles, weekly availability (in the clinic's \
+            time zone), time off and free slots; appointments that can never be double-booked, \
+            with their status, history and visit note; and each user's notifications. Who \
             may read or change what follows the caller's role and relationship to the patient; \
             every attempt on a patient's data, allowed or denied, is kept in an audit trail.\n\n\
             A patient the caller may not see is answered `404`, whether or not it exists; `403` \
@@ -136,11 +154,13 @@ pub fn root(cfg: &mut ServiceConfig) {
             `Authorization: Bearer <access_token>`.",
         license(name = "AGPL-3.0-or-later")
     ),
-    components(schemas(Problem, ProblemField)),
+    components(schemas(Problem, ProblemField, ProblemConflict)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens"),
-        (name = "users", description = "The signed-in user, their own patient record and the doctor directory"),
+        (name = "users", description = "The signed-in user and their own patient record"),
+        (name = "doctors", description = "The doctor directory, doctors' profiles, weekly availability, time off and free slots"),
+        (name = "appointments", description = "Booking, reading, listing, rescheduling and status changes of appointments, their history and visit notes"),
         (name = "patients", description = "Patient records: profiles, medical information, notes, care teams, emergency access and access logs"),
         (name = "referrals", description = "Doctors referring patients to each other, with a snapshot of what was shared"),
         (name = "notifications", description = "The caller's own notifications: listing, marking read, counting the unread"),

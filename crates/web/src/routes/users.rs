@@ -1,11 +1,10 @@
-//! The signed-in user, their own patient record, and the directory of doctors.
+//! The signed-in user and their own patient record. (The directory of doctors is in
+//! [`super::doctors`].)
 
 use actix_web::{HttpResponse, get, web};
 
-use carehub_domain::user::UserId;
-
+use crate::api::UserView;
 use crate::api::records::PatientView;
-use crate::api::{DoctorView, ListPage, PageQuery, UserView};
 use crate::extract::{Authenticated, Caller};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
@@ -42,28 +41,4 @@ pub async fn my_patient_record(
 ) -> Result<HttpResponse, ApiError> {
     let patient = state.records.own_record(&actor).await?;
     Ok(HttpResponse::Ok().json(PatientView::from(patient)))
-}
-
-/// Active doctors, for any signed-in user.
-#[utoipa::path(
-    tag = "users",
-    params(PageQuery),
-    responses(
-        (status = 200, description = "A page of doctors", body = ListPage<DoctorView>),
-        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []), ("oauth2" = []))
-)]
-#[get("/doctors")]
-pub async fn doctors(
-    state: web::Data<AppState>,
-    _caller: Authenticated,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let page = state
-        .identity
-        .list_active_doctors(query.to_request(UserId::from_uuid)?)
-        .await?;
-    Ok(HttpResponse::Ok().json(ListPage::of(page, |id| *id.as_uuid(), DoctorView::from)))
 }

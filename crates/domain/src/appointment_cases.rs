@@ -1,0 +1,667 @@
+//! The appointment use cases: booking (never over another active appointment of the doctor or
+//! the patient, only when the doctor works and is not off), reading, listing, status changes,
+//! rescheduling and the visit note. Every attempt on an appointment is audited with its
+//! patient, and the doctor and the patient's account are notified of bookings, cancellations
+//! and new times, unless they made the change themself.
+
+use time::{Duration, OffsetDateTime};
+
+use super::{Actor, RecordsError, RecordsService};
+use crate::access::{Action, Basis, Decision, Relationship, decide};
+use crate::appointment::{
+    Appointment, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, BookError,
+    Booking, CARE_TEAM_AFTER_VISIT, HistoryEntry, PATIENT_CANCEL_NOTICE, Reschedule,
+    RescheduleInput, StatusChangeError, StatusInput, StatusUpdate, appointment_access,
+    check_status_change,
+};
+use crate::audit::{AuditAction, AuditEvent};
+use crate::care_team::{CareTeamMember, MembershipId};
+use crate::note::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind};
+use crate::notification::{NewNotification, NotificationData, NotificationKind, Recipient};
+use crate::page::{Page, PageRequest};
+use crate::patient::PatientId;
+use crate::schedule::{Interval, MAX_APPOINTMENT_MINUTES, Schedule, check_bookable, to_timestamp};
+use crate::user::{Role, UserId};
+use crate::validation::ValidationErrors;
+use crate::{RepositoryError, identity::InternalError};
+
+/// How many times a booking or a new time is tried again when the doctor's schedule changed
+/// between reading it and writing (each time with the schedule read again).
+pub const SCHEDULE_RETRIES: usize = 3;
+
+/// How far around an appointment the doctor's schedule is read, so that the working window
+/// holding it is seen whole.
+const WINDOW_MARGIN: Duration = Duration::days(1);
+
+impl RecordsService {
+    /// Whether the actor's role may ever book an appointment (secretaries, doctors, patients);
+    /// anyone else is refused, and audited as `appointment.create` without a patient, before
+    /// their request is even read.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn check_may_book(&self, actor: &Actor) -> Result<(), RecordsError> {
+        let never = Relationship::ALL
+            .iter()
+            .all(|r| decide(actor.role, *r, Action::BookAppointment) == Decision::Forbidden);
+        if never {
+            Err(self
+                .deny(
+                    actor,
+                    None,
+                    Action::BookAppointment,
+                    RecordsError::Forbidden,
+                )
+                .await)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Books an appointment: a secretary for anyone, a patient for themself, a doctor with
+    /// themself for a patient of their care team. The time must be free in the doctor's
+    /// schedule (working, not off) and overlap no active appointment of the doctor or the
+    /// patient; the database refuses the overlap, whoever books concurrently. The booking puts
+    /// the doctor on the patient's care team until [`CARE_TEAM_AFTER_VISIT`] after the
+    /// appointment is over. The doctor and the patient's account are notified
+    /// (`appointment.booked`), except whoever booked.
+    ///
+    /// # Errors
+    /// `Forbidden` (the role never books; a doctor booking for another doctor; a doctor seeing
+    /// the patient only by emergency access), `Invalid` (the input; the doctor is not an active
+    /// doctor), `NotFound` (no such patient, or not one the caller may book for),
+    /// `Unavailable`, `Conflicts` (every active appointment in the way), `Internal` (also when
+    /// the doctor's schedule kept changing).
+    pub async fn book_appointment(
+        &self,
+        actor: &Actor,
+        input: &AppointmentInput,
+    ) -> Result<Appointment, RecordsError> {
+        self.check_may_book(actor).await?;
+        let request = input.parse()?;
+        let doctor = self.active_doctor(request.doctor_id, "doctor_id").await?;
+        let patient_id = request.patient_id;
+        if actor.role == Role::Doctor && request.doctor_id != actor.user_id {
+            return Err(self
+                .deny(
+                    actor,
+                    Some(patient_id),
+                    Action::BookAppointment,
+                    RecordsError::Forbidden,
+                )
+                .await);
+        }
+        let basis = self
+            .decide_on_patient(actor, patient_id, Action::BookAppointment)
+            .await?;
+        let account = self.patient_account(patient_id).await?;
+        let now = self.ports.clock.now();
+        let id = AppointmentId::generate();
+        let latest_end = request
+            .end
+            .unwrap_or(request.start + Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)));
+        let membership = CareTeamMember {
+            id: MembershipId::generate(),
+            patient_id,
+            doctor_id: request.doctor_id,
+            doctor_name: Some(doctor.full_name.clone()),
+            started_at: now,
+            ended_at: None,
+            added_by: actor.user_id,
+            ended_by: None,
+            referral_id: None,
+            appointment_id: Some(id),
+        };
+        let mut appointment = Appointment {
+            id,
+            doctor_id: request.doctor_id,
+            patient_id,
+            start: request.start,
+            end: latest_end,
+            reason: request.reason,
+            status: AppointmentStatus::Booked,
+            cancel_reason: None,
+            created_by: actor.user_id,
+            created_at: now,
+            updated_at: now,
+            doctor_name: Some(doctor.full_name),
+        };
+        let verb = format!("booked by {}", self.acted_by(actor).await?);
+        let notices = self.appointment_notices(
+            &appointment,
+            account,
+            actor,
+            NotificationKind::AppointmentBooked,
+            &verb,
+        );
+        let event = self.event(
+            actor,
+            Some(patient_id),
+            AuditAction::AppointmentCreate,
+            Some(basis),
+            now,
+        );
+        let mut retries = 0;
+        loop {
+            let schedule = self
+                .ports
+                .schedules
+                .schedule(
+                    appointment.doctor_id,
+                    request.start - WINDOW_MARGIN,
+                    latest_end + WINDOW_MARGIN,
+                )
+                .await?;
+            appointment.end = request.end.unwrap_or(
+                request.start + Duration::minutes(i64::from(schedule.appointment_minutes)),
+            );
+            self.check_bookable_now(&schedule, appointment.interval(), now)?;
+            let booking = Booking {
+                appointment: appointment.clone(),
+                schedule_version: schedule.version,
+                membership: membership.clone(),
+            };
+            match self
+                .ports
+                .appointments
+                .book(&booking, &event, &notices)
+                .await
+            {
+                Ok(stored) => {
+                    self.publish(&stored).await;
+                    return Ok(appointment);
+                }
+                Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
+                Err(error) => return Err(self.refused_write(error, event).await),
+            }
+        }
+    }
+
+    /// An appointment: a secretary reads any, a doctor their own, a patient theirs.
+    ///
+    /// # Errors
+    /// `Forbidden` (laboratory staff, administrators), `AppointmentNotFound` (none, or not one
+    /// the caller may see), `Internal`.
+    pub async fn appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<Appointment, RecordsError> {
+        let action = AuditAction::AppointmentRead;
+        let (appointment, basis) = self.see_appointment(actor, id, action).await?;
+        self.audit_allowed(actor, appointment.patient_id, action, basis)
+            .await?;
+        Ok(appointment)
+    }
+
+    /// An appointment's changes, oldest first, for whoever may read it.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `Internal`.
+    pub async fn appointment_history(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<Vec<HistoryEntry>, RecordsError> {
+        let action = AuditAction::AppointmentHistory;
+        let (appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let history = self.ports.appointments.history(id).await?;
+        self.audit_allowed(actor, appointment.patient_id, action, basis)
+            .await?;
+        Ok(history)
+    }
+
+    /// Appointments by (start, id): a secretary's as filtered, a doctor's only their own, a
+    /// patient's only theirs (none while no record is linked to their account). Each patient
+    /// on the page is audited once (`appointment.list`).
+    ///
+    /// # Errors
+    /// `Forbidden` (laboratory staff, administrators; a doctor filtering by another doctor; a
+    /// patient filtering by another patient), `Internal`.
+    pub async fn list_appointments(
+        &self,
+        actor: &Actor,
+        filter: AppointmentFilter,
+        page: PageRequest<AppointmentId>,
+    ) -> Result<Page<Appointment, AppointmentId>, RecordsError> {
+        let action = AuditAction::AppointmentList;
+        let (filter, basis) = match actor.role {
+            Role::Secretary => (filter, Basis::Role),
+            Role::Doctor => {
+                if filter.doctor_id.is_some_and(|d| d != actor.user_id) {
+                    return Err(self
+                        .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .await);
+                }
+                let own = AppointmentFilter {
+                    doctor_id: Some(actor.user_id),
+                    ..filter
+                };
+                (own, Basis::Appointment)
+            }
+            Role::Patient => {
+                let own_record = self.own_patient_id(actor).await?;
+                if filter.patient_id.is_some_and(|p| Some(p) != own_record) {
+                    return Err(self
+                        .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .await);
+                }
+                let Some(own_record) = own_record else {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                    });
+                };
+                let own = AppointmentFilter {
+                    patient_id: Some(own_record),
+                    ..filter
+                };
+                (own, Basis::OwnRecord)
+            }
+            Role::Laboratory | Role::Admin => {
+                return Err(self
+                    .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                    .await);
+            }
+        };
+        let found = self.ports.appointments.list(&filter, page).await?;
+        let now = self.ports.clock.now();
+        let mut patients: Vec<PatientId> = Vec::new();
+        for appointment in &found.items {
+            if !patients.contains(&appointment.patient_id) {
+                patients.push(appointment.patient_id);
+            }
+        }
+        let events: Vec<AuditEvent> = patients
+            .into_iter()
+            .map(|p| self.event(actor, Some(p), action, Some(basis), now))
+            .collect();
+        if !events.is_empty() {
+            self.ports.audit.record(events).await?;
+        }
+        Ok(found)
+    }
+
+    /// Moves an appointment along its state machine, within what the caller's role may set
+    /// (see [`check_status_change`]). Completing, cancelling or recording a no-show ends the
+    /// doctor's appointment membership of the care team [`CARE_TEAM_AFTER_VISIT`] from now. A
+    /// cancellation notifies the doctor and the patient's account (`appointment.cancelled`),
+    /// except whoever cancelled.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `Invalid` (field `status`), `AppointmentChange`,
+    /// `Stale` (changed concurrently), `Internal`.
+    pub async fn change_appointment_status(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        input: &StatusInput,
+    ) -> Result<Appointment, RecordsError> {
+        let action = AuditAction::AppointmentStatus;
+        let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let patient_id = appointment.patient_id;
+        let to = input.parse_status()?;
+        let now = self.ports.clock.now();
+        let reason = match check_status_change(
+            actor.role,
+            appointment.status,
+            to,
+            input.reason.as_deref(),
+            appointment.start,
+            now,
+        ) {
+            Ok(reason) => reason,
+            Err(error @ StatusChangeError::Role(_)) => {
+                return Err(self
+                    .deny_as(actor, Some(patient_id), action, error.into())
+                    .await);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let closes = matches!(
+            to,
+            AppointmentStatus::Completed | AppointmentStatus::Cancelled | AppointmentStatus::NoShow
+        );
+        let update = StatusUpdate {
+            id,
+            from: appointment.status,
+            to,
+            reason: reason.clone(),
+            at: now,
+            actor_id: actor.user_id,
+            care_team_until: closes.then_some(now + CARE_TEAM_AFTER_VISIT),
+        };
+        let notices = if to == AppointmentStatus::Cancelled {
+            let account = self.patient_account(patient_id).await?;
+            let verb = format!("cancelled by {}", self.acted_by(actor).await?);
+            self.appointment_notices(
+                &appointment,
+                account,
+                actor,
+                NotificationKind::AppointmentCancelled,
+                &verb,
+            )
+        } else {
+            Vec::new()
+        };
+        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        match self
+            .ports
+            .appointments
+            .change_status(&update, &event, &notices)
+            .await
+        {
+            Ok(stored) => self.publish(&stored).await,
+            Err(error) => return Err(self.refused_write(error, event).await),
+        }
+        appointment.status = to;
+        appointment.cancel_reason = reason;
+        appointment.updated_at = now;
+        Ok(appointment)
+    }
+
+    /// Moves a booked appointment to a new time (`end` defaults to keeping its length): a
+    /// secretary any, a doctor their own, a patient theirs until [`PATIENT_CANCEL_NOTICE`]
+    /// before it starts. The new time is checked as a booking is, not counting the appointment
+    /// itself. The doctor and the patient's account are notified (`appointment.rescheduled`),
+    /// except whoever moved it.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `AppointmentChange(TooLate)`, `NotReschedulable`,
+    /// `Invalid`, `Unavailable`, `Conflicts`, `Stale`, `Internal`.
+    pub async fn reschedule_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        input: &RescheduleInput,
+    ) -> Result<Appointment, RecordsError> {
+        let action = AuditAction::AppointmentReschedule;
+        let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let patient_id = appointment.patient_id;
+        let now = self.ports.clock.now();
+        if actor.role == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
+            return Err(StatusChangeError::TooLate.into());
+        }
+        if appointment.status != AppointmentStatus::Booked {
+            return Err(RecordsError::NotReschedulable(appointment.status));
+        }
+        let from = appointment.interval();
+        let to = input.parse(from)?;
+        let account = self.patient_account(patient_id).await?;
+        let verb = format!(
+            "rescheduled to {} by {}",
+            self.local_time(to.start),
+            self.acted_by(actor).await?
+        );
+        let notices = self.appointment_notices(
+            &appointment,
+            account,
+            actor,
+            NotificationKind::AppointmentRescheduled,
+            &verb,
+        );
+        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        let mut retries = 0;
+        loop {
+            let schedule = self
+                .ports
+                .schedules
+                .schedule(
+                    appointment.doctor_id,
+                    to.start - WINDOW_MARGIN,
+                    to.end + WINDOW_MARGIN,
+                )
+                .await?;
+            self.check_bookable_now(&schedule, to, now)?;
+            let change = Reschedule {
+                id,
+                from,
+                to,
+                schedule_version: schedule.version,
+                at: now,
+                actor_id: actor.user_id,
+            };
+            match self
+                .ports
+                .appointments
+                .reschedule(&change, &event, &notices)
+                .await
+            {
+                Ok(stored) => {
+                    self.publish(&stored).await;
+                    break;
+                }
+                Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
+                Err(error) => return Err(self.refused_write(error, event).await),
+            }
+        }
+        appointment.start = to.start;
+        appointment.end = to.end;
+        appointment.updated_at = now;
+        Ok(appointment)
+    }
+
+    /// Writes the visit note of an appointment, signed by its doctor, while the patient is
+    /// seen or after: one note per appointment, a consultation unless the input says
+    /// otherwise, and never an amendment.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor; the doctor sees the patient only by emergency access),
+    /// `AppointmentNotFound` (none, or another doctor's), `VisitNotReady`, `NotFound` (the
+    /// doctor is no longer on the patient's care team), `Invalid`, `VisitNoteExists`,
+    /// `Internal`.
+    pub async fn write_visit_note(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        input: &NoteInput,
+    ) -> Result<ClinicalNote, RecordsError> {
+        let action = AuditAction::NoteCreate;
+        let found = self.ports.appointments.get(id).await?;
+        if actor.role != Role::Doctor {
+            let patient_id = found.as_ref().map(|a| a.patient_id);
+            return Err(self
+                .deny_as(actor, patient_id, action, RecordsError::Forbidden)
+                .await);
+        }
+        let appointment = match found {
+            Some(a) if a.doctor_id == actor.user_id => a,
+            other => {
+                let patient_id = other.map(|a| a.patient_id);
+                return Err(self
+                    .deny_as(actor, patient_id, action, RecordsError::AppointmentNotFound)
+                    .await);
+            }
+        };
+        if !matches!(
+            appointment.status,
+            AppointmentStatus::InProgress | AppointmentStatus::Completed
+        ) {
+            return Err(RecordsError::VisitNotReady(appointment.status));
+        }
+        let patient_id = appointment.patient_id;
+        let basis = self
+            .decide_on_patient(actor, patient_id, Action::WriteNote)
+            .await?;
+        let parsed = input.parse();
+        let mut errors = parsed.clone().err().unwrap_or_default();
+        if input.amends.is_some() {
+            errors.add("amends", "a visit note cannot amend");
+        }
+        let new = match parsed {
+            Ok(new) if errors.is_empty() => new,
+            _ => return Err(errors.into()),
+        };
+        let now = self.ports.clock.now();
+        let note = ClinicalNote {
+            id: NoteId::generate(),
+            patient_id,
+            author_id: actor.user_id,
+            author_name: None,
+            kind: Some(new.kind.unwrap_or(NoteKind::Consultation)),
+            body: new.body,
+            amends: None,
+            created_at: now,
+            appointment_id: Some(id),
+        };
+        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        self.ports
+            .notes
+            .append(&note, &event)
+            .await
+            .map_err(|e| match e {
+                AppendNoteError::VisitNoteExists => RecordsError::VisitNoteExists,
+                AppendNoteError::UnknownAmended => {
+                    let mut errors = ValidationErrors::new();
+                    errors.add("amends", "a visit note cannot amend");
+                    RecordsError::Invalid(errors)
+                }
+                AppendNoteError::Repository(e) => e.into(),
+            })
+    }
+
+    /// The appointment, if the actor may see it, with the basis they see it on. A refusal is
+    /// audited as `action`, with the appointment's patient when there is one: laboratory staff
+    /// and administrators are refused (403) whether or not it exists; anyone else not its
+    /// doctor, its patient or a secretary is told it does not exist (404).
+    async fn see_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        action: AuditAction,
+    ) -> Result<(Appointment, Basis), RecordsError> {
+        let Some(appointment) = self.ports.appointments.get(id).await? else {
+            let error = if appointment_access(actor.role, true, true) == Decision::Forbidden {
+                RecordsError::Forbidden
+            } else {
+                RecordsError::AppointmentNotFound
+            };
+            return Err(self.deny_as(actor, None, action, error).await);
+        };
+        let is_its_patient = actor.role == Role::Patient
+            && self.own_patient_id(actor).await? == Some(appointment.patient_id);
+        let decision = appointment_access(
+            actor.role,
+            appointment.doctor_id == actor.user_id,
+            is_its_patient,
+        );
+        let error = match decision {
+            Decision::Allow(basis) => return Ok((appointment, basis)),
+            Decision::Forbidden => RecordsError::Forbidden,
+            Decision::Hidden => RecordsError::AppointmentNotFound,
+        };
+        Err(self
+            .deny_as(actor, Some(appointment.patient_id), action, error)
+            .await)
+    }
+
+    /// The record linked to a patient's own account.
+    async fn own_patient_id(&self, actor: &Actor) -> Result<Option<PatientId>, RecordsError> {
+        Ok(self
+            .ports
+            .patients
+            .find_by_user(actor.user_id)
+            .await?
+            .map(|p| p.id))
+    }
+
+    /// The account linked to a patient's record, if any.
+    async fn patient_account(&self, patient_id: PatientId) -> Result<Option<UserId>, RecordsError> {
+        Ok(self
+            .ports
+            .patients
+            .find(patient_id)
+            .await?
+            .and_then(|p| p.details.user_id))
+    }
+
+    /// `slot` checked against the doctor's schedule as of `now`, in the clinic's time zone.
+    fn check_bookable_now(
+        &self,
+        schedule: &Schedule,
+        slot: Interval,
+        now: OffsetDateTime,
+    ) -> Result<(), RecordsError> {
+        Ok(check_bookable(
+            schedule,
+            self.clinic_time_zone(),
+            slot,
+            now,
+        )?)
+    }
+
+    /// What a refused or failed appointment write answers. Conflicts show the patient's other
+    /// appointments' times to the caller, so the allowed attempt is audited even though nothing
+    /// was written; a schedule that kept changing is an internal failure.
+    async fn refused_write(&self, error: BookError, event: AuditEvent) -> RecordsError {
+        match error {
+            BookError::Conflicts(conflicts) => match self.ports.audit.record(vec![event]).await {
+                Ok(()) => RecordsError::Conflicts(conflicts),
+                Err(e) => e.into(),
+            },
+            BookError::Stale => RecordsError::Stale,
+            BookError::ScheduleChanged => {
+                RecordsError::Internal(InternalError::Repository(RepositoryError::new(format!(
+                    "the doctor's schedule changed {} times in a row while booking",
+                    SCHEDULE_RETRIES + 1
+                ))))
+            }
+            BookError::Repository(e) => e.into(),
+        }
+    }
+
+    /// How the actor is named in an appointment notification: never a patient's name, since a
+    /// notification may show on a lock screen.
+    async fn acted_by(&self, actor: &Actor) -> Result<String, RecordsError> {
+        if actor.role == Role::Patient {
+            Ok("the patient".to_owned())
+        } else {
+            self.name_of(actor.user_id).await
+        }
+    }
+
+    /// An instant as the clinic's clock shows it, such as "Tue 24 Nov 2026 at 09:00".
+    fn local_time(&self, at: OffsetDateTime) -> String {
+        to_timestamp(at)
+            .to_zoned(self.clinic_time_zone().clone())
+            .strftime("%a %-d %b %Y at %H:%M")
+            .to_string()
+    }
+
+    /// The notifications of a change of `appointment` (as it was before the change): to its
+    /// doctor and the patient's `account`, except the actor, titled "Appointment on <local
+    /// start> <verb>".
+    fn appointment_notices(
+        &self,
+        appointment: &Appointment,
+        account: Option<UserId>,
+        actor: &Actor,
+        kind: NotificationKind,
+        verb: &str,
+    ) -> Vec<NewNotification> {
+        let title = format!(
+            "Appointment on {} {verb}",
+            self.local_time(appointment.start)
+        );
+        [Some(appointment.doctor_id), account]
+            .into_iter()
+            .flatten()
+            .filter(|user| *user != actor.user_id)
+            .map(|user| NewNotification {
+                recipient: Recipient::User(user),
+                kind,
+                data: NotificationData {
+                    title: title.clone(),
+                    patient_id: Some(*appointment.patient_id.as_uuid()),
+                    actor_id: Some(*actor.user_id.as_uuid()),
+                    appointment_id: Some(*appointment.id.as_uuid()),
+                    ..NotificationData::default()
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "appointment_tests.rs"]
+mod tests;

@@ -1,0 +1,293 @@
+//! The doctors' use cases: the directory, profiles, weekly availability, time off and free
+//! slots. None of this is patient data: any signed-in user reads it, nothing is audited, and
+//! only the doctor themself (and a secretary or an administrator, as each case says) changes it.
+
+use jiff::tz::TimeZone;
+use time::{Duration, OffsetDateTime};
+
+use super::{Actor, RecordsError, RecordsService};
+use crate::access::{may_edit_profile, may_edit_schedule};
+use crate::page::{Page, PageRequest};
+use crate::schedule::{
+    AvailabilityInput, AvailabilityRule, DoctorProfile, Interval, MAX_SLOT_RANGE, ProfileInput,
+    TimeOff, TimeOffError, TimeOffId, TimeOffInput, free_slots,
+};
+use crate::user::UserId;
+use crate::validation::ValidationErrors;
+
+/// How far beyond a range asked for the schedule and appointments are read, so that the working
+/// windows overlapping the range are seen whole.
+const WINDOW_MARGIN: Duration = Duration::days(1);
+
+/// A doctor's weekly rules and upcoming time off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    /// By weekday (Monday first), then start.
+    pub rules: Vec<AvailabilityRule>,
+    /// Time off ending after now, by start; reasons blanked (`None`) unless the caller may edit
+    /// the doctor's schedule.
+    pub time_off: Vec<TimeOff>,
+}
+
+impl RecordsService {
+    /// The clinic's time zone, in which availability rules are read and local times shown.
+    pub fn clinic_time_zone(&self) -> &TimeZone {
+        &self.config.clinic_time_zone
+    }
+
+    /// Active doctors, by id, optionally only those with a specialization matching
+    /// `specialization` (case-insensitive).
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn doctor_directory(
+        &self,
+        _actor: &Actor,
+        specialization: Option<&str>,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<DoctorProfile, UserId>, RecordsError> {
+        let specialization = specialization
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+        Ok(self.ports.schedules.directory(specialization, page).await?)
+    }
+
+    /// An active doctor's profile.
+    ///
+    /// # Errors
+    /// `DoctorNotFound`, `Internal`.
+    pub async fn doctor_profile(
+        &self,
+        _actor: &Actor,
+        doctor_id: UserId,
+    ) -> Result<DoctorProfile, RecordsError> {
+        self.ports
+            .schedules
+            .profile(doctor_id)
+            .await?
+            .ok_or(RecordsError::DoctorNotFound)
+    }
+
+    /// Whether the actor may edit the doctor's profile: the doctor themself or an
+    /// administrator. Checked before a request's body is read.
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub fn check_profile_editor(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+    ) -> Result<(), RecordsError> {
+        if may_edit_profile(actor.role, actor.user_id == doctor_id) {
+            Ok(())
+        } else {
+            Err(RecordsError::Forbidden)
+        }
+    }
+
+    /// Whether the actor may edit the doctor's availability and time off: the doctor themself,
+    /// a secretary or an administrator. Checked before a request's body is read.
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub fn check_schedule_editor(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+    ) -> Result<(), RecordsError> {
+        if may_edit_schedule(actor.role, actor.user_id == doctor_id) {
+            Ok(())
+        } else {
+            Err(RecordsError::Forbidden)
+        }
+    }
+
+    /// Replaces the doctor's specializations, biography and appointment length.
+    ///
+    /// # Errors
+    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Internal`.
+    pub async fn update_doctor_profile(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+        input: &ProfileInput,
+    ) -> Result<DoctorProfile, RecordsError> {
+        self.check_profile_editor(actor, doctor_id)?;
+        let current = self.doctor_profile(actor, doctor_id).await?;
+        let update = input.parse()?;
+        let now = self.ports.clock.now();
+        self.ports
+            .schedules
+            .save_profile(doctor_id, &update, now)
+            .await?;
+        Ok(DoctorProfile {
+            specializations: update.specializations,
+            bio: update.bio,
+            appointment_minutes: update.appointment_minutes,
+            updated_at: Some(now),
+            ..current
+        })
+    }
+
+    /// The doctor's weekly rules and upcoming time off.
+    ///
+    /// # Errors
+    /// `DoctorNotFound`, `Internal`.
+    pub async fn availability(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+    ) -> Result<Availability, RecordsError> {
+        self.doctor_profile(actor, doctor_id).await?;
+        let now = self.ports.clock.now();
+        let schedule = self.ports.schedules.schedule(doctor_id, now, now).await?;
+        let mut time_off = self
+            .ports
+            .schedules
+            .upcoming_time_off(doctor_id, now)
+            .await?;
+        if self.check_schedule_editor(actor, doctor_id).is_err() {
+            for t in &mut time_off {
+                t.reason = None;
+            }
+        }
+        Ok(Availability {
+            rules: schedule.rules,
+            time_off,
+        })
+    }
+
+    /// Replaces the doctor's weekly rules; returns them as stored (sorted).
+    ///
+    /// # Errors
+    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Internal`.
+    pub async fn replace_availability(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+        input: &AvailabilityInput,
+    ) -> Result<Vec<AvailabilityRule>, RecordsError> {
+        self.check_schedule_editor(actor, doctor_id)?;
+        self.doctor_profile(actor, doctor_id).await?;
+        let rules = input.parse()?;
+        let now = self.ports.clock.now();
+        self.ports
+            .schedules
+            .replace_rules(doctor_id, &rules, now)
+            .await?;
+        Ok(rules)
+    }
+
+    /// Adds time off, unless appointments are booked then.
+    ///
+    /// # Errors
+    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Conflicts` (every active appointment in the
+    /// way), `Internal`.
+    pub async fn add_time_off(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+        input: &TimeOffInput,
+    ) -> Result<TimeOff, RecordsError> {
+        self.check_schedule_editor(actor, doctor_id)?;
+        self.doctor_profile(actor, doctor_id).await?;
+        let now = self.ports.clock.now();
+        let new = input.parse(now)?;
+        let time_off = TimeOff {
+            id: TimeOffId::generate(),
+            doctor_id,
+            start: new.start,
+            end: new.end,
+            reason: new.reason,
+            created_by: actor.user_id,
+            created_at: now,
+        };
+        self.ports
+            .schedules
+            .add_time_off(&time_off)
+            .await
+            .map_err(|e| match e {
+                TimeOffError::Conflicts(conflicts) => RecordsError::Conflicts(conflicts),
+                TimeOffError::Repository(e) => e.into(),
+            })?;
+        Ok(time_off)
+    }
+
+    /// Removes time off.
+    ///
+    /// # Errors
+    /// `Forbidden`, `DoctorNotFound`, `TimeOffNotFound`, `Internal`.
+    pub async fn remove_time_off(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+        id: TimeOffId,
+    ) -> Result<(), RecordsError> {
+        self.check_schedule_editor(actor, doctor_id)?;
+        self.doctor_profile(actor, doctor_id).await?;
+        let now = self.ports.clock.now();
+        if self
+            .ports
+            .schedules
+            .remove_time_off(doctor_id, id, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(RecordsError::TimeOffNotFound)
+        }
+    }
+
+    /// The doctor's free slots starting in `[from, to)` and not before now, in order.
+    ///
+    /// # Errors
+    /// `Invalid` (field `to`: not after `from`, or more than [`MAX_SLOT_RANGE`] after it),
+    /// `DoctorNotFound`, `Internal`.
+    pub async fn free_slots(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Interval>, RecordsError> {
+        check_slot_range(from, to)?;
+        self.doctor_profile(actor, doctor_id).await?;
+        let (read_from, read_to) = (from - WINDOW_MARGIN, to + WINDOW_MARGIN);
+        let schedule = self
+            .ports
+            .schedules
+            .schedule(doctor_id, read_from, read_to)
+            .await?;
+        let busy = self
+            .ports
+            .appointments
+            .busy(doctor_id, read_from, read_to)
+            .await?;
+        let now = self.ports.clock.now();
+        Ok(free_slots(
+            &schedule,
+            &busy,
+            self.clinic_time_zone(),
+            from,
+            to,
+            now,
+        ))
+    }
+}
+
+/// `to` after `from`, by at most [`MAX_SLOT_RANGE`].
+fn check_slot_range(from: OffsetDateTime, to: OffsetDateTime) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    if to <= from {
+        errors.add("to", "must be after from");
+    } else if to - from > MAX_SLOT_RANGE {
+        errors.add(
+            "to",
+            format!(
+                "must be at most {} days after from",
+                MAX_SLOT_RANGE.whole_days()
+            ),
+        );
+    }
+    errors.into_result()
+}

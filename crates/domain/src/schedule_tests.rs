@@ -1,0 +1,965 @@
+use super::*;
+
+use serde_json::json;
+use time::macros::datetime;
+use uuid::Uuid;
+
+use Weekday as D;
+
+fn zone(name: &str) -> TimeZone {
+    TimeZone::get(name).expect("the bundled tzdb has the zone")
+}
+
+fn hhmm(raw: &str) -> Time {
+    parse_hhmm(raw).expect("a valid time")
+}
+
+fn rule(weekday: Weekday, start: &str, end: &str) -> AvailabilityRule {
+    AvailabilityRule::new(weekday, hhmm(start), hhmm(end)).expect("start before end")
+}
+
+fn interval(start: OffsetDateTime, end: OffsetDateTime) -> Interval {
+    Interval::new(start, end).expect("start before end")
+}
+
+fn doctor() -> UserId {
+    UserId::from_uuid(Uuid::from_u128(7))
+}
+
+fn time_off(n: u128, start: OffsetDateTime, end: OffsetDateTime) -> TimeOff {
+    TimeOff {
+        id: TimeOffId::from_uuid(Uuid::from_u128(n)),
+        doctor_id: doctor(),
+        start,
+        end,
+        reason: None,
+        created_by: doctor(),
+        created_at: datetime!(2027-01-01 00:00 UTC),
+    }
+}
+
+fn schedule(rules: Vec<AvailabilityRule>, minutes: u16, time_off: Vec<TimeOff>) -> Schedule {
+    Schedule {
+        doctor_id: doctor(),
+        appointment_minutes: minutes,
+        rules,
+        time_off,
+        version: 1,
+    }
+}
+
+fn fields(errors: &ValidationErrors) -> Vec<&str> {
+    errors.errors().iter().map(|e| e.field.as_str()).collect()
+}
+
+fn message<'a>(errors: &'a ValidationErrors, field: &str) -> &'a str {
+    errors
+        .errors()
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.as_str())
+        .unwrap_or_else(|| panic!("no error on {field}: {errors:?}"))
+}
+
+/// The local wall time of an instant in `tz`, as `HH:MM`.
+fn local_hhmm(tz: &TimeZone, at: OffsetDateTime) -> String {
+    format_hhmm(tz.to_datetime(to_timestamp(at)).time())
+}
+
+// Parsing
+
+#[test]
+fn a_profile_needs_its_specializations_and_appointment_length() {
+    let errors = ProfileInput::default().parse().expect_err("empty");
+    assert_eq!(fields(&errors), ["specializations", "appointment_minutes"]);
+
+    let errors = ProfileInput {
+        specializations: Some(vec![
+            "Cardiology".into(),
+            "  ".into(),
+            " cardiology ".into(),
+            "x".repeat(MAX_SPECIALIZATION_CHARS + 1),
+            "Neurology".into(),
+        ]),
+        bio: Some("b".repeat(MAX_BIO_CHARS + 1)),
+        appointment_minutes: Some(MIN_APPOINTMENT_MINUTES - 1),
+    }
+    .parse()
+    .expect_err("invalid");
+    assert_eq!(
+        fields(&errors),
+        [
+            "specializations[1]",
+            "specializations[2]",
+            "specializations[3]",
+            "bio",
+            "appointment_minutes"
+        ]
+    );
+    assert_eq!(
+        message(&errors, "specializations[2]"),
+        "repeats specializations[0]"
+    );
+    assert_eq!(
+        message(&errors, "appointment_minutes"),
+        "must be between 5 and 480"
+    );
+
+    let too_many = ProfileInput {
+        specializations: Some((0..=MAX_SPECIALIZATIONS).map(|i| format!("S{i}")).collect()),
+        appointment_minutes: Some(MAX_APPOINTMENT_MINUTES + 1),
+        bio: None,
+    };
+    assert_eq!(
+        fields(&too_many.parse().expect_err("invalid")),
+        ["specializations", "appointment_minutes"]
+    );
+}
+
+#[test]
+fn a_valid_profile_is_trimmed_and_keyed_in_lowercase() {
+    let update = ProfileInput {
+        specializations: Some(vec![" Cardiology ".into(), "Sports Medicine".into()]),
+        bio: Some(" Twenty years in practice.\nSpeaks French. ".into()),
+        appointment_minutes: Some(MAX_APPOINTMENT_MINUTES),
+    }
+    .parse()
+    .expect("valid");
+    let names: Vec<&str> = update
+        .specializations
+        .iter()
+        .map(Specialization::as_str)
+        .collect();
+    assert_eq!(names, ["Cardiology", "Sports Medicine"]);
+    assert_eq!(update.specializations[1].key(), "sports medicine");
+    assert_eq!(
+        update.bio.as_ref().map(Text::as_str),
+        Some("Twenty years in practice.\nSpeaks French.")
+    );
+    assert_eq!(update.appointment_minutes, 480);
+
+    // `bio` absent or null is none; no specializations is allowed.
+    let bare: ProfileInput = serde_json::from_value(
+        json!({"specializations": [], "bio": null, "appointment_minutes": 5}),
+    )
+    .expect("deserializes");
+    let update = bare.parse().expect("valid");
+    assert!(update.specializations.is_empty());
+    assert_eq!(update.bio, None);
+    assert!(
+        serde_json::from_value::<ProfileInput>(json!({"specializations": [], "photo": "x"}))
+            .is_err(),
+        "unknown fields are refused"
+    );
+}
+
+#[test]
+fn availability_names_every_bad_rule_field() {
+    let input = |weekday: Option<&str>, start: Option<&str>, end: Option<&str>| RuleInput {
+        weekday: weekday.map(Into::into),
+        start: start.map(Into::into),
+        end: end.map(Into::into),
+    };
+    let errors = AvailabilityInput {
+        rules: Some(vec![
+            input(Some("monday"), Some("09:00"), Some("12:00")),
+            input(Some("funday"), Some("9:00"), None),
+            input(Some("tuesday"), Some("17:00"), Some("09:00")),
+            input(Some("monday"), Some("11:00"), Some("13:00")),
+            // Touches rules[0]: allowed.
+            input(Some("monday"), Some("12:00"), Some("17:00")),
+            input(Some("friday"), Some("17:00"), Some("24:00")),
+            input(Some("friday"), Some("10:00"), Some("10:00")),
+            input(Some("Monday"), Some("07:60"), Some("08:00")),
+        ]),
+    }
+    .parse()
+    .expect_err("invalid");
+    assert_eq!(
+        fields(&errors),
+        [
+            "rules[1].weekday",
+            "rules[1].start",
+            "rules[1].end",
+            "rules[2].end",
+            "rules[3]",
+            "rules[5].end",
+            "rules[6].end",
+            "rules[7].weekday",
+            "rules[7].start",
+        ]
+    );
+    assert_eq!(message(&errors, "rules[1].end"), "is required");
+    assert_eq!(message(&errors, "rules[2].end"), "must be after start");
+    assert_eq!(message(&errors, "rules[3]"), "overlaps rules[0]");
+    assert_eq!(
+        message(&errors, "rules[5].end"),
+        "must be a time written HH:MM, 00:00 to 23:59"
+    );
+
+    let missing = AvailabilityInput { rules: None }
+        .parse()
+        .expect_err("missing");
+    assert_eq!(fields(&missing), ["rules"]);
+    let too_many = AvailabilityInput {
+        rules: Some(vec![
+            input(Some("monday"), Some("09:00"), Some("10:00"));
+            MAX_RULES + 1
+        ]),
+    };
+    assert_eq!(fields(&too_many.parse().expect_err("too many")), ["rules"]);
+    assert_eq!(
+        AvailabilityInput {
+            rules: Some(Vec::new())
+        }
+        .parse(),
+        Ok(Vec::new()),
+        "no rules is no availability"
+    );
+}
+
+#[test]
+fn availability_is_sorted_by_weekday_then_start() {
+    let input: AvailabilityInput = serde_json::from_value(json!({"rules": [
+        {"weekday": "sunday", "start": "08:00", "end": "10:00"},
+        {"weekday": "monday", "start": "13:00", "end": "17:00"},
+        {"weekday": "wednesday", "start": "00:00", "end": "23:59"},
+        {"weekday": "monday", "start": "09:00", "end": "13:00"},
+    ]}))
+    .expect("deserializes");
+    let rules = input.parse().expect("valid");
+    assert_eq!(
+        rules,
+        [
+            rule(D::Monday, "09:00", "13:00"),
+            rule(D::Monday, "13:00", "17:00"),
+            rule(D::Wednesday, "00:00", "23:59"),
+            rule(D::Sunday, "08:00", "10:00"),
+        ]
+    );
+}
+
+#[test]
+fn rules_read_and_print_as_hh_mm() {
+    let monday = rule(D::Monday, "09:05", "17:30");
+    assert_eq!(
+        serde_json::to_value(monday).expect("serializes"),
+        json!({"weekday": "monday", "start": "09:05", "end": "17:30"})
+    );
+    assert_eq!(
+        serde_json::from_value::<AvailabilityRule>(
+            json!({"weekday": "monday", "start": "09:05", "end": "17:30"})
+        )
+        .expect("deserializes"),
+        monday
+    );
+    for bad in [
+        json!({"weekday": "monday", "start": "17:30", "end": "09:05"}),
+        json!({"weekday": "monday", "start": "9:05", "end": "17:30"}),
+        json!({"weekday": "someday", "start": "09:05", "end": "17:30"}),
+    ] {
+        assert!(
+            serde_json::from_value::<AvailabilityRule>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+    assert_eq!(monday.to_string(), "monday 09:05-17:30");
+    assert_eq!((monday.start_minute(), monday.end_minute()), (545, 1050));
+    assert_eq!(
+        AvailabilityRule::from_minutes(D::Monday, 545, 1050),
+        Some(monday)
+    );
+    assert_eq!(AvailabilityRule::from_minutes(D::Monday, 545, 1440), None);
+    assert_eq!(AvailabilityRule::from_minutes(D::Monday, 600, 545), None);
+    for day in D::ALL {
+        assert_eq!(D::from_number(i64::from(day.number())), Some(*day));
+    }
+    assert_eq!(D::from(jiff::civil::Weekday::Sunday).number(), 7);
+    assert_eq!(D::from_number(0), None);
+}
+
+#[test]
+fn time_off_needs_a_future_range_of_at_most_a_year() {
+    let now = datetime!(2027-03-01 12:00 UTC);
+    let input = |start: &str, end: &str| TimeOffInput {
+        start: Some(start.into()),
+        end: Some(end.into()),
+        reason: None,
+    };
+    let errors = TimeOffInput {
+        reason: Some("r".repeat(MAX_TIME_OFF_REASON_CHARS + 1)),
+        ..TimeOffInput::default()
+    }
+    .parse(now)
+    .expect_err("empty");
+    assert_eq!(fields(&errors), ["start", "end", "reason"]);
+
+    let bad = |start: &str, end: &str| {
+        input(start, end)
+            .parse(now)
+            .expect_err("invalid")
+            .errors()
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bad("2027-03-02", "2027-03-03T00:00:00Z"),
+        ["start: must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00"]
+    );
+    assert_eq!(
+        bad("2027-03-03T00:00:00Z", "2027-03-03T01:00:00+01:00"),
+        ["end: must be after start"]
+    );
+    assert_eq!(
+        bad("2027-02-01T00:00:00Z", "2027-03-01T12:00:00Z"),
+        ["end: is in the past"]
+    );
+    assert_eq!(
+        bad("2027-03-02T00:00:00Z", "2028-03-02T00:00:01Z"),
+        ["end: must be at most 366 days after start"]
+    );
+
+    // Started in the past is fine if it has not ended; any offset is accepted.
+    let ok = TimeOffInput {
+        reason: Some(" Conference ".into()),
+        ..input("2027-02-27T00:00:00+01:00", "2027-03-05T00:00:00+01:00")
+    }
+    .parse(now)
+    .expect("valid");
+    assert_eq!(ok.start, datetime!(2027-02-26 23:00 UTC));
+    assert_eq!(ok.end, datetime!(2027-03-04 23:00 UTC));
+    assert_eq!(ok.reason.as_ref().map(Text::as_str), Some("Conference"));
+    assert!(
+        input("2027-03-02T00:00:00Z", "2028-03-02T00:00:00Z")
+            .parse(now)
+            .is_ok(),
+        "exactly 366 days"
+    );
+}
+
+// Intervals and instants
+
+#[test]
+fn intervals_are_half_open() {
+    let a = interval(
+        datetime!(2027-03-01 09:00 UTC),
+        datetime!(2027-03-01 10:00 UTC),
+    );
+    let touching = interval(
+        datetime!(2027-03-01 10:00 UTC),
+        datetime!(2027-03-01 11:00 UTC),
+    );
+    let inside = interval(
+        datetime!(2027-03-01 09:15 UTC),
+        datetime!(2027-03-01 10:00 UTC),
+    );
+    assert!(!a.overlaps(&touching) && !touching.overlaps(&a));
+    assert!(a.overlaps(&inside) && a.contains(&inside) && a.contains(&a));
+    assert!(!inside.contains(&a));
+    assert_eq!(a.duration(), Duration::hours(1));
+    assert_eq!(Interval::new(a.start, a.start), None);
+    assert_eq!(Interval::new(a.end, a.start), None);
+}
+
+#[test]
+fn instants_convert_both_ways_exactly() {
+    let at = datetime!(2027-03-28 03:30:15.123_456_789 +02:00);
+    let ts = to_timestamp(at);
+    assert_eq!(ts.to_string(), "2027-03-28T01:30:15.123456789Z");
+    assert_eq!(from_timestamp(ts), at);
+    assert_eq!(from_timestamp(ts).offset(), time::UtcOffset::UTC);
+    // Beyond jiff's range, the conversion saturates instead of failing.
+    assert_eq!(
+        to_timestamp(datetime!(9999-12-31 23:59 UTC)),
+        Timestamp::MAX
+    );
+}
+
+// Working windows
+
+#[test]
+fn windows_follow_the_rules_across_a_week_merging_touching_ones() {
+    let rules = [
+        rule(D::Monday, "12:00", "17:00"),
+        rule(D::Monday, "09:00", "12:00"),
+        rule(D::Monday, "18:00", "19:00"),
+        rule(D::Wednesday, "08:00", "10:00"),
+        rule(D::Sunday, "22:00", "23:59"),
+    ];
+    let utc = TimeZone::UTC;
+    // 2027-03-01 is a Monday.
+    let week = working_windows(
+        &rules,
+        &utc,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-08 00:00 UTC),
+    );
+    assert_eq!(
+        week,
+        [
+            interval(
+                datetime!(2027-03-01 09:00 UTC),
+                datetime!(2027-03-01 17:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-01 18:00 UTC),
+                datetime!(2027-03-01 19:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-03 08:00 UTC),
+                datetime!(2027-03-03 10:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-07 22:00 UTC),
+                datetime!(2027-03-07 23:59 UTC)
+            ),
+        ]
+    );
+    // Clipped to the range.
+    let part = working_windows(
+        &rules,
+        &utc,
+        datetime!(2027-03-01 10:00 UTC),
+        datetime!(2027-03-03 09:00 UTC),
+    );
+    assert_eq!(
+        part,
+        [
+            interval(
+                datetime!(2027-03-01 10:00 UTC),
+                datetime!(2027-03-01 17:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-01 18:00 UTC),
+                datetime!(2027-03-01 19:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-03 08:00 UTC),
+                datetime!(2027-03-03 09:00 UTC)
+            ),
+        ]
+    );
+    // An empty or reversed range has no windows.
+    let at = datetime!(2027-03-01 10:00 UTC);
+    assert!(working_windows(&rules, &utc, at, at).is_empty());
+    assert!(working_windows(&rules, &utc, at, at - Duration::hours(1)).is_empty());
+}
+
+#[test]
+fn windows_are_local_times_of_the_clinic_zone_even_across_utc_dates() {
+    // Tokyo is UTC+9 all year: Monday 08:00-10:00 there is Sunday 23:00 to Monday 01:00 UTC.
+    let tokyo = zone("Asia/Tokyo");
+    let rules = [rule(D::Monday, "08:00", "10:00")];
+    let windows = working_windows(
+        &rules,
+        &tokyo,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-02 00:00 UTC),
+    );
+    assert_eq!(
+        windows,
+        [interval(
+            datetime!(2027-03-01 00:00 UTC),
+            datetime!(2027-03-01 01:00 UTC)
+        )]
+    );
+    let whole = working_windows(
+        &rules,
+        &tokyo,
+        datetime!(2027-02-28 00:00 UTC),
+        datetime!(2027-03-01 00:00 UTC),
+    );
+    assert_eq!(
+        whole,
+        [interval(
+            datetime!(2027-02-28 23:00 UTC),
+            datetime!(2027-03-01 00:00 UTC)
+        )]
+    );
+}
+
+// Free slots
+
+#[test]
+fn free_slots_skip_time_off_busy_times_and_the_past() {
+    let monday = schedule(
+        vec![rule(D::Monday, "09:00", "12:00")],
+        30,
+        vec![time_off(
+            1,
+            datetime!(2027-03-01 10:00 UTC),
+            datetime!(2027-03-01 10:45 UTC),
+        )],
+    );
+    let busy = [interval(
+        datetime!(2027-03-01 11:10 UTC),
+        datetime!(2027-03-01 11:30 UTC),
+    )];
+    let slots = free_slots(
+        &monday,
+        &busy,
+        &TimeZone::UTC,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-02 00:00 UTC),
+        datetime!(2027-03-01 09:15 UTC),
+    );
+    // 09:00 is past; 10:45-11:10 is too short for a slot.
+    assert_eq!(
+        slots,
+        [
+            interval(
+                datetime!(2027-03-01 09:30 UTC),
+                datetime!(2027-03-01 10:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-01 11:30 UTC),
+                datetime!(2027-03-01 12:00 UTC)
+            ),
+        ]
+    );
+    // A slot starting right now is still offered.
+    let from_nine = free_slots(
+        &monday,
+        &busy,
+        &TimeZone::UTC,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-02 00:00 UTC),
+        datetime!(2027-03-01 09:00 UTC),
+    );
+    assert_eq!(from_nine.len(), 3);
+    assert_eq!(from_nine[0].start, datetime!(2027-03-01 09:00 UTC));
+}
+
+#[test]
+fn gaps_are_cut_into_slots_from_their_start_and_the_range_only_filters() {
+    let rules = vec![
+        rule(D::Monday, "09:00", "11:00"),
+        rule(D::Tuesday, "09:00", "10:00"),
+    ];
+    let twenty_five = schedule(rules, 30, Vec::new());
+    // Overlapping busy intervals; the gap after them starts at 09:10.
+    let busy = [
+        interval(
+            datetime!(2027-03-01 09:00 UTC),
+            datetime!(2027-03-01 09:05 UTC),
+        ),
+        interval(
+            datetime!(2027-03-01 09:02 UTC),
+            datetime!(2027-03-01 09:10 UTC),
+        ),
+    ];
+    let now = datetime!(2027-02-01 00:00 UTC);
+    let all = free_slots(
+        &twenty_five,
+        &busy,
+        &TimeZone::UTC,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-03 00:00 UTC),
+        now,
+    );
+    assert_eq!(
+        all,
+        [
+            interval(
+                datetime!(2027-03-01 09:10 UTC),
+                datetime!(2027-03-01 09:40 UTC)
+            ),
+            interval(
+                datetime!(2027-03-01 09:40 UTC),
+                datetime!(2027-03-01 10:10 UTC)
+            ),
+            interval(
+                datetime!(2027-03-01 10:10 UTC),
+                datetime!(2027-03-01 10:40 UTC)
+            ),
+            interval(
+                datetime!(2027-03-02 09:00 UTC),
+                datetime!(2027-03-02 09:30 UTC)
+            ),
+            interval(
+                datetime!(2027-03-02 09:30 UTC),
+                datetime!(2027-03-02 10:00 UTC)
+            ),
+        ],
+        "10:40-11:00 is shorter than a slot"
+    );
+    // A narrower range keeps the slots' places: only those wholly inside it remain.
+    let part = free_slots(
+        &twenty_five,
+        &busy,
+        &TimeZone::UTC,
+        datetime!(2027-03-01 09:20 UTC),
+        datetime!(2027-03-01 10:30 UTC),
+        now,
+    );
+    assert_eq!(
+        part,
+        [interval(
+            datetime!(2027-03-01 09:40 UTC),
+            datetime!(2027-03-01 10:10 UTC)
+        )]
+    );
+    // Slots of another length.
+    let hour = schedule(vec![rule(D::Monday, "09:00", "11:30")], 60, Vec::new());
+    let long = free_slots(
+        &hour,
+        &[],
+        &TimeZone::UTC,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-02 00:00 UTC),
+        now,
+    );
+    assert_eq!(long.len(), 2);
+    assert!(long.iter().all(|s| s.duration() == Duration::hours(1)));
+}
+
+#[test]
+fn time_off_spanning_days_removes_every_slot_under_it() {
+    let week = schedule(
+        vec![
+            rule(D::Monday, "09:00", "10:00"),
+            rule(D::Tuesday, "09:00", "10:00"),
+            rule(D::Wednesday, "09:00", "10:00"),
+        ],
+        30,
+        vec![time_off(
+            1,
+            datetime!(2027-03-01 09:30 UTC),
+            datetime!(2027-03-02 23:00 UTC),
+        )],
+    );
+    let slots = free_slots(
+        &week,
+        &[],
+        &TimeZone::UTC,
+        datetime!(2027-03-01 00:00 UTC),
+        datetime!(2027-03-04 00:00 UTC),
+        datetime!(2027-02-01 00:00 UTC),
+    );
+    let starts: Vec<_> = slots.iter().map(|s| s.start).collect();
+    assert_eq!(
+        starts,
+        [
+            datetime!(2027-03-01 09:00 UTC),
+            datetime!(2027-03-03 09:00 UTC),
+            datetime!(2027-03-03 09:30 UTC),
+        ]
+    );
+}
+
+// Bookability
+
+#[test]
+fn bookability_is_checked_past_then_horizon_then_availability_then_time_off() {
+    let now = datetime!(2027-03-01 08:00 UTC);
+    let doctor = schedule(
+        vec![
+            rule(D::Monday, "09:00", "12:00"),
+            rule(D::Monday, "12:00", "17:00"),
+            rule(D::Tuesday, "09:00", "12:00"),
+            rule(D::Tuesday, "12:30", "17:00"),
+        ],
+        30,
+        vec![
+            time_off(
+                2,
+                datetime!(2027-03-01 14:00 UTC),
+                datetime!(2027-03-01 15:00 UTC),
+            ),
+            time_off(
+                1,
+                datetime!(2027-03-01 14:15 UTC),
+                datetime!(2027-03-01 18:00 UTC),
+            ),
+        ],
+    );
+    let check = |start: OffsetDateTime, minutes: i64| {
+        check_bookable(
+            &doctor,
+            &TimeZone::UTC,
+            interval(start, start + Duration::minutes(minutes)),
+            now,
+        )
+    };
+    // Past wins over everything (last Monday is outside nothing but the time).
+    assert_eq!(
+        check(datetime!(2027-02-22 10:00 UTC), 30),
+        Err(Unavailable::Past)
+    );
+    // Too far ahead wins over availability.
+    assert_eq!(
+        check(now + BOOKING_HORIZON + Duration::minutes(1), 30),
+        Err(Unavailable::TooFarAhead)
+    );
+    assert_eq!(
+        check(now + BOOKING_HORIZON, 30),
+        Err(Unavailable::OutsideAvailability),
+        "the horizon itself is not too far"
+    );
+    // Availability wins over time off: 16:45-17:15 crosses both the end of work and time off.
+    assert_eq!(
+        check(datetime!(2027-03-01 16:45 UTC), 30),
+        Err(Unavailable::OutsideAvailability)
+    );
+    assert_eq!(
+        check(datetime!(2027-03-01 08:45 UTC), 30),
+        Err(Unavailable::OutsideAvailability)
+    );
+    assert_eq!(
+        check(datetime!(2027-03-03 10:00 UTC), 30),
+        Err(Unavailable::OutsideAvailability),
+        "no rule on Wednesday"
+    );
+    // The earliest time off in the way is named.
+    assert_eq!(
+        check(datetime!(2027-03-01 14:30 UTC), 30),
+        Err(Unavailable::TimeOff {
+            time_off_id: TimeOffId::from_uuid(Uuid::from_u128(2))
+        })
+    );
+    assert_eq!(
+        check(datetime!(2027-03-01 15:30 UTC), 30),
+        Err(Unavailable::TimeOff {
+            time_off_id: TimeOffId::from_uuid(Uuid::from_u128(1))
+        })
+    );
+    // Touching time off is fine.
+    assert_eq!(check(datetime!(2027-03-01 13:30 UTC), 30), Ok(()));
+    // Adjacent rules make one window; rules with a gap between them do not.
+    assert_eq!(check(datetime!(2027-03-01 11:30 UTC), 60), Ok(()));
+    assert_eq!(check(datetime!(2027-03-01 09:00 UTC), 300), Ok(()));
+    assert_eq!(
+        check(datetime!(2027-03-02 11:45 UTC), 60),
+        Err(Unavailable::OutsideAvailability)
+    );
+    // Starting exactly now is allowed.
+    let at_nine = check_bookable(
+        &doctor,
+        &TimeZone::UTC,
+        interval(
+            datetime!(2027-03-01 09:00 UTC),
+            datetime!(2027-03-01 09:30 UTC),
+        ),
+        datetime!(2027-03-01 09:00 UTC),
+    );
+    assert_eq!(at_nine, Ok(()));
+}
+
+// Daylight saving time
+
+/// Nine to five every day, and the night shift 01:30-03:30 on Sundays (over the change).
+fn dst_rules() -> Vec<AvailabilityRule> {
+    let mut rules: Vec<AvailabilityRule> = D::ALL
+        .iter()
+        .map(|day| rule(*day, "09:00", "17:00"))
+        .collect();
+    rules.push(rule(D::Sunday, "01:30", "03:30"));
+    rules
+}
+
+/// Checks the windows from Saturday to Monday around a DST change where the clocks jump by
+/// `jump` (+1 h in spring, -1 h in fall): the windows' UTC starts and lengths are `expected`,
+/// and the local times are 09:00-17:00 each day and 01:30-03:30 on the night of the change.
+fn assert_dst_weekend(
+    tz_name: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    expected: [(OffsetDateTime, i64); 4],
+    jump: Duration,
+) {
+    let tz = zone(tz_name);
+    let windows = working_windows(&dst_rules(), &tz, from, to);
+    let got: Vec<(OffsetDateTime, i64)> = windows
+        .iter()
+        .map(|w| (w.start, w.duration().whole_minutes()))
+        .collect();
+    assert_eq!(got, expected, "{tz_name}");
+    let (saturday, night, sunday, monday) = (windows[0], windows[1], windows[2], windows[3]);
+    for day in [saturday, sunday, monday] {
+        assert_eq!(local_hhmm(&tz, day.start), "09:00", "{tz_name}");
+        assert_eq!(local_hhmm(&tz, day.end), "17:00", "{tz_name}");
+        assert_eq!(day.duration(), Duration::hours(8), "{tz_name}");
+    }
+    assert_eq!(local_hhmm(&tz, night.start), "01:30", "{tz_name}");
+    assert_eq!(local_hhmm(&tz, night.end), "03:30", "{tz_name}");
+    // The same wall time two days apart is 48 h minus the jump; the night 2 h minus it.
+    assert_eq!(
+        monday.start - saturday.start,
+        Duration::hours(48) - jump,
+        "{tz_name}"
+    );
+    assert_eq!(night.duration(), Duration::hours(2) - jump, "{tz_name}");
+}
+
+#[test]
+fn paris_spring_forward_keeps_nine_o_clock_and_shortens_the_night() {
+    // Sunday 2027-03-28: 02:00 CET (+01:00) becomes 03:00 CEST (+02:00).
+    assert_dst_weekend(
+        "Europe/Paris",
+        datetime!(2027-03-27 00:00 +01:00),
+        datetime!(2027-03-30 00:00 +02:00),
+        [
+            (datetime!(2027-03-27 08:00 UTC), 480),
+            (datetime!(2027-03-28 00:30 UTC), 60),
+            (datetime!(2027-03-28 07:00 UTC), 480),
+            (datetime!(2027-03-29 07:00 UTC), 480),
+        ],
+        Duration::hours(1),
+    );
+}
+
+#[test]
+fn paris_fall_back_keeps_nine_o_clock_and_lengthens_the_night() {
+    // Sunday 2026-10-25: 03:00 CEST (+02:00) becomes 02:00 CET (+01:00).
+    assert_dst_weekend(
+        "Europe/Paris",
+        datetime!(2026-10-24 00:00 +02:00),
+        datetime!(2026-10-27 00:00 +01:00),
+        [
+            (datetime!(2026-10-24 07:00 UTC), 480),
+            (datetime!(2026-10-24 23:30 UTC), 180),
+            (datetime!(2026-10-25 08:00 UTC), 480),
+            (datetime!(2026-10-26 08:00 UTC), 480),
+        ],
+        Duration::hours(-1),
+    );
+}
+
+#[test]
+fn new_york_spring_forward_keeps_nine_o_clock_and_shortens_the_night() {
+    // Sunday 2027-03-14: 02:00 EST (-05:00) becomes 03:00 EDT (-04:00).
+    assert_dst_weekend(
+        "America/New_York",
+        datetime!(2027-03-13 00:00 -05:00),
+        datetime!(2027-03-16 00:00 -04:00),
+        [
+            (datetime!(2027-03-13 14:00 UTC), 480),
+            (datetime!(2027-03-14 06:30 UTC), 60),
+            (datetime!(2027-03-14 13:00 UTC), 480),
+            (datetime!(2027-03-15 13:00 UTC), 480),
+        ],
+        Duration::hours(1),
+    );
+}
+
+#[test]
+fn new_york_fall_back_keeps_nine_o_clock_and_lengthens_the_night() {
+    // Sunday 2026-11-01: 02:00 EDT (-04:00) becomes 01:00 EST (-05:00); 01:30 happens twice
+    // and the earlier one counts.
+    assert_dst_weekend(
+        "America/New_York",
+        datetime!(2026-10-31 00:00 -04:00),
+        datetime!(2026-11-03 00:00 -05:00),
+        [
+            (datetime!(2026-10-31 13:00 UTC), 480),
+            (datetime!(2026-11-01 05:30 UTC), 180),
+            (datetime!(2026-11-01 14:00 UTC), 480),
+            (datetime!(2026-11-02 14:00 UTC), 480),
+        ],
+        Duration::hours(-1),
+    );
+}
+
+#[test]
+fn a_rule_starting_in_the_spring_gap_starts_when_the_gap_ends() {
+    // 02:30 does not exist in Paris on 2027-03-28: it moves forward by the gap, to 03:30 CEST.
+    let tz = zone("Europe/Paris");
+    let windows = working_windows(
+        &[rule(D::Sunday, "02:30", "04:00")],
+        &tz,
+        datetime!(2027-03-28 00:00 +01:00),
+        datetime!(2027-03-29 00:00 +02:00),
+    );
+    assert_eq!(
+        windows,
+        [interval(
+            datetime!(2027-03-28 01:30 UTC),
+            datetime!(2027-03-28 02:00 UTC)
+        )]
+    );
+}
+
+#[test]
+fn half_hour_slots_follow_the_clock_change_in_paris() {
+    let tz = zone("Europe/Paris");
+    let night = schedule(vec![rule(D::Sunday, "01:30", "03:30")], 30, Vec::new());
+    let long_ago = datetime!(2026-01-01 00:00 UTC);
+    let slots =
+        |from: OffsetDateTime, to: OffsetDateTime| free_slots(&night, &[], &tz, from, to, long_ago);
+
+    let spring = slots(
+        datetime!(2027-03-28 00:00 +01:00),
+        datetime!(2027-03-29 00:00 +02:00),
+    );
+    assert_eq!(
+        spring,
+        [
+            interval(
+                datetime!(2027-03-28 00:30 UTC),
+                datetime!(2027-03-28 01:00 UTC)
+            ),
+            interval(
+                datetime!(2027-03-28 01:00 UTC),
+                datetime!(2027-03-28 01:30 UTC)
+            ),
+        ]
+    );
+    let local: Vec<String> = spring.iter().map(|s| local_hhmm(&tz, s.start)).collect();
+    assert_eq!(local, ["01:30", "03:00"]);
+
+    let fall = slots(
+        datetime!(2026-10-25 00:00 +02:00),
+        datetime!(2026-10-26 00:00 +01:00),
+    );
+    assert_eq!(fall.len(), 6);
+    assert_eq!(fall[0].start, datetime!(2026-10-24 23:30 UTC));
+    assert_eq!(fall[5].end, datetime!(2026-10-25 02:30 UTC));
+    assert!(fall.windows(2).all(|pair| pair[0].end == pair[1].start));
+    let local: Vec<String> = fall.iter().map(|s| local_hhmm(&tz, s.start)).collect();
+    assert_eq!(
+        local,
+        ["01:30", "02:00", "02:30", "02:00", "02:30", "03:00"]
+    );
+}
+
+#[test]
+fn bookability_follows_the_clock_change() {
+    let tz = zone("Europe/Paris");
+    let doctor = schedule(dst_rules(), 30, Vec::new());
+    let now = datetime!(2026-10-01 00:00 UTC);
+    let check = |start: OffsetDateTime| {
+        check_bookable(
+            &doctor,
+            &tz,
+            interval(start, start + Duration::minutes(30)),
+            now,
+        )
+    };
+    // Spring: the night ends at 03:30 CEST = 01:30 UTC (not 02:30 UTC as at a fixed +01:00).
+    assert_eq!(check(datetime!(2027-03-28 01:00 UTC)), Ok(()));
+    assert_eq!(
+        check(datetime!(2027-03-28 01:30 UTC)),
+        Err(Unavailable::OutsideAvailability)
+    );
+    // Monday after: 09:00 CEST is 07:00 UTC; 08:00 UTC would be 10:00.
+    assert_eq!(check(datetime!(2027-03-29 07:00 UTC)), Ok(()));
+    assert_eq!(
+        check(datetime!(2027-03-29 14:45 UTC)),
+        Err(Unavailable::OutsideAvailability),
+        "16:45-17:15 CEST"
+    );
+    // Fall: the second 02:30 (CET, 01:30 UTC) is still in the night window.
+    assert_eq!(check(datetime!(2026-10-25 01:30 UTC)), Ok(()));
+    assert_eq!(check(datetime!(2026-10-25 02:00 UTC)), Ok(()));
+    assert_eq!(
+        check(datetime!(2026-10-25 02:30 UTC)),
+        Err(Unavailable::OutsideAvailability)
+    );
+    // Saturday before: 09:00 CEST is 07:00 UTC.
+    assert_eq!(
+        check(datetime!(2026-10-24 06:30 UTC)),
+        Err(Unavailable::OutsideAvailability)
+    );
+    assert_eq!(check(datetime!(2026-10-24 07:00 UTC)), Ok(()));
+}

@@ -1,0 +1,499 @@
+//! The shapes of scheduling as the API shows it: doctors' profiles, weekly availability, time
+//! off, free slots, appointments and their history.
+//!
+//! Times of appointments, slots and time off are RFC 3339 at the clinic's UTC offset for that
+//! instant (`2027-03-29T09:00:00+02:00` in Paris in summer), so that a reader sees the clinic's
+//! wall clock; the records' own timestamps (`created_at`...) stay in UTC as everywhere else.
+//! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
+
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use time::{OffsetDateTime, UtcOffset};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use carehub_domain::appointment::{Appointment, AppointmentStatus, HistoryChange, HistoryEntry};
+use carehub_domain::schedule::{
+    AvailabilityRule, DoctorProfile, Interval, TimeOff, from_timestamp, to_timestamp,
+};
+use carehub_domain::text::Text;
+use carehub_domain::user::FullName;
+
+fn text(value: Option<&Text>) -> Option<String> {
+    value.map(|t| t.as_str().to_owned())
+}
+
+fn name(value: Option<&FullName>) -> Option<String> {
+    value.map(|n| n.as_str().to_owned())
+}
+
+/// `at` as the clinic's clocks show it: the same instant, at the clinic's UTC offset then.
+/// An offset RFC 3339 cannot write (one with seconds, from before standard time) leaves the
+/// instant in UTC.
+pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
+    let seconds = tz.to_offset(to_timestamp(at)).seconds();
+    if seconds % 60 != 0 {
+        return at;
+    }
+    UtcOffset::from_whole_seconds(seconds)
+        .ok()
+        .and_then(|offset| at.checked_to_offset(offset))
+        .unwrap_or(at)
+}
+
+/// An instant given in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD`, which means the
+/// start of that day in the clinic (`tz`). `None` when it is neither.
+pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
+    if let Ok(at) = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
+        return Some(at);
+    }
+    // Only the plain date form: jiff would also take `2027-03-29T10:00`, a time without zone.
+    if raw.len() != 10 {
+        return None;
+    }
+    let date: jiff::civil::Date = raw.parse().ok()?;
+    let start = date.to_zoned(tz.clone()).ok()?;
+    Some(from_timestamp(start.timestamp()))
+}
+
+/// The clinic's time zone as the API names it (an IANA name).
+pub fn zone_name(tz: &TimeZone) -> String {
+    tz.iana_name().unwrap_or("UTC").to_owned()
+}
+
+/// A doctor, as anyone signed in may see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoctorProfileView {
+    /// The doctor's account id.
+    pub id: Uuid,
+    #[schema(example = "Dr Alice Adams")]
+    pub full_name: String,
+    /// As the doctor wrote them; matched regardless of case by `?specialization=`.
+    #[schema(example = json!(["Cardiology"]))]
+    pub specializations: Vec<String>,
+    pub bio: Option<String>,
+    /// The length of the slots offered and of an appointment booked without an `end`.
+    #[schema(example = 30)]
+    pub appointment_minutes: u16,
+}
+
+impl From<DoctorProfile> for DoctorProfileView {
+    fn from(profile: DoctorProfile) -> Self {
+        Self {
+            id: *profile.doctor_id.as_uuid(),
+            full_name: profile.full_name.as_str().to_owned(),
+            specializations: profile
+                .specializations
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            bio: text(profile.bio.as_ref()),
+            appointment_minutes: profile.appointment_minutes,
+        }
+    }
+}
+
+/// A period a doctor does not work, whatever their weekly rules say.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeOffView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-08-02T00:00:00+02:00")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-08-16T00:00:00+02:00")]
+    pub end: OffsetDateTime,
+    /// Shown only to those who may change the doctor's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "Annual leave")]
+    pub reason: Option<String>,
+}
+
+impl TimeOffView {
+    pub fn new(time_off: &TimeOff, tz: &TimeZone) -> Self {
+        Self {
+            id: *time_off.id.as_uuid(),
+            start: clinic_time(tz, time_off.start),
+            end: clinic_time(tz, time_off.end),
+            reason: text(time_off.reason.as_ref()),
+        }
+    }
+}
+
+/// A doctor's weekly availability and upcoming time off.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailabilityView {
+    /// The clinic's time zone (IANA), in which the rules' times are read.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
+    /// By weekday (Monday first), then start.
+    pub rules: Vec<AvailabilityRule>,
+    /// Time off not yet over, by start.
+    pub time_off: Vec<TimeOffView>,
+}
+
+impl AvailabilityView {
+    pub fn new(rules: &[AvailabilityRule], time_off: &[TimeOff], tz: &TimeZone) -> Self {
+        Self {
+            time_zone: zone_name(tz),
+            rules: rules.to_vec(),
+            time_off: time_off.iter().map(|t| TimeOffView::new(t, tz)).collect(),
+        }
+    }
+}
+
+/// A doctor's weekly rules, as replaced.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulesView {
+    /// The clinic's time zone (IANA), in which the rules' times are read.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
+    /// By weekday (Monday first), then start.
+    pub rules: Vec<AvailabilityRule>,
+}
+
+impl RulesView {
+    pub fn new(rules: &[AvailabilityRule], tz: &TimeZone) -> Self {
+        Self {
+            time_zone: zone_name(tz),
+            rules: rules.to_vec(),
+        }
+    }
+}
+
+/// A span of time, `[start, end)`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotView {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:30:00+02:00")]
+    pub end: OffsetDateTime,
+}
+
+impl SlotView {
+    pub fn new(slot: Interval, tz: &TimeZone) -> Self {
+        Self {
+            start: clinic_time(tz, slot.start),
+            end: clinic_time(tz, slot.end),
+        }
+    }
+}
+
+/// A doctor's free slots in a range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotsView {
+    pub doctor_id: Uuid,
+    /// The clinic's time zone (IANA), whose offsets the times carry.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
+    /// The length of each slot.
+    #[schema(example = 30)]
+    pub appointment_minutes: u16,
+    /// In order; each may be booked as it is.
+    pub slots: Vec<SlotView>,
+}
+
+/// A patient's booked time with a doctor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppointmentView {
+    pub id: Uuid,
+    pub doctor_id: Uuid,
+    /// `null` only if the account no longer exists.
+    #[schema(example = "Dr Alice Adams")]
+    pub doctor_name: Option<String>,
+    pub patient_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:30:00+02:00")]
+    pub end: OffsetDateTime,
+    #[schema(example = "Follow-up of blood pressure")]
+    pub reason: String,
+    pub status: AppointmentStatus,
+    /// Why it was cancelled; only on a cancelled appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub cancel_reason: Option<String>,
+    /// Who booked it.
+    pub created_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl AppointmentView {
+    pub fn new(appointment: &Appointment, tz: &TimeZone) -> Self {
+        Self {
+            id: *appointment.id.as_uuid(),
+            doctor_id: *appointment.doctor_id.as_uuid(),
+            doctor_name: name(appointment.doctor_name.as_ref()),
+            patient_id: *appointment.patient_id.as_uuid(),
+            start: clinic_time(tz, appointment.start),
+            end: clinic_time(tz, appointment.end),
+            reason: appointment.reason.as_str().to_owned(),
+            status: appointment.status,
+            cancel_reason: text(appointment.cancel_reason.as_ref()),
+            created_by: *appointment.created_by.as_uuid(),
+            created_at: appointment.created_at,
+            updated_at: appointment.updated_at,
+        }
+    }
+}
+
+/// One change of an appointment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntryView {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor_id: Uuid,
+    /// `null` only if the account no longer exists.
+    pub actor_name: Option<String>,
+    pub change: HistoryChange,
+    /// The status after the change.
+    pub status: AppointmentStatus,
+    /// The times after the change.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:00:00+02:00")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(example = "2027-03-29T09:30:00+02:00")]
+    pub end: OffsetDateTime,
+    /// The cancellation reason, on a cancellation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub reason: Option<String>,
+}
+
+impl HistoryEntryView {
+    pub fn new(entry: &HistoryEntry, tz: &TimeZone) -> Self {
+        Self {
+            at: entry.at,
+            actor_id: *entry.actor_id.as_uuid(),
+            actor_name: name(entry.actor_name.as_ref()),
+            change: entry.change,
+            status: entry.status,
+            start: clinic_time(tz, entry.start),
+            end: clinic_time(tz, entry.end),
+            reason: text(entry.reason.as_ref()),
+        }
+    }
+}
+
+/// An appointment's changes, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryView {
+    pub items: Vec<HistoryEntryView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use carehub_domain::appointment::AppointmentId;
+    use carehub_domain::patient::PatientId;
+    use carehub_domain::schedule::{Specialization, TimeOffId};
+    use carehub_domain::user::UserId;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    fn zone(name: &str) -> TimeZone {
+        TimeZone::get(name).expect("a zone of the bundled database")
+    }
+
+    fn user() -> UserId {
+        UserId::from_uuid(Uuid::now_v7())
+    }
+
+    fn appointment(start: OffsetDateTime) -> Appointment {
+        let at = datetime!(2026-11-23 08:00 UTC);
+        Appointment {
+            id: AppointmentId::generate(),
+            doctor_id: user(),
+            patient_id: PatientId::generate(),
+            start,
+            end: start + time::Duration::minutes(30),
+            reason: Text::multiline("Follow-up", 500).expect("a reason"),
+            status: AppointmentStatus::Booked,
+            cancel_reason: None,
+            created_by: user(),
+            created_at: at,
+            updated_at: at,
+            doctor_name: Some(FullName::parse("Alice Adams").expect("a name")),
+        }
+    }
+
+    #[test]
+    fn times_are_shown_at_the_clinics_offset_of_that_instant() {
+        let paris = zone("Europe/Paris");
+        let summer = clinic_time(&paris, datetime!(2027-03-29 07:00 UTC));
+        assert_eq!(summer, datetime!(2027-03-29 09:00 +2));
+        let winter = clinic_time(&paris, datetime!(2027-03-26 08:00 UTC));
+        assert_eq!(winter, datetime!(2027-03-26 09:00 +1));
+        let new_york = clinic_time(&zone("America/New_York"), datetime!(2026-11-02 14:00 UTC));
+        assert_eq!(new_york, datetime!(2026-11-02 09:00 -5));
+        assert_eq!(
+            clinic_time(&TimeZone::UTC, datetime!(2027-03-29 07:00 +2)),
+            datetime!(2027-03-29 05:00 UTC)
+        );
+    }
+
+    #[test]
+    fn a_query_instant_is_rfc_3339_or_the_start_of_a_clinic_day() {
+        let paris = zone("Europe/Paris");
+        assert_eq!(
+            parse_instant("2027-03-29T09:00:00-04:00", &paris),
+            Some(datetime!(2027-03-29 13:00 UTC))
+        );
+        // Midnight in Paris, before and after the spring change (28 March 2027).
+        assert_eq!(
+            parse_instant("2027-03-28", &paris),
+            Some(datetime!(2027-03-27 23:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2027-03-29", &paris),
+            Some(datetime!(2027-03-28 22:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2027-03-29", &TimeZone::UTC),
+            Some(datetime!(2027-03-29 00:00 UTC))
+        );
+        for bad in [
+            "",
+            "tomorrow",
+            "2027-02-30",
+            "2027-3-29",
+            "2027-03-29T09:00",
+            "2027-03-29 09:00",
+        ] {
+            assert_eq!(parse_instant(bad, &paris), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_appointment_shows_its_times_in_the_clinic_and_hides_an_absent_cancel_reason() {
+        let paris = zone("Europe/Paris");
+        let booked = appointment(datetime!(2027-03-29 07:00 UTC));
+        let json = serde_json::to_value(AppointmentView::new(&booked, &paris)).expect("json");
+        assert_eq!(json["start"], "2027-03-29T09:00:00+02:00");
+        assert_eq!(json["end"], "2027-03-29T09:30:00+02:00");
+        assert_eq!(json["created_at"], "2026-11-23T08:00:00Z");
+        assert_eq!(json["status"], "booked");
+        assert_eq!(json["doctor_name"], "Alice Adams");
+        assert_eq!(json["reason"], "Follow-up");
+        assert!(json.get("cancel_reason").is_none());
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in [
+            "id",
+            "doctor_id",
+            "doctor_name",
+            "patient_id",
+            "start",
+            "end",
+            "reason",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(keys.contains(&key), "{key} in {keys:?}");
+        }
+
+        let cancelled = Appointment {
+            status: AppointmentStatus::Cancelled,
+            cancel_reason: Some(Text::multiline("Ill", 1_000).expect("a reason")),
+            doctor_name: None,
+            ..booked
+        };
+        let json = serde_json::to_value(AppointmentView::new(&cancelled, &paris)).expect("json");
+        assert_eq!(json["cancel_reason"], "Ill");
+        assert_eq!(json["doctor_name"], Value::Null);
+    }
+
+    #[test]
+    fn a_profile_keeps_the_old_directory_fields_and_adds_its_own() {
+        let id = user();
+        let profile = DoctorProfile {
+            doctor_id: id,
+            full_name: FullName::parse("Alice Adams").expect("a name"),
+            specializations: vec![Specialization::parse("Cardiology").expect("a specialization")],
+            bio: None,
+            appointment_minutes: 20,
+            updated_at: None,
+        };
+        let json = serde_json::to_value(DoctorProfileView::from(profile)).expect("json");
+        assert_eq!(
+            json,
+            json!({
+                "id": id.as_uuid(),
+                "full_name": "Alice Adams",
+                "specializations": ["Cardiology"],
+                "bio": null,
+                "appointment_minutes": 20,
+            })
+        );
+    }
+
+    #[test]
+    fn availability_names_the_zone_and_hides_absent_time_off_reasons() {
+        let paris = zone("Europe/Paris");
+        let rule = AvailabilityRule::new(
+            carehub_domain::schedule::Weekday::Monday,
+            jiff::civil::time(9, 0, 0, 0),
+            jiff::civil::time(17, 30, 0, 0),
+        )
+        .expect("a rule");
+        let time_off = TimeOff {
+            id: TimeOffId::generate(),
+            doctor_id: user(),
+            start: datetime!(2027-08-01 22:00 UTC),
+            end: datetime!(2027-08-15 22:00 UTC),
+            reason: None,
+            created_by: user(),
+            created_at: datetime!(2027-01-01 00:00 UTC),
+        };
+        let json = serde_json::to_value(AvailabilityView::new(&[rule], &[time_off], &paris))
+            .expect("json");
+        assert_eq!(json["time_zone"], "Europe/Paris");
+        assert_eq!(
+            json["rules"],
+            json!([{"weekday": "monday", "start": "09:00", "end": "17:30"}])
+        );
+        let off = &json["time_off"][0];
+        assert_eq!(off["start"], "2027-08-02T00:00:00+02:00");
+        assert_eq!(off["end"], "2027-08-16T00:00:00+02:00");
+        assert!(off.get("reason").is_none());
+
+        let json = serde_json::to_value(RulesView::new(&[], &TimeZone::UTC)).expect("json");
+        assert_eq!(json, json!({"time_zone": "UTC", "rules": []}));
+    }
+
+    #[test]
+    fn a_history_entry_shows_the_new_times_in_the_clinic() {
+        let entry = HistoryEntry {
+            at: datetime!(2027-03-20 10:00 UTC),
+            actor_id: user(),
+            actor_name: None,
+            change: HistoryChange::Rescheduled,
+            status: AppointmentStatus::Booked,
+            start: datetime!(2027-03-29 07:00 UTC),
+            end: datetime!(2027-03-29 07:30 UTC),
+            reason: None,
+        };
+        let json = serde_json::to_value(HistoryEntryView::new(&entry, &zone("Europe/Paris")))
+            .expect("json");
+        assert_eq!(json["change"], "rescheduled");
+        assert_eq!(json["at"], "2027-03-20T10:00:00Z");
+        assert_eq!(json["start"], "2027-03-29T09:00:00+02:00");
+        assert_eq!(json["actor_name"], Value::Null);
+        assert!(json.get("reason").is_none());
+    }
+}

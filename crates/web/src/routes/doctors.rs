@@ -1,0 +1,362 @@
+//! Doctors: the directory, each doctor's profile, weekly availability, time off and free slots.
+//!
+//! Anyone signed in reads them (they are not patient data, so reads are not audited). Changes
+//! are for the doctor themself and the staff who keep their diary: a caller who may not make
+//! one is refused before the body is read, whatever they sent.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use utoipa::IntoParams;
+
+use carehub_domain::schedule::{AvailabilityInput, ProfileInput, TimeOffId, TimeOffInput};
+use carehub_domain::user::UserId;
+
+use crate::api::scheduling::{
+    AvailabilityView, DoctorProfileView, RulesView, SlotView, SlotsView, TimeOffView,
+    parse_instant, zone_name,
+};
+use crate::api::{ListPage, PageQuery};
+use crate::extract::{Caller, RawJson, parse_query, path_uuid};
+use crate::problem::{ApiError, Problem};
+use crate::startup::AppState;
+
+/// The range of slots shown when the query names no end.
+pub const DEFAULT_SLOT_RANGE: Duration = Duration::days(7);
+
+fn doctor_id(raw: &str) -> Result<UserId, ApiError> {
+    path_uuid(raw).map(UserId::from_uuid)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DirectoryQuery {
+    /// Only doctors with this specialization, regardless of case (`cardiology` finds
+    /// `Cardiology`).
+    pub specialization: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (also accepted as `after`).
+    #[serde(alias = "after")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotsQuery {
+    /// The start of the range: RFC 3339 (any offset), or a date `YYYY-MM-DD` for the start of
+    /// that day in the clinic's time zone. Default: now.
+    #[param(example = "2027-03-29")]
+    pub from: Option<String>,
+    /// The end of the range (exclusive), as `from`; at most 31 days after it. Default: 7 days
+    /// after `from`.
+    #[param(example = "2027-03-30")]
+    pub to: Option<String>,
+}
+
+/// An instant of a query, as [`parse_instant`] reads it, or a 400 naming the parameter.
+pub fn query_instant(
+    name: &str,
+    raw: Option<&str>,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    raw.map(|raw| {
+        parse_instant(raw, tz).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}: must be an RFC 3339 instant or a date YYYY-MM-DD"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// The directory of active doctors, by account id, optionally by specialization.
+#[utoipa::path(
+    tag = "doctors",
+    params(DirectoryQuery),
+    responses(
+        (status = 200, description = "A page of doctors", body = ListPage<DoctorProfileView>),
+        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/doctors")]
+pub async fn directory(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: DirectoryQuery = parse_query(&request)?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .to_request(UserId::from_uuid)?;
+    let found = state
+        .records
+        .doctor_directory(&actor, query.specialization.as_deref(), page)
+        .await?;
+    Ok(HttpResponse::Ok().json(ListPage::of(
+        found,
+        |id| *id.as_uuid(),
+        DoctorProfileView::from,
+    )))
+}
+
+/// A doctor's profile.
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id")),
+    responses(
+        (status = 200, description = "The doctor", body = DoctorProfileView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/doctors/{id}")]
+pub async fn get_doctor(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    let profile = state.records.doctor_profile(&actor, id).await?;
+    Ok(HttpResponse::Ok().json(DoctorProfileView::from(profile)))
+}
+
+/// Replace a doctor's profile: specializations, biography and appointment length. For the
+/// doctor themself and administrators.
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id")),
+    request_body = ProfileInput,
+    responses(
+        (status = 200, description = "The profile as it now is", body = DoctorProfileView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the doctor themself and administrators change a profile", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed: more than 10 specializations, a repeated one, a biography over 2,000 characters, an appointment length outside 5 to 480 minutes", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[put("/doctors/{id}/profile")]
+pub async fn put_profile(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    state.records.check_profile_editor(&actor, id)?;
+    let input: ProfileInput = body.parse()?;
+    let profile = state
+        .records
+        .update_doctor_profile(&actor, id, &input)
+        .await?;
+    Ok(HttpResponse::Ok().json(DoctorProfileView::from(profile)))
+}
+
+/// A doctor's weekly availability, in the clinic's time zone, and their time off not yet over.
+/// The reasons for time off are shown only to those who may change the doctor's schedule.
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id")),
+    responses(
+        (status = 200, description = "The weekly rules and upcoming time off", body = AvailabilityView),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/doctors/{id}/availability")]
+pub async fn get_availability(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    let availability = state.records.availability(&actor, id).await?;
+    Ok(HttpResponse::Ok().json(AvailabilityView::new(
+        &availability.rules,
+        &availability.time_off,
+        state.records.clinic_time_zone(),
+    )))
+}
+
+/// Replace a doctor's weekly availability: every rule at once (`[]` for none). Times are
+/// wall-clock times of the clinic's time zone, so a 09:00 rule starts at 09:00 on both sides
+/// of a daylight-saving change. Appointments already booked stay.
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id")),
+    request_body = AvailabilityInput,
+    responses(
+        (status = 200, description = "The rules as they now are, sorted", body = RulesView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the doctor themself, secretaries and administrators change availability", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed: an unknown weekday, a time not `HH:MM`, an end not after its start, rules of one day that overlap, more than 70 rules", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[put("/doctors/{id}/availability")]
+pub async fn put_availability(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    state.records.check_schedule_editor(&actor, id)?;
+    let input: AvailabilityInput = body.parse()?;
+    let rules = state
+        .records
+        .replace_availability(&actor, id, &input)
+        .await?;
+    Ok(HttpResponse::Ok().json(RulesView::new(&rules, state.records.clinic_time_zone())))
+}
+
+/// Add time off to a doctor's diary: no slot is offered and nothing can be booked in it.
+/// Refused while appointments are booked then (cancel or move them first).
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id")),
+    request_body = TimeOffInput,
+    responses(
+        (status = 201, description = "The time off; `Location` names it", body = TimeOffView,
+            headers(("Location" = String, description = "/api/v1/doctors/{id}/time-off/{time_off_id}"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the doctor themself, secretaries and administrators add time off", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Appointments are booked then (`appointment-conflict`): `conflicts` lists every one", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, all listed: times not RFC 3339, an end not after the start or already past, longer than 366 days, a reason over 500 characters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[post("/doctors/{id}/time-off")]
+pub async fn add_time_off(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    state.records.check_schedule_editor(&actor, id)?;
+    let input: TimeOffInput = body.parse()?;
+    let tz = state.records.clinic_time_zone();
+    let time_off = state
+        .records
+        .add_time_off(&actor, id, &input)
+        .await
+        .map_err(|e| ApiError::from_records(e, tz))?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/doctors/{id}/time-off/{}", time_off.id),
+        ))
+        .json(TimeOffView::new(&time_off, tz)))
+}
+
+/// Remove time off from a doctor's diary.
+#[utoipa::path(
+    tag = "doctors",
+    params(
+        ("id" = Uuid, Path, description = "The doctor's account id"),
+        ("time_off_id" = Uuid, Path, description = "The time off's id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the doctor themself, secretaries and administrators remove time off", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such doctor, or no such time off of theirs", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[delete("/doctors/{id}/time-off/{time_off_id}")]
+pub async fn remove_time_off(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, time_off_id) = path.into_inner();
+    let id = doctor_id(&id)?;
+    state.records.check_schedule_editor(&actor, id)?;
+    let time_off_id = TimeOffId::from_uuid(path_uuid(&time_off_id)?);
+    state
+        .records
+        .remove_time_off(&actor, id, time_off_id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A doctor's free slots in a range: their working hours, minus time off and appointments,
+/// cut into appointments of the doctor's length, from now on. Each may be booked as it is.
+#[utoipa::path(
+    tag = "doctors",
+    params(("id" = Uuid, Path, description = "The doctor's account id"), SlotsQuery),
+    responses(
+        (status = 200, description = "The free slots, in order, at the clinic's offset", body = SlotsView),
+        (status = 400, description = "`from` or `to` is neither RFC 3339 nor a date", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` is not after `from`, or more than 31 days after it", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("oauth2" = []))
+)]
+#[get("/doctors/{id}/slots")]
+pub async fn free_slots(
+    state: web::Data<AppState>,
+    Caller { actor, .. }: Caller,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = doctor_id(&id)?;
+    let query: SlotsQuery = parse_query(&request)?;
+    let tz = state.records.clinic_time_zone();
+    let from =
+        query_instant("from", query.from.as_deref(), tz)?.unwrap_or_else(OffsetDateTime::now_utc);
+    let to = query_instant("to", query.to.as_deref(), tz)?
+        .unwrap_or_else(|| from.saturating_add(DEFAULT_SLOT_RANGE));
+    let slots = state.records.free_slots(&actor, id, from, to).await?;
+    let profile = state.records.doctor_profile(&actor, id).await?;
+    Ok(HttpResponse::Ok().json(SlotsView {
+        doctor_id: *id.as_uuid(),
+        time_zone: zone_name(tz),
+        appointment_minutes: profile.appointment_minutes,
+        slots: slots.into_iter().map(|s| SlotView::new(s, tz)).collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use jiff::tz::TimeZone;
+    use time::macros::datetime;
+
+    #[test]
+    fn slot_bounds_are_optional_and_a_bad_one_is_named() {
+        let new_york = TimeZone::get("America/New_York").expect("a zone");
+        assert_eq!(query_instant("from", None, &new_york).ok(), Some(None));
+        assert_eq!(
+            query_instant("from", Some("2026-11-01"), &new_york).ok(),
+            Some(Some(datetime!(2026-11-01 04:00 UTC)))
+        );
+        let error = query_instant("to", Some("soon"), &new_york).expect_err("not a time");
+        let problem = error.problem();
+        assert_eq!(problem.status, 400);
+        assert!(problem.detail.unwrap_or_default().starts_with("to:"));
+    }
+}
