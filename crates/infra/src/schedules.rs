@@ -242,6 +242,30 @@ macro_rules! select_time_off {
 
 macro_rules! impl_schedule_repository {
     ($db:ty) => {
+        impl SqlScheduleRepository<$db> {
+            /// Starts a schedule change of `doctor`: a write transaction whose first statement
+            /// bumps the doctor's schedule version, so that from then on no booking of the
+            /// doctor can commit against the old schedule.
+            async fn begin_change(
+                &self,
+                doctor: &Uuid,
+                at: OffsetDateTime,
+            ) -> Result<sqlx::Transaction<'static, $db>, RepositoryError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(<$db as Backend>::BEGIN_WRITE)
+                    .await
+                    .map_err(storage)?;
+                sqlx::query(BUMP_VERSION)
+                    .bind(doctor)
+                    .bind(DbTime(at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(storage)?;
+                Ok(tx)
+            }
+        }
+
         #[async_trait]
         impl ScheduleRepository for SqlScheduleRepository<$db> {
             async fn profile(
@@ -333,17 +357,7 @@ macro_rules! impl_schedule_repository {
                 at: OffsetDateTime,
             ) -> Result<(), RepositoryError> {
                 let doctor = doctor_id.as_uuid();
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                sqlx::query(BUMP_VERSION)
-                    .bind(doctor)
-                    .bind(DbTime(at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
+                let mut tx = self.begin_change(doctor, at).await?;
                 sqlx::query(
                     "INSERT INTO doctor_profiles (doctor_id, bio, appointment_minutes, updated_at) \
                      VALUES ($1, $2, $3, $4) \
@@ -450,17 +464,7 @@ macro_rules! impl_schedule_repository {
                 at: OffsetDateTime,
             ) -> Result<(), RepositoryError> {
                 let doctor = doctor_id.as_uuid();
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                sqlx::query(BUMP_VERSION)
-                    .bind(doctor)
-                    .bind(DbTime(at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
+                let mut tx = self.begin_change(doctor, at).await?;
                 sqlx::query("DELETE FROM availability_rules WHERE doctor_id = $1")
                     .bind(doctor)
                     .execute(&mut *tx)
@@ -488,19 +492,9 @@ macro_rules! impl_schedule_repository {
                 let interval = Interval::new(time_off.start, time_off.end).ok_or_else(|| {
                     RepositoryError::new("time off must end after it starts")
                 })?;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
                 // The version first: from here on no booking of the doctor can commit (each
                 // would find the version changed), so the check below sees every appointment.
-                sqlx::query(BUMP_VERSION)
-                    .bind(doctor)
-                    .bind(DbTime(time_off.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
+                let mut tx = self.begin_change(doctor, time_off.created_at).await?;
                 let conflicts = select_conflicts!(&mut *tx, doctor, None, interval, None)?;
                 if !conflicts.is_empty() {
                     tx.rollback().await.map_err(storage)?;
@@ -539,17 +533,7 @@ macro_rules! impl_schedule_repository {
                 id: TimeOffId,
                 at: OffsetDateTime,
             ) -> Result<bool, RepositoryError> {
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                sqlx::query(BUMP_VERSION)
-                    .bind(doctor_id.as_uuid())
-                    .bind(DbTime(at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
+                let mut tx = self.begin_change(doctor_id.as_uuid(), at).await?;
                 let removed = sqlx::query("DELETE FROM time_off WHERE id = $1 AND doctor_id = $2")
                     .bind(id.as_uuid())
                     .bind(doctor_id.as_uuid())
