@@ -653,6 +653,12 @@ backend_tests! {
         for end in [nine, nine - Duration::minutes(5), nine + Duration::minutes(481)] {
             assert_eq!(invalid(booking(adams.id, ann, nine, Some(end))).await, strings(&["end"]), "{end}");
         }
+        // Times at the ends of the calendar are refused, not computed with.
+        for far in ["9999-12-31T23:59:00Z", "0001-01-01T00:00:00Z", "1899-12-31T23:59:00Z"] {
+            let mut body = booking(adams.id, ann, nine, None);
+            body["start"] = json!(far);
+            assert_eq!(invalid(body).await, strings(&["start"]), "{far}");
+        }
         let mut body = booking(adams.id, ann, nine, None);
         body["reason"] = json!("r".repeat(501));
         assert_eq!(invalid(body).await, strings(&["reason"]));
@@ -676,6 +682,7 @@ backend_tests! {
             (json!({}), vec!["start"]),
             (json!({ "start": "soon" }), vec!["start"]),
             (json!({ "start": rfc3339(nine + Duration::seconds(1)) }), vec!["start"]),
+            (json!({ "start": "9999-12-31T23:59:00Z" }), vec!["start"]),
             (json!({ "start": rfc3339(nine), "end": rfc3339(nine) }), vec!["end"]),
             (json!({ "start": rfc3339(nine), "end": rfc3339(nine + Duration::minutes(481)) }), vec!["end"]),
         ] {

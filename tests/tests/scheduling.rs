@@ -599,6 +599,11 @@ backend_tests! {
         assert_eq!(invalid_time_off(&app, house.id, house, at(day_at(2, 10, 0), day_at(2, 10, 0))).await, strings(&["end"]));
         assert_eq!(invalid_time_off(&app, house.id, house, at(day_at(-3, 10, 0), day_at(-2, 10, 0))).await, strings(&["end"]));
         assert_eq!(invalid_time_off(&app, house.id, house, at(day_at(1, 0, 0), day_at(368, 0, 0))).await, strings(&["end"]));
+        assert_eq!(
+            invalid_time_off(&app, house.id, house, json!({ "start": "9999-12-30T00:00:00Z", "end": "9999-12-31T00:00:00Z" }))
+                .await,
+            strings(&["start", "end"])
+        );
         let mut long_reason = at(day_at(1, 0, 0), day_at(2, 0, 0));
         long_reason["reason"] = json!("r".repeat(501));
         assert_eq!(invalid_time_off(&app, house.id, house, long_reason).await, strings(&["reason"]));
@@ -708,7 +713,14 @@ backend_tests! {
             let problem = assert_problem_type(response, 422, "validation").await;
             assert_eq!(fields(&problem), strings(&["to"]), "{query}: {problem}");
         }
-        for query in ["from=yesterday", "to=12:00", "from=2027-02-30"] {
+        for query in [
+            "from=yesterday",
+            "to=12:00",
+            "from=2027-02-30",
+            "from=9999-12-30T00:00:00Z",
+            "from=9999-12-30",
+            "from=0001-01-01T00:00:00Z",
+        ] {
             let response = app.get(&slots_path(house.id, query), clinic.ann.token()).await;
             let status = response.status().as_u16();
             assert!(status == 400 || status == 422, "{query}: {status}");

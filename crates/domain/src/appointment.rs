@@ -4,8 +4,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::RepositoryError;
@@ -343,12 +342,11 @@ fn required<T>(errors: &mut ValidationErrors, field: &str, value: Option<T>) -> 
 
 /// An RFC 3339 instant on a whole minute, in UTC.
 fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
-    let at = OffsetDateTime::parse(raw.trim(), &Rfc3339)
-        .map_err(|_| "must be an RFC 3339 date and time, such as 2026-11-24T09:00:00+01:00")?;
+    let at = crate::schedule::parse_instant(raw)?;
     if at.second() != 0 || at.nanosecond() != 0 {
         return Err("must be on a whole minute");
     }
-    Ok(at.to_offset(UtcOffset::UTC))
+    Ok(at)
 }
 
 /// `end` after `start`, by at most the longest appointment.
@@ -791,7 +789,7 @@ mod tests {
         let input = booking_input();
         let request = input.parse().expect("valid");
         assert_eq!(request.start, datetime!(2026-11-24 08:00 UTC));
-        assert_eq!(request.start.offset(), UtcOffset::UTC, "kept in UTC");
+        assert_eq!(request.start.offset(), time::UtcOffset::UTC, "kept in UTC");
         assert_eq!(request.end, None, "the doctor's length applies");
         assert_eq!(request.reason.as_str(), "Persistent cough");
         assert_eq!(request.doctor_id.as_uuid(), &input.doctor_id.expect("set"));

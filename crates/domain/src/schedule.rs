@@ -549,8 +549,8 @@ impl TimeOffInput {
     /// after `now` and at most [`MAX_TIME_OFF`] after `start`.
     pub fn parse(&self, now: OffsetDateTime) -> Result<NewTimeOff, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let start = parse_instant("start", self.start.as_deref(), &mut errors);
-        let end = parse_instant("end", self.end.as_deref(), &mut errors);
+        let start = required_instant("start", self.start.as_deref(), &mut errors);
+        let end = required_instant("end", self.end.as_deref(), &mut errors);
         let reason = match self.reason.as_deref() {
             Some(raw) => errors
                 .check("reason", Text::multiline(raw, MAX_TIME_OFF_REASON_CHARS))
@@ -582,22 +582,45 @@ impl TimeOffInput {
 }
 
 /// A required RFC 3339 instant.
-fn parse_instant(
+fn required_instant(
     field: &str,
     raw: Option<&str>,
     errors: &mut ValidationErrors,
 ) -> Option<OffsetDateTime> {
     match raw {
-        Some(raw) => errors.check(
-            field,
-            OffsetDateTime::parse(raw.trim(), &Rfc3339)
-                .map_err(|_| "must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00"),
-        ),
+        Some(raw) => errors.check(field, parse_instant(raw)),
         None => {
             errors.add(field, "is required");
             None
         }
     }
+}
+
+/// The earliest instant scheduling takes from a client.
+pub const EARLIEST_INSTANT: OffsetDateTime = time::macros::datetime!(1900-01-01 0:00 UTC);
+/// The latest. Both are far from the ends of the calendar, so that any arithmetic scheduling
+/// does on a time it was given (an appointment's length, a month of slots, a day of margin)
+/// stays within it.
+pub const LATEST_INSTANT: OffsetDateTime = time::macros::datetime!(9000-01-01 0:00 UTC);
+
+/// Whether scheduling takes `at` from a client: between [`EARLIEST_INSTANT`] and
+/// [`LATEST_INSTANT`].
+pub fn is_schedulable(at: OffsetDateTime) -> bool {
+    (EARLIEST_INSTANT..=LATEST_INSTANT).contains(&at)
+}
+
+/// An RFC 3339 instant (any offset), in UTC, between [`EARLIEST_INSTANT`] and
+/// [`LATEST_INSTANT`].
+///
+/// # Errors
+/// What is wrong with it, for a validation message.
+pub fn parse_instant(raw: &str) -> Result<OffsetDateTime, &'static str> {
+    let at = OffsetDateTime::parse(raw.trim(), &Rfc3339)
+        .map_err(|_| "must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00")?;
+    if !is_schedulable(at) {
+        return Err("must be between the years 1900 and 9000");
+    }
+    Ok(at.to_offset(time::UtcOffset::UTC))
 }
 
 /// A half-open interval of instants [start, end).

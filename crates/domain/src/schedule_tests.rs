@@ -963,3 +963,40 @@ fn bookability_follows_the_clock_change() {
     );
     assert_eq!(check(datetime!(2026-10-24 07:00 UTC)), Ok(()));
 }
+
+#[test]
+fn instants_are_read_in_utc_and_only_far_from_the_ends_of_the_calendar() {
+    assert_eq!(
+        parse_instant(" 2027-03-29T09:00:00+02:00 "),
+        Ok(datetime!(2027-03-29 07:00 UTC))
+    );
+    assert_eq!(
+        parse_instant("2027-03-29T09:00:00+02:00")
+            .expect("valid")
+            .offset(),
+        time::UtcOffset::UTC
+    );
+    assert_eq!(parse_instant("1900-01-01T00:00:00Z"), Ok(EARLIEST_INSTANT));
+    assert_eq!(parse_instant("9000-01-01T00:00:00Z"), Ok(LATEST_INSTANT));
+    for far in [
+        "9999-12-31T23:59:00Z",
+        "9000-01-01T00:00:01Z",
+        "1899-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+    ] {
+        assert_eq!(
+            parse_instant(far),
+            Err("must be between the years 1900 and 9000"),
+            "{far}"
+        );
+    }
+    assert!(parse_instant("2027-03-29 09:00").is_err());
+    let far_off = TimeOffInput {
+        start: Some("9999-12-30T00:00:00Z".into()),
+        end: Some("9999-12-31T00:00:00Z".into()),
+        reason: None,
+    }
+    .parse(datetime!(2026-11-23 09:00 UTC))
+    .expect_err("refused");
+    assert_eq!(fields(&far_off), ["start", "end"]);
+}

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use carehub_domain::appointment::{Appointment, AppointmentStatus, HistoryChange, HistoryEntry};
 use carehub_domain::schedule::{
-    AvailabilityRule, DoctorProfile, Interval, TimeOff, from_timestamp, to_timestamp,
+    AvailabilityRule, DoctorProfile, Interval, TimeOff, from_timestamp, is_schedulable,
+    to_timestamp,
 };
 use carehub_domain::text::Text;
 use carehub_domain::user::FullName;
@@ -44,7 +45,7 @@ pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
 /// An instant given in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD`, which means the
 /// start of that day in the clinic (`tz`). `None` when it is neither.
 pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
-    if let Ok(at) = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
+    if let Ok(at) = carehub_domain::schedule::parse_instant(raw) {
         return Some(at);
     }
     // Only the plain date form: jiff would also take `2027-03-29T10:00`, a time without zone.
@@ -53,7 +54,7 @@ pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
     }
     let date: jiff::civil::Date = raw.parse().ok()?;
     let start = date.to_zoned(tz.clone()).ok()?;
-    Some(from_timestamp(start.timestamp()))
+    Some(from_timestamp(start.timestamp())).filter(|at| is_schedulable(*at))
 }
 
 /// The clinic's time zone as the API names it (an IANA name).
