@@ -977,7 +977,7 @@ mod referral_cases;
 
 #[path = "schedule_cases.rs"]
 mod schedule_cases;
-pub use schedule_cases::Availability;
+pub use schedule_cases::{Availability, FreeSlots};
 
 #[path = "appointment_cases.rs"]
 mod appointment_cases;

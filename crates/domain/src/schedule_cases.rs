@@ -29,6 +29,14 @@ pub struct Availability {
     pub time_off: Vec<TimeOff>,
 }
 
+/// A doctor's free slots, and the appointment length they were cut to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeSlots {
+    pub appointment_minutes: u16,
+    /// In order.
+    pub slots: Vec<Interval>,
+}
+
 impl RecordsService {
     /// The clinic's time zone, in which availability rules are read and local times shown.
     pub fn clinic_time_zone(&self) -> &TimeZone {
@@ -238,7 +246,8 @@ impl RecordsService {
         }
     }
 
-    /// The doctor's free slots starting in `[from, to)` and not before now, in order.
+    /// The doctor's free slots starting in `[from, to)` and not before now, in order, with the
+    /// appointment length they were cut to (read with the schedule, so the two agree).
     ///
     /// # Errors
     /// `Invalid` (field `to`: not after `from`, or more than [`MAX_SLOT_RANGE`] after it),
@@ -249,7 +258,7 @@ impl RecordsService {
         doctor_id: UserId,
         from: OffsetDateTime,
         to: OffsetDateTime,
-    ) -> Result<Vec<Interval>, RecordsError> {
+    ) -> Result<FreeSlots, RecordsError> {
         check_slot_range(from, to)?;
         self.doctor_profile(actor, doctor_id).await?;
         let (read_from, read_to) = (from - WINDOW_MARGIN, to + WINDOW_MARGIN);
@@ -264,14 +273,10 @@ impl RecordsService {
             .busy(doctor_id, read_from, read_to)
             .await?;
         let now = self.ports.clock.now();
-        Ok(free_slots(
-            &schedule,
-            &busy,
-            self.clinic_time_zone(),
-            from,
-            to,
-            now,
-        ))
+        Ok(FreeSlots {
+            appointment_minutes: schedule.appointment_minutes,
+            slots: free_slots(&schedule, &busy, self.clinic_time_zone(), from, to, now),
+        })
     }
 }
 

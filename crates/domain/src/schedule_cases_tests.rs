@@ -721,7 +721,8 @@ async fn free_slots_span_at_most_31_days_after_from() {
         )
         .await
         .expect("31 days is allowed");
-    assert!(slots.is_empty(), "no rules, no slots: {slots:?}");
+    assert_eq!(slots.appointment_minutes, 30);
+    assert!(slots.slots.is_empty(), "no rules, no slots: {slots:?}");
 }
 
 #[tokio::test]
@@ -785,6 +786,8 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
         .free_slots(&actor(Role::Patient), doctor.id, from, to)
         .await
         .expect("slots");
+    assert_eq!(slots.appointment_minutes, 60, "the length they were cut to");
+    let slots = slots.slots;
 
     // 09:00, 11:00, 12:00 and 14:00 in Paris; 10:00 is taken and 13:00 is off.
     assert_eq!(
@@ -826,7 +829,8 @@ async fn slots_starting_before_now_are_not_offered() {
         .service()
         .free_slots(&actor(Role::Doctor), doctor.id, from, to)
         .await
-        .expect("slots");
+        .expect("slots")
+        .slots;
 
     assert_eq!(
         starts(&slots),

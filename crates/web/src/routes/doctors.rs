@@ -329,13 +329,16 @@ pub async fn free_slots(
         query_instant("from", query.from.as_deref(), tz)?.unwrap_or_else(OffsetDateTime::now_utc);
     let to = query_instant("to", query.to.as_deref(), tz)?
         .unwrap_or_else(|| from.saturating_add(DEFAULT_SLOT_RANGE));
-    let slots = state.records.free_slots(&actor, id, from, to).await?;
-    let profile = state.records.doctor_profile(&actor, id).await?;
+    let free = state.records.free_slots(&actor, id, from, to).await?;
     Ok(HttpResponse::Ok().json(SlotsView {
         doctor_id: *id.as_uuid(),
         time_zone: zone_name(tz),
-        appointment_minutes: profile.appointment_minutes,
-        slots: slots.into_iter().map(|s| SlotView::new(s, tz)).collect(),
+        appointment_minutes: free.appointment_minutes,
+        slots: free
+            .slots
+            .into_iter()
+            .map(|s| SlotView::new(s, tz))
+            .collect(),
     }))
 }
 
