@@ -8,22 +8,24 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Actor, RecordsError, RecordsService};
 use crate::access::{Action, Basis, Decision, Relationship, decide};
-use crate::appointment::{
+use crate::audit::{AuditAction, AuditEvent};
+use crate::identity::{Role, UserId};
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
+use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
+use crate::patients::PatientId;
+use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind};
+use crate::patients::{CareTeamMember, MembershipId};
+use crate::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, BookError,
     Booking, CARE_TEAM_AFTER_VISIT, HistoryEntry, PATIENT_CANCEL_NOTICE, Reschedule,
     RescheduleInput, StatusChangeError, StatusInput, StatusUpdate, appointment_access,
     check_status_change,
 };
-use crate::audit::{AuditAction, AuditEvent};
-use crate::care_team::{CareTeamMember, MembershipId};
-use crate::note::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind};
-use crate::notification::{NewNotification, NotificationData, NotificationKind, Recipient};
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::schedule::{Interval, MAX_APPOINTMENT_MINUTES, Schedule, check_bookable, to_timestamp};
-use crate::user::{Role, UserId};
-use crate::validation::ValidationErrors;
-use crate::{RepositoryError, identity::InternalError};
+use crate::scheduling::{
+    Interval, MAX_APPOINTMENT_MINUTES, Schedule, check_bookable, to_timestamp,
+};
+use crate::{identity::InternalError, kernel::RepositoryError};
 
 /// How many times a booking or a new time is tried again when the doctor's schedule changed
 /// between reading it and writing (each time with the schedule read again).

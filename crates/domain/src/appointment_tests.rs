@@ -13,20 +13,21 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::appointment::{Conflict, ConflictWith, HistoryChange, ReasonError};
+use crate::access::AccessFacts;
 use crate::audit::Outcome;
-use crate::note::NoteKind;
-use crate::notification::Notification;
-use crate::patient::{AccessFacts, Patient};
+use crate::identity::{User, UserStatus};
+use crate::kernel::Text;
+use crate::notifications::Notification;
+use crate::patients::NoteKind;
+use crate::patients::Patient;
 use crate::records::RecordsConfig;
 use crate::records::tests::{
     Captured, EMERGENCY_ONLY, Mocks, NOW, ON_CARE_TEAM, UNRELATED, actor, actor_for,
     assert_allowed, assert_denied, invalid_fields, is_internal, named_user, repository_failure,
     single_event, stored, stored_patient,
 };
-use crate::schedule::{AvailabilityRule, TimeOff, TimeOffId, Unavailable, Weekday};
-use crate::text::Text;
-use crate::user::{User, UserStatus};
+use crate::scheduling::{AvailabilityRule, TimeOff, TimeOffId, Unavailable, Weekday};
+use crate::scheduling::{Conflict, ConflictWith, HistoryChange, ReasonError};
 
 /// Monday 23 November 2026, 09:00 in Paris (UTC+1): the day after [`NOW`], a Sunday.
 const MONDAY_9_PARIS: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);

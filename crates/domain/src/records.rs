@@ -6,34 +6,34 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use time::{Duration, OffsetDateTime};
 
-use crate::RepositoryError;
 use crate::access::{Action, Basis, Decision, Relationship, SearchAccess, decide, search_scope};
-use crate::appointment::{AppointmentRepository, AppointmentStatus, Conflict, StatusChangeError};
 use crate::audit::{
     AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog, Outcome,
 };
-use crate::care_team::{
+use crate::identity::{InternalError, Principal};
+use crate::identity::{Role, UserId, UserRepository};
+use crate::kernel::Clock;
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
+use crate::notifications::{
+    NewNotification, Notification, NotificationData, NotificationKind, NotificationPublisher,
+    Recipient,
+};
+use crate::patients::{
     AddMemberError, CareTeamMember, CareTeamRepository, EMERGENCY_ACCESS_DURATION, EmergencyAccess,
     EmergencyAccessFilter, EmergencyAccessId, EmergencyAccessRepository, EmergencyReason,
     MembershipId,
 };
-use crate::clock::Clock;
-use crate::identity::{InternalError, Principal};
-use crate::medical::{MedicalInput, MedicalRecord, MedicalRepository};
-use crate::note::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
-use crate::notification::{
-    NewNotification, Notification, NotificationData, NotificationKind, NotificationPublisher,
-    Recipient,
-};
-use crate::page::{Page, PageRequest};
-use crate::patient::{
+use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
+use crate::patients::{MedicalInput, MedicalRecord, MedicalRepository};
+use crate::patients::{
     Mrn, Patient, PatientDetails, PatientId, PatientInput, PatientQuery, PatientRepository,
     PatientSummary, SavePatientError, SearchScope, SearchText,
 };
-use crate::referral::{ReferralRepository, TransitionError};
-use crate::schedule::{ScheduleRepository, Unavailable};
-use crate::user::{Role, UserId, UserRepository};
-use crate::validation::ValidationErrors;
+use crate::referrals::{ReferralRepository, TransitionError};
+use crate::scheduling::{AppointmentRepository, AppointmentStatus, Conflict, StatusChangeError};
+use crate::scheduling::{ScheduleRepository, Unavailable};
 
 /// How many times registration draws a new record number when the drawn one is taken.
 const MRN_ATTEMPTS: usize = 8;
@@ -289,7 +289,7 @@ impl RecordsService {
         &self,
         id: UserId,
         field: &str,
-    ) -> Result<crate::user::User, RecordsError> {
+    ) -> Result<crate::identity::User, RecordsError> {
         match self.ports.users.find_by_id(id).await? {
             Some(user) if user.role == Role::Doctor && user.is_active() => Ok(user),
             _ => {
@@ -964,7 +964,7 @@ impl RecordsService {
 }
 
 /// How a user is named in notification titles: doctors with their title.
-fn display_name(user: Option<&crate::user::User>) -> String {
+fn display_name(user: Option<&crate::identity::User>) -> String {
     match user {
         Some(user) if user.role == Role::Doctor => format!("Dr {}", user.full_name.as_str()),
         Some(user) => user.full_name.as_str().to_owned(),

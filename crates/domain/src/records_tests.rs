@@ -13,17 +13,18 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
-use crate::appointment::MockAppointmentRepository;
+use crate::access::AccessFacts;
 use crate::audit::MockAuditLog;
-use crate::care_team::{MockCareTeamRepository, MockEmergencyAccessRepository};
-use crate::clock::FixedClock;
-use crate::medical::{AllergyInput, MedicalInfo, MockMedicalRepository};
-use crate::note::MockNoteRepository;
-use crate::notification::MockNotificationPublisher;
-use crate::patient::{AccessFacts, ContactInput, MockPatientRepository};
-use crate::referral::MockReferralRepository;
-use crate::schedule::MockScheduleRepository;
-use crate::user::{FullName, MockUserRepository, User, UserStatus, Username};
+use crate::identity::{FullName, MockUserRepository, User, UserStatus, Username};
+use crate::kernel::FixedClock;
+use crate::notifications::MockNotificationPublisher;
+use crate::patients::MockNoteRepository;
+use crate::patients::{AllergyInput, MedicalInfo, MockMedicalRepository};
+use crate::patients::{ContactInput, MockPatientRepository};
+use crate::patients::{MockCareTeamRepository, MockEmergencyAccessRepository};
+use crate::referrals::MockReferralRepository;
+use crate::scheduling::MockAppointmentRepository;
+use crate::scheduling::MockScheduleRepository;
 
 /// The instant every test runs at: the service's clock stands still here.
 pub(super) const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
@@ -907,7 +908,7 @@ async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_readin
             author_id: UserId::generate(),
             author_name: None,
             kind: Some(NoteKind::CheckUp),
-            body: crate::text::Text::multiline("BP 120/80.", 100).expect("valid"),
+            body: crate::kernel::Text::multiline("BP 120/80.", 100).expect("valid"),
             amends: None,
             created_at: NOW - Duration::days(1),
             appointment_id: None,

@@ -5,17 +5,17 @@
 use super::{Actor, RecordsError, RecordsService};
 use crate::access::{Action, Basis};
 use crate::audit::{AuditAction, AuditEvent};
-use crate::care_team::{CareTeamMember, MembershipId};
-use crate::notification::{NewNotification, NotificationData, NotificationKind, Recipient};
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::referral::{
+use crate::identity::{Role, UserId};
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
+use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
+use crate::patients::PatientId;
+use crate::patients::{CareTeamMember, MembershipId};
+use crate::referrals::{
     Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralInput, ReferralQuery,
     ReferralSnapshot, ReferralStatus, StatusChange, Transition, TransitionError, Urgency, apply,
     parse_note,
 };
-use crate::user::{Role, UserId};
-use crate::validation::ValidationErrors;
 
 impl Transition {
     const fn audit_action(self) -> AuditAction {
@@ -371,7 +371,7 @@ fn referral_data(referral: &Referral, actor: UserId, title: String) -> Notificat
 fn parse_transition_note(
     transition: Transition,
     note: Option<&str>,
-) -> Result<Option<crate::text::Text>, RecordsError> {
+) -> Result<Option<crate::kernel::Text>, RecordsError> {
     let mut errors = ValidationErrors::new();
     let parsed = match (transition.note_field(), note) {
         (Some(field), Some(raw)) => errors.check(field, parse_note(raw)),

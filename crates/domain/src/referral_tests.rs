@@ -9,15 +9,15 @@ use mockall::predicate::eq;
 use time::Duration;
 
 use super::*;
-use crate::medical::{BloodType, MedicalInfo, MedicalRecord};
-use crate::patient::Patient;
+use crate::identity::{User, UserStatus};
+use crate::kernel::Text;
+use crate::patients::Patient;
+use crate::patients::{BloodType, MedicalInfo, MedicalRecord};
 use crate::records::tests::{
     Captured, EMERGENCY_ONLY, Mocks, NOW, ON_CARE_TEAM, UNRELATED, actor, actor_for,
     assert_allowed, assert_denied, invalid_fields, is_internal, named_user, repository_failure,
     single_event, stored, stored_patient,
 };
-use crate::text::Text;
-use crate::user::{User, UserStatus};
 
 const REASON: &str = "Suspected arrhythmia";
 const SUMMARY: &str = "Palpitations for two weeks.\nECG attached.";

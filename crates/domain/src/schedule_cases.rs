@@ -7,13 +7,13 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Actor, RecordsError, RecordsService};
 use crate::access::{may_edit_profile, may_edit_schedule};
-use crate::page::{Page, PageRequest};
-use crate::schedule::{
+use crate::identity::UserId;
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
+use crate::scheduling::{
     AvailabilityInput, AvailabilityRule, DoctorProfile, Interval, MAX_SLOT_RANGE, ProfileInput,
     TimeOff, TimeOffError, TimeOffId, TimeOffInput, free_slots,
 };
-use crate::user::UserId;
-use crate::validation::ValidationErrors;
 
 /// How far beyond a range asked for the schedule and appointments are read, so that the working
 /// windows overlapping the range are seen whole.

@@ -13,14 +13,14 @@ use time::{Duration, OffsetDateTime};
 
 use super::tests::{Captured, Mocks, NOW, actor, actor_for, invalid_fields, named_user};
 use super::{Actor, Availability, RecordsConfig, RecordsError};
-use crate::appointment::{AppointmentId, Conflict, ConflictWith};
-use crate::page::{Page, PageRequest};
-use crate::schedule::{
+use crate::identity::{Role, User, UserId, UserStatus};
+use crate::kernel::Text;
+use crate::kernel::{Page, PageRequest};
+use crate::scheduling::{AppointmentId, Conflict, ConflictWith};
+use crate::scheduling::{
     AvailabilityInput, AvailabilityRule, DoctorProfile, Interval, ProfileInput, ProfileUpdate,
     RuleInput, Schedule, Specialization, TimeOff, TimeOffError, TimeOffId, TimeOffInput, Weekday,
 };
-use crate::text::Text;
-use crate::user::{Role, User, UserId, UserStatus};
 
 fn alice() -> User {
     named_user("Alice Adams", Role::Doctor, UserStatus::Active)

@@ -17,18 +17,18 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::appointment::{
+use carehub_domain::audit::AuditEvent;
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::notifications::{NewNotification, Notification};
+use carehub_domain::patients::PatientId;
+use carehub_domain::scheduling::Interval;
+use carehub_domain::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
     BookError, Booking, Conflict, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
 };
-use carehub_domain::audit::AuditEvent;
-use carehub_domain::notification::{NewNotification, Notification};
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::PatientId;
-use carehub_domain::schedule::Interval;
-use carehub_domain::text::Text;
-use carehub_domain::user::UserId;
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, corrupt, joined_name, storage};
@@ -96,7 +96,7 @@ impl TryFrom<ConflictRow> for Conflict {
 /// `Result<Vec<Conflict>, RepositoryError>`.
 macro_rules! select_conflicts {
     ($executor:expr, $doctor:expr, $patient:expr, $interval:expr, $except:expr) => {{
-        let interval: carehub_domain::schedule::Interval = $interval;
+        let interval: carehub_domain::scheduling::Interval = $interval;
         let doctor: &uuid::Uuid = $doctor;
         let patient: Option<&uuid::Uuid> = $patient;
         let except: Option<&uuid::Uuid> = $except;
@@ -113,7 +113,7 @@ macro_rules! select_conflicts {
         .map_err($crate::backend::storage)
         .and_then(|rows| {
             rows.into_iter()
-                .map(carehub_domain::appointment::Conflict::try_from)
+                .map(carehub_domain::scheduling::Conflict::try_from)
                 .collect::<Result<Vec<_>, _>>()
         })
     }};

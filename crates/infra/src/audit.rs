@@ -9,11 +9,11 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
 use carehub_domain::audit::{AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog};
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::PatientId;
-use carehub_domain::user::UserId;
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::patients::PatientId;
 
 use crate::audit_sql::AuditRow;
 use crate::backend::{Backend, corrupt, joined_name, storage};
@@ -259,7 +259,7 @@ mod tests {
     use std::time::Duration;
 
     use carehub_domain::audit::{AuditAction, Outcome};
-    use carehub_domain::user::Role;
+    use carehub_domain::identity::Role;
     use time::OffsetDateTime;
 
     use super::*;

@@ -2,7 +2,7 @@
 //! together with its audit event in one transaction.
 
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::patient::PatientId;
+use carehub_domain::patients::PatientId;
 
 use crate::sql_time::DbTime;
 

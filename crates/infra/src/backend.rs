@@ -2,7 +2,7 @@
 
 use sqlx::{Postgres, Sqlite};
 
-use carehub_domain::RepositoryError;
+use carehub_domain::kernel::RepositoryError;
 
 /// Per-backend details the shared repository code needs.
 pub(crate) trait Backend: sqlx::Database {
@@ -54,8 +54,8 @@ pub(crate) fn storage(error: sqlx::Error) -> RepositoryError {
 /// A person's name read through a join with `users`; `None` when the account is gone.
 pub(crate) fn joined_name(
     raw: Option<&str>,
-) -> Result<Option<carehub_domain::user::FullName>, RepositoryError> {
-    raw.map(carehub_domain::user::FullName::parse)
+) -> Result<Option<carehub_domain::identity::FullName>, RepositoryError> {
+    raw.map(carehub_domain::identity::FullName::parse)
         .transpose()
         .map_err(|e| corrupt("users", e))
 }

@@ -6,18 +6,18 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::appointment::AppointmentId;
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::care_team::{
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::notifications::{NewNotification, Notification};
+use carehub_domain::patients::PatientId;
+use carehub_domain::patients::{
     AddMemberError, CareTeamMember, CareTeamRepository, EmergencyAccess, EmergencyAccessFilter,
     EmergencyAccessId, EmergencyAccessRepository, EmergencyReason, MembershipId,
 };
-use carehub_domain::notification::{NewNotification, Notification};
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::PatientId;
-use carehub_domain::referral::ReferralId;
-use carehub_domain::user::UserId;
+use carehub_domain::referrals::ReferralId;
+use carehub_domain::scheduling::AppointmentId;
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
@@ -53,7 +53,7 @@ macro_rules! insert_member {
         $crate::care_teams::insert_member!($executor, $member, $crate::care_teams::INSERT_MEMBER)
     };
     ($executor:expr, $member:expr, $sql:expr) => {{
-        let member: &carehub_domain::care_team::CareTeamMember = $member;
+        let member: &carehub_domain::patients::CareTeamMember = $member;
         sqlx::query($sql)
             .bind(member.id.as_uuid())
             .bind(member.patient_id.as_uuid())
@@ -65,19 +65,19 @@ macro_rules! insert_member {
                 member
                     .ended_by
                     .as_ref()
-                    .map(carehub_domain::user::UserId::as_uuid),
+                    .map(carehub_domain::identity::UserId::as_uuid),
             )
             .bind(
                 member
                     .referral_id
                     .as_ref()
-                    .map(carehub_domain::referral::ReferralId::as_uuid),
+                    .map(carehub_domain::referrals::ReferralId::as_uuid),
             )
             .bind(
                 member
                     .appointment_id
                     .as_ref()
-                    .map(carehub_domain::appointment::AppointmentId::as_uuid),
+                    .map(carehub_domain::scheduling::AppointmentId::as_uuid),
             )
             .execute($executor)
             .await

@@ -10,20 +10,20 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Pool, SqlitePool};
 
-use carehub_domain::appointment::AppointmentRepository;
 use carehub_domain::audit::AuditLog;
-use carehub_domain::care_team::{CareTeamRepository, EmergencyAccessRepository};
-use carehub_domain::medical::MedicalRepository;
-use carehub_domain::note::NoteRepository;
-use carehub_domain::notification::{NotificationRepository, NotificationSink};
-use carehub_domain::patient::PatientRepository;
-use carehub_domain::referral::ReferralRepository;
-use carehub_domain::schedule::ScheduleRepository;
-use carehub_domain::throttle::LoginAttemptRepository;
-use carehub_domain::token::{
+use carehub_domain::identity::LoginAttemptRepository;
+use carehub_domain::identity::UserRepository;
+use carehub_domain::identity::{
     RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
 };
-use carehub_domain::user::UserRepository;
+use carehub_domain::notifications::{NotificationRepository, NotificationSink};
+use carehub_domain::patients::MedicalRepository;
+use carehub_domain::patients::NoteRepository;
+use carehub_domain::patients::PatientRepository;
+use carehub_domain::patients::{CareTeamRepository, EmergencyAccessRepository};
+use carehub_domain::referrals::ReferralRepository;
+use carehub_domain::scheduling::AppointmentRepository;
+use carehub_domain::scheduling::ScheduleRepository;
 
 use crate::appointments::SqlAppointmentRepository;
 use crate::audit::{BatchedAuditLog, SqlAuditLog};

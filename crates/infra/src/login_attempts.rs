@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::throttle::{LoginAttemptRepository, RecentFailures};
+use carehub_domain::identity::{LoginAttemptRepository, RecentFailures};
+use carehub_domain::kernel::RepositoryError;
 
 use crate::backend::storage;
 use crate::db::sql_repository;

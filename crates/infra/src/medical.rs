@@ -6,12 +6,12 @@ use sqlx::{Postgres, Sqlite};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::medical::{MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository};
-use carehub_domain::patient::PatientId;
-use carehub_domain::user::UserId;
-use carehub_domain::validation::ValidationErrors;
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::ValidationErrors;
+use carehub_domain::patients::PatientId;
+use carehub_domain::patients::{MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository};
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, corrupt, storage};
@@ -155,7 +155,7 @@ impl_medical_repository!(Postgres);
 
 #[cfg(test)]
 mod tests {
-    use carehub_domain::medical::{AllergyInput, ConditionInput, MedicationInput};
+    use carehub_domain::patients::{AllergyInput, ConditionInput, MedicationInput};
     use time::macros::date;
 
     use super::*;

@@ -4,16 +4,16 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::appointment::AppointmentId;
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::note::{
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::patients::PatientId;
+use carehub_domain::patients::{
     AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind, NoteRepository,
 };
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::PatientId;
-use carehub_domain::text::Text;
-use carehub_domain::user::UserId;
+use carehub_domain::scheduling::AppointmentId;
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};

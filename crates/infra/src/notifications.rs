@@ -17,12 +17,12 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::notification::{
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationQuery, NotificationRepository,
     Recipient,
 };
-use carehub_domain::user::UserId;
 
 use crate::backend::{Backend, corrupt, storage};
 use crate::db::sql_repository;

@@ -6,17 +6,18 @@ use sqlx::{Postgres, Sqlite};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
+use carehub_domain::access::AccessFacts;
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::care_team::CareTeamMember;
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::{
-    AccessFacts, Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance,
-    Location, Mrn, Patient, PatientDetails, PatientId, PatientQuery, PatientRepository,
-    PatientSummary, SavePatientError, SearchScope, search_key,
+use carehub_domain::identity::{Email, FullName, UserId};
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Phone, Text};
+use carehub_domain::patients::CareTeamMember;
+use carehub_domain::patients::{
+    Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
+    Patient, PatientDetails, PatientId, PatientQuery, PatientRepository, PatientSummary,
+    SavePatientError, SearchScope, search_key,
 };
-use carehub_domain::text::{Phone, Text};
-use carehub_domain::user::{Email, FullName, UserId};
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, Constraint, corrupt, storage};

@@ -21,10 +21,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use carehub_domain::notification::{
+use carehub_domain::identity::UserId;
+use carehub_domain::notifications::{
     Notification, NotificationData, NotificationPublisher, NotificationSink,
 };
-use carehub_domain::user::UserId;
 
 use crate::notifications::StoredData;
 
@@ -337,7 +337,7 @@ impl Realtime {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use carehub_domain::notification::NotificationKind;
+    use carehub_domain::notifications::NotificationKind;
     use time::macros::datetime;
 
     use super::*;

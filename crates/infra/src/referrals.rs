@@ -11,21 +11,21 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
 use carehub_domain::audit::AuditEvent;
-use carehub_domain::medical::{Allergy, Condition, MedicalInfo, MedicalRecord, Medication};
-use carehub_domain::notification::{NewNotification, Notification};
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::patient::{
+use carehub_domain::identity::{Email, FullName, UserId};
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Phone, Text, format_date, parse_date};
+use carehub_domain::notifications::{NewNotification, Notification};
+use carehub_domain::patients::{
     Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
     Patient, PatientDetails, PatientId,
 };
-use carehub_domain::referral::{
+use carehub_domain::patients::{Allergy, Condition, MedicalInfo, MedicalRecord, Medication};
+use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralRepository, ReferralSnapshot,
     ReferralStatus, StatusChange,
 };
-use carehub_domain::text::{Phone, Text, format_date, parse_date};
-use carehub_domain::user::{Email, FullName, UserId};
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, corrupt, joined_name, storage};
@@ -713,8 +713,8 @@ impl_referral_repository!(Postgres);
 mod tests {
     use time::macros::{date, datetime};
 
-    use carehub_domain::medical::{BloodType, Severity};
-    use carehub_domain::patient::Sex;
+    use carehub_domain::patients::Sex;
+    use carehub_domain::patients::{BloodType, Severity};
 
     use super::*;
 

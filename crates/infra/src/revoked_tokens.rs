@@ -7,8 +7,10 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::token::{LiveSession, RevokedTokenRepository, SessionEnd, SessionId, TokenId};
+use carehub_domain::identity::{
+    LiveSession, RevokedTokenRepository, SessionEnd, SessionId, TokenId,
+};
+use carehub_domain::kernel::RepositoryError;
 
 use crate::backend::storage;
 use crate::db::sql_repository;

@@ -13,15 +13,15 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::appointment::ConflictWith;
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::schedule::{
+use carehub_domain::identity::{FullName, UserId};
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::scheduling::ConflictWith;
+use carehub_domain::scheduling::{
     AvailabilityRule, DEFAULT_APPOINTMENT_MINUTES, DoctorProfile, Interval, ProfileUpdate,
     Schedule, ScheduleRepository, Specialization, TimeOff, TimeOffError, TimeOffId, Weekday,
 };
-use carehub_domain::text::Text;
-use carehub_domain::user::{FullName, UserId};
 
 use crate::appointments::select_conflicts;
 use crate::backend::{Backend, corrupt, storage};

@@ -5,11 +5,11 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::token::{
+use carehub_domain::identity::UserId;
+use carehub_domain::identity::{
     AccessClaims, RefreshTokenHash, SessionId, SocketTicketRepository, TokenId,
 };
-use carehub_domain::user::UserId;
+use carehub_domain::kernel::RepositoryError;
 
 use crate::backend::{corrupt, storage};
 use crate::db::sql_repository;

@@ -5,13 +5,13 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::password::PasswordHash;
-use carehub_domain::user::{
+use carehub_domain::identity::PasswordHash;
+use carehub_domain::identity::{
     CreateUserError, Email, FullName, User, UserChanges, UserFilter, UserId, UserRepository,
     Username,
 };
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{Page, PageRequest};
 
 use crate::backend::{Constraint, corrupt, storage};
 use crate::db::sql_repository;

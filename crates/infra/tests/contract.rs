@@ -7,14 +7,16 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use carehub_domain::clock::{Clock as _, SystemClock};
-use carehub_domain::page::PageRequest;
-use carehub_domain::password::PasswordHash;
-use carehub_domain::token::{NewRefreshToken, RefreshTokenHash, RotateOutcome, SessionId, TokenId};
-use carehub_domain::user::{
+use carehub_domain::identity::PasswordHash;
+use carehub_domain::identity::{
     CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserStatus,
     Username,
 };
+use carehub_domain::identity::{
+    NewRefreshToken, RefreshTokenHash, RotateOutcome, SessionId, TokenId,
+};
+use carehub_domain::kernel::PageRequest;
+use carehub_domain::kernel::{Clock as _, SystemClock};
 use carehub_infra::Repositories;
 use carehub_infra::testing::{Backend, ScratchDatabase};
 
@@ -1261,14 +1263,16 @@ mod records_contract {
     use carehub_domain::audit::{
         AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, Outcome,
     };
-    use carehub_domain::medical::{
+    use carehub_domain::identity::{FullName, Role, User, UserId, UserStatus};
+    use carehub_domain::kernel::PageRequest;
+    use carehub_domain::kernel::Text;
+    use carehub_domain::patients::{
         AllergyInput, ConditionInput, MedicalInfo, MedicalInput, MedicalRecord, MedicationInput,
     };
-    use carehub_domain::note::{AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind};
-    use carehub_domain::page::PageRequest;
-    use carehub_domain::patient::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
-    use carehub_domain::text::Text;
-    use carehub_domain::user::{FullName, Role, User, UserId, UserStatus};
+    use carehub_domain::patients::{
+        AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind,
+    };
+    use carehub_domain::patients::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
     use carehub_infra::testing::{Backend, ScratchDatabase};
     use carehub_infra::{Database, Repositories};
 
@@ -2058,20 +2062,21 @@ mod patients_contract {
     use time::{Duration, OffsetDateTime};
     use tokio::sync::Barrier;
 
+    use carehub_domain::access::AccessFacts;
     use carehub_domain::access::Basis;
     use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
-    use carehub_domain::care_team::{
+    use carehub_domain::identity::{Email, FullName, Role, User, UserId, UserStatus};
+    use carehub_domain::kernel::PageRequest;
+    use carehub_domain::kernel::{Phone, Text};
+    use carehub_domain::patients::{
         AddMemberError, CareTeamMember, EmergencyAccess, EmergencyAccessFilter, EmergencyAccessId,
         EmergencyReason, MembershipId,
     };
-    use carehub_domain::page::PageRequest;
-    use carehub_domain::patient::{
-        AccessFacts, Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance,
-        Location, Mrn, Patient, PatientDetails, PatientId, PatientQuery, SavePatientError,
-        SearchScope, SearchText, Sex,
+    use carehub_domain::patients::{
+        Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
+        Patient, PatientDetails, PatientId, PatientQuery, SavePatientError, SearchScope,
+        SearchText, Sex,
     };
-    use carehub_domain::text::{Phone, Text};
-    use carehub_domain::user::{Email, FullName, Role, User, UserId, UserStatus};
     use carehub_infra::Repositories;
 
     use super::{create_user, now};

@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use carehub_domain::identity::TokenPair;
-use carehub_domain::page::{Page, PageRequest};
-use carehub_domain::user::{Role, User, UserStatus};
+use carehub_domain::identity::{Role, User, UserStatus};
+use carehub_domain::kernel::{Page, PageRequest};
 
 use crate::problem::ApiError;
 

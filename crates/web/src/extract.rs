@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use tracing_actix_web::{RequestId, RootSpan};
 
 use carehub_domain::identity::Principal;
+use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::records::Actor;
-use carehub_domain::validation::ValidationErrors;
 use uuid::Uuid;
 
 use crate::problem::{ApiError, missing_credentials};

@@ -10,16 +10,16 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use carehub_domain::RepositoryError;
-use carehub_domain::appointment::{Conflict, ConflictWith, StatusChangeError};
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
 };
-use carehub_domain::notification::NotificationError;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{FieldError, ValidationErrors};
+use carehub_domain::notifications::NotificationError;
 use carehub_domain::records::RecordsError;
-use carehub_domain::referral::TransitionError;
-use carehub_domain::validation::{FieldError, ValidationErrors};
+use carehub_domain::referrals::TransitionError;
+use carehub_domain::scheduling::{Conflict, ConflictWith, StatusChangeError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -479,8 +479,8 @@ impl From<NotificationError> for ApiError {
 mod tests {
     use super::*;
 
-    use carehub_domain::appointment::{AppointmentId, AppointmentStatus, ReasonError};
-    use carehub_domain::schedule::{TimeOffId, Unavailable};
+    use carehub_domain::scheduling::{AppointmentId, AppointmentStatus, ReasonError};
+    use carehub_domain::scheduling::{TimeOffId, Unavailable};
     use time::macros::datetime;
 
     fn json(error: &ApiError) -> serde_json::Value {

@@ -16,11 +16,11 @@ use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use carehub_domain::clock::SystemClock;
+use carehub_domain::identity::ThrottlePolicy;
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
-use carehub_domain::notification::{NotificationPublisher, NotificationService};
+use carehub_domain::kernel::SystemClock;
+use carehub_domain::notifications::{NotificationPublisher, NotificationService};
 use carehub_domain::records::{RecordsConfig, RecordsPorts, RecordsService};
-use carehub_domain::throttle::ThrottlePolicy;
 use carehub_infra::db::PoolSettings;
 use carehub_infra::publish::Realtime;
 use carehub_infra::security::{

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::token::{AccessClaims, AccessTokenCodec, SessionId, TokenError, TokenId};
-use carehub_domain::user::{Role, UserId};
+use carehub_domain::identity::{AccessClaims, AccessTokenCodec, SessionId, TokenError, TokenId};
+use carehub_domain::identity::{Role, UserId};
 
 /// The file a generated key is kept in, inside the data directory.
 pub const GENERATED_KEY_FILE: &str = "jwt-ed25519.pem";

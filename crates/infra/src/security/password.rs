@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use carehub_domain::password::{HashingError, Password, PasswordHash, PasswordHasher};
+use carehub_domain::identity::{HashingError, Password, PasswordHash, PasswordHasher};
 
 /// OWASP's argon2id recommendation: 19 MiB of memory, 2 passes, 1 lane.
 const MEMORY_KIB: u32 = 19 * 1024;

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use carehub_domain::token::{RefreshToken, RefreshTokenFactory, RefreshTokenHash};
+use carehub_domain::identity::{RefreshToken, RefreshTokenFactory, RefreshTokenHash};
 
 /// Makes refresh tokens from the operating system's random source.
 #[derive(Debug, Clone, Copy, Default)]

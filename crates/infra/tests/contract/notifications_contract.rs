@@ -10,14 +10,14 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditAction;
-use carehub_domain::care_team::{
+use carehub_domain::identity::{Role, UserChanges, UserId, UserStatus};
+use carehub_domain::notifications::{
+    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
+};
+use carehub_domain::patients::{
     AddMemberError, CareTeamMember, EmergencyAccess, EmergencyAccessId, EmergencyReason,
     MembershipId,
 };
-use carehub_domain::notification::{
-    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
-};
-use carehub_domain::user::{Role, UserChanges, UserId, UserStatus};
 use carehub_infra::Repositories;
 use carehub_infra::testing::{Backend, ScratchDatabase};
 

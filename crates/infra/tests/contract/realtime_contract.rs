@@ -8,13 +8,13 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::{Barrier, mpsc};
 use uuid::Uuid;
 
-use carehub_domain::notification::{
-    Notification, NotificationData, NotificationKind, NotificationPublisher, NotificationSink,
-};
-use carehub_domain::token::{
+use carehub_domain::identity::{
     AccessClaims, LiveSession, NewRefreshToken, RefreshTokenHash, SessionEnd, SessionId, TokenId,
 };
-use carehub_domain::user::{Role, UserChanges, UserId, UserStatus};
+use carehub_domain::identity::{Role, UserChanges, UserId, UserStatus};
+use carehub_domain::notifications::{
+    Notification, NotificationData, NotificationKind, NotificationPublisher, NotificationSink,
+};
 use carehub_infra::publish::{
     InProcessPublisher, LISTENER_APPLICATION_NAME, NOTIFICATION_CHANNEL, PgNotifyPublisher,
     spawn_pg_listener,

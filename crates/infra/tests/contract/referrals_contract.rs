@@ -10,22 +10,22 @@ use tokio::sync::Barrier;
 
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
-use carehub_domain::care_team::{CareTeamMember, MembershipId};
-use carehub_domain::medical::{MedicalInput, MedicalRecord};
-use carehub_domain::notification::{
+use carehub_domain::identity::{Email, FullName, Role, User, UserId, UserStatus};
+use carehub_domain::kernel::PageRequest;
+use carehub_domain::kernel::{Phone, Text};
+use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
 };
-use carehub_domain::page::PageRequest;
-use carehub_domain::patient::{
+use carehub_domain::patients::{
     Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
     Patient, PatientDetails, PatientId, Sex,
 };
-use carehub_domain::referral::{
+use carehub_domain::patients::{CareTeamMember, MembershipId};
+use carehub_domain::patients::{MedicalInput, MedicalRecord};
+use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralSnapshot, ReferralStatus,
     StatusChange, Urgency,
 };
-use carehub_domain::text::{Phone, Text};
-use carehub_domain::user::{Email, FullName, Role, User, UserId, UserStatus};
 use carehub_infra::Repositories;
 use carehub_infra::testing::{Backend, ScratchDatabase};
 

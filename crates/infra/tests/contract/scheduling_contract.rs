@@ -12,24 +12,24 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use carehub_domain::access::Basis;
-use carehub_domain::appointment::{
+use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
+use carehub_domain::identity::{FullName, Role, User, UserId, UserStatus};
+use carehub_domain::kernel::PageRequest;
+use carehub_domain::kernel::Text;
+use carehub_domain::notifications::{
+    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
+};
+use carehub_domain::patients::{AddMemberError, CareTeamMember, MembershipId};
+use carehub_domain::patients::{AppendNoteError, ClinicalNote, NoteId, NoteKind};
+use carehub_domain::patients::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
+use carehub_domain::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, BookError, Booking, Conflict,
     ConflictWith, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
 };
-use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
-use carehub_domain::care_team::{AddMemberError, CareTeamMember, MembershipId};
-use carehub_domain::note::{AppendNoteError, ClinicalNote, NoteId, NoteKind};
-use carehub_domain::notification::{
-    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
-};
-use carehub_domain::page::PageRequest;
-use carehub_domain::patient::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
-use carehub_domain::schedule::{
+use carehub_domain::scheduling::{
     AvailabilityRule, DoctorProfile, Interval, ProfileUpdate, Specialization, TimeOff,
     TimeOffError, TimeOffId, Weekday,
 };
-use carehub_domain::text::Text;
-use carehub_domain::user::{FullName, Role, User, UserId, UserStatus};
 use carehub_infra::testing::{Backend, ScratchDatabase};
 use carehub_infra::{Database, Repositories};
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use carehub_domain::notification::{Notification, NotificationData, NotificationKind};
+use carehub_domain::notifications::{Notification, NotificationData, NotificationKind};
 
 /// Something a user is told happened. `id` numbers the user's notifications 1, 2, 3, ... with
 /// no gaps, in the order they were committed.
@@ -78,7 +78,7 @@ pub struct UnreadCount {
 mod tests {
     use super::*;
 
-    use carehub_domain::user::UserId;
+    use carehub_domain::identity::UserId;
     use serde_json::json;
     use time::macros::datetime;
     use uuid::Uuid;

@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
-use carehub_domain::care_team::{CareTeamMember, EmergencyAccess};
-use carehub_domain::medical::{BloodType, MedicalRecord, Severity};
-use carehub_domain::note::{ClinicalNote, NoteKind};
-use carehub_domain::patient::{Patient, PatientSummary, Sex};
-use carehub_domain::text::{Text, format_date};
-use carehub_domain::user::{FullName, Role, UserId};
+use carehub_domain::identity::{FullName, Role, UserId};
+use carehub_domain::kernel::{Text, format_date};
+use carehub_domain::patients::{BloodType, MedicalRecord, Severity};
+use carehub_domain::patients::{CareTeamMember, EmergencyAccess};
+use carehub_domain::patients::{ClinicalNote, NoteKind};
+use carehub_domain::patients::{Patient, PatientSummary, Sex};
 
 fn text(value: Option<&Text>) -> Option<String> {
     value.map(|t| t.as_str().to_owned())
@@ -446,7 +446,7 @@ mod tests {
     use super::*;
 
     use carehub_domain::audit::{AuditEvent, AuditEventId};
-    use carehub_domain::patient::{Mrn, PatientDetails, PatientId, PatientInput};
+    use carehub_domain::patients::{Mrn, PatientDetails, PatientId, PatientInput};
     use time::macros::{date, datetime};
 
     #[test]

@@ -6,11 +6,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use carehub_domain::referral::{
+use carehub_domain::identity::{FullName, UserId};
+use carehub_domain::kernel::Text;
+use carehub_domain::referrals::{
     Referral, ReferralDetail, ReferralSnapshot, ReferralStatus, Urgency,
 };
-use carehub_domain::text::Text;
-use carehub_domain::user::{FullName, UserId};
 
 use crate::api::records::{MedicalView, PatientView, PersonRef};
 
@@ -143,9 +143,9 @@ pub struct EmptyRequest {}
 mod tests {
     use super::*;
 
-    use carehub_domain::medical::{MedicalInfo, MedicalRecord};
-    use carehub_domain::patient::{Mrn, Patient, PatientDetails, PatientId, PatientInput};
-    use carehub_domain::referral::ReferralId;
+    use carehub_domain::patients::{MedicalInfo, MedicalRecord};
+    use carehub_domain::patients::{Mrn, Patient, PatientDetails, PatientId, PatientInput};
+    use carehub_domain::referrals::ReferralId;
     use serde_json::{Value, json};
     use time::macros::{date, datetime};
 

@@ -12,13 +12,13 @@ use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use carehub_domain::appointment::{Appointment, AppointmentStatus, HistoryChange, HistoryEntry};
-use carehub_domain::schedule::{
+use carehub_domain::identity::FullName;
+use carehub_domain::kernel::Text;
+use carehub_domain::scheduling::{Appointment, AppointmentStatus, HistoryChange, HistoryEntry};
+use carehub_domain::scheduling::{
     AvailabilityRule, DoctorProfile, Interval, TimeOff, from_timestamp, is_schedulable,
     to_timestamp,
 };
-use carehub_domain::text::Text;
-use carehub_domain::user::FullName;
 
 fn text(value: Option<&Text>) -> Option<String> {
     value.map(|t| t.as_str().to_owned())
@@ -45,7 +45,7 @@ pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
 /// An instant given in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD`, which means the
 /// start of that day in the clinic (`tz`). `None` when it is neither.
 pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
-    if let Ok(at) = carehub_domain::schedule::parse_instant(raw) {
+    if let Ok(at) = carehub_domain::scheduling::parse_instant(raw) {
         return Some(at);
     }
     // Only the plain date form: jiff would also take `2027-03-29T10:00`, a time without zone.
@@ -294,10 +294,10 @@ pub struct HistoryView {
 mod tests {
     use super::*;
 
-    use carehub_domain::appointment::AppointmentId;
-    use carehub_domain::patient::PatientId;
-    use carehub_domain::schedule::{Specialization, TimeOffId};
-    use carehub_domain::user::UserId;
+    use carehub_domain::identity::UserId;
+    use carehub_domain::patients::PatientId;
+    use carehub_domain::scheduling::AppointmentId;
+    use carehub_domain::scheduling::{Specialization, TimeOffId};
     use serde_json::{Value, json};
     use time::macros::datetime;
 
@@ -447,7 +447,7 @@ mod tests {
     fn availability_names_the_zone_and_hides_absent_time_off_reasons() {
         let paris = zone("Europe/Paris");
         let rule = AvailabilityRule::new(
-            carehub_domain::schedule::Weekday::Monday,
+            carehub_domain::scheduling::Weekday::Monday,
             jiff::civil::time(9, 0, 0, 0),
             jiff::civil::time(17, 30, 0, 0),
         )

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use carehub_domain::notification::{MAX_LIST_LIMIT, Notification, NotificationService};
-use carehub_domain::user::UserId;
+use carehub_domain::identity::UserId;
+use carehub_domain::notifications::{MAX_LIST_LIMIT, Notification, NotificationService};
 
 use super::frames::{Closing, ServerFrame};
 use crate::api::notifications::NotificationView;
@@ -186,8 +186,8 @@ mod tests {
 
     use std::sync::{Arc, Mutex};
 
-    use carehub_domain::clock::FixedClock;
-    use carehub_domain::notification::{
+    use carehub_domain::kernel::FixedClock;
+    use carehub_domain::notifications::{
         MockNotificationRepository, NotificationData, NotificationKind, NotificationQuery,
     };
     use time::macros::datetime;
@@ -364,9 +364,11 @@ mod tests {
     #[tokio::test]
     async fn a_storage_failure_stops_delivery_as_an_internal_error() {
         let mut repository = MockNotificationRepository::new();
-        repository
-            .expect_list()
-            .returning(|_| Err(carehub_domain::RepositoryError::new("database down")));
+        repository.expect_list().returning(|_| {
+            Err(carehub_domain::kernel::RepositoryError::new(
+                "database down",
+            ))
+        });
         let service = NotificationService::new(Arc::new(repository), clock());
         let mut delivery = Delivery::new(service, user());
         let stop = delivery

@@ -17,9 +17,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use carehub_domain::identity::IdentityService;
-use carehub_domain::notification::{Notification, NotificationService, NotificationSink};
-use carehub_domain::token::{LiveSession, SessionEnd, TokenId};
-use carehub_domain::user::UserId;
+use carehub_domain::identity::UserId;
+use carehub_domain::identity::{LiveSession, SessionEnd, TokenId};
+use carehub_domain::notifications::{Notification, NotificationService, NotificationSink};
 
 use frames::Closing;
 
@@ -277,7 +277,7 @@ impl Hub {
     ///
     /// # Errors
     /// When storage cannot answer; nothing is closed then.
-    pub async fn check_sessions(&self) -> Result<usize, carehub_domain::RepositoryError> {
+    pub async fn check_sessions(&self) -> Result<usize, carehub_domain::kernel::RepositoryError> {
         let sessions: Vec<LiveSession> = {
             let registry = self.registry();
             let unique: HashSet<LiveSession> = registry
@@ -328,7 +328,7 @@ impl Hub {
     /// When storage cannot answer; nothing is asked then.
     pub async fn sweep_missed(
         &self,
-    ) -> Result<usize, carehub_domain::notification::NotificationError> {
+    ) -> Result<usize, carehub_domain::notifications::NotificationError> {
         let users: Vec<UserId> = self.registry().by_user.keys().copied().collect();
         if users.is_empty() {
             return Ok(0);

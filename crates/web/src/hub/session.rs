@@ -9,10 +9,10 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Sessio
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use carehub_domain::identity::LiveSession;
+use carehub_domain::identity::UserId;
 use carehub_domain::identity::{AuthenticateError, Principal};
-use carehub_domain::notification::NotificationError;
-use carehub_domain::token::LiveSession;
-use carehub_domain::user::UserId;
+use carehub_domain::notifications::NotificationError;
 
 use super::delivery::{Delivery, FrameSink, Stop};
 use super::frames::{ClientFrame, Closing, ServerFrame};

@@ -7,19 +7,19 @@ use std::time::Duration;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use carehub_domain::clock::FixedClock;
+use carehub_domain::identity::MockLoginAttemptRepository;
+use carehub_domain::identity::MockPasswordHasher;
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
-use carehub_domain::notification::{
-    MockNotificationRepository, Notification, NotificationData, NotificationKind,
-    NotificationService, NotificationSink,
-};
-use carehub_domain::password::MockPasswordHasher;
-use carehub_domain::throttle::MockLoginAttemptRepository;
-use carehub_domain::token::{
+use carehub_domain::identity::{
     LiveSession, MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
     MockRevokedTokenRepository, MockSocketTicketRepository, SessionEnd, SessionId, TokenId,
 };
-use carehub_domain::user::{MockUserRepository, UserId};
+use carehub_domain::identity::{MockUserRepository, UserId};
+use carehub_domain::kernel::FixedClock;
+use carehub_domain::notifications::{
+    MockNotificationRepository, Notification, NotificationData, NotificationKind,
+    NotificationService, NotificationSink,
+};
 
 use super::frames::Closing;
 use super::{Hub, HubConfig, Registration};
@@ -236,9 +236,11 @@ async fn without_sockets_no_session_check_reaches_storage() {
 #[tokio::test]
 async fn a_failed_session_check_closes_nothing() {
     let mut revoked = MockRevokedTokenRepository::new();
-    revoked
-        .expect_ended_sessions()
-        .returning(|_| Err(carehub_domain::RepositoryError::new("database down")));
+    revoked.expect_ended_sessions().returning(|_| {
+        Err(carehub_domain::kernel::RepositoryError::new(
+            "database down",
+        ))
+    });
     let hub = hub_with(8, revoked);
     let socket = hub.register(session(user(1))).expect("registered");
     assert!(hub.check_sessions().await.is_err());

@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use carehub_domain::audit::{AuditEventId, AuditFilter};
-use carehub_domain::care_team::EmergencyAccessId;
 use carehub_domain::identity::parse_user_changes;
-use carehub_domain::patient::PatientId;
-use carehub_domain::user::{Role, UserFilter, UserId, UserStatus};
+use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus};
+use carehub_domain::patients::EmergencyAccessId;
+use carehub_domain::patients::PatientId;
 
 use crate::api::records::{AuditEventView, EmergencyAccessView};
 use crate::api::{ListPage, PageQuery, UserView};

@@ -15,15 +15,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use carehub_domain::access::Decision;
-use carehub_domain::appointment::{
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::PageRequest;
+use carehub_domain::patients::NoteInput;
+use carehub_domain::patients::PatientId;
+use carehub_domain::records::{Actor, RecordsError};
+use carehub_domain::scheduling::{
     AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
     StatusInput, appointment_access,
 };
-use carehub_domain::note::NoteInput;
-use carehub_domain::page::PageRequest;
-use carehub_domain::patient::PatientId;
-use carehub_domain::records::{Actor, RecordsError};
-use carehub_domain::user::UserId;
 use uuid::Uuid;
 
 use crate::api::records::NoteView;

@@ -6,10 +6,10 @@ use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use carehub_domain::identity::RefreshToken;
+use carehub_domain::identity::Role;
 use carehub_domain::identity::{LoginError, NewAccount, RefreshError};
-use carehub_domain::token::RefreshToken;
-use carehub_domain::user::Role;
-use carehub_domain::validation::ValidationErrors;
+use carehub_domain::kernel::ValidationErrors;
 
 use crate::api::{TokenResponse, UserView};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use utoipa::IntoParams;
 
-use carehub_domain::schedule::{AvailabilityInput, ProfileInput, TimeOffId, TimeOffInput};
-use carehub_domain::user::UserId;
+use carehub_domain::identity::UserId;
+use carehub_domain::scheduling::{AvailabilityInput, ProfileInput, TimeOffId, TimeOffInput};
 
 use crate::api::scheduling::{
     AvailabilityView, DoctorProfileView, RulesView, SlotView, SlotsView, TimeOffView,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use carehub_domain::notification::DEFAULT_LIST_LIMIT;
+use carehub_domain::notifications::DEFAULT_LIST_LIMIT;
 
 use crate::api::notifications::{MarkedRead, NotificationList, NotificationView, UnreadCount};
 use crate::extract::{Authenticated, parse_query};

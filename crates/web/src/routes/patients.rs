@@ -13,12 +13,12 @@ use time::OffsetDateTime;
 use utoipa::IntoParams;
 
 use carehub_domain::access::Action;
-use carehub_domain::medical::MedicalInput;
-use carehub_domain::note::{NoteInput, NoteKind};
-use carehub_domain::patient::{PatientId, PatientInput, SearchText};
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::ValidationErrors;
+use carehub_domain::patients::MedicalInput;
+use carehub_domain::patients::{NoteInput, NoteKind};
+use carehub_domain::patients::{PatientId, PatientInput, SearchText};
 use carehub_domain::records::Actor;
-use carehub_domain::user::UserId;
-use carehub_domain::validation::ValidationErrors;
 
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
@@ -340,7 +340,7 @@ pub async fn list_notes(
             limit: query.limit,
             cursor: query.cursor,
         }
-        .to_request(carehub_domain::note::NoteId::from_uuid)?;
+        .to_request(carehub_domain::patients::NoteId::from_uuid)?;
         Ok((kind, page))
     });
     let (kind, page) = read_query(&state, &actor, id, Action::ReadNotes, parsed).await?;

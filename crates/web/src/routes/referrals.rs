@@ -12,11 +12,11 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use carehub_domain::audit::AuditAction;
+use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::records::Actor;
-use carehub_domain::referral::{
+use carehub_domain::referrals::{
     ReferralBox, ReferralId, ReferralInput, ReferralStatus, Transition,
 };
-use carehub_domain::validation::ValidationErrors;
 
 use crate::api::referrals::{CompleteRequest, DeclineRequest, EmptyRequest, ReferralView};
 use crate::api::{ListPage, PageQuery};

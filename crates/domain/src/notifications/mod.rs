@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::RepositoryError;
-use crate::audit::string_enum;
-use crate::clock::Clock;
-use crate::user::UserId;
+use crate::identity::UserId;
+use crate::kernel::Clock;
+use crate::kernel::RepositoryError;
+use crate::kernel::string_enum;
 
 /// The most notifications one listing returns.
 pub const MAX_LIST_LIMIT: u32 = 500;
@@ -313,5 +313,4 @@ impl NotificationService {
 }
 
 #[cfg(test)]
-#[path = "notification_tests.rs"]
 mod tests;

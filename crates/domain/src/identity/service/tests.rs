@@ -7,14 +7,14 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::clock::FixedClock;
-use crate::password::{MockPasswordHasher, PasswordHash};
-use crate::throttle::{MockLoginAttemptRepository, RecentFailures};
-use crate::token::{
+use crate::identity::MockUserRepository;
+use crate::identity::{
     MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
     MockRevokedTokenRepository, MockSocketTicketRepository, RefreshTokenHash,
 };
-use crate::user::MockUserRepository;
+use crate::identity::{MockLoginAttemptRepository, RecentFailures};
+use crate::identity::{MockPasswordHasher, PasswordHash};
+use crate::kernel::FixedClock;
 
 /// The instant every test runs at: the service's clock stands still here.
 const NOW: OffsetDateTime = datetime!(2026-03-02 09:30 UTC);

@@ -1,5 +1,6 @@
 //! Users, their roles and statuses, and the port that stores them.
 
+pub use crate::kernel::UserId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -7,15 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::RepositoryError;
-use crate::id::time_ordered_id;
-use crate::page::{Page, PageRequest};
-use crate::password::PasswordHash;
-
-time_ordered_id!(
-    /// A user's identifier.
-    UserId
-);
+use crate::identity::PasswordHash;
+use crate::kernel::RepositoryError;
+use crate::kernel::{Page, PageRequest};
 
 /// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, compared regardless of case (kept lowercase).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -5,57 +5,17 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::RepositoryError;
-use crate::access::Basis;
-use crate::id::time_ordered_id;
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::user::{FullName, Role, UserId};
+use crate::access::{Action, Basis};
+use crate::identity::{FullName, Role, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::{Page, PageRequest};
+use crate::kernel::{string_enum, time_ordered_id};
+use crate::patients::PatientId;
 
 time_ordered_id!(
     /// An audit event's identifier; time-ordered.
     AuditEventId
 );
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| format!("unknown {}: {s}", $what))
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
 
 string_enum!(
     /// What was done, or attempted, to a patient's data.
@@ -159,4 +119,27 @@ pub trait AuditLog: Send + Sync {
         filter: AuditFilter,
         page: PageRequest<AuditEventId>,
     ) -> Result<Page<AuditEntry, AuditEventId>, RepositoryError>;
+}
+
+impl Action {
+    /// How an attempt is recorded in the audit trail.
+    pub const fn audit_action(self) -> AuditAction {
+        match self {
+            Action::CreatePatient => AuditAction::PatientCreate,
+            Action::SearchPatients => AuditAction::PatientList,
+            Action::ReadProfile => AuditAction::PatientRead,
+            Action::UpdateProfile => AuditAction::PatientUpdate,
+            Action::ReadMedical => AuditAction::MedicalRead,
+            Action::UpdateMedical => AuditAction::MedicalUpdate,
+            Action::ReadNotes => AuditAction::NotesRead,
+            Action::WriteNote => AuditAction::NoteCreate,
+            Action::ReadCareTeam => AuditAction::CareTeamRead,
+            Action::AddCareTeamMember => AuditAction::CareTeamAdd,
+            Action::EndCareTeamMembership => AuditAction::CareTeamEnd,
+            Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
+            Action::ReadAccessLog => AuditAction::AccessLogRead,
+            Action::SendReferral => AuditAction::ReferralCreate,
+            Action::BookAppointment => AuditAction::AppointmentCreate,
+        }
+    }
 }

@@ -6,9 +6,18 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditAction;
-use crate::patient::AccessFacts;
-use crate::user::Role;
+use crate::identity::Role;
+
+/// What links a user to a patient at one instant, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessFacts {
+    /// The patient record is the user's own.
+    pub is_own_record: bool,
+    /// The user is currently on the patient's care team.
+    pub on_care_team: bool,
+    /// The user holds an unexpired emergency access to the patient.
+    pub emergency_access: bool,
+}
 
 /// What a caller attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,27 +65,6 @@ impl Action {
         Action::SendReferral,
         Action::BookAppointment,
     ];
-
-    /// How an attempt is recorded in the audit trail.
-    pub const fn audit_action(self) -> AuditAction {
-        match self {
-            Action::CreatePatient => AuditAction::PatientCreate,
-            Action::SearchPatients => AuditAction::PatientList,
-            Action::ReadProfile => AuditAction::PatientRead,
-            Action::UpdateProfile => AuditAction::PatientUpdate,
-            Action::ReadMedical => AuditAction::MedicalRead,
-            Action::UpdateMedical => AuditAction::MedicalUpdate,
-            Action::ReadNotes => AuditAction::NotesRead,
-            Action::WriteNote => AuditAction::NoteCreate,
-            Action::ReadCareTeam => AuditAction::CareTeamRead,
-            Action::AddCareTeamMember => AuditAction::CareTeamAdd,
-            Action::EndCareTeamMembership => AuditAction::CareTeamEnd,
-            Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
-            Action::ReadAccessLog => AuditAction::AccessLogRead,
-            Action::SendReferral => AuditAction::ReferralCreate,
-            Action::BookAppointment => AuditAction::AppointmentCreate,
-        }
-    }
 }
 
 /// How the caller relates to the patient, strongest first.

@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::user::Username;
+use crate::identity::Username;
 
 /// The longest password accepted at sign-in; longer input is refused before any hashing.
 pub const MAX_PASSWORD_CHARS: usize = 128;

@@ -4,16 +4,16 @@
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::RepositoryError;
-use crate::appointment::AppointmentId;
 use crate::audit::AuditEvent;
-use crate::id::time_ordered_id;
-use crate::notification::{NewNotification, Notification};
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::referral::ReferralId;
-use crate::text::Text;
-use crate::user::{FullName, UserId};
+use crate::identity::{FullName, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::Text;
+use crate::kernel::time_ordered_id;
+use crate::kernel::{Page, PageRequest};
+use crate::notifications::{NewNotification, Notification};
+use crate::patients::PatientId;
+use crate::referrals::ReferralId;
+use crate::scheduling::AppointmentId;
 
 /// How long an emergency access lasts.
 pub const EMERGENCY_ACCESS_DURATION: Duration = Duration::minutes(60);
@@ -42,7 +42,7 @@ pub struct CareTeamMember {
     /// The referral whose acceptance opened the membership, if that was the reason.
     pub referral_id: Option<ReferralId>,
     /// The appointment whose booking opened the membership, if that was the reason. Such a
-    /// membership ends [`crate::appointment::CARE_TEAM_AFTER_VISIT`] after the appointment is
+    /// membership ends [`crate::scheduling::CARE_TEAM_AFTER_VISIT`] after the appointment is
     /// over; [`CareTeamRepository::add`] and [`CareTeamRepository::end`] ignore it.
     pub appointment_id: Option<AppointmentId>,
 }

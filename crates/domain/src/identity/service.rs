@@ -5,21 +5,21 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use crate::RepositoryError;
-use crate::clock::Clock;
-use crate::page::{Page, PageRequest};
-use crate::password::{HashingError, Password, PasswordHasher};
-use crate::throttle::{LoginAttemptRepository, ThrottlePolicy, throttle_key};
-use crate::token::{
+use crate::identity::{
     AccessClaims, AccessTokenCodec, LiveSession, NewRefreshToken, RefreshToken,
     RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, RotateOutcome,
     SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, TokenError, TokenId,
 };
-use crate::user::{
+use crate::identity::{
     CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserRepository,
     UserStatus, Username,
 };
-use crate::validation::ValidationErrors;
+use crate::identity::{HashingError, Password, PasswordHasher};
+use crate::identity::{LoginAttemptRepository, ThrottlePolicy, throttle_key};
+use crate::kernel::Clock;
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
 
 /// A failure the caller cannot fix: storage, hashing or signing broke. Logged, never shown.
 #[derive(Debug, thiserror::Error)]
@@ -822,5 +822,4 @@ impl IdentityService {
 }
 
 #[cfg(test)]
-#[path = "identity_tests.rs"]
 mod tests;

@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::RepositoryError;
-use crate::appointment::Conflict;
-use crate::audit::string_enum;
-use crate::id::time_ordered_id;
-use crate::page::{Page, PageRequest};
-use crate::text::{Text, TextError};
-use crate::user::{FullName, UserId};
-use crate::validation::ValidationErrors;
+use crate::identity::{FullName, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::string_enum;
+use crate::kernel::time_ordered_id;
+use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Text, TextError};
+use crate::scheduling::Conflict;
 
 /// The appointment length of a doctor who never set one, in minutes.
 pub const DEFAULT_APPOINTMENT_MINUTES: u16 = 30;
@@ -975,5 +975,4 @@ pub trait ScheduleRepository: Send + Sync {
 }
 
 #[cfg(test)]
-#[path = "schedule_tests.rs"]
 mod tests;

@@ -7,7 +7,7 @@ use mockall::predicate::eq;
 use time::macros::datetime;
 
 use super::*;
-use crate::clock::FixedClock;
+use crate::kernel::FixedClock;
 
 /// The instant every test runs at: the service's clock stands still here.
 const NOW: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);

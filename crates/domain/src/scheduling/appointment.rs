@@ -2,23 +2,24 @@
 //! is, what a client asks for, how its status may change, who may see and change it, and the
 //! port that stores appointments so that none ever overlaps another of its doctor or patient.
 
+pub use crate::kernel::AppointmentId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::RepositoryError;
 use crate::access::{Basis, Decision};
-use crate::audit::{AuditEvent, string_enum};
-use crate::care_team::CareTeamMember;
-use crate::id::time_ordered_id;
-use crate::notification::{NewNotification, Notification};
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::schedule::{Interval, MAX_APPOINTMENT_MINUTES};
-use crate::text::{Text, TextError};
-use crate::user::{FullName, Role, UserId};
-use crate::validation::ValidationErrors;
+use crate::audit::AuditEvent;
+use crate::identity::{FullName, Role, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::string_enum;
+use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Text, TextError};
+use crate::notifications::{NewNotification, Notification};
+use crate::patients::CareTeamMember;
+use crate::patients::PatientId;
+use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES};
 
 /// How long before the start a patient may still cancel their own appointment.
 pub const PATIENT_CANCEL_NOTICE: Duration = Duration::hours(2);
@@ -29,11 +30,6 @@ pub const MAX_CANCEL_REASON_CHARS: usize = 1_000;
 pub const CARE_TEAM_AFTER_VISIT: Duration = Duration::days(30);
 /// The longest reason for a visit, in characters.
 pub const MAX_APPOINTMENT_REASON_CHARS: usize = 500;
-
-time_ordered_id!(
-    /// An appointment's identifier.
-    AppointmentId
-);
 
 string_enum!(
     /// Where an appointment stands.
@@ -342,7 +338,7 @@ fn required<T>(errors: &mut ValidationErrors, field: &str, value: Option<T>) -> 
 
 /// An RFC 3339 instant on a whole minute, in UTC.
 fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
-    let at = crate::schedule::parse_instant(raw)?;
+    let at = crate::scheduling::parse_instant(raw)?;
     if at.second() != 0 || at.nanosecond() != 0 {
         return Err("must be on a whole minute");
     }

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::RepositoryError;
-use crate::audit::{AuditEvent, string_enum};
-use crate::patient::PatientId;
-use crate::text::{Text, parse_date};
-use crate::user::UserId;
-use crate::validation::ValidationErrors;
+use crate::audit::AuditEvent;
+use crate::identity::UserId;
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::string_enum;
+use crate::kernel::{Text, parse_date};
+use crate::patients::PatientId;
 
 /// The most entries each list may hold.
 pub const MAX_ENTRIES: usize = 100;
@@ -325,7 +326,7 @@ impl From<&MedicalInfo> for MedicalInput {
                 .map(|c| ConditionInput {
                     name: Some(text(&c.name)),
                     code: c.code.as_ref().map(text),
-                    since: c.since.map(crate::text::format_date),
+                    since: c.since.map(crate::kernel::format_date),
                 })
                 .collect(),
             medications: info

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::RepositoryError;
-use crate::user::{Role, UserId};
+use crate::identity::{Role, UserId};
+use crate::kernel::RepositoryError;
 
 /// A sign-in session: every refresh token descended from one login shares it (the "family").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -35,3 +35,23 @@ macro_rules! time_ordered_id {
     };
 }
 pub(crate) use time_ordered_id;
+
+time_ordered_id!(
+    /// A user's identifier.
+    UserId
+);
+
+time_ordered_id!(
+    /// A patient's identifier inside CareHub.
+    PatientId
+);
+
+time_ordered_id!(
+    /// A referral's identifier.
+    ReferralId
+);
+
+time_ordered_id!(
+    /// An appointment's identifier.
+    AppointmentId
+);

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::RepositoryError;
+use crate::kernel::RepositoryError;
 
 /// How many failures within which window pause sign-in for a username.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,22 +1,23 @@
 //! Referrals: a doctor sends a patient, with the clinical information that matters, to another
 //! doctor. This module holds what a referral is and how its status may change.
 
+pub use crate::kernel::ReferralId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::RepositoryError;
-use crate::audit::{AuditEvent, string_enum};
-use crate::care_team::CareTeamMember;
-use crate::id::time_ordered_id;
-use crate::medical::MedicalRecord;
-use crate::notification::{NewNotification, Notification};
-use crate::page::{Page, PageRequest};
-use crate::patient::{Patient, PatientId};
-use crate::text::Text;
-use crate::user::{FullName, UserId};
-use crate::validation::ValidationErrors;
+use crate::audit::AuditEvent;
+use crate::identity::{FullName, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::Text;
+use crate::kernel::ValidationErrors;
+use crate::kernel::string_enum;
+use crate::kernel::{Page, PageRequest};
+use crate::notifications::{NewNotification, Notification};
+use crate::patients::CareTeamMember;
+use crate::patients::MedicalRecord;
+use crate::patients::{Patient, PatientId};
 
 /// The longest reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -24,11 +25,6 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_SUMMARY_CHARS: usize = 20_000;
 /// The longest decline reason or outcome note, in characters.
 pub const MAX_NOTE_CHARS: usize = 5_000;
-
-time_ordered_id!(
-    /// A referral's identifier.
-    ReferralId
-);
 
 string_enum!(
     /// How soon the receiving doctor should act.
@@ -239,7 +235,7 @@ impl ReferralInput {
 ///
 /// # Errors
 /// The rule the text breaks.
-pub fn parse_note(raw: &str) -> Result<Text, crate::text::TextError> {
+pub fn parse_note(raw: &str) -> Result<Text, crate::kernel::TextError> {
     Text::multiline(raw, MAX_NOTE_CHARS)
 }
 

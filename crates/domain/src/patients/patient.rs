@@ -1,6 +1,7 @@
 //! Patients: who they are, how to reach them, how they are identified and insured, where they
 //! lie, and the port that stores them.
 
+pub use crate::kernel::PatientId;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -9,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::RepositoryError;
+use crate::access::AccessFacts;
 use crate::audit::AuditEvent;
-use crate::care_team::CareTeamMember;
-use crate::id::time_ordered_id;
-use crate::page::{Page, PageRequest};
-use crate::text::{Phone, Text, format_date, parse_date};
-use crate::user::{Email, FullName, UserId};
-use crate::validation::ValidationErrors;
+use crate::identity::{Email, FullName, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::ValidationErrors;
+use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Phone, Text, format_date, parse_date};
+use crate::patients::CareTeamMember;
 
 /// The most identifiers one patient may carry.
 pub const MAX_IDENTIFIERS: usize = 20;
@@ -24,11 +25,6 @@ pub const MAX_IDENTIFIERS: usize = 20;
 pub const MAX_ADDRESS_LINES: usize = 4;
 /// The oldest a date of birth may be, in years.
 const MAX_AGE_YEARS: i32 = 150;
-
-time_ordered_id!(
-    /// A patient's identifier inside CareHub.
-    PatientId
-);
 
 /// A medical record number: `CH-` and nine digits in groups, `CH-4821-7730-5`, the last digit a
 /// Luhn check digit so that a mistyped digit or swapped neighbours are caught when read out.
@@ -399,7 +395,7 @@ fn optional<T, E: fmt::Display>(
     raw.and_then(|raw| errors.check(field, parse(raw)))
 }
 
-fn line(max: usize) -> impl Fn(&str) -> Result<Text, crate::text::TextError> {
+fn line(max: usize) -> impl Fn(&str) -> Result<Text, crate::kernel::TextError> {
     move |raw| Text::line(raw, max)
 }
 
@@ -771,17 +767,6 @@ pub struct PatientQuery {
 }
 
 // ---- Port ------------------------------------------------------------------------------------
-
-/// What links a user to a patient at one instant, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AccessFacts {
-    /// The patient record is the user's own.
-    pub is_own_record: bool,
-    /// The user is currently on the patient's care team.
-    pub on_care_team: bool,
-    /// The user holds an unexpired emergency access to the patient.
-    pub emergency_access: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavePatientError {

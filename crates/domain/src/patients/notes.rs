@@ -6,15 +6,16 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::RepositoryError;
-use crate::appointment::AppointmentId;
-use crate::audit::{AuditEvent, string_enum};
-use crate::id::time_ordered_id;
-use crate::page::{Page, PageRequest};
-use crate::patient::PatientId;
-use crate::text::Text;
-use crate::user::{FullName, UserId};
-use crate::validation::ValidationErrors;
+use crate::audit::AuditEvent;
+use crate::identity::{FullName, UserId};
+use crate::kernel::RepositoryError;
+use crate::kernel::Text;
+use crate::kernel::ValidationErrors;
+use crate::kernel::string_enum;
+use crate::kernel::time_ordered_id;
+use crate::kernel::{Page, PageRequest};
+use crate::patients::PatientId;
+use crate::scheduling::AppointmentId;
 
 /// The longest note body, in characters.
 pub const MAX_NOTE_CHARS: usize = 20_000;

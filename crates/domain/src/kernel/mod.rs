@@ -1,0 +1,19 @@
+//! The shared kernel: what every concept builds on. Identifiers that cross concepts, text
+//! values, paging, the clock, validation errors and the error every port returns.
+
+mod clock;
+mod enums;
+mod error;
+mod id;
+mod page;
+mod text;
+mod validation;
+
+pub use clock::*;
+pub(crate) use enums::string_enum;
+pub use error::*;
+pub(crate) use id::time_ordered_id;
+pub use id::{AppointmentId, PatientId, ReferralId, UserId};
+pub use page::*;
+pub use text::*;
+pub use validation::*;
