@@ -45,13 +45,14 @@ impl RecordsService {
     pub async fn check_may_book(&self, actor: &Actor) -> Result<(), RecordsError> {
         let never = Relationship::ALL
             .iter()
-            .all(|r| decide(actor.role, *r, Action::BookAppointment) == Decision::Forbidden);
+            .all(|r| decide(actor.role(), *r, Action::BookAppointment) == Decision::Forbidden);
         if never {
             Err(self
+                .gate
                 .deny(
                     actor,
                     None,
-                    Action::BookAppointment,
+                    Action::BookAppointment.audit_action(),
                     RecordsError::Forbidden,
                 )
                 .await)
@@ -83,21 +84,23 @@ impl RecordsService {
         let request = input.parse()?;
         let doctor = self.active_doctor(request.doctor_id, "doctor_id").await?;
         let patient_id = request.patient_id;
-        if actor.role == Role::Doctor && request.doctor_id != actor.user_id {
+        if actor.role() == Role::Doctor && request.doctor_id != actor.user_id() {
             return Err(self
+                .gate
                 .deny(
                     actor,
                     Some(patient_id),
-                    Action::BookAppointment,
+                    Action::BookAppointment.audit_action(),
                     RecordsError::Forbidden,
                 )
                 .await);
         }
         let basis = self
+            .gate
             .decide_on_patient(actor, patient_id, Action::BookAppointment)
             .await?;
         let account = self.patient_account(patient_id).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let id = AppointmentId::generate();
         let latest_end = request
             .end
@@ -109,7 +112,7 @@ impl RecordsService {
             doctor_name: Some(doctor.full_name.clone()),
             started_at: now,
             ended_at: None,
-            added_by: actor.user_id,
+            added_by: actor.user_id(),
             ended_by: None,
             referral_id: None,
             appointment_id: Some(id),
@@ -123,7 +126,7 @@ impl RecordsService {
             reason: request.reason,
             status: AppointmentStatus::Booked,
             cancel_reason: None,
-            created_by: actor.user_id,
+            created_by: actor.user_id(),
             created_at: now,
             updated_at: now,
             doctor_name: Some(doctor.full_name),
@@ -136,7 +139,7 @@ impl RecordsService {
             NotificationKind::AppointmentBooked,
             &verb,
         );
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(patient_id),
             AuditAction::AppointmentCreate,
@@ -191,7 +194,8 @@ impl RecordsService {
     ) -> Result<Appointment, RecordsError> {
         let action = AuditAction::AppointmentRead;
         let (appointment, basis) = self.see_appointment(actor, id, action).await?;
-        self.audit_allowed(actor, appointment.patient_id, action, basis)
+        self.gate
+            .allowed(actor, appointment.patient_id, action, basis)
             .await?;
         Ok(appointment)
     }
@@ -208,7 +212,8 @@ impl RecordsService {
         let action = AuditAction::AppointmentHistory;
         let (appointment, basis) = self.see_appointment(actor, id, action).await?;
         let history = self.ports.appointments.history(id).await?;
-        self.audit_allowed(actor, appointment.patient_id, action, basis)
+        self.gate
+            .allowed(actor, appointment.patient_id, action, basis)
             .await?;
         Ok(history)
     }
@@ -227,16 +232,17 @@ impl RecordsService {
         page: PageRequest<AppointmentId>,
     ) -> Result<Page<Appointment, AppointmentId>, RecordsError> {
         let action = AuditAction::AppointmentList;
-        let (filter, basis) = match actor.role {
+        let (filter, basis) = match actor.role() {
             Role::Secretary => (filter, Basis::Role),
             Role::Doctor => {
-                if filter.doctor_id.is_some_and(|d| d != actor.user_id) {
+                if filter.doctor_id.is_some_and(|d| d != actor.user_id()) {
                     return Err(self
-                        .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .gate
+                        .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
                         .await);
                 }
                 let own = AppointmentFilter {
-                    doctor_id: Some(actor.user_id),
+                    doctor_id: Some(actor.user_id()),
                     ..filter
                 };
                 (own, Basis::Appointment)
@@ -245,7 +251,8 @@ impl RecordsService {
                 let own_record = self.own_patient_id(actor).await?;
                 if filter.patient_id.is_some_and(|p| Some(p) != own_record) {
                     return Err(self
-                        .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .gate
+                        .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
                         .await);
                 }
                 let Some(own_record) = own_record else {
@@ -262,12 +269,13 @@ impl RecordsService {
             }
             Role::Laboratory | Role::Admin => {
                 return Err(self
-                    .deny_as(actor, filter.patient_id, action, RecordsError::Forbidden)
+                    .gate
+                    .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
                     .await);
             }
         };
         let found = self.ports.appointments.list(&filter, page).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let mut patients: Vec<PatientId> = Vec::new();
         for appointment in &found.items {
             if !patients.contains(&appointment.patient_id) {
@@ -276,10 +284,10 @@ impl RecordsService {
         }
         let events: Vec<AuditEvent> = patients
             .into_iter()
-            .map(|p| self.event(actor, Some(p), action, Some(basis), now))
+            .map(|p| self.gate.event(actor, Some(p), action, Some(basis), now))
             .collect();
         if !events.is_empty() {
-            self.ports.audit.record(events).await?;
+            self.gate.record(events).await?;
         }
         Ok(found)
     }
@@ -303,9 +311,9 @@ impl RecordsService {
         let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
         let patient_id = appointment.patient_id;
         let to = input.parse_status()?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let reason = match check_status_change(
-            actor.role,
+            actor.role(),
             appointment.status,
             to,
             input.reason.as_deref(),
@@ -315,7 +323,8 @@ impl RecordsService {
             Ok(reason) => reason,
             Err(error @ StatusChangeError::Role(_)) => {
                 return Err(self
-                    .deny_as(actor, Some(patient_id), action, error.into())
+                    .gate
+                    .deny(actor, Some(patient_id), action, error.into())
                     .await);
             }
             Err(error) => return Err(error.into()),
@@ -330,7 +339,7 @@ impl RecordsService {
             to,
             reason: reason.clone(),
             at: now,
-            actor_id: actor.user_id,
+            actor_id: actor.user_id(),
             care_team_until: closes.then_some(now + CARE_TEAM_AFTER_VISIT),
         };
         let notices = if to == AppointmentStatus::Cancelled {
@@ -346,7 +355,9 @@ impl RecordsService {
         } else {
             Vec::new()
         };
-        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(basis), now);
         match self
             .ports
             .appointments
@@ -380,8 +391,8 @@ impl RecordsService {
         let action = AuditAction::AppointmentReschedule;
         let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
         let patient_id = appointment.patient_id;
-        let now = self.ports.clock.now();
-        if actor.role == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
+        let now = self.gate.now();
+        if actor.role() == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
             return Err(StatusChangeError::TooLate.into());
         }
         if appointment.status != AppointmentStatus::Booked {
@@ -402,7 +413,9 @@ impl RecordsService {
             NotificationKind::AppointmentRescheduled,
             &verb,
         );
-        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(basis), now);
         let mut retries = 0;
         loop {
             let schedule = self
@@ -421,7 +434,7 @@ impl RecordsService {
                 to,
                 schedule_version: schedule.version,
                 at: now,
-                actor_id: actor.user_id,
+                actor_id: actor.user_id(),
             };
             match self
                 .ports
@@ -460,18 +473,20 @@ impl RecordsService {
     ) -> Result<ClinicalNote, RecordsError> {
         let action = AuditAction::NoteCreate;
         let found = self.ports.appointments.get(id).await?;
-        if actor.role != Role::Doctor {
+        if actor.role() != Role::Doctor {
             let patient_id = found.as_ref().map(|a| a.patient_id);
             return Err(self
-                .deny_as(actor, patient_id, action, RecordsError::Forbidden)
+                .gate
+                .deny(actor, patient_id, action, RecordsError::Forbidden)
                 .await);
         }
         let appointment = match found {
-            Some(a) if a.doctor_id == actor.user_id => a,
+            Some(a) if a.doctor_id == actor.user_id() => a,
             other => {
                 let patient_id = other.map(|a| a.patient_id);
                 return Err(self
-                    .deny_as(actor, patient_id, action, RecordsError::AppointmentNotFound)
+                    .gate
+                    .deny(actor, patient_id, action, RecordsError::AppointmentNotFound)
                     .await);
             }
         };
@@ -483,6 +498,7 @@ impl RecordsService {
         }
         let patient_id = appointment.patient_id;
         let basis = self
+            .gate
             .decide_on_patient(actor, patient_id, Action::WriteNote)
             .await?;
         let parsed = input.parse();
@@ -494,11 +510,11 @@ impl RecordsService {
             Ok(new) if errors.is_empty() => new,
             _ => return Err(errors.into()),
         };
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let note = ClinicalNote {
             id: NoteId::generate(),
             patient_id,
-            author_id: actor.user_id,
+            author_id: actor.user_id(),
             author_name: None,
             kind: Some(new.kind.unwrap_or(NoteKind::Consultation)),
             body: new.body,
@@ -506,7 +522,9 @@ impl RecordsService {
             created_at: now,
             appointment_id: Some(id),
         };
-        let event = self.event(actor, Some(patient_id), action, Some(basis), now);
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(basis), now);
         self.ports
             .notes
             .append(&note, &event)
@@ -533,18 +551,18 @@ impl RecordsService {
         action: AuditAction,
     ) -> Result<(Appointment, Basis), RecordsError> {
         let Some(appointment) = self.ports.appointments.get(id).await? else {
-            let error = if appointment_access(actor.role, true, true) == Decision::Forbidden {
+            let error = if appointment_access(actor.role(), true, true) == Decision::Forbidden {
                 RecordsError::Forbidden
             } else {
                 RecordsError::AppointmentNotFound
             };
-            return Err(self.deny_as(actor, None, action, error).await);
+            return Err(self.gate.deny(actor, None, action, error).await);
         };
-        let is_its_patient = actor.role == Role::Patient
+        let is_its_patient = actor.role() == Role::Patient
             && self.own_patient_id(actor).await? == Some(appointment.patient_id);
         let decision = appointment_access(
-            actor.role,
-            appointment.doctor_id == actor.user_id,
+            actor.role(),
+            appointment.doctor_id == actor.user_id(),
             is_its_patient,
         );
         let error = match decision {
@@ -553,7 +571,8 @@ impl RecordsService {
             Decision::Hidden => RecordsError::AppointmentNotFound,
         };
         Err(self
-            .deny_as(actor, Some(appointment.patient_id), action, error)
+            .gate
+            .deny(actor, Some(appointment.patient_id), action, error)
             .await)
     }
 
@@ -562,7 +581,7 @@ impl RecordsService {
         Ok(self
             .ports
             .patients
-            .find_by_user(actor.user_id)
+            .find_by_user(actor.user_id())
             .await?
             .map(|p| p.id))
     }
@@ -597,7 +616,7 @@ impl RecordsService {
     /// was written; a schedule that kept changing is an internal failure.
     async fn refused_write(&self, error: BookError, event: AuditEvent) -> RecordsError {
         match error {
-            BookError::Conflicts(conflicts) => match self.ports.audit.record(vec![event]).await {
+            BookError::Conflicts(conflicts) => match self.gate.record(vec![event]).await {
                 Ok(()) => RecordsError::Conflicts(conflicts),
                 Err(e) => e.into(),
             },
@@ -615,10 +634,10 @@ impl RecordsService {
     /// How the actor is named in an appointment notification: never a patient's name, since a
     /// notification may show on a lock screen.
     async fn acted_by(&self, actor: &Actor) -> Result<String, RecordsError> {
-        if actor.role == Role::Patient {
+        if actor.role() == Role::Patient {
             Ok("the patient".to_owned())
         } else {
-            self.name_of(actor.user_id).await
+            self.name_of(actor.user_id()).await
         }
     }
 
@@ -648,14 +667,14 @@ impl RecordsService {
         [Some(appointment.doctor_id), account]
             .into_iter()
             .flatten()
-            .filter(|user| *user != actor.user_id)
+            .filter(|user| *user != actor.user_id())
             .map(|user| NewNotification {
                 recipient: Recipient::User(user),
                 kind,
                 data: NotificationData {
                     title: title.clone(),
                     patient_id: Some(*appointment.patient_id.as_uuid()),
-                    actor_id: Some(*actor.user_id.as_uuid()),
+                    actor_id: Some(*actor.user_id().as_uuid()),
                     appointment_id: Some(*appointment.id.as_uuid()),
                     ..NotificationData::default()
                 },

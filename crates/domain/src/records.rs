@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-use crate::access::{Action, Basis, Decision, Relationship, SearchAccess, decide, search_scope};
-use crate::audit::{
-    AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog, Outcome,
+use crate::access::{
+    AccessError, AccessFactsRepository, Action, Actor, Basis, Grant, SearchAccess, search_scope,
 };
-use crate::identity::{InternalError, Principal};
+use crate::audit::Gatekeeper;
+use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog};
+use crate::identity::InternalError;
 use crate::identity::{Role, UserId, UserRepository};
 use crate::kernel::Clock;
 use crate::kernel::RepositoryError;
@@ -37,82 +38,6 @@ use crate::scheduling::{ScheduleRepository, Unavailable};
 
 /// How many times registration draws a new record number when the drawn one is taken.
 const MRN_ATTEMPTS: usize = 8;
-
-/// Who is acting, and the request that carries the attempt (for the audit trail).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    user_id: UserId,
-    role: Role,
-    request_id: Option<String>,
-}
-
-impl Actor {
-    /// The authenticated caller of a request.
-    pub fn new(principal: &Principal, request_id: Option<String>) -> Self {
-        Self {
-            user_id: principal.id(),
-            role: principal.role(),
-            request_id,
-        }
-    }
-
-    /// An actor without proof of authentication, for tests of the rules.
-    #[cfg(any(test, feature = "mocks"))]
-    pub fn unchecked(user_id: UserId, role: Role) -> Self {
-        Self {
-            user_id,
-            role,
-            request_id: None,
-        }
-    }
-
-    pub fn user_id(&self) -> UserId {
-        self.user_id
-    }
-
-    pub fn role(&self) -> Role {
-        self.role
-    }
-}
-
-/// Proof that the access policy let an actor do one action (on one patient). Only
-/// [`RecordsService::authorize`] and [`RecordsService::authorize_role`] make one, so the operations
-/// that take a grant cannot run unchecked; adapters ask for it before they even read the request's
-/// body, so a refused caller learns nothing about what the operation would accept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    actor: Actor,
-    patient_id: Option<PatientId>,
-    action: Action,
-    basis: Basis,
-}
-
-impl Grant {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
-    }
-
-    pub fn basis(&self) -> Basis {
-        self.basis
-    }
-
-    /// The grant's basis and patient, if it is for `action`; a grant for anything else is
-    /// refused (a programming error in the adapter, never a way in).
-    fn for_action(&self, action: Action) -> Result<(Basis, Option<PatientId>), RecordsError> {
-        if self.action == action {
-            Ok((self.basis, self.patient_id))
-        } else {
-            Err(RecordsError::Forbidden)
-        }
-    }
-
-    fn for_patient_action(&self, action: Action) -> Result<(Basis, PatientId), RecordsError> {
-        match self.for_action(action)? {
-            (basis, Some(patient_id)) => Ok((basis, patient_id)),
-            (_, None) => Err(RecordsError::Forbidden),
-        }
-    }
-}
 
 /// Why a record operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +101,16 @@ pub enum RecordsError {
     Internal(#[from] InternalError),
 }
 
+impl From<AccessError> for RecordsError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Internal(e) => e.into(),
+        }
+    }
+}
+
 impl From<RepositoryError> for RecordsError {
     fn from(error: RepositoryError) -> Self {
         Self::Internal(error.into())
@@ -199,6 +134,8 @@ impl From<SavePatientError> for RecordsError {
 /// The ports the record use cases need.
 #[derive(Clone)]
 pub struct RecordsPorts {
+    /// How users relate to patients, for the access policy.
+    pub access_facts: Arc<dyn AccessFactsRepository>,
     pub patients: Arc<dyn PatientRepository>,
     pub medical: Arc<dyn MedicalRepository>,
     pub notes: Arc<dyn NoteRepository>,
@@ -244,36 +181,21 @@ impl Default for RecordsConfig {
 #[derive(Debug, Clone)]
 pub struct RecordsService {
     ports: RecordsPorts,
+    gate: Gatekeeper,
     config: RecordsConfig,
 }
 
 impl RecordsService {
     pub fn new(ports: RecordsPorts, config: RecordsConfig) -> Self {
-        Self { ports, config }
-    }
-
-    fn event(
-        &self,
-        actor: &Actor,
-        patient_id: Option<PatientId>,
-        action: AuditAction,
-        basis: Option<Basis>,
-        at: OffsetDateTime,
-    ) -> AuditEvent {
-        AuditEvent {
-            id: AuditEventId::generate(),
-            at,
-            actor_id: actor.user_id,
-            actor_role: actor.role,
-            patient_id,
-            action,
-            outcome: if basis.is_some() {
-                Outcome::Allowed
-            } else {
-                Outcome::Denied
-            },
-            basis,
-            request_id: actor.request_id.clone(),
+        let gate = Gatekeeper::new(
+            Arc::clone(&ports.access_facts),
+            Arc::clone(&ports.audit),
+            Arc::clone(&ports.clock),
+        );
+        Self {
+            ports,
+            gate,
+            config,
         }
     }
 
@@ -307,119 +229,17 @@ impl RecordsService {
         ))
     }
 
-    /// Records a refusal and returns the error to answer with.
-    async fn deny(
-        &self,
-        actor: &Actor,
-        patient_id: Option<PatientId>,
-        action: Action,
-        error: RecordsError,
-    ) -> RecordsError {
-        self.deny_as(actor, patient_id, action.audit_action(), error)
-            .await
-    }
-
-    /// Records a refusal as `action` in the audit trail and returns the error to answer with
-    /// (or the audit log's failure).
-    async fn deny_as(
-        &self,
-        actor: &Actor,
-        patient_id: Option<PatientId>,
-        action: AuditAction,
-        error: RecordsError,
-    ) -> RecordsError {
-        let event = self.event(actor, patient_id, action, None, self.ports.clock.now());
-        match self.ports.audit.record(vec![event]).await {
-            Ok(()) => error,
-            Err(e) => e.into(),
-        }
-    }
-
-    /// Records that an allowed read happened.
-    async fn audit_read(
-        &self,
-        actor: &Actor,
-        patient_id: PatientId,
-        action: Action,
-        basis: Basis,
-    ) -> Result<(), RecordsError> {
-        self.audit_allowed(actor, patient_id, action.audit_action(), basis)
-            .await
-    }
-
-    /// Records that an allowed attempt happened, as `action` in the audit trail, when nothing
-    /// else writes its event.
-    async fn audit_allowed(
-        &self,
-        actor: &Actor,
-        patient_id: PatientId,
-        action: AuditAction,
-        basis: Basis,
-    ) -> Result<(), RecordsError> {
-        let event = self.event(
-            actor,
-            Some(patient_id),
-            action,
-            Some(basis),
-            self.ports.clock.now(),
-        );
-        Ok(self.ports.audit.record(vec![event]).await?)
-    }
-
     /// Asks the policy whether `actor` may do `action` on the patient; a refusal is audited.
-    /// A role that may never do `action` is refused before the patient is even looked up.
     ///
     /// # Errors
-    /// `Forbidden` when the role may never do it, `NotFound` when the patient does not exist or
-    /// is outside the actor's relationships, `Internal`.
+    /// `Forbidden`, `NotFound`, `Internal`.
     pub async fn authorize(
         &self,
         actor: &Actor,
         patient_id: PatientId,
         action: Action,
     ) -> Result<Grant, RecordsError> {
-        let basis = self.decide_on_patient(actor, patient_id, action).await?;
-        Ok(Grant {
-            actor: actor.clone(),
-            patient_id: Some(patient_id),
-            action,
-            basis,
-        })
-    }
-
-    async fn decide_on_patient(
-        &self,
-        actor: &Actor,
-        patient_id: PatientId,
-        action: Action,
-    ) -> Result<Basis, RecordsError> {
-        let never = Relationship::ALL
-            .iter()
-            .all(|r| decide(actor.role, *r, action) == Decision::Forbidden);
-        if never {
-            return Err(self
-                .deny(actor, Some(patient_id), action, RecordsError::Forbidden)
-                .await);
-        }
-        let now = self.ports.clock.now();
-        let facts = self
-            .ports
-            .patients
-            .access_facts(patient_id, actor.user_id, now)
-            .await?;
-        let decision = match facts {
-            Some(facts) => decide(actor.role, Relationship::from_facts(facts), action),
-            None => Decision::Hidden,
-        };
-        match decision {
-            Decision::Allow(basis) => Ok(basis),
-            Decision::Forbidden => Err(self
-                .deny(actor, Some(patient_id), action, RecordsError::Forbidden)
-                .await),
-            Decision::Hidden => Err(self
-                .deny(actor, Some(patient_id), action, RecordsError::NotFound)
-                .await),
-        }
+        Ok(self.gate.authorize(actor, patient_id, action).await?)
     }
 
     /// Asks the policy whether the actor's role may do a patient-independent action
@@ -432,17 +252,7 @@ impl RecordsService {
         actor: &Actor,
         action: Action,
     ) -> Result<Grant, RecordsError> {
-        match decide(actor.role, Relationship::None, action) {
-            Decision::Allow(basis) => Ok(Grant {
-                actor: actor.clone(),
-                patient_id: None,
-                action,
-                basis,
-            }),
-            _ => Err(self
-                .deny(actor, None, action, RecordsError::Forbidden)
-                .await),
-        }
+        Ok(self.gate.authorize_role(actor, action).await?)
     }
 
     /// A linked account must be a patient's.
@@ -470,24 +280,24 @@ impl RecordsService {
         input: &PatientInput,
     ) -> Result<Patient, RecordsError> {
         let (basis, _) = grant.for_action(Action::CreatePatient)?;
-        let actor = &grant.actor;
-        let now = self.ports.clock.now();
+        let actor = &grant.actor();
+        let now = self.gate.now();
         let details = input.parse(now.date())?;
         self.check_linked_user(&details).await?;
         let id = PatientId::generate();
-        let first_member = (actor.role == Role::Doctor).then(|| CareTeamMember {
+        let first_member = (actor.role() == Role::Doctor).then(|| CareTeamMember {
             id: MembershipId::generate(),
             patient_id: id,
-            doctor_id: actor.user_id,
+            doctor_id: actor.user_id(),
             doctor_name: None,
             started_at: now,
             ended_at: None,
-            added_by: actor.user_id,
+            added_by: actor.user_id(),
             ended_by: None,
             referral_id: None,
             appointment_id: None,
         });
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(id),
             AuditAction::PatientCreate,
@@ -530,12 +340,12 @@ impl RecordsService {
         page: PageRequest<PatientId>,
     ) -> Result<Page<PatientSummary, PatientId>, RecordsError> {
         let (basis, _) = grant.for_action(Action::SearchPatients)?;
-        let actor = &grant.actor;
-        let now = self.ports.clock.now();
-        let scope = match search_scope(actor.role) {
+        let actor = &grant.actor();
+        let now = self.gate.now();
+        let scope = match search_scope(actor.role()) {
             Some(SearchAccess::All) => SearchScope::All,
             Some(SearchAccess::CareTeamOrExactMatch) => SearchScope::Doctor {
-                doctor_id: actor.user_id,
+                doctor_id: actor.user_id(),
                 at: now,
             },
             None => return Err(RecordsError::Forbidden),
@@ -549,7 +359,7 @@ impl RecordsService {
             .items
             .iter()
             .map(|p| {
-                self.event(
+                self.gate.event(
                     actor,
                     Some(p.id),
                     AuditAction::PatientList,
@@ -559,7 +369,7 @@ impl RecordsService {
             })
             .collect();
         if !events.is_empty() {
-            self.ports.audit.record(events).await?;
+            self.gate.record(events).await?;
         }
         Ok(found)
     }
@@ -570,6 +380,7 @@ impl RecordsService {
     /// `Forbidden`, `NotFound`, `Internal`.
     pub async fn get_patient(&self, actor: &Actor, id: PatientId) -> Result<Patient, RecordsError> {
         let basis = self
+            .gate
             .decide_on_patient(actor, id, Action::ReadProfile)
             .await?;
         let patient = self
@@ -578,7 +389,8 @@ impl RecordsService {
             .find(id)
             .await?
             .ok_or(RecordsError::NotFound)?;
-        self.audit_read(actor, id, Action::ReadProfile, basis)
+        self.gate
+            .allowed(actor, id, Action::ReadProfile.audit_action(), basis)
             .await?;
         Ok(patient)
     }
@@ -588,18 +400,30 @@ impl RecordsService {
     /// # Errors
     /// `Forbidden` for staff, `NotFound` when no record is linked yet, `Internal`.
     pub async fn own_record(&self, actor: &Actor) -> Result<Patient, RecordsError> {
-        if actor.role != Role::Patient {
+        if actor.role() != Role::Patient {
             return Err(self
-                .deny(actor, None, Action::ReadProfile, RecordsError::Forbidden)
+                .gate
+                .deny(
+                    actor,
+                    None,
+                    Action::ReadProfile.audit_action(),
+                    RecordsError::Forbidden,
+                )
                 .await);
         }
         let patient = self
             .ports
             .patients
-            .find_by_user(actor.user_id)
+            .find_by_user(actor.user_id())
             .await?
             .ok_or(RecordsError::NotFound)?;
-        self.audit_read(actor, patient.id, Action::ReadProfile, Basis::OwnRecord)
+        self.gate
+            .allowed(
+                actor,
+                patient.id,
+                Action::ReadProfile.audit_action(),
+                Basis::OwnRecord,
+            )
             .await?;
         Ok(patient)
     }
@@ -614,19 +438,19 @@ impl RecordsService {
         F: FnOnce(PatientInput) -> Result<PatientInput, ValidationErrors> + Send,
     {
         let (basis, id) = grant.for_patient_action(Action::UpdateProfile)?;
-        let actor = &grant.actor;
+        let actor = &grant.actor();
         let current = self
             .ports
             .patients
             .find(id)
             .await?
             .ok_or(RecordsError::NotFound)?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let details = edit(PatientInput::from(&current.details))?.parse(now.date())?;
         if details.user_id != current.details.user_id {
             self.check_linked_user(&details).await?;
         }
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(id),
             AuditAction::PatientUpdate,
@@ -648,10 +472,12 @@ impl RecordsService {
         id: PatientId,
     ) -> Result<MedicalRecord, RecordsError> {
         let basis = self
+            .gate
             .decide_on_patient(actor, id, Action::ReadMedical)
             .await?;
         let record = self.ports.medical.get(id).await?;
-        self.audit_read(actor, id, Action::ReadMedical, basis)
+        self.gate
+            .allowed(actor, id, Action::ReadMedical.audit_action(), basis)
             .await?;
         Ok(record)
     }
@@ -666,10 +492,10 @@ impl RecordsService {
         input: &MedicalInput,
     ) -> Result<MedicalRecord, RecordsError> {
         let (basis, id) = grant.for_patient_action(Action::UpdateMedical)?;
-        let actor = &grant.actor;
-        let now = self.ports.clock.now();
+        let actor = &grant.actor();
+        let now = self.gate.now();
         let info = input.parse(now.date())?;
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(id),
             AuditAction::MedicalUpdate,
@@ -679,7 +505,7 @@ impl RecordsService {
         Ok(self
             .ports
             .medical
-            .put(id, &info, actor.user_id, now, &event)
+            .put(id, &info, actor.user_id(), now, &event)
             .await?)
     }
 
@@ -694,9 +520,14 @@ impl RecordsService {
         kind: Option<NoteKind>,
         page: PageRequest<NoteId>,
     ) -> Result<Page<ClinicalNote, NoteId>, RecordsError> {
-        let basis = self.decide_on_patient(actor, id, Action::ReadNotes).await?;
+        let basis = self
+            .gate
+            .decide_on_patient(actor, id, Action::ReadNotes)
+            .await?;
         let notes = self.ports.notes.list(id, kind, page).await?;
-        self.audit_read(actor, id, Action::ReadNotes, basis).await?;
+        self.gate
+            .allowed(actor, id, Action::ReadNotes.audit_action(), basis)
+            .await?;
         Ok(notes)
     }
 
@@ -711,13 +542,13 @@ impl RecordsService {
         input: &NoteInput,
     ) -> Result<ClinicalNote, RecordsError> {
         let (basis, id) = grant.for_patient_action(Action::WriteNote)?;
-        let actor = &grant.actor;
+        let actor = &grant.actor();
         let new = input.parse()?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let note = ClinicalNote {
             id: NoteId::generate(),
             patient_id: id,
-            author_id: actor.user_id,
+            author_id: actor.user_id(),
             author_name: None,
             kind: new.kind,
             body: new.body,
@@ -725,7 +556,9 @@ impl RecordsService {
             created_at: now,
             appointment_id: None,
         };
-        let event = self.event(actor, Some(id), AuditAction::NoteCreate, Some(basis), now);
+        let event = self
+            .gate
+            .event(actor, Some(id), AuditAction::NoteCreate, Some(basis), now);
         self.ports
             .notes
             .append(&note, &event)
@@ -754,10 +587,12 @@ impl RecordsService {
         id: PatientId,
     ) -> Result<Vec<CareTeamMember>, RecordsError> {
         let basis = self
+            .gate
             .decide_on_patient(actor, id, Action::ReadCareTeam)
             .await?;
         let members = self.ports.care_teams.list(id).await?;
-        self.audit_read(actor, id, Action::ReadCareTeam, basis)
+        self.gate
+            .allowed(actor, id, Action::ReadCareTeam.audit_action(), basis)
             .await?;
         Ok(members)
     }
@@ -772,9 +607,9 @@ impl RecordsService {
         doctor_id: UserId,
     ) -> Result<CareTeamMember, RecordsError> {
         let (basis, id) = grant.for_patient_action(Action::AddCareTeamMember)?;
-        let actor = &grant.actor;
+        let actor = &grant.actor();
         let doctor = self.active_doctor(doctor_id, "doctor_id").await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let member = CareTeamMember {
             id: MembershipId::generate(),
             patient_id: id,
@@ -782,22 +617,24 @@ impl RecordsService {
             doctor_name: Some(doctor.full_name),
             started_at: now,
             ended_at: None,
-            added_by: actor.user_id,
+            added_by: actor.user_id(),
             ended_by: None,
             referral_id: None,
             appointment_id: None,
         };
-        let event = self.event(actor, Some(id), AuditAction::CareTeamAdd, Some(basis), now);
+        let event = self
+            .gate
+            .event(actor, Some(id), AuditAction::CareTeamAdd, Some(basis), now);
         let mut notices = Vec::new();
-        if doctor_id != actor.user_id {
-            let by = self.name_of(actor.user_id).await?;
+        if doctor_id != actor.user_id() {
+            let by = self.name_of(actor.user_id()).await?;
             notices.push(NewNotification {
                 recipient: Recipient::User(doctor_id),
                 kind: NotificationKind::CareTeamAdded,
                 data: NotificationData {
                     title: format!("{by} added you to a patient's care team"),
                     patient_id: Some(*id.as_uuid()),
-                    actor_id: Some(*actor.user_id.as_uuid()),
+                    actor_id: Some(*actor.user_id().as_uuid()),
                     ..NotificationData::default()
                 },
             });
@@ -826,13 +663,16 @@ impl RecordsService {
         doctor_id: UserId,
     ) -> Result<CareTeamMember, RecordsError> {
         let basis = self
+            .gate
             .decide_on_patient(actor, id, Action::EndCareTeamMembership)
             .await?;
-        let now = self.ports.clock.now();
-        let event = self.event(actor, Some(id), AuditAction::CareTeamEnd, Some(basis), now);
+        let now = self.gate.now();
+        let event = self
+            .gate
+            .event(actor, Some(id), AuditAction::CareTeamEnd, Some(basis), now);
         self.ports
             .care_teams
-            .end(id, doctor_id, now, actor.user_id, &event)
+            .end(id, doctor_id, now, actor.user_id(), &event)
             .await?
             .ok_or(RecordsError::NotMember)
     }
@@ -847,7 +687,7 @@ impl RecordsService {
         reason: Option<&str>,
     ) -> Result<EmergencyAccess, RecordsError> {
         let (basis, id) = grant.for_patient_action(Action::RequestEmergencyAccess)?;
-        let actor = &grant.actor;
+        let actor = &grant.actor();
         let mut errors = ValidationErrors::new();
         let reason = match reason {
             Some(raw) => errors.check("reason", EmergencyReason::parse(raw)),
@@ -859,31 +699,31 @@ impl RecordsService {
         let Some(reason) = reason else {
             return Err(errors.into());
         };
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let access = EmergencyAccess {
             id: EmergencyAccessId::generate(),
             patient_id: id,
-            doctor_id: actor.user_id,
+            doctor_id: actor.user_id(),
             doctor_name: None,
             reason,
             granted_at: now,
             expires_at: now + self.config.emergency_access_ttl,
         };
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(id),
             AuditAction::EmergencyAccessGrant,
             Some(basis),
             now,
         );
-        let by = self.name_of(actor.user_id).await?;
+        let by = self.name_of(actor.user_id()).await?;
         let notice = NewNotification {
             recipient: Recipient::ActiveAdmins,
             kind: NotificationKind::EmergencyAccessUsed,
             data: NotificationData {
                 title: format!("{by} used emergency access to a patient's record"),
                 patient_id: Some(*id.as_uuid()),
-                actor_id: Some(*actor.user_id.as_uuid()),
+                actor_id: Some(*actor.user_id().as_uuid()),
                 emergency_access_id: Some(*access.id.as_uuid()),
                 ..NotificationData::default()
             },
@@ -910,10 +750,10 @@ impl RecordsService {
         active: Option<bool>,
         page: PageRequest<EmergencyAccessId>,
     ) -> Result<Page<EmergencyAccess, EmergencyAccessId>, RecordsError> {
-        if actor.role != Role::Admin {
+        if actor.role() != Role::Admin {
             return Err(RecordsError::Forbidden);
         }
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let filter = EmergencyAccessFilter {
             patient_id,
             doctor_id,
@@ -934,14 +774,16 @@ impl RecordsService {
         page: PageRequest<AuditEventId>,
     ) -> Result<Page<AuditEntry, AuditEventId>, RecordsError> {
         let basis = self
+            .gate
             .decide_on_patient(actor, id, Action::ReadAccessLog)
             .await?;
         let filter = AuditFilter {
             patient_id: Some(id),
             ..AuditFilter::default()
         };
-        let entries = self.ports.audit.list(filter, page).await?;
-        self.audit_read(actor, id, Action::ReadAccessLog, basis)
+        let entries = self.gate.entries(filter, page).await?;
+        self.gate
+            .allowed(actor, id, Action::ReadAccessLog.audit_action(), basis)
             .await?;
         Ok(entries)
     }
@@ -956,10 +798,10 @@ impl RecordsService {
         filter: AuditFilter,
         page: PageRequest<AuditEventId>,
     ) -> Result<Page<AuditEntry, AuditEventId>, RecordsError> {
-        if actor.role != Role::Admin {
+        if actor.role() != Role::Admin {
             return Err(RecordsError::Forbidden);
         }
-        Ok(self.ports.audit.list(filter, page).await?)
+        Ok(self.gate.entries(filter, page).await?)
     }
 }
 

@@ -9,12 +9,13 @@ use std::sync::Mutex;
 
 use mockall::Sequence;
 use mockall::predicate::eq;
+use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
-use crate::access::AccessFacts;
-use crate::audit::MockAuditLog;
+use crate::access::{AccessFacts, MockAccessFactsRepository};
+use crate::audit::{MockAuditLog, Outcome};
 use crate::identity::{FullName, MockUserRepository, User, UserStatus, Username};
 use crate::kernel::FixedClock;
 use crate::notifications::MockNotificationPublisher;
@@ -63,6 +64,7 @@ pub(super) type Captured<T> = Arc<Mutex<Vec<T>>>;
 /// ordered in [`Mocks::seq`]; a test adds the operation's own read to it to check that the read
 /// comes between them.
 pub(super) struct Mocks {
+    pub(super) access_facts: MockAccessFactsRepository,
     pub(super) patients: MockPatientRepository,
     pub(super) medical: MockMedicalRepository,
     pub(super) notes: MockNoteRepository,
@@ -81,6 +83,7 @@ pub(super) struct Mocks {
 impl Mocks {
     pub(super) fn new() -> Self {
         Self {
+            access_facts: MockAccessFactsRepository::new(),
             patients: MockPatientRepository::new(),
             medical: MockMedicalRepository::new(),
             notes: MockNoteRepository::new(),
@@ -100,6 +103,7 @@ impl Mocks {
     pub(super) fn service(self) -> RecordsService {
         RecordsService::new(
             RecordsPorts {
+                access_facts: Arc::new(self.access_facts),
                 patients: Arc::new(self.patients),
                 medical: Arc::new(self.medical),
                 notes: Arc::new(self.notes),
@@ -126,7 +130,7 @@ impl Mocks {
         facts: Option<AccessFacts>,
     ) {
         let user_id = actor.user_id();
-        self.patients
+        self.access_facts
             .expect_access_facts()
             .withf(move |p, u, at| *p == patient_id && *u == user_id && *at == NOW)
             .times(1)
@@ -135,7 +139,7 @@ impl Mocks {
     }
 
     pub(super) fn no_patient_lookup(&mut self) {
-        self.patients.expect_access_facts().never();
+        self.access_facts.expect_access_facts().never();
     }
 
     /// The audit log is written once, successfully; returns the events it was given.
@@ -207,20 +211,12 @@ impl Mocks {
 
 /// An authenticated caller of `role`, acting in request [`REQUEST_ID`].
 pub(super) fn actor(role: Role) -> Actor {
-    Actor {
-        request_id: Some(REQUEST_ID.to_owned()),
-        ..Actor::unchecked(UserId::generate(), role)
-    }
+    Actor::unchecked(UserId::generate(), role).in_request(REQUEST_ID)
 }
 
 /// The grant the policy gives for an allowed attempt (see `authorize`, tested separately).
 fn grant(actor: &Actor, patient_id: Option<PatientId>, action: Action, basis: Basis) -> Grant {
-    Grant {
-        actor: actor.clone(),
-        patient_id,
-        action,
-        basis,
-    }
+    Grant::new(actor.clone(), patient_id, action, basis)
 }
 
 pub(super) fn user(role: Role, status: UserStatus) -> User {
@@ -241,10 +237,7 @@ pub(super) fn named_user(full_name: &str, role: Role, status: UserStatus) -> Use
 
 /// `user` acting in request [`REQUEST_ID`].
 pub(super) fn actor_for(user: &User) -> Actor {
-    Actor {
-        request_id: Some(REQUEST_ID.to_owned()),
-        ..Actor::unchecked(user.id, user.role)
-    }
+    Actor::unchecked(user.id, user.role).in_request(REQUEST_ID)
 }
 
 pub(super) fn patient_input() -> PatientInput {
@@ -675,8 +668,8 @@ async fn an_allowed_attempt_is_granted_with_its_basis_and_audited_only_when_carr
 
         assert_eq!(granted.basis(), basis, "{role} {action:?}");
         assert_eq!(granted.actor(), &caller);
-        assert_eq!(granted.patient_id, Some(patient_id));
-        assert_eq!(granted.action, action);
+        assert_eq!(granted.patient_id(), Some(patient_id));
+        assert_eq!(granted.action(), action);
     }
 }
 
@@ -739,7 +732,7 @@ async fn registration_and_search_are_granted_by_role_without_an_audit_of_their_o
 
         assert_eq!(granted.basis(), Basis::Role);
         assert_eq!(granted.actor(), &caller);
-        assert_eq!(granted.patient_id, None);
+        assert_eq!(granted.patient_id(), None);
     }
 }
 
@@ -795,7 +788,7 @@ async fn a_failed_patient_lookup_is_an_internal_error() {
     let doctor = actor(Role::Doctor);
     let mut mocks = Mocks::new();
     mocks
-        .patients
+        .access_facts
         .expect_access_facts()
         .times(1)
         .returning(|_, _, _| Err(repository_failure()));

@@ -64,11 +64,12 @@ impl RecordsService {
         actor: &Actor,
         action: AuditAction,
     ) -> Result<(), RecordsError> {
-        if actor.role == Role::Doctor {
+        if actor.role() == Role::Doctor {
             Ok(())
         } else {
             Err(self
-                .deny_as(actor, None, action, RecordsError::Forbidden)
+                .gate
+                .deny(actor, None, action, RecordsError::Forbidden)
                 .await)
         }
     }
@@ -91,10 +92,11 @@ impl RecordsService {
         let new = input.parse()?;
         let patient_id = PatientId::from_uuid(new.patient_id);
         let basis = self
+            .gate
             .decide_on_patient(actor, patient_id, Action::SendReferral)
             .await?;
         let to_doctor_id = UserId::from_uuid(new.to_doctor_id);
-        if to_doctor_id == actor.user_id {
+        if to_doctor_id == actor.user_id() {
             let mut errors = ValidationErrors::new();
             errors.add("to_doctor_id", "must be another doctor than the sender");
             return Err(errors.into());
@@ -107,14 +109,14 @@ impl RecordsService {
             .await?
             .ok_or(RecordsError::NotFound)?;
         let medical = self.ports.medical.get(patient_id).await?;
-        let sender = self.ports.users.find_by_id(actor.user_id).await?;
+        let sender = self.ports.users.find_by_id(actor.user_id()).await?;
         let by = super::display_name(sender.as_ref());
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let referral = Referral {
             id: ReferralId::generate(),
             patient_id,
             patient_name: patient.details.full_name.as_str().to_owned(),
-            from_doctor_id: actor.user_id,
+            from_doctor_id: actor.user_id(),
             from_doctor_name: sender.as_ref().map(|u| u.full_name.clone()),
             to_doctor_id,
             to_doctor_name: Some(recipient.full_name),
@@ -139,9 +141,9 @@ impl RecordsService {
         let notice = NewNotification {
             recipient: Recipient::User(to_doctor_id),
             kind: NotificationKind::ReferralReceived,
-            data: referral_data(&referral, actor.user_id, title),
+            data: referral_data(&referral, actor.user_id(), title),
         };
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(patient_id),
             AuditAction::ReferralCreate,
@@ -174,7 +176,8 @@ impl RecordsService {
             .await?;
         let Some((referral, snapshot)) = self.ports.referrals.find_detail(id).await? else {
             return Err(self
-                .deny_as(
+                .gate
+                .deny(
                     actor,
                     None,
                     AuditAction::ReferralRead,
@@ -182,9 +185,10 @@ impl RecordsService {
                 )
                 .await);
         };
-        let Some(party) = referral.party_of(actor.user_id) else {
+        let Some(party) = referral.party_of(actor.user_id()) else {
             return Err(self
-                .deny_as(
+                .gate
+                .deny(
                     actor,
                     Some(referral.patient_id),
                     AuditAction::ReferralRead,
@@ -197,14 +201,14 @@ impl RecordsService {
             ReferralStatus::Declined | ReferralStatus::Cancelled
         );
         let snapshot = (party == Party::Sender || !withdrawn).then_some(snapshot);
-        let event = self.event(
+        let event = self.gate.event(
             actor,
             Some(referral.patient_id),
             AuditAction::ReferralRead,
             Some(Basis::Referral),
-            self.ports.clock.now(),
+            self.gate.now(),
         );
-        self.ports.audit.record(vec![event]).await?;
+        self.gate.record(vec![event]).await?;
         Ok(ReferralDetail { referral, snapshot })
     }
 
@@ -223,17 +227,17 @@ impl RecordsService {
         self.check_referrals_role(actor, AuditAction::ReferralList)
             .await?;
         let query = ReferralQuery {
-            doctor_id: actor.user_id,
+            doctor_id: actor.user_id(),
             referral_box,
             status,
         };
         let found = self.ports.referrals.list(query, page).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let events: Vec<AuditEvent> = found
             .items
             .iter()
             .map(|r| {
-                self.event(
+                self.gate.event(
                     actor,
                     Some(r.patient_id),
                     AuditAction::ReferralList,
@@ -243,7 +247,7 @@ impl RecordsService {
             })
             .collect();
         if !events.is_empty() {
-            self.ports.audit.record(events).await?;
+            self.gate.record(events).await?;
         }
         Ok(found)
     }
@@ -269,13 +273,15 @@ impl RecordsService {
         self.check_referrals_role(actor, action).await?;
         let Some(referral) = self.ports.referrals.find(id).await? else {
             return Err(self
-                .deny_as(actor, None, action, RecordsError::ReferralNotFound)
+                .gate
+                .deny(actor, None, action, RecordsError::ReferralNotFound)
                 .await);
         };
         let patient_id = referral.patient_id;
-        let Some(party) = referral.party_of(actor.user_id) else {
+        let Some(party) = referral.party_of(actor.user_id()) else {
             return Err(self
-                .deny_as(
+                .gate
+                .deny(
                     actor,
                     Some(patient_id),
                     action,
@@ -285,19 +291,19 @@ impl RecordsService {
         };
         if transition.party() != party {
             let error = TransitionError::WrongParty(transition.party()).into();
-            return Err(self.deny_as(actor, Some(patient_id), action, error).await);
+            return Err(self.gate.deny(actor, Some(patient_id), action, error).await);
         }
         let note = parse_transition_note(transition, note)?;
         let to = apply(referral.status, party, transition)?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let membership = (transition == Transition::Accept).then(|| CareTeamMember {
             id: MembershipId::generate(),
             patient_id,
-            doctor_id: actor.user_id,
+            doctor_id: actor.user_id(),
             doctor_name: None,
             started_at: now,
             ended_at: None,
-            added_by: actor.user_id,
+            added_by: actor.user_id(),
             ended_by: None,
             referral_id: Some(id),
             appointment_id: None,
@@ -315,13 +321,15 @@ impl RecordsService {
             Party::Recipient => referral.from_doctor_id,
         };
         let (kind, verb) = transition.notification();
-        let by = self.name_of(actor.user_id).await?;
+        let by = self.name_of(actor.user_id()).await?;
         let notice = NewNotification {
             recipient: Recipient::User(other),
             kind,
-            data: referral_data(&referral, actor.user_id, format!("{by} {verb}")),
+            data: referral_data(&referral, actor.user_id(), format!("{by} {verb}")),
         };
-        let event = self.event(actor, Some(patient_id), action, Some(Basis::Referral), now);
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(Basis::Referral), now);
         let Some(stored) = self
             .ports
             .referrals

@@ -86,7 +86,7 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
     ) -> Result<(), RecordsError> {
-        if may_edit_profile(actor.role, actor.user_id == doctor_id) {
+        if may_edit_profile(actor.role(), actor.user_id() == doctor_id) {
             Ok(())
         } else {
             Err(RecordsError::Forbidden)
@@ -103,7 +103,7 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
     ) -> Result<(), RecordsError> {
-        if may_edit_schedule(actor.role, actor.user_id == doctor_id) {
+        if may_edit_schedule(actor.role(), actor.user_id() == doctor_id) {
             Ok(())
         } else {
             Err(RecordsError::Forbidden)
@@ -123,7 +123,7 @@ impl RecordsService {
         self.check_profile_editor(actor, doctor_id)?;
         let current = self.doctor_profile(actor, doctor_id).await?;
         let update = input.parse()?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         self.ports
             .schedules
             .save_profile(doctor_id, &update, now)
@@ -147,7 +147,7 @@ impl RecordsService {
         doctor_id: UserId,
     ) -> Result<Availability, RecordsError> {
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let schedule = self.ports.schedules.schedule(doctor_id, now, now).await?;
         let mut time_off = self
             .ports
@@ -178,7 +178,7 @@ impl RecordsService {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
         let rules = input.parse()?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         self.ports
             .schedules
             .replace_rules(doctor_id, &rules, now)
@@ -199,7 +199,7 @@ impl RecordsService {
     ) -> Result<TimeOff, RecordsError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         let new = input.parse(now)?;
         let time_off = TimeOff {
             id: TimeOffId::generate(),
@@ -207,7 +207,7 @@ impl RecordsService {
             start: new.start,
             end: new.end,
             reason: new.reason,
-            created_by: actor.user_id,
+            created_by: actor.user_id(),
             created_at: now,
         };
         self.ports
@@ -233,7 +233,7 @@ impl RecordsService {
     ) -> Result<(), RecordsError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         if self
             .ports
             .schedules
@@ -272,7 +272,7 @@ impl RecordsService {
             .appointments
             .busy(doctor_id, read_from, read_to)
             .await?;
-        let now = self.ports.clock.now();
+        let now = self.gate.now();
         Ok(FreeSlots {
             appointment_minutes: schedule.appointment_minutes,
             slots: free_slots(&schedule, &busy, self.clinic_time_zone(), from, to, now),

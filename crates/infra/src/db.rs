@@ -10,6 +10,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Pool, SqlitePool};
 
+use carehub_domain::access::AccessFactsRepository;
 use carehub_domain::audit::AuditLog;
 use carehub_domain::identity::LoginAttemptRepository;
 use carehub_domain::identity::UserRepository;
@@ -203,6 +204,8 @@ impl Database {
 /// The repositories, as ports.
 #[derive(Clone)]
 pub struct Repositories {
+    /// How users relate to patients; the patient repository answers it.
+    pub access_facts: Arc<dyn AccessFactsRepository>,
     pub users: Arc<dyn UserRepository>,
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
@@ -237,7 +240,7 @@ impl Repositories {
         SqlAuditLog<DB>: AuditLog + 'static,
         SqlMedicalRepository<DB>: MedicalRepository + 'static,
         SqlNoteRepository<DB>: NoteRepository + 'static,
-        SqlPatientRepository<DB>: PatientRepository + 'static,
+        SqlPatientRepository<DB>: PatientRepository + AccessFactsRepository + 'static,
         SqlCareTeamRepository<DB>: CareTeamRepository + 'static,
         SqlEmergencyAccessRepository<DB>: EmergencyAccessRepository + 'static,
         SqlReferralRepository<DB>: ReferralRepository + 'static,
@@ -246,7 +249,9 @@ impl Repositories {
         SqlScheduleRepository<DB>: ScheduleRepository + 'static,
         SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
     {
+        let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
+            access_facts: Arc::clone(&patients) as Arc<dyn AccessFactsRepository>,
             users: Arc::new(SqlUserRepository::new(pool.clone())),
             refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(pool.clone())),
             revoked_tokens: Arc::new(SqlRevokedTokenRepository::new(pool.clone())),
@@ -256,7 +261,7 @@ impl Repositories {
             )))),
             medical: Arc::new(SqlMedicalRepository::new(pool.clone())),
             notes: Arc::new(SqlNoteRepository::new(pool.clone())),
-            patients: Arc::new(SqlPatientRepository::new(pool.clone())),
+            patients: Arc::clone(&patients) as Arc<dyn PatientRepository>,
             care_teams: Arc::new(SqlCareTeamRepository::new(pool.clone())),
             emergency_accesses: Arc::new(SqlEmergencyAccessRepository::new(pool.clone())),
             referrals: Arc::new(SqlReferralRepository::new(pool.clone())),

@@ -6,7 +6,7 @@ use sqlx::{Postgres, Sqlite};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use carehub_domain::access::AccessFacts;
+use carehub_domain::access::{AccessFacts, AccessFactsRepository};
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::{Email, FullName, UserId};
 use carehub_domain::kernel::RepositoryError;
@@ -589,7 +589,10 @@ macro_rules! impl_patient_repository {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Page::from_overfetch(summaries, page.limit(), |p| p.id))
             }
+        }
 
+        #[async_trait]
+        impl AccessFactsRepository for SqlPatientRepository<$db> {
             async fn access_facts(
                 &self,
                 patient_id: PatientId,

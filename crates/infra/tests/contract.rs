@@ -2865,7 +2865,7 @@ mod patients_contract {
 
         let facts = async |patient_id: PatientId, user: &User, at: OffsetDateTime| {
             repos
-                .patients
+                .access_facts
                 .access_facts(patient_id, user.id, at)
                 .await
                 .unwrap()

@@ -9,9 +9,9 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use tracing_actix_web::{RequestId, RootSpan};
 
+use carehub_domain::access::Actor;
 use carehub_domain::identity::Principal;
 use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::records::Actor;
 use uuid::Uuid;
 
 use crate::problem::{ApiError, missing_credentials};

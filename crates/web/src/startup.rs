@@ -166,6 +166,7 @@ pub fn records_with(
     publisher: Arc<dyn NotificationPublisher>,
 ) -> RecordsService {
     let Repositories {
+        access_facts,
         patients,
         medical,
         notes,
@@ -179,6 +180,7 @@ pub fn records_with(
     } = repositories.clone();
     RecordsService::new(
         RecordsPorts {
+            access_facts,
             patients,
             medical,
             notes,

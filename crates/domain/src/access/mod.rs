@@ -4,9 +4,16 @@
 use std::fmt;
 use std::str::FromStr;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::identity::Role;
+use crate::kernel::{PatientId, RepositoryError, UserId};
+
+mod actor;
+
+pub use actor::*;
 
 /// What links a user to a patient at one instant, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +24,22 @@ pub struct AccessFacts {
     pub on_care_team: bool,
     /// The user holds an unexpired emergency access to the patient.
     pub emergency_access: bool,
+}
+
+/// Reads how a user relates to a patient, for the policy to decide on.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AccessFactsRepository: Send + Sync {
+    /// What links `user_id` to the patient at `at`; `None` when there is no such patient.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn access_facts(
+        &self,
+        patient_id: PatientId,
+        user_id: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<AccessFacts>, RepositoryError>;
 }
 
 /// What a caller attempts.

@@ -10,7 +10,11 @@ use crate::identity::{FullName, Role, UserId};
 use crate::kernel::RepositoryError;
 use crate::kernel::{Page, PageRequest};
 use crate::kernel::{string_enum, time_ordered_id};
-use crate::patients::PatientId;
+
+mod gatekeeper;
+
+use crate::kernel::PatientId;
+pub use gatekeeper::Gatekeeper;
 
 time_ordered_id!(
     /// An audit event's identifier; time-ordered.

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::access::AccessFacts;
 use crate::audit::AuditEvent;
 use crate::identity::{Email, FullName, UserId};
 use crate::kernel::RepositoryError;
@@ -833,17 +832,6 @@ pub trait PatientRepository: Send + Sync {
         query: &PatientQuery,
         page: PageRequest<PatientId>,
     ) -> Result<Page<PatientSummary, PatientId>, RepositoryError>;
-
-    /// How `user_id` relates to the patient at `at`, or `None` when no such patient exists.
-    ///
-    /// # Errors
-    /// [`RepositoryError`].
-    async fn access_facts(
-        &self,
-        patient_id: PatientId,
-        user_id: UserId,
-        at: OffsetDateTime,
-    ) -> Result<Option<AccessFacts>, RepositoryError>;
 }
 
 #[cfg(test)]

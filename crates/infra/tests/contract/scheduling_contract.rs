@@ -1897,7 +1897,7 @@ pub(super) async fn access_facts_see_an_appointments_membership_until_it_ends(re
         let repos = repos.clone();
         async move {
             repos
-                .patients
+                .access_facts
                 .access_facts(ada, house.id, at)
                 .await
                 .unwrap()

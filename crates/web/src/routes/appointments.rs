@@ -14,12 +14,13 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use carehub_domain::access::Actor;
 use carehub_domain::access::Decision;
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::PageRequest;
 use carehub_domain::patients::NoteInput;
 use carehub_domain::patients::PatientId;
-use carehub_domain::records::{Actor, RecordsError};
+use carehub_domain::records::RecordsError;
 use carehub_domain::scheduling::{
     AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
     StatusInput, appointment_access,

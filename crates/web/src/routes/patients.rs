@@ -13,12 +13,12 @@ use time::OffsetDateTime;
 use utoipa::IntoParams;
 
 use carehub_domain::access::Action;
+use carehub_domain::access::Actor;
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::patients::MedicalInput;
 use carehub_domain::patients::{NoteInput, NoteKind};
 use carehub_domain::patients::{PatientId, PatientInput, SearchText};
-use carehub_domain::records::Actor;
 
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,

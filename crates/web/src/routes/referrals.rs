@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
+use carehub_domain::access::Actor;
 use carehub_domain::audit::AuditAction;
 use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::records::Actor;
 use carehub_domain::referrals::{
     ReferralBox, ReferralId, ReferralInput, ReferralStatus, Transition,
 };
