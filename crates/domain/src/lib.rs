@@ -12,6 +12,8 @@ pub mod identity;
 pub mod kernel;
 pub mod notifications;
 pub mod patients;
-pub mod records;
 pub mod referrals;
 pub mod scheduling;
+
+#[cfg(test)]
+mod test_support;

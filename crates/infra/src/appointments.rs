@@ -19,15 +19,12 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::Text;
-use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError, Text};
 use carehub_domain::notifications::{NewNotification, Notification};
 use carehub_domain::patients::PatientId;
-use carehub_domain::scheduling::Interval;
 use carehub_domain::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
-    BookError, Booking, Conflict, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
+    BookError, Booking, Conflict, HistoryChange, HistoryEntry, Interval, Reschedule, StatusUpdate,
 };
 
 use crate::audit_sql::insert_audit_event;

@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use carehub_domain::audit::{AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog};
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError};
 use carehub_domain::patients::PatientId;
 
 use crate::audit_sql::AuditRow;

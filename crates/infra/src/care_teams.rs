@@ -8,13 +8,11 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError};
 use carehub_domain::notifications::{NewNotification, Notification};
-use carehub_domain::patients::PatientId;
 use carehub_domain::patients::{
     AddMemberError, CareTeamMember, CareTeamRepository, EmergencyAccess, EmergencyAccessFilter,
-    EmergencyAccessId, EmergencyAccessRepository, EmergencyReason, MembershipId,
+    EmergencyAccessId, EmergencyAccessRepository, EmergencyReason, MembershipId, PatientId,
 };
 use carehub_domain::referrals::ReferralId;
 use carehub_domain::scheduling::AppointmentId;

@@ -12,19 +12,17 @@ use sqlx::{PgPool, Pool, SqlitePool};
 
 use carehub_domain::access::AccessFactsRepository;
 use carehub_domain::audit::AuditLog;
-use carehub_domain::identity::LoginAttemptRepository;
-use carehub_domain::identity::UserRepository;
 use carehub_domain::identity::{
-    RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
+    LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
+    UserRepository,
 };
 use carehub_domain::notifications::{NotificationRepository, NotificationSink};
-use carehub_domain::patients::MedicalRepository;
-use carehub_domain::patients::NoteRepository;
-use carehub_domain::patients::PatientRepository;
-use carehub_domain::patients::{CareTeamRepository, EmergencyAccessRepository};
+use carehub_domain::patients::{
+    CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
+    PatientRepository,
+};
 use carehub_domain::referrals::ReferralRepository;
-use carehub_domain::scheduling::AppointmentRepository;
-use carehub_domain::scheduling::ScheduleRepository;
+use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
 
 use crate::appointments::SqlAppointmentRepository;
 use crate::audit::{BatchedAuditLog, SqlAuditLog};

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::patients::PatientId;
-use carehub_domain::patients::{MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository};
+use carehub_domain::kernel::{RepositoryError, ValidationErrors};
+use carehub_domain::patients::{
+    MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository, PatientId,
+};
 
 use crate::audit_sql::insert_audit_event;
 use crate::backend::{Backend, corrupt, storage};

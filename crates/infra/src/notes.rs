@@ -6,12 +6,9 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::Text;
-use carehub_domain::kernel::{Page, PageRequest};
-use carehub_domain::patients::PatientId;
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError, Text};
 use carehub_domain::patients::{
-    AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind, NoteRepository,
+    AppendNoteError, ClinicalNote, MAX_NOTE_CHARS, NoteId, NoteKind, NoteRepository, PatientId,
 };
 use carehub_domain::scheduling::AppointmentId;
 

@@ -9,14 +9,11 @@ use uuid::Uuid;
 use carehub_domain::access::{AccessFacts, AccessFactsRepository};
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::{Email, FullName, UserId};
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{Page, PageRequest};
-use carehub_domain::kernel::{Phone, Text};
-use carehub_domain::patients::CareTeamMember;
+use carehub_domain::kernel::{Page, PageRequest, Phone, RepositoryError, Text};
 use carehub_domain::patients::{
-    Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
-    Patient, PatientDetails, PatientId, PatientQuery, PatientRepository, PatientSummary,
-    SavePatientError, SearchScope, search_key,
+    Address, CareTeamMember, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance,
+    Location, Mrn, Patient, PatientDetails, PatientId, PatientQuery, PatientRepository,
+    PatientSummary, SavePatientError, SearchScope, search_key,
 };
 
 use crate::audit_sql::insert_audit_event;

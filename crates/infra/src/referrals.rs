@@ -13,15 +13,15 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::{Email, FullName, UserId};
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{Page, PageRequest};
-use carehub_domain::kernel::{Phone, Text, format_date, parse_date};
+use carehub_domain::kernel::{
+    Page, PageRequest, Phone, RepositoryError, Text, format_date, parse_date,
+};
 use carehub_domain::notifications::{NewNotification, Notification};
 use carehub_domain::patients::{
-    Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
-    Patient, PatientDetails, PatientId,
+    Address, Allergy, Condition, Contact, EmergencyContact, Identifier, IdentifierSystem,
+    Insurance, Location, MedicalInfo, MedicalRecord, Medication, Mrn, Patient, PatientDetails,
+    PatientId,
 };
-use carehub_domain::patients::{Allergy, Condition, MedicalInfo, MedicalRecord, Medication};
 use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralRepository, ReferralSnapshot,
     ReferralStatus, StatusChange,

@@ -5,9 +5,8 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::identity::UserId;
 use carehub_domain::identity::{
-    NewRefreshToken, RefreshTokenHash, RefreshTokenRepository, RotateOutcome, SessionId,
+    NewRefreshToken, RefreshTokenHash, RefreshTokenRepository, RotateOutcome, SessionId, UserId,
 };
 use carehub_domain::kernel::RepositoryError;
 

@@ -14,13 +14,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::{FullName, UserId};
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::Text;
-use carehub_domain::kernel::{Page, PageRequest};
-use carehub_domain::scheduling::ConflictWith;
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError, Text};
 use carehub_domain::scheduling::{
-    AvailabilityRule, DEFAULT_APPOINTMENT_MINUTES, DoctorProfile, Interval, ProfileUpdate,
-    Schedule, ScheduleRepository, Specialization, TimeOff, TimeOffError, TimeOffId, Weekday,
+    AvailabilityRule, ConflictWith, DEFAULT_APPOINTMENT_MINUTES, DoctorProfile, Interval,
+    ProfileUpdate, Schedule, ScheduleRepository, Specialization, TimeOff, TimeOffError, TimeOffId,
+    Weekday,
 };
 
 use crate::appointments::select_conflicts;

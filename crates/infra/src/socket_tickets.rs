@@ -5,9 +5,8 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::identity::UserId;
 use carehub_domain::identity::{
-    AccessClaims, RefreshTokenHash, SessionId, SocketTicketRepository, TokenId,
+    AccessClaims, RefreshTokenHash, SessionId, SocketTicketRepository, TokenId, UserId,
 };
 use carehub_domain::kernel::RepositoryError;
 

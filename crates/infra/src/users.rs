@@ -5,13 +5,11 @@ use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::identity::PasswordHash;
 use carehub_domain::identity::{
-    CreateUserError, Email, FullName, User, UserChanges, UserFilter, UserId, UserRepository,
-    Username,
+    CreateUserError, Email, FullName, PasswordHash, User, UserChanges, UserFilter, UserId,
+    UserRepository, Username,
 };
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{Page, PageRequest, RepositoryError};
 
 use crate::backend::{Constraint, corrupt, storage};
 use crate::db::sql_repository;

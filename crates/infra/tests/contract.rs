@@ -7,16 +7,11 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use carehub_domain::identity::PasswordHash;
 use carehub_domain::identity::{
-    CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserStatus,
-    Username,
+    CreateUserError, Email, FullName, NewRefreshToken, PasswordHash, RefreshTokenHash, Role,
+    RotateOutcome, SessionId, TokenId, User, UserChanges, UserFilter, UserId, UserStatus, Username,
 };
-use carehub_domain::identity::{
-    NewRefreshToken, RefreshTokenHash, RotateOutcome, SessionId, TokenId,
-};
-use carehub_domain::kernel::PageRequest;
-use carehub_domain::kernel::{Clock as _, SystemClock};
+use carehub_domain::kernel::{Clock as _, PageRequest, SystemClock};
 use carehub_infra::Repositories;
 use carehub_infra::testing::{Backend, ScratchDatabase};
 

@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use carehub_domain::identity::TokenPair;
-use carehub_domain::identity::{Role, User, UserStatus};
+use carehub_domain::identity::{Role, TokenPair, User, UserStatus};
 use carehub_domain::kernel::{Page, PageRequest};
 
 use crate::problem::ApiError;

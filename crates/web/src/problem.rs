@@ -10,16 +10,18 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use carehub_domain::access::AccessError;
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
 };
-use carehub_domain::kernel::RepositoryError;
-use carehub_domain::kernel::{FieldError, ValidationErrors};
+use carehub_domain::kernel::{FieldError, RepositoryError, ValidationErrors};
 use carehub_domain::notifications::NotificationError;
-use carehub_domain::records::RecordsError;
-use carehub_domain::referrals::TransitionError;
-use carehub_domain::scheduling::{Conflict, ConflictWith, StatusChangeError};
+use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
+use carehub_domain::referrals::{ReferralError, TransitionError};
+use carehub_domain::scheduling::{
+    AppointmentError, Conflict, ConflictWith, ScheduleError, StatusChangeError, VisitNoteError,
+};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -406,11 +408,114 @@ impl From<AdminError> for ApiError {
     }
 }
 
-impl From<RecordsError> for ApiError {
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Forbidden => Self::Forbidden(e.to_string()),
+            AccessError::NotFound => Self::NotFound(e.to_string()),
+            AccessError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<PatientError> for ApiError {
+    fn from(e: PatientError) -> Self {
+        match e {
+            PatientError::Forbidden => Self::Forbidden(e.to_string()),
+            PatientError::NotFound => Self::NotFound(e.to_string()),
+            PatientError::Invalid(errors) => Self::Invalid(errors),
+            PatientError::IdentifierTaken { .. }
+            | PatientError::UserLinked
+            | PatientError::Stale => Self::Conflict(e.to_string()),
+            PatientError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<MedicalError> for ApiError {
+    fn from(e: MedicalError) -> Self {
+        match e {
+            MedicalError::Forbidden => Self::Forbidden(e.to_string()),
+            MedicalError::NotFound => Self::NotFound(e.to_string()),
+            MedicalError::Invalid(errors) => Self::Invalid(errors),
+            MedicalError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<CareTeamError> for ApiError {
+    fn from(e: CareTeamError) -> Self {
+        match e {
+            CareTeamError::Forbidden => Self::Forbidden(e.to_string()),
+            CareTeamError::NotFound => Self::NotFound(e.to_string()),
+            CareTeamError::Invalid(errors) => Self::Invalid(errors),
+            CareTeamError::AlreadyMember | CareTeamError::NotMember => {
+                Self::Conflict(e.to_string())
+            }
+            CareTeamError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<EmergencyAccessError> for ApiError {
+    fn from(e: EmergencyAccessError) -> Self {
+        match e {
+            EmergencyAccessError::Forbidden => Self::Forbidden(e.to_string()),
+            EmergencyAccessError::NotFound => Self::NotFound(e.to_string()),
+            EmergencyAccessError::Invalid(errors) => Self::Invalid(errors),
+            EmergencyAccessError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReferralError> for ApiError {
+    fn from(e: ReferralError) -> Self {
+        match e {
+            ReferralError::Forbidden
+            | ReferralError::Transition(TransitionError::WrongParty(_)) => {
+                Self::Forbidden(e.to_string())
+            }
+            ReferralError::NotFound | ReferralError::ReferralNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            ReferralError::Invalid(errors) => Self::Invalid(errors),
+            ReferralError::Transition(TransitionError::NotFrom { .. }) => {
+                Self::Conflict(e.to_string())
+            }
+            ReferralError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<VisitNoteError> for ApiError {
+    fn from(e: VisitNoteError) -> Self {
+        match e {
+            VisitNoteError::Forbidden => Self::Forbidden(e.to_string()),
+            VisitNoteError::NotFound | VisitNoteError::AppointmentNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            VisitNoteError::Invalid(errors) => Self::Invalid(errors),
+            VisitNoteError::VisitNotReady(_) | VisitNoteError::VisitNoteExists => {
+                Self::Conflict(e.to_string())
+            }
+            VisitNoteError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
     /// Times in a conflict problem are in UTC: handlers that know the clinic's time zone use
-    /// [`ApiError::from_records`].
-    fn from(e: RecordsError) -> Self {
-        Self::from_records(e, &TimeZone::UTC)
+    /// [`ApiError::from_schedule`].
+    fn from(e: ScheduleError) -> Self {
+        Self::from_schedule(e, &TimeZone::UTC)
+    }
+}
+
+impl From<AppointmentError> for ApiError {
+    /// Times in a conflict problem are in UTC: handlers that know the clinic's time zone use
+    /// [`ApiError::from_appointment`].
+    fn from(e: AppointmentError) -> Self {
+        Self::from_appointment(e, &TimeZone::UTC)
     }
 }
 
@@ -429,38 +534,44 @@ impl From<StatusChangeError> for ApiError {
 }
 
 impl ApiError {
-    /// A records error, the times of any conflicts at the clinic's offset (`tz`).
-    pub fn from_records(e: RecordsError, tz: &TimeZone) -> Self {
+    /// The conflicts in the way, their times at the clinic's offset (`tz`).
+    fn conflicts(conflicts: &[Conflict], tz: &TimeZone) -> Self {
+        Self::TimeTaken(
+            conflicts
+                .iter()
+                .map(|c| ProblemConflict::new(c, tz))
+                .collect(),
+        )
+    }
+
+    /// A scheduling error, the times of any conflicts at the clinic's offset (`tz`).
+    pub fn from_schedule(e: ScheduleError, tz: &TimeZone) -> Self {
         match e {
-            RecordsError::Forbidden | RecordsError::Transition(TransitionError::WrongParty(_)) => {
-                Self::Forbidden(e.to_string())
+            ScheduleError::Forbidden => Self::Forbidden(e.to_string()),
+            ScheduleError::DoctorNotFound | ScheduleError::TimeOffNotFound => {
+                Self::NotFound(e.to_string())
             }
-            RecordsError::NotFound
-            | RecordsError::ReferralNotFound
-            | RecordsError::DoctorNotFound
-            | RecordsError::AppointmentNotFound
-            | RecordsError::TimeOffNotFound => Self::NotFound(e.to_string()),
-            RecordsError::Unavailable(why) => Self::NotBookable(why.to_string()),
-            RecordsError::Conflicts(conflicts) => Self::TimeTaken(
-                conflicts
-                    .iter()
-                    .map(|c| ProblemConflict::new(c, tz))
-                    .collect(),
-            ),
-            RecordsError::AppointmentChange(change) => change.into(),
-            RecordsError::Invalid(errors) => Self::Invalid(errors),
-            RecordsError::IdentifierTaken { .. }
-            | RecordsError::UserLinked
-            | RecordsError::Stale
-            | RecordsError::AlreadyMember
-            | RecordsError::NotMember
-            | RecordsError::NotReschedulable(_)
-            | RecordsError::VisitNotReady(_)
-            | RecordsError::VisitNoteExists
-            | RecordsError::Transition(TransitionError::NotFrom { .. }) => {
+            ScheduleError::Invalid(errors) => Self::Invalid(errors),
+            ScheduleError::Conflicts(conflicts) => Self::conflicts(&conflicts, tz),
+            ScheduleError::Internal(e) => e.into(),
+        }
+    }
+
+    /// An appointment error, the times of any conflicts at the clinic's offset (`tz`).
+    pub fn from_appointment(e: AppointmentError, tz: &TimeZone) -> Self {
+        match e {
+            AppointmentError::Forbidden => Self::Forbidden(e.to_string()),
+            AppointmentError::NotFound | AppointmentError::AppointmentNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            AppointmentError::Unavailable(why) => Self::NotBookable(why.to_string()),
+            AppointmentError::Conflicts(conflicts) => Self::conflicts(&conflicts, tz),
+            AppointmentError::AppointmentChange(change) => change.into(),
+            AppointmentError::Invalid(errors) => Self::Invalid(errors),
+            AppointmentError::Stale | AppointmentError::NotReschedulable(_) => {
                 Self::Conflict(e.to_string())
             }
-            RecordsError::Internal(e) => e.into(),
+            AppointmentError::Internal(e) => e.into(),
         }
     }
 }
@@ -505,7 +616,7 @@ mod tests {
                 with: ConflictWith::Patient,
             },
         ];
-        let error = ApiError::from_records(RecordsError::Conflicts(conflicts), &paris);
+        let error = ApiError::from_appointment(AppointmentError::Conflicts(conflicts), &paris);
         assert_eq!(error.status_code(), StatusCode::CONFLICT);
         let body = json(&error);
         assert_eq!(body["type"], "urn:carehub:problem:appointment-conflict");
@@ -522,7 +633,7 @@ mod tests {
 
     #[test]
     fn other_problems_have_no_conflicts_member() {
-        let body = json(&ApiError::from(RecordsError::AppointmentNotFound));
+        let body = json(&ApiError::from(AppointmentError::AppointmentNotFound));
         assert!(body.get("conflicts").is_none());
         assert_eq!(body["status"], 404);
         assert_eq!(body["detail"], "no such appointment");
@@ -530,7 +641,7 @@ mod tests {
 
     #[test]
     fn an_unbookable_time_is_a_not_bookable_problem_that_keeps_the_time_off_private() {
-        let error = ApiError::from(RecordsError::Unavailable(Unavailable::TimeOff {
+        let error = ApiError::from(AppointmentError::Unavailable(Unavailable::TimeOff {
             time_off_id: TimeOffId::generate(),
         }));
         assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -548,7 +659,7 @@ mod tests {
     fn refused_status_changes_map_to_403_409_and_422() {
         use AppointmentStatus as S;
         let status = |e: StatusChangeError| {
-            let error = ApiError::from(RecordsError::AppointmentChange(e));
+            let error = ApiError::from(AppointmentError::AppointmentChange(e));
             (error.status_code().as_u16(), json(&error))
         };
         let (code, body) = status(StatusChangeError::Role(S::NoShow));
@@ -586,22 +697,23 @@ mod tests {
 
     #[test]
     fn appointment_states_that_forbid_a_change_are_conflicts() {
-        for error in [
-            RecordsError::NotReschedulable(AppointmentStatus::Completed),
-            RecordsError::VisitNotReady(AppointmentStatus::Booked),
-            RecordsError::VisitNoteExists,
-            RecordsError::Stale,
+        for problem in [
+            ApiError::from(AppointmentError::NotReschedulable(
+                AppointmentStatus::Completed,
+            )),
+            ApiError::from(VisitNoteError::VisitNotReady(AppointmentStatus::Booked)),
+            ApiError::from(VisitNoteError::VisitNoteExists),
+            ApiError::from(AppointmentError::Stale),
         ] {
-            let problem = ApiError::from(error);
             assert_eq!(problem.status_code(), StatusCode::CONFLICT);
             assert_eq!(json(&problem)["type"], "urn:carehub:problem:conflict");
         }
         assert_eq!(
-            ApiError::from(RecordsError::DoctorNotFound).status_code(),
+            ApiError::from(ScheduleError::DoctorNotFound).status_code(),
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            ApiError::from(RecordsError::TimeOffNotFound).status_code(),
+            ApiError::from(ScheduleError::TimeOffNotFound).status_code(),
             StatusCode::NOT_FOUND
         );
     }

@@ -16,11 +16,15 @@ use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use carehub_domain::identity::ThrottlePolicy;
-use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
-use carehub_domain::kernel::SystemClock;
+use carehub_domain::audit::{AuditService, Gatekeeper};
+use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, ThrottlePolicy};
+use carehub_domain::kernel::{Clock, SystemClock};
 use carehub_domain::notifications::{NotificationPublisher, NotificationService};
-use carehub_domain::records::{RecordsConfig, RecordsPorts, RecordsService};
+use carehub_domain::patients::{
+    CareTeamService, EmergencyAccessService, MedicalService, PatientService,
+};
+use carehub_domain::referrals::ReferralService;
+use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
 use carehub_infra::db::PoolSettings;
 use carehub_infra::publish::Realtime;
 use carehub_infra::security::{
@@ -39,7 +43,18 @@ use crate::telemetry::{CareHubRootSpan, Metrics, observe};
 #[derive(Debug)]
 pub struct AppState {
     pub identity: IdentityService,
-    pub records: RecordsService,
+    /// Decides on patient access through the policy and keeps the audit trail; handlers ask it
+    /// for a grant before they read a request's body.
+    pub gatekeeper: Gatekeeper,
+    pub patients: PatientService,
+    pub medical: MedicalService,
+    pub care_teams: CareTeamService,
+    pub emergency_accesses: EmergencyAccessService,
+    pub audit: AuditService,
+    pub referrals: ReferralService,
+    pub schedules: ScheduleService,
+    pub appointments: AppointmentService,
+    pub visit_notes: VisitNoteService,
     /// The caller's own notifications.
     pub notifications: NotificationService,
     pub database: Database,
@@ -158,49 +173,83 @@ pub async fn identity_with(
     Ok((identity, codec))
 }
 
-/// The patient-record service on `repositories`, telling `publisher` about the notifications
-/// its changes commit.
-pub fn records_with(
+/// The clinic's services over the same ports.
+#[derive(Debug)]
+pub struct ClinicServices {
+    pub gatekeeper: Gatekeeper,
+    pub patients: PatientService,
+    pub medical: MedicalService,
+    pub care_teams: CareTeamService,
+    pub emergency_accesses: EmergencyAccessService,
+    pub audit: AuditService,
+    pub referrals: ReferralService,
+    pub schedules: ScheduleService,
+    pub appointments: AppointmentService,
+    pub visit_notes: VisitNoteService,
+}
+
+/// The clinic's services on `repositories`, telling `publisher` about the notifications their
+/// changes commit.
+pub fn clinic_services(
     repositories: &Repositories,
     settings: &Settings,
-    publisher: Arc<dyn NotificationPublisher>,
-) -> RecordsService {
-    let Repositories {
-        access_facts,
-        patients,
-        medical,
-        notes,
-        care_teams,
-        emergency_accesses,
-        audit,
-        users,
-        schedules,
-        appointments,
-        ..
-    } = repositories.clone();
-    RecordsService::new(
-        RecordsPorts {
-            access_facts,
-            patients,
-            medical,
-            notes,
-            care_teams,
-            emergency_accesses,
-            audit,
-            users,
-            referrals: Arc::clone(&repositories.referrals),
-            schedules,
-            appointments,
-            publisher,
-            clock: Arc::new(SystemClock),
-        },
-        RecordsConfig {
-            emergency_access_ttl: time::Duration::seconds(i64::from(
-                settings.emergency_access_secs,
-            )),
-            clinic_time_zone: settings.clinic_time_zone.clone(),
-        },
-    )
+    publisher: &Arc<dyn NotificationPublisher>,
+) -> ClinicServices {
+    let r = repositories.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let gatekeeper = Gatekeeper::new(r.access_facts, r.audit, Arc::clone(&clock));
+    let time_zone = settings.clinic_time_zone.clone();
+    ClinicServices {
+        patients: PatientService::new(
+            gatekeeper.clone(),
+            Arc::clone(&r.patients),
+            Arc::clone(&r.users),
+        ),
+        medical: MedicalService::new(
+            gatekeeper.clone(),
+            Arc::clone(&r.medical),
+            Arc::clone(&r.notes),
+        ),
+        care_teams: CareTeamService::new(
+            gatekeeper.clone(),
+            r.care_teams,
+            Arc::clone(&r.users),
+            Arc::clone(publisher),
+        ),
+        emergency_accesses: EmergencyAccessService::new(
+            gatekeeper.clone(),
+            r.emergency_accesses,
+            Arc::clone(&r.users),
+            Arc::clone(publisher),
+            time::Duration::seconds(i64::from(settings.emergency_access_secs)),
+        ),
+        audit: AuditService::new(gatekeeper.clone()),
+        referrals: ReferralService::new(
+            gatekeeper.clone(),
+            r.referrals,
+            Arc::clone(&r.patients),
+            Arc::clone(&r.medical),
+            Arc::clone(&r.users),
+            Arc::clone(publisher),
+        ),
+        schedules: ScheduleService::new(
+            Arc::clone(&r.schedules),
+            Arc::clone(&r.appointments),
+            clock,
+            time_zone.clone(),
+        ),
+        appointments: AppointmentService::new(
+            gatekeeper.clone(),
+            Arc::clone(&r.appointments),
+            r.schedules,
+            r.patients,
+            r.users,
+            Arc::clone(publisher),
+            time_zone,
+        ),
+        visit_notes: VisitNoteService::new(gatekeeper.clone(), r.appointments, r.notes),
+        gatekeeper,
+    }
 }
 
 /// A built server, bound to its port, not yet running.
@@ -251,9 +300,30 @@ impl Application {
             "clinic time zone"
         );
         let openapi = routes::openapi_document();
+        let ClinicServices {
+            gatekeeper,
+            patients,
+            medical,
+            care_teams,
+            emergency_accesses,
+            audit,
+            referrals,
+            schedules,
+            appointments,
+            visit_notes,
+        } = clinic_services(&repositories, &settings, &realtime.publisher);
         let state = web::Data::new(AppState {
             identity,
-            records: records_with(&repositories, &settings, Arc::clone(&realtime.publisher)),
+            gatekeeper,
+            patients,
+            medical,
+            care_teams,
+            emergency_accesses,
+            audit,
+            referrals,
+            schedules,
+            appointments,
+            visit_notes,
             notifications,
             hub,
             database,

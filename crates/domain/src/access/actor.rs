@@ -57,8 +57,7 @@ impl Actor {
 }
 
 /// Proof that the access policy let an actor do one action (on one patient). Only
-/// [`Gatekeeper::authorize`](crate::audit::Gatekeeper::authorize) and
-/// [`Gatekeeper::authorize_role`](crate::audit::Gatekeeper::authorize_role) make one, so the operations
+/// the audit module's `Gatekeeper::authorize` and `Gatekeeper::authorize_role` make one, so the operations
 /// that take a grant cannot run unchecked; adapters ask for it before they even read the request's
 /// body, so a refused caller learns nothing about what the operation would accept.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,14 +7,13 @@ use time::OffsetDateTime;
 
 use crate::access::{Action, Basis};
 use crate::identity::{FullName, Role, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::{Page, PageRequest};
-use crate::kernel::{string_enum, time_ordered_id};
+use crate::kernel::{Page, PageRequest, PatientId, RepositoryError, string_enum, time_ordered_id};
 
 mod gatekeeper;
+mod service;
 
-use crate::kernel::PatientId;
 pub use gatekeeper::Gatekeeper;
+pub use service::AuditService;
 
 time_ordered_id!(
     /// An audit event's identifier; time-ordered.

@@ -1,12 +1,14 @@
 //! Identity: user accounts and roles, passwords, tokens and sessions, sign-in throttling, and
 //! the service that registers, signs in and authenticates.
 
+mod directory;
 mod password;
 mod service;
 mod throttle;
 mod token;
 mod user;
 
+pub use directory::*;
 pub use password::*;
 pub use service::*;
 pub use throttle::*;

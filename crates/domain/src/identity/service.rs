@@ -6,20 +6,14 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::identity::{
-    AccessClaims, AccessTokenCodec, LiveSession, NewRefreshToken, RefreshToken,
-    RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, RotateOutcome,
-    SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, TokenError, TokenId,
+    AccessClaims, AccessTokenCodec, CreateUserError, Email, FullName, HashingError, LiveSession,
+    LoginAttemptRepository, NewRefreshToken, Password, PasswordHasher, RefreshToken,
+    RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, Role, RotateOutcome,
+    SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, ThrottlePolicy, TokenError,
+    TokenId, User, UserChanges, UserFilter, UserId, UserRepository, UserStatus, Username,
+    throttle_key,
 };
-use crate::identity::{
-    CreateUserError, Email, FullName, Role, User, UserChanges, UserFilter, UserId, UserRepository,
-    UserStatus, Username,
-};
-use crate::identity::{HashingError, Password, PasswordHasher};
-use crate::identity::{LoginAttemptRepository, ThrottlePolicy, throttle_key};
-use crate::kernel::Clock;
-use crate::kernel::RepositoryError;
-use crate::kernel::ValidationErrors;
-use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
 
 /// A failure the caller cannot fix: storage, hashing or signing broke. Logged, never shown.
 #[derive(Debug, thiserror::Error)]

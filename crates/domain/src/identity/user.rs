@@ -1,6 +1,5 @@
 //! Users, their roles and statuses, and the port that stores them.
 
-pub use crate::kernel::UserId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::identity::PasswordHash;
-use crate::kernel::RepositoryError;
-use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Page, PageRequest, RepositoryError};
+
+pub use crate::kernel::UserId;
 
 /// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, compared regardless of case (kept lowercase).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

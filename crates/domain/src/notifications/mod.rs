@@ -9,9 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::identity::UserId;
-use crate::kernel::Clock;
-use crate::kernel::RepositoryError;
-use crate::kernel::string_enum;
+use crate::kernel::{Clock, RepositoryError, string_enum};
 
 /// The most notifications one listing returns.
 pub const MAX_LIST_LIMIT: u32 = 500;
@@ -176,6 +174,16 @@ pub trait NotificationRepository: Send + Sync {
 #[async_trait]
 pub trait NotificationPublisher: Send + Sync {
     async fn publish(&self, notifications: &[Notification]);
+}
+
+/// Hands committed notifications to `publisher`; nothing is published when there are none.
+pub async fn publish_committed(
+    publisher: &dyn NotificationPublisher,
+    notifications: &[Notification],
+) {
+    if !notifications.is_empty() {
+        publisher.publish(notifications).await;
+    }
 }
 
 /// What a server instance delivers published notifications to (its socket hub). Publisher

@@ -6,14 +6,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::Text;
-use crate::kernel::time_ordered_id;
-use crate::kernel::{Page, PageRequest};
+use crate::kernel::{
+    AppointmentId, Page, PageRequest, ReferralId, RepositoryError, Text, time_ordered_id,
+};
 use crate::notifications::{NewNotification, Notification};
 use crate::patients::PatientId;
-use crate::referrals::ReferralId;
-use crate::scheduling::AppointmentId;
 
 /// How long an emergency access lasts.
 pub const EMERGENCY_ACCESS_DURATION: Duration = Duration::minutes(60);
@@ -42,7 +39,7 @@ pub struct CareTeamMember {
     /// The referral whose acceptance opened the membership, if that was the reason.
     pub referral_id: Option<ReferralId>,
     /// The appointment whose booking opened the membership, if that was the reason. Such a
-    /// membership ends [`crate::scheduling::CARE_TEAM_AFTER_VISIT`] after the appointment is
+    /// membership ends `scheduling::CARE_TEAM_AFTER_VISIT` after the appointment is
     /// over; [`CareTeamRepository::add`] and [`CareTeamRepository::end`] ignore it.
     pub appointment_id: Option<AppointmentId>,
 }

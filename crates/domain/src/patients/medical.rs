@@ -6,10 +6,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::audit::AuditEvent;
 use crate::identity::UserId;
-use crate::kernel::RepositoryError;
-use crate::kernel::ValidationErrors;
-use crate::kernel::string_enum;
-use crate::kernel::{Text, parse_date};
+use crate::kernel::{RepositoryError, Text, ValidationErrors, parse_date, string_enum};
 use crate::patients::PatientId;
 
 /// The most entries each list may hold.

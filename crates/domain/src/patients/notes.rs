@@ -8,14 +8,11 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::Text;
-use crate::kernel::ValidationErrors;
-use crate::kernel::string_enum;
-use crate::kernel::time_ordered_id;
-use crate::kernel::{Page, PageRequest};
+use crate::kernel::{
+    AppointmentId, Page, PageRequest, RepositoryError, Text, ValidationErrors, string_enum,
+    time_ordered_id,
+};
 use crate::patients::PatientId;
-use crate::scheduling::AppointmentId;
 
 /// The longest note body, in characters.
 pub const MAX_NOTE_CHARS: usize = 20_000;

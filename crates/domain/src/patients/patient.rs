@@ -1,7 +1,6 @@
 //! Patients: who they are, how to reach them, how they are identified and insured, where they
 //! lie, and the port that stores them.
 
-pub use crate::kernel::PatientId;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -12,11 +11,12 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::identity::{Email, FullName, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::ValidationErrors;
-use crate::kernel::{Page, PageRequest};
-use crate::kernel::{Phone, Text, format_date, parse_date};
+use crate::kernel::{
+    Page, PageRequest, Phone, RepositoryError, Text, ValidationErrors, format_date, parse_date,
+};
 use crate::patients::CareTeamMember;
+
+pub use crate::kernel::PatientId;
 
 /// The most identifiers one patient may carry.
 pub const MAX_IDENTIFIERS: usize = 20;

@@ -2,7 +2,6 @@
 //! is, what a client asks for, how its status may change, who may see and change it, and the
 //! port that stores appointments so that none ever overlaps another of its doctor or patient.
 
-pub use crate::kernel::AppointmentId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -11,15 +10,14 @@ use uuid::Uuid;
 use crate::access::{Basis, Decision};
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, Role, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::ValidationErrors;
-use crate::kernel::string_enum;
-use crate::kernel::{Page, PageRequest};
-use crate::kernel::{Text, TextError};
+use crate::kernel::{
+    Page, PageRequest, RepositoryError, Text, TextError, ValidationErrors, string_enum,
+};
 use crate::notifications::{NewNotification, Notification};
-use crate::patients::CareTeamMember;
-use crate::patients::PatientId;
+use crate::patients::{CareTeamMember, PatientId};
 use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES};
+
+pub use crate::kernel::AppointmentId;
 
 /// How long before the start a patient may still cancel their own appointment.
 pub const PATIENT_CANCEL_NOTICE: Duration = Duration::hours(2);

@@ -14,12 +14,10 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::identity::{FullName, UserId};
-use crate::kernel::RepositoryError;
-use crate::kernel::ValidationErrors;
-use crate::kernel::string_enum;
-use crate::kernel::time_ordered_id;
-use crate::kernel::{Page, PageRequest};
-use crate::kernel::{Text, TextError};
+use crate::kernel::{
+    Page, PageRequest, RepositoryError, Text, TextError, ValidationErrors, string_enum,
+    time_ordered_id,
+};
 use crate::scheduling::Conflict;
 
 /// The appointment length of a doctor who never set one, in minutes.

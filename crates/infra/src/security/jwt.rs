@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use carehub_domain::identity::{AccessClaims, AccessTokenCodec, SessionId, TokenError, TokenId};
-use carehub_domain::identity::{Role, UserId};
+use carehub_domain::identity::{
+    AccessClaims, AccessTokenCodec, Role, SessionId, TokenError, TokenId, UserId,
+};
 
 /// The file a generated key is kept in, inside the data directory.
 pub const GENERATED_KEY_FILE: &str = "jwt-ed25519.pem";

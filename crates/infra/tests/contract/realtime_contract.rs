@@ -9,9 +9,9 @@ use tokio::sync::{Barrier, mpsc};
 use uuid::Uuid;
 
 use carehub_domain::identity::{
-    AccessClaims, LiveSession, NewRefreshToken, RefreshTokenHash, SessionEnd, SessionId, TokenId,
+    AccessClaims, LiveSession, NewRefreshToken, RefreshTokenHash, Role, SessionEnd, SessionId,
+    TokenId, UserChanges, UserId, UserStatus,
 };
-use carehub_domain::identity::{Role, UserChanges, UserId, UserStatus};
 use carehub_domain::notifications::{
     Notification, NotificationData, NotificationKind, NotificationPublisher, NotificationSink,
 };

@@ -11,17 +11,15 @@ use tokio::sync::Barrier;
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
 use carehub_domain::identity::{Email, FullName, Role, User, UserId, UserStatus};
-use carehub_domain::kernel::PageRequest;
-use carehub_domain::kernel::{Phone, Text};
+use carehub_domain::kernel::{PageRequest, Phone, Text};
 use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
 };
 use carehub_domain::patients::{
-    Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
-    Patient, PatientDetails, PatientId, Sex,
+    Address, CareTeamMember, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance,
+    Location, MedicalInput, MedicalRecord, MembershipId, Mrn, Patient, PatientDetails, PatientId,
+    Sex,
 };
-use carehub_domain::patients::{CareTeamMember, MembershipId};
-use carehub_domain::patients::{MedicalInput, MedicalRecord};
 use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralSnapshot, ReferralStatus,
     StatusChange, Urgency,

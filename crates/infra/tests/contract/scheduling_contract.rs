@@ -14,21 +14,19 @@ use uuid::Uuid;
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
 use carehub_domain::identity::{FullName, Role, User, UserId, UserStatus};
-use carehub_domain::kernel::PageRequest;
-use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{PageRequest, Text};
 use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
 };
-use carehub_domain::patients::{AddMemberError, CareTeamMember, MembershipId};
-use carehub_domain::patients::{AppendNoteError, ClinicalNote, NoteId, NoteKind};
-use carehub_domain::patients::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
-use carehub_domain::scheduling::{
-    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, BookError, Booking, Conflict,
-    ConflictWith, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
+use carehub_domain::patients::{
+    AddMemberError, AppendNoteError, CareTeamMember, ClinicalNote, Contact, MembershipId, Mrn,
+    NoteId, NoteKind, Patient, PatientDetails, PatientId, Sex,
 };
 use carehub_domain::scheduling::{
-    AvailabilityRule, DoctorProfile, Interval, ProfileUpdate, Specialization, TimeOff,
-    TimeOffError, TimeOffId, Weekday,
+    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, AvailabilityRule, BookError,
+    Booking, Conflict, ConflictWith, DoctorProfile, HistoryChange, HistoryEntry, Interval,
+    ProfileUpdate, Reschedule, Specialization, StatusUpdate, TimeOff, TimeOffError, TimeOffId,
+    Weekday,
 };
 use carehub_infra::testing::{Backend, ScratchDatabase};
 use carehub_infra::{Database, Repositories};

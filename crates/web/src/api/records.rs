@@ -11,10 +11,10 @@ use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
 use carehub_domain::identity::{FullName, Role, UserId};
 use carehub_domain::kernel::{Text, format_date};
-use carehub_domain::patients::{BloodType, MedicalRecord, Severity};
-use carehub_domain::patients::{CareTeamMember, EmergencyAccess};
-use carehub_domain::patients::{ClinicalNote, NoteKind};
-use carehub_domain::patients::{Patient, PatientSummary, Sex};
+use carehub_domain::patients::{
+    BloodType, CareTeamMember, ClinicalNote, EmergencyAccess, MedicalRecord, NoteKind, Patient,
+    PatientSummary, Severity, Sex,
+};
 
 fn text(value: Option<&Text>) -> Option<String> {
     value.map(|t| t.as_str().to_owned())

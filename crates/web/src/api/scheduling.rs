@@ -14,10 +14,9 @@ use uuid::Uuid;
 
 use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
-use carehub_domain::scheduling::{Appointment, AppointmentStatus, HistoryChange, HistoryEntry};
 use carehub_domain::scheduling::{
-    AvailabilityRule, DoctorProfile, Interval, TimeOff, from_timestamp, is_schedulable,
-    to_timestamp,
+    Appointment, AppointmentStatus, AvailabilityRule, DoctorProfile, HistoryChange, HistoryEntry,
+    Interval, TimeOff, from_timestamp, is_schedulable, to_timestamp,
 };
 
 fn text(value: Option<&Text>) -> Option<String> {

@@ -16,9 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use carehub_domain::identity::IdentityService;
-use carehub_domain::identity::UserId;
-use carehub_domain::identity::{LiveSession, SessionEnd, TokenId};
+use carehub_domain::identity::{IdentityService, LiveSession, SessionEnd, TokenId, UserId};
 use carehub_domain::notifications::{Notification, NotificationService, NotificationSink};
 
 use frames::Closing;

@@ -9,9 +9,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Sessio
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use carehub_domain::identity::LiveSession;
-use carehub_domain::identity::UserId;
-use carehub_domain::identity::{AuthenticateError, Principal};
+use carehub_domain::identity::{AuthenticateError, LiveSession, Principal, UserId};
 use carehub_domain::notifications::NotificationError;
 
 use super::delivery::{Delivery, FrameSink, Stop};

@@ -7,14 +7,12 @@ use std::time::Duration;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use carehub_domain::identity::MockLoginAttemptRepository;
-use carehub_domain::identity::MockPasswordHasher;
-use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
 use carehub_domain::identity::{
-    LiveSession, MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
-    MockRevokedTokenRepository, MockSocketTicketRepository, SessionEnd, SessionId, TokenId,
+    IdentityConfig, IdentityPorts, IdentityService, LiveSession, MockAccessTokenCodec,
+    MockLoginAttemptRepository, MockPasswordHasher, MockRefreshTokenFactory,
+    MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
+    MockUserRepository, SessionEnd, SessionId, TokenId, UserId,
 };
-use carehub_domain::identity::{MockUserRepository, UserId};
 use carehub_domain::kernel::FixedClock;
 use carehub_domain::notifications::{
     MockNotificationRepository, Notification, NotificationData, NotificationKind,

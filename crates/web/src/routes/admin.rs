@@ -9,10 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use carehub_domain::audit::{AuditEventId, AuditFilter};
-use carehub_domain::identity::parse_user_changes;
-use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus};
-use carehub_domain::patients::EmergencyAccessId;
-use carehub_domain::patients::PatientId;
+use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus, parse_user_changes};
+use carehub_domain::patients::{EmergencyAccessId, PatientId};
 
 use crate::api::records::{AuditEventView, EmergencyAccessView};
 use crate::api::{ListPage, PageQuery, UserView};
@@ -243,7 +241,7 @@ pub async fn audit_trail(
         cursor: query.cursor,
     }
     .to_request(AuditEventId::from_uuid)?;
-    let entries = state.records.audit_trail(&actor, filter, page).await?;
+    let entries = state.audit.audit_trail(&actor, filter, page).await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
         entries,
         |id| *id.as_uuid(),
@@ -292,7 +290,7 @@ pub async fn emergency_accesses(
     }
     .to_request(EmergencyAccessId::from_uuid)?;
     let accesses = state
-        .records
+        .emergency_accesses
         .list_emergency_accesses(
             &actor,
             query.patient_id.map(PatientId::from_uuid),

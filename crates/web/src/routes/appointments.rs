@@ -14,16 +14,13 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use carehub_domain::access::Actor;
-use carehub_domain::access::Decision;
+use carehub_domain::access::{Actor, Decision};
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::PageRequest;
-use carehub_domain::patients::NoteInput;
-use carehub_domain::patients::PatientId;
-use carehub_domain::records::RecordsError;
+use carehub_domain::patients::{NoteInput, PatientId};
 use carehub_domain::scheduling::{
-    AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
-    StatusInput, appointment_access,
+    AppointmentError, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus,
+    RescheduleInput, StatusInput, VisitNoteError, appointment_access,
 };
 use uuid::Uuid;
 
@@ -103,11 +100,11 @@ impl AppointmentListQuery {
 async fn refusal_or<T>(
     state: &AppState,
     malformed: ApiError,
-    probe: impl Future<Output = Result<T, RecordsError>>,
+    probe: impl Future<Output = Result<T, AppointmentError>>,
 ) -> ApiError {
     match probe.await {
-        Ok(_) | Err(RecordsError::Invalid(_)) => malformed,
-        Err(refusal) => ApiError::from_records(refusal, state.records.clinic_time_zone()),
+        Ok(_) | Err(AppointmentError::Invalid(_)) => malformed,
+        Err(refusal) => ApiError::from_appointment(refusal, state.schedules.clinic_time_zone()),
     }
 }
 
@@ -141,18 +138,18 @@ pub async fn book_appointment(
     Caller { actor, .. }: Caller,
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    let tz = state.records.clinic_time_zone();
+    let tz = state.schedules.clinic_time_zone();
     state
-        .records
+        .appointments
         .check_may_book(&actor)
         .await
-        .map_err(|e| ApiError::from_records(e, tz))?;
+        .map_err(|e| ApiError::from_appointment(e, tz))?;
     let input: AppointmentInput = body.parse()?;
     let appointment = state
-        .records
+        .appointments
         .book_appointment(&actor, &input)
         .await
-        .map_err(|e| ApiError::from_records(e, tz))?;
+        .map_err(|e| ApiError::from_appointment(e, tz))?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -180,7 +177,7 @@ pub async fn list_appointments(
     Caller { actor, .. }: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let tz = state.records.clinic_time_zone();
+    let tz = state.schedules.clinic_time_zone();
     let parsed = parse_query::<AppointmentListQuery>(&request).and_then(|query| {
         let filter = query.filter(tz)?;
         let page = PageQuery {
@@ -195,7 +192,7 @@ pub async fn list_appointments(
         Err(malformed) => return Err(refused_listing(&state, &actor, malformed).await),
     };
     let found = state
-        .records
+        .appointments
         .list_appointments(&actor, filter, page)
         .await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
@@ -218,9 +215,11 @@ async fn refused_listing(state: &AppState, actor: &Actor, malformed: ApiError) -
     refusal_or(
         state,
         malformed,
-        state
-            .records
-            .list_appointments(actor, AppointmentFilter::default(), PageRequest::first(1)),
+        state.appointments.list_appointments(
+            actor,
+            AppointmentFilter::default(),
+            PageRequest::first(1),
+        ),
     )
     .await
 }
@@ -244,10 +243,10 @@ pub async fn get_appointment(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let appointment = state.records.appointment(&actor, id).await?;
+    let appointment = state.appointments.appointment(&actor, id).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(
         &appointment,
-        state.records.clinic_time_zone(),
+        state.schedules.clinic_time_zone(),
     )))
 }
 
@@ -280,7 +279,7 @@ pub async fn reschedule_appointment(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let tz = state.records.clinic_time_zone();
+    let tz = state.schedules.clinic_time_zone();
     let input: RescheduleInput = match body.parse() {
         Ok(input) => input,
         Err(malformed) => {
@@ -288,17 +287,17 @@ pub async fn reschedule_appointment(
                 &state,
                 malformed,
                 state
-                    .records
+                    .appointments
                     .reschedule_appointment(&actor, id, &RescheduleInput::default()),
             )
             .await);
         }
     };
     let appointment = state
-        .records
+        .appointments
         .reschedule_appointment(&actor, id, &input)
         .await
-        .map_err(|e| ApiError::from_records(e, tz))?;
+        .map_err(|e| ApiError::from_appointment(e, tz))?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(&appointment, tz)))
 }
 
@@ -338,19 +337,19 @@ pub async fn change_status(
                 &state,
                 malformed,
                 state
-                    .records
+                    .appointments
                     .change_appointment_status(&actor, id, &StatusInput::default()),
             )
             .await);
         }
     };
     let appointment = state
-        .records
+        .appointments
         .change_appointment_status(&actor, id, &input)
         .await?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(
         &appointment,
-        state.records.clinic_time_zone(),
+        state.schedules.clinic_time_zone(),
     )))
 }
 
@@ -374,8 +373,8 @@ pub async fn appointment_history(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let entries = state.records.appointment_history(&actor, id).await?;
-    let tz = state.records.clinic_time_zone();
+    let entries = state.appointments.appointment_history(&actor, id).await?;
+    let tz = state.schedules.clinic_time_zone();
     Ok(HttpResponse::Ok().json(HistoryView {
         items: entries
             .iter()
@@ -415,17 +414,21 @@ pub async fn write_visit_note(
     let input: NoteInput = match body.parse() {
         Ok(input) => input,
         Err(malformed) => {
-            return Err(refusal_or(
-                &state,
-                malformed,
-                state
-                    .records
-                    .write_visit_note(&actor, id, &NoteInput::default()),
-            )
-            .await);
+            // The refusal this caller gets, if any, comes before what is wrong with the body.
+            let probe = state
+                .visit_notes
+                .write_visit_note(&actor, id, &NoteInput::default())
+                .await;
+            return Err(match probe {
+                Ok(_) | Err(VisitNoteError::Invalid(_)) => malformed,
+                Err(refusal) => refusal.into(),
+            });
         }
     };
-    let note = state.records.write_visit_note(&actor, id, &input).await?;
+    let note = state
+        .visit_notes
+        .write_visit_note(&actor, id, &input)
+        .await?;
     Ok(HttpResponse::Created().json(NoteView::from(note)))
 }
 

@@ -6,9 +6,7 @@ use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use carehub_domain::identity::RefreshToken;
-use carehub_domain::identity::Role;
-use carehub_domain::identity::{LoginError, NewAccount, RefreshError};
+use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken, Role};
 use carehub_domain::kernel::ValidationErrors;
 
 use crate::api::{TokenResponse, UserView};

@@ -95,7 +95,7 @@ pub async fn directory(
     }
     .to_request(UserId::from_uuid)?;
     let found = state
-        .records
+        .schedules
         .doctor_directory(&actor, query.specialization.as_deref(), page)
         .await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
@@ -123,7 +123,7 @@ pub async fn get_doctor(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
-    let profile = state.records.doctor_profile(&actor, id).await?;
+    let profile = state.schedules.doctor_profile(&actor, id).await?;
     Ok(HttpResponse::Ok().json(DoctorProfileView::from(profile)))
 }
 
@@ -153,10 +153,10 @@ pub async fn put_profile(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
-    state.records.check_profile_editor(&actor, id)?;
+    state.schedules.check_profile_editor(&actor, id)?;
     let input: ProfileInput = body.parse()?;
     let profile = state
-        .records
+        .schedules
         .update_doctor_profile(&actor, id, &input)
         .await?;
     Ok(HttpResponse::Ok().json(DoctorProfileView::from(profile)))
@@ -181,11 +181,11 @@ pub async fn get_availability(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
-    let availability = state.records.availability(&actor, id).await?;
+    let availability = state.schedules.availability(&actor, id).await?;
     Ok(HttpResponse::Ok().json(AvailabilityView::new(
         &availability.rules,
         &availability.time_off,
-        state.records.clinic_time_zone(),
+        state.schedules.clinic_time_zone(),
     )))
 }
 
@@ -216,13 +216,13 @@ pub async fn put_availability(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
-    state.records.check_schedule_editor(&actor, id)?;
+    state.schedules.check_schedule_editor(&actor, id)?;
     let input: AvailabilityInput = body.parse()?;
     let rules = state
-        .records
+        .schedules
         .replace_availability(&actor, id, &input)
         .await?;
-    Ok(HttpResponse::Ok().json(RulesView::new(&rules, state.records.clinic_time_zone())))
+    Ok(HttpResponse::Ok().json(RulesView::new(&rules, state.schedules.clinic_time_zone())))
 }
 
 /// Add time off to a doctor's diary: no slot is offered and nothing can be booked in it.
@@ -253,14 +253,14 @@ pub async fn add_time_off(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
-    state.records.check_schedule_editor(&actor, id)?;
+    state.schedules.check_schedule_editor(&actor, id)?;
     let input: TimeOffInput = body.parse()?;
-    let tz = state.records.clinic_time_zone();
+    let tz = state.schedules.clinic_time_zone();
     let time_off = state
-        .records
+        .schedules
         .add_time_off(&actor, id, &input)
         .await
-        .map_err(|e| ApiError::from_records(e, tz))?;
+        .map_err(|e| ApiError::from_schedule(e, tz))?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -292,10 +292,10 @@ pub async fn remove_time_off(
 ) -> Result<HttpResponse, ApiError> {
     let (id, time_off_id) = path.into_inner();
     let id = doctor_id(&id)?;
-    state.records.check_schedule_editor(&actor, id)?;
+    state.schedules.check_schedule_editor(&actor, id)?;
     let time_off_id = TimeOffId::from_uuid(path_uuid(&time_off_id)?);
     state
-        .records
+        .schedules
         .remove_time_off(&actor, id, time_off_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -324,12 +324,12 @@ pub async fn free_slots(
 ) -> Result<HttpResponse, ApiError> {
     let id = doctor_id(&id)?;
     let query: SlotsQuery = parse_query(&request)?;
-    let tz = state.records.clinic_time_zone();
+    let tz = state.schedules.clinic_time_zone();
     let from =
         query_instant("from", query.from.as_deref(), tz)?.unwrap_or_else(OffsetDateTime::now_utc);
     let to = query_instant("to", query.to.as_deref(), tz)?
         .unwrap_or_else(|| from.saturating_add(DEFAULT_SLOT_RANGE));
-    let free = state.records.free_slots(&actor, id, from, to).await?;
+    let free = state.schedules.free_slots(&actor, id, from, to).await?;
     Ok(HttpResponse::Ok().json(SlotsView {
         doctor_id: *id.as_uuid(),
         time_zone: zone_name(tz),

@@ -12,13 +12,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::IntoParams;
 
-use carehub_domain::access::Action;
-use carehub_domain::access::Actor;
+use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::patients::MedicalInput;
-use carehub_domain::patients::{NoteInput, NoteKind};
-use carehub_domain::patients::{PatientId, PatientInput, SearchText};
+use carehub_domain::patients::{
+    MedicalInput, NoteInput, NoteKind, PatientId, PatientInput, SearchText,
+};
 
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
@@ -48,7 +47,7 @@ async fn read_query<T>(
     match parsed {
         Ok(query) => Ok(query),
         Err(error) => {
-            state.records.authorize(actor, id, action).await?;
+            state.gatekeeper.authorize(actor, id, action).await?;
             Err(error)
         }
     }
@@ -103,11 +102,11 @@ pub async fn create_patient(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let grant = state
-        .records
+        .gatekeeper
         .authorize_role(&actor, Action::CreatePatient)
         .await?;
     let input: PatientInput = body.parse()?;
-    let patient = state.records.create_patient(&grant, &input).await?;
+    let patient = state.patients.create_patient(&grant, &input).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/patients/{}", patient.id)))
         .json(PatientView::from(patient)))
@@ -132,7 +131,7 @@ pub async fn search_patients(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let grant = state
-        .records
+        .gatekeeper
         .authorize_role(&actor, Action::SearchPatients)
         .await?;
     let query: PatientSearchQuery = parse_query(&request)?;
@@ -147,7 +146,7 @@ pub async fn search_patients(
         cursor: query.cursor,
     }
     .to_request(PatientId::from_uuid)?;
-    let found = state.records.search_patients(&grant, text, page).await?;
+    let found = state.patients.search_patients(&grant, text, page).await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
         found,
         |id| *id.as_uuid(),
@@ -174,7 +173,7 @@ pub async fn get_patient(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
-    let patient = state.records.get_patient(&actor, id).await?;
+    let patient = state.patients.get_patient(&actor, id).await?;
     Ok(HttpResponse::Ok().json(PatientView::from(patient)))
 }
 
@@ -212,7 +211,7 @@ pub async fn update_patient(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let grant = state
-        .records
+        .gatekeeper
         .authorize(&actor, id, Action::UpdateProfile)
         .await?;
     let patch: Value = body.parse()?;
@@ -223,7 +222,7 @@ pub async fn update_patient(
         ));
     }
     let patient = state
-        .records
+        .patients
         .update_patient(&grant, |current| apply_merge_patch(&current, &patch))
         .await?;
     Ok(HttpResponse::Ok().json(PatientView::from(patient)))
@@ -265,7 +264,7 @@ pub async fn get_medical(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
-    let record = state.records.get_medical(&actor, id).await?;
+    let record = state.medical.get_medical(&actor, id).await?;
     Ok(HttpResponse::Ok().json(MedicalView::from(record)))
 }
 
@@ -295,11 +294,11 @@ pub async fn put_medical(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let grant = state
-        .records
+        .gatekeeper
         .authorize(&actor, id, Action::UpdateMedical)
         .await?;
     let input: MedicalInput = body.parse()?;
-    let record = state.records.put_medical(&grant, &input).await?;
+    let record = state.medical.put_medical(&grant, &input).await?;
     Ok(HttpResponse::Ok().json(MedicalView::from(record)))
 }
 
@@ -344,7 +343,7 @@ pub async fn list_notes(
         Ok((kind, page))
     });
     let (kind, page) = read_query(&state, &actor, id, Action::ReadNotes, parsed).await?;
-    let notes = state.records.list_notes(&actor, id, kind, page).await?;
+    let notes = state.medical.list_notes(&actor, id, kind, page).await?;
     Ok(HttpResponse::Ok().json(ListPage::of(notes, |id| *id.as_uuid(), NoteView::from)))
 }
 
@@ -375,11 +374,11 @@ pub async fn add_note(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let grant = state
-        .records
+        .gatekeeper
         .authorize(&actor, id, Action::WriteNote)
         .await?;
     let input: NoteInput = body.parse()?;
-    let note = state.records.add_note(&grant, &input).await?;
+    let note = state.medical.add_note(&grant, &input).await?;
     Ok(HttpResponse::Created().json(NoteView::from(note)))
 }
 
@@ -402,7 +401,7 @@ pub async fn care_team(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
-    let members = state.records.care_team(&actor, id).await?;
+    let members = state.care_teams.care_team(&actor, id).await?;
     let now = OffsetDateTime::now_utc();
     Ok(HttpResponse::Ok().json(CareTeamView {
         items: members
@@ -439,7 +438,7 @@ pub async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let grant = state
-        .records
+        .gatekeeper
         .authorize(&actor, id, Action::AddCareTeamMember)
         .await?;
     let request: AddMemberRequest = body.parse()?;
@@ -447,7 +446,7 @@ pub async fn add_member(
         .doctor_id
         .ok_or_else(|| ApiError::invalid_field("doctor_id", "is required"))?;
     let member = state
-        .records
+        .care_teams
         .add_member(&grant, UserId::from_uuid(doctor_id))
         .await?;
     Ok(HttpResponse::Created().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
@@ -478,7 +477,10 @@ pub async fn end_membership(
     let (id, doctor_id) = path.into_inner();
     let id = patient_id(&id)?;
     let doctor_id = UserId::from_uuid(path_uuid(&doctor_id)?);
-    let member = state.records.end_membership(&actor, id, doctor_id).await?;
+    let member = state
+        .care_teams
+        .end_membership(&actor, id, doctor_id)
+        .await?;
     Ok(HttpResponse::Ok().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
 }
 
@@ -509,12 +511,12 @@ pub async fn request_emergency_access(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let grant = state
-        .records
+        .gatekeeper
         .authorize(&actor, id, Action::RequestEmergencyAccess)
         .await?;
     let request: EmergencyAccessRequest = body.parse()?;
     let mut access = state
-        .records
+        .emergency_accesses
         .request_emergency_access(&grant, request.reason.as_deref())
         .await?;
     // The doctor who took the access is the caller: name them as a listing would.
@@ -548,7 +550,7 @@ pub async fn access_log(
     let parsed = parse_query::<PageQuery>(&request)
         .and_then(|query| query.to_request(carehub_domain::audit::AuditEventId::from_uuid));
     let page = read_query(&state, &actor, id, Action::ReadAccessLog, parsed).await?;
-    let entries = state.records.access_log(&actor, id, page).await?;
+    let entries = state.audit.access_log(&actor, id, page).await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
         entries,
         |id| *id.as_uuid(),

@@ -95,11 +95,11 @@ pub async fn send_referral(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     state
-        .records
+        .referrals
         .check_referrals_role(&actor, AuditAction::ReferralCreate)
         .await?;
     let input: ReferralInput = body.parse()?;
-    let detail = state.records.send_referral(&actor, &input).await?;
+    let detail = state.referrals.send_referral(&actor, &input).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -128,7 +128,7 @@ pub async fn list_referrals(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     state
-        .records
+        .referrals
         .check_referrals_role(&actor, AuditAction::ReferralList)
         .await?;
     let query: ReferralListQuery = parse_query(&request)?;
@@ -140,7 +140,7 @@ pub async fn list_referrals(
     }
     .to_request(ReferralId::from_uuid)?;
     let found = state
-        .records
+        .referrals
         .list_referrals(&actor, referral_box, status, page)
         .await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
@@ -170,11 +170,11 @@ pub async fn get_referral(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state
-        .records
+        .referrals
         .check_referrals_role(&actor, AuditAction::ReferralRead)
         .await?;
     let id = referral_id(&id)?;
-    let detail = state.records.get_referral(&actor, id).await?;
+    let detail = state.referrals.get_referral(&actor, id).await?;
     Ok(HttpResponse::Ok().json(ReferralView::detail(detail)))
 }
 
@@ -231,13 +231,13 @@ async fn change(
     body: &RawJson,
 ) -> Result<HttpResponse, ApiError> {
     state
-        .records
+        .referrals
         .check_referrals_role(actor, audit_action(transition))
         .await?;
     let id = referral_id(raw_id)?;
     let note = note_of(transition, body)?;
     let referral = state
-        .records
+        .referrals
         .change_referral(actor, id, transition, note.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(ReferralView::summary(referral)))

@@ -39,6 +39,6 @@ pub async fn my_patient_record(
     state: web::Data<AppState>,
     Caller { actor, .. }: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let patient = state.records.own_record(&actor).await?;
+    let patient = state.patients.own_record(&actor).await?;
     Ok(HttpResponse::Ok().json(PatientView::from(patient)))
 }

@@ -7,13 +7,11 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::identity::MockUserRepository;
 use crate::identity::{
-    MockAccessTokenCodec, MockRefreshTokenFactory, MockRefreshTokenRepository,
-    MockRevokedTokenRepository, MockSocketTicketRepository, RefreshTokenHash,
+    MockAccessTokenCodec, MockLoginAttemptRepository, MockPasswordHasher, MockRefreshTokenFactory,
+    MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
+    MockUserRepository, PasswordHash, RecentFailures, RefreshTokenHash,
 };
-use crate::identity::{MockLoginAttemptRepository, RecentFailures};
-use crate::identity::{MockPasswordHasher, PasswordHash};
 use crate::kernel::FixedClock;
 
 /// The instant every test runs at: the service's clock stands still here.

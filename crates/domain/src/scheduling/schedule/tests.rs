@@ -1,10 +1,9 @@
-use super::*;
-
+use Weekday as D;
 use serde_json::json;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use Weekday as D;
+use super::*;
 
 fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).expect("the bundled tzdb has the zone")

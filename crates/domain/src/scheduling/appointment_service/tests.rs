@@ -1,5 +1,5 @@
-//! Unit tests of the appointment use cases, with the mockall doubles of `records_tests.rs`: who
-//! may book, read, list, change, move and write the visit note of an appointment; what each
+//! Unit tests of the appointment and visit-note services, with the doubles of `test_support`:
+//! who may book, read, list, change, move and write the visit note of an appointment; what each
 //! attempt audits; how the doctor's schedule is read (in the clinic's time zone) and read again
 //! when it changed; what the repository is asked to store; and who is told. The state machine,
 //! the slot arithmetic and the access table are tested where they live (`appointment.rs`,
@@ -18,16 +18,12 @@ use crate::audit::Outcome;
 use crate::identity::{User, UserStatus};
 use crate::kernel::Text;
 use crate::notifications::Notification;
-use crate::patients::NoteKind;
-use crate::patients::Patient;
-use crate::records::RecordsConfig;
-use crate::records::tests::{
-    Captured, EMERGENCY_ONLY, Mocks, NOW, ON_CARE_TEAM, UNRELATED, actor, actor_for,
-    assert_allowed, assert_denied, invalid_fields, is_internal, named_user, repository_failure,
-    single_event, stored, stored_patient,
+use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, Patient};
+use crate::scheduling::{
+    AvailabilityRule, Conflict, ConflictWith, HistoryChange, ReasonError, TimeOff, TimeOffId,
+    Unavailable, VisitNoteError, Weekday,
 };
-use crate::scheduling::{AvailabilityRule, TimeOff, TimeOffId, Unavailable, Weekday};
-use crate::scheduling::{Conflict, ConflictWith, HistoryChange, ReasonError};
+use crate::test_support::*;
 
 /// Monday 23 November 2026, 09:00 in Paris (UTC+1): the day after [`NOW`], a Sunday.
 const MONDAY_9_PARIS: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);
@@ -225,9 +221,9 @@ fn booking_input(doctor_id: UserId, patient_id: PatientId, start: &str) -> Appoi
 }
 
 fn in_paris(mocks: &mut Mocks) {
-    mocks.config = RecordsConfig {
+    mocks.config = ServiceConfig {
         clinic_time_zone: paris(),
-        ..RecordsConfig::default()
+        ..ServiceConfig::default()
     };
 }
 
@@ -321,9 +317,9 @@ fn two_conflicts() -> Vec<Conflict> {
     ]
 }
 
-fn unavailable<T: std::fmt::Debug>(result: Result<T, RecordsError>) -> Unavailable {
+fn unavailable<T: std::fmt::Debug>(result: Result<T, AppointmentError>) -> Unavailable {
     match result {
-        Err(RecordsError::Unavailable(why)) => why,
+        Err(AppointmentError::Unavailable(why)) => why,
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
@@ -351,13 +347,13 @@ async fn laboratory_staff_and_administrators_may_not_book_and_are_refused_before
             mocks.schedules.expect_schedule().never();
             no_writes(&mut mocks);
             let recorded = mocks.audit_succeeds();
-            (mocks.service(), recorded)
+            (mocks.appointment_service(), recorded)
         };
 
         let (service, recorded) = refusing();
         let result = service.check_may_book(&caller).await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AppointmentError::Forbidden)),
             "{role}: {result:?}"
         );
         assert_denied(
@@ -376,7 +372,7 @@ async fn laboratory_staff_and_administrators_may_not_book_and_are_refused_before
         );
         let result = service.book_appointment(&caller, &input).await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AppointmentError::Forbidden)),
             "{role}: {result:?}"
         );
         assert_denied(
@@ -393,7 +389,10 @@ async fn secretaries_doctors_and_patients_pass_the_booking_role_check_unaudited(
     for role in [Role::Secretary, Role::Doctor, Role::Patient] {
         let mut mocks = Mocks::new();
         mocks.nothing_audited();
-        let result = mocks.service().check_may_book(&actor(role)).await;
+        let result = mocks
+            .appointment_service()
+            .check_may_book(&actor(role))
+            .await;
         assert!(result.is_ok(), "{role}: {result:?}");
     }
 }
@@ -415,7 +414,7 @@ async fn an_invalid_booking_lists_every_violation_and_reads_nothing() {
     };
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(&actor(Role::Secretary), &input)
         .await;
 
@@ -444,7 +443,7 @@ async fn the_doctor_booked_must_be_an_active_doctor() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .book_appointment(
                 &actor(Role::Secretary),
                 &booking_input(id, PatientId::generate(), "2026-11-23T09:00:00+01:00"),
@@ -470,14 +469,17 @@ async fn a_doctor_books_only_with_themself_and_the_refusal_is_audited_with_the_p
     let recorded = mocks.audit_succeeds();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &doctor,
             &booking_input(bob.id, people.patient.id, "2026-11-23T09:00:00+01:00"),
         )
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(
+        matches!(result, Err(AppointmentError::Forbidden)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &doctor,
@@ -505,7 +507,7 @@ async fn a_doctor_books_only_for_a_patient_of_their_care_team_and_every_refusal_
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .book_appointment(
                 &doctor,
                 &booking_input(
@@ -518,11 +520,11 @@ async fn a_doctor_books_only_for_a_patient_of_their_care_team_and_every_refusal_
 
         match expected {
             "forbidden" => assert!(
-                matches!(result, Err(RecordsError::Forbidden)),
+                matches!(result, Err(AppointmentError::Forbidden)),
                 "{facts:?}: {result:?}"
             ),
             _ => assert!(
-                matches!(result, Err(RecordsError::NotFound)),
+                matches!(result, Err(AppointmentError::NotFound)),
                 "{facts:?}: {result:?}"
             ),
         }
@@ -550,7 +552,7 @@ async fn a_patient_books_only_for_themself_and_is_told_another_record_does_not_e
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .book_appointment(
                 &patient,
                 &booking_input(people.alice.id, other_record, "2026-11-23T09:00:00+01:00"),
@@ -558,7 +560,7 @@ async fn a_patient_books_only_for_themself_and_is_told_another_record_does_not_e
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::NotFound)),
+            matches!(result, Err(AppointmentError::NotFound)),
             "{facts:?}: {result:?}"
         );
         assert_denied(
@@ -582,7 +584,7 @@ async fn a_secretary_books_for_a_patient_that_does_not_exist_is_told_it_is_not_f
     let recorded = mocks.audit_succeeds();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &secretary,
             &booking_input(
@@ -593,7 +595,10 @@ async fn a_secretary_books_for_a_patient_that_does_not_exist_is_told_it_is_not_f
         )
         .await;
 
-    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+    assert!(
+        matches!(result, Err(AppointmentError::NotFound)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &secretary,
@@ -618,7 +623,7 @@ async fn each_booker_books_on_their_basis_with_the_appointment_its_membership_an
         mocks.nothing_audited();
 
         let returned = mocks
-            .service()
+            .appointment_service()
             .book_appointment(
                 &caller,
                 &booking_input(
@@ -703,7 +708,7 @@ async fn the_end_defaults_to_the_doctors_appointment_length_and_an_explicit_end_
         };
 
         let returned = mocks
-            .service()
+            .appointment_service()
             .book_appointment(&people.actor(Who::Secretary), &input)
             .await
             .expect("booked");
@@ -723,7 +728,7 @@ async fn the_doctors_schedule_is_read_around_the_whole_appointment() {
     let _published = mocks.publishes();
 
     mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(
@@ -756,13 +761,13 @@ async fn refused_booking(
     start: &str,
     end: Option<&str>,
     schedule: impl FnOnce(UserId) -> Schedule,
-) -> Result<Appointment, RecordsError> {
+) -> Result<Appointment, AppointmentError> {
     let people = people(true);
     let mut mocks = Mocks::new();
     if let Some(zone) = zone {
-        mocks.config = RecordsConfig {
+        mocks.config = ServiceConfig {
             clinic_time_zone: zone,
-            ..RecordsConfig::default()
+            ..ServiceConfig::default()
         };
     }
     people.named(&mut mocks);
@@ -780,7 +785,7 @@ async fn refused_booking(
         ..booking_input(people.alice.id, people.patient.id, start)
     };
     mocks
-        .service()
+        .appointment_service()
         .book_appointment(&people.actor(Who::Secretary), &input)
         .await
 }
@@ -842,7 +847,7 @@ async fn the_same_instant_is_bookable_in_the_clinics_time_zone() {
     let _published = mocks.publishes();
 
     mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(people.alice.id, people.patient.id, "2026-11-23T08:30:00Z"),
@@ -896,7 +901,7 @@ async fn conflicts_are_answered_with_every_one_and_the_allowed_attempt_is_audite
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &secretary,
             &booking_input(
@@ -908,7 +913,7 @@ async fn conflicts_are_answered_with_every_one_and_the_allowed_attempt_is_audite
         .await;
 
     match result {
-        Err(RecordsError::Conflicts(answered)) => assert_eq!(answered, conflicts),
+        Err(AppointmentError::Conflicts(answered)) => assert_eq!(answered, conflicts),
         other => panic!("expected Conflicts, got {other:?}"),
     }
     let event = single_event(&recorded);
@@ -950,7 +955,7 @@ async fn a_schedule_changed_while_booking_is_read_again_and_the_booking_retried(
     mocks.nothing_audited();
 
     let returned = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(
@@ -991,7 +996,7 @@ async fn a_schedule_that_keeps_changing_is_retried_three_times_then_an_internal_
     mocks.nothing_audited();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(
@@ -1035,7 +1040,7 @@ async fn a_time_that_became_unavailable_when_the_schedule_was_read_again_is_refu
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(
@@ -1068,7 +1073,7 @@ async fn nothing_is_published_when_the_booking_cannot_be_stored() {
     mocks.nothing_audited();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
             &booking_input(people.alice.id, people.patient.id, "2026-11-23T09:00:00Z"),
@@ -1108,7 +1113,7 @@ async fn the_doctor_and_the_patients_account_are_told_of_a_booking_but_never_who
             };
 
             let returned = mocks
-                .service()
+                .appointment_service()
                 .book_appointment(
                     &caller,
                     &booking_input(
@@ -1173,7 +1178,7 @@ async fn booking_titles_show_the_clinics_local_time_and_the_booker_but_never_the
         let _published = mocks.publishes();
 
         mocks
-            .service()
+            .appointment_service()
             .book_appointment(
                 &people.actor(who),
                 &booking_input(people.alice.id, people.patient.id, "2026-11-23T08:00:00Z"),
@@ -1194,7 +1199,7 @@ async fn booking_titles_show_the_clinics_local_time_and_the_booker_but_never_the
     let booked = books(&mut mocks, vec![None]);
     let _published = mocks.publishes();
     mocks
-        .service()
+        .appointment_service()
         .book_appointment(
             &people.actor(Who::Patient),
             &booking_input(
@@ -1264,11 +1269,11 @@ fn outsider(mocks: &mut Mocks, i: usize) -> (Actor, bool) {
     }
 }
 
-fn refused_as<T: std::fmt::Debug>(result: &Result<T, RecordsError>, forbidden: bool) -> bool {
+fn refused_as<T: std::fmt::Debug>(result: &Result<T, AppointmentError>, forbidden: bool) -> bool {
     if forbidden {
-        matches!(result, Err(RecordsError::Forbidden))
+        matches!(result, Err(AppointmentError::Forbidden))
     } else {
-        matches!(result, Err(RecordsError::AppointmentNotFound))
+        matches!(result, Err(AppointmentError::AppointmentNotFound))
     }
 }
 
@@ -1283,7 +1288,7 @@ async fn its_doctor_its_patient_and_any_secretary_read_an_appointment_and_are_au
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .appointment_service()
             .appointment(&reader, appointment.id)
             .await
             .expect("read");
@@ -1309,7 +1314,10 @@ async fn others_are_refused_an_appointment_and_the_attempt_is_audited_with_its_p
         found(&mut mocks, &appointment);
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().appointment(&reader, appointment.id).await;
+        let result = mocks
+            .appointment_service()
+            .appointment(&reader, appointment.id)
+            .await;
 
         assert!(refused_as(&result, forbidden), "{reader:?}: {result:?}");
         assert_denied(
@@ -1331,10 +1339,13 @@ async fn a_patient_without_a_linked_record_does_not_see_any_appointment() {
     mocks.patients.expect_find_by_user().returning(|_| Ok(None));
     let recorded = mocks.audit_succeeds();
 
-    let result = mocks.service().appointment(&stranger, appointment.id).await;
+    let result = mocks
+        .appointment_service()
+        .appointment(&stranger, appointment.id)
+        .await;
 
     assert!(
-        matches!(result, Err(RecordsError::AppointmentNotFound)),
+        matches!(result, Err(AppointmentError::AppointmentNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -1365,18 +1376,18 @@ async fn an_unknown_appointment_is_not_found_and_audited_without_a_patient() {
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .appointment(&reader, AppointmentId::generate())
             .await;
 
         if forbidden {
             assert!(
-                matches!(result, Err(RecordsError::Forbidden)),
+                matches!(result, Err(AppointmentError::Forbidden)),
                 "{role}: {result:?}"
             );
         } else {
             assert!(
-                matches!(result, Err(RecordsError::AppointmentNotFound)),
+                matches!(result, Err(AppointmentError::AppointmentNotFound)),
                 "{role}: {result:?}"
             );
         }
@@ -1429,7 +1440,7 @@ async fn the_history_is_read_by_whoever_sees_the_appointment_and_audited() {
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .appointment_service()
             .appointment_history(&reader, appointment.id)
             .await
             .expect("read");
@@ -1457,7 +1468,7 @@ async fn others_are_refused_the_history_without_it_being_read() {
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .appointment_history(&reader, appointment.id)
             .await;
 
@@ -1525,12 +1536,12 @@ async fn laboratory_staff_and_administrators_may_not_list_appointments() {
         };
 
         let result = mocks
-            .service()
+            .appointment_service()
             .list_appointments(&caller, filter, PageRequest::first(10))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AppointmentError::Forbidden)),
             "{role}: {result:?}"
         );
         assert_denied(
@@ -1557,7 +1568,7 @@ async fn a_doctor_lists_only_their_own_appointments() {
         };
 
         mocks
-            .service()
+            .appointment_service()
             .list_appointments(&doctor, filter, PageRequest::first(10))
             .await
             .expect("listed");
@@ -1585,11 +1596,14 @@ async fn a_doctor_asking_for_another_doctors_appointments_is_refused_and_audited
     };
 
     let result = mocks
-        .service()
+        .appointment_service()
         .list_appointments(&doctor, filter, PageRequest::first(10))
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(
+        matches!(result, Err(AppointmentError::Forbidden)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &doctor,
@@ -1614,7 +1628,7 @@ async fn a_patient_lists_only_the_appointments_of_their_own_record() {
         };
 
         mocks
-            .service()
+            .appointment_service()
             .list_appointments(&patient, filter, PageRequest::first(10))
             .await
             .expect("listed");
@@ -1650,12 +1664,12 @@ async fn a_patient_asking_for_another_patients_appointments_is_refused_and_audit
         };
 
         let result = mocks
-            .service()
+            .appointment_service()
             .list_appointments(&patient, filter, PageRequest::first(10))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AppointmentError::Forbidden)),
             "linked {linked}: {result:?}"
         );
         assert_denied(
@@ -1681,7 +1695,7 @@ async fn a_patient_without_a_linked_record_lists_nothing_and_nothing_is_read() {
     mocks.nothing_audited();
 
     let page = mocks
-        .service()
+        .appointment_service()
         .list_appointments(&patient, window_filter(), PageRequest::first(10))
         .await
         .expect("listed");
@@ -1722,7 +1736,7 @@ async fn a_secretary_lists_as_asked_and_each_patient_on_the_page_is_audited_once
     let page_asked = PageRequest::new(Some(3), Some(after)).expect("valid page");
 
     let page = mocks
-        .service()
+        .appointment_service()
         .list_appointments(&secretary, filter, page_asked)
         .await
         .expect("listed");
@@ -1761,7 +1775,7 @@ async fn listings_audit_on_the_callers_basis() {
         let caller = people.actor(who);
 
         mocks
-            .service()
+            .appointment_service()
             .list_appointments(
                 &caller,
                 AppointmentFilter::default(),
@@ -1832,7 +1846,7 @@ async fn others_may_not_change_an_appointments_status_and_are_audited_with_its_p
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(
                 &caller,
                 appointment.id,
@@ -1861,7 +1875,7 @@ async fn an_unknown_status_is_invalid_on_the_status_field() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(&people.actor(Who::Secretary), appointment.id, &input)
             .await;
 
@@ -1890,7 +1904,7 @@ async fn each_role_sets_only_its_statuses_and_the_refusal_is_audited() {
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(&caller, appointment.id, &status_input(to, None))
             .await;
 
@@ -1898,7 +1912,7 @@ async fn each_role_sets_only_its_statuses_and_the_refusal_is_audited() {
         assert!(
             matches!(
                 result,
-                Err(RecordsError::AppointmentChange(StatusChangeError::Role(s))) if s == expected
+                Err(AppointmentError::AppointmentChange(StatusChangeError::Role(s))) if s == expected
             ),
             "{who:?} {to}: {result:?}"
         );
@@ -1930,7 +1944,7 @@ async fn a_change_the_state_machine_refuses_is_a_conflict_with_the_current_statu
         let reason = (to == "cancelled").then_some(CANCEL_REASON);
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(
                 &people.actor(who),
                 appointment.id,
@@ -1941,7 +1955,7 @@ async fn a_change_the_state_machine_refuses_is_a_conflict_with_the_current_statu
         assert!(
             matches!(
                 result,
-                Err(RecordsError::AppointmentChange(StatusChangeError::NotFrom { from: f, .. })) if f == from
+                Err(AppointmentError::AppointmentChange(StatusChangeError::NotFrom { from: f, .. })) if f == from
             ),
             "{who:?} {from} -> {to}: {result:?}"
         );
@@ -1972,7 +1986,7 @@ async fn a_patient_cancels_until_two_hours_before_the_start_and_not_after() {
         };
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(
                 &people.actor(Who::Patient),
                 appointment.id,
@@ -1990,7 +2004,9 @@ async fn a_patient_cancels_until_two_hours_before_the_start_and_not_after() {
             assert!(
                 matches!(
                     result,
-                    Err(RecordsError::AppointmentChange(StatusChangeError::TooLate))
+                    Err(AppointmentError::AppointmentChange(
+                        StatusChangeError::TooLate
+                    ))
                 ),
                 "{start}: {result:?}"
             );
@@ -2031,26 +2047,26 @@ async fn cancelling_needs_a_reason_and_no_other_change_takes_one() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(&people.actor(who), appointment.id, &input)
             .await;
 
         let ok = match input.reason.as_deref() {
             None => matches!(
                 result,
-                Err(RecordsError::AppointmentChange(StatusChangeError::Reason(
-                    ReasonError::Missing
-                )))
+                Err(AppointmentError::AppointmentChange(
+                    StatusChangeError::Reason(ReasonError::Missing)
+                ))
             ),
             Some("  ") => matches!(
                 result,
-                Err(RecordsError::AppointmentChange(StatusChangeError::Reason(
-                    ReasonError::Text(_)
-                )))
+                Err(AppointmentError::AppointmentChange(
+                    StatusChangeError::Reason(ReasonError::Text(_))
+                ))
             ),
             Some(_) => matches!(
                 result,
-                Err(RecordsError::AppointmentChange(
+                Err(AppointmentError::AppointmentChange(
                     StatusChangeError::UnexpectedReason
                 ))
             ),
@@ -2100,7 +2116,7 @@ async fn the_doctor_stays_on_the_care_team_30_days_after_an_appointment_is_over_
         let reason = (to == "cancelled").then_some(CANCEL_REASON);
 
         let returned = mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(&caller, appointment.id, &status_input(to, reason))
             .await
             .expect("changed");
@@ -2147,7 +2163,7 @@ async fn a_status_changed_concurrently_is_stale_and_nothing_is_published() {
     mocks.nothing_audited();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .change_appointment_status(
             &people.actor(Who::Secretary),
             appointment.id,
@@ -2155,7 +2171,7 @@ async fn a_status_changed_concurrently_is_stale_and_nothing_is_published() {
         )
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Stale)), "{result:?}");
+    assert!(matches!(result, Err(AppointmentError::Stale)), "{result:?}");
 }
 
 #[tokio::test]
@@ -2188,7 +2204,7 @@ async fn a_cancellation_tells_the_doctor_and_the_patients_account_but_not_whoeve
             }
 
             mocks
-                .service()
+                .appointment_service()
                 .change_appointment_status(
                     &caller,
                     appointment.id,
@@ -2240,7 +2256,7 @@ async fn other_status_changes_notify_nobody() {
         mocks.nothing_published();
 
         mocks
-            .service()
+            .appointment_service()
             .change_appointment_status(&people.actor(who), appointment.id, &status_input(to, None))
             .await
             .expect("changed");
@@ -2310,7 +2326,7 @@ async fn others_may_not_reschedule_an_appointment_and_are_audited_with_its_patie
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &caller,
                 appointment.id,
@@ -2346,7 +2362,7 @@ async fn only_a_booked_appointment_is_rescheduled() {
             mocks.nothing_audited();
 
             let result = mocks
-                .service()
+                .appointment_service()
                 .reschedule_appointment(
                     &people.actor(who),
                     appointment.id,
@@ -2355,7 +2371,7 @@ async fn only_a_booked_appointment_is_rescheduled() {
                 .await;
 
             assert!(
-                matches!(result, Err(RecordsError::NotReschedulable(s)) if s == status),
+                matches!(result, Err(AppointmentError::NotReschedulable(s)) if s == status),
                 "{status} {who:?}: {result:?}"
             );
         }
@@ -2385,7 +2401,7 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
         };
 
         let result = mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &people.actor(Who::Patient),
                 appointment.id,
@@ -2400,7 +2416,9 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
             assert!(
                 matches!(
                     result,
-                    Err(RecordsError::AppointmentChange(StatusChangeError::TooLate))
+                    Err(AppointmentError::AppointmentChange(
+                        StatusChangeError::TooLate
+                    ))
                 ),
                 "{start}: {result:?}"
             );
@@ -2417,7 +2435,7 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
         let _published = mocks.publishes();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &people.actor(who),
                 appointment.id,
@@ -2443,7 +2461,7 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
         mocks.nothing_audited();
 
         let returned = mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &caller,
                 appointment.id,
@@ -2504,7 +2522,7 @@ async fn an_explicit_new_end_is_kept_and_an_invalid_one_refused() {
     };
 
     mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, &input)
         .await
         .expect("moved");
@@ -2522,7 +2540,7 @@ async fn an_explicit_new_end_is_kept_and_an_invalid_one_refused() {
         end: Some("2026-11-24T09:00:00+01:00".into()),
     };
     let result = mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, &input)
         .await;
     assert_eq!(invalid_fields(result), ["end"]);
@@ -2561,7 +2579,7 @@ async fn the_new_time_must_be_available_in_the_clinics_time_zone() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &people.actor(Who::Secretary),
                 appointment.id,
@@ -2595,7 +2613,7 @@ async fn a_new_time_in_the_way_of_other_appointments_is_answered_with_every_conf
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
@@ -2604,7 +2622,7 @@ async fn a_new_time_in_the_way_of_other_appointments_is_answered_with_every_conf
         .await;
 
     match result {
-        Err(RecordsError::Conflicts(answered)) => assert_eq!(answered, conflicts),
+        Err(AppointmentError::Conflicts(answered)) => assert_eq!(answered, conflicts),
         other => panic!("expected Conflicts, got {other:?}"),
     }
     assert_allowed(
@@ -2636,7 +2654,7 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
     let _published = mocks.publishes();
 
     mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
@@ -2662,7 +2680,7 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
     );
     mocks.nothing_published();
     let result = mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
@@ -2678,14 +2696,14 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
     mocks.nothing_published();
     mocks.nothing_audited();
     let result = mocks
-        .service()
+        .appointment_service()
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
             &move_to("2026-11-24T10:00:00+01:00"),
         )
         .await;
-    assert!(matches!(result, Err(RecordsError::Stale)), "{result:?}");
+    assert!(matches!(result, Err(AppointmentError::Stale)), "{result:?}");
 }
 
 #[tokio::test]
@@ -2700,7 +2718,7 @@ async fn a_new_time_tells_the_doctor_and_the_patients_account_but_not_whoever_mo
         let published = mocks.publishes();
 
         mocks
-            .service()
+            .appointment_service()
             .reschedule_appointment(
                 &caller,
                 appointment.id,
@@ -2789,12 +2807,12 @@ async fn only_doctors_write_visit_notes_and_others_are_refused_with_the_patient_
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .visit_note_service()
             .write_visit_note(&caller, appointment.id, &note_input("Seen.", None))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(VisitNoteError::Forbidden)),
             "{caller:?}: {result:?}"
         );
         assert_denied(
@@ -2818,12 +2836,12 @@ async fn another_doctor_is_told_the_appointment_does_not_exist_and_is_audited() 
     let recorded = mocks.audit_succeeds();
 
     let result = mocks
-        .service()
+        .visit_note_service()
         .write_visit_note(&bob, appointment.id, &note_input("Seen.", None))
         .await;
 
     assert!(
-        matches!(result, Err(RecordsError::AppointmentNotFound)),
+        matches!(result, Err(VisitNoteError::AppointmentNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -2843,11 +2861,11 @@ async fn another_doctor_is_told_the_appointment_does_not_exist_and_is_audited() 
     mocks.notes.expect_append().never();
     let recorded = mocks.audit_succeeds();
     let result = mocks
-        .service()
+        .visit_note_service()
         .write_visit_note(&bob, AppointmentId::generate(), &note_input("Seen.", None))
         .await;
     assert!(
-        matches!(result, Err(RecordsError::AppointmentNotFound)),
+        matches!(result, Err(VisitNoteError::AppointmentNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -2874,7 +2892,7 @@ async fn a_visit_note_waits_until_the_patient_is_seen() {
         mocks.notes.expect_append().never();
 
         let result = mocks
-            .service()
+            .visit_note_service()
             .write_visit_note(
                 &people.actor(Who::Doctor),
                 appointment.id,
@@ -2883,7 +2901,7 @@ async fn a_visit_note_waits_until_the_patient_is_seen() {
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::VisitNotReady(s)) if s == status),
+            matches!(result, Err(VisitNoteError::VisitNotReady(s)) if s == status),
             "{status}: {result:?}"
         );
     }
@@ -2906,14 +2924,14 @@ async fn the_doctor_writes_a_visit_note_only_while_allowed_to_write_notes_for_th
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .visit_note_service()
             .write_visit_note(&doctor, appointment.id, &note_input("Seen.", None))
             .await;
 
         let refused = if forbidden {
-            matches!(result, Err(RecordsError::Forbidden))
+            matches!(result, Err(VisitNoteError::Forbidden))
         } else {
-            matches!(result, Err(RecordsError::NotFound))
+            matches!(result, Err(VisitNoteError::NotFound))
         };
         assert!(refused, "{facts:?}: {result:?}");
         assert_denied(
@@ -2947,7 +2965,7 @@ async fn a_visit_note_is_linked_to_its_appointment_and_is_a_consultation_unless_
         mocks.nothing_audited();
 
         let returned = mocks
-            .service()
+            .visit_note_service()
             .write_visit_note(&doctor, appointment.id, &note_input("BP 120/80.", kind))
             .await
             .expect("written");
@@ -3000,7 +3018,7 @@ async fn a_visit_note_cannot_amend_and_lists_every_violation() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .visit_note_service()
             .write_visit_note(&doctor, appointment.id, &input)
             .await;
 
@@ -3019,12 +3037,12 @@ async fn a_second_visit_note_is_a_conflict() {
     appends(&mut mocks, Some(AppendNoteError::VisitNoteExists));
 
     let result = mocks
-        .service()
+        .visit_note_service()
         .write_visit_note(&doctor, appointment.id, &note_input("Seen.", None))
         .await;
 
     assert!(
-        matches!(result, Err(RecordsError::VisitNoteExists)),
+        matches!(result, Err(VisitNoteError::VisitNoteExists)),
         "{result:?}"
     );
 }

@@ -1,31 +1,113 @@
 //! The appointment use cases: booking (never over another active appointment of the doctor or
-//! the patient, only when the doctor works and is not off), reading, listing, status changes,
-//! rescheduling and the visit note. Every attempt on an appointment is audited with its
+//! the patient, only when the doctor works and is not off), reading, listing, status changes
+//! and rescheduling. Every attempt on an appointment is audited with its
 //! patient, and the doctor and the patient's account are notified of bookings, cancellations
 //! and new times, unless they made the change themself.
 
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
 use time::{Duration, OffsetDateTime};
 
-use super::{Actor, RecordsError, RecordsService};
-use crate::access::{Action, Basis, Decision, Relationship, decide};
-use crate::audit::{AuditAction, AuditEvent};
-use crate::identity::{Role, UserId};
-use crate::kernel::ValidationErrors;
-use crate::kernel::{Page, PageRequest};
-use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
-use crate::patients::PatientId;
-use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind};
-use crate::patients::{CareTeamMember, MembershipId};
-use crate::scheduling::{
-    Appointment, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, BookError,
-    Booking, CARE_TEAM_AFTER_VISIT, HistoryEntry, PATIENT_CANCEL_NOTICE, Reschedule,
-    RescheduleInput, StatusChangeError, StatusInput, StatusUpdate, appointment_access,
-    check_status_change,
+use crate::access::{AccessError, Action, Actor, Basis, Decision, Relationship, decide};
+use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
+use crate::identity::{Role, UserId, UserRepository, active_doctor, name_of};
+use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
+use crate::notifications::{
+    NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
+    publish_committed,
 };
+use crate::patients::{CareTeamMember, MembershipId, PatientId, PatientRepository};
 use crate::scheduling::{
-    Interval, MAX_APPOINTMENT_MINUTES, Schedule, check_bookable, to_timestamp,
+    Appointment, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentRepository,
+    AppointmentStatus, BookError, Booking, CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, Interval,
+    MAX_APPOINTMENT_MINUTES, PATIENT_CANCEL_NOTICE, Reschedule, RescheduleInput, Schedule,
+    ScheduleRepository, StatusChangeError, StatusInput, StatusUpdate, Unavailable,
+    appointment_access, check_bookable, check_status_change, to_timestamp,
 };
-use crate::{identity::InternalError, kernel::RepositoryError};
+
+/// Why an appointment operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppointmentError {
+    /// The caller may not do this (403).
+    #[error("you may not do this")]
+    Forbidden,
+    /// No such patient, or none the caller may see (404): the two are not told apart.
+    #[error("no such patient")]
+    NotFound,
+    /// No such appointment, or none the caller may see (404).
+    #[error("no such appointment")]
+    AppointmentNotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// The doctor cannot be booked then (422).
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// Active appointments are in the way (409): every one, ids and times only.
+    #[error("{} appointment(s) overlap", .0.len())]
+    Conflicts(Vec<Conflict>),
+    /// A status change the rules refuse: `Role` 403, `NotFrom` 409, the others 422.
+    #[error(transparent)]
+    AppointmentChange(#[from] StatusChangeError),
+    /// Only a booked appointment moves (409).
+    #[error("the appointment is {0}: only a booked appointment can be rescheduled")]
+    NotReschedulable(AppointmentStatus),
+    /// The appointment changed since it was read (409).
+    #[error("it was changed concurrently; read it again and retry")]
+    Stale,
+    #[error(transparent)]
+    Internal(#[from] RepositoryError),
+}
+
+impl From<AccessError> for AppointmentError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Booking appointments, moving them and following them through their statuses.
+#[derive(Clone)]
+pub struct AppointmentService {
+    gate: Gatekeeper,
+    appointments: Arc<dyn AppointmentRepository>,
+    schedules: Arc<dyn ScheduleRepository>,
+    patients: Arc<dyn PatientRepository>,
+    users: Arc<dyn UserRepository>,
+    publisher: Arc<dyn NotificationPublisher>,
+    time_zone: TimeZone,
+}
+
+impl std::fmt::Debug for AppointmentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppointmentService").finish_non_exhaustive()
+    }
+}
+
+impl AppointmentService {
+    pub fn new(
+        gate: Gatekeeper,
+        appointments: Arc<dyn AppointmentRepository>,
+        schedules: Arc<dyn ScheduleRepository>,
+        patients: Arc<dyn PatientRepository>,
+        users: Arc<dyn UserRepository>,
+        publisher: Arc<dyn NotificationPublisher>,
+        time_zone: TimeZone,
+    ) -> Self {
+        Self {
+            gate,
+            appointments,
+            schedules,
+            patients,
+            users,
+            publisher,
+            time_zone,
+        }
+    }
+}
 
 /// How many times a booking or a new time is tried again when the doctor's schedule changed
 /// between reading it and writing (each time with the schedule read again).
@@ -35,14 +117,14 @@ pub const SCHEDULE_RETRIES: usize = 3;
 /// holding it is seen whole.
 const WINDOW_MARGIN: Duration = Duration::days(1);
 
-impl RecordsService {
+impl AppointmentService {
     /// Whether the actor's role may ever book an appointment (secretaries, doctors, patients);
     /// anyone else is refused, and audited as `appointment.create` without a patient, before
     /// their request is even read.
     ///
     /// # Errors
     /// `Forbidden`, `Internal`.
-    pub async fn check_may_book(&self, actor: &Actor) -> Result<(), RecordsError> {
+    pub async fn check_may_book(&self, actor: &Actor) -> Result<(), AppointmentError> {
         let never = Relationship::ALL
             .iter()
             .all(|r| decide(actor.role(), *r, Action::BookAppointment) == Decision::Forbidden);
@@ -53,7 +135,7 @@ impl RecordsService {
                     actor,
                     None,
                     Action::BookAppointment.audit_action(),
-                    RecordsError::Forbidden,
+                    AppointmentError::Forbidden,
                 )
                 .await)
         } else {
@@ -79,10 +161,12 @@ impl RecordsService {
         &self,
         actor: &Actor,
         input: &AppointmentInput,
-    ) -> Result<Appointment, RecordsError> {
+    ) -> Result<Appointment, AppointmentError> {
         self.check_may_book(actor).await?;
         let request = input.parse()?;
-        let doctor = self.active_doctor(request.doctor_id, "doctor_id").await?;
+        let doctor =
+            active_doctor::<AppointmentError>(self.users.as_ref(), request.doctor_id, "doctor_id")
+                .await?;
         let patient_id = request.patient_id;
         if actor.role() == Role::Doctor && request.doctor_id != actor.user_id() {
             return Err(self
@@ -91,7 +175,7 @@ impl RecordsService {
                     actor,
                     Some(patient_id),
                     Action::BookAppointment.audit_action(),
-                    RecordsError::Forbidden,
+                    AppointmentError::Forbidden,
                 )
                 .await);
         }
@@ -149,7 +233,6 @@ impl RecordsService {
         let mut retries = 0;
         loop {
             let schedule = self
-                .ports
                 .schedules
                 .schedule(
                     appointment.doctor_id,
@@ -166,14 +249,9 @@ impl RecordsService {
                 schedule_version: schedule.version,
                 membership: membership.clone(),
             };
-            match self
-                .ports
-                .appointments
-                .book(&booking, &event, &notices)
-                .await
-            {
+            match self.appointments.book(&booking, &event, &notices).await {
                 Ok(stored) => {
-                    self.publish(&stored).await;
+                    publish_committed(self.publisher.as_ref(), &stored).await;
                     return Ok(appointment);
                 }
                 Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
@@ -191,7 +269,7 @@ impl RecordsService {
         &self,
         actor: &Actor,
         id: AppointmentId,
-    ) -> Result<Appointment, RecordsError> {
+    ) -> Result<Appointment, AppointmentError> {
         let action = AuditAction::AppointmentRead;
         let (appointment, basis) = self.see_appointment(actor, id, action).await?;
         self.gate
@@ -208,10 +286,10 @@ impl RecordsService {
         &self,
         actor: &Actor,
         id: AppointmentId,
-    ) -> Result<Vec<HistoryEntry>, RecordsError> {
+    ) -> Result<Vec<HistoryEntry>, AppointmentError> {
         let action = AuditAction::AppointmentHistory;
         let (appointment, basis) = self.see_appointment(actor, id, action).await?;
-        let history = self.ports.appointments.history(id).await?;
+        let history = self.appointments.history(id).await?;
         self.gate
             .allowed(actor, appointment.patient_id, action, basis)
             .await?;
@@ -230,7 +308,7 @@ impl RecordsService {
         actor: &Actor,
         filter: AppointmentFilter,
         page: PageRequest<AppointmentId>,
-    ) -> Result<Page<Appointment, AppointmentId>, RecordsError> {
+    ) -> Result<Page<Appointment, AppointmentId>, AppointmentError> {
         let action = AuditAction::AppointmentList;
         let (filter, basis) = match actor.role() {
             Role::Secretary => (filter, Basis::Role),
@@ -238,7 +316,12 @@ impl RecordsService {
                 if filter.doctor_id.is_some_and(|d| d != actor.user_id()) {
                     return Err(self
                         .gate
-                        .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .deny(
+                            actor,
+                            filter.patient_id,
+                            action,
+                            AppointmentError::Forbidden,
+                        )
                         .await);
                 }
                 let own = AppointmentFilter {
@@ -252,7 +335,12 @@ impl RecordsService {
                 if filter.patient_id.is_some_and(|p| Some(p) != own_record) {
                     return Err(self
                         .gate
-                        .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
+                        .deny(
+                            actor,
+                            filter.patient_id,
+                            action,
+                            AppointmentError::Forbidden,
+                        )
                         .await);
                 }
                 let Some(own_record) = own_record else {
@@ -270,11 +358,16 @@ impl RecordsService {
             Role::Laboratory | Role::Admin => {
                 return Err(self
                     .gate
-                    .deny(actor, filter.patient_id, action, RecordsError::Forbidden)
+                    .deny(
+                        actor,
+                        filter.patient_id,
+                        action,
+                        AppointmentError::Forbidden,
+                    )
                     .await);
             }
         };
-        let found = self.ports.appointments.list(&filter, page).await?;
+        let found = self.appointments.list(&filter, page).await?;
         let now = self.gate.now();
         let mut patients: Vec<PatientId> = Vec::new();
         for appointment in &found.items {
@@ -306,7 +399,7 @@ impl RecordsService {
         actor: &Actor,
         id: AppointmentId,
         input: &StatusInput,
-    ) -> Result<Appointment, RecordsError> {
+    ) -> Result<Appointment, AppointmentError> {
         let action = AuditAction::AppointmentStatus;
         let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
         let patient_id = appointment.patient_id;
@@ -359,12 +452,11 @@ impl RecordsService {
             .gate
             .event(actor, Some(patient_id), action, Some(basis), now);
         match self
-            .ports
             .appointments
             .change_status(&update, &event, &notices)
             .await
         {
-            Ok(stored) => self.publish(&stored).await,
+            Ok(stored) => publish_committed(self.publisher.as_ref(), &stored).await,
             Err(error) => return Err(self.refused_write(error, event).await),
         }
         appointment.status = to;
@@ -387,7 +479,7 @@ impl RecordsService {
         actor: &Actor,
         id: AppointmentId,
         input: &RescheduleInput,
-    ) -> Result<Appointment, RecordsError> {
+    ) -> Result<Appointment, AppointmentError> {
         let action = AuditAction::AppointmentReschedule;
         let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
         let patient_id = appointment.patient_id;
@@ -396,7 +488,7 @@ impl RecordsService {
             return Err(StatusChangeError::TooLate.into());
         }
         if appointment.status != AppointmentStatus::Booked {
-            return Err(RecordsError::NotReschedulable(appointment.status));
+            return Err(AppointmentError::NotReschedulable(appointment.status));
         }
         let from = appointment.interval();
         let to = input.parse(from)?;
@@ -419,7 +511,6 @@ impl RecordsService {
         let mut retries = 0;
         loop {
             let schedule = self
-                .ports
                 .schedules
                 .schedule(
                     appointment.doctor_id,
@@ -437,13 +528,12 @@ impl RecordsService {
                 actor_id: actor.user_id(),
             };
             match self
-                .ports
                 .appointments
                 .reschedule(&change, &event, &notices)
                 .await
             {
                 Ok(stored) => {
-                    self.publish(&stored).await;
+                    publish_committed(self.publisher.as_ref(), &stored).await;
                     break;
                 }
                 Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
@@ -456,90 +546,6 @@ impl RecordsService {
         Ok(appointment)
     }
 
-    /// Writes the visit note of an appointment, signed by its doctor, while the patient is
-    /// seen or after: one note per appointment, a consultation unless the input says
-    /// otherwise, and never an amendment.
-    ///
-    /// # Errors
-    /// `Forbidden` (not a doctor; the doctor sees the patient only by emergency access),
-    /// `AppointmentNotFound` (none, or another doctor's), `VisitNotReady`, `NotFound` (the
-    /// doctor is no longer on the patient's care team), `Invalid`, `VisitNoteExists`,
-    /// `Internal`.
-    pub async fn write_visit_note(
-        &self,
-        actor: &Actor,
-        id: AppointmentId,
-        input: &NoteInput,
-    ) -> Result<ClinicalNote, RecordsError> {
-        let action = AuditAction::NoteCreate;
-        let found = self.ports.appointments.get(id).await?;
-        if actor.role() != Role::Doctor {
-            let patient_id = found.as_ref().map(|a| a.patient_id);
-            return Err(self
-                .gate
-                .deny(actor, patient_id, action, RecordsError::Forbidden)
-                .await);
-        }
-        let appointment = match found {
-            Some(a) if a.doctor_id == actor.user_id() => a,
-            other => {
-                let patient_id = other.map(|a| a.patient_id);
-                return Err(self
-                    .gate
-                    .deny(actor, patient_id, action, RecordsError::AppointmentNotFound)
-                    .await);
-            }
-        };
-        if !matches!(
-            appointment.status,
-            AppointmentStatus::InProgress | AppointmentStatus::Completed
-        ) {
-            return Err(RecordsError::VisitNotReady(appointment.status));
-        }
-        let patient_id = appointment.patient_id;
-        let basis = self
-            .gate
-            .decide_on_patient(actor, patient_id, Action::WriteNote)
-            .await?;
-        let parsed = input.parse();
-        let mut errors = parsed.clone().err().unwrap_or_default();
-        if input.amends.is_some() {
-            errors.add("amends", "a visit note cannot amend");
-        }
-        let new = match parsed {
-            Ok(new) if errors.is_empty() => new,
-            _ => return Err(errors.into()),
-        };
-        let now = self.gate.now();
-        let note = ClinicalNote {
-            id: NoteId::generate(),
-            patient_id,
-            author_id: actor.user_id(),
-            author_name: None,
-            kind: Some(new.kind.unwrap_or(NoteKind::Consultation)),
-            body: new.body,
-            amends: None,
-            created_at: now,
-            appointment_id: Some(id),
-        };
-        let event = self
-            .gate
-            .event(actor, Some(patient_id), action, Some(basis), now);
-        self.ports
-            .notes
-            .append(&note, &event)
-            .await
-            .map_err(|e| match e {
-                AppendNoteError::VisitNoteExists => RecordsError::VisitNoteExists,
-                AppendNoteError::UnknownAmended => {
-                    let mut errors = ValidationErrors::new();
-                    errors.add("amends", "a visit note cannot amend");
-                    RecordsError::Invalid(errors)
-                }
-                AppendNoteError::Repository(e) => e.into(),
-            })
-    }
-
     /// The appointment, if the actor may see it, with the basis they see it on. A refusal is
     /// audited as `action`, with the appointment's patient when there is one: laboratory staff
     /// and administrators are refused (403) whether or not it exists; anyone else not its
@@ -549,12 +555,12 @@ impl RecordsService {
         actor: &Actor,
         id: AppointmentId,
         action: AuditAction,
-    ) -> Result<(Appointment, Basis), RecordsError> {
-        let Some(appointment) = self.ports.appointments.get(id).await? else {
+    ) -> Result<(Appointment, Basis), AppointmentError> {
+        let Some(appointment) = self.appointments.get(id).await? else {
             let error = if appointment_access(actor.role(), true, true) == Decision::Forbidden {
-                RecordsError::Forbidden
+                AppointmentError::Forbidden
             } else {
-                RecordsError::AppointmentNotFound
+                AppointmentError::AppointmentNotFound
             };
             return Err(self.gate.deny(actor, None, action, error).await);
         };
@@ -567,8 +573,8 @@ impl RecordsService {
         );
         let error = match decision {
             Decision::Allow(basis) => return Ok((appointment, basis)),
-            Decision::Forbidden => RecordsError::Forbidden,
-            Decision::Hidden => RecordsError::AppointmentNotFound,
+            Decision::Forbidden => AppointmentError::Forbidden,
+            Decision::Hidden => AppointmentError::AppointmentNotFound,
         };
         Err(self
             .gate
@@ -577,9 +583,8 @@ impl RecordsService {
     }
 
     /// The record linked to a patient's own account.
-    async fn own_patient_id(&self, actor: &Actor) -> Result<Option<PatientId>, RecordsError> {
+    async fn own_patient_id(&self, actor: &Actor) -> Result<Option<PatientId>, AppointmentError> {
         Ok(self
-            .ports
             .patients
             .find_by_user(actor.user_id())
             .await?
@@ -587,9 +592,11 @@ impl RecordsService {
     }
 
     /// The account linked to a patient's record, if any.
-    async fn patient_account(&self, patient_id: PatientId) -> Result<Option<UserId>, RecordsError> {
+    async fn patient_account(
+        &self,
+        patient_id: PatientId,
+    ) -> Result<Option<UserId>, AppointmentError> {
         Ok(self
-            .ports
             .patients
             .find(patient_id)
             .await?
@@ -602,30 +609,25 @@ impl RecordsService {
         schedule: &Schedule,
         slot: Interval,
         now: OffsetDateTime,
-    ) -> Result<(), RecordsError> {
-        Ok(check_bookable(
-            schedule,
-            self.clinic_time_zone(),
-            slot,
-            now,
-        )?)
+    ) -> Result<(), AppointmentError> {
+        Ok(check_bookable(schedule, &self.time_zone, slot, now)?)
     }
 
     /// What a refused or failed appointment write answers. Conflicts show the patient's other
     /// appointments' times to the caller, so the allowed attempt is audited even though nothing
     /// was written; a schedule that kept changing is an internal failure.
-    async fn refused_write(&self, error: BookError, event: AuditEvent) -> RecordsError {
+    async fn refused_write(&self, error: BookError, event: AuditEvent) -> AppointmentError {
         match error {
             BookError::Conflicts(conflicts) => match self.gate.record(vec![event]).await {
-                Ok(()) => RecordsError::Conflicts(conflicts),
+                Ok(()) => AppointmentError::Conflicts(conflicts),
                 Err(e) => e.into(),
             },
-            BookError::Stale => RecordsError::Stale,
+            BookError::Stale => AppointmentError::Stale,
             BookError::ScheduleChanged => {
-                RecordsError::Internal(InternalError::Repository(RepositoryError::new(format!(
+                AppointmentError::Internal(RepositoryError::new(format!(
                     "the doctor's schedule changed {} times in a row while booking",
                     SCHEDULE_RETRIES + 1
-                ))))
+                )))
             }
             BookError::Repository(e) => e.into(),
         }
@@ -633,18 +635,18 @@ impl RecordsService {
 
     /// How the actor is named in an appointment notification: never a patient's name, since a
     /// notification may show on a lock screen.
-    async fn acted_by(&self, actor: &Actor) -> Result<String, RecordsError> {
+    async fn acted_by(&self, actor: &Actor) -> Result<String, AppointmentError> {
         if actor.role() == Role::Patient {
             Ok("the patient".to_owned())
         } else {
-            self.name_of(actor.user_id()).await
+            Ok(name_of(self.users.as_ref(), actor.user_id()).await?)
         }
     }
 
     /// An instant as the clinic's clock shows it, such as "Tue 24 Nov 2026 at 09:00".
     fn local_time(&self, at: OffsetDateTime) -> String {
         to_timestamp(at)
-            .to_zoned(self.clinic_time_zone().clone())
+            .to_zoned(self.time_zone.clone())
             .strftime("%a %-d %b %Y at %H:%M")
             .to_string()
     }
@@ -684,5 +686,4 @@ impl RecordsService {
 }
 
 #[cfg(test)]
-#[path = "appointment_tests.rs"]
 mod tests;

@@ -11,16 +11,16 @@ use mockall::predicate::eq;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use super::tests::{Captured, Mocks, NOW, actor, actor_for, invalid_fields, named_user};
-use super::{Actor, Availability, RecordsConfig, RecordsError};
+use super::{Availability, ScheduleError};
+use crate::access::Actor;
 use crate::identity::{Role, User, UserId, UserStatus};
-use crate::kernel::Text;
-use crate::kernel::{Page, PageRequest};
-use crate::scheduling::{AppointmentId, Conflict, ConflictWith};
+use crate::kernel::{Page, PageRequest, Text};
 use crate::scheduling::{
-    AvailabilityInput, AvailabilityRule, DoctorProfile, Interval, ProfileInput, ProfileUpdate,
-    RuleInput, Schedule, Specialization, TimeOff, TimeOffError, TimeOffId, TimeOffInput, Weekday,
+    AppointmentId, AvailabilityInput, AvailabilityRule, Conflict, ConflictWith, DoctorProfile,
+    Interval, ProfileInput, ProfileUpdate, RuleInput, Schedule, Specialization, TimeOff,
+    TimeOffError, TimeOffId, TimeOffInput, Weekday,
 };
+use crate::test_support::*;
 
 fn alice() -> User {
     named_user("Alice Adams", Role::Doctor, UserStatus::Active)
@@ -144,7 +144,7 @@ async fn every_role_reads_the_directory_by_specialization_case_insensitively_una
             mocks.nothing_audited();
 
             let found = mocks
-                .service()
+                .schedule_service()
                 .doctor_directory(&actor(role), asked, page)
                 .await
                 .expect("listed");
@@ -161,7 +161,7 @@ async fn a_doctors_profile_is_read_by_anyone_and_an_unknown_doctor_is_not_found(
     profile_found(&mut mocks, &doctor);
     mocks.nothing_audited();
     let profile = mocks
-        .service()
+        .schedule_service()
         .doctor_profile(&actor(Role::Patient), doctor.id)
         .await
         .expect("found");
@@ -174,11 +174,11 @@ async fn a_doctors_profile_is_read_by_anyone_and_an_unknown_doctor_is_not_found(
         .times(1)
         .returning(|_| Ok(None));
     let result = mocks
-        .service()
+        .schedule_service()
         .doctor_profile(&actor(Role::Secretary), UserId::generate())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::DoctorNotFound)),
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
 }
@@ -186,14 +186,14 @@ async fn a_doctors_profile_is_read_by_anyone_and_an_unknown_doctor_is_not_found(
 #[test]
 fn only_the_doctor_themself_or_an_administrator_edits_a_profile() {
     let doctor = alice();
-    let service = Mocks::new().service();
+    let service = Mocks::new().schedule_service();
     for (caller, allowed) in profile_editors(&doctor) {
         let result = service.check_profile_editor(&caller, doctor.id);
         if allowed {
             assert!(result.is_ok(), "{caller:?}: {result:?}");
         } else {
             assert!(
-                matches!(result, Err(RecordsError::Forbidden)),
+                matches!(result, Err(ScheduleError::Forbidden)),
                 "{caller:?}: {result:?}"
             );
         }
@@ -203,14 +203,14 @@ fn only_the_doctor_themself_or_an_administrator_edits_a_profile() {
 #[test]
 fn the_doctor_themself_a_secretary_or_an_administrator_edits_a_schedule() {
     let doctor = alice();
-    let service = Mocks::new().service();
+    let service = Mocks::new().schedule_service();
     for (caller, allowed) in schedule_editors(&doctor) {
         let result = service.check_schedule_editor(&caller, doctor.id);
         if allowed {
             assert!(result.is_ok(), "{caller:?}: {result:?}");
         } else {
             assert!(
-                matches!(result, Err(RecordsError::Forbidden)),
+                matches!(result, Err(ScheduleError::Forbidden)),
                 "{caller:?}: {result:?}"
             );
         }
@@ -228,11 +228,11 @@ async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
         no_schedule_port(&mut mocks);
         mocks.nothing_audited();
         let result = mocks
-            .service()
+            .schedule_service()
             .update_doctor_profile(&caller, doctor.id, &ProfileInput::default())
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ScheduleError::Forbidden)),
             "{caller:?}: {result:?}"
         );
     }
@@ -244,27 +244,27 @@ async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
             let mut mocks = Mocks::new();
             no_schedule_port(&mut mocks);
             mocks.nothing_audited();
-            mocks.service()
+            mocks.schedule_service()
         };
         let result = refusing()
             .replace_availability(&caller, doctor.id, &AvailabilityInput::default())
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ScheduleError::Forbidden)),
             "{caller:?}: {result:?}"
         );
         let result = refusing()
             .add_time_off(&caller, doctor.id, &TimeOffInput::default())
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ScheduleError::Forbidden)),
             "{caller:?}: {result:?}"
         );
         let result = refusing()
             .remove_time_off(&caller, doctor.id, TimeOffId::generate())
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ScheduleError::Forbidden)),
             "{caller:?}: {result:?}"
         );
     }
@@ -295,7 +295,7 @@ async fn a_profile_is_saved_whole_and_returned_as_saved() {
         mocks.nothing_audited();
 
         let profile = mocks
-            .service()
+            .schedule_service()
             .update_doctor_profile(&caller, doctor.id, &profile_input())
             .await
             .expect("saved");
@@ -327,7 +327,7 @@ async fn an_invalid_profile_or_an_unknown_doctor_saves_nothing() {
         appointment_minutes: Some(4),
     };
     let result = mocks
-        .service()
+        .schedule_service()
         .update_doctor_profile(&actor_for(&doctor), doctor.id, &input)
         .await;
     assert_eq!(
@@ -339,11 +339,11 @@ async fn an_invalid_profile_or_an_unknown_doctor_saves_nothing() {
     mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_save_profile().never();
     let result = mocks
-        .service()
+        .schedule_service()
         .update_doctor_profile(&actor(Role::Admin), UserId::generate(), &profile_input())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::DoctorNotFound)),
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
 }
@@ -391,7 +391,7 @@ async fn availability_shows_time_off_reasons_only_to_those_who_edit_the_schedule
         mocks.nothing_audited();
 
         let availability = mocks
-            .service()
+            .schedule_service()
             .availability(&caller, doctor.id)
             .await
             .expect("read");
@@ -418,11 +418,11 @@ async fn the_availability_of_an_unknown_doctor_is_not_found() {
     mocks.schedules.expect_schedule().never();
     mocks.schedules.expect_upcoming_time_off().never();
     let result = mocks
-        .service()
+        .schedule_service()
         .availability(&actor(Role::Patient), UserId::generate())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::DoctorNotFound)),
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
 }
@@ -460,7 +460,7 @@ async fn new_availability_is_stored_sorted_and_returned() {
         };
 
         let rules = mocks
-            .service()
+            .schedule_service()
             .replace_availability(&caller, doctor.id, &input)
             .await
             .expect("stored");
@@ -483,7 +483,7 @@ async fn invalid_availability_is_not_stored() {
         ]),
     };
     let result = mocks
-        .service()
+        .schedule_service()
         .replace_availability(&actor_for(&doctor), doctor.id, &input)
         .await;
     assert_eq!(invalid_fields(result), ["rules[1]", "rules[2].weekday"]);
@@ -512,7 +512,7 @@ async fn time_off_is_attributed_to_whoever_adds_it_and_stored() {
         mocks.nothing_audited();
 
         let added = mocks
-            .service()
+            .schedule_service()
             .add_time_off(
                 &caller,
                 doctor.id,
@@ -562,7 +562,7 @@ async fn time_off_over_booked_appointments_is_refused_with_every_one() {
         .returning(move |_| Err(TimeOffError::Conflicts(answer.clone())));
 
     let result = mocks
-        .service()
+        .schedule_service()
         .add_time_off(
             &actor(Role::Secretary),
             doctor.id,
@@ -571,7 +571,7 @@ async fn time_off_over_booked_appointments_is_refused_with_every_one() {
         .await;
 
     match result {
-        Err(RecordsError::Conflicts(answered)) => assert_eq!(answered, conflicts),
+        Err(ScheduleError::Conflicts(answered)) => assert_eq!(answered, conflicts),
         other => panic!("expected Conflicts, got {other:?}"),
     }
 }
@@ -583,7 +583,7 @@ async fn time_off_already_over_or_for_an_unknown_doctor_is_not_stored() {
     profile_found(&mut mocks, &doctor);
     mocks.schedules.expect_add_time_off().never();
     let result = mocks
-        .service()
+        .schedule_service()
         .add_time_off(
             &actor_for(&doctor),
             doctor.id,
@@ -596,7 +596,7 @@ async fn time_off_already_over_or_for_an_unknown_doctor_is_not_stored() {
     mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_add_time_off().never();
     let result = mocks
-        .service()
+        .schedule_service()
         .add_time_off(
             &actor(Role::Secretary),
             UserId::generate(),
@@ -604,7 +604,7 @@ async fn time_off_already_over_or_for_an_unknown_doctor_is_not_stored() {
         )
         .await;
     assert!(
-        matches!(result, Err(RecordsError::DoctorNotFound)),
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
 }
@@ -625,7 +625,7 @@ async fn removing_time_off_the_doctor_does_not_have_is_not_found() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .schedule_service()
             .remove_time_off(&actor(Role::Secretary), doctor.id, id)
             .await;
 
@@ -633,7 +633,7 @@ async fn removing_time_off_the_doctor_does_not_have_is_not_found() {
             assert!(result.is_ok(), "{result:?}");
         } else {
             assert!(
-                matches!(result, Err(RecordsError::TimeOffNotFound)),
+                matches!(result, Err(ScheduleError::TimeOffNotFound)),
                 "{result:?}"
             );
         }
@@ -703,7 +703,7 @@ async fn free_slots_span_at_most_31_days_after_from() {
         let mut mocks = Mocks::new();
         no_schedule_port(&mut mocks);
         let result = mocks
-            .service()
+            .schedule_service()
             .free_slots(&actor(Role::Patient), doctor.id, from, to)
             .await;
         assert_eq!(invalid_fields(result), ["to"], "{to}");
@@ -712,7 +712,7 @@ async fn free_slots_span_at_most_31_days_after_from() {
     let mut mocks = Mocks::new();
     slot_reads(&mut mocks, &doctor, Vec::new(), 30, Vec::new(), Vec::new());
     let slots = mocks
-        .service()
+        .schedule_service()
         .free_slots(
             &actor(Role::Patient),
             doctor.id,
@@ -733,7 +733,7 @@ async fn the_free_slots_of_an_unknown_doctor_are_not_found() {
     mocks.appointments.expect_busy().never();
     let from = datetime!(2026-11-23 00:00 UTC);
     let result = mocks
-        .service()
+        .schedule_service()
         .free_slots(
             &actor(Role::Secretary),
             UserId::generate(),
@@ -742,7 +742,7 @@ async fn the_free_slots_of_an_unknown_doctor_are_not_found() {
         )
         .await;
     assert!(
-        matches!(result, Err(RecordsError::DoctorNotFound)),
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
 }
@@ -763,9 +763,9 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
         created_at: NOW,
     };
     let mut mocks = Mocks::new();
-    mocks.config = RecordsConfig {
+    mocks.config = ServiceConfig {
         clinic_time_zone: paris(),
-        ..RecordsConfig::default()
+        ..ServiceConfig::default()
     };
     let reads = slot_reads(
         &mut mocks,
@@ -782,7 +782,7 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
     mocks.nothing_audited();
 
     let slots = mocks
-        .service()
+        .schedule_service()
         .free_slots(&actor(Role::Patient), doctor.id, from, to)
         .await
         .expect("slots");
@@ -826,7 +826,7 @@ async fn slots_starting_before_now_are_not_offered() {
     );
 
     let slots = mocks
-        .service()
+        .schedule_service()
         .free_slots(&actor(Role::Doctor), doctor.id, from, to)
         .await
         .expect("slots")

@@ -2,18 +2,71 @@
 //! slots. None of this is patient data: any signed-in user reads it, nothing is audited, and
 //! only the doctor themself (and a secretary or an administrator, as each case says) changes it.
 
+use std::sync::Arc;
+
 use jiff::tz::TimeZone;
 use time::{Duration, OffsetDateTime};
 
-use super::{Actor, RecordsError, RecordsService};
-use crate::access::{may_edit_profile, may_edit_schedule};
+use crate::access::{Actor, may_edit_profile, may_edit_schedule};
 use crate::identity::UserId;
-use crate::kernel::ValidationErrors;
-use crate::kernel::{Page, PageRequest};
+use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::scheduling::{
-    AvailabilityInput, AvailabilityRule, DoctorProfile, Interval, MAX_SLOT_RANGE, ProfileInput,
-    TimeOff, TimeOffError, TimeOffId, TimeOffInput, free_slots,
+    AppointmentRepository, AvailabilityInput, AvailabilityRule, Conflict, DoctorProfile, Interval,
+    MAX_SLOT_RANGE, ProfileInput, ScheduleRepository, TimeOff, TimeOffError, TimeOffId,
+    TimeOffInput, free_slots,
 };
+
+/// Why a scheduling operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The caller may not do this (403).
+    #[error("you may not do this")]
+    Forbidden,
+    /// No active doctor has this id (404).
+    #[error("no such doctor")]
+    DoctorNotFound,
+    /// The doctor has no such time off (404).
+    #[error("no such time off")]
+    TimeOffNotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// Active appointments are in the way (409): every one, ids and times only.
+    #[error("{} appointment(s) overlap", .0.len())]
+    Conflicts(Vec<Conflict>),
+    #[error(transparent)]
+    Internal(#[from] RepositoryError),
+}
+
+/// Doctors' profiles, availability, time off and free slots.
+#[derive(Clone)]
+pub struct ScheduleService {
+    schedules: Arc<dyn ScheduleRepository>,
+    appointments: Arc<dyn AppointmentRepository>,
+    clock: Arc<dyn Clock>,
+    time_zone: TimeZone,
+}
+
+impl std::fmt::Debug for ScheduleService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScheduleService").finish_non_exhaustive()
+    }
+}
+
+impl ScheduleService {
+    pub fn new(
+        schedules: Arc<dyn ScheduleRepository>,
+        appointments: Arc<dyn AppointmentRepository>,
+        clock: Arc<dyn Clock>,
+        time_zone: TimeZone,
+    ) -> Self {
+        Self {
+            schedules,
+            appointments,
+            clock,
+            time_zone,
+        }
+    }
+}
 
 /// How far beyond a range asked for the schedule and appointments are read, so that the working
 /// windows overlapping the range are seen whole.
@@ -37,10 +90,10 @@ pub struct FreeSlots {
     pub slots: Vec<Interval>,
 }
 
-impl RecordsService {
+impl ScheduleService {
     /// The clinic's time zone, in which availability rules are read and local times shown.
     pub fn clinic_time_zone(&self) -> &TimeZone {
-        &self.config.clinic_time_zone
+        &self.time_zone
     }
 
     /// Active doctors, by id, optionally only those with a specialization matching
@@ -53,11 +106,11 @@ impl RecordsService {
         _actor: &Actor,
         specialization: Option<&str>,
         page: PageRequest<UserId>,
-    ) -> Result<Page<DoctorProfile, UserId>, RecordsError> {
+    ) -> Result<Page<DoctorProfile, UserId>, ScheduleError> {
         let specialization = specialization
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
-        Ok(self.ports.schedules.directory(specialization, page).await?)
+        Ok(self.schedules.directory(specialization, page).await?)
     }
 
     /// An active doctor's profile.
@@ -68,12 +121,11 @@ impl RecordsService {
         &self,
         _actor: &Actor,
         doctor_id: UserId,
-    ) -> Result<DoctorProfile, RecordsError> {
-        self.ports
-            .schedules
+    ) -> Result<DoctorProfile, ScheduleError> {
+        self.schedules
             .profile(doctor_id)
             .await?
-            .ok_or(RecordsError::DoctorNotFound)
+            .ok_or(ScheduleError::DoctorNotFound)
     }
 
     /// Whether the actor may edit the doctor's profile: the doctor themself or an
@@ -85,11 +137,11 @@ impl RecordsService {
         &self,
         actor: &Actor,
         doctor_id: UserId,
-    ) -> Result<(), RecordsError> {
+    ) -> Result<(), ScheduleError> {
         if may_edit_profile(actor.role(), actor.user_id() == doctor_id) {
             Ok(())
         } else {
-            Err(RecordsError::Forbidden)
+            Err(ScheduleError::Forbidden)
         }
     }
 
@@ -102,11 +154,11 @@ impl RecordsService {
         &self,
         actor: &Actor,
         doctor_id: UserId,
-    ) -> Result<(), RecordsError> {
+    ) -> Result<(), ScheduleError> {
         if may_edit_schedule(actor.role(), actor.user_id() == doctor_id) {
             Ok(())
         } else {
-            Err(RecordsError::Forbidden)
+            Err(ScheduleError::Forbidden)
         }
     }
 
@@ -119,15 +171,12 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
         input: &ProfileInput,
-    ) -> Result<DoctorProfile, RecordsError> {
+    ) -> Result<DoctorProfile, ScheduleError> {
         self.check_profile_editor(actor, doctor_id)?;
         let current = self.doctor_profile(actor, doctor_id).await?;
         let update = input.parse()?;
-        let now = self.gate.now();
-        self.ports
-            .schedules
-            .save_profile(doctor_id, &update, now)
-            .await?;
+        let now = self.clock.now();
+        self.schedules.save_profile(doctor_id, &update, now).await?;
         Ok(DoctorProfile {
             specializations: update.specializations,
             bio: update.bio,
@@ -145,15 +194,11 @@ impl RecordsService {
         &self,
         actor: &Actor,
         doctor_id: UserId,
-    ) -> Result<Availability, RecordsError> {
+    ) -> Result<Availability, ScheduleError> {
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.gate.now();
-        let schedule = self.ports.schedules.schedule(doctor_id, now, now).await?;
-        let mut time_off = self
-            .ports
-            .schedules
-            .upcoming_time_off(doctor_id, now)
-            .await?;
+        let now = self.clock.now();
+        let schedule = self.schedules.schedule(doctor_id, now, now).await?;
+        let mut time_off = self.schedules.upcoming_time_off(doctor_id, now).await?;
         if self.check_schedule_editor(actor, doctor_id).is_err() {
             for t in &mut time_off {
                 t.reason = None;
@@ -174,15 +219,12 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
         input: &AvailabilityInput,
-    ) -> Result<Vec<AvailabilityRule>, RecordsError> {
+    ) -> Result<Vec<AvailabilityRule>, ScheduleError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
         let rules = input.parse()?;
-        let now = self.gate.now();
-        self.ports
-            .schedules
-            .replace_rules(doctor_id, &rules, now)
-            .await?;
+        let now = self.clock.now();
+        self.schedules.replace_rules(doctor_id, &rules, now).await?;
         Ok(rules)
     }
 
@@ -196,10 +238,10 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
         input: &TimeOffInput,
-    ) -> Result<TimeOff, RecordsError> {
+    ) -> Result<TimeOff, ScheduleError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.gate.now();
+        let now = self.clock.now();
         let new = input.parse(now)?;
         let time_off = TimeOff {
             id: TimeOffId::generate(),
@@ -210,12 +252,11 @@ impl RecordsService {
             created_by: actor.user_id(),
             created_at: now,
         };
-        self.ports
-            .schedules
+        self.schedules
             .add_time_off(&time_off)
             .await
             .map_err(|e| match e {
-                TimeOffError::Conflicts(conflicts) => RecordsError::Conflicts(conflicts),
+                TimeOffError::Conflicts(conflicts) => ScheduleError::Conflicts(conflicts),
                 TimeOffError::Repository(e) => e.into(),
             })?;
         Ok(time_off)
@@ -230,19 +271,14 @@ impl RecordsService {
         actor: &Actor,
         doctor_id: UserId,
         id: TimeOffId,
-    ) -> Result<(), RecordsError> {
+    ) -> Result<(), ScheduleError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
-        let now = self.gate.now();
-        if self
-            .ports
-            .schedules
-            .remove_time_off(doctor_id, id, now)
-            .await?
-        {
+        let now = self.clock.now();
+        if self.schedules.remove_time_off(doctor_id, id, now).await? {
             Ok(())
         } else {
-            Err(RecordsError::TimeOffNotFound)
+            Err(ScheduleError::TimeOffNotFound)
         }
     }
 
@@ -258,21 +294,19 @@ impl RecordsService {
         doctor_id: UserId,
         from: OffsetDateTime,
         to: OffsetDateTime,
-    ) -> Result<FreeSlots, RecordsError> {
+    ) -> Result<FreeSlots, ScheduleError> {
         check_slot_range(from, to)?;
         self.doctor_profile(actor, doctor_id).await?;
         let (read_from, read_to) = (from - WINDOW_MARGIN, to + WINDOW_MARGIN);
         let schedule = self
-            .ports
             .schedules
             .schedule(doctor_id, read_from, read_to)
             .await?;
         let busy = self
-            .ports
             .appointments
             .busy(doctor_id, read_from, read_to)
             .await?;
-        let now = self.gate.now();
+        let now = self.clock.now();
         Ok(FreeSlots {
             appointment_minutes: schedule.appointment_minutes,
             slots: free_slots(&schedule, &busy, self.clinic_time_zone(), from, to, now),
@@ -296,3 +330,6 @@ fn check_slot_range(from: OffsetDateTime, to: OffsetDateTime) -> Result<(), Vali
     }
     errors.into_result()
 }
+
+#[cfg(test)]
+mod tests;

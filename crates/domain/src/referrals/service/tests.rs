@@ -11,13 +11,8 @@ use time::Duration;
 use super::*;
 use crate::identity::{User, UserStatus};
 use crate::kernel::Text;
-use crate::patients::Patient;
-use crate::patients::{BloodType, MedicalInfo, MedicalRecord};
-use crate::records::tests::{
-    Captured, EMERGENCY_ONLY, Mocks, NOW, ON_CARE_TEAM, UNRELATED, actor, actor_for,
-    assert_allowed, assert_denied, invalid_fields, is_internal, named_user, repository_failure,
-    single_event, stored, stored_patient,
-};
+use crate::patients::{BloodType, MedicalInfo, MedicalRecord, Patient};
+use crate::test_support::*;
 
 const REASON: &str = "Suspected arrhythmia";
 const SUMMARY: &str = "Palpitations for two weeks.\nECG attached.";
@@ -150,7 +145,7 @@ async fn non_doctors_are_refused_every_referral_operation_and_audited_before_any
             mocks.referrals.expect_list().never();
             mocks.nothing_published();
             let recorded = mocks.audit_succeeds();
-            (mocks.service(), recorded)
+            (mocks.referral_service(), recorded)
         };
 
         // Even an empty body: the role is refused before the request is read.
@@ -159,7 +154,7 @@ async fn non_doctors_are_refused_every_referral_operation_and_audited_before_any
             .send_referral(&caller, &ReferralInput::default())
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ReferralError::Forbidden)),
             "{role} send: {result:?}"
         );
         assert_denied(
@@ -172,7 +167,7 @@ async fn non_doctors_are_refused_every_referral_operation_and_audited_before_any
         let (service, recorded) = refusing();
         let result = service.get_referral(&caller, ReferralId::generate()).await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ReferralError::Forbidden)),
             "{role} read: {result:?}"
         );
         assert_denied(
@@ -187,7 +182,7 @@ async fn non_doctors_are_refused_every_referral_operation_and_audited_before_any
             .list_referrals(&caller, ReferralBox::Inbox, None, PageRequest::first(10))
             .await;
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(ReferralError::Forbidden)),
             "{role} list: {result:?}"
         );
         assert_denied(
@@ -208,7 +203,7 @@ async fn non_doctors_are_refused_every_referral_operation_and_audited_before_any
                 )
                 .await;
             assert!(
-                matches!(result, Err(RecordsError::Forbidden)),
+                matches!(result, Err(ReferralError::Forbidden)),
                 "{role} {transition:?}: {result:?}"
             );
             assert_denied(
@@ -226,7 +221,7 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     let mut mocks = Mocks::new();
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .referral_service()
         .send_referral(&actor(Role::Secretary), &ReferralInput::default())
         .await;
     assert!(is_internal(&result), "{result:?}");
@@ -239,7 +234,7 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
         .returning(|_| Ok(None));
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .referral_service()
         .change_referral(
             &actor(Role::Doctor),
             ReferralId::generate(),
@@ -320,7 +315,10 @@ async fn an_invalid_referral_lists_every_violation_and_reads_nothing() {
         urgency: Some("soon".into()),
     };
 
-    let result = mocks.service().send_referral(&doctor, &input).await;
+    let result = mocks
+        .referral_service()
+        .send_referral(&doctor, &input)
+        .await;
 
     assert_eq!(
         invalid_fields(result),
@@ -348,12 +346,12 @@ async fn a_doctor_not_on_the_patients_care_team_is_told_it_is_not_found_and_audi
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .referral_service()
             .send_referral(&doctor, &input(patient_id, bob().id, "routine"))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::NotFound)),
+            matches!(result, Err(ReferralError::NotFound)),
             "{facts:?}: {result:?}"
         );
         assert_denied(
@@ -377,11 +375,14 @@ async fn a_doctor_with_only_an_emergency_access_may_not_refer_and_is_audited() {
     let recorded = mocks.audit_succeeds();
 
     let result = mocks
-        .service()
+        .referral_service()
         .send_referral(&doctor, &input(patient_id, bob().id, "emergency"))
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(
+        matches!(result, Err(ReferralError::Forbidden)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &doctor,
@@ -427,7 +428,7 @@ async fn the_recipient_must_be_an_active_doctor_other_than_the_sender() {
         mocks.nothing_published();
 
         let result = mocks
-            .service()
+            .referral_service()
             .send_referral(&doctor, &input(patient_id, to, "routine"))
             .await;
 
@@ -446,7 +447,7 @@ async fn a_referral_snapshots_the_patient_and_medical_record_as_read_and_stores_
     let _published = mocks.publishes();
 
     let detail = mocks
-        .service()
+        .referral_service()
         .send_referral(&doctor, &input(patient.id, recipient.id, "urgent"))
         .await
         .expect("sent");
@@ -509,7 +510,7 @@ async fn the_recipient_is_told_of_a_referral_with_ids_and_a_title_but_no_clinica
         let _published = mocks.publishes();
 
         let detail = mocks
-            .service()
+            .referral_service()
             .send_referral(
                 &actor_for(&sender),
                 &input(patient.id, recipient.id, urgency),
@@ -558,7 +559,7 @@ async fn the_stored_notifications_are_published_once_the_referral_is_created() {
     let published = mocks.publishes();
 
     mocks
-        .service()
+        .referral_service()
         .send_referral(
             &actor_for(&sender),
             &input(patient.id, recipient.id, "routine"),
@@ -600,7 +601,7 @@ async fn nothing_is_published_when_the_referral_cannot_be_stored() {
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .referral_service()
         .send_referral(&doctor, &input(patient.id, recipient.id, "routine"))
         .await;
 
@@ -625,11 +626,11 @@ async fn a_patient_gone_since_the_access_check_is_not_found_and_nothing_is_store
     mocks.referrals.expect_create().never();
 
     let result = mocks
-        .service()
+        .referral_service()
         .send_referral(&doctor, &input(patient_id, recipient.id, "routine"))
         .await;
 
-    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+    assert!(matches!(result, Err(ReferralError::NotFound)), "{result:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,10 +652,10 @@ async fn only_the_sender_and_the_recipient_read_a_referral_others_are_told_it_is
         .returning(move |_| Ok(Some(answer.clone())));
     let recorded = mocks.audit_succeeds();
 
-    let result = mocks.service().get_referral(&carol, id).await;
+    let result = mocks.referral_service().get_referral(&carol, id).await;
 
     assert!(
-        matches!(result, Err(RecordsError::ReferralNotFound)),
+        matches!(result, Err(ReferralError::ReferralNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -677,12 +678,12 @@ async fn an_unknown_referral_is_not_found_and_the_attempt_is_audited() {
     let recorded = mocks.audit_succeeds();
 
     let result = mocks
-        .service()
+        .referral_service()
         .get_referral(&doctor, ReferralId::generate())
         .await;
 
     assert!(
-        matches!(result, Err(RecordsError::ReferralNotFound)),
+        matches!(result, Err(ReferralError::ReferralNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -716,7 +717,7 @@ async fn the_sender_always_sees_the_snapshot_and_the_recipient_not_after_decline
             let recorded = mocks.audit_succeeds();
 
             let read = mocks
-                .service()
+                .referral_service()
                 .get_referral(&reader, found.id)
                 .await
                 .expect("a party reads it");
@@ -752,7 +753,7 @@ async fn a_referral_read_that_cannot_be_audited_returns_nothing() {
     mocks.audit_fails();
 
     let result = mocks
-        .service()
+        .referral_service()
         .get_referral(&actor_for(&recipient), found.id)
         .await;
 
@@ -797,7 +798,7 @@ async fn a_listing_reads_the_callers_box_and_audits_each_referral_listed() {
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .referral_service()
             .list_referrals(&doctor, referral_box, status, page)
             .await
             .expect("listed");
@@ -832,7 +833,7 @@ async fn an_empty_listing_audits_nothing() {
     mocks.nothing_audited();
 
     let listed = mocks
-        .service()
+        .referral_service()
         .list_referrals(&doctor, ReferralBox::Outbox, None, PageRequest::first(10))
         .await
         .expect("listed");
@@ -854,7 +855,7 @@ async fn a_listing_that_cannot_be_audited_returns_nothing() {
     mocks.audit_fails();
 
     let result = mocks
-        .service()
+        .referral_service()
         .list_referrals(
             &actor_for(&me),
             ReferralBox::Outbox,
@@ -953,7 +954,7 @@ async fn the_right_party_moves_a_referral_along_and_the_other_party_is_told() {
         let published = mocks.publishes();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(&caller, found.id, transition, note_for(transition))
             .await
             .expect("changed");
@@ -1034,7 +1035,7 @@ async fn accepting_puts_the_recipient_on_the_care_team_with_the_referral_as_the_
     let _published = mocks.publishes();
 
     mocks
-        .service()
+        .referral_service()
         .change_referral(&actor_for(&recipient), found.id, Transition::Accept, None)
         .await
         .expect("accepted");
@@ -1070,14 +1071,14 @@ async fn the_wrong_party_is_forbidden_and_the_attempt_audited() {
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(&caller, found.id, transition, note_for(transition))
             .await;
 
         assert!(
             matches!(
                 result,
-                Err(RecordsError::Transition(TransitionError::WrongParty(party)))
+                Err(ReferralError::Transition(TransitionError::WrongParty(party)))
                     if party == transition.party()
             ),
             "{transition:?} by the {:?}: {result:?}",
@@ -1107,7 +1108,7 @@ async fn a_change_the_status_does_not_allow_is_a_conflict_naming_the_current_sta
             mocks.nothing_audited();
 
             let result = mocks
-                .service()
+                .referral_service()
                 .change_referral(
                     &actor_for(&acting),
                     found.id,
@@ -1119,7 +1120,7 @@ async fn a_change_the_status_does_not_allow_is_a_conflict_naming_the_current_sta
             assert!(
                 matches!(
                     result,
-                    Err(RecordsError::Transition(TransitionError::NotFrom { from: f, .. }))
+                    Err(ReferralError::Transition(TransitionError::NotFrom { from: f, .. }))
                         if f == from
                 ),
                 "{transition:?} from {from}: {result:?}"
@@ -1147,7 +1148,7 @@ async fn declining_needs_a_reason_and_completing_an_outcome() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(&actor_for(&recipient), found.id, transition, note)
             .await;
 
@@ -1171,7 +1172,7 @@ async fn accepting_and_cancelling_take_no_note() {
         mocks.nothing_audited();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(&actor_for(&acting), found.id, transition, Some("Happy to."))
             .await;
 
@@ -1226,7 +1227,7 @@ async fn a_concurrent_change_is_a_conflict_with_the_status_the_referral_has_now(
         mocks.nothing_published();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(
                 &actor_for(&acting),
                 found.id,
@@ -1238,7 +1239,7 @@ async fn a_concurrent_change_is_a_conflict_with_the_status_the_referral_has_now(
         assert!(
             matches!(
                 result,
-                Err(RecordsError::Transition(TransitionError::NotFrom { from, .. }))
+                Err(ReferralError::Transition(TransitionError::NotFrom { from, .. }))
                     if from == now
             ),
             "{transition:?} while it became {now}: {result:?}"
@@ -1259,11 +1260,11 @@ async fn a_change_of_a_referral_the_caller_is_no_party_to_is_not_found_and_audit
     mocks.referrals.expect_change_status().never();
     let recorded = mocks.audit_succeeds();
     let result = mocks
-        .service()
+        .referral_service()
         .change_referral(&doctor, ReferralId::generate(), Transition::Accept, None)
         .await;
     assert!(
-        matches!(result, Err(RecordsError::ReferralNotFound)),
+        matches!(result, Err(ReferralError::ReferralNotFound)),
         "{result:?}"
     );
     assert_denied(
@@ -1282,12 +1283,12 @@ async fn a_change_of_a_referral_the_caller_is_no_party_to_is_not_found_and_audit
         let recorded = mocks.audit_succeeds();
 
         let result = mocks
-            .service()
+            .referral_service()
             .change_referral(&carol, found.id, transition, note_for(transition))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::ReferralNotFound)),
+            matches!(result, Err(ReferralError::ReferralNotFound)),
             "{transition:?}: {result:?}"
         );
         assert_denied(
@@ -1318,7 +1319,7 @@ async fn a_change_that_cannot_be_stored_is_internal_and_nothing_is_published() {
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .referral_service()
         .change_referral(&actor_for(&recipient), found.id, Transition::Accept, None)
         .await;
 

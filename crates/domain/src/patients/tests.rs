@@ -1,381 +1,21 @@
-//! Unit tests of the patient-record use cases, with mockall doubles of every port. The access
-//! policy itself is table-tested in `access.rs`; these test what the service does around it:
-//! when it looks the patient up, what it audits, and how each operation treats its ports.
-//!
-//! The doubles and helpers marked `pub(super)` are shared with the referral and appointment use
-//! cases' tests (`referral_tests.rs`, `appointment_tests.rs`).
+//! Unit tests of the patient services (profiles, medical information and notes, care teams,
+//! emergency access) and of the audit service, with mockall doubles of their ports. The access
+//! policy itself is table-tested in `access`; these test what the services do around it: when
+//! they look the patient up, what they audit, and how each operation treats its ports.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use mockall::Sequence;
 use mockall::predicate::eq;
-use time::OffsetDateTime;
-use time::macros::datetime;
+use time::Duration;
 use uuid::Uuid;
 
-use super::*;
-use crate::access::{AccessFacts, MockAccessFactsRepository};
-use crate::audit::{MockAuditLog, Outcome};
-use crate::identity::{FullName, MockUserRepository, User, UserStatus, Username};
-use crate::kernel::FixedClock;
-use crate::notifications::MockNotificationPublisher;
-use crate::patients::MockNoteRepository;
-use crate::patients::{AllergyInput, MedicalInfo, MockMedicalRepository};
-use crate::patients::{ContactInput, MockPatientRepository};
-use crate::patients::{MockCareTeamRepository, MockEmergencyAccessRepository};
-use crate::referrals::MockReferralRepository;
-use crate::scheduling::MockAppointmentRepository;
-use crate::scheduling::MockScheduleRepository;
-
-/// The instant every test runs at: the service's clock stands still here.
-pub(super) const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
-/// The request every actor acts in, so that events can be matched with logs.
-pub(super) const REQUEST_ID: &str = "req-7f3a";
-
-pub(super) const ON_CARE_TEAM: AccessFacts = AccessFacts {
-    is_own_record: false,
-    on_care_team: true,
-    emergency_access: false,
-};
-pub(super) const EMERGENCY_ONLY: AccessFacts = AccessFacts {
-    is_own_record: false,
-    on_care_team: false,
-    emergency_access: true,
-};
-pub(super) const OWN_RECORD: AccessFacts = AccessFacts {
-    is_own_record: true,
-    on_care_team: false,
-    emergency_access: false,
-};
-pub(super) const UNRELATED: AccessFacts = AccessFacts {
-    is_own_record: false,
-    on_care_team: false,
-    emergency_access: false,
-};
-
-/// What the doubles were called with, in call order.
-pub(super) type Captured<T> = Arc<Mutex<Vec<T>>>;
-
-/// Doubles of every port, assembled into a service by [`Mocks::service`].
-///
-/// Every double starts without expectations, so a call a test did not ask for fails it: a test
-/// that sets up no audit expectation also checks that nothing is audited. The patient lookup
-/// ([`Mocks::facts`]) and the audit log ([`Mocks::audit_succeeds`], [`Mocks::audit_fails`]) are
-/// ordered in [`Mocks::seq`]; a test adds the operation's own read to it to check that the read
-/// comes between them.
-pub(super) struct Mocks {
-    pub(super) access_facts: MockAccessFactsRepository,
-    pub(super) patients: MockPatientRepository,
-    pub(super) medical: MockMedicalRepository,
-    pub(super) notes: MockNoteRepository,
-    pub(super) care_teams: MockCareTeamRepository,
-    pub(super) emergency_accesses: MockEmergencyAccessRepository,
-    pub(super) audit: MockAuditLog,
-    pub(super) users: MockUserRepository,
-    pub(super) referrals: MockReferralRepository,
-    pub(super) appointments: MockAppointmentRepository,
-    pub(super) schedules: MockScheduleRepository,
-    pub(super) publisher: MockNotificationPublisher,
-    pub(super) config: RecordsConfig,
-    pub(super) seq: Sequence,
-}
-
-impl Mocks {
-    pub(super) fn new() -> Self {
-        Self {
-            access_facts: MockAccessFactsRepository::new(),
-            patients: MockPatientRepository::new(),
-            medical: MockMedicalRepository::new(),
-            notes: MockNoteRepository::new(),
-            care_teams: MockCareTeamRepository::new(),
-            emergency_accesses: MockEmergencyAccessRepository::new(),
-            audit: MockAuditLog::new(),
-            users: MockUserRepository::new(),
-            referrals: MockReferralRepository::new(),
-            appointments: MockAppointmentRepository::new(),
-            schedules: MockScheduleRepository::new(),
-            publisher: MockNotificationPublisher::new(),
-            config: RecordsConfig::default(),
-            seq: Sequence::new(),
-        }
-    }
-
-    pub(super) fn service(self) -> RecordsService {
-        RecordsService::new(
-            RecordsPorts {
-                access_facts: Arc::new(self.access_facts),
-                patients: Arc::new(self.patients),
-                medical: Arc::new(self.medical),
-                notes: Arc::new(self.notes),
-                care_teams: Arc::new(self.care_teams),
-                emergency_accesses: Arc::new(self.emergency_accesses),
-                audit: Arc::new(self.audit),
-                users: Arc::new(self.users),
-                referrals: Arc::new(self.referrals),
-                appointments: Arc::new(self.appointments),
-                schedules: Arc::new(self.schedules),
-                publisher: Arc::new(self.publisher),
-                clock: Arc::new(FixedClock(NOW)),
-            },
-            self.config,
-        )
-    }
-
-    /// The patient is looked up once, for `actor`, as of now, and relates to them by `facts`
-    /// (`None`: there is no such patient).
-    pub(super) fn facts(
-        &mut self,
-        patient_id: PatientId,
-        actor: &Actor,
-        facts: Option<AccessFacts>,
-    ) {
-        let user_id = actor.user_id();
-        self.access_facts
-            .expect_access_facts()
-            .withf(move |p, u, at| *p == patient_id && *u == user_id && *at == NOW)
-            .times(1)
-            .in_sequence(&mut self.seq)
-            .returning(move |_, _, _| Ok(facts));
-    }
-
-    pub(super) fn no_patient_lookup(&mut self) {
-        self.access_facts.expect_access_facts().never();
-    }
-
-    /// The audit log is written once, successfully; returns the events it was given.
-    pub(super) fn audit_succeeds(&mut self) -> Captured<Vec<AuditEvent>> {
-        let recorded = Captured::default();
-        let log = Arc::clone(&recorded);
-        self.audit
-            .expect_record()
-            .times(1)
-            .in_sequence(&mut self.seq)
-            .returning(move |events| {
-                log.lock().expect("log").push(events);
-                Ok(())
-            });
-        recorded
-    }
-
-    /// The audit log is written once, and fails.
-    pub(super) fn audit_fails(&mut self) {
-        self.audit
-            .expect_record()
-            .times(1)
-            .in_sequence(&mut self.seq)
-            .returning(|_| Err(repository_failure()));
-    }
-
-    pub(super) fn nothing_audited(&mut self) {
-        self.audit.expect_record().never();
-    }
-
-    /// `id` is looked up once among the users, and is `user`.
-    pub(super) fn user_by_id(&mut self, id: UserId, user: Option<User>) {
-        self.users
-            .expect_find_by_id()
-            .with(eq(id))
-            .times(1)
-            .returning(move |_| Ok(user.clone()));
-    }
-
-    /// `user`, who acts, is looked up by id for their name (in notification titles), as often
-    /// as the operation needs.
-    pub(super) fn named(&mut self, user: &User) {
-        let found = user.clone();
-        self.users
-            .expect_find_by_id()
-            .with(eq(user.id))
-            .returning(move |_| Ok(Some(found.clone())));
-    }
-
-    /// The publisher is called once, after whatever `self.seq` holds so far; returns what it
-    /// was given.
-    pub(super) fn publishes(&mut self) -> Captured<Vec<Notification>> {
-        let published = Captured::default();
-        let log = Arc::clone(&published);
-        self.publisher
-            .expect_publish()
-            .times(1)
-            .in_sequence(&mut self.seq)
-            .returning(move |notifications| {
-                log.lock().expect("log").push(notifications.to_vec());
-            });
-        published
-    }
-
-    pub(super) fn nothing_published(&mut self) {
-        self.publisher.expect_publish().never();
-    }
-}
-
-/// An authenticated caller of `role`, acting in request [`REQUEST_ID`].
-pub(super) fn actor(role: Role) -> Actor {
-    Actor::unchecked(UserId::generate(), role).in_request(REQUEST_ID)
-}
-
-/// The grant the policy gives for an allowed attempt (see `authorize`, tested separately).
-fn grant(actor: &Actor, patient_id: Option<PatientId>, action: Action, basis: Basis) -> Grant {
-    Grant::new(actor.clone(), patient_id, action, basis)
-}
-
-pub(super) fn user(role: Role, status: UserStatus) -> User {
-    named_user("Gregory House", role, status)
-}
-
-pub(super) fn named_user(full_name: &str, role: Role, status: UserStatus) -> User {
-    User {
-        id: UserId::generate(),
-        username: Username::parse("someone").expect("valid username"),
-        full_name: FullName::parse(full_name).expect("valid name"),
-        email: None,
-        role,
-        status,
-        created_at: NOW - Duration::days(100),
-    }
-}
-
-/// `user` acting in request [`REQUEST_ID`].
-pub(super) fn actor_for(user: &User) -> Actor {
-    Actor::unchecked(user.id, user.role).in_request(REQUEST_ID)
-}
-
-pub(super) fn patient_input() -> PatientInput {
-    PatientInput {
-        full_name: Some("Ada Lovelace".into()),
-        date_of_birth: Some("1985-12-10".into()),
-        sex: Some("female".into()),
-        contact: Some(ContactInput {
-            phone: Some("+44 20 7946 0958".into()),
-            ..ContactInput::default()
-        }),
-        ..PatientInput::default()
-    }
-}
-
-/// A patient registered a month ago and last changed two hours ago.
-pub(super) fn stored_patient(user_id: Option<UserId>) -> Patient {
-    let input = PatientInput {
-        user_id: user_id.map(|id| *id.as_uuid()),
-        ..patient_input()
-    };
-    Patient {
-        id: PatientId::generate(),
-        mrn: Mrn::from_number(48_217_730),
-        details: input.parse(NOW.date()).expect("valid patient"),
-        created_at: NOW - Duration::days(30),
-        updated_at: NOW - Duration::hours(2),
-    }
-}
-
-pub(super) fn repository_failure() -> RepositoryError {
-    RepositoryError::new("disk on fire")
-}
-
-/// The one event of the one call to the audit log.
-pub(super) fn single_event(recorded: &Captured<Vec<AuditEvent>>) -> AuditEvent {
-    let batches = recorded.lock().expect("recorded");
-    assert_eq!(batches.len(), 1, "one call to the audit log: {batches:?}");
-    assert_eq!(batches[0].len(), 1, "one event: {batches:?}");
-    batches[0][0].clone()
-}
-
-/// The event is `actor`'s attempt at `action` on `patient_id`, now, in request [`REQUEST_ID`].
-pub(super) fn assert_attributed(
-    event: &AuditEvent,
-    actor: &Actor,
-    patient_id: Option<PatientId>,
-    action: AuditAction,
-) {
-    assert_eq!(event.action, action, "{event:?}");
-    assert_eq!(event.actor_id, actor.user_id(), "{event:?}");
-    assert_eq!(event.actor_role, actor.role(), "{event:?}");
-    assert_eq!(event.patient_id, patient_id, "{event:?}");
-    assert_eq!(event.request_id.as_deref(), Some(REQUEST_ID), "{event:?}");
-    assert_eq!(event.at, NOW, "{event:?}");
-}
-
-pub(super) fn assert_denied(
-    event: &AuditEvent,
-    actor: &Actor,
-    patient_id: Option<PatientId>,
-    action: AuditAction,
-) {
-    assert_attributed(event, actor, patient_id, action);
-    assert_eq!(event.outcome, Outcome::Denied, "{event:?}");
-    assert_eq!(event.basis, None, "{event:?}");
-}
-
-pub(super) fn assert_allowed(
-    event: &AuditEvent,
-    actor: &Actor,
-    patient_id: Option<PatientId>,
-    action: AuditAction,
-    basis: Basis,
-) {
-    assert_attributed(event, actor, patient_id, action);
-    assert_eq!(event.outcome, Outcome::Allowed, "{event:?}");
-    assert_eq!(event.basis, Some(basis), "{event:?}");
-}
-
-/// The fields an `Invalid` error names; fails on any other result.
-pub(super) fn invalid_fields<T: std::fmt::Debug>(result: Result<T, RecordsError>) -> Vec<String> {
-    match result {
-        Err(RecordsError::Invalid(errors)) => errors.0.into_iter().map(|e| e.field).collect(),
-        other => panic!("expected Invalid, got {other:?}"),
-    }
-}
-
-pub(super) fn is_internal<T>(result: &Result<T, RecordsError>) -> bool {
-    matches!(
-        result,
-        Err(RecordsError::Internal(InternalError::Repository(_)))
-    )
-}
-
-fn member(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> CareTeamMember {
-    CareTeamMember {
-        id: MembershipId::generate(),
-        patient_id,
-        doctor_id,
-        doctor_name: None,
-        started_at: NOW - Duration::days(3),
-        ended_at: None,
-        added_by,
-        ended_by: None,
-        referral_id: None,
-        appointment_id: None,
-    }
-}
-
-/// The notifications as the repository stores them: numbered for each recipient, from 41 on,
-/// with every active administrator standing for [`Recipient::ActiveAdmins`] (two of them here).
-pub(super) fn stored(notices: &[NewNotification], admins: &[UserId]) -> Vec<Notification> {
-    let mut next = 40;
-    let mut numbered = |recipient: UserId, notice: &NewNotification| {
-        next += 1;
-        Notification {
-            id: next,
-            recipient,
-            kind: notice.kind,
-            created_at: NOW,
-            read_at: None,
-            data: notice.data.clone(),
-        }
-    };
-    let mut out = Vec::new();
-    for notice in notices {
-        match notice.recipient {
-            Recipient::User(user_id) => out.push(numbered(user_id, notice)),
-            Recipient::ActiveAdmins => {
-                for admin in admins {
-                    out.push(numbered(*admin, notice));
-                }
-            }
-        }
-    }
-    out
-}
+use crate::access::{AccessError, Action, Basis};
+use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, Outcome};
+use crate::identity::{Role, UserId, UserStatus};
+use crate::kernel::{Page, PageRequest, ValidationErrors};
+use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
+use crate::patients::*;
+use crate::test_support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Refusals
@@ -428,10 +68,13 @@ async fn a_role_that_may_never_act_is_refused_without_looking_the_patient_up_and
         mocks.no_patient_lookup();
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().authorize(&caller, patient_id, action).await;
+        let result = mocks
+            .gatekeeper()
+            .authorize(&caller, patient_id, action)
+            .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AccessError::Forbidden)),
             "{role} {action:?}: {result:?}"
         );
         assert_denied(
@@ -450,13 +93,13 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
         let mut mocks = Mocks::new();
         mocks.no_patient_lookup();
         let recorded = mocks.audit_succeeds();
-        (mocks.service(), recorded)
+        (mocks.services(), recorded)
     };
 
     let (service, recorded) = refusing();
     let lab = actor(Role::Laboratory);
-    let result = service.get_patient(&lab, patient_id).await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    let result = service.patients.get_patient(&lab, patient_id).await;
+    assert!(matches!(result, Err(PatientError::Forbidden)), "{result:?}");
     assert_denied(
         &single_event(&recorded),
         &lab,
@@ -466,8 +109,8 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
 
     let (service, recorded) = refusing();
     let secretary = actor(Role::Secretary);
-    let result = service.get_medical(&secretary, patient_id).await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    let result = service.medical.get_medical(&secretary, patient_id).await;
+    assert!(matches!(result, Err(MedicalError::Forbidden)), "{result:?}");
     assert_denied(
         &single_event(&recorded),
         &secretary,
@@ -478,9 +121,10 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
     let (service, recorded) = refusing();
     let admin = actor(Role::Admin);
     let result = service
+        .medical
         .list_notes(&admin, patient_id, None, PageRequest::first(10))
         .await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(matches!(result, Err(MedicalError::Forbidden)), "{result:?}");
     assert_denied(
         &single_event(&recorded),
         &admin,
@@ -490,8 +134,11 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
 
     let (service, recorded) = refusing();
     let patient = actor(Role::Patient);
-    let result = service.care_team(&patient, patient_id).await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    let result = service.care_teams.care_team(&patient, patient_id).await;
+    assert!(
+        matches!(result, Err(CareTeamError::Forbidden)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &patient,
@@ -502,9 +149,10 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
     let (service, recorded) = refusing();
     let doctor = actor(Role::Doctor);
     let result = service
+        .audit
         .access_log(&doctor, patient_id, PageRequest::first(10))
         .await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(matches!(result, Err(AccessError::Forbidden)), "{result:?}");
     assert_denied(
         &single_event(&recorded),
         &doctor,
@@ -514,9 +162,13 @@ async fn reads_by_a_role_that_may_never_read_are_refused_before_anything_is_read
 
     let (service, recorded) = refusing();
     let result = service
+        .care_teams
         .end_membership(&doctor, patient_id, UserId::generate())
         .await;
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(
+        matches!(result, Err(CareTeamError::Forbidden)),
+        "{result:?}"
+    );
     assert_denied(
         &single_event(&recorded),
         &doctor,
@@ -535,10 +187,13 @@ async fn an_unknown_patient_is_not_found_and_the_attempt_is_audited() {
         mocks.patients.expect_find().never();
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().get_patient(&caller, patient_id).await;
+        let result = mocks
+            .patient_service()
+            .get_patient(&caller, patient_id)
+            .await;
 
         assert!(
-            matches!(result, Err(RecordsError::NotFound)),
+            matches!(result, Err(PatientError::NotFound)),
             "{role}: {result:?}"
         );
         assert_denied(
@@ -568,10 +223,13 @@ async fn a_patient_outside_the_callers_relationships_is_not_found_and_audited() 
         mocks.medical.expect_get().never();
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().get_medical(&caller, patient_id).await;
+        let result = mocks
+            .medical_service()
+            .get_medical(&caller, patient_id)
+            .await;
 
         assert!(
-            matches!(result, Err(RecordsError::NotFound)),
+            matches!(result, Err(MedicalError::NotFound)),
             "{role} {facts:?}: {result:?}"
         );
         assert_denied(
@@ -598,10 +256,13 @@ async fn a_doctor_with_only_an_emergency_access_may_not_write_and_the_attempt_is
         mocks.facts(patient_id, &doctor, Some(EMERGENCY_ONLY));
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().authorize(&doctor, patient_id, action).await;
+        let result = mocks
+            .gatekeeper()
+            .authorize(&doctor, patient_id, action)
+            .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AccessError::Forbidden)),
             "{action:?}: {result:?}"
         );
         assert_denied(
@@ -661,7 +322,7 @@ async fn an_allowed_attempt_is_granted_with_its_basis_and_audited_only_when_carr
         mocks.nothing_audited();
 
         let granted = mocks
-            .service()
+            .gatekeeper()
             .authorize(&caller, patient_id, action)
             .await
             .expect("allowed");
@@ -703,10 +364,10 @@ async fn a_role_that_may_not_register_or_search_is_refused_and_audited_without_a
         mocks.no_patient_lookup();
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().authorize_role(&caller, action).await;
+        let result = mocks.gatekeeper().authorize_role(&caller, action).await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AccessError::Forbidden)),
             "{role} {action:?}: {result:?}"
         );
         assert_denied(&single_event(&recorded), &caller, None, audited_as);
@@ -725,7 +386,7 @@ async fn registration_and_search_are_granted_by_role_without_an_audit_of_their_o
         mocks.nothing_audited();
 
         let granted = mocks
-            .service()
+            .gatekeeper()
             .authorize_role(&caller, action)
             .await
             .expect("allowed");
@@ -745,7 +406,11 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     let mut mocks = Mocks::new();
     mocks.no_patient_lookup();
     mocks.audit_fails();
-    let result = mocks.service().get_medical(&secretary, patient_id).await;
+    let result = mocks
+        .services()
+        .medical
+        .get_medical(&secretary, patient_id)
+        .await;
     assert!(is_internal(&result), "{result:?}");
 
     // Refused as not found.
@@ -753,7 +418,11 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     let mut mocks = Mocks::new();
     mocks.facts(patient_id, &doctor, None);
     mocks.audit_fails();
-    let result = mocks.service().get_patient(&doctor, patient_id).await;
+    let result = mocks
+        .services()
+        .patients
+        .get_patient(&doctor, patient_id)
+        .await;
     assert!(is_internal(&result), "{result:?}");
 
     // Refused a write under emergency access.
@@ -761,7 +430,8 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     mocks.facts(patient_id, &doctor, Some(EMERGENCY_ONLY));
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .services()
+        .gatekeeper
         .authorize(&doctor, patient_id, Action::UpdateMedical)
         .await;
     assert!(is_internal(&result), "{result:?}");
@@ -771,7 +441,8 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     let mut mocks = Mocks::new();
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .services()
+        .gatekeeper
         .authorize_role(&patient, Action::CreatePatient)
         .await;
     assert!(is_internal(&result), "{result:?}");
@@ -779,7 +450,7 @@ async fn a_refusal_that_cannot_be_audited_is_an_internal_error() {
     // Refused one's own record for not being a patient.
     let mut mocks = Mocks::new();
     mocks.audit_fails();
-    let result = mocks.service().own_record(&doctor).await;
+    let result = mocks.services().patients.own_record(&doctor).await;
     assert!(is_internal(&result), "{result:?}");
 }
 
@@ -795,7 +466,7 @@ async fn a_failed_patient_lookup_is_an_internal_error() {
     mocks.nothing_audited();
 
     let result = mocks
-        .service()
+        .patient_service()
         .get_patient(&doctor, PatientId::generate())
         .await;
 
@@ -829,7 +500,7 @@ async fn a_profile_read_is_audited_once_after_reading_with_the_basis_of_the_acce
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .patient_service()
             .get_patient(&caller, patient.id)
             .await
             .expect("readable");
@@ -873,7 +544,7 @@ async fn a_medical_read_is_audited_once_after_reading() {
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .medical_service()
             .get_medical(&caller, patient_id)
             .await
             .expect("readable");
@@ -921,7 +592,7 @@ async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_readin
     let recorded = mocks.audit_succeeds();
 
     let read = mocks
-        .service()
+        .medical_service()
         .list_notes(&patient, patient_id, Some(NoteKind::CheckUp), page)
         .await
         .expect("readable");
@@ -958,7 +629,7 @@ async fn reading_the_care_team_is_audited_once_after_reading() {
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .care_team_service()
             .care_team(&caller, patient_id)
             .await
             .expect("readable");
@@ -1020,7 +691,7 @@ async fn the_access_log_lists_only_this_patients_events_and_its_own_read_comes_a
         let recorded = mocks.audit_succeeds();
 
         let read = mocks
-            .service()
+            .audit_service()
             .access_log(&caller, patient_id, page)
             .await
             .expect("readable");
@@ -1052,7 +723,11 @@ async fn a_patient_reads_their_own_record_through_their_account_and_the_read_is_
         .returning(move |_| Ok(Some(found.clone())));
     let recorded = mocks.audit_succeeds();
 
-    let read = mocks.service().own_record(&caller).await.expect("readable");
+    let read = mocks
+        .patient_service()
+        .own_record(&caller)
+        .await
+        .expect("readable");
 
     assert_eq!(read, patient);
     assert_allowed(
@@ -1072,10 +747,10 @@ async fn staff_asking_for_their_own_patient_record_are_refused_and_audited() {
         mocks.patients.expect_find_by_user().never();
         let recorded = mocks.audit_succeeds();
 
-        let result = mocks.service().own_record(&caller).await;
+        let result = mocks.patient_service().own_record(&caller).await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(PatientError::Forbidden)),
             "{role}: {result:?}"
         );
         assert_denied(
@@ -1099,9 +774,9 @@ async fn a_patient_without_a_linked_record_is_told_there_is_none() {
         .returning(|_| Ok(None));
     mocks.nothing_audited();
 
-    let result = mocks.service().own_record(&caller).await;
+    let result = mocks.patient_service().own_record(&caller).await;
 
-    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+    assert!(matches!(result, Err(PatientError::NotFound)), "{result:?}");
 }
 
 #[tokio::test]
@@ -1120,7 +795,7 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
         .expect_find()
         .returning(move |_| Ok(Some(found.clone())));
     mocks.audit_fails();
-    let result = mocks.service().get_patient(&doctor, id).await;
+    let result = mocks.services().patients.get_patient(&doctor, id).await;
     assert!(is_internal(&result), "get_patient: {result:?}");
 
     let mut mocks = Mocks::new();
@@ -1134,7 +809,7 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
         })
     });
     mocks.audit_fails();
-    let result = mocks.service().get_medical(&doctor, id).await;
+    let result = mocks.services().medical.get_medical(&doctor, id).await;
     assert!(is_internal(&result), "get_medical: {result:?}");
 
     let mut mocks = Mocks::new();
@@ -1147,7 +822,8 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
     });
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .services()
+        .medical
         .list_notes(&doctor, id, None, PageRequest::first(10))
         .await;
     assert!(is_internal(&result), "list_notes: {result:?}");
@@ -1156,7 +832,7 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
     mocks.facts(id, &admin, Some(UNRELATED));
     mocks.care_teams.expect_list().returning(|_| Ok(Vec::new()));
     mocks.audit_fails();
-    let result = mocks.service().care_team(&admin, id).await;
+    let result = mocks.services().care_teams.care_team(&admin, id).await;
     assert!(is_internal(&result), "care_team: {result:?}");
 
     let mut mocks = Mocks::new();
@@ -1169,7 +845,8 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
     });
     mocks.audit_fails();
     let result = mocks
-        .service()
+        .services()
+        .audit
         .access_log(&admin, id, PageRequest::first(10))
         .await;
     assert!(is_internal(&result), "access_log: {result:?}");
@@ -1181,7 +858,7 @@ async fn a_read_that_cannot_be_audited_fails_and_returns_nothing() {
         .expect_find_by_user()
         .returning(move |_| Ok(Some(found.clone())));
     mocks.audit_fails();
-    let result = mocks.service().own_record(&owner).await;
+    let result = mocks.services().patients.own_record(&owner).await;
     assert!(is_internal(&result), "own_record: {result:?}");
 }
 
@@ -1196,17 +873,19 @@ async fn a_grant_to_read_a_profile_does_not_let_its_holder_replace_medical_infor
     mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
     mocks.medical.expect_put().never();
     mocks.nothing_audited();
-    let service = mocks.service();
+    let service = mocks.services();
 
     let read_grant = service
+        .gatekeeper
         .authorize(&doctor, patient_id, Action::ReadProfile)
         .await
         .expect("a care-team doctor reads the profile");
     let result = service
+        .medical
         .put_medical(&read_grant, &MedicalInput::default())
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(matches!(result, Err(MedicalError::Forbidden)), "{result:?}");
 }
 
 #[tokio::test]
@@ -1215,19 +894,24 @@ async fn a_grant_without_a_patient_does_not_open_an_operation_on_one() {
     let mut mocks = Mocks::new();
     mocks.emergency_accesses.expect_grant().never();
     mocks.nothing_audited();
-    let service = mocks.service();
+    let service = mocks.services();
 
     // The role alone lets a doctor break the glass, but on a patient: a grant asked for without
     // one must not stand for any.
     let role_grant = service
+        .gatekeeper
         .authorize_role(&doctor, Action::RequestEmergencyAccess)
         .await
         .expect("doctors may break the glass");
     let result = service
+        .emergency_accesses
         .request_emergency_access(&role_grant, Some("Unconscious in A&E, team unreachable"))
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Forbidden)), "{result:?}");
+    assert!(
+        matches!(result, Err(EmergencyAccessError::Forbidden)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -1235,66 +919,79 @@ async fn every_operation_refuses_a_grant_for_another_action() {
     let doctor = actor(Role::Doctor);
     let patient_id = Some(PatientId::generate());
     // No port is expected to be called at all.
-    let service = Mocks::new().service();
+    let service = Mocks::new().services();
     let reading = grant(&doctor, patient_id, Action::ReadNotes, Basis::CareTeam);
 
-    let result = service.create_patient(&reading, &patient_input()).await;
+    let result = service
+        .patients
+        .create_patient(&reading, &patient_input())
+        .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(PatientError::Forbidden)),
         "create: {result:?}"
     );
     let result = service
+        .patients
         .search_patients(&reading, None, PageRequest::first(10))
         .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(PatientError::Forbidden)),
         "search: {result:?}"
     );
-    let result = service.update_patient(&reading, Ok).await;
+    let result = service.patients.update_patient(&reading, Ok).await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(PatientError::Forbidden)),
         "update: {result:?}"
     );
     let result = service
+        .medical
         .put_medical(&reading, &MedicalInput::default())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(MedicalError::Forbidden)),
         "medical: {result:?}"
     );
     let note = NoteInput {
         body: Some("Stable.".into()),
         ..NoteInput::default()
     };
-    let result = service.add_note(&reading, &note).await;
+    let result = service.medical.add_note(&reading, &note).await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(MedicalError::Forbidden)),
         "note: {result:?}"
     );
-    let result = service.add_member(&reading, UserId::generate()).await;
+    let result = service
+        .care_teams
+        .add_member(&reading, UserId::generate())
+        .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(CareTeamError::Forbidden)),
         "member: {result:?}"
     );
     let result = service
+        .emergency_accesses
         .request_emergency_access(&reading, Some("Unconscious in A&E, team unreachable"))
         .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(EmergencyAccessError::Forbidden)),
         "glass: {result:?}"
     );
 
     let writing = grant(&doctor, patient_id, Action::WriteNote, Basis::CareTeam);
-    let result = service.create_patient(&writing, &patient_input()).await;
+    let result = service
+        .patients
+        .create_patient(&writing, &patient_input())
+        .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(PatientError::Forbidden)),
         "create: {result:?}"
     );
     let result = service
+        .medical
         .put_medical(&writing, &MedicalInput::default())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::Forbidden)),
+        matches!(result, Err(MedicalError::Forbidden)),
         "medical: {result:?}"
     );
 }
@@ -1330,7 +1027,7 @@ async fn a_doctor_who_registers_a_patient_joins_their_care_team_in_the_same_writ
     mocks.nothing_audited();
 
     let patient = mocks
-        .service()
+        .patient_service()
         .create_patient(
             &grant(&doctor, None, Action::CreatePatient, Basis::Role),
             &patient_input(),
@@ -1371,7 +1068,7 @@ async fn a_secretary_who_registers_a_patient_does_not_join_any_care_team() {
     mocks.nothing_audited();
 
     let patient = mocks
-        .service()
+        .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
             &patient_input(),
@@ -1407,7 +1104,7 @@ async fn an_invalid_registration_reports_every_field_and_stores_nothing() {
     };
 
     let result = mocks
-        .service()
+        .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
             &input,
@@ -1438,7 +1135,10 @@ async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
             ..patient_input()
         };
 
-        let result = mocks.service().create_patient(&registration, &input).await;
+        let result = mocks
+            .patient_service()
+            .create_patient(&registration, &input)
+            .await;
 
         assert_eq!(invalid_fields(result), ["user_id"], "{linked:?}");
     }
@@ -1453,7 +1153,7 @@ async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
     };
 
     let patient = mocks
-        .service()
+        .patient_service()
         .create_patient(&registration, &input)
         .await
         .expect("registered");
@@ -1484,7 +1184,7 @@ async fn a_taken_record_number_is_drawn_again_for_the_same_patient() {
     mocks.nothing_audited();
 
     let patient = mocks
-        .service()
+        .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
             &patient_input(),
@@ -1510,7 +1210,7 @@ async fn record_numbers_that_stay_taken_end_in_an_internal_error_after_a_few_dra
         .returning(|_, _, _| Err(SavePatientError::MrnTaken));
 
     let result = mocks
-        .service()
+        .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
             &patient_input(),
@@ -1536,11 +1236,11 @@ async fn conflicts_other_than_the_record_number_are_reported_at_once() {
             })
         });
     let result = mocks
-        .service()
+        .patient_service()
         .create_patient(&registration, &patient_input())
         .await;
     assert!(
-        matches!(&result, Err(RecordsError::IdentifierTaken { system }) if system == "national_id"),
+        matches!(&result, Err(PatientError::IdentifierTaken { system }) if system == "national_id"),
         "{result:?}"
     );
 
@@ -1551,11 +1251,11 @@ async fn conflicts_other_than_the_record_number_are_reported_at_once() {
         .times(1)
         .returning(|_, _, _| Err(SavePatientError::UserLinked));
     let result = mocks
-        .service()
+        .patient_service()
         .create_patient(&registration, &patient_input())
         .await;
     assert!(
-        matches!(result, Err(RecordsError::UserLinked)),
+        matches!(result, Err(PatientError::UserLinked)),
         "{result:?}"
     );
 }
@@ -1597,7 +1297,7 @@ async fn secretaries_and_admins_search_every_patient_and_doctors_their_own_scope
         mocks.nothing_audited();
 
         let found = mocks
-            .service()
+            .patient_service()
             .search_patients(
                 &grant(&caller, None, Action::SearchPatients, Basis::Role),
                 Some(text),
@@ -1630,7 +1330,7 @@ async fn every_patient_a_search_returns_is_audited_in_one_write() {
     let recorded = mocks.audit_succeeds();
 
     let found = mocks
-        .service()
+        .patient_service()
         .search_patients(
             &grant(&doctor, None, Action::SearchPatients, Basis::Role),
             None,
@@ -1673,7 +1373,7 @@ async fn a_search_that_finds_nobody_audits_nothing() {
     mocks.nothing_audited();
 
     let found = mocks
-        .service()
+        .patient_service()
         .search_patients(
             &grant(&secretary, None, Action::SearchPatients, Basis::Role),
             None,
@@ -1703,7 +1403,7 @@ async fn search_results_that_cannot_be_audited_are_not_returned() {
     mocks.audit_fails();
 
     let result = mocks
-        .service()
+        .patient_service()
         .search_patients(
             &grant(&secretary, None, Action::SearchPatients, Basis::Role),
             None,
@@ -1768,7 +1468,7 @@ async fn an_update_edits_the_current_profile_and_saves_it_against_the_version_re
     let mut seen = None;
 
     let updated = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
             |mut input| {
@@ -1803,7 +1503,7 @@ async fn an_edited_profile_is_validated_whole_and_nothing_is_saved_when_it_is_in
     mocks.patients.expect_update().never();
 
     let result = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(
                 &doctor,
@@ -1833,7 +1533,7 @@ async fn an_edit_that_cannot_be_applied_is_invalid_and_nothing_is_saved() {
     mocks.patients.expect_update().never();
 
     let result = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(
                 &doctor,
@@ -1863,7 +1563,7 @@ async fn a_newly_linked_account_must_be_a_patients() {
     mocks.patients.expect_update().never();
 
     let result = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(
                 &secretary,
@@ -1903,7 +1603,7 @@ async fn a_newly_linked_account_must_be_a_patients() {
         });
 
     let updated = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(
                 &secretary,
@@ -1937,7 +1637,7 @@ async fn a_profile_changed_meanwhile_is_stale() {
         .returning(|_, _, _, _, _| Err(SavePatientError::Stale));
 
     let result = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(
                 &secretary,
@@ -1949,7 +1649,7 @@ async fn a_profile_changed_meanwhile_is_stale() {
         )
         .await;
 
-    assert!(matches!(result, Err(RecordsError::Stale)), "{result:?}");
+    assert!(matches!(result, Err(PatientError::Stale)), "{result:?}");
 }
 
 #[tokio::test]
@@ -1966,14 +1666,14 @@ async fn updating_a_patient_that_vanished_is_not_found() {
     mocks.patients.expect_update().never();
 
     let result = mocks
-        .service()
+        .patient_service()
         .update_patient(
             &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
             Ok,
         )
         .await;
 
-    assert!(matches!(result, Err(RecordsError::NotFound)), "{result:?}");
+    assert!(matches!(result, Err(PatientError::NotFound)), "{result:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2017,7 +1717,7 @@ async fn medical_information_is_stored_as_parsed_signed_by_the_doctor_with_its_e
     mocks.nothing_audited();
 
     let record = mocks
-        .service()
+        .medical_service()
         .put_medical(
             &grant(
                 &doctor,
@@ -2055,7 +1755,7 @@ async fn invalid_medical_information_is_invalid_and_nothing_is_stored() {
     };
 
     let result = mocks
-        .service()
+        .medical_service()
         .put_medical(
             &grant(
                 &doctor,
@@ -2094,7 +1794,7 @@ async fn a_note_is_signed_by_its_author_and_stored_with_its_event() {
     };
 
     let note = mocks
-        .service()
+        .medical_service()
         .add_note(
             &grant(
                 &doctor,
@@ -2141,7 +1841,7 @@ async fn a_note_amending_no_note_of_this_patient_is_invalid_on_amends() {
     };
 
     let result = mocks
-        .service()
+        .medical_service()
         .add_note(
             &grant(
                 &doctor,
@@ -2168,7 +1868,7 @@ async fn an_invalid_note_is_invalid_and_nothing_is_stored() {
     };
 
     let result = mocks
-        .service()
+        .medical_service()
         .add_note(
             &grant(
                 &doctor,
@@ -2221,7 +1921,7 @@ async fn an_active_doctor_is_added_to_the_care_team_from_now_on() {
     mocks.nothing_audited();
 
     let added = mocks
-        .service()
+        .care_team_service()
         .add_member(
             &grant(
                 &admin,
@@ -2270,7 +1970,7 @@ async fn only_an_active_doctor_can_join_a_care_team() {
         mocks.care_teams.expect_add().never();
 
         let result = mocks
-            .service()
+            .care_team_service()
             .add_member(
                 &grant(
                     &doctor,
@@ -2302,7 +2002,7 @@ async fn a_doctor_already_on_the_care_team_is_not_added_twice_and_nobody_is_told
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .care_team_service()
         .add_member(
             &grant(
                 &admin,
@@ -2315,7 +2015,7 @@ async fn a_doctor_already_on_the_care_team_is_not_added_twice_and_nobody_is_told
         .await;
 
     assert!(
-        matches!(result, Err(RecordsError::AlreadyMember)),
+        matches!(result, Err(CareTeamError::AlreadyMember)),
         "{result:?}"
     );
 }
@@ -2345,7 +2045,7 @@ async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
         let published = mocks.publishes();
 
         mocks
-            .service()
+            .care_team_service()
             .add_member(
                 &grant(&caller, Some(patient_id), Action::AddCareTeamMember, basis),
                 colleague.id,
@@ -2390,7 +2090,7 @@ async fn a_doctor_who_adds_themself_is_not_notified_and_nothing_is_published() {
     mocks.nothing_published();
 
     let member = mocks
-        .service()
+        .care_team_service()
         .add_member(
             &grant(
                 &doctor,
@@ -2424,7 +2124,7 @@ async fn a_membership_that_cannot_be_stored_is_internal_and_nothing_is_published
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .care_team_service()
         .add_member(
             &grant(
                 &actor_for(&admin_user),
@@ -2469,7 +2169,7 @@ async fn ending_a_membership_ends_it_now_by_the_caller_with_its_event() {
     mocks.nothing_audited();
 
     let result = mocks
-        .service()
+        .care_team_service()
         .end_membership(&admin, patient_id, doctor_id)
         .await
         .expect("ended");
@@ -2499,11 +2199,14 @@ async fn ending_the_membership_of_a_doctor_not_on_the_team_is_not_member() {
         .returning(|_, _, _, _, _| Ok(None));
 
     let result = mocks
-        .service()
+        .care_team_service()
         .end_membership(&admin, patient_id, UserId::generate())
         .await;
 
-    assert!(matches!(result, Err(RecordsError::NotMember)), "{result:?}");
+    assert!(
+        matches!(result, Err(CareTeamError::NotMember)),
+        "{result:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2530,7 +2233,7 @@ async fn breaking_the_glass_needs_a_reason_of_ten_to_a_thousand_characters() {
         mocks.emergency_accesses.expect_grant().never();
 
         let result = mocks
-            .service()
+            .emergency_access_service()
             .request_emergency_access(&glass, reason)
             .await;
 
@@ -2549,7 +2252,7 @@ async fn breaking_the_glass_needs_a_reason_of_ten_to_a_thousand_characters() {
             .returning(|_, _, _| Ok(Vec::new()));
 
         let access = mocks
-            .service()
+            .emergency_access_service()
             .request_emergency_access(&glass, Some(reason))
             .await
             .expect("a reason long enough");
@@ -2586,9 +2289,9 @@ async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_ev
     let patient_id = PatientId::generate();
     let ttl = Duration::minutes(25);
     let mut mocks = Mocks::new();
-    mocks.config = RecordsConfig {
+    mocks.config = ServiceConfig {
         emergency_access_ttl: ttl,
-        ..RecordsConfig::default()
+        ..ServiceConfig::default()
     };
     mocks.named(&doctor_user);
     let stored = expect_grant(&mut mocks, vec![UserId::generate()]);
@@ -2596,7 +2299,7 @@ async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_ev
     mocks.nothing_audited();
 
     let access = mocks
-        .service()
+        .emergency_access_service()
         .request_emergency_access(
             &grant(
                 &doctor,
@@ -2641,7 +2344,7 @@ async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_st
     let published = mocks.publishes();
 
     let access = mocks
-        .service()
+        .emergency_access_service()
         .request_emergency_access(
             &grant(
                 &doctor,
@@ -2691,7 +2394,7 @@ async fn an_emergency_access_that_cannot_be_stored_is_internal_and_nothing_is_pu
     mocks.nothing_published();
 
     let result = mocks
-        .service()
+        .emergency_access_service()
         .request_emergency_access(
             &grant(
                 &actor_for(&doctor_user),
@@ -2709,7 +2412,7 @@ async fn an_emergency_access_that_cannot_be_stored_is_internal_and_nothing_is_pu
 #[test]
 fn an_emergency_access_lasts_an_hour_unless_configured_otherwise() {
     assert_eq!(
-        RecordsConfig::default().emergency_access_ttl,
+        ServiceConfig::default().emergency_access_ttl,
         Duration::minutes(60)
     );
 }
@@ -2729,12 +2432,12 @@ async fn only_administrators_list_emergency_accesses() {
         mocks.emergency_accesses.expect_list().never();
 
         let result = mocks
-            .service()
+            .emergency_access_service()
             .list_emergency_accesses(&actor(role), None, None, None, PageRequest::first(10))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(EmergencyAccessError::Forbidden)),
             "{role}: {result:?}"
         );
     }
@@ -2783,7 +2486,7 @@ async fn only_administrators_list_emergency_accesses() {
             });
 
         let listed = mocks
-            .service()
+            .emergency_access_service()
             .list_emergency_accesses(&actor(Role::Admin), Some(patient_id), None, active, page)
             .await
             .expect("listed");
@@ -2804,12 +2507,12 @@ async fn only_administrators_read_the_whole_audit_trail() {
         mocks.audit.expect_list().never();
 
         let result = mocks
-            .service()
+            .audit_service()
             .audit_trail(&actor(role), AuditFilter::default(), PageRequest::first(10))
             .await;
 
         assert!(
-            matches!(result, Err(RecordsError::Forbidden)),
+            matches!(result, Err(AccessError::Forbidden)),
             "{role}: {result:?}"
         );
     }
@@ -2835,7 +2538,7 @@ async fn only_administrators_read_the_whole_audit_trail() {
     mocks.nothing_audited();
 
     let listed = mocks
-        .service()
+        .audit_service()
         .audit_trail(&actor(Role::Admin), filter, page)
         .await
         .expect("listed");

@@ -2,20 +2,93 @@
 //! snapshot of the record; the two doctors, and only they, follow it to its end. Every attempt
 //! is audited, and each change notifies the other doctor in the same transaction.
 
-use super::{Actor, RecordsError, RecordsService};
-use crate::access::{Action, Basis};
-use crate::audit::{AuditAction, AuditEvent};
-use crate::identity::{Role, UserId};
-use crate::kernel::ValidationErrors;
-use crate::kernel::{Page, PageRequest};
-use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
-use crate::patients::PatientId;
-use crate::patients::{CareTeamMember, MembershipId};
+use std::sync::Arc;
+
+use crate::access::{AccessError, Action, Actor, Basis};
+use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
+use crate::identity::{Role, UserId, UserRepository, active_doctor, display_name, name_of};
+use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
+use crate::notifications::{
+    NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
+    publish_committed,
+};
+use crate::patients::{
+    CareTeamMember, MedicalRepository, MembershipId, PatientId, PatientRepository,
+};
 use crate::referrals::{
     Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralInput, ReferralQuery,
-    ReferralSnapshot, ReferralStatus, StatusChange, Transition, TransitionError, Urgency, apply,
-    parse_note,
+    ReferralRepository, ReferralSnapshot, ReferralStatus, StatusChange, Transition,
+    TransitionError, Urgency, apply, parse_note,
 };
+
+/// Why a referral operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferralError {
+    /// The caller may not do this (403).
+    #[error("you may not do this")]
+    Forbidden,
+    /// No such patient, or none the caller may see (404): the two are not told apart.
+    #[error("no such patient")]
+    NotFound,
+    /// No such referral, or none the caller is a party to (404).
+    #[error("no such referral")]
+    ReferralNotFound,
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// A status change the state machine refuses: `NotFrom` is a conflict with the referral's
+    /// current status (409), `WrongParty` a change the caller's side may never ask for (403).
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Internal(#[from] RepositoryError),
+}
+
+impl From<AccessError> for ReferralError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Referrals between doctors.
+#[derive(Clone)]
+pub struct ReferralService {
+    gate: Gatekeeper,
+    referrals: Arc<dyn ReferralRepository>,
+    patients: Arc<dyn PatientRepository>,
+    medical: Arc<dyn MedicalRepository>,
+    users: Arc<dyn UserRepository>,
+    publisher: Arc<dyn NotificationPublisher>,
+}
+
+impl std::fmt::Debug for ReferralService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferralService").finish_non_exhaustive()
+    }
+}
+
+impl ReferralService {
+    pub fn new(
+        gate: Gatekeeper,
+        referrals: Arc<dyn ReferralRepository>,
+        patients: Arc<dyn PatientRepository>,
+        medical: Arc<dyn MedicalRepository>,
+        users: Arc<dyn UserRepository>,
+        publisher: Arc<dyn NotificationPublisher>,
+    ) -> Self {
+        Self {
+            gate,
+            referrals,
+            patients,
+            medical,
+            users,
+            publisher,
+        }
+    }
+}
 
 impl Transition {
     const fn audit_action(self) -> AuditAction {
@@ -53,7 +126,7 @@ impl Transition {
     }
 }
 
-impl RecordsService {
+impl ReferralService {
     /// Only doctors take part in referrals; anyone else is refused (and audited) before their
     /// request is even read.
     ///
@@ -63,13 +136,13 @@ impl RecordsService {
         &self,
         actor: &Actor,
         action: AuditAction,
-    ) -> Result<(), RecordsError> {
+    ) -> Result<(), ReferralError> {
         if actor.role() == Role::Doctor {
             Ok(())
         } else {
             Err(self
                 .gate
-                .deny(actor, None, action, RecordsError::Forbidden)
+                .deny(actor, None, action, ReferralError::Forbidden)
                 .await)
         }
     }
@@ -86,7 +159,7 @@ impl RecordsService {
         &self,
         actor: &Actor,
         input: &ReferralInput,
-    ) -> Result<ReferralDetail, RecordsError> {
+    ) -> Result<ReferralDetail, ReferralError> {
         self.check_referrals_role(actor, AuditAction::ReferralCreate)
             .await?;
         let new = input.parse()?;
@@ -101,16 +174,17 @@ impl RecordsService {
             errors.add("to_doctor_id", "must be another doctor than the sender");
             return Err(errors.into());
         }
-        let recipient = self.active_doctor(to_doctor_id, "to_doctor_id").await?;
+        let recipient =
+            active_doctor::<ReferralError>(self.users.as_ref(), to_doctor_id, "to_doctor_id")
+                .await?;
         let patient = self
-            .ports
             .patients
             .find(patient_id)
             .await?
-            .ok_or(RecordsError::NotFound)?;
-        let medical = self.ports.medical.get(patient_id).await?;
-        let sender = self.ports.users.find_by_id(actor.user_id()).await?;
-        let by = super::display_name(sender.as_ref());
+            .ok_or(ReferralError::NotFound)?;
+        let medical = self.medical.get(patient_id).await?;
+        let sender = self.users.find_by_id(actor.user_id()).await?;
+        let by = display_name(sender.as_ref());
         let now = self.gate.now();
         let referral = Referral {
             id: ReferralId::generate(),
@@ -151,11 +225,10 @@ impl RecordsService {
             now,
         );
         let stored = self
-            .ports
             .referrals
             .create(&referral, &snapshot, &event, &[notice])
             .await?;
-        self.publish(&stored).await;
+        publish_committed(self.publisher.as_ref(), &stored).await;
         Ok(ReferralDetail {
             referral,
             snapshot: Some(snapshot),
@@ -171,17 +244,17 @@ impl RecordsService {
         &self,
         actor: &Actor,
         id: ReferralId,
-    ) -> Result<ReferralDetail, RecordsError> {
+    ) -> Result<ReferralDetail, ReferralError> {
         self.check_referrals_role(actor, AuditAction::ReferralRead)
             .await?;
-        let Some((referral, snapshot)) = self.ports.referrals.find_detail(id).await? else {
+        let Some((referral, snapshot)) = self.referrals.find_detail(id).await? else {
             return Err(self
                 .gate
                 .deny(
                     actor,
                     None,
                     AuditAction::ReferralRead,
-                    RecordsError::ReferralNotFound,
+                    ReferralError::ReferralNotFound,
                 )
                 .await);
         };
@@ -192,7 +265,7 @@ impl RecordsService {
                     actor,
                     Some(referral.patient_id),
                     AuditAction::ReferralRead,
-                    RecordsError::ReferralNotFound,
+                    ReferralError::ReferralNotFound,
                 )
                 .await);
         };
@@ -223,7 +296,7 @@ impl RecordsService {
         referral_box: ReferralBox,
         status: Option<ReferralStatus>,
         page: PageRequest<ReferralId>,
-    ) -> Result<Page<Referral, ReferralId>, RecordsError> {
+    ) -> Result<Page<Referral, ReferralId>, ReferralError> {
         self.check_referrals_role(actor, AuditAction::ReferralList)
             .await?;
         let query = ReferralQuery {
@@ -231,7 +304,7 @@ impl RecordsService {
             referral_box,
             status,
         };
-        let found = self.ports.referrals.list(query, page).await?;
+        let found = self.referrals.list(query, page).await?;
         let now = self.gate.now();
         let events: Vec<AuditEvent> = found
             .items
@@ -268,13 +341,13 @@ impl RecordsService {
         id: ReferralId,
         transition: Transition,
         note: Option<&str>,
-    ) -> Result<Referral, RecordsError> {
+    ) -> Result<Referral, ReferralError> {
         let action = transition.audit_action();
         self.check_referrals_role(actor, action).await?;
-        let Some(referral) = self.ports.referrals.find(id).await? else {
+        let Some(referral) = self.referrals.find(id).await? else {
             return Err(self
                 .gate
-                .deny(actor, None, action, RecordsError::ReferralNotFound)
+                .deny(actor, None, action, ReferralError::ReferralNotFound)
                 .await);
         };
         let patient_id = referral.patient_id;
@@ -285,7 +358,7 @@ impl RecordsService {
                     actor,
                     Some(patient_id),
                     action,
-                    RecordsError::ReferralNotFound,
+                    ReferralError::ReferralNotFound,
                 )
                 .await);
         };
@@ -321,7 +394,7 @@ impl RecordsService {
             Party::Recipient => referral.from_doctor_id,
         };
         let (kind, verb) = transition.notification();
-        let by = self.name_of(actor.user_id()).await?;
+        let by = name_of(self.users.as_ref(), actor.user_id()).await?;
         let notice = NewNotification {
             recipient: Recipient::User(other),
             kind,
@@ -331,14 +404,12 @@ impl RecordsService {
             .gate
             .event(actor, Some(patient_id), action, Some(Basis::Referral), now);
         let Some(stored) = self
-            .ports
             .referrals
             .change_status(&change, &event, &[notice])
             .await?
         else {
             // Another request changed the status first: report where it stands now.
             let current = self
-                .ports
                 .referrals
                 .find(id)
                 .await?
@@ -350,7 +421,7 @@ impl RecordsService {
             }
             .into());
         };
-        self.publish(&stored).await;
+        publish_committed(self.publisher.as_ref(), &stored).await;
         let mut changed = referral;
         changed.status = to;
         changed.updated_at = now;
@@ -379,7 +450,7 @@ fn referral_data(referral: &Referral, actor: UserId, title: String) -> Notificat
 fn parse_transition_note(
     transition: Transition,
     note: Option<&str>,
-) -> Result<Option<crate::kernel::Text>, RecordsError> {
+) -> Result<Option<crate::kernel::Text>, ReferralError> {
     let mut errors = ValidationErrors::new();
     let parsed = match (transition.note_field(), note) {
         (Some(field), Some(raw)) => errors.check(field, parse_note(raw)),
@@ -401,5 +472,4 @@ fn parse_transition_note(
 }
 
 #[cfg(test)]
-#[path = "referral_tests.rs"]
 mod tests;

@@ -1,0 +1,158 @@
+//! The visit note: what the doctor writes of an appointment while the patient is seen or after,
+//! one per appointment, kept with the patient's clinical notes.
+
+use std::sync::Arc;
+
+use crate::access::{AccessError, Action, Actor};
+use crate::audit::{AuditAction, Gatekeeper};
+use crate::identity::Role;
+use crate::kernel::{RepositoryError, ValidationErrors};
+use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
+use crate::scheduling::{AppointmentId, AppointmentRepository, AppointmentStatus};
+
+/// Why a visit note was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum VisitNoteError {
+    /// The caller may not do this (403).
+    #[error("you may not do this")]
+    Forbidden,
+    /// The doctor no longer sees the patient (404).
+    #[error("no such patient")]
+    NotFound,
+    /// No such appointment, or another doctor's (404).
+    #[error("no such appointment")]
+    AppointmentNotFound,
+    /// A visit note is written while or after the patient is seen (409).
+    #[error("the appointment is {0}: a visit note needs it in_progress or completed")]
+    VisitNotReady(AppointmentStatus),
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// The appointment has its visit note already (409).
+    #[error("the appointment has a visit note already")]
+    VisitNoteExists,
+    #[error(transparent)]
+    Internal(#[from] RepositoryError),
+}
+
+impl From<AccessError> for VisitNoteError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Writes visit notes.
+#[derive(Clone)]
+pub struct VisitNoteService {
+    gate: Gatekeeper,
+    appointments: Arc<dyn AppointmentRepository>,
+    notes: Arc<dyn NoteRepository>,
+}
+
+impl std::fmt::Debug for VisitNoteService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisitNoteService").finish_non_exhaustive()
+    }
+}
+
+impl VisitNoteService {
+    pub fn new(
+        gate: Gatekeeper,
+        appointments: Arc<dyn AppointmentRepository>,
+        notes: Arc<dyn NoteRepository>,
+    ) -> Self {
+        Self {
+            gate,
+            appointments,
+            notes,
+        }
+    }
+
+    /// Writes the visit note of an appointment, signed by its doctor, while the patient is
+    /// seen or after: one note per appointment, a consultation unless the input says
+    /// otherwise, and never an amendment.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor; the doctor sees the patient only by emergency access),
+    /// `AppointmentNotFound` (none, or another doctor's), `VisitNotReady`, `NotFound` (the
+    /// doctor is no longer on the patient's care team), `Invalid`, `VisitNoteExists`,
+    /// `Internal`.
+    pub async fn write_visit_note(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        input: &NoteInput,
+    ) -> Result<ClinicalNote, VisitNoteError> {
+        let action = AuditAction::NoteCreate;
+        let found = self.appointments.get(id).await?;
+        if actor.role() != Role::Doctor {
+            let patient_id = found.as_ref().map(|a| a.patient_id);
+            return Err(self
+                .gate
+                .deny(actor, patient_id, action, VisitNoteError::Forbidden)
+                .await);
+        }
+        let appointment = match found {
+            Some(a) if a.doctor_id == actor.user_id() => a,
+            other => {
+                let patient_id = other.map(|a| a.patient_id);
+                return Err(self
+                    .gate
+                    .deny(
+                        actor,
+                        patient_id,
+                        action,
+                        VisitNoteError::AppointmentNotFound,
+                    )
+                    .await);
+            }
+        };
+        if !matches!(
+            appointment.status,
+            AppointmentStatus::InProgress | AppointmentStatus::Completed
+        ) {
+            return Err(VisitNoteError::VisitNotReady(appointment.status));
+        }
+        let patient_id = appointment.patient_id;
+        let basis = self
+            .gate
+            .decide_on_patient(actor, patient_id, Action::WriteNote)
+            .await?;
+        let parsed = input.parse();
+        let mut errors = parsed.clone().err().unwrap_or_default();
+        if input.amends.is_some() {
+            errors.add("amends", "a visit note cannot amend");
+        }
+        let new = match parsed {
+            Ok(new) if errors.is_empty() => new,
+            _ => return Err(errors.into()),
+        };
+        let now = self.gate.now();
+        let note = ClinicalNote {
+            id: NoteId::generate(),
+            patient_id,
+            author_id: actor.user_id(),
+            author_name: None,
+            kind: Some(new.kind.unwrap_or(NoteKind::Consultation)),
+            body: new.body,
+            amends: None,
+            created_at: now,
+            appointment_id: Some(id),
+        };
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(basis), now);
+        self.notes.append(&note, &event).await.map_err(|e| match e {
+            AppendNoteError::VisitNoteExists => VisitNoteError::VisitNoteExists,
+            AppendNoteError::UnknownAmended => {
+                let mut errors = ValidationErrors::new();
+                errors.add("amends", "a visit note cannot amend");
+                VisitNoteError::Invalid(errors)
+            }
+            AppendNoteError::Repository(e) => e.into(),
+        })
+    }
+}
