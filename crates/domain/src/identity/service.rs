@@ -6,13 +6,13 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::identity::{
-    AccessClaims, AccessTokenCodec, CreateUserError, Email, FullName, HashingError, LiveSession,
+    AccessClaims, AccessTokenCodec, AdminError, CreateUserError, HashingError, LiveSession,
     LoginAttemptRepository, NewRefreshToken, Password, PasswordHasher, RefreshToken,
     RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, Role, RotateOutcome,
     SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, ThrottlePolicy, TokenError,
-    TokenId, User, UserChanges, UserFilter, UserId, UserRepository, UserStatus, Username,
-    throttle_key,
+    TokenId, User, UserFilter, UserId, UserRepository, UserStatus, Username, throttle_key,
 };
+use crate::identity::{NewAccount, Principal};
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
 
 /// A failure the caller cannot fix: storage, hashing or signing broke. Logged, never shown.
@@ -80,99 +80,6 @@ impl std::fmt::Debug for IdentityPorts {
     }
 }
 
-/// A new account's details, every field validated.
-#[derive(Debug, Clone)]
-pub struct NewAccount {
-    pub username: Username,
-    pub password: Password,
-    pub full_name: FullName,
-    pub email: Option<Email>,
-    pub role: Role,
-}
-
-impl NewAccount {
-    /// Parses every field, reporting all violations at once.
-    ///
-    /// # Errors
-    /// [`ValidationErrors`] listing each invalid field.
-    pub fn parse(
-        username: &str,
-        password: &str,
-        full_name: &str,
-        email: Option<&str>,
-        role: &str,
-    ) -> Result<Self, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let username = errors.check("username", Username::parse(username));
-        // Without a valid username the "contains the username" rule has nothing to compare.
-        let password = errors.check("password", Password::parse(password, username.as_ref()));
-        let full_name = errors.check("full_name", FullName::parse(full_name));
-        let email = match email {
-            Some(raw) => errors.check("email", Email::parse(raw)).map(Some),
-            None => Some(None),
-        };
-        let role = errors.check(
-            "role",
-            role.parse::<Role>()
-                .map_err(|_| "must be one of admin, secretary, doctor, laboratory, patient"),
-        );
-        match (username, password, full_name, email, role) {
-            (Some(username), Some(password), Some(full_name), Some(email), Some(role))
-                if errors.is_empty() =>
-            {
-                Ok(Self {
-                    username,
-                    password,
-                    full_name,
-                    email,
-                    role,
-                })
-            }
-            _ => Err(errors),
-        }
-    }
-}
-
-/// Parses an administrator's changes to an account, reporting all violations at once.
-/// `email: Some(None)` clears the address.
-///
-/// # Errors
-/// [`ValidationErrors`] listing each invalid field.
-pub fn parse_user_changes(
-    full_name: Option<&str>,
-    email: Option<Option<&str>>,
-    role: Option<&str>,
-    status: Option<&str>,
-) -> Result<UserChanges, ValidationErrors> {
-    let mut errors = ValidationErrors::new();
-    let mut changes = UserChanges::default();
-    if let Some(raw) = full_name {
-        changes.full_name = errors.check("full_name", FullName::parse(raw));
-    }
-    match email {
-        Some(Some(raw)) => changes.email = errors.check("email", Email::parse(raw)).map(Some),
-        Some(None) => changes.email = Some(None),
-        None => {}
-    }
-    if let Some(raw) = role {
-        changes.role = errors.check(
-            "role",
-            raw.parse::<Role>()
-                .map_err(|_| "must be one of admin, secretary, doctor, laboratory, patient"),
-        );
-    }
-    if let Some(raw) = status {
-        changes.status = errors.check(
-            "status",
-            match raw.parse::<UserStatus>() {
-                Ok(UserStatus::Pending) | Err(_) => Err("must be active or suspended"),
-                Ok(status) => Ok(status),
-            },
-        );
-    }
-    errors.into_result().map(|()| changes)
-}
-
 /// Tokens handed out at sign-in and on refresh.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
@@ -180,54 +87,6 @@ pub struct TokenPair {
     pub refresh_token: RefreshToken,
     pub expires_in: Duration,
 }
-
-/// The authenticated caller of a request: the user as they are now, and their token's claims.
-/// Only [`IdentityService::authenticate`] makes one, so holding one proves authentication.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    user: User,
-    claims: AccessClaims,
-}
-
-impl Principal {
-    pub fn user(&self) -> &User {
-        &self.user
-    }
-
-    pub fn into_user(self) -> User {
-        self.user
-    }
-
-    pub fn claims(&self) -> &AccessClaims {
-        &self.claims
-    }
-
-    pub fn id(&self) -> UserId {
-        self.user.id
-    }
-
-    pub fn role(&self) -> Role {
-        self.user.role
-    }
-
-    /// Refuses callers of any other role. Handlers check this before they even read a request
-    /// meant for that role, so a refused caller learns nothing about what it would accept.
-    ///
-    /// # Errors
-    /// [`Forbidden`].
-    pub fn require(&self, role: Role) -> Result<(), Forbidden> {
-        if self.user.role == role {
-            Ok(())
-        } else {
-            Err(Forbidden)
-        }
-    }
-}
-
-/// The caller's role may never do this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("your role may not do this")]
-pub struct Forbidden;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -284,26 +143,8 @@ pub enum AuthenticateError {
     Internal(#[from] InternalError),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error(transparent)]
-    Forbidden(#[from] Forbidden),
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error("no such user")]
-    NotFound,
-    #[error("the user is not pending approval")]
-    NotPending,
-    #[error("administrators cannot change their own role or status")]
-    OwnAccess,
-    #[error("the username is taken")]
-    UsernameTaken,
-    #[error(transparent)]
-    Internal(#[from] InternalError),
-}
-
 /// Why an account could not be created, before it is told as an operation's error.
-enum CreateAccountError {
+pub(super) enum CreateAccountError {
     UsernameTaken,
     Internal(InternalError),
 }
@@ -313,13 +154,13 @@ internal_error_conversions!(
     LoginError,
     RefreshError,
     AuthenticateError,
-    AdminError
+    AdminError,
 );
 
 /// The identity use cases.
 #[derive(Debug, Clone)]
 pub struct IdentityService {
-    ports: IdentityPorts,
+    pub(super) ports: IdentityPorts,
     config: IdentityConfig,
 }
 
@@ -350,20 +191,7 @@ impl IdentityService {
             })
     }
 
-    /// Creates an active account of any role; used by administrators and the command line.
-    ///
-    /// # Errors
-    /// [`AdminError::UsernameTaken`], or [`AdminError::Internal`].
-    pub async fn create_active_account(&self, account: NewAccount) -> Result<User, AdminError> {
-        self.create_account(account, UserStatus::Active)
-            .await
-            .map_err(|e| match e {
-                CreateAccountError::UsernameTaken => AdminError::UsernameTaken,
-                CreateAccountError::Internal(e) => e.into(),
-            })
-    }
-
-    async fn create_account(
+    pub(super) async fn create_account(
         &self,
         account: NewAccount,
         status: UserStatus,
@@ -554,7 +382,7 @@ impl IdentityService {
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), InternalError> {
         let now = self.ports.clock.now();
-        let claims = &principal.claims;
+        let claims = principal.claims();
         self.ports
             .revoked_tokens
             .revoke(claims.token_id, claims.expires_at)
@@ -606,7 +434,7 @@ impl IdentityService {
             return Err(AuthenticateError::Revoked);
         }
         match self.ports.users.find_by_id(claims.user_id).await? {
-            Some(user) if user.is_active() => Ok(Principal { user, claims }),
+            Some(user) if user.is_active() => Ok(Principal::new(user, claims)),
             Some(_) => Err(AuthenticateError::Inactive),
             None => Err(AuthenticateError::Invalid),
         }
@@ -623,12 +451,12 @@ impl IdentityService {
         principal: &Principal,
     ) -> Result<(String, time::OffsetDateTime), InternalError> {
         let now = self.ports.clock.now();
-        let expires_at = (now + SOCKET_TICKET_TTL).min(principal.claims.expires_at);
+        let expires_at = (now + SOCKET_TICKET_TTL).min(principal.claims().expires_at);
         let ticket = self.ports.refresh_token_factory.generate();
         let hash = self.ports.refresh_token_factory.hash(&ticket);
         self.ports
             .socket_tickets
-            .issue(&hash, &principal.claims, expires_at)
+            .issue(&hash, principal.claims(), expires_at)
             .await?;
         Ok((ticket.expose().to_owned(), expires_at))
     }
@@ -684,117 +512,6 @@ impl IdentityService {
             status: Some(UserStatus::Active),
         };
         self.ports.users.list(filter, page).await
-    }
-
-    /// # Errors
-    /// [`AdminError::Forbidden`] unless the caller is an administrator.
-    pub async fn list_users(
-        &self,
-        actor: &Principal,
-        filter: UserFilter,
-        page: PageRequest<UserId>,
-    ) -> Result<Page<User, UserId>, AdminError> {
-        actor.require(Role::Admin)?;
-        Ok(self.ports.users.list(filter, page).await?)
-    }
-
-    /// An administrator creates an active staff account.
-    ///
-    /// # Errors
-    /// [`AdminError`]; a patient role is invalid here (patients register themselves).
-    pub async fn create_staff(
-        &self,
-        actor: &Principal,
-        account: NewAccount,
-    ) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
-        if !account.role.is_staff() {
-            let mut errors = ValidationErrors::new();
-            errors.add(
-                "role",
-                "must be a staff role: admin, secretary, doctor or laboratory",
-            );
-            return Err(errors.into());
-        }
-        self.create_active_account(account).await
-    }
-
-    /// An administrator approves a pending account.
-    ///
-    /// # Errors
-    /// [`AdminError`].
-    pub async fn approve(&self, actor: &Principal, id: UserId) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
-        let user = self
-            .ports
-            .users
-            .find_by_id(id)
-            .await?
-            .ok_or(AdminError::NotFound)?;
-        if user.status != UserStatus::Pending {
-            return Err(AdminError::NotPending);
-        }
-        let changes = UserChanges {
-            status: Some(UserStatus::Active),
-            ..UserChanges::default()
-        };
-        self.ports
-            .users
-            .update(id, &changes)
-            .await?
-            .ok_or(AdminError::NotFound)
-    }
-
-    /// An administrator changes an account. Suspending it revokes all its tokens at once.
-    /// Administrators cannot change their own role or status (so the clinic is never left
-    /// without one by mistake), and an account cannot move between patient and staff.
-    ///
-    /// # Errors
-    /// [`AdminError`].
-    pub async fn update_user(
-        &self,
-        actor: &Principal,
-        id: UserId,
-        changes: UserChanges,
-    ) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
-        let current = self
-            .ports
-            .users
-            .find_by_id(id)
-            .await?
-            .ok_or(AdminError::NotFound)?;
-        let role_changes = changes.role.is_some_and(|role| role != current.role);
-        let status_changes = changes
-            .status
-            .is_some_and(|status| status != current.status);
-        if id == actor.id() && (role_changes || status_changes) {
-            return Err(AdminError::OwnAccess);
-        }
-        if let Some(role) = changes.role
-            && role.is_staff() != current.role.is_staff()
-        {
-            let mut errors = ValidationErrors::new();
-            errors.add(
-                "role",
-                "an account cannot move between patient and staff roles",
-            );
-            return Err(errors.into());
-        }
-        let updated = self
-            .ports
-            .users
-            .update(id, &changes)
-            .await?
-            .ok_or(AdminError::NotFound)?;
-        if status_changes && updated.status == UserStatus::Suspended {
-            let now = self.ports.clock.now();
-            self.ports
-                .refresh_tokens
-                .revoke_all_for_user(id, now)
-                .await?;
-        }
-        Ok(updated)
     }
 
     /// Deletes what has expired: refresh tokens, denied access tokens, old sign-in failures.

@@ -8,7 +8,9 @@ mod medical;
 mod medical_service;
 mod notes;
 mod patient;
+mod patient_input;
 mod patient_service;
+mod search;
 
 pub use care_team::*;
 pub use care_team_service::*;
@@ -17,7 +19,9 @@ pub use medical::*;
 pub use medical_service::*;
 pub use notes::*;
 pub use patient::*;
+pub use patient_input::*;
 pub use patient_service::*;
+pub use search::*;
 
 #[cfg(test)]
 mod tests;

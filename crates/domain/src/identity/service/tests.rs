@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
+use crate::identity::{FullName, UserChanges, parse_user_changes};
 use crate::identity::{
     MockAccessTokenCodec, MockLoginAttemptRepository, MockPasswordHasher, MockRefreshTokenFactory,
     MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
@@ -195,10 +196,7 @@ fn claims_for(user: &User) -> AccessClaims {
 }
 
 fn principal(user: &User) -> Principal {
-    Principal {
-        user: user.clone(),
-        claims: claims_for(user),
-    }
+    Principal::new(user.clone(), claims_for(user))
 }
 
 fn admin() -> Principal {
@@ -889,7 +887,7 @@ fn expect_own_session_ended(mocks: &mut Mocks, claims: &AccessClaims) {
 async fn signing_out_denies_the_access_token_until_it_expires_and_ends_its_session() {
     let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
     let mut mocks = Mocks::new();
-    expect_own_session_ended(&mut mocks, &caller.claims);
+    expect_own_session_ended(&mut mocks, caller.claims());
     mocks.refresh_tokens.expect_find_session().never();
 
     mocks
@@ -904,7 +902,7 @@ async fn signing_out_with_a_refresh_token_of_another_own_session_ends_that_sessi
     let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
     let other_session = SessionId::generate();
     let mut mocks = Mocks::new();
-    expect_own_session_ended(&mut mocks, &caller.claims);
+    expect_own_session_ended(&mut mocks, caller.claims());
     let owner = caller.id();
     mocks
         .refresh_tokens
@@ -934,7 +932,7 @@ async fn signing_out_with_another_users_refresh_token_leaves_their_session_alone
     let caller = principal(&user("alice", Role::Patient, UserStatus::Active));
     let their_session = SessionId::generate();
     let mut mocks = Mocks::new();
-    expect_own_session_ended(&mut mocks, &caller.claims);
+    expect_own_session_ended(&mut mocks, caller.claims());
     let someone_else = UserId::generate();
     mocks
         .refresh_tokens
@@ -1074,9 +1072,9 @@ async fn a_valid_token_of_an_active_user_yields_that_user_as_they_are_now() {
         .await
         .expect("authenticated");
 
-    assert_eq!(principal.user, now);
+    assert_eq!(principal.user(), &now);
     assert_eq!(principal.role(), Role::Secretary);
-    assert_eq!(principal.claims, claims);
+    assert_eq!(principal.claims(), &claims);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1099,9 +1097,9 @@ fn expect_ticket_issued(mocks: &mut Mocks, claims: &AccessClaims, expires_at: Of
 #[tokio::test]
 async fn a_socket_ticket_lasts_thirty_seconds_and_is_stored_only_as_a_hash() {
     let alice = principal(&user("alice", Role::Doctor, UserStatus::Active));
-    assert!(alice.claims.expires_at > NOW + Duration::seconds(30));
+    assert!(alice.claims().expires_at > NOW + Duration::seconds(30));
     let mut mocks = Mocks::new();
-    expect_ticket_issued(&mut mocks, &alice.claims, NOW + Duration::seconds(30));
+    expect_ticket_issued(&mut mocks, alice.claims(), NOW + Duration::seconds(30));
 
     let (ticket, expires_at) = mocks
         .service()
@@ -1117,15 +1115,13 @@ async fn a_socket_ticket_lasts_thirty_seconds_and_is_stored_only_as_a_hash() {
 #[tokio::test]
 async fn a_socket_ticket_never_outlives_the_access_token_it_stands_for() {
     let bob = user("bob", Role::Doctor, UserStatus::Active);
-    let expiring = Principal {
-        claims: AccessClaims {
-            expires_at: NOW + Duration::seconds(10),
-            ..claims_for(&bob)
-        },
-        user: bob,
+    let claims = AccessClaims {
+        expires_at: NOW + Duration::seconds(10),
+        ..claims_for(&bob)
     };
+    let expiring = Principal::new(bob, claims);
     let mut mocks = Mocks::new();
-    expect_ticket_issued(&mut mocks, &expiring.claims, NOW + Duration::seconds(10));
+    expect_ticket_issued(&mut mocks, expiring.claims(), NOW + Duration::seconds(10));
 
     let (_, expires_at) = mocks
         .service()
@@ -1276,8 +1272,8 @@ async fn a_valid_socket_ticket_stands_for_its_user_as_they_are_now() {
         .await
         .expect("redeemed");
 
-    assert_eq!(principal.user, carol);
-    assert_eq!(principal.claims, claims);
+    assert_eq!(principal.user(), &carol);
+    assert_eq!(principal.claims(), &claims);
 }
 
 #[tokio::test]
@@ -1507,7 +1503,7 @@ async fn an_administrator_cannot_change_their_own_role_or_status() {
     ];
     for changes in own_changes {
         let mut mocks = Mocks::new();
-        mocks.user_by_id(&actor.user);
+        mocks.user_by_id(actor.user());
         mocks.users.expect_update().never();
         mocks.refresh_tokens.expect_revoke_all_for_user().never();
 
@@ -1535,10 +1531,10 @@ async fn an_administrator_may_change_their_own_name() {
     };
     let renamed = User {
         full_name: FullName::parse("Root Admin").expect("valid"),
-        ..actor.user.clone()
+        ..actor.user().clone()
     };
     let mut mocks = Mocks::new();
-    mocks.user_by_id(&actor.user);
+    mocks.user_by_id(actor.user());
     let answer = renamed.clone();
     mocks
         .users

@@ -20,6 +20,9 @@ use crate::kernel::Text;
 use crate::notifications::Notification;
 use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, Patient};
 use crate::scheduling::{
+    AppointmentInput, BookError, Booking, Interval, Reschedule, RescheduleInput, Schedule,
+};
+use crate::scheduling::{
     AvailabilityRule, Conflict, ConflictWith, HistoryChange, ReasonError, TimeOff, TimeOffId,
     Unavailable, VisitNoteError, Weekday,
 };
@@ -982,7 +985,7 @@ async fn a_schedule_changed_while_booking_is_read_again_and_the_booking_retried(
 
 #[tokio::test]
 async fn a_schedule_that_keeps_changing_is_retried_three_times_then_an_internal_error() {
-    assert_eq!(super::SCHEDULE_RETRIES, 3);
+    assert_eq!(crate::scheduling::SCHEDULE_RETRIES, 3);
     let people = people(true);
     let mut mocks = Mocks::new();
     in_paris(&mut mocks);

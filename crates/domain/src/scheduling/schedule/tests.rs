@@ -4,6 +4,8 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
+use crate::kernel::{Text, ValidationErrors};
+use crate::scheduling::*;
 
 fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).expect("the bundled tzdb has the zone")

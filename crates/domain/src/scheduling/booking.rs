@@ -1,0 +1,261 @@
+//! Booking an appointment and moving it: the time is checked against the doctor's schedule in
+//! the clinic's time zone and written only if no active appointment of the doctor or the
+//! patient is in the way; a schedule that changed meanwhile is read again and the write retried.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::access::{Action, Actor};
+use crate::audit::{AuditAction, AuditEvent};
+use crate::identity::{Role, active_doctor};
+use crate::kernel::RepositoryError;
+use crate::notifications::{NotificationKind, publish_committed};
+use crate::patients::{CareTeamMember, MembershipId};
+use crate::scheduling::{
+    Appointment, AppointmentId, AppointmentInput, AppointmentStatus, BookError, Booking, Interval,
+    MAX_APPOINTMENT_MINUTES, PATIENT_CANCEL_NOTICE, Reschedule, RescheduleInput, Schedule,
+    StatusChangeError, check_bookable,
+};
+
+use crate::scheduling::{AppointmentError, AppointmentService};
+
+/// How many times a booking or a new time is tried again when the doctor's schedule changed
+/// between reading it and writing (each time with the schedule read again).
+pub const SCHEDULE_RETRIES: usize = 3;
+
+/// How far around an appointment the doctor's schedule is read, so that the working window
+/// holding it is seen whole.
+const WINDOW_MARGIN: Duration = Duration::days(1);
+
+impl AppointmentService {
+    /// Books an appointment: a secretary for anyone, a patient for themself, a doctor with
+    /// themself for a patient of their care team. The time must be free in the doctor's
+    /// schedule (working, not off) and overlap no active appointment of the doctor or the
+    /// patient; the database refuses the overlap, whoever books concurrently. The booking puts
+    /// the doctor on the patient's care team until [`CARE_TEAM_AFTER_VISIT`] after the
+    /// appointment is over. The doctor and the patient's account are notified
+    /// (`appointment.booked`), except whoever booked.
+    ///
+    /// # Errors
+    /// `Forbidden` (the role never books; a doctor booking for another doctor; a doctor seeing
+    /// the patient only by emergency access), `Invalid` (the input; the doctor is not an active
+    /// doctor), `NotFound` (no such patient, or not one the caller may book for),
+    /// `Unavailable`, `Conflicts` (every active appointment in the way), `Internal` (also when
+    /// the doctor's schedule kept changing).
+    pub async fn book_appointment(
+        &self,
+        actor: &Actor,
+        input: &AppointmentInput,
+    ) -> Result<Appointment, AppointmentError> {
+        self.check_may_book(actor).await?;
+        let request = input.parse()?;
+        let doctor =
+            active_doctor::<AppointmentError>(self.users.as_ref(), request.doctor_id, "doctor_id")
+                .await?;
+        let patient_id = request.patient_id;
+        if actor.role() == Role::Doctor && request.doctor_id != actor.user_id() {
+            return Err(self
+                .gate
+                .deny(
+                    actor,
+                    Some(patient_id),
+                    Action::BookAppointment.audit_action(),
+                    AppointmentError::Forbidden,
+                )
+                .await);
+        }
+        let basis = self
+            .gate
+            .decide_on_patient(actor, patient_id, Action::BookAppointment)
+            .await?;
+        let account = self.patient_account(patient_id).await?;
+        let now = self.gate.now();
+        let id = AppointmentId::generate();
+        let latest_end = request
+            .end
+            .unwrap_or(request.start + Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)));
+        let membership = CareTeamMember {
+            id: MembershipId::generate(),
+            patient_id,
+            doctor_id: request.doctor_id,
+            doctor_name: Some(doctor.full_name.clone()),
+            started_at: now,
+            ended_at: None,
+            added_by: actor.user_id(),
+            ended_by: None,
+            referral_id: None,
+            appointment_id: Some(id),
+        };
+        let mut appointment = Appointment {
+            id,
+            doctor_id: request.doctor_id,
+            patient_id,
+            start: request.start,
+            end: latest_end,
+            reason: request.reason,
+            status: AppointmentStatus::Booked,
+            cancel_reason: None,
+            created_by: actor.user_id(),
+            created_at: now,
+            updated_at: now,
+            doctor_name: Some(doctor.full_name),
+        };
+        let verb = format!("booked by {}", self.acted_by(actor).await?);
+        let notices = self.appointment_notices(
+            &appointment,
+            account,
+            actor,
+            NotificationKind::AppointmentBooked,
+            &verb,
+        );
+        let event = self.gate.event(
+            actor,
+            Some(patient_id),
+            AuditAction::AppointmentCreate,
+            Some(basis),
+            now,
+        );
+        let mut retries = 0;
+        loop {
+            let schedule = self
+                .schedules
+                .schedule(
+                    appointment.doctor_id,
+                    request.start - WINDOW_MARGIN,
+                    latest_end + WINDOW_MARGIN,
+                )
+                .await?;
+            appointment.end = request.end.unwrap_or(
+                request.start + Duration::minutes(i64::from(schedule.appointment_minutes)),
+            );
+            self.check_bookable_now(&schedule, appointment.interval(), now)?;
+            let booking = Booking {
+                appointment: appointment.clone(),
+                schedule_version: schedule.version,
+                membership: membership.clone(),
+            };
+            match self.appointments.book(&booking, &event, &notices).await {
+                Ok(stored) => {
+                    publish_committed(self.publisher.as_ref(), &stored).await;
+                    return Ok(appointment);
+                }
+                Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
+                Err(error) => return Err(self.refused_write(error, event).await),
+            }
+        }
+    }
+
+    /// Moves a booked appointment to a new time (`end` defaults to keeping its length): a
+    /// secretary any, a doctor their own, a patient theirs until [`PATIENT_CANCEL_NOTICE`]
+    /// before it starts. The new time is checked as a booking is, not counting the appointment
+    /// itself. The doctor and the patient's account are notified (`appointment.rescheduled`),
+    /// except whoever moved it.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `AppointmentChange(TooLate)`, `NotReschedulable`,
+    /// `Invalid`, `Unavailable`, `Conflicts`, `Stale`, `Internal`.
+    pub async fn reschedule_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        input: &RescheduleInput,
+    ) -> Result<Appointment, AppointmentError> {
+        let action = AuditAction::AppointmentReschedule;
+        let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let patient_id = appointment.patient_id;
+        let now = self.gate.now();
+        if actor.role() == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
+            return Err(StatusChangeError::TooLate.into());
+        }
+        if appointment.status != AppointmentStatus::Booked {
+            return Err(AppointmentError::NotReschedulable(appointment.status));
+        }
+        let from = appointment.interval();
+        let to = input.parse(from)?;
+        let account = self.patient_account(patient_id).await?;
+        let verb = format!(
+            "rescheduled to {} by {}",
+            self.local_time(to.start),
+            self.acted_by(actor).await?
+        );
+        let notices = self.appointment_notices(
+            &appointment,
+            account,
+            actor,
+            NotificationKind::AppointmentRescheduled,
+            &verb,
+        );
+        let event = self
+            .gate
+            .event(actor, Some(patient_id), action, Some(basis), now);
+        let mut retries = 0;
+        loop {
+            let schedule = self
+                .schedules
+                .schedule(
+                    appointment.doctor_id,
+                    to.start - WINDOW_MARGIN,
+                    to.end + WINDOW_MARGIN,
+                )
+                .await?;
+            self.check_bookable_now(&schedule, to, now)?;
+            let change = Reschedule {
+                id,
+                from,
+                to,
+                schedule_version: schedule.version,
+                at: now,
+                actor_id: actor.user_id(),
+            };
+            match self
+                .appointments
+                .reschedule(&change, &event, &notices)
+                .await
+            {
+                Ok(stored) => {
+                    publish_committed(self.publisher.as_ref(), &stored).await;
+                    break;
+                }
+                Err(BookError::ScheduleChanged) if retries < SCHEDULE_RETRIES => retries += 1,
+                Err(error) => return Err(self.refused_write(error, event).await),
+            }
+        }
+        appointment.start = to.start;
+        appointment.end = to.end;
+        appointment.updated_at = now;
+        Ok(appointment)
+    }
+
+    /// `slot` checked against the doctor's schedule as of `now`, in the clinic's time zone.
+    pub(super) fn check_bookable_now(
+        &self,
+        schedule: &Schedule,
+        slot: Interval,
+        now: OffsetDateTime,
+    ) -> Result<(), AppointmentError> {
+        Ok(check_bookable(schedule, &self.time_zone, slot, now)?)
+    }
+
+    /// What a refused or failed appointment write answers. Conflicts show the patient's other
+    /// appointments' times to the caller, so the allowed attempt is audited even though nothing
+    /// was written; a schedule that kept changing is an internal failure.
+    pub(super) async fn refused_write(
+        &self,
+        error: BookError,
+        event: AuditEvent,
+    ) -> AppointmentError {
+        match error {
+            BookError::Conflicts(conflicts) => match self.gate.record(vec![event]).await {
+                Ok(()) => AppointmentError::Conflicts(conflicts),
+                Err(e) => e.into(),
+            },
+            BookError::Stale => AppointmentError::Stale,
+            BookError::ScheduleChanged => {
+                AppointmentError::Internal(RepositoryError::new(format!(
+                    "the doctor's schedule changed {} times in a row while booking",
+                    SCHEDULE_RETRIES + 1
+                )))
+            }
+            BookError::Repository(e) => e.into(),
+        }
+    }
+}
