@@ -26,6 +26,14 @@ impl ValidationErrors {
         });
     }
 
+    /// A required field's value, recording that it is missing when it is `None`.
+    pub fn require<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.add(field, "is required");
+        }
+        value
+    }
+
     /// Parses one field, recording its error under `field` and returning `None` on failure.
     pub fn check<T, E: std::fmt::Display>(
         &mut self,

@@ -4,11 +4,10 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
-use crate::kernel::{Page, PageRequest, RepositoryError, Text, ValidationErrors, string_enum};
+use crate::kernel::{Page, PageRequest, RepositoryError, Text, string_enum};
 use crate::notifications::{NewNotification, Notification};
 use crate::patients::{CareTeamMember, MedicalRecord, Patient, PatientId};
 
@@ -139,91 +138,30 @@ pub fn apply(
     }
 }
 
-/// A referral as the sending doctor writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ReferralInput {
-    pub patient_id: Option<Uuid>,
-    pub to_doctor_id: Option<Uuid>,
-    /// 1 to 500 characters.
-    pub reason: Option<String>,
-    /// 1 to 20,000 characters: what the receiving doctor needs to know.
-    pub clinical_summary: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Urgency>))]
-    pub urgency: Option<String>,
-}
-
-/// A validated new referral, before it is checked against the care team and stored.
+/// A new referral, every field valid, before it is checked against the care team and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReferral {
-    pub patient_id: Uuid,
-    pub to_doctor_id: Uuid,
+    pub patient_id: PatientId,
+    pub to_doctor_id: UserId,
     pub reason: Text,
     pub clinical_summary: Text,
     pub urgency: Urgency,
 }
 
-impl ReferralInput {
-    /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field.
-    pub fn parse(&self) -> Result<NewReferral, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let mut required = |field: &str, present: bool| {
-            if !present {
-                errors.add(field, "is required");
-            }
-        };
-        required("patient_id", self.patient_id.is_some());
-        required("to_doctor_id", self.to_doctor_id.is_some());
-        let reason = match self.reason.as_deref() {
-            Some(raw) => errors.check("reason", Text::multiline(raw, MAX_REASON_CHARS)),
-            None => {
-                errors.add("reason", "is required");
-                None
-            }
-        };
-        let clinical_summary = match self.clinical_summary.as_deref() {
-            Some(raw) => errors.check("clinical_summary", Text::multiline(raw, MAX_SUMMARY_CHARS)),
-            None => {
-                errors.add("clinical_summary", "is required");
-                None
-            }
-        };
-        let urgency = match self.urgency.as_deref() {
-            Some(raw) => errors.check(
-                "urgency",
-                raw.parse::<Urgency>()
-                    .map_err(|_| "must be one of routine, urgent, emergency"),
-            ),
-            None => {
-                errors.add("urgency", "is required");
-                None
-            }
-        };
-        match (
-            self.patient_id,
-            self.to_doctor_id,
-            reason,
-            clinical_summary,
-            urgency,
-        ) {
-            (
-                Some(patient_id),
-                Some(to_doctor_id),
-                Some(reason),
-                Some(clinical_summary),
-                Some(urgency),
-            ) if errors.is_empty() => Ok(NewReferral {
-                patient_id,
-                to_doctor_id,
-                reason,
-                clinical_summary,
-                urgency,
-            }),
-            _ => Err(errors),
-        }
-    }
+/// Why a patient is referred: 1 to 500 characters.
+///
+/// # Errors
+/// The rule the text breaks.
+pub fn parse_reason(raw: &str) -> Result<Text, crate::kernel::TextError> {
+    Text::multiline(raw, MAX_REASON_CHARS)
+}
+
+/// What the receiving doctor needs to know: 1 to 20,000 characters.
+///
+/// # Errors
+/// The rule the text breaks.
+pub fn parse_summary(raw: &str) -> Result<Text, crate::kernel::TextError> {
+    Text::multiline(raw, MAX_SUMMARY_CHARS)
 }
 
 /// A decline reason or an outcome note: 1 to 5,000 characters.
@@ -473,31 +411,12 @@ mod tests {
     }
 
     #[test]
-    fn a_referral_needs_every_field_and_lists_every_violation() {
-        let errors = ReferralInput {
-            patient_id: None,
-            to_doctor_id: Some(Uuid::now_v7()),
-            reason: Some("  ".into()),
-            clinical_summary: Some("x".repeat(MAX_SUMMARY_CHARS + 1)),
-            urgency: Some("soon".into()),
-        }
-        .parse()
-        .expect_err("invalid");
-        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["patient_id", "reason", "clinical_summary", "urgency"]
-        );
-        let ok = ReferralInput {
-            patient_id: Some(Uuid::now_v7()),
-            to_doctor_id: Some(Uuid::now_v7()),
-            reason: Some("Suspected arrhythmia".into()),
-            clinical_summary: Some("Palpitations for two weeks.\nECG attached.".into()),
-            urgency: Some("urgent".into()),
-        }
-        .parse()
-        .expect("valid");
-        assert_eq!(ok.urgency, Urgency::Urgent);
+    fn reasons_summaries_and_notes_have_their_lengths() {
+        assert!(parse_reason("  ").is_err());
+        assert!(parse_reason(&"r".repeat(MAX_REASON_CHARS)).is_ok());
+        assert!(parse_reason(&"r".repeat(MAX_REASON_CHARS + 1)).is_err());
+        assert!(parse_summary(&"x".repeat(MAX_SUMMARY_CHARS)).is_ok());
+        assert!(parse_summary(&"x".repeat(MAX_SUMMARY_CHARS + 1)).is_err());
         assert!(parse_note("").is_err());
         assert!(parse_note(&"n".repeat(MAX_NOTE_CHARS)).is_ok());
     }

@@ -12,11 +12,9 @@ use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
     publish_committed,
 };
-use crate::patients::{
-    CareTeamMember, MedicalRepository, MembershipId, PatientId, PatientRepository,
-};
+use crate::patients::{CareTeamMember, MedicalRepository, MembershipId, PatientRepository};
 use crate::referrals::{
-    Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralInput, ReferralQuery,
+    NewReferral, Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralQuery,
     ReferralRepository, ReferralSnapshot, ReferralStatus, StatusChange, Transition,
     TransitionError, Urgency, apply, parse_note,
 };
@@ -153,22 +151,21 @@ impl ReferralService {
     ///
     /// # Errors
     /// `Forbidden` (not a doctor; only an emergency access to the patient), `Invalid` (the
-    /// input; the recipient is not another active doctor), `NotFound` (no such patient, or not
-    /// one of the caller's), `Internal`.
+    /// recipient is not another active doctor), `NotFound` (no such patient, or not one of the
+    /// caller's), `Internal`.
     pub async fn send_referral(
         &self,
         actor: &Actor,
-        input: &ReferralInput,
+        new: NewReferral,
     ) -> Result<ReferralDetail, ReferralError> {
         self.check_referrals_role(actor, AuditAction::ReferralCreate)
             .await?;
-        let new = input.parse()?;
-        let patient_id = PatientId::from_uuid(new.patient_id);
+        let patient_id = new.patient_id;
         let basis = self
             .gate
             .decide_on_patient(actor, patient_id, Action::SendReferral)
             .await?;
-        let to_doctor_id = UserId::from_uuid(new.to_doctor_id);
+        let to_doctor_id = new.to_doctor_id;
         if to_doctor_id == actor.user_id() {
             let mut errors = ValidationErrors::new();
             errors.add("to_doctor_id", "must be another doctor than the sender");

@@ -1,5 +1,5 @@
-//! The shapes of referrals as the API shows them, and the bodies of their status changes.
-//! Instants are RFC 3339.
+//! The shapes of referrals as the API shows them, the body that sends one and the bodies of
+//! their status changes. Instants are RFC 3339.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -7,9 +7,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use carehub_domain::identity::{FullName, UserId};
-use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{PatientId, Text, ValidationErrors};
 use carehub_domain::referrals::{
-    Referral, ReferralDetail, ReferralSnapshot, ReferralStatus, Urgency,
+    NewReferral, Referral, ReferralDetail, ReferralSnapshot, ReferralStatus, Urgency, parse_reason,
+    parse_summary,
 };
 
 use crate::api::records::{MedicalView, PatientView, PersonRef};
@@ -104,6 +105,66 @@ impl ReferralView {
         Self {
             snapshot: Some(detail.snapshot.map(ReferralSnapshotView::from)),
             ..Self::summary(detail.referral)
+        }
+    }
+}
+
+/// A referral as the sending doctor writes it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralInput {
+    pub patient_id: Option<Uuid>,
+    pub to_doctor_id: Option<Uuid>,
+    /// 1 to 500 characters.
+    pub reason: Option<String>,
+    /// 1 to 20,000 characters: what the receiving doctor needs to know.
+    pub clinical_summary: Option<String>,
+    #[schema(value_type = Option<Urgency>)]
+    pub urgency: Option<String>,
+}
+
+impl TryFrom<ReferralInput> for NewReferral {
+    type Error = ValidationErrors;
+
+    /// Every missing or invalid field, listed at once, in the order of the fields.
+    fn try_from(input: ReferralInput) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        errors.require("patient_id", input.patient_id.as_ref());
+        errors.require("to_doctor_id", input.to_doctor_id.as_ref());
+        let reason = errors
+            .require("reason", input.reason)
+            .and_then(|raw| errors.check("reason", parse_reason(&raw)));
+        let clinical_summary = errors
+            .require("clinical_summary", input.clinical_summary)
+            .and_then(|raw| errors.check("clinical_summary", parse_summary(&raw)));
+        let urgency = errors.require("urgency", input.urgency).and_then(|raw| {
+            errors.check(
+                "urgency",
+                raw.parse::<Urgency>()
+                    .map_err(|_| "must be one of routine, urgent, emergency"),
+            )
+        });
+        match (
+            input.patient_id,
+            input.to_doctor_id,
+            reason,
+            clinical_summary,
+            urgency,
+        ) {
+            (
+                Some(patient_id),
+                Some(to_doctor_id),
+                Some(reason),
+                Some(clinical_summary),
+                Some(urgency),
+            ) if errors.is_empty() => Ok(NewReferral {
+                patient_id: PatientId::from_uuid(patient_id),
+                to_doctor_id: UserId::from_uuid(to_doctor_id),
+                reason,
+                clinical_summary,
+                urgency,
+            }),
+            _ => Err(errors),
         }
     }
 }
@@ -237,6 +298,57 @@ mod tests {
         assert_eq!(
             snapshot["medical"]["patient_id"],
             json!(patient_id.as_uuid())
+        );
+    }
+
+    fn fields(errors: &ValidationErrors) -> Vec<&str> {
+        errors.errors().iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_referral_needs_every_field_and_lists_every_violation() {
+        let errors = NewReferral::try_from(ReferralInput {
+            patient_id: None,
+            to_doctor_id: Some(Uuid::now_v7()),
+            reason: Some("  ".into()),
+            clinical_summary: Some("x".repeat(20_001)),
+            urgency: Some("soon".into()),
+        })
+        .expect_err("invalid");
+        assert_eq!(
+            fields(&errors),
+            ["patient_id", "reason", "clinical_summary", "urgency"]
+        );
+        let ok = NewReferral::try_from(ReferralInput {
+            patient_id: Some(Uuid::now_v7()),
+            to_doctor_id: Some(Uuid::now_v7()),
+            reason: Some("Suspected arrhythmia".into()),
+            clinical_summary: Some("Palpitations for two weeks.\nECG attached.".into()),
+            urgency: Some("urgent".into()),
+        })
+        .expect("valid");
+        assert_eq!(ok.urgency, Urgency::Urgent);
+    }
+
+    #[test]
+    fn an_invalid_referral_lists_every_violation() {
+        let errors = NewReferral::try_from(ReferralInput {
+            patient_id: None,
+            to_doctor_id: None,
+            reason: Some("   ".into()),
+            clinical_summary: Some("x".repeat(20_001)),
+            urgency: Some("soon".into()),
+        })
+        .expect_err("invalid");
+        assert_eq!(
+            fields(&errors),
+            [
+                "patient_id",
+                "to_doctor_id",
+                "reason",
+                "clinical_summary",
+                "urgency"
+            ]
         );
     }
 }

@@ -14,11 +14,11 @@ use utoipa::IntoParams;
 use carehub_domain::access::Actor;
 use carehub_domain::audit::AuditAction;
 use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::referrals::{
-    ReferralBox, ReferralId, ReferralInput, ReferralStatus, Transition,
-};
+use carehub_domain::referrals::{NewReferral, ReferralBox, ReferralId, ReferralStatus, Transition};
 
-use crate::api::referrals::{CompleteRequest, DeclineRequest, EmptyRequest, ReferralView};
+use crate::api::referrals::{
+    CompleteRequest, DeclineRequest, EmptyRequest, ReferralInput, ReferralView,
+};
 use crate::api::{ListPage, PageQuery};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
@@ -99,7 +99,8 @@ pub async fn send_referral(
         .check_referrals_role(&actor, AuditAction::ReferralCreate)
         .await?;
     let input: ReferralInput = body.parse()?;
-    let detail = state.referrals.send_referral(&actor, &input).await?;
+    let referral = NewReferral::try_from(input)?;
+    let detail = state.referrals.send_referral(&actor, referral).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
