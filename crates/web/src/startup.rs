@@ -22,10 +22,10 @@ use carehub_domain::kernel::SystemClock;
 use carehub_domain::notifications::{NotificationPublisher, NotificationService};
 use carehub_domain::records::{RecordsConfig, RecordsPorts, RecordsService};
 use carehub_infra::db::PoolSettings;
-use carehub_infra::publish::Realtime;
-use carehub_infra::security::{
+use carehub_infra::identity::{
     Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
 };
+use carehub_infra::notifications::Realtime;
 use carehub_infra::{Database, Repositories};
 
 use crate::extract::{self, MAX_JSON_BODY};

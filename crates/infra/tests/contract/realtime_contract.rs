@@ -15,7 +15,7 @@ use carehub_domain::identity::{Role, UserChanges, UserId, UserStatus};
 use carehub_domain::notifications::{
     Notification, NotificationData, NotificationKind, NotificationPublisher, NotificationSink,
 };
-use carehub_infra::publish::{
+use carehub_infra::notifications::{
     InProcessPublisher, LISTENER_APPLICATION_NAME, NOTIFICATION_CHANNEL, PgNotifyPublisher,
     spawn_pg_listener,
 };

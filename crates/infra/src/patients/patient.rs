@@ -19,11 +19,11 @@ use carehub_domain::patients::{
     SavePatientError, SearchScope, search_key,
 };
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, Constraint, corrupt, storage};
-use crate::care_teams::insert_member;
+use super::care_team::insert_member;
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, Constraint, corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 const MRN_KEY: Constraint = Constraint {
     name: "patients_mrn_key",

@@ -23,10 +23,10 @@ use carehub_domain::scheduling::{
     Schedule, ScheduleRepository, Specialization, TimeOff, TimeOffError, TimeOffId, Weekday,
 };
 
-use crate::appointments::select_conflicts;
-use crate::backend::{Backend, corrupt, storage};
+use super::appointment::select_conflicts;
+use crate::db::backend::{Backend, corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 /// Stored text was bounded when it was validated on the way in.
 const STORED: usize = usize::MAX;

@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use carehub_domain::identity::{LoginAttemptRepository, RecentFailures};
 use carehub_domain::kernel::RepositoryError;
 
-use crate::backend::storage;
+use crate::db::backend::storage;
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Failed sign-ins by throttle key.

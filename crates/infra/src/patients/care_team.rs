@@ -19,11 +19,11 @@ use carehub_domain::patients::{
 use carehub_domain::referrals::ReferralId;
 use carehub_domain::scheduling::AppointmentId;
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, Constraint, corrupt, joined_name, storage};
 use crate::db::sql_repository;
+use crate::db::sql_time::DbTime;
 use crate::notifications::StoreNotifications;
-use crate::sql_time::DbTime;
 
 /// At most one open membership per doctor and patient, among those not opened by a booking (a
 /// partial unique index).
@@ -50,7 +50,7 @@ pub(crate) const INSERT_MEMBER_UNLESS_OPEN: &str = "INSERT INTO care_team_member
 /// and when a booking does. Evaluates to `Result<_, sqlx::Error>`.
 macro_rules! insert_member {
     ($executor:expr, $member:expr) => {
-        $crate::care_teams::insert_member!($executor, $member, $crate::care_teams::INSERT_MEMBER)
+        $crate::patients::insert_member!($executor, $member, $crate::patients::INSERT_MEMBER)
     };
     ($executor:expr, $member:expr, $sql:expr) => {{
         let member: &carehub_domain::patients::CareTeamMember = $member;
@@ -58,8 +58,8 @@ macro_rules! insert_member {
             .bind(member.id.as_uuid())
             .bind(member.patient_id.as_uuid())
             .bind(member.doctor_id.as_uuid())
-            .bind($crate::sql_time::DbTime(member.started_at))
-            .bind(member.ended_at.map($crate::sql_time::DbTime))
+            .bind($crate::db::sql_time::DbTime(member.started_at))
+            .bind(member.ended_at.map($crate::db::sql_time::DbTime))
             .bind(member.added_by.as_uuid())
             .bind(
                 member

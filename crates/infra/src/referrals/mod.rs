@@ -27,12 +27,12 @@ use carehub_domain::referrals::{
     ReferralStatus, StatusChange,
 };
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, corrupt, joined_name, storage};
-use crate::care_teams::{INSERT_MEMBER_UNLESS_OPEN, insert_member};
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, corrupt, joined_name, storage};
 use crate::db::sql_repository;
+use crate::db::sql_time::DbTime;
 use crate::notifications::StoreNotifications;
-use crate::sql_time::DbTime;
+use crate::patients::{INSERT_MEMBER_UNLESS_OPEN, insert_member};
 
 /// Stored text was bounded when it was validated on the way in; reading it back only checks
 /// that it is still well-formed, so a later change of a limit cannot make old rows corrupt.

@@ -13,9 +13,9 @@ use carehub_domain::identity::{
 use carehub_domain::kernel::RepositoryError;
 use carehub_domain::kernel::{Page, PageRequest};
 
-use crate::backend::{Constraint, corrupt, storage};
+use crate::db::backend::{Constraint, corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 const USERNAME_KEY: Constraint = Constraint {
     name: "users_username_key",

@@ -13,10 +13,10 @@ use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::patients::PatientId;
 use carehub_domain::patients::{MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository};
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, corrupt, storage};
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Medical information, written whole with its audit event.

@@ -11,9 +11,9 @@ use carehub_domain::identity::{
 };
 use carehub_domain::kernel::RepositoryError;
 
-use crate::backend::{Backend, storage};
+use crate::db::backend::{Backend, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Refresh tokens, stored by hash and grouped in sessions.

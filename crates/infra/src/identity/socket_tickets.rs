@@ -11,9 +11,9 @@ use carehub_domain::identity::{
 };
 use carehub_domain::kernel::RepositoryError;
 
-use crate::backend::{corrupt, storage};
+use crate::db::backend::{corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Socket tickets, stored by hash with the claims of the access token each stands for.

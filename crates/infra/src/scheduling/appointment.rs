@@ -30,13 +30,13 @@ use carehub_domain::scheduling::{
     BookError, Booking, Conflict, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
 };
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, corrupt, joined_name, storage};
-use crate::care_teams::insert_member;
+use super::schedule::ScheduleVersion;
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, corrupt, joined_name, storage};
 use crate::db::sql_repository;
+use crate::db::sql_time::DbTime;
 use crate::notifications::StoreNotifications;
-use crate::schedules::ScheduleVersion;
-use crate::sql_time::DbTime;
+use crate::patients::insert_member;
 
 /// Stored text was bounded when it was validated on the way in; reading it back only checks
 /// that it is still well-formed.
@@ -100,22 +100,20 @@ macro_rules! select_conflicts {
         let doctor: &uuid::Uuid = $doctor;
         let patient: Option<&uuid::Uuid> = $patient;
         let except: Option<&uuid::Uuid> = $except;
-        sqlx::query_as::<_, $crate::appointments::ConflictRow>(
-            $crate::appointments::SELECT_CONFLICTS,
-        )
-        .bind(doctor)
-        .bind(patient)
-        .bind($crate::sql_time::DbTime(interval.start))
-        .bind($crate::sql_time::DbTime(interval.end))
-        .bind(except)
-        .fetch_all($executor)
-        .await
-        .map_err($crate::backend::storage)
-        .and_then(|rows| {
-            rows.into_iter()
-                .map(carehub_domain::scheduling::Conflict::try_from)
-                .collect::<Result<Vec<_>, _>>()
-        })
+        sqlx::query_as::<_, $crate::scheduling::ConflictRow>($crate::scheduling::SELECT_CONFLICTS)
+            .bind(doctor)
+            .bind(patient)
+            .bind($crate::db::sql_time::DbTime(interval.start))
+            .bind($crate::db::sql_time::DbTime(interval.end))
+            .bind(except)
+            .fetch_all($executor)
+            .await
+            .map_err($crate::db::backend::storage)
+            .and_then(|rows| {
+                rows.into_iter()
+                    .map(carehub_domain::scheduling::Conflict::try_from)
+                    .collect::<Result<Vec<_>, _>>()
+            })
     }};
 }
 pub(crate) use select_conflicts;

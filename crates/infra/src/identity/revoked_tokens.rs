@@ -12,9 +12,9 @@ use carehub_domain::identity::{
 };
 use carehub_domain::kernel::RepositoryError;
 
-use crate::backend::storage;
+use crate::db::backend::storage;
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// The deny list of access token ids.

@@ -24,9 +24,9 @@ use carehub_domain::notifications::{
     Recipient,
 };
 
-use crate::backend::{Backend, corrupt, storage};
+use crate::db::backend::{Backend, corrupt, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Users' notifications: appended on their own, listed, and marked read.

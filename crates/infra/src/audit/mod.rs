@@ -2,6 +2,10 @@
 //! writes into one transaction each so that auditing every request costs one commit per batch
 //! rather than one per request.
 
+mod event_sql;
+
+pub(crate) use event_sql::{AuditRow, INSERT_AUDIT_EVENT, insert_audit_event};
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,10 +19,9 @@ use carehub_domain::kernel::RepositoryError;
 use carehub_domain::kernel::{Page, PageRequest};
 use carehub_domain::patients::PatientId;
 
-use crate::audit_sql::AuditRow;
-use crate::backend::{Backend, corrupt, joined_name, storage};
+use crate::db::backend::{Backend, corrupt, joined_name, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 /// Rows per multi-row insert: 9 parameters each stays under SQLite's oldest limit of 999.
 const ROWS_PER_INSERT: usize = 100;

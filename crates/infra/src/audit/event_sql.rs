@@ -4,7 +4,7 @@
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::patients::PatientId;
 
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 /// The audit insert; one row per event.
 pub(crate) const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events \
@@ -44,8 +44,8 @@ impl<'a> From<&'a AuditEvent> for AuditRow<'a> {
 /// records). Evaluates to `Result<_, sqlx::Error>`.
 macro_rules! insert_audit_event {
     ($executor:expr, $event:expr) => {{
-        let row = $crate::audit_sql::AuditRow::from($event);
-        sqlx::query($crate::audit_sql::INSERT_AUDIT_EVENT)
+        let row = $crate::audit::AuditRow::from($event);
+        sqlx::query($crate::audit::INSERT_AUDIT_EVENT)
             .bind(row.id)
             .bind(row.occurred_at)
             .bind(row.actor_id)

@@ -15,10 +15,10 @@ use carehub_domain::patients::{
 };
 use carehub_domain::scheduling::AppointmentId;
 
-use crate::audit_sql::insert_audit_event;
-use crate::backend::{Backend, Constraint, corrupt, joined_name, storage};
+use crate::audit::insert_audit_event;
+use crate::db::backend::{Backend, Constraint, corrupt, joined_name, storage};
 use crate::db::sql_repository;
-use crate::sql_time::DbTime;
+use crate::db::sql_time::DbTime;
 
 sql_repository!(
     /// Clinical notes, appended with their audit event.

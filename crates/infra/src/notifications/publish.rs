@@ -26,7 +26,8 @@ use carehub_domain::notifications::{
     Notification, NotificationData, NotificationPublisher, NotificationSink,
 };
 
-use crate::notifications::StoredData;
+use super::repository::StoredData;
+use crate::db::{Database, DatabaseError};
 
 /// The PostgreSQL channel notifications are published on.
 pub const NOTIFICATION_CHANNEL: &str = "carehub_notifications";
@@ -330,6 +331,34 @@ impl Realtime {
         if let Some(listener) = self.listener {
             listener.shutdown().await;
         }
+    }
+}
+
+impl Database {
+    /// The notification publisher for this backend, delivering to `sink` (this instance's
+    /// socket hub). SQLite: an [`InProcessPublisher`], as one instance holds every socket.
+    /// PostgreSQL: a [`PgNotifyPublisher`], and a listener started here that hands what every
+    /// instance publishes to `sink`; stop it on shutdown with [`Realtime::shutdown`].
+    ///
+    /// # Errors
+    /// [`DatabaseError::Sqlx`] when the PostgreSQL listener cannot subscribe.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub async fn realtime(
+        &self,
+        sink: Arc<dyn NotificationSink>,
+    ) -> Result<Realtime, DatabaseError> {
+        Ok(match self {
+            Self::Sqlite(_) => Realtime {
+                publisher: Arc::new(InProcessPublisher::new(sink)),
+                listener: None,
+            },
+            Self::Postgres(pool) => Realtime {
+                listener: Some(spawn_pg_listener(pool, sink).await?),
+                publisher: Arc::new(PgNotifyPublisher::new(pool.clone())),
+            },
+        })
     }
 }
 
