@@ -4,8 +4,9 @@
 //! One module per concept, named as in the domain: `identity`, `audit`, `patients`,
 //! `referrals`, `notifications` and `scheduling`, over `db`, which connects to either database
 //! and holds what the backends share. Every repository is written once, as SQL both databases
-//! accept, and instantiated for each backend by a macro; the contract suite in `tests/` runs
-//! every query on both.
+//! accept, in one implementation generic over the backend (see `db::backend`), and wired for
+//! SQLite and for PostgreSQL in `Repositories`; the contract suite in `tests/` runs every query
+//! on both.
 
 pub mod audit;
 pub mod db;

@@ -1,23 +1,29 @@
 //! Writing audit events, shared by the audit log and by every repository that stores a change
 //! together with its audit event in one transaction.
 
+use std::future::Future;
+
+use sqlx::Executor;
+use uuid::Uuid;
+
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::patients::PatientId;
 
+use crate::db::backend::{Backend, Param};
 use crate::db::sql_time::DbTime;
 
 /// The audit insert; one row per event.
-pub(crate) const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events \
+const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events \
      (id, occurred_at, actor_id, actor_role, patient_id, action, outcome, basis, request_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// An audit event's values, in the order [`INSERT_AUDIT_EVENT`] binds them.
 pub(crate) struct AuditRow<'a> {
-    pub id: uuid::Uuid,
+    pub id: Uuid,
     pub occurred_at: DbTime,
-    pub actor_id: uuid::Uuid,
+    pub actor_id: Uuid,
     pub actor_role: &'static str,
-    pub patient_id: Option<uuid::Uuid>,
+    pub patient_id: Option<Uuid>,
     pub action: &'static str,
     pub outcome: &'static str,
     pub basis: Option<&'static str>,
@@ -40,12 +46,33 @@ impl<'a> From<&'a AuditEvent> for AuditRow<'a> {
     }
 }
 
-/// Inserts one audit event on `$executor` (a transaction, so that it commits with the change it
-/// records). Evaluates to `Result<_, sqlx::Error>`.
-macro_rules! insert_audit_event {
-    ($executor:expr, $event:expr) => {{
-        let row = $crate::audit::AuditRow::from($event);
-        sqlx::query($crate::audit::INSERT_AUDIT_EVENT)
+/// Writing one audit event on a connection inside a write transaction, the change's own, so
+/// that it commits with the change it records: every repository that changes patient data
+/// calls this before committing. One implementation serves every backend that binds the
+/// event's columns.
+pub(crate) trait InsertAuditEvent: Backend {
+    fn insert_audit_event(
+        conn: &mut Self::Connection,
+        event: &AuditEvent,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl<DB> InsertAuditEvent for DB
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+{
+    async fn insert_audit_event(
+        conn: &mut DB::Connection,
+        event: &AuditEvent,
+    ) -> Result<(), sqlx::Error> {
+        let row = AuditRow::from(event);
+        sqlx::query(INSERT_AUDIT_EVENT)
             .bind(row.id)
             .bind(row.occurred_at)
             .bind(row.actor_id)
@@ -55,8 +82,8 @@ macro_rules! insert_audit_event {
             .bind(row.outcome)
             .bind(row.basis)
             .bind(row.request_id)
-            .execute($executor)
-            .await
-    }};
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }
-pub(crate) use insert_audit_event;

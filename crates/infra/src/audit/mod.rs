@@ -4,12 +4,12 @@
 
 mod event_sql;
 
-pub(crate) use event_sql::{AuditRow, INSERT_AUDIT_EVENT, insert_audit_event};
+pub(crate) use event_sql::InsertAuditEvent;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{Executor, FromRow, Pool, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -19,17 +19,24 @@ use carehub_domain::kernel::RepositoryError;
 use carehub_domain::kernel::{Page, PageRequest};
 use carehub_domain::patients::PatientId;
 
-use crate::db::backend::{Backend, corrupt, joined_name, storage};
-use crate::db::sql_repository;
+use crate::db::backend::{Backend, Param, corrupt, joined_name, storage};
 use crate::db::sql_time::DbTime;
+use event_sql::AuditRow;
 
 /// Rows per multi-row insert: 9 parameters each stays under SQLite's oldest limit of 999.
 const ROWS_PER_INSERT: usize = 100;
 
-sql_repository!(
-    /// The append-only audit trail.
-    SqlAuditLog
-);
+/// The append-only audit trail.
+#[derive(Debug, Clone)]
+pub struct SqlAuditLog<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlAuditLog<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct AuditEntryRow {
@@ -72,87 +79,89 @@ impl TryFrom<AuditEntryRow> for AuditEntry {
     }
 }
 
-macro_rules! impl_audit_log {
-    ($db:ty) => {
-        #[async_trait]
-        impl AuditLog for SqlAuditLog<$db> {
-            async fn record(&self, events: Vec<AuditEvent>) -> Result<(), RepositoryError> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                for chunk in events.chunks(ROWS_PER_INSERT) {
-                    let mut insert = QueryBuilder::<$db>::new(
-                        "INSERT INTO audit_events (id, occurred_at, actor_id, actor_role, \
-                         patient_id, action, outcome, basis, request_id) ",
-                    );
-                    insert.push_values(chunk.iter().map(AuditRow::from), |mut values, row| {
-                        values
-                            .push_bind(row.id)
-                            .push_bind(row.occurred_at)
-                            .push_bind(row.actor_id)
-                            .push_bind(row.actor_role)
-                            .push_bind(row.patient_id)
-                            .push_bind(row.action)
-                            .push_bind(row.outcome)
-                            .push_bind(row.basis)
-                            .push_bind(row.request_id);
-                    });
-                    // Batches vary in size: keep their statements out of the statement cache.
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(storage)?;
-                }
-                tx.commit().await.map_err(storage)
-            }
-
-            async fn list(
-                &self,
-                filter: AuditFilter,
-                page: PageRequest<AuditEventId>,
-            ) -> Result<Page<AuditEntry, AuditEventId>, RepositoryError> {
-                // Ids are UUIDv7: id order is time order.
-                let rows = sqlx::query_as::<_, AuditEntryRow>(
-                    "SELECT a.id, a.occurred_at, a.actor_id, a.actor_role, a.patient_id, \
-                     a.action, a.outcome, a.basis, a.request_id, u.full_name AS actor_name \
-                     FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id \
-                     WHERE ($1 IS NULL OR a.patient_id = $1) \
-                     AND ($2 IS NULL OR a.actor_id = $2) \
-                     AND ($3 IS NULL OR a.occurred_at >= $3) \
-                     AND ($4 IS NULL OR a.occurred_at < $4) \
-                     AND ($5 IS NULL OR a.id < $5) \
-                     ORDER BY a.id DESC LIMIT $6",
-                )
-                .bind(filter.patient_id.as_ref().map(PatientId::as_uuid))
-                .bind(filter.actor_id.as_ref().map(UserId::as_uuid))
-                .bind(filter.from.map(DbTime))
-                .bind(filter.to.map(DbTime))
-                .bind(page.after().map(AuditEventId::as_uuid))
-                .bind(i64::from(page.limit()) + 1)
-                .fetch_all(&self.pool)
+#[async_trait]
+impl<DB> AuditLog for SqlAuditLog<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Option<DbTime>: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'r> AuditEntryRow: FromRow<'r, DB::Row>,
+{
+    async fn record(&self, events: Vec<AuditEvent>) -> Result<(), RepositoryError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<DB>::new(
+                "INSERT INTO audit_events (id, occurred_at, actor_id, actor_role, \
+                 patient_id, action, outcome, basis, request_id) ",
+            );
+            insert.push_values(chunk.iter().map(AuditRow::from), |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.occurred_at)
+                    .push_bind(row.actor_id)
+                    .push_bind(row.actor_role)
+                    .push_bind(row.patient_id)
+                    .push_bind(row.action)
+                    .push_bind(row.outcome)
+                    .push_bind(row.basis)
+                    .push_bind(row.request_id);
+            });
+            // Batches vary in size: keep their statements out of the statement cache.
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
                 .await
                 .map_err(storage)?;
-                let entries = rows
-                    .into_iter()
-                    .map(AuditEntry::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::from_overfetch(entries, page.limit(), |entry| {
-                    entry.event.id
-                }))
-            }
         }
-    };
-}
+        tx.commit().await.map_err(storage)
+    }
 
-impl_audit_log!(Sqlite);
-impl_audit_log!(Postgres);
+    async fn list(
+        &self,
+        filter: AuditFilter,
+        page: PageRequest<AuditEventId>,
+    ) -> Result<Page<AuditEntry, AuditEventId>, RepositoryError> {
+        // Ids are UUIDv7: id order is time order.
+        let rows = sqlx::query_as::<_, AuditEntryRow>(
+            "SELECT a.id, a.occurred_at, a.actor_id, a.actor_role, a.patient_id, \
+             a.action, a.outcome, a.basis, a.request_id, u.full_name AS actor_name \
+             FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id \
+             WHERE ($1 IS NULL OR a.patient_id = $1) \
+             AND ($2 IS NULL OR a.actor_id = $2) \
+             AND ($3 IS NULL OR a.occurred_at >= $3) \
+             AND ($4 IS NULL OR a.occurred_at < $4) \
+             AND ($5 IS NULL OR a.id < $5) \
+             ORDER BY a.id DESC LIMIT $6",
+        )
+        .bind(filter.patient_id.as_ref().map(PatientId::as_uuid))
+        .bind(filter.actor_id.as_ref().map(UserId::as_uuid))
+        .bind(filter.from.map(DbTime))
+        .bind(filter.to.map(DbTime))
+        .bind(page.after().map(AuditEventId::as_uuid))
+        .bind(i64::from(page.limit()) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        let entries = rows
+            .into_iter()
+            .map(AuditEntry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(entries, page.limit(), |entry| {
+            entry.event.id
+        }))
+    }
+}
 
 // ---- Group commit ------------------------------------------------------------------------------
 

@@ -137,21 +137,3 @@ impl Database {
         }
     }
 }
-
-/// Declares a repository struct that holds a pool of either backend.
-macro_rules! sql_repository {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone)]
-        pub struct $name<DB: sqlx::Database> {
-            pool: sqlx::Pool<DB>,
-        }
-
-        impl<DB: sqlx::Database> $name<DB> {
-            pub fn new(pool: sqlx::Pool<DB>) -> Self {
-                Self { pool }
-            }
-        }
-    };
-}
-pub(crate) use sql_repository;

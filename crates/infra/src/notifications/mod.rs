@@ -10,4 +10,4 @@ pub use publish::{
     PgNotifyPublisher, Realtime, spawn_pg_listener,
 };
 pub use repository::SqlNotificationRepository;
-pub(crate) use repository::StoreNotifications;
+pub(crate) use repository::{StoreNotifications, commit_notifying};

@@ -13,10 +13,11 @@ use std::future::Future;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::RepositoryError;
 use carehub_domain::notifications::{
@@ -24,14 +25,21 @@ use carehub_domain::notifications::{
     Recipient,
 };
 
-use crate::db::backend::{Backend, corrupt, storage};
-use crate::db::sql_repository;
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, storage};
 use crate::db::sql_time::DbTime;
 
-sql_repository!(
-    /// Users' notifications: appended on their own, listed, and marked read.
-    SqlNotificationRepository
-);
+/// Users' notifications: appended on their own, listed, and marked read.
+#[derive(Debug, Clone)]
+pub struct SqlNotificationRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlNotificationRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 /// A notification's data as stored (JSON) and published, independent of the domain's serde
 /// shape, so that the stored and wire formats change only on purpose.
@@ -121,14 +129,35 @@ const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (recipient_id, id, kind, created_at, read_at, data) VALUES ($1, $2, $3, $4, NULL, $5)";
 
 /// The columns [`NotificationRow`] reads, as a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! notification_columns {
     () => {
         "recipient_id, id, kind, created_at, read_at, data"
     };
 }
 
+/// Ends a change that notifies someone: writes its audit event and its notifications (created
+/// at `at`) in the change's transaction, then commits it, and returns the notifications as
+/// stored. On a failure the transaction is dropped, which rolls it back.
+pub(crate) async fn commit_notifying<DB>(
+    mut tx: Transaction<'static, DB>,
+    audit: &AuditEvent,
+    notifications: &[NewNotification],
+    at: OffsetDateTime,
+) -> Result<Vec<Notification>, sqlx::Error>
+where
+    DB: InsertAuditEvent + StoreNotifications,
+{
+    DB::insert_audit_event(&mut tx, audit).await?;
+    let stored = DB::store_notifications(&mut tx, notifications, at).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
 /// Stores notifications on a connection inside a write transaction, the change's own: every
-/// repository whose changes notify calls this before committing.
+/// repository whose changes notify calls this before committing. One implementation serves
+/// every backend that binds and reads the columns it uses.
 pub(crate) trait StoreNotifications: Backend {
     /// Resolves each recipient (`ActiveAdmins` as of now, in this transaction), bumps the
     /// recipients' counters in ascending user-id order (so that two transactions never wait on
@@ -141,214 +170,223 @@ pub(crate) trait StoreNotifications: Backend {
     ) -> impl Future<Output = Result<Vec<Notification>, sqlx::Error>> + Send;
 }
 
-macro_rules! impl_store_notifications {
-    ($db:ty) => {
-        impl StoreNotifications for $db {
-            async fn store_notifications(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                notifications: &[NewNotification],
-                at: OffsetDateTime,
-            ) -> Result<Vec<Notification>, sqlx::Error> {
-                if notifications.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let at = stored_precision(at);
-                let mut admins: Option<Vec<Uuid>> = None;
-                // Each notification to store, by recipient, in the order given.
-                let mut entries: Vec<(Uuid, &NewNotification)> = Vec::new();
-                for notification in notifications {
-                    match notification.recipient {
-                        Recipient::User(user) => entries.push((*user.as_uuid(), notification)),
-                        Recipient::ActiveAdmins => {
-                            if admins.is_none() {
-                                let rows: Vec<(Uuid,)> =
-                                    sqlx::query_as(ACTIVE_ADMINS).fetch_all(&mut *conn).await?;
-                                admins = Some(rows.into_iter().map(|(id,)| id).collect());
-                            }
-                            for admin in admins.iter().flatten() {
-                                entries.push((*admin, notification));
-                            }
-                        }
+impl<DB> StoreNotifications for DB
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Json<StoredData>: Param<'a, DB>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn store_notifications(
+        conn: &mut DB::Connection,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Notification>, sqlx::Error> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = stored_precision(at);
+        let mut admins: Option<Vec<Uuid>> = None;
+        // Each notification to store, by recipient, in the order given.
+        let mut entries: Vec<(Uuid, &NewNotification)> = Vec::new();
+        for notification in notifications {
+            match notification.recipient {
+                Recipient::User(user) => entries.push((*user.as_uuid(), notification)),
+                Recipient::ActiveAdmins => {
+                    if admins.is_none() {
+                        let rows: Vec<(Uuid,)> =
+                            sqlx::query_as(ACTIVE_ADMINS).fetch_all(&mut *conn).await?;
+                        admins = Some(rows.into_iter().map(|(id,)| id).collect());
+                    }
+                    for admin in admins.iter().flatten() {
+                        entries.push((*admin, notification));
                     }
                 }
-                let mut by_recipient: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-                for (index, (recipient, _)) in entries.iter().enumerate() {
-                    by_recipient.entry(*recipient).or_default().push(index);
-                }
-                let mut stored: Vec<Option<Notification>> = vec![None; entries.len()];
-                for (recipient, indexes) in &by_recipient {
-                    let count = i64::try_from(indexes.len())
-                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                    let (last,): (i64,) = sqlx::query_as(BUMP_COUNTER)
-                        .bind(recipient)
-                        .bind(count)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                    for (id, index) in (last - count + 1..).zip(indexes) {
-                        let notification = entries[*index].1;
-                        sqlx::query(INSERT_NOTIFICATION)
-                            .bind(recipient)
-                            .bind(id)
-                            .bind(notification.kind.as_str())
-                            .bind(DbTime(at))
-                            .bind(Json(StoredData::from(&notification.data)))
-                            .execute(&mut *conn)
-                            .await?;
-                        stored[*index] = Some(Notification {
-                            id,
-                            recipient: UserId::from_uuid(*recipient),
-                            kind: notification.kind,
-                            created_at: at,
-                            read_at: None,
-                            data: notification.data.clone(),
-                        });
-                    }
-                }
-                Ok(stored.into_iter().flatten().collect())
             }
         }
-    };
+        let mut by_recipient: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+        for (index, (recipient, _)) in entries.iter().enumerate() {
+            by_recipient.entry(*recipient).or_default().push(index);
+        }
+        let mut stored: Vec<Option<Notification>> = vec![None; entries.len()];
+        for (recipient, indexes) in &by_recipient {
+            let count =
+                i64::try_from(indexes.len()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let (last,): (i64,) = sqlx::query_as(BUMP_COUNTER)
+                .bind(recipient)
+                .bind(count)
+                .fetch_one(&mut *conn)
+                .await?;
+            for (id, index) in (last - count + 1..).zip(indexes) {
+                let notification = entries[*index].1;
+                sqlx::query(INSERT_NOTIFICATION)
+                    .bind(recipient)
+                    .bind(id)
+                    .bind(notification.kind.as_str())
+                    .bind(DbTime(at))
+                    .bind(Json(StoredData::from(&notification.data)))
+                    .execute(&mut *conn)
+                    .await?;
+                stored[*index] = Some(Notification {
+                    id,
+                    recipient: UserId::from_uuid(*recipient),
+                    kind: notification.kind,
+                    created_at: at,
+                    read_at: None,
+                    data: notification.data.clone(),
+                });
+            }
+        }
+        Ok(stored.into_iter().flatten().collect())
+    }
 }
 
-impl_store_notifications!(Sqlite);
-impl_store_notifications!(Postgres);
+#[async_trait]
+impl<DB> NotificationRepository for SqlNotificationRepository<DB>
+where
+    DB: StoreNotifications + LastIds,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'r> NotificationRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn append(
+        &self,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let stored = DB::store_notifications(&mut tx, notifications, at)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(stored)
+    }
 
-macro_rules! impl_notification_repository {
-    ($db:ty) => {
-        #[async_trait]
-        impl NotificationRepository for SqlNotificationRepository<$db> {
-            async fn append(
-                &self,
-                notifications: &[NewNotification],
-                at: OffsetDateTime,
-            ) -> Result<Vec<Notification>, RepositoryError> {
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                let stored = <$db>::store_notifications(&mut tx, notifications, at)
-                    .await
-                    .map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(stored)
-            }
+    async fn list(&self, query: NotificationQuery) -> Result<Vec<Notification>, RepositoryError> {
+        // Two statements rather than a flag, so that each uses its index.
+        let sql = if query.unread_only {
+            concat!(
+                "SELECT ",
+                notification_columns!(),
+                " FROM notifications \
+                 WHERE recipient_id = $1 AND id > $2 AND read_at IS NULL \
+                 ORDER BY id LIMIT $3"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                notification_columns!(),
+                " FROM notifications WHERE recipient_id = $1 AND id > $2 \
+                 ORDER BY id LIMIT $3"
+            )
+        };
+        sqlx::query_as::<_, NotificationRow>(sql)
+            .bind(query.recipient.as_uuid())
+            .bind(query.after.unwrap_or(0))
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Notification::try_from)
+            .collect()
+    }
 
-            async fn list(
-                &self,
-                query: NotificationQuery,
-            ) -> Result<Vec<Notification>, RepositoryError> {
-                // Two statements rather than a flag, so that each uses its index.
-                let sql = if query.unread_only {
-                    concat!(
-                        "SELECT ",
-                        notification_columns!(),
-                        " FROM notifications \
-                         WHERE recipient_id = $1 AND id > $2 AND read_at IS NULL \
-                         ORDER BY id LIMIT $3"
-                    )
-                } else {
-                    concat!(
-                        "SELECT ",
-                        notification_columns!(),
-                        " FROM notifications WHERE recipient_id = $1 AND id > $2 \
-                         ORDER BY id LIMIT $3"
-                    )
-                };
-                sqlx::query_as::<_, NotificationRow>(sql)
-                    .bind(query.recipient.as_uuid())
-                    .bind(query.after.unwrap_or(0))
-                    .bind(i64::from(query.limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(storage)?
-                    .into_iter()
-                    .map(Notification::try_from)
-                    .collect()
-            }
+    async fn mark_read(
+        &self,
+        recipient: UserId,
+        id: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<Notification>, RepositoryError> {
+        sqlx::query_as::<_, NotificationRow>(concat!(
+            "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
+             WHERE recipient_id = $1 AND id = $2 RETURNING ",
+            notification_columns!()
+        ))
+        .bind(recipient.as_uuid())
+        .bind(id)
+        .bind(DbTime(at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(Notification::try_from)
+        .transpose()
+    }
 
-            async fn mark_read(
-                &self,
-                recipient: UserId,
-                id: i64,
-                at: OffsetDateTime,
-            ) -> Result<Option<Notification>, RepositoryError> {
-                sqlx::query_as::<_, NotificationRow>(concat!(
-                    "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
-                     WHERE recipient_id = $1 AND id = $2 RETURNING ",
-                    notification_columns!()
-                ))
+    async fn mark_all_read(
+        &self,
+        recipient: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u64, RepositoryError> {
+        let done = sqlx::query(
+            "UPDATE notifications SET read_at = $2 \
+             WHERE recipient_id = $1 AND read_at IS NULL",
+        )
+        .bind(recipient.as_uuid())
+        .bind(DbTime(at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unread_count(&self, recipient: UserId) -> Result<u64, RepositoryError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM notifications \
+             WHERE recipient_id = $1 AND read_at IS NULL",
+        )
+        .bind(recipient.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        u64::try_from(count).map_err(|e| corrupt("notifications", e))
+    }
+
+    async fn last_id(&self, recipient: UserId) -> Result<i64, RepositoryError> {
+        let last: Option<(i64,)> =
+            sqlx::query_as("SELECT last_id FROM notification_counters WHERE user_id = $1")
                 .bind(recipient.as_uuid())
-                .bind(id)
-                .bind(DbTime(at))
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(storage)?
-                .map(Notification::try_from)
-                .transpose()
-            }
-
-            async fn mark_all_read(
-                &self,
-                recipient: UserId,
-                at: OffsetDateTime,
-            ) -> Result<u64, RepositoryError> {
-                let done = sqlx::query(
-                    "UPDATE notifications SET read_at = $2 \
-                     WHERE recipient_id = $1 AND read_at IS NULL",
-                )
-                .bind(recipient.as_uuid())
-                .bind(DbTime(at))
-                .execute(&self.pool)
-                .await
                 .map_err(storage)?;
-                Ok(done.rows_affected())
-            }
+        Ok(last.map_or(0, |(id,)| id))
+    }
 
-            async fn unread_count(&self, recipient: UserId) -> Result<u64, RepositoryError> {
-                let (count,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM notifications \
-                     WHERE recipient_id = $1 AND read_at IS NULL",
-                )
-                .bind(recipient.as_uuid())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage)?;
-                u64::try_from(count).map_err(|e| corrupt("notifications", e))
-            }
-
-            async fn last_id(&self, recipient: UserId) -> Result<i64, RepositoryError> {
-                let last: Option<(i64,)> =
-                    sqlx::query_as("SELECT last_id FROM notification_counters WHERE user_id = $1")
-                        .bind(recipient.as_uuid())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(storage)?;
-                Ok(last.map_or(0, |(id,)| id))
-            }
-
-            async fn last_ids(
-                &self,
-                recipients: &[UserId],
-            ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
-                let mut found = Vec::new();
-                for chunk in recipients.chunks(LAST_IDS_CHUNK) {
-                    found.extend(self.last_ids_in_chunk(chunk).await?);
-                }
-                Ok(found)
-            }
+    async fn last_ids(&self, recipients: &[UserId]) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let mut found = Vec::new();
+        for chunk in recipients.chunks(LAST_IDS_CHUNK) {
+            found.extend(DB::last_ids_in_chunk(&self.pool, chunk).await?);
         }
-    };
+        Ok(found)
+    }
 }
 
 /// How many users one query of [`NotificationRepository::last_ids`] asks about.
 const LAST_IDS_CHUNK: usize = 500;
 
-impl SqlNotificationRepository<Sqlite> {
-    /// One query for at most [`LAST_IDS_CHUNK`] users, handed over as one JSON array of hex ids
-    /// (SQLite has no array parameters).
+/// Reading a chunk of users' last notification ids in one query, the part of
+/// [`NotificationRepository::last_ids`] whose SQL differs between the backends.
+pub(crate) trait LastIds: Backend {
+    /// The last ids of at most [`LAST_IDS_CHUNK`] users.
+    fn last_ids_in_chunk(
+        pool: &Pool<Self>,
+        chunk: &[UserId],
+    ) -> impl Future<Output = Result<Vec<(UserId, i64)>, RepositoryError>> + Send;
+}
+
+impl LastIds for Sqlite {
+    /// One query, the users handed over as one JSON array of hex ids (SQLite has no array
+    /// parameters).
     async fn last_ids_in_chunk(
-        &self,
+        pool: &Pool<Self>,
         chunk: &[UserId],
     ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
         let ids: Vec<String> = chunk
@@ -361,7 +399,7 @@ impl SqlNotificationRepository<Sqlite> {
              WHERE user_id IN (SELECT unhex(value) FROM json_each($1))",
         )
         .bind(json)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
         .map_err(storage)?;
         Ok(rows
@@ -371,10 +409,10 @@ impl SqlNotificationRepository<Sqlite> {
     }
 }
 
-impl SqlNotificationRepository<Postgres> {
-    /// One query for at most [`LAST_IDS_CHUNK`] users.
+impl LastIds for Postgres {
+    /// One query, the users handed over as an array.
     async fn last_ids_in_chunk(
-        &self,
+        pool: &Pool<Self>,
         chunk: &[UserId],
     ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
         let ids: Vec<Uuid> = chunk.iter().map(|u| *u.as_uuid()).collect();
@@ -382,7 +420,7 @@ impl SqlNotificationRepository<Postgres> {
             "SELECT user_id, last_id FROM notification_counters WHERE user_id = ANY($1)",
         )
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
         .map_err(storage)?;
         Ok(rows
@@ -391,6 +429,3 @@ impl SqlNotificationRepository<Postgres> {
             .collect())
     }
 }
-
-impl_notification_repository!(Sqlite);
-impl_notification_repository!(Postgres);

@@ -2,7 +2,7 @@
 //! as JSON text in the shape clients write them.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Executor, FromRow, Pool};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -13,15 +13,21 @@ use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::patients::PatientId;
 use carehub_domain::patients::{MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository};
 
-use crate::audit::insert_audit_event;
-use crate::db::backend::{Backend, corrupt, storage};
-use crate::db::sql_repository;
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Param, corrupt, storage};
 use crate::db::sql_time::DbTime;
 
-sql_repository!(
-    /// Medical information, written whole with its audit event.
-    SqlMedicalRepository
-);
+/// Medical information, written whole with its audit event.
+#[derive(Debug, Clone)]
+pub struct SqlMedicalRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlMedicalRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct MedicalRow {
@@ -82,76 +88,77 @@ impl TryFrom<MedicalRow> for MedicalRecord {
     }
 }
 
-macro_rules! impl_medical_repository {
-    ($db:ty) => {
-        #[async_trait]
-        impl MedicalRepository for SqlMedicalRepository<$db> {
-            async fn get(&self, patient_id: PatientId) -> Result<MedicalRecord, RepositoryError> {
-                let row = sqlx::query_as::<_, MedicalRow>(
-                    "SELECT patient_id, blood_type, allergies, conditions, medications, \
-                     updated_at, updated_by FROM medical_records WHERE patient_id = $1",
-                )
-                .bind(patient_id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage)?;
-                match row {
-                    Some(row) => MedicalRecord::try_from(row),
-                    None => Ok(MedicalRecord {
-                        patient_id,
-                        info: MedicalInfo::default(),
-                        updated_at: None,
-                        updated_by: None,
-                    }),
-                }
-            }
-
-            async fn put(
-                &self,
-                patient_id: PatientId,
-                info: &MedicalInfo,
-                by: UserId,
-                at: OffsetDateTime,
-                audit: &AuditEvent,
-            ) -> Result<MedicalRecord, RepositoryError> {
-                let lists = StoredLists::of(info)?;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                let row = sqlx::query_as::<_, MedicalRow>(
-                    "INSERT INTO medical_records \
-                     (patient_id, blood_type, allergies, conditions, medications, updated_at, \
-                      updated_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (patient_id) DO UPDATE SET \
-                     blood_type = excluded.blood_type, allergies = excluded.allergies, \
-                     conditions = excluded.conditions, medications = excluded.medications, \
-                     updated_at = excluded.updated_at, updated_by = excluded.updated_by \
-                     RETURNING patient_id, blood_type, allergies, conditions, medications, \
-                     updated_at, updated_by",
-                )
-                .bind(patient_id.as_uuid())
-                .bind(info.blood_type.map(|b| b.as_str()))
-                .bind(&lists.allergies)
-                .bind(&lists.conditions)
-                .bind(&lists.medications)
-                .bind(DbTime(at))
-                .bind(by.as_uuid())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(storage)?;
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                MedicalRecord::try_from(row)
-            }
+#[async_trait]
+impl<DB> MedicalRepository for SqlMedicalRepository<DB>
+where
+    DB: InsertAuditEvent,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> String: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'r> MedicalRow: FromRow<'r, DB::Row>,
+{
+    async fn get(&self, patient_id: PatientId) -> Result<MedicalRecord, RepositoryError> {
+        let row = sqlx::query_as::<_, MedicalRow>(
+            "SELECT patient_id, blood_type, allergies, conditions, medications, \
+             updated_at, updated_by FROM medical_records WHERE patient_id = $1",
+        )
+        .bind(patient_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        match row {
+            Some(row) => MedicalRecord::try_from(row),
+            None => Ok(MedicalRecord {
+                patient_id,
+                info: MedicalInfo::default(),
+                updated_at: None,
+                updated_by: None,
+            }),
         }
-    };
-}
+    }
 
-impl_medical_repository!(Sqlite);
-impl_medical_repository!(Postgres);
+    async fn put(
+        &self,
+        patient_id: PatientId,
+        info: &MedicalInfo,
+        by: UserId,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<MedicalRecord, RepositoryError> {
+        let lists = StoredLists::of(info)?;
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let row = sqlx::query_as::<_, MedicalRow>(
+            "INSERT INTO medical_records \
+             (patient_id, blood_type, allergies, conditions, medications, updated_at, \
+              updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (patient_id) DO UPDATE SET \
+             blood_type = excluded.blood_type, allergies = excluded.allergies, \
+             conditions = excluded.conditions, medications = excluded.medications, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by \
+             RETURNING patient_id, blood_type, allergies, conditions, medications, \
+             updated_at, updated_by",
+        )
+        .bind(patient_id.as_uuid())
+        .bind(info.blood_type.map(|b| b.as_str()))
+        .bind(&lists.allergies)
+        .bind(&lists.conditions)
+        .bind(&lists.medications)
+        .bind(DbTime(at))
+        .bind(by.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(storage)?;
+        DB::insert_audit_event(&mut tx, audit)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        MedicalRecord::try_from(row)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ mod medical;
 mod notes;
 mod patient;
 
-pub(crate) use care_team::{INSERT_MEMBER, INSERT_MEMBER_UNLESS_OPEN, insert_member};
+pub(crate) use care_team::{INSERT_MEMBER, INSERT_MEMBER_UNLESS_OPEN, InsertMember};
 pub use care_team::{SqlCareTeamRepository, SqlEmergencyAccessRepository};
 pub use medical::SqlMedicalRepository;
 pub use notes::SqlNoteRepository;

@@ -2,7 +2,8 @@
 //! its `patient_identifiers`, written together with the audit event of the change.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::query::Query;
+use sqlx::{Executor, FromRow, Pool};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -19,10 +20,9 @@ use carehub_domain::patients::{
     SavePatientError, SearchScope, search_key,
 };
 
-use super::care_team::insert_member;
-use crate::audit::insert_audit_event;
-use crate::db::backend::{Backend, Constraint, corrupt, storage};
-use crate::db::sql_repository;
+use super::care_team::{INSERT_MEMBER, InsertMember};
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Constraint, Param, corrupt, storage};
 use crate::db::sql_time::DbTime;
 
 const MRN_KEY: Constraint = Constraint {
@@ -45,6 +45,8 @@ const IDENTIFIER_KEY: Constraint = Constraint {
 const STORED: usize = usize::MAX;
 
 /// The columns [`PatientRow`] reads, as a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! patient_columns {
     () => {
         "id, mrn, full_name, date_of_birth, sex, phone, email, \
@@ -61,10 +63,17 @@ const SELECT_IDENTIFIERS: &str =
 const INSERT_IDENTIFIER: &str =
     "INSERT INTO patient_identifiers (patient_id, system, value) VALUES ($1, $2, $3)";
 
-sql_repository!(
-    /// Patients, their identifiers, and (at registration) their first care-team members.
-    SqlPatientRepository
-);
+/// Patients, their identifiers, and (at registration) their first care-team members.
+#[derive(Debug, Clone)]
+pub struct SqlPatientRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlPatientRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct PatientRow {
@@ -110,6 +119,8 @@ struct PatientWithIdentifierRow {
 }
 
 /// The patient and its identifiers, as a `LEFT JOIN`; a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! select_with_identifiers {
     () => {
         concat!(
@@ -332,32 +343,39 @@ impl<'a> DetailColumns<'a> {
     }
 }
 
-/// Binds [`DetailColumns`] as `$3` to `$22`, after the query's first two parameters.
-macro_rules! bind_details {
-    ($query:expr, $columns:expr) => {{
-        let c = $columns;
-        $query
-            .bind(c.full_name)
-            .bind(c.search_name.as_str())
-            .bind(c.date_of_birth)
-            .bind(c.sex)
-            .bind(c.phone)
-            .bind(c.email)
-            .bind(c.address_lines.as_deref())
-            .bind(c.address_city)
-            .bind(c.address_postal_code)
-            .bind(c.address_country)
-            .bind(c.insurance_provider)
-            .bind(c.insurance_policy_number)
-            .bind(c.insurance_group)
-            .bind(c.insurance_valid_until)
-            .bind(c.emergency_name)
-            .bind(c.emergency_relationship)
-            .bind(c.emergency_phone)
-            .bind(c.room)
-            .bind(c.bed)
-            .bind(c.user_id)
-    }};
+impl DetailColumns<'_> {
+    /// Binds the details as `$3` to `$22`, after the query's first two parameters.
+    fn bind<'q, DB>(&self, query: Query<'q, DB, DB::Arguments>) -> Query<'q, DB, DB::Arguments>
+    where
+        DB: sqlx::Database,
+        for<'a> &'a str: Param<'a, DB>,
+        for<'a> Option<&'a str>: Param<'a, DB>,
+        for<'a> Date: Param<'a, DB>,
+        for<'a> Option<Date>: Param<'a, DB>,
+        for<'a> Option<Uuid>: Param<'a, DB>,
+    {
+        query
+            .bind(self.full_name)
+            .bind(self.search_name.as_str())
+            .bind(self.date_of_birth)
+            .bind(self.sex)
+            .bind(self.phone)
+            .bind(self.email)
+            .bind(self.address_lines.as_deref())
+            .bind(self.address_city)
+            .bind(self.address_postal_code)
+            .bind(self.address_country)
+            .bind(self.insurance_provider)
+            .bind(self.insurance_policy_number)
+            .bind(self.insurance_group)
+            .bind(self.insurance_valid_until)
+            .bind(self.emergency_name)
+            .bind(self.emergency_relationship)
+            .bind(self.emergency_phone)
+            .bind(self.room)
+            .bind(self.bed)
+            .bind(self.user_id)
+    }
 }
 
 /// The patient table's unique keys as the domain's errors.
@@ -423,198 +441,209 @@ const ACCESS_FACTS: &str = "SELECT \
              AND e.expires_at > $3) AS emergency_access \
      FROM patients p WHERE p.id = $1";
 
-macro_rules! impl_patient_repository {
-    ($db:ty) => {
-        #[async_trait]
-        impl PatientRepository for SqlPatientRepository<$db> {
-            async fn create(
-                &self,
-                patient: &Patient,
-                first_members: &[CareTeamMember],
-                audit: &AuditEvent,
-            ) -> Result<(), SavePatientError> {
-                let columns = DetailColumns::of(&patient.details)?;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                let insert = sqlx::query(
-                    "INSERT INTO patients (id, mrn, full_name, search_name, date_of_birth, sex, \
-                     phone, email, address_lines, address_city, address_postal_code, \
-                     address_country, insurance_provider, insurance_policy_number, \
-                     insurance_group, insurance_valid_until, emergency_name, \
-                     emergency_relationship, emergency_phone, room, bed, user_id, \
-                     created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-                )
+#[async_trait]
+impl<DB> PatientRepository for SqlPatientRepository<DB>
+where
+    DB: InsertMember + InsertAuditEvent,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Option<String>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<Uuid>: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> Date: Param<'a, DB>,
+    for<'a> Option<Date>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Option<DbTime>: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'r> PatientRow: FromRow<'r, DB::Row>,
+    for<'r> PatientWithIdentifierRow: FromRow<'r, DB::Row>,
+    for<'r> IdentifierRow: FromRow<'r, DB::Row>,
+    for<'r> SummaryRow: FromRow<'r, DB::Row>,
+    for<'r> AccessFactsRow: FromRow<'r, DB::Row>,
+{
+    async fn create(
+        &self,
+        patient: &Patient,
+        first_members: &[CareTeamMember],
+        audit: &AuditEvent,
+    ) -> Result<(), SavePatientError> {
+        let columns = DetailColumns::of(&patient.details)?;
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let insert = sqlx::query(
+            "INSERT INTO patients (id, mrn, full_name, search_name, date_of_birth, sex, \
+             phone, email, address_lines, address_city, address_postal_code, \
+             address_country, insurance_provider, insurance_policy_number, \
+             insurance_group, insurance_valid_until, emergency_name, \
+             emergency_relationship, emergency_phone, room, bed, user_id, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+        )
+        .bind(patient.id.as_uuid())
+        .bind(patient.mrn.as_str());
+        columns
+            .bind(insert)
+            .bind(DbTime(patient.created_at))
+            .bind(DbTime(patient.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(patient_conflict)?;
+        // One at a time, so that a taken value names its system.
+        for identifier in &patient.details.identifiers {
+            sqlx::query(INSERT_IDENTIFIER)
                 .bind(patient.id.as_uuid())
-                .bind(patient.mrn.as_str());
-                bind_details!(insert, &columns)
-                    .bind(DbTime(patient.created_at))
-                    .bind(DbTime(patient.updated_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(patient_conflict)?;
-                // One at a time, so that a taken value names its system.
-                for identifier in &patient.details.identifiers {
-                    sqlx::query(INSERT_IDENTIFIER)
-                        .bind(patient.id.as_uuid())
-                        .bind(identifier.system.as_str())
-                        .bind(identifier.value.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| identifier_conflict(e, identifier))?;
-                }
-                for member in first_members {
-                    insert_member!(&mut *tx, member).map_err(storage)?;
-                }
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(())
-            }
-
-            async fn find(&self, id: PatientId) -> Result<Option<Patient>, RepositoryError> {
-                let rows = sqlx::query_as::<_, PatientWithIdentifierRow>(concat!(
-                    select_with_identifiers!(),
-                    "WHERE p.id = $1"
-                ))
-                .bind(id.as_uuid())
-                .fetch_all(&self.pool)
+                .bind(identifier.system.as_str())
+                .bind(identifier.value.as_str())
+                .execute(&mut *tx)
                 .await
-                .map_err(storage)?;
-                patient_from_rows(rows)
-            }
-
-            async fn find_by_user(
-                &self,
-                user_id: UserId,
-            ) -> Result<Option<Patient>, RepositoryError> {
-                let rows = sqlx::query_as::<_, PatientWithIdentifierRow>(concat!(
-                    select_with_identifiers!(),
-                    "WHERE p.user_id = $1"
-                ))
-                .bind(user_id.as_uuid())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?;
-                patient_from_rows(rows)
-            }
-
-            async fn update(
-                &self,
-                id: PatientId,
-                details: &PatientDetails,
-                expected_updated_at: OffsetDateTime,
-                now: OffsetDateTime,
-                audit: &AuditEvent,
-            ) -> Result<Patient, SavePatientError> {
-                let columns = DetailColumns::of(details)?;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                // The condition on updated_at is the optimistic lock: of two writers that read
-                // the same version, the second finds no row.
-                let update = sqlx::query_as::<_, PatientRow>(concat!(
-                    "UPDATE patients SET full_name = $3, search_name = $4, date_of_birth = $5, \
-                     sex = $6, phone = $7, email = $8, address_lines = $9, address_city = $10, \
-                     address_postal_code = $11, address_country = $12, \
-                     insurance_provider = $13, insurance_policy_number = $14, \
-                     insurance_group = $15, insurance_valid_until = $16, emergency_name = $17, \
-                     emergency_relationship = $18, emergency_phone = $19, room = $20, \
-                     bed = $21, user_id = $22, updated_at = $23 \
-                     WHERE id = $1 AND updated_at = $2 \
-                     RETURNING ",
-                    patient_columns!()
-                ))
-                .bind(id.as_uuid())
-                .bind(DbTime(expected_updated_at));
-                let row = bind_details!(update, &columns)
-                    .bind(DbTime(now))
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(patient_conflict)?
-                    .ok_or(SavePatientError::Stale)?;
-                sqlx::query("DELETE FROM patient_identifiers WHERE patient_id = $1")
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
-                for identifier in &details.identifiers {
-                    sqlx::query(INSERT_IDENTIFIER)
-                        .bind(id.as_uuid())
-                        .bind(identifier.system.as_str())
-                        .bind(identifier.value.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| identifier_conflict(e, identifier))?;
-                }
-                let identifiers = sqlx::query_as::<_, IdentifierRow>(SELECT_IDENTIFIERS)
-                    .bind(id.as_uuid())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(storage)?;
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(row.into_patient(identifiers)?)
-            }
-
-            async fn search(
-                &self,
-                query: &PatientQuery,
-                page: PageRequest<PatientId>,
-            ) -> Result<Page<PatientSummary, PatientId>, RepositoryError> {
-                let text = query.text.as_ref();
-                let (doctor_id, at) = match query.scope {
-                    SearchScope::All => (None, None),
-                    SearchScope::Doctor { doctor_id, at } => (Some(doctor_id), Some(at)),
-                };
-                let rows = sqlx::query_as::<_, SummaryRow>(SEARCH)
-                    .bind(page.after().map(PatientId::as_uuid))
-                    .bind(i64::from(page.limit()) + 1)
-                    .bind(text.and_then(|t| t.mrn()).map(Mrn::as_str))
-                    .bind(text.map(|t| t.exact()))
-                    .bind(text.map(|t| contains_pattern(t.name_fragment())))
-                    .bind(doctor_id.as_ref().map(UserId::as_uuid))
-                    .bind(at.map(DbTime))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(storage)?;
-                let summaries = rows
-                    .into_iter()
-                    .map(PatientSummary::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::from_overfetch(summaries, page.limit(), |p| p.id))
-            }
-
-            async fn access_facts(
-                &self,
-                patient_id: PatientId,
-                user_id: UserId,
-                at: OffsetDateTime,
-            ) -> Result<Option<AccessFacts>, RepositoryError> {
-                let row = sqlx::query_as::<_, AccessFactsRow>(ACCESS_FACTS)
-                    .bind(patient_id.as_uuid())
-                    .bind(user_id.as_uuid())
-                    .bind(DbTime(at))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(storage)?;
-                Ok(row.map(|row| AccessFacts {
-                    is_own_record: row.is_own_record,
-                    on_care_team: row.on_care_team,
-                    emergency_access: row.emergency_access,
-                }))
-            }
+                .map_err(|e| identifier_conflict(e, identifier))?;
         }
-    };
-}
+        for member in first_members {
+            DB::insert_member(&mut tx, member, INSERT_MEMBER)
+                .await
+                .map_err(storage)?;
+        }
+        DB::insert_audit_event(&mut tx, audit)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(())
+    }
 
-impl_patient_repository!(Sqlite);
-impl_patient_repository!(Postgres);
+    async fn find(&self, id: PatientId) -> Result<Option<Patient>, RepositoryError> {
+        let rows = sqlx::query_as::<_, PatientWithIdentifierRow>(concat!(
+            select_with_identifiers!(),
+            "WHERE p.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        patient_from_rows(rows)
+    }
+
+    async fn find_by_user(&self, user_id: UserId) -> Result<Option<Patient>, RepositoryError> {
+        let rows = sqlx::query_as::<_, PatientWithIdentifierRow>(concat!(
+            select_with_identifiers!(),
+            "WHERE p.user_id = $1"
+        ))
+        .bind(user_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        patient_from_rows(rows)
+    }
+
+    async fn update(
+        &self,
+        id: PatientId,
+        details: &PatientDetails,
+        expected_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Patient, SavePatientError> {
+        let columns = DetailColumns::of(details)?;
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        // The condition on updated_at is the optimistic lock: of two writers that read
+        // the same version, the second finds no row.
+        let update = sqlx::query(concat!(
+            "UPDATE patients SET full_name = $3, search_name = $4, date_of_birth = $5, \
+             sex = $6, phone = $7, email = $8, address_lines = $9, address_city = $10, \
+             address_postal_code = $11, address_country = $12, \
+             insurance_provider = $13, insurance_policy_number = $14, \
+             insurance_group = $15, insurance_valid_until = $16, emergency_name = $17, \
+             emergency_relationship = $18, emergency_phone = $19, room = $20, \
+             bed = $21, user_id = $22, updated_at = $23 \
+             WHERE id = $1 AND updated_at = $2 \
+             RETURNING ",
+            patient_columns!()
+        ))
+        .bind(id.as_uuid())
+        .bind(DbTime(expected_updated_at));
+        let row = columns
+            .bind(update)
+            .bind(DbTime(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .and_then(|row| row.as_ref().map(PatientRow::from_row).transpose())
+            .map_err(patient_conflict)?
+            .ok_or(SavePatientError::Stale)?;
+        sqlx::query("DELETE FROM patient_identifiers WHERE patient_id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        for identifier in &details.identifiers {
+            sqlx::query(INSERT_IDENTIFIER)
+                .bind(id.as_uuid())
+                .bind(identifier.system.as_str())
+                .bind(identifier.value.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| identifier_conflict(e, identifier))?;
+        }
+        let identifiers = sqlx::query_as::<_, IdentifierRow>(SELECT_IDENTIFIERS)
+            .bind(id.as_uuid())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(storage)?;
+        DB::insert_audit_event(&mut tx, audit)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(row.into_patient(identifiers)?)
+    }
+
+    async fn search(
+        &self,
+        query: &PatientQuery,
+        page: PageRequest<PatientId>,
+    ) -> Result<Page<PatientSummary, PatientId>, RepositoryError> {
+        let text = query.text.as_ref();
+        let (doctor_id, at) = match query.scope {
+            SearchScope::All => (None, None),
+            SearchScope::Doctor { doctor_id, at } => (Some(doctor_id), Some(at)),
+        };
+        let rows = sqlx::query_as::<_, SummaryRow>(SEARCH)
+            .bind(page.after().map(PatientId::as_uuid))
+            .bind(i64::from(page.limit()) + 1)
+            .bind(text.and_then(|t| t.mrn()).map(Mrn::as_str))
+            .bind(text.map(|t| t.exact()))
+            .bind(text.map(|t| contains_pattern(t.name_fragment())))
+            .bind(doctor_id.as_ref().map(UserId::as_uuid))
+            .bind(at.map(DbTime))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        let summaries = rows
+            .into_iter()
+            .map(PatientSummary::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(summaries, page.limit(), |p| p.id))
+    }
+
+    async fn access_facts(
+        &self,
+        patient_id: PatientId,
+        user_id: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<AccessFacts>, RepositoryError> {
+        let row = sqlx::query_as::<_, AccessFactsRow>(ACCESS_FACTS)
+            .bind(patient_id.as_uuid())
+            .bind(user_id.as_uuid())
+            .bind(DbTime(at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(row.map(|row| AccessFacts {
+            is_own_record: row.is_own_record,
+            on_care_team: row.on_care_team,
+            emergency_access: row.emergency_access,
+        }))
+    }
+}
 
 #[cfg(test)]
 mod tests {

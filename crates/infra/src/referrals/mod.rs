@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Executor, FromRow, Pool};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -27,21 +27,27 @@ use carehub_domain::referrals::{
     ReferralStatus, StatusChange,
 };
 
-use crate::audit::insert_audit_event;
-use crate::db::backend::{Backend, corrupt, joined_name, storage};
-use crate::db::sql_repository;
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Param, RowsAffected as _, corrupt, joined_name, storage};
 use crate::db::sql_time::DbTime;
-use crate::notifications::StoreNotifications;
-use crate::patients::{INSERT_MEMBER_UNLESS_OPEN, insert_member};
+use crate::notifications::{StoreNotifications, commit_notifying};
+use crate::patients::{INSERT_MEMBER_UNLESS_OPEN, InsertMember};
 
 /// Stored text was bounded when it was validated on the way in; reading it back only checks
 /// that it is still well-formed, so a later change of a limit cannot make old rows corrupt.
 const STORED: usize = usize::MAX;
 
-sql_repository!(
-    /// Referrals and their snapshots.
-    SqlReferralRepository
-);
+/// Referrals and their snapshots.
+#[derive(Debug, Clone)]
+pub struct SqlReferralRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlReferralRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 // ---- The snapshot as stored ------------------------------------------------------------------
 
@@ -511,6 +517,8 @@ impl TryFrom<ReferralRow> for Referral {
 
 /// Referrals with both doctors' names (and `$extra` columns of `r`), as a literal for
 /// `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! select_referrals {
     () => {
         select_referrals!("")
@@ -551,163 +559,158 @@ const OUTBOX_BY_STATUS: &str = concat!(
      ORDER BY r.id DESC LIMIT $3"
 );
 
-macro_rules! impl_referral_repository {
-    ($db:ty) => {
-        #[async_trait]
-        impl ReferralRepository for SqlReferralRepository<$db> {
-            async fn create(
-                &self,
-                referral: &Referral,
-                snapshot: &ReferralSnapshot,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, RepositoryError> {
-                let stored_snapshot = StoredSnapshot::of(snapshot)?;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                sqlx::query(
-                    "INSERT INTO referrals (id, patient_id, patient_name, from_doctor_id, \
-                     to_doctor_id, reason, urgency, status, decline_reason, outcome, \
-                     created_at, updated_at, snapshot) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(referral.id.as_uuid())
-                .bind(referral.patient_id.as_uuid())
-                .bind(referral.patient_name.as_str())
-                .bind(referral.from_doctor_id.as_uuid())
-                .bind(referral.to_doctor_id.as_uuid())
-                .bind(referral.reason.as_str())
-                .bind(referral.urgency.as_str())
-                .bind(referral.status.as_str())
-                .bind(referral.decline_reason.as_ref().map(Text::as_str))
-                .bind(referral.outcome.as_ref().map(Text::as_str))
-                .bind(DbTime(referral.created_at))
-                .bind(DbTime(referral.updated_at))
-                .bind(Json(&stored_snapshot))
-                .execute(&mut *tx)
-                .await
-                .map_err(storage)?;
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                let stored =
-                    <$db>::store_notifications(&mut tx, notifications, referral.created_at)
-                        .await
-                        .map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(stored)
-            }
+#[async_trait]
+impl<DB> ReferralRepository for SqlReferralRepository<DB>
+where
+    DB: InsertMember + InsertAuditEvent + StoreNotifications,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'a> Json<&'a StoredSnapshot>: Param<'a, DB>,
+    for<'r> ReferralRow: FromRow<'r, DB::Row>,
+    for<'r> ReferralDetailRow: FromRow<'r, DB::Row>,
+{
+    async fn create(
+        &self,
+        referral: &Referral,
+        snapshot: &ReferralSnapshot,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let stored_snapshot = StoredSnapshot::of(snapshot)?;
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO referrals (id, patient_id, patient_name, from_doctor_id, \
+             to_doctor_id, reason, urgency, status, decline_reason, outcome, \
+             created_at, updated_at, snapshot) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(referral.id.as_uuid())
+        .bind(referral.patient_id.as_uuid())
+        .bind(referral.patient_name.as_str())
+        .bind(referral.from_doctor_id.as_uuid())
+        .bind(referral.to_doctor_id.as_uuid())
+        .bind(referral.reason.as_str())
+        .bind(referral.urgency.as_str())
+        .bind(referral.status.as_str())
+        .bind(referral.decline_reason.as_ref().map(Text::as_str))
+        .bind(referral.outcome.as_ref().map(Text::as_str))
+        .bind(DbTime(referral.created_at))
+        .bind(DbTime(referral.updated_at))
+        .bind(Json(&stored_snapshot))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let stored = commit_notifying(tx, audit, notifications, referral.created_at)
+            .await
+            .map_err(storage)?;
+        Ok(stored)
+    }
 
-            async fn find(&self, id: ReferralId) -> Result<Option<Referral>, RepositoryError> {
-                sqlx::query_as::<_, ReferralRow>(concat!(select_referrals!(), "WHERE r.id = $1"))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(storage)?
-                    .map(Referral::try_from)
-                    .transpose()
-            }
+    async fn find(&self, id: ReferralId) -> Result<Option<Referral>, RepositoryError> {
+        sqlx::query_as::<_, ReferralRow>(concat!(select_referrals!(), "WHERE r.id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(Referral::try_from)
+            .transpose()
+    }
 
-            async fn find_detail(
-                &self,
-                id: ReferralId,
-            ) -> Result<Option<(Referral, ReferralSnapshot)>, RepositoryError> {
-                let row = sqlx::query_as::<_, ReferralDetailRow>(concat!(
-                    select_referrals!(", r.snapshot"),
-                    "WHERE r.id = $1"
-                ))
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage)?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let referral = Referral::try_from(row.referral)?;
-                let snapshot = row.snapshot.0.into_snapshot()?;
-                Ok(Some((referral, snapshot)))
-            }
+    async fn find_detail(
+        &self,
+        id: ReferralId,
+    ) -> Result<Option<(Referral, ReferralSnapshot)>, RepositoryError> {
+        let row = sqlx::query_as::<_, ReferralDetailRow>(concat!(
+            select_referrals!(", r.snapshot"),
+            "WHERE r.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let referral = Referral::try_from(row.referral)?;
+        let snapshot = row.snapshot.0.into_snapshot()?;
+        Ok(Some((referral, snapshot)))
+    }
 
-            async fn list(
-                &self,
-                query: ReferralQuery,
-                page: PageRequest<ReferralId>,
-            ) -> Result<Page<Referral, ReferralId>, RepositoryError> {
-                let sql = match (query.referral_box, query.status) {
-                    (ReferralBox::Inbox, None) => INBOX,
-                    (ReferralBox::Inbox, Some(_)) => INBOX_BY_STATUS,
-                    (ReferralBox::Outbox, None) => OUTBOX,
-                    (ReferralBox::Outbox, Some(_)) => OUTBOX_BY_STATUS,
-                };
-                let mut select = sqlx::query_as::<_, ReferralRow>(sql)
-                    .bind(query.doctor_id.as_uuid())
-                    .bind(page.after().map(ReferralId::as_uuid))
-                    .bind(i64::from(page.limit()) + 1);
-                if let Some(status) = query.status {
-                    select = select.bind(status.as_str());
-                }
-                let referrals = select
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(storage)?
-                    .into_iter()
-                    .map(Referral::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::from_overfetch(referrals, page.limit(), |r| r.id))
-            }
-
-            async fn change_status(
-                &self,
-                change: &StatusChange,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Option<Vec<Notification>>, RepositoryError> {
-                let note = change.note.as_ref().map(Text::as_str);
-                let decline_reason = note.filter(|_| change.to == ReferralStatus::Declined);
-                let outcome = note.filter(|_| change.to == ReferralStatus::Completed);
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                // The condition on the status makes the change conditional: of two concurrent
-                // changes from one status, the second finds no row (on PostgreSQL it waits for
-                // the first to commit, then re-reads the row).
-                let changed = sqlx::query(
-                    "UPDATE referrals SET status = $3, decline_reason = $4, outcome = $5, \
-                     updated_at = $6 WHERE id = $1 AND status = $2",
-                )
-                .bind(change.id.as_uuid())
-                .bind(change.from.as_str())
-                .bind(change.to.as_str())
-                .bind(decline_reason)
-                .bind(outcome)
-                .bind(DbTime(change.at))
-                .execute(&mut *tx)
-                .await
-                .map_err(storage)?;
-                if changed.rows_affected() == 0 {
-                    tx.rollback().await.map_err(storage)?;
-                    return Ok(None);
-                }
-                if let Some(member) = &change.membership {
-                    // A doctor already on the care team stays on it as they were.
-                    insert_member!(&mut *tx, member, INSERT_MEMBER_UNLESS_OPEN).map_err(storage)?;
-                }
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                let stored = <$db>::store_notifications(&mut tx, notifications, change.at)
-                    .await
-                    .map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(Some(stored))
-            }
+    async fn list(
+        &self,
+        query: ReferralQuery,
+        page: PageRequest<ReferralId>,
+    ) -> Result<Page<Referral, ReferralId>, RepositoryError> {
+        let sql = match (query.referral_box, query.status) {
+            (ReferralBox::Inbox, None) => INBOX,
+            (ReferralBox::Inbox, Some(_)) => INBOX_BY_STATUS,
+            (ReferralBox::Outbox, None) => OUTBOX,
+            (ReferralBox::Outbox, Some(_)) => OUTBOX_BY_STATUS,
+        };
+        let mut select = sqlx::query_as::<_, ReferralRow>(sql)
+            .bind(query.doctor_id.as_uuid())
+            .bind(page.after().map(ReferralId::as_uuid))
+            .bind(i64::from(page.limit()) + 1);
+        if let Some(status) = query.status {
+            select = select.bind(status.as_str());
         }
-    };
-}
+        let referrals = select
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Referral::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(referrals, page.limit(), |r| r.id))
+    }
 
-impl_referral_repository!(Sqlite);
-impl_referral_repository!(Postgres);
+    async fn change_status(
+        &self,
+        change: &StatusChange,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Option<Vec<Notification>>, RepositoryError> {
+        let note = change.note.as_ref().map(Text::as_str);
+        let decline_reason = note.filter(|_| change.to == ReferralStatus::Declined);
+        let outcome = note.filter(|_| change.to == ReferralStatus::Completed);
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        // The condition on the status makes the change conditional: of two concurrent
+        // changes from one status, the second finds no row (on PostgreSQL it waits for
+        // the first to commit, then re-reads the row).
+        let changed = sqlx::query(
+            "UPDATE referrals SET status = $3, decline_reason = $4, outcome = $5, \
+             updated_at = $6 WHERE id = $1 AND status = $2",
+        )
+        .bind(change.id.as_uuid())
+        .bind(change.from.as_str())
+        .bind(change.to.as_str())
+        .bind(decline_reason)
+        .bind(outcome)
+        .bind(DbTime(change.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        if changed.rows_affected() == 0 {
+            tx.rollback().await.map_err(storage)?;
+            return Ok(None);
+        }
+        if let Some(member) = &change.membership {
+            // A doctor already on the care team stays on it as they were.
+            DB::insert_member(&mut tx, member, INSERT_MEMBER_UNLESS_OPEN)
+                .await
+                .map_err(storage)?;
+        }
+        let stored = commit_notifying(tx, audit, notifications, change.at)
+            .await
+            .map_err(storage)?;
+        Ok(Some(stored))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,10 @@
 //! read afresh. Every change is written with its history entry, audit event and notifications
 //! in one transaction.
 
+use std::future::Future;
+
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Executor, FromRow, Pool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -31,12 +33,11 @@ use carehub_domain::scheduling::{
 };
 
 use super::schedule::ScheduleVersion;
-use crate::audit::insert_audit_event;
-use crate::db::backend::{Backend, corrupt, joined_name, storage};
-use crate::db::sql_repository;
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, joined_name, storage};
 use crate::db::sql_time::DbTime;
-use crate::notifications::StoreNotifications;
-use crate::patients::insert_member;
+use crate::notifications::{StoreNotifications, commit_notifying};
+use crate::patients::{INSERT_MEMBER, InsertMember};
 
 /// Stored text was bounded when it was validated on the way in; reading it back only checks
 /// that it is still well-formed.
@@ -48,17 +49,24 @@ const STORED: usize = usize::MAX;
 /// constraint named is gone by the time the conflicts are read again.
 const MAX_ATTEMPTS: usize = 5;
 
-sql_repository!(
-    /// Appointments, their history, and the memberships bookings open.
-    SqlAppointmentRepository
-);
+/// Appointments, their history, and the memberships bookings open.
+#[derive(Debug, Clone)]
+pub struct SqlAppointmentRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlAppointmentRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
 
 // ---- Conflicts -------------------------------------------------------------------------------
 
 /// Active appointments in the way of `[$3, $4)` for doctor `$1` or patient `$2` (NULL: the
 /// doctor's only), except appointment `$5`, in one statement, each saying whose calendar it
 /// blocks.
-pub(crate) const SELECT_CONFLICTS: &str = "SELECT id, start_at, end_at, \
+const SELECT_CONFLICTS: &str = "SELECT id, start_at, end_at, \
      CASE WHEN doctor_id = $1 AND patient_id = $2 THEN 'both' \
           WHEN doctor_id = $1 THEN 'doctor' ELSE 'patient' END AS conflict_with \
      FROM appointments \
@@ -69,7 +77,7 @@ pub(crate) const SELECT_CONFLICTS: &str = "SELECT id, start_at, end_at, \
      ORDER BY start_at, id";
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct ConflictRow {
+struct ConflictRow {
     id: Uuid,
     start_at: DbTime,
     end_at: DbTime,
@@ -92,31 +100,51 @@ impl TryFrom<ConflictRow> for Conflict {
     }
 }
 
-/// Reads the conflicts of `$interval` ([`SELECT_CONFLICTS`]) on `$executor`. Evaluates to
-/// `Result<Vec<Conflict>, RepositoryError>`.
-macro_rules! select_conflicts {
-    ($executor:expr, $doctor:expr, $patient:expr, $interval:expr, $except:expr) => {{
-        let interval: carehub_domain::scheduling::Interval = $interval;
-        let doctor: &uuid::Uuid = $doctor;
-        let patient: Option<&uuid::Uuid> = $patient;
-        let except: Option<&uuid::Uuid> = $except;
-        sqlx::query_as::<_, $crate::scheduling::ConflictRow>($crate::scheduling::SELECT_CONFLICTS)
+/// Reading the conflicts of an interval ([`SELECT_CONFLICTS`]) on a connection, for a booking,
+/// a reschedule, and time off. One implementation serves every backend that binds and reads its
+/// columns.
+pub(super) trait SelectConflicts: Backend {
+    /// The active appointments of `doctor`, or of `patient` when given, overlapping
+    /// `interval`, except `except`.
+    fn select_conflicts(
+        conn: &mut Self::Connection,
+        doctor: &Uuid,
+        patient: Option<&Uuid>,
+        interval: Interval,
+        except: Option<&Uuid>,
+    ) -> impl Future<Output = Result<Vec<Conflict>, RepositoryError>> + Send;
+}
+
+impl<DB> SelectConflicts for DB
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'r> ConflictRow: FromRow<'r, DB::Row>,
+{
+    async fn select_conflicts(
+        conn: &mut DB::Connection,
+        doctor: &Uuid,
+        patient: Option<&Uuid>,
+        interval: Interval,
+        except: Option<&Uuid>,
+    ) -> Result<Vec<Conflict>, RepositoryError> {
+        sqlx::query_as::<_, ConflictRow>(SELECT_CONFLICTS)
             .bind(doctor)
             .bind(patient)
-            .bind($crate::db::sql_time::DbTime(interval.start))
-            .bind($crate::db::sql_time::DbTime(interval.end))
+            .bind(DbTime(interval.start))
+            .bind(DbTime(interval.end))
             .bind(except)
-            .fetch_all($executor)
+            .fetch_all(conn)
             .await
-            .map_err($crate::db::backend::storage)
-            .and_then(|rows| {
-                rows.into_iter()
-                    .map(carehub_domain::scheduling::Conflict::try_from)
-                    .collect::<Result<Vec<_>, _>>()
-            })
-    }};
+            .map_err(storage)?
+            .into_iter()
+            .map(Conflict::try_from)
+            .collect()
+    }
 }
-pub(crate) use select_conflicts;
 
 /// Whether `error` is the database refusing overlapping active appointments: PostgreSQL's
 /// exclusion constraints (SQLSTATE 23P01) or SQLite's triggers.
@@ -164,6 +192,50 @@ fn failed(error: sqlx::Error) -> Failure {
         Failure::Retry(storage(error))
     } else {
         Failure::Refused(BookError::Repository(storage(error)))
+    }
+}
+
+/// Runs `attempt`, each time in a transaction of its own, until it succeeds or is refused, or
+/// until it has been tried [`MAX_ATTEMPTS`] times.
+async fn retried<T, Attempt>(mut attempt: impl FnMut() -> Attempt) -> Result<T, BookError>
+where
+    Attempt: Future<Output = Result<T, Failure>>,
+{
+    let mut attempts = 1;
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(Failure::Refused(error)) => return Err(error),
+            Err(Failure::Retry(error)) if attempts >= MAX_ATTEMPTS => {
+                return Err(BookError::Repository(error));
+            }
+            Err(Failure::Retry(_)) => attempts += 1,
+        }
+    }
+}
+
+/// The conflicts of `interval`, read afresh after the constraint refused a write: the
+/// appointment in the way has committed by then. None found (it was cancelled meanwhile): try
+/// again.
+async fn conflicts_after_refusal<DB: SelectConflicts>(
+    pool: &Pool<DB>,
+    doctor: &Uuid,
+    patient: &Uuid,
+    interval: Interval,
+    except: Option<&Uuid>,
+) -> Failure {
+    let conflicts = match pool.acquire().await {
+        Ok(mut conn) => {
+            DB::select_conflicts(&mut conn, doctor, Some(patient), interval, except).await
+        }
+        Err(e) => Err(storage(e)),
+    };
+    match conflicts {
+        Ok(conflicts) if conflicts.is_empty() => Failure::Retry(RepositoryError::new(
+            "the appointment in the way is no longer active",
+        )),
+        Ok(conflicts) => Failure::Refused(BookError::Conflicts(conflicts)),
+        Err(e) => Failure::Refused(BookError::Repository(e)),
     }
 }
 
@@ -273,6 +345,8 @@ struct CurrentRow {
 }
 
 /// Appointments with their doctor's name, as a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! select_appointments {
     () => {
         "SELECT a.id, a.doctor_id, u.full_name AS doctor_name, a.patient_id, a.start_at, \
@@ -290,26 +364,41 @@ const INSERT_HISTORY: &str = "INSERT INTO appointment_history \
      (appointment_id, at, actor_id, change, status, start_at, end_at, reason) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-/// One history entry, on `$executor`. Evaluates to `Result<_, sqlx::Error>`.
-macro_rules! insert_history {
-    ($executor:expr, $id:expr, $at:expr, $actor:expr, $change:expr, $status:expr,
-     $interval:expr, $reason:expr) => {{
-        let interval: Interval = $interval;
-        let change: HistoryChange = $change;
-        let status: AppointmentStatus = $status;
-        let reason: Option<&Text> = $reason;
+/// One history entry, as [`INSERT_HISTORY`] binds it.
+struct NewHistoryEntry<'a> {
+    appointment_id: &'a Uuid,
+    at: OffsetDateTime,
+    actor_id: &'a Uuid,
+    change: HistoryChange,
+    status: AppointmentStatus,
+    interval: Interval,
+    reason: Option<&'a Text>,
+}
+
+impl NewHistoryEntry<'_> {
+    /// Inserts the entry on `conn`, in the transaction of the change it records.
+    async fn insert<DB>(&self, conn: &mut DB::Connection) -> Result<(), sqlx::Error>
+    where
+        DB: Backend,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'a> &'a str: Param<'a, DB>,
+        for<'a> Option<&'a str>: Param<'a, DB>,
+        for<'a> Uuid: Param<'a, DB>,
+        for<'a> DbTime: Param<'a, DB>,
+    {
         sqlx::query(INSERT_HISTORY)
-            .bind($id)
-            .bind(DbTime($at))
-            .bind($actor)
-            .bind(change.as_str())
-            .bind(status.as_str())
-            .bind(DbTime(interval.start))
-            .bind(DbTime(interval.end))
-            .bind(reason.map(Text::as_str))
-            .execute($executor)
-            .await
-    }};
+            .bind(self.appointment_id)
+            .bind(DbTime(self.at))
+            .bind(self.actor_id)
+            .bind(self.change.as_str())
+            .bind(self.status.as_str())
+            .bind(DbTime(self.interval.start))
+            .bind(DbTime(self.interval.end))
+            .bind(self.reason.map(Text::as_str))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Appointments by (start, id): `$1` doctor, `$2` patient, `$3` from, `$4` to (overlapping
@@ -326,379 +415,317 @@ const LIST: &str = concat!(
      ORDER BY a.start_at, a.id LIMIT $7"
 );
 
-macro_rules! impl_appointment_repository {
-    ($db:ty) => {
-        impl SqlAppointmentRepository<$db> {
-            /// The conflicts of `interval`, read afresh after the constraint refused a write:
-            /// the appointment in the way has committed by then. None found (it was cancelled
-            /// meanwhile): try again.
-            async fn conflicts_after_refusal(
-                &self,
-                doctor: &Uuid,
-                patient: &Uuid,
-                interval: Interval,
-                except: Option<&Uuid>,
-            ) -> Failure {
-                match select_conflicts!(&self.pool, doctor, Some(patient), interval, except) {
-                    Ok(conflicts) if conflicts.is_empty() => Failure::Retry(RepositoryError::new(
-                        "the appointment in the way is no longer active",
-                    )),
-                    Ok(conflicts) => Failure::Refused(BookError::Conflicts(conflicts)),
-                    Err(e) => Failure::Refused(BookError::Repository(e)),
-                }
+#[async_trait]
+impl<DB> AppointmentRepository for SqlAppointmentRepository<DB>
+where
+    DB: ScheduleVersion + SelectConflicts + InsertMember + InsertAuditEvent + StoreNotifications,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Option<DbTime>: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'r> CurrentRow: FromRow<'r, DB::Row>,
+    for<'r> IntervalRow: FromRow<'r, DB::Row>,
+    for<'r> AppointmentRow: FromRow<'r, DB::Row>,
+    for<'r> HistoryRow: FromRow<'r, DB::Row>,
+{
+    async fn book(
+        &self,
+        booking: &Booking,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        retried(|| async move {
+            let appointment = &booking.appointment;
+            let doctor = appointment.doctor_id.as_uuid();
+            let patient = appointment.patient_id.as_uuid();
+            let interval = appointment.interval();
+            let mut tx = DB::begin_write(&self.pool).await.map_err(failed)?;
+            let version = DB::booking_version(&mut tx, doctor, appointment.created_at)
+                .await
+                .map_err(failed)?;
+            if version != booking.schedule_version {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::ScheduleChanged.into());
             }
+            let conflicts =
+                DB::select_conflicts(&mut tx, doctor, Some(patient), interval, None).await?;
+            if !conflicts.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Conflicts(conflicts).into());
+            }
+            let inserted = sqlx::query(INSERT_APPOINTMENT)
+                .bind(appointment.id.as_uuid())
+                .bind(doctor)
+                .bind(patient)
+                .bind(DbTime(appointment.start))
+                .bind(DbTime(appointment.end))
+                .bind(appointment.reason.as_str())
+                .bind(appointment.status.as_str())
+                .bind(appointment.cancel_reason.as_ref().map(Text::as_str))
+                .bind(appointment.created_by.as_uuid())
+                .bind(DbTime(appointment.created_at))
+                .bind(DbTime(appointment.updated_at))
+                .execute(&mut *tx)
+                .await;
+            if let Err(e) = inserted {
+                tx.rollback().await.map_err(failed)?;
+                if is_overlap(&e) {
+                    return Err(conflicts_after_refusal(
+                        &self.pool, doctor, patient, interval, None,
+                    )
+                    .await);
+                }
+                return Err(failed(e));
+            }
+            NewHistoryEntry {
+                appointment_id: appointment.id.as_uuid(),
+                at: appointment.created_at,
+                actor_id: appointment.created_by.as_uuid(),
+                change: HistoryChange::Booked,
+                status: appointment.status,
+                interval,
+                reason: None,
+            }
+            .insert::<DB>(&mut tx)
+            .await
+            .map_err(failed)?;
+            DB::insert_member(&mut tx, &booking.membership, INSERT_MEMBER)
+                .await
+                .map_err(failed)?;
+            let stored = commit_notifying(tx, audit, notifications, appointment.created_at)
+                .await
+                .map_err(failed)?;
+            Ok(stored)
+        })
+        .await
+    }
 
-            async fn try_book(
-                &self,
-                booking: &Booking,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, Failure> {
-                let appointment = &booking.appointment;
-                let doctor = appointment.doctor_id.as_uuid();
-                let patient = appointment.patient_id.as_uuid();
-                let interval = appointment.interval();
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(failed)?;
-                let version = <$db>::booking_version(&mut tx, doctor, appointment.created_at)
-                    .await
-                    .map_err(failed)?;
-                if version != booking.schedule_version {
+    async fn get(&self, id: AppointmentId) -> Result<Option<Appointment>, RepositoryError> {
+        sqlx::query_as::<_, AppointmentRow>(concat!(select_appointments!(), "WHERE a.id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(Appointment::try_from)
+            .transpose()
+    }
+
+    async fn change_status(
+        &self,
+        update: &StatusUpdate,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        let id = update.id.as_uuid();
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        // Conditional on the status read: of two concurrent changes from one status,
+        // the second finds no row.
+        let changed: Option<IntervalRow> = sqlx::query_as(
+            "UPDATE appointments SET status = $3, cancel_reason = $4, updated_at = $5 \
+             WHERE id = $1 AND status = $2 RETURNING start_at, end_at",
+        )
+        .bind(id)
+        .bind(update.from.as_str())
+        .bind(update.to.as_str())
+        .bind(update.reason.as_ref().map(Text::as_str))
+        .bind(DbTime(update.at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let Some(changed) = changed else {
+            tx.rollback().await.map_err(storage)?;
+            return Err(BookError::Stale);
+        };
+        NewHistoryEntry {
+            appointment_id: id,
+            at: update.at,
+            actor_id: update.actor_id.as_uuid(),
+            change: HistoryChange::Status,
+            status: update.to,
+            interval: Interval::try_from(changed)?,
+            reason: update.reason.as_ref(),
+        }
+        .insert::<DB>(&mut tx)
+        .await
+        .map_err(storage)?;
+        if let Some(until) = update.care_team_until {
+            sqlx::query(
+                "UPDATE care_team_members SET ended_at = $2, ended_by = $3 \
+                 WHERE appointment_id = $1 AND ended_at IS NULL",
+            )
+            .bind(id)
+            .bind(DbTime(until))
+            .bind(update.actor_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        }
+        let stored = commit_notifying(tx, audit, notifications, update.at)
+            .await
+            .map_err(storage)?;
+        Ok(stored)
+    }
+
+    async fn reschedule(
+        &self,
+        change: &Reschedule,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        retried(|| async move {
+            let id = change.id.as_uuid();
+            let mut tx = DB::begin_write(&self.pool).await.map_err(failed)?;
+            let current: Option<CurrentRow> = sqlx::query_as(
+                "SELECT doctor_id, patient_id, status, start_at, end_at \
+                 FROM appointments WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let Some(current) = current.filter(|c| {
+                c.status == AppointmentStatus::Booked.as_str()
+                    && c.start_at.0 == change.from.start
+                    && c.end_at.0 == change.from.end
+            }) else {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Stale.into());
+            };
+            let version = DB::booking_version(&mut tx, &current.doctor_id, change.at)
+                .await
+                .map_err(failed)?;
+            if version != change.schedule_version {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::ScheduleChanged.into());
+            }
+            let conflicts = DB::select_conflicts(
+                &mut tx,
+                &current.doctor_id,
+                Some(&current.patient_id),
+                change.to,
+                Some(id),
+            )
+            .await?;
+            if !conflicts.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Conflicts(conflicts).into());
+            }
+            // Conditional on what was read: of two concurrent changes, the second finds
+            // no row (on PostgreSQL it waits for the first to commit, then re-reads it).
+            let updated = sqlx::query(
+                "UPDATE appointments SET start_at = $4, end_at = $5, updated_at = $6 \
+                 WHERE id = $1 AND status = 'booked' AND start_at = $2 AND end_at = $3",
+            )
+            .bind(id)
+            .bind(DbTime(change.from.start))
+            .bind(DbTime(change.from.end))
+            .bind(DbTime(change.to.start))
+            .bind(DbTime(change.to.end))
+            .bind(DbTime(change.at))
+            .execute(&mut *tx)
+            .await;
+            match updated {
+                Ok(done) if done.rows_affected() == 0 => {
                     tx.rollback().await.map_err(failed)?;
-                    return Err(BookError::ScheduleChanged.into());
+                    return Err(BookError::Stale.into());
                 }
-                let conflicts = select_conflicts!(&mut *tx, doctor, Some(patient), interval, None)?;
-                if !conflicts.is_empty() {
-                    tx.rollback().await.map_err(failed)?;
-                    return Err(BookError::Conflicts(conflicts).into());
-                }
-                let inserted = sqlx::query(INSERT_APPOINTMENT)
-                    .bind(appointment.id.as_uuid())
-                    .bind(doctor)
-                    .bind(patient)
-                    .bind(DbTime(appointment.start))
-                    .bind(DbTime(appointment.end))
-                    .bind(appointment.reason.as_str())
-                    .bind(appointment.status.as_str())
-                    .bind(appointment.cancel_reason.as_ref().map(Text::as_str))
-                    .bind(appointment.created_by.as_uuid())
-                    .bind(DbTime(appointment.created_at))
-                    .bind(DbTime(appointment.updated_at))
-                    .execute(&mut *tx)
-                    .await;
-                if let Err(e) = inserted {
+                Ok(_) => {}
+                Err(e) => {
                     tx.rollback().await.map_err(failed)?;
                     if is_overlap(&e) {
-                        return Err(self
-                            .conflicts_after_refusal(doctor, patient, interval, None)
-                            .await);
+                        return Err(conflicts_after_refusal(
+                            &self.pool,
+                            &current.doctor_id,
+                            &current.patient_id,
+                            change.to,
+                            Some(id),
+                        )
+                        .await);
                     }
                     return Err(failed(e));
                 }
-                insert_history!(
-                    &mut *tx,
-                    appointment.id.as_uuid(),
-                    appointment.created_at,
-                    appointment.created_by.as_uuid(),
-                    HistoryChange::Booked,
-                    appointment.status,
-                    interval,
-                    None
-                )
-                .map_err(failed)?;
-                insert_member!(&mut *tx, &booking.membership).map_err(failed)?;
-                insert_audit_event!(&mut *tx, audit).map_err(failed)?;
-                let stored =
-                    <$db>::store_notifications(&mut tx, notifications, appointment.created_at)
-                        .await
-                        .map_err(failed)?;
-                tx.commit().await.map_err(failed)?;
-                Ok(stored)
             }
-
-            async fn try_reschedule(
-                &self,
-                change: &Reschedule,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, Failure> {
-                let id = change.id.as_uuid();
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(failed)?;
-                let current: Option<CurrentRow> = sqlx::query_as(
-                    "SELECT doctor_id, patient_id, status, start_at, end_at \
-                     FROM appointments WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
+            NewHistoryEntry {
+                appointment_id: id,
+                at: change.at,
+                actor_id: change.actor_id.as_uuid(),
+                change: HistoryChange::Rescheduled,
+                status: AppointmentStatus::Booked,
+                interval: change.to,
+                reason: None,
+            }
+            .insert::<DB>(&mut tx)
+            .await
+            .map_err(failed)?;
+            let stored = commit_notifying(tx, audit, notifications, change.at)
                 .await
                 .map_err(failed)?;
-                let Some(current) = current.filter(|c| {
-                    c.status == AppointmentStatus::Booked.as_str()
-                        && c.start_at.0 == change.from.start
-                        && c.end_at.0 == change.from.end
-                }) else {
-                    tx.rollback().await.map_err(failed)?;
-                    return Err(BookError::Stale.into());
-                };
-                let version = <$db>::booking_version(&mut tx, &current.doctor_id, change.at)
-                    .await
-                    .map_err(failed)?;
-                if version != change.schedule_version {
-                    tx.rollback().await.map_err(failed)?;
-                    return Err(BookError::ScheduleChanged.into());
-                }
-                let conflicts = select_conflicts!(
-                    &mut *tx,
-                    &current.doctor_id,
-                    Some(&current.patient_id),
-                    change.to,
-                    Some(id)
-                )?;
-                if !conflicts.is_empty() {
-                    tx.rollback().await.map_err(failed)?;
-                    return Err(BookError::Conflicts(conflicts).into());
-                }
-                // Conditional on what was read: of two concurrent changes, the second finds
-                // no row (on PostgreSQL it waits for the first to commit, then re-reads it).
-                let updated = sqlx::query(
-                    "UPDATE appointments SET start_at = $4, end_at = $5, updated_at = $6 \
-                     WHERE id = $1 AND status = 'booked' AND start_at = $2 AND end_at = $3",
-                )
-                .bind(id)
-                .bind(DbTime(change.from.start))
-                .bind(DbTime(change.from.end))
-                .bind(DbTime(change.to.start))
-                .bind(DbTime(change.to.end))
-                .bind(DbTime(change.at))
-                .execute(&mut *tx)
-                .await;
-                match updated {
-                    Ok(done) if done.rows_affected() == 0 => {
-                        tx.rollback().await.map_err(failed)?;
-                        return Err(BookError::Stale.into());
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tx.rollback().await.map_err(failed)?;
-                        if is_overlap(&e) {
-                            return Err(self
-                                .conflicts_after_refusal(
-                                    &current.doctor_id,
-                                    &current.patient_id,
-                                    change.to,
-                                    Some(id),
-                                )
-                                .await);
-                        }
-                        return Err(failed(e));
-                    }
-                }
-                insert_history!(
-                    &mut *tx,
-                    id,
-                    change.at,
-                    change.actor_id.as_uuid(),
-                    HistoryChange::Rescheduled,
-                    AppointmentStatus::Booked,
-                    change.to,
-                    None
-                )
-                .map_err(failed)?;
-                insert_audit_event!(&mut *tx, audit).map_err(failed)?;
-                let stored = <$db>::store_notifications(&mut tx, notifications, change.at)
-                    .await
-                    .map_err(failed)?;
-                tx.commit().await.map_err(failed)?;
-                Ok(stored)
-            }
-        }
+            Ok(stored)
+        })
+        .await
+    }
 
-        #[async_trait]
-        impl AppointmentRepository for SqlAppointmentRepository<$db> {
-            async fn book(
-                &self,
-                booking: &Booking,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, BookError> {
-                let mut attempt = 1;
-                loop {
-                    match self.try_book(booking, audit, notifications).await {
-                        Ok(stored) => return Ok(stored),
-                        Err(Failure::Refused(error)) => return Err(error),
-                        Err(Failure::Retry(error)) if attempt >= MAX_ATTEMPTS => {
-                            return Err(BookError::Repository(error));
-                        }
-                        Err(Failure::Retry(_)) => attempt += 1,
-                    }
-                }
-            }
+    async fn history(&self, id: AppointmentId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        sqlx::query_as::<_, HistoryRow>(
+            "SELECT h.at, h.actor_id, u.full_name AS actor_name, h.change, h.status, \
+             h.start_at, h.end_at, h.reason \
+             FROM appointment_history h LEFT JOIN users u ON u.id = h.actor_id \
+             WHERE h.appointment_id = $1 ORDER BY h.seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(HistoryEntry::try_from)
+        .collect()
+    }
 
-            async fn get(&self, id: AppointmentId) -> Result<Option<Appointment>, RepositoryError> {
-                sqlx::query_as::<_, AppointmentRow>(concat!(
-                    select_appointments!(),
-                    "WHERE a.id = $1"
-                ))
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage)?
-                .map(Appointment::try_from)
-                .transpose()
-            }
+    async fn list(
+        &self,
+        filter: &AppointmentFilter,
+        page: PageRequest<AppointmentId>,
+    ) -> Result<Page<Appointment, AppointmentId>, RepositoryError> {
+        let appointments = sqlx::query_as::<_, AppointmentRow>(LIST)
+            .bind(filter.doctor_id.as_ref().map(UserId::as_uuid))
+            .bind(filter.patient_id.as_ref().map(PatientId::as_uuid))
+            .bind(filter.from.map(DbTime))
+            .bind(filter.to.map(DbTime))
+            .bind(filter.status.map(AppointmentStatus::as_str))
+            .bind(page.after().map(AppointmentId::as_uuid))
+            .bind(i64::from(page.limit()) + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Appointment::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(appointments, page.limit(), |a| a.id))
+    }
 
-            async fn change_status(
-                &self,
-                update: &StatusUpdate,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, BookError> {
-                let id = update.id.as_uuid();
-                let mut tx = self
-                    .pool
-                    .begin_with(<$db as Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(storage)?;
-                // Conditional on the status read: of two concurrent changes from one status,
-                // the second finds no row.
-                let changed: Option<IntervalRow> = sqlx::query_as(
-                    "UPDATE appointments SET status = $3, cancel_reason = $4, updated_at = $5 \
-                     WHERE id = $1 AND status = $2 RETURNING start_at, end_at",
-                )
-                .bind(id)
-                .bind(update.from.as_str())
-                .bind(update.to.as_str())
-                .bind(update.reason.as_ref().map(Text::as_str))
-                .bind(DbTime(update.at))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(storage)?;
-                let Some(changed) = changed else {
-                    tx.rollback().await.map_err(storage)?;
-                    return Err(BookError::Stale);
-                };
-                insert_history!(
-                    &mut *tx,
-                    id,
-                    update.at,
-                    update.actor_id.as_uuid(),
-                    HistoryChange::Status,
-                    update.to,
-                    Interval::try_from(changed)?,
-                    update.reason.as_ref()
-                )
-                .map_err(storage)?;
-                if let Some(until) = update.care_team_until {
-                    sqlx::query(
-                        "UPDATE care_team_members SET ended_at = $2, ended_by = $3 \
-                         WHERE appointment_id = $1 AND ended_at IS NULL",
-                    )
-                    .bind(id)
-                    .bind(DbTime(until))
-                    .bind(update.actor_id.as_uuid())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage)?;
-                }
-                insert_audit_event!(&mut *tx, audit).map_err(storage)?;
-                let stored = <$db>::store_notifications(&mut tx, notifications, update.at)
-                    .await
-                    .map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(stored)
-            }
-
-            async fn reschedule(
-                &self,
-                change: &Reschedule,
-                audit: &AuditEvent,
-                notifications: &[NewNotification],
-            ) -> Result<Vec<Notification>, BookError> {
-                let mut attempt = 1;
-                loop {
-                    match self.try_reschedule(change, audit, notifications).await {
-                        Ok(stored) => return Ok(stored),
-                        Err(Failure::Refused(error)) => return Err(error),
-                        Err(Failure::Retry(error)) if attempt >= MAX_ATTEMPTS => {
-                            return Err(BookError::Repository(error));
-                        }
-                        Err(Failure::Retry(_)) => attempt += 1,
-                    }
-                }
-            }
-
-            async fn history(
-                &self,
-                id: AppointmentId,
-            ) -> Result<Vec<HistoryEntry>, RepositoryError> {
-                sqlx::query_as::<_, HistoryRow>(
-                    "SELECT h.at, h.actor_id, u.full_name AS actor_name, h.change, h.status, \
-                     h.start_at, h.end_at, h.reason \
-                     FROM appointment_history h LEFT JOIN users u ON u.id = h.actor_id \
-                     WHERE h.appointment_id = $1 ORDER BY h.seq",
-                )
-                .bind(id.as_uuid())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?
-                .into_iter()
-                .map(HistoryEntry::try_from)
-                .collect()
-            }
-
-            async fn list(
-                &self,
-                filter: &AppointmentFilter,
-                page: PageRequest<AppointmentId>,
-            ) -> Result<Page<Appointment, AppointmentId>, RepositoryError> {
-                let appointments = sqlx::query_as::<_, AppointmentRow>(LIST)
-                    .bind(filter.doctor_id.as_ref().map(UserId::as_uuid))
-                    .bind(filter.patient_id.as_ref().map(PatientId::as_uuid))
-                    .bind(filter.from.map(DbTime))
-                    .bind(filter.to.map(DbTime))
-                    .bind(filter.status.map(AppointmentStatus::as_str))
-                    .bind(page.after().map(AppointmentId::as_uuid))
-                    .bind(i64::from(page.limit()) + 1)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(storage)?
-                    .into_iter()
-                    .map(Appointment::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Page::from_overfetch(appointments, page.limit(), |a| a.id))
-            }
-
-            async fn busy(
-                &self,
-                doctor_id: UserId,
-                from: OffsetDateTime,
-                to: OffsetDateTime,
-            ) -> Result<Vec<Interval>, RepositoryError> {
-                sqlx::query_as::<_, IntervalRow>(
-                    "SELECT start_at, end_at FROM appointments \
-                     WHERE doctor_id = $1 AND status IN ('booked', 'checked_in', 'in_progress') \
-                     AND start_at < $3 AND end_at > $2 ORDER BY start_at, id",
-                )
-                .bind(doctor_id.as_uuid())
-                .bind(DbTime(from))
-                .bind(DbTime(to))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?
-                .into_iter()
-                .map(Interval::try_from)
-                .collect()
-            }
-        }
-    };
+    async fn busy(
+        &self,
+        doctor_id: UserId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Interval>, RepositoryError> {
+        sqlx::query_as::<_, IntervalRow>(
+            "SELECT start_at, end_at FROM appointments \
+             WHERE doctor_id = $1 AND status IN ('booked', 'checked_in', 'in_progress') \
+             AND start_at < $3 AND end_at > $2 ORDER BY start_at, id",
+        )
+        .bind(doctor_id.as_uuid())
+        .bind(DbTime(from))
+        .bind(DbTime(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(Interval::try_from)
+        .collect()
+    }
 }
-
-impl_appointment_repository!(Sqlite);
-impl_appointment_repository!(Postgres);

@@ -4,5 +4,4 @@ mod appointment;
 mod schedule;
 
 pub use appointment::SqlAppointmentRepository;
-pub(crate) use appointment::{ConflictRow, SELECT_CONFLICTS};
 pub use schedule::SqlScheduleRepository;
