@@ -1,5 +1,5 @@
-//! Notifications: numbering per recipient without gaps in commit order, storage with the
-//! changes that cause them, the fan-out to active administrators, reading and marking.
+//! `NotificationRepository`: numbering per recipient without gaps in commit order, storage with
+//! the changes that cause them, the fan-out to active administrators, reading and marking.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,10 +19,9 @@ use carehub_domain::patients::{
     MembershipId,
 };
 use carehub_infra::Repositories;
-use carehub_infra::testing::{Backend, ScratchDatabase};
 
-use super::referrals_contract::{audit, doctor, micros, notifications_of, register_patient};
-use super::{create_user, now};
+use crate::fixtures::referrals::{audit, notifications_of, register_patient};
+use crate::fixtures::{create_user, doctor, micros, now};
 
 contract!(
     appended_notifications_are_numbered_per_recipient_from_one_and_read_back_whole,
@@ -102,7 +101,7 @@ async fn unread(repos: &Repositories, user: UserId) -> u64 {
 
 // ---- Tests -----------------------------------------------------------------------------------
 
-pub(super) async fn appended_notifications_are_numbered_per_recipient_from_one_and_read_back_whole(
+async fn appended_notifications_are_numbered_per_recipient_from_one_and_read_back_whole(
     repos: Repositories,
 ) {
     let ann = doctor(&repos, "dr.ann").await;
@@ -161,7 +160,7 @@ pub(super) async fn appended_notifications_are_numbered_per_recipient_from_one_a
     assert_eq!(unread(&repos, bob.id).await, 2);
 }
 
-pub(super) async fn a_failed_append_stores_nothing_and_gives_its_ids_back(repos: Repositories) {
+async fn a_failed_append_stores_nothing_and_gives_its_ids_back(repos: Repositories) {
     let ann = doctor(&repos, "dr.ann").await;
     append(&repos, &[to_user(ann.id, "a1")]).await;
     // The unknown recipient sorts after Ann, so Ann's counter was bumped before the failure.
@@ -182,9 +181,7 @@ pub(super) async fn a_failed_append_stores_nothing_and_gives_its_ids_back(repos:
     assert_eq!(ids(&append(&repos, &[to_user(ann.id, "a2")]).await), [2]);
 }
 
-pub(super) async fn only_administrators_active_when_the_change_commits_are_notified(
-    repos: Repositories,
-) {
+async fn only_administrators_active_when_the_change_commits_are_notified(repos: Repositories) {
     let admin = |name| create_user(&repos, name, Role::Admin, UserStatus::Active);
     let (alice, carol) = (admin("alice").await, admin("carol").await);
     let suspended = create_user(&repos, "sam", Role::Admin, UserStatus::Suspended).await;
@@ -244,7 +241,7 @@ pub(super) async fn only_administrators_active_when_the_change_commits_are_notif
     assert_eq!(append(&repos, &[to_admins("nobody")]).await, vec![]);
 }
 
-pub(super) async fn care_team_additions_and_emergency_accesses_store_their_notifications_and_a_refused_addition_none(
+async fn care_team_additions_and_emergency_accesses_store_their_notifications_and_a_refused_addition_none(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -360,7 +357,7 @@ pub(super) async fn care_team_additions_and_emergency_accesses_store_their_notif
     assert_eq!(notifications_of(&repos, cuddy.id).await, vec![]);
 }
 
-pub(super) async fn listing_reads_after_an_id_only_the_unread_and_at_most_the_limit_in_id_order(
+async fn listing_reads_after_an_id_only_the_unread_and_at_most_the_limit_in_id_order(
     repos: Repositories,
 ) {
     let ann = doctor(&repos, "dr.ann").await;
@@ -409,7 +406,7 @@ pub(super) async fn listing_reads_after_an_id_only_the_unread_and_at_most_the_li
     );
 }
 
-pub(super) async fn marking_one_read_keeps_its_first_reading_time_and_only_for_its_recipient(
+async fn marking_one_read_keeps_its_first_reading_time_and_only_for_its_recipient(
     repos: Repositories,
 ) {
     let ann = doctor(&repos, "dr.ann").await;
@@ -475,9 +472,7 @@ pub(super) async fn marking_one_read_keeps_its_first_reading_time_and_only_for_i
     assert_eq!(unread(&repos, bob.id).await, 0);
 }
 
-pub(super) async fn marking_all_read_marks_only_the_recipients_unread_and_counts_them(
-    repos: Repositories,
-) {
+async fn marking_all_read_marks_only_the_recipients_unread_and_counts_them(repos: Repositories) {
     let ann = doctor(&repos, "dr.ann").await;
     let bob = doctor(&repos, "dr.bob").await;
     for _ in 0..5 {
@@ -522,7 +517,7 @@ pub(super) async fn marking_all_read_marks_only_the_recipients_unread_and_counts
     assert_eq!(list(&repos, ann.id, None, true, 100).await, [] as [i64; 0]);
 }
 
-pub(super) async fn eight_concurrent_writers_of_twenty_five_number_exactly_one_to_two_hundred_in_commit_order(
+async fn eight_concurrent_writers_of_twenty_five_number_exactly_one_to_two_hundred_in_commit_order(
     repos: Repositories,
 ) {
     const WRITERS: usize = 8;
@@ -563,7 +558,7 @@ pub(super) async fn eight_concurrent_writers_of_twenty_five_number_exactly_one_t
     assert_eq!(unread(&repos, ann).await, 200);
 }
 
-pub(super) async fn concurrent_changes_notifying_several_recipients_in_any_order_lose_nothing(
+async fn concurrent_changes_notifying_several_recipients_in_any_order_lose_nothing(
     repos: Repositories,
 ) {
     const WRITERS: usize = 8;
@@ -610,9 +605,7 @@ pub(super) async fn concurrent_changes_notifying_several_recipients_in_any_order
     }
 }
 
-pub(super) async fn a_reader_that_saw_id_n_later_sees_every_new_id_above_n_and_no_gap(
-    repos: Repositories,
-) {
+async fn a_reader_that_saw_id_n_later_sees_every_new_id_above_n_and_no_gap(repos: Repositories) {
     const WRITERS: usize = 4;
     const EACH: usize = 50;
     let ann = doctor(&repos, "dr.ann").await.id;
@@ -661,7 +654,7 @@ pub(super) async fn a_reader_that_saw_id_n_later_sees_every_new_id_above_n_and_n
     assert!(polls >= 1);
 }
 
-pub(super) async fn the_last_id_is_the_latest_committed_and_zero_before_any(repos: Repositories) {
+async fn the_last_id_is_the_latest_committed_and_zero_before_any(repos: Repositories) {
     let ann = doctor(&repos, "dr.ann").await;
     let bob = doctor(&repos, "dr.bob").await;
     assert_eq!(repos.notifications.last_id(ann.id).await.unwrap(), 0);

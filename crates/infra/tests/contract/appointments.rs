@@ -1,44 +1,32 @@
-//! Scheduling: doctors' profiles and the directory, availability rules and time off with the
-//! schedule version every change bumps, and appointments, which never overlap for a doctor or
-//! a patient (checked under concurrency, and past the repositories on the database itself),
-//! with their history, memberships, notifications and listing.
+//! `AppointmentRepository`: appointments, which never overlap for a doctor or a patient (checked
+//! under concurrency, and past the repositories on the database itself), with their history,
+//! memberships, notifications and listing.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use time::macros::date;
-use time::{Duration, OffsetDateTime, Time};
+use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use carehub_domain::access::Basis;
-use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
-use carehub_domain::identity::{FullName, Role, User, UserId, UserStatus};
+use carehub_domain::audit::{AuditAction, AuditFilter};
+use carehub_domain::identity::{User, UserId};
 use carehub_domain::kernel::PageRequest;
-use carehub_domain::kernel::Text;
-use carehub_domain::notifications::{
-    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
-};
-use carehub_domain::patients::{AddMemberError, CareTeamMember, MembershipId};
-use carehub_domain::patients::{AppendNoteError, ClinicalNote, NoteId, NoteKind};
-use carehub_domain::patients::{Contact, Mrn, Patient, PatientDetails, PatientId, Sex};
+use carehub_domain::notifications::{Notification, NotificationKind, NotificationQuery};
+use carehub_domain::patients::{CareTeamMember, PatientId};
 use carehub_domain::scheduling::{
-    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, BookError, Booking, Conflict,
-    ConflictWith, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
+    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, BookError, Conflict,
+    ConflictWith, HistoryChange, HistoryEntry, Interval, Reschedule, StatusUpdate, Weekday,
 };
-use carehub_domain::scheduling::{
-    AvailabilityRule, DoctorProfile, Interval, ProfileUpdate, Specialization, TimeOff,
-    TimeOffError, TimeOffId, Weekday,
-};
-use carehub_infra::testing::{Backend, ScratchDatabase};
 use carehub_infra::{Database, Repositories};
 
-use super::{create_user, now};
+use crate::fixtures::scheduling::{
+    appointment_audit, base, book, booking, conflict, current_version, new_appointment, notice,
+    patient, patients, profile_update, rule, secretary, span, status_update, text, time_off,
+    try_book,
+};
+use crate::fixtures::{doctor, micros, now};
 
 contract!(
-    a_doctors_profile_reads_back_as_the_defaults_until_saved_then_whole,
-    the_directory_lists_active_doctors_by_id_filtered_by_specialization_whatever_its_case,
-    rules_and_time_off_read_back_and_every_schedule_change_bumps_the_version,
     a_booking_reads_back_with_its_history_membership_audit_event_and_notifications,
     of_fifty_concurrent_bookings_of_one_slot_exactly_one_succeeds_and_the_others_list_it,
     of_fifty_concurrent_bookings_of_one_patient_with_fifty_doctors_exactly_one_succeeds,
@@ -46,270 +34,24 @@ contract!(
     cancelled_no_show_and_completed_appointments_do_not_hold_their_time,
     conflicts_list_every_overlapping_appointment_saying_whose_calendar_it_blocks,
     a_booking_or_reschedule_checked_against_an_older_schedule_version_is_refused,
-    time_off_over_booked_appointments_is_refused_listing_them_and_writes_nothing,
-    time_off_and_concurrent_bookings_of_its_time_never_both_succeed,
     a_status_change_applies_only_from_the_status_read_and_ends_the_membership_when_told,
     of_concurrent_status_changes_of_one_appointment_exactly_one_applies,
     a_reschedule_applies_only_to_the_time_read_and_conflicts_exclude_the_appointment_itself,
     the_history_lists_every_change_oldest_first_with_the_actors_names,
     appointments_are_listed_by_start_filtered_and_page_by_page,
     busy_lists_the_doctors_active_appointments_overlapping_the_range_by_start,
-    care_team_additions_and_ends_ignore_memberships_opened_by_appointments,
-    access_facts_see_an_appointments_membership_until_it_ends,
-    an_appointment_has_at_most_one_visit_note,
 );
 
-/// Like `contract!`, for tests that need the database itself, not only its repositories.
-macro_rules! scheduling_on_database {
-    ($($name:ident),* $(,)?) => {
-        scheduling_on_database!(@backend sqlite_database, Sqlite, $($name),*);
-        scheduling_on_database!(@backend postgres_database, Postgres, $($name),*);
-    };
-    (@backend $module:ident, $backend:ident, $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(scratch) =
-                        super::ScratchDatabase::create(super::Backend::$backend).await
-                    else {
-                        return;
-                    };
-                    let database = scratch
-                        .connect_migrated()
-                        .await
-                        .expect("the scratch database connects and migrates");
-                    super::$name(&database).await;
-                    database.close().await;
-                    drop(scratch);
-                }
-            )*
-        }
-    };
-}
-
-scheduling_on_database!(the_database_itself_refuses_overlapping_active_appointments_whoever_writes,);
-
-// ---- Fixtures --------------------------------------------------------------------------------
-
-/// `at` cut to whole microseconds, the precision both backends keep.
-fn micros(at: OffsetDateTime) -> OffsetDateTime {
-    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
-        .unwrap()
-}
-
-/// Midnight UTC two days from now: appointments are placed at minutes after it.
-fn base() -> OffsetDateTime {
-    (now() + Duration::days(2)).replace_time(Time::MIDNIGHT)
-}
-
-/// `[from, to)` in minutes after `base`.
-fn span(base: OffsetDateTime, from: i64, to: i64) -> Interval {
-    Interval::new(base + Duration::minutes(from), base + Duration::minutes(to)).unwrap()
-}
-
-fn text(raw: &str) -> Text {
-    Text::multiline(raw, 10_000).unwrap()
-}
-
-async fn doctor(repos: &Repositories, username: &str) -> User {
-    create_user(repos, username, Role::Doctor, UserStatus::Active).await
-}
-
-async fn secretary(repos: &Repositories) -> User {
-    create_user(repos, "sec.moneypenny", Role::Secretary, UserStatus::Active).await
-}
-
-fn audit(actor: &User, patient_id: PatientId, action: AuditAction) -> AuditEvent {
-    AuditEvent {
-        id: AuditEventId::generate(),
-        at: micros(now()),
-        actor_id: actor.id,
-        actor_role: actor.role,
-        patient_id: Some(patient_id),
-        action,
-        outcome: Outcome::Allowed,
-        basis: Some(Basis::Role),
-        request_id: Some("req-appointment".into()),
-    }
-}
-
-/// Registers a minimal patient as `by`.
-async fn patient(repos: &Repositories, by: &User, name: &str) -> PatientId {
-    let at = micros(now());
-    let patient = Patient {
-        id: PatientId::generate(),
-        mrn: Mrn::random(),
-        details: PatientDetails {
-            full_name: FullName::parse(name).unwrap(),
-            date_of_birth: date!(1990 - 01 - 31),
-            sex: Sex::Unknown,
-            contact: Contact::default(),
-            identifiers: Vec::new(),
-            insurance: None,
-            emergency_contact: None,
-            location: None,
-            user_id: None,
-        },
-        created_at: at,
-        updated_at: at,
-    };
-    repos
-        .patients
-        .create(
-            &patient,
-            &[],
-            &audit(by, patient.id, AuditAction::PatientCreate),
-        )
-        .await
-        .expect("the patient is registered");
-    patient.id
-}
-
-async fn patients(repos: &Repositories, by: &User, count: usize) -> Vec<PatientId> {
-    let mut ids = Vec::with_capacity(count);
-    for n in 0..count {
-        ids.push(patient(repos, by, &format!("Patient Number {n}")).await);
-    }
-    ids
-}
-
-fn new_appointment(doctor: UserId, patient_id: PatientId, at: Interval, by: &User) -> Appointment {
-    let created_at = micros(now());
-    Appointment {
-        id: AppointmentId::generate(),
-        doctor_id: doctor,
-        patient_id,
-        start: at.start,
-        end: at.end,
-        reason: text("Follow-up of the\nblood pressure"),
-        status: AppointmentStatus::Booked,
-        cancel_reason: None,
-        created_by: by.id,
-        created_at,
-        updated_at: created_at,
-        doctor_name: None,
-    }
-}
-
-/// The booking of `appointment` against schedule `version`, with the membership it opens.
-fn booking(appointment: &Appointment, version: i64) -> Booking {
-    Booking {
-        appointment: appointment.clone(),
-        schedule_version: version,
-        membership: CareTeamMember {
-            id: MembershipId::generate(),
-            patient_id: appointment.patient_id,
-            doctor_id: appointment.doctor_id,
-            doctor_name: None,
-            started_at: appointment.created_at,
-            ended_at: None,
-            added_by: appointment.created_by,
-            ended_by: None,
-            referral_id: None,
-            appointment_id: Some(appointment.id),
-        },
-    }
-}
-
-/// What an appointment change tells its doctor.
-fn notice(appointment: &Appointment, kind: NotificationKind) -> NewNotification {
-    NewNotification {
-        recipient: Recipient::User(appointment.doctor_id),
-        kind,
-        data: NotificationData {
-            title: format!("Appointment {}", kind.as_str()),
-            patient_id: Some(*appointment.patient_id.as_uuid()),
-            appointment_id: Some(*appointment.id.as_uuid()),
-            ..NotificationData::default()
-        },
-    }
-}
-
-/// Books `appointment` against `version`, as its creator, telling its doctor.
-async fn try_book(
-    repos: &Repositories,
-    appointment: &Appointment,
-    by: &User,
-    version: i64,
-) -> Result<Vec<Notification>, BookError> {
-    repos
-        .appointments
-        .book(
-            &booking(appointment, version),
-            &audit(by, appointment.patient_id, AuditAction::AppointmentCreate),
-            &[notice(appointment, NotificationKind::AppointmentBooked)],
-        )
-        .await
-}
-
-/// Books an appointment of `doctor` and `patient_id` at `at` against the current schedule.
-async fn book(
-    repos: &Repositories,
-    doctor: UserId,
-    patient_id: PatientId,
-    at: Interval,
-    by: &User,
-) -> Appointment {
-    let appointment = new_appointment(doctor, patient_id, at, by);
-    let version = current_version(repos, doctor).await;
-    try_book(repos, &appointment, by, version)
-        .await
-        .expect("the time is free");
-    appointment
-}
-
-async fn current_version(repos: &Repositories, doctor: UserId) -> i64 {
-    let at = base();
-    repos
-        .schedules
-        .schedule(doctor, at, at + Duration::days(1))
-        .await
-        .unwrap()
-        .version
-}
+contract!(
+    database:
+    the_database_itself_refuses_overlapping_active_appointments_whoever_writes,
+);
 
 fn conflicts_of<T: std::fmt::Debug>(result: Result<T, BookError>) -> Vec<Conflict> {
     match result {
         Err(BookError::Conflicts(conflicts)) => conflicts,
         other => panic!("expected conflicts, got {other:?}"),
     }
-}
-
-fn conflict(appointment: &Appointment, with: ConflictWith) -> Conflict {
-    Conflict {
-        appointment_id: appointment.id,
-        start: appointment.start,
-        end: appointment.end,
-        with,
-    }
-}
-
-async fn status_update(
-    repos: &Repositories,
-    appointment: &Appointment,
-    from: AppointmentStatus,
-    to: AppointmentStatus,
-    by: &User,
-    care_team_until: Option<OffsetDateTime>,
-) -> Result<Vec<Notification>, BookError> {
-    let update = StatusUpdate {
-        id: appointment.id,
-        from,
-        to,
-        reason: (to == AppointmentStatus::Cancelled).then(|| text("The patient is unwell")),
-        at: micros(now()),
-        actor_id: by.id,
-        care_team_until,
-    };
-    repos
-        .appointments
-        .change_status(
-            &update,
-            &audit(by, appointment.patient_id, AuditAction::AppointmentStatus),
-            &[notice(appointment, NotificationKind::AppointmentCancelled)],
-        )
-        .await
 }
 
 async fn reschedule(
@@ -331,7 +73,7 @@ async fn reschedule(
                 at: micros(now()),
                 actor_id: by.id,
             },
-            &audit(
+            &appointment_audit(
                 by,
                 appointment.patient_id,
                 AuditAction::AppointmentReschedule,
@@ -384,312 +126,9 @@ async fn appointments_of(repos: &Repositories, doctor: UserId) -> Vec<Appointmen
     .await
 }
 
-/// `from` to `to` (hours and minutes) on `weekday`.
-fn rule(weekday: Weekday, from: (i64, i64), to: (i64, i64)) -> AvailabilityRule {
-    AvailabilityRule::from_minutes(weekday, from.0 * 60 + from.1, to.0 * 60 + to.1).unwrap()
-}
-
-fn time_off(doctor: UserId, at: Interval, by: &User) -> TimeOff {
-    TimeOff {
-        id: TimeOffId::generate(),
-        doctor_id: doctor,
-        start: at.start,
-        end: at.end,
-        reason: Some(text("Conference")),
-        created_by: by.id,
-        created_at: micros(now()),
-    }
-}
-
-fn profile_update(specializations: &[&str], bio: Option<&str>, minutes: u16) -> ProfileUpdate {
-    ProfileUpdate {
-        specializations: specializations
-            .iter()
-            .map(|s| Specialization::parse(s).unwrap())
-            .collect(),
-        bio: bio.map(text),
-        appointment_minutes: minutes,
-    }
-}
-
-// ---- Profiles and the directory --------------------------------------------------------------
-
-pub(super) async fn a_doctors_profile_reads_back_as_the_defaults_until_saved_then_whole(
-    repos: Repositories,
-) {
-    let house = doctor(&repos, "dr.house").await;
-    let suspended = create_user(&repos, "dr.gone", Role::Doctor, UserStatus::Suspended).await;
-    let desk = secretary(&repos).await;
-
-    assert_eq!(
-        repos.schedules.profile(house.id).await.unwrap(),
-        Some(DoctorProfile::unset(house.id, house.full_name.clone()))
-    );
-    assert_eq!(repos.schedules.profile(suspended.id).await.unwrap(), None);
-    assert_eq!(repos.schedules.profile(desk.id).await.unwrap(), None);
-    assert_eq!(
-        repos.schedules.profile(UserId::generate()).await.unwrap(),
-        None
-    );
-
-    let at = micros(now());
-    let update = profile_update(
-        &["Internal Medicine", "Diagnostics", "Nephrology"],
-        Some("Twenty years of\n\tdiagnostics."),
-        45,
-    );
-    repos
-        .schedules
-        .save_profile(house.id, &update, at)
-        .await
-        .unwrap();
-    let expected = DoctorProfile {
-        doctor_id: house.id,
-        full_name: house.full_name.clone(),
-        specializations: update.specializations.clone(),
-        bio: update.bio.clone(),
-        appointment_minutes: 45,
-        updated_at: Some(at),
-    };
-    assert_eq!(
-        repos.schedules.profile(house.id).await.unwrap(),
-        Some(expected)
-    );
-    assert_eq!(current_version(&repos, house.id).await, 1);
-    let schedule = repos
-        .schedules
-        .schedule(house.id, base(), base() + Duration::days(1))
-        .await
-        .unwrap();
-    assert_eq!(schedule.appointment_minutes, 45);
-
-    // A second save replaces the whole profile.
-    let later = at + Duration::minutes(5);
-    let update = profile_update(&["Nephrology"], None, 20);
-    repos
-        .schedules
-        .save_profile(house.id, &update, later)
-        .await
-        .unwrap();
-    let profile = repos.schedules.profile(house.id).await.unwrap().unwrap();
-    assert_eq!(profile.specializations, update.specializations);
-    assert_eq!(profile.bio, None);
-    assert_eq!(profile.appointment_minutes, 20);
-    assert_eq!(profile.updated_at, Some(later));
-    assert_eq!(current_version(&repos, house.id).await, 2);
-}
-
-pub(super) async fn the_directory_lists_active_doctors_by_id_filtered_by_specialization_whatever_its_case(
-    repos: Repositories,
-) {
-    let mut doctors = Vec::new();
-    for name in ["dr.adams", "dr.baker", "dr.clark", "dr.davis"] {
-        doctors.push(doctor(&repos, name).await);
-    }
-    create_user(&repos, "dr.gone", Role::Doctor, UserStatus::Suspended).await;
-    create_user(&repos, "dr.new", Role::Doctor, UserStatus::Pending).await;
-    let desk = secretary(&repos).await;
-    let at = micros(now());
-    let specializations: [&[&str]; 4] = [
-        &["Cardiology", "Internal Medicine"],
-        &["Pédiatrie", "CARDIOLOGY"],
-        &[],
-        &["Dermatology"],
-    ];
-    for (doctor, names) in doctors.iter().zip(specializations) {
-        if !names.is_empty() {
-            repos
-                .schedules
-                .save_profile(doctor.id, &profile_update(names, Some("Bio"), 30), at)
-                .await
-                .unwrap();
-        }
-    }
-    let mut expected = Vec::new();
-    for doctor in &doctors {
-        expected.push(repos.schedules.profile(doctor.id).await.unwrap().unwrap());
-    }
-    expected.sort_by_key(|p| p.doctor_id);
-    // A secretary saving a profile under their id does not make them a doctor.
-    repos
-        .schedules
-        .save_profile(desk.id, &profile_update(&["Cardiology"], None, 30), at)
-        .await
-        .unwrap();
-
-    let all = repos
-        .schedules
-        .directory(None, PageRequest::first(100))
-        .await
-        .unwrap();
-    assert_eq!(all.items, expected);
-    assert_eq!(all.next, None);
-    assert!(all.items.contains(&DoctorProfile::unset(
-        doctors[2].id,
-        doctors[2].full_name.clone()
-    )));
-
-    let ids = |profiles: &[DoctorProfile]| profiles.iter().map(|p| p.doctor_id).collect::<Vec<_>>();
-    let by = |filter: &str| {
-        let repos = repos.clone();
-        let filter = filter.to_owned();
-        async move {
-            repos
-                .schedules
-                .directory(Some(filter), PageRequest::first(100))
-                .await
-                .unwrap()
-                .items
-        }
-    };
-    let mut cardiologists = vec![doctors[0].id, doctors[1].id];
-    cardiologists.sort();
-    assert_eq!(ids(&by("cardiology").await), cardiologists);
-    assert_eq!(ids(&by("CarDioLogy").await), cardiologists);
-    assert_eq!(ids(&by("PÉDIATRIE").await), vec![doctors[1].id]);
-    assert_eq!(ids(&by("internal medicine").await), vec![doctors[0].id]);
-    assert!(by("cardio").await.is_empty());
-    assert!(by("%").await.is_empty());
-
-    // Page by page, each doctor once, in id order, with whole profiles.
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = repos
-            .schedules
-            .directory(None, PageRequest::new(Some(1), after).unwrap())
-            .await
-            .unwrap();
-        seen.extend(page.items);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(seen, expected);
-    let first_cardiologist = repos
-        .schedules
-        .directory(Some("cardiology".into()), PageRequest::first(1))
-        .await
-        .unwrap();
-    assert_eq!(ids(&first_cardiologist.items), vec![cardiologists[0]]);
-    assert_eq!(first_cardiologist.next, Some(cardiologists[0]));
-}
-
-// ---- Rules, time off and the schedule version -------------------------------------------------
-
-pub(super) async fn rules_and_time_off_read_back_and_every_schedule_change_bumps_the_version(
-    repos: Repositories,
-) {
-    let house = doctor(&repos, "dr.house").await;
-    let wilson = doctor(&repos, "dr.wilson").await;
-    let day = base();
-    let whole_day = |repos: Repositories, doctor: UserId| async move {
-        repos
-            .schedules
-            .schedule(doctor, day, day + Duration::days(1))
-            .await
-            .unwrap()
-    };
-
-    let empty = whole_day(repos.clone(), house.id).await;
-    assert_eq!(empty.version, 0);
-    assert_eq!(empty.rules, Vec::new());
-    assert_eq!(empty.time_off, Vec::new());
-    assert_eq!(empty.appointment_minutes, 30);
-
-    let rules = vec![
-        rule(Weekday::Monday, (9, 0), (12, 30)),
-        rule(Weekday::Monday, (13, 30), (17, 0)),
-        rule(Weekday::Wednesday, (0, 0), (23, 59)),
-        rule(Weekday::Sunday, (8, 15), (9, 45)),
-    ];
-    // Stored in any order, read back by weekday and start.
-    let shuffled = vec![rules[3], rules[1], rules[2], rules[0]];
-    repos
-        .schedules
-        .replace_rules(house.id, &shuffled, micros(now()))
-        .await
-        .unwrap();
-    let schedule = whole_day(repos.clone(), house.id).await;
-    assert_eq!(schedule.rules, rules);
-    assert_eq!(schedule.version, 1);
-    assert_eq!(whole_day(repos.clone(), wilson.id).await.version, 0);
-
-    let replacement = vec![rule(Weekday::Friday, (10, 0), (11, 0))];
-    repos
-        .schedules
-        .replace_rules(house.id, &replacement, micros(now()))
-        .await
-        .unwrap();
-    let schedule = whole_day(repos.clone(), house.id).await;
-    assert_eq!(schedule.rules, replacement);
-    assert_eq!(schedule.version, 2);
-
-    // Time off: the schedule holds what overlaps the range asked; upcoming what ends later.
-    let before = time_off(house.id, span(day, -120, 0), &house);
-    let inside = time_off(house.id, span(day, 60, 120), &house);
-    let straddling = TimeOff {
-        reason: None,
-        ..time_off(house.id, span(day, 23 * 60, 26 * 60), &wilson)
-    };
-    let later = time_off(house.id, span(day, 48 * 60, 49 * 60), &house);
-    let others = time_off(wilson.id, span(day, 60, 120), &wilson);
-    for off in [&later, &inside, &before, &straddling] {
-        repos.schedules.add_time_off(off).await.unwrap();
-    }
-    repos.schedules.add_time_off(&others).await.unwrap();
-    let schedule = whole_day(repos.clone(), house.id).await;
-    assert_eq!(schedule.time_off, vec![inside.clone(), straddling.clone()]);
-    assert_eq!(schedule.version, 6);
-    assert_eq!(
-        repos
-            .schedules
-            .upcoming_time_off(house.id, day + Duration::minutes(90))
-            .await
-            .unwrap(),
-        vec![inside.clone(), straddling.clone(), later.clone()]
-    );
-
-    // Removing: only the doctor's own; each removal bumps the version, a miss does not.
-    assert!(
-        !repos
-            .schedules
-            .remove_time_off(house.id, others.id, micros(now()))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !repos
-            .schedules
-            .remove_time_off(house.id, TimeOffId::generate(), micros(now()))
-            .await
-            .unwrap()
-    );
-    assert_eq!(whole_day(repos.clone(), house.id).await.version, 6);
-    assert!(
-        repos
-            .schedules
-            .remove_time_off(house.id, inside.id, micros(now()))
-            .await
-            .unwrap()
-    );
-    let schedule = whole_day(repos.clone(), house.id).await;
-    assert_eq!(schedule.time_off, vec![straddling.clone()]);
-    assert_eq!(schedule.version, 7);
-    assert_eq!(
-        repos
-            .schedules
-            .upcoming_time_off(wilson.id, day)
-            .await
-            .unwrap(),
-        vec![others]
-    );
-}
-
 // ---- Bookings --------------------------------------------------------------------------------
 
-pub(super) async fn a_booking_reads_back_with_its_history_membership_audit_event_and_notifications(
+async fn a_booking_reads_back_with_its_history_membership_audit_event_and_notifications(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -703,7 +142,7 @@ pub(super) async fn a_booking_reads_back_with_its_history_membership_audit_event
     );
     let booked = booking(&appointment, 0);
     let membership = booked.membership.clone();
-    let event = audit(&desk, patient_id, AuditAction::AppointmentCreate);
+    let event = appointment_audit(&desk, patient_id, AuditAction::AppointmentCreate);
     let stored = repos
         .appointments
         .book(
@@ -828,7 +267,7 @@ fn exactly_one_winner(
     winner
 }
 
-pub(super) async fn of_fifty_concurrent_bookings_of_one_slot_exactly_one_succeeds_and_the_others_list_it(
+async fn of_fifty_concurrent_bookings_of_one_slot_exactly_one_succeeds_and_the_others_list_it(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -884,7 +323,7 @@ pub(super) async fn of_fifty_concurrent_bookings_of_one_slot_exactly_one_succeed
     assert_eq!(created, 1);
 }
 
-pub(super) async fn of_fifty_concurrent_bookings_of_one_patient_with_fifty_doctors_exactly_one_succeeds(
+async fn of_fifty_concurrent_bookings_of_one_patient_with_fifty_doctors_exactly_one_succeeds(
     repos: Repositories,
 ) {
     let desk = secretary(&repos).await;
@@ -917,7 +356,7 @@ pub(super) async fn of_fifty_concurrent_bookings_of_one_patient_with_fifty_docto
     assert_eq!(repos.care_teams.list(patient_id).await.unwrap().len(), 1);
 }
 
-pub(super) async fn overlapping_ranges_conflict_for_the_doctor_and_for_the_patient_and_touching_ones_do_not(
+async fn overlapping_ranges_conflict_for_the_doctor_and_for_the_patient_and_touching_ones_do_not(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -970,9 +409,7 @@ pub(super) async fn overlapping_ranges_conflict_for_the_doctor_and_for_the_patie
     );
 }
 
-pub(super) async fn cancelled_no_show_and_completed_appointments_do_not_hold_their_time(
-    repos: Repositories,
-) {
+async fn cancelled_no_show_and_completed_appointments_do_not_hold_their_time(repos: Repositories) {
     use AppointmentStatus as S;
     let house = doctor(&repos, "dr.house").await;
     let desk = secretary(&repos).await;
@@ -1010,7 +447,7 @@ pub(super) async fn cancelled_no_show_and_completed_appointments_do_not_hold_the
     }
 }
 
-pub(super) async fn conflicts_list_every_overlapping_appointment_saying_whose_calendar_it_blocks(
+async fn conflicts_list_every_overlapping_appointment_saying_whose_calendar_it_blocks(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -1054,7 +491,7 @@ pub(super) async fn conflicts_list_every_overlapping_appointment_saying_whose_ca
     assert_eq!(repos.appointments.get(attempt.id).await.unwrap(), None);
 }
 
-pub(super) async fn a_booking_or_reschedule_checked_against_an_older_schedule_version_is_refused(
+async fn a_booking_or_reschedule_checked_against_an_older_schedule_version_is_refused(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -1128,161 +565,9 @@ pub(super) async fn a_booking_or_reschedule_checked_against_an_older_schedule_ve
     assert_eq!(repos.notifications.last_id(house.id).await.unwrap(), 5);
 }
 
-pub(super) async fn time_off_over_booked_appointments_is_refused_listing_them_and_writes_nothing(
-    repos: Repositories,
-) {
-    let house = doctor(&repos, "dr.house").await;
-    let wilson = doctor(&repos, "dr.wilson").await;
-    let desk = secretary(&repos).await;
-    let ada = patient(&repos, &desk, "Ada Lovelace").await;
-    let bob = patient(&repos, &desk, "Bob Babbage").await;
-    let day = base();
-    let first = book(&repos, house.id, ada, span(day, 60, 120), &desk).await;
-    let second = book(&repos, house.id, bob, span(day, 180, 240), &desk).await;
-    let checked_in = book(&repos, house.id, ada, span(day, 300, 330), &desk).await;
-    status_update(
-        &repos,
-        &checked_in,
-        AppointmentStatus::Booked,
-        AppointmentStatus::CheckedIn,
-        &desk,
-        None,
-    )
-    .await
-    .unwrap();
-    let cancelled = book(&repos, house.id, bob, span(day, 130, 170), &desk).await;
-    status_update(
-        &repos,
-        &cancelled,
-        AppointmentStatus::Booked,
-        AppointmentStatus::Cancelled,
-        &desk,
-        None,
-    )
-    .await
-    .unwrap();
-    book(&repos, wilson.id, bob, span(day, 120, 180), &desk).await;
-    let version = current_version(&repos, house.id).await;
-
-    let refused = repos
-        .schedules
-        .add_time_off(&time_off(house.id, span(day, 90, 310), &house))
-        .await;
-    match refused {
-        Err(TimeOffError::Conflicts(conflicts)) => assert_eq!(
-            conflicts,
-            vec![
-                conflict(&first, ConflictWith::Doctor),
-                conflict(&second, ConflictWith::Doctor),
-                conflict(&checked_in, ConflictWith::Doctor),
-            ]
-        ),
-        other => panic!("expected conflicts, got {other:?}"),
-    }
-    assert_eq!(current_version(&repos, house.id).await, version);
-    assert_eq!(
-        repos
-            .schedules
-            .upcoming_time_off(house.id, day)
-            .await
-            .unwrap(),
-        vec![]
-    );
-
-    // Between the booked appointments (touching them, over the cancelled one): it fits.
-    let between = time_off(house.id, span(day, 120, 180), &house);
-    repos.schedules.add_time_off(&between).await.unwrap();
-    assert_eq!(current_version(&repos, house.id).await, version + 1);
-    assert_eq!(
-        repos
-            .schedules
-            .upcoming_time_off(house.id, day)
-            .await
-            .unwrap(),
-        vec![between]
-    );
-}
-
-pub(super) async fn time_off_and_concurrent_bookings_of_its_time_never_both_succeed(
-    repos: Repositories,
-) {
-    let house = doctor(&repos, "dr.house").await;
-    let desk = secretary(&repos).await;
-    let people = patients(&repos, &desk, 12).await;
-    let day = base();
-    for round in 0..8_i64 {
-        let start = round * 12 * 30;
-        let version = current_version(&repos, house.id).await;
-        let off = time_off(house.id, span(day, start, start + 12 * 30), &house);
-        let barrier = Arc::new(Barrier::new(people.len() + 1));
-        let adding = {
-            let repos = repos.clone();
-            let barrier = Arc::clone(&barrier);
-            let off = off.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                repos.schedules.add_time_off(&off).await
-            })
-        };
-        let bookings: Vec<_> = people
-            .iter()
-            .zip(0_i64..)
-            .map(|(patient_id, n)| {
-                let repos = repos.clone();
-                let barrier = Arc::clone(&barrier);
-                let desk = desk.clone();
-                let at = span(day, start + n * 30, start + n * 30 + 30);
-                let appointment = new_appointment(house.id, *patient_id, at, &desk);
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    try_book(&repos, &appointment, &desk, version)
-                        .await
-                        .map(|_| appointment.id)
-                })
-            })
-            .collect();
-        let added = adding.await.unwrap();
-        let mut booked = HashSet::new();
-        for task in bookings {
-            match task.await.unwrap() {
-                Ok(id) => {
-                    booked.insert(id);
-                }
-                Err(BookError::ScheduleChanged) => {}
-                Err(other) => panic!("round {round}: {other:?}"),
-            }
-        }
-        match added {
-            // Every booking that committed first is listed; every later one saw the new version.
-            Ok(()) => assert!(booked.is_empty(), "round {round}: time off over {booked:?}"),
-            Err(TimeOffError::Conflicts(conflicts)) => {
-                assert!(!conflicts.is_empty());
-                for c in conflicts {
-                    assert!(booked.contains(&c.appointment_id), "round {round}");
-                }
-            }
-            Err(other) => panic!("round {round}: {other:?}"),
-        }
-        // Whatever the interleaving, no stored time off has an active appointment in it.
-        for stored in repos
-            .schedules
-            .upcoming_time_off(house.id, day)
-            .await
-            .unwrap()
-        {
-            let busy = repos
-                .appointments
-                .busy(house.id, stored.start, stored.end)
-                .await
-                .unwrap();
-            assert_eq!(busy, vec![], "round {round}");
-        }
-    }
-}
-
 // ---- Status changes and reschedules ----------------------------------------------------------
 
-pub(super) async fn a_status_change_applies_only_from_the_status_read_and_ends_the_membership_when_told(
+async fn a_status_change_applies_only_from_the_status_read_and_ends_the_membership_when_told(
     repos: Repositories,
 ) {
     use AppointmentStatus as S;
@@ -1308,7 +593,7 @@ pub(super) async fn a_status_change_applies_only_from_the_status_read_and_ends_t
         .appointments
         .change_status(
             &missing,
-            &audit(&desk, ada, AuditAction::AppointmentStatus),
+            &appointment_audit(&desk, ada, AuditAction::AppointmentStatus),
             &[],
         )
         .await;
@@ -1330,7 +615,7 @@ pub(super) async fn a_status_change_applies_only_from_the_status_read_and_ends_t
         .appointments
         .change_status(
             &update,
-            &audit(&house, ada, AuditAction::AppointmentStatus),
+            &appointment_audit(&house, ada, AuditAction::AppointmentStatus),
             &[notice(&first, NotificationKind::AppointmentCancelled)],
         )
         .await
@@ -1379,9 +664,7 @@ pub(super) async fn a_status_change_applies_only_from_the_status_read_and_ends_t
     assert_eq!(opened.ended_at, None);
 }
 
-pub(super) async fn of_concurrent_status_changes_of_one_appointment_exactly_one_applies(
-    repos: Repositories,
-) {
+async fn of_concurrent_status_changes_of_one_appointment_exactly_one_applies(repos: Repositories) {
     let house = doctor(&repos, "dr.house").await;
     let desk = secretary(&repos).await;
     let ada = patient(&repos, &desk, "Ada Lovelace").await;
@@ -1420,7 +703,7 @@ pub(super) async fn of_concurrent_status_changes_of_one_appointment_exactly_one_
     assert_eq!(repos.appointments.history(first.id).await.unwrap().len(), 2);
 }
 
-pub(super) async fn a_reschedule_applies_only_to_the_time_read_and_conflicts_exclude_the_appointment_itself(
+async fn a_reschedule_applies_only_to_the_time_read_and_conflicts_exclude_the_appointment_itself(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -1527,9 +810,7 @@ pub(super) async fn a_reschedule_applies_only_to_the_time_read_and_conflicts_exc
     );
 }
 
-pub(super) async fn the_history_lists_every_change_oldest_first_with_the_actors_names(
-    repos: Repositories,
-) {
+async fn the_history_lists_every_change_oldest_first_with_the_actors_names(repos: Repositories) {
     use AppointmentStatus as S;
     let house = doctor(&repos, "dr.house").await;
     let desk = secretary(&repos).await;
@@ -1619,9 +900,7 @@ pub(super) async fn the_history_lists_every_change_oldest_first_with_the_actors_
 
 // ---- Listing and busy times ------------------------------------------------------------------
 
-pub(super) async fn appointments_are_listed_by_start_filtered_and_page_by_page(
-    repos: Repositories,
-) {
+async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repositories) {
     let house = doctor(&repos, "dr.house").await;
     let wilson = doctor(&repos, "dr.wilson").await;
     let desk = secretary(&repos).await;
@@ -1744,7 +1023,7 @@ pub(super) async fn appointments_are_listed_by_start_filtered_and_page_by_page(
     assert!(page.items[0].doctor_name.is_some());
 }
 
-pub(super) async fn busy_lists_the_doctors_active_appointments_overlapping_the_range_by_start(
+async fn busy_lists_the_doctors_active_appointments_overlapping_the_range_by_start(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -1799,183 +1078,6 @@ pub(super) async fn busy_lists_the_doctors_active_appointments_overlapping_the_r
         ]
     );
     assert!(!busy.contains(&touching.interval()));
-}
-
-// ---- Care teams, access and visit notes ------------------------------------------------------
-
-pub(super) async fn care_team_additions_and_ends_ignore_memberships_opened_by_appointments(
-    repos: Repositories,
-) {
-    let house = doctor(&repos, "dr.house").await;
-    let desk = secretary(&repos).await;
-    let admin = create_user(&repos, "admin.cuddy", Role::Admin, UserStatus::Active).await;
-    let ada = patient(&repos, &desk, "Ada Lovelace").await;
-    let first = book(&repos, house.id, ada, span(base(), 60, 90), &desk).await;
-    book(&repos, house.id, ada, span(base(), 120, 150), &desk).await;
-
-    // Two open appointment memberships do not make the doctor a member already.
-    let member = CareTeamMember {
-        id: MembershipId::generate(),
-        patient_id: ada,
-        doctor_id: house.id,
-        doctor_name: None,
-        started_at: micros(now()),
-        ended_at: None,
-        added_by: admin.id,
-        ended_by: None,
-        referral_id: None,
-        appointment_id: None,
-    };
-    repos
-        .care_teams
-        .add(&member, &audit(&admin, ada, AuditAction::CareTeamAdd), &[])
-        .await
-        .unwrap();
-    let again = CareTeamMember {
-        id: MembershipId::generate(),
-        ..member.clone()
-    };
-    let twice = repos
-        .care_teams
-        .add(&again, &audit(&admin, ada, AuditAction::CareTeamAdd), &[])
-        .await;
-    assert!(
-        matches!(twice, Err(AddMemberError::AlreadyMember)),
-        "{twice:?}"
-    );
-
-    // Ending ends the membership added by hand, and only it.
-    let at = micros(now());
-    let ended = repos
-        .care_teams
-        .end(
-            ada,
-            house.id,
-            at,
-            admin.id,
-            &audit(&admin, ada, AuditAction::CareTeamEnd),
-        )
-        .await
-        .unwrap()
-        .expect("the added membership ends");
-    assert_eq!(ended.id, member.id);
-    assert_eq!(ended.appointment_id, None);
-    let none_left = repos
-        .care_teams
-        .end(
-            ada,
-            house.id,
-            at,
-            admin.id,
-            &audit(&admin, ada, AuditAction::CareTeamEnd),
-        )
-        .await
-        .unwrap();
-    assert_eq!(none_left, None);
-    let team = repos.care_teams.list(ada).await.unwrap();
-    assert_eq!(team.len(), 3);
-    let open: Vec<_> = team.iter().filter(|m| m.ended_at.is_none()).collect();
-    assert_eq!(open.len(), 2);
-    assert!(open.iter().all(|m| m.appointment_id.is_some()));
-    assert!(open.iter().any(|m| m.appointment_id == Some(first.id)));
-
-    // And a new one may be added again beside them.
-    repos
-        .care_teams
-        .add(&again, &audit(&admin, ada, AuditAction::CareTeamAdd), &[])
-        .await
-        .unwrap();
-}
-
-pub(super) async fn access_facts_see_an_appointments_membership_until_it_ends(repos: Repositories) {
-    let house = doctor(&repos, "dr.house").await;
-    let desk = secretary(&repos).await;
-    let ada = patient(&repos, &desk, "Ada Lovelace").await;
-    let before = micros(now()) - Duration::seconds(1);
-    let first = book(&repos, house.id, ada, span(base(), 60, 90), &desk).await;
-    let facts = |at: OffsetDateTime| {
-        let repos = repos.clone();
-        async move {
-            repos
-                .patients
-                .access_facts(ada, house.id, at)
-                .await
-                .unwrap()
-                .unwrap()
-                .on_care_team
-        }
-    };
-    assert!(!facts(before).await, "not before the booking");
-    assert!(facts(first.created_at).await);
-    assert!(
-        facts(first.created_at + Duration::days(400)).await,
-        "open until the visit is over"
-    );
-
-    let until = micros(now()) + Duration::days(30);
-    status_update(
-        &repos,
-        &first,
-        AppointmentStatus::Booked,
-        AppointmentStatus::NoShow,
-        &desk,
-        Some(until),
-    )
-    .await
-    .unwrap();
-    assert!(facts(until - Duration::seconds(1)).await);
-    assert!(!facts(until).await);
-}
-
-pub(super) async fn an_appointment_has_at_most_one_visit_note(repos: Repositories) {
-    let house = doctor(&repos, "dr.house").await;
-    let desk = secretary(&repos).await;
-    let ada = patient(&repos, &desk, "Ada Lovelace").await;
-    let first = book(&repos, house.id, ada, span(base(), 60, 90), &desk).await;
-    let second = book(&repos, house.id, ada, span(base(), 120, 150), &desk).await;
-    let note = |appointment_id: Option<AppointmentId>| ClinicalNote {
-        id: NoteId::generate(),
-        patient_id: ada,
-        author_id: house.id,
-        author_name: None,
-        kind: Some(NoteKind::Consultation),
-        body: text("Blood pressure fine."),
-        amends: None,
-        created_at: micros(now()),
-        appointment_id,
-    };
-    let write = |note: ClinicalNote| {
-        let repos = repos.clone();
-        let house = house.clone();
-        async move {
-            repos
-                .notes
-                .append(&note, &audit(&house, ada, AuditAction::NoteCreate))
-                .await
-        }
-    };
-
-    let visit = write(note(Some(first.id))).await.unwrap();
-    assert_eq!(visit.appointment_id, Some(first.id));
-    let twice = write(note(Some(first.id))).await;
-    assert!(
-        matches!(twice, Err(AppendNoteError::VisitNoteExists)),
-        "{twice:?}"
-    );
-    write(note(Some(second.id))).await.unwrap();
-    write(note(None)).await.unwrap();
-    write(note(None)).await.unwrap();
-
-    let listed = repos
-        .notes
-        .list(ada, None, PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(listed.len(), 4);
-    assert_eq!(listed[3], visit);
-    let linked: Vec<_> = listed.iter().filter_map(|n| n.appointment_id).collect();
-    assert_eq!(linked, vec![second.id, first.id]);
 }
 
 // ---- The database guarantee ------------------------------------------------------------------
@@ -2073,7 +1175,7 @@ fn assert_overlap_refused<T: std::fmt::Debug>(
     }
 }
 
-pub(super) async fn the_database_itself_refuses_overlapping_active_appointments_whoever_writes(
+async fn the_database_itself_refuses_overlapping_active_appointments_whoever_writes(
     database: &Database,
 ) {
     let repos = database.repositories();

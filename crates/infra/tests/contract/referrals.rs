@@ -1,35 +1,29 @@
-//! Referrals: what is stored with them (snapshot, audit event, notifications, the membership
-//! an acceptance opens), the boxes, and the conditional status changes.
+//! `ReferralRepository`: what is stored with a referral (snapshot, audit event, notifications,
+//! the membership an acceptance opens), the boxes, and the conditional status changes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use time::Duration;
 use time::macros::date;
-use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
-use carehub_domain::access::Basis;
-use carehub_domain::audit::{AuditAction, AuditEvent, AuditEventId, AuditFilter, Outcome};
-use carehub_domain::identity::{Email, FullName, Role, User, UserId, UserStatus};
-use carehub_domain::kernel::PageRequest;
-use carehub_domain::kernel::{Phone, Text};
+use carehub_domain::audit::AuditAction;
+use carehub_domain::identity::{FullName, User, UserId};
+use carehub_domain::kernel::{PageRequest, Text};
 use carehub_domain::notifications::{
-    NewNotification, Notification, NotificationData, NotificationKind, NotificationQuery, Recipient,
+    NewNotification, Notification, NotificationData, NotificationKind, Recipient,
 };
-use carehub_domain::patients::{
-    Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location, Mrn,
-    Patient, PatientDetails, PatientId, Sex,
-};
-use carehub_domain::patients::{CareTeamMember, MembershipId};
-use carehub_domain::patients::{MedicalInput, MedicalRecord};
+use carehub_domain::patients::{CareTeamMember, MedicalInput, MedicalRecord, Patient, PatientId};
 use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralSnapshot, ReferralStatus,
     StatusChange, Urgency,
 };
 use carehub_infra::Repositories;
-use carehub_infra::testing::{Backend, ScratchDatabase};
 
-use super::{create_user, now};
+use crate::fixtures::patients::membership;
+use crate::fixtures::referrals::{audit, notifications_of, register_patient, text};
+use crate::fixtures::{audited, doctor, micros, now};
 
 contract!(
     a_sent_referral_reads_back_whole_with_its_snapshot_names_audit_event_and_notification,
@@ -41,121 +35,6 @@ contract!(
     of_concurrent_changes_of_one_referral_exactly_one_applies,
     an_acceptance_opens_a_membership_for_the_referral_unless_the_doctor_already_has_one,
 );
-
-// ---- Fixtures --------------------------------------------------------------------------------
-
-/// `at` cut to whole microseconds, the precision both backends keep.
-pub(super) fn micros(at: OffsetDateTime) -> OffsetDateTime {
-    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
-        .unwrap()
-}
-
-fn text(raw: &str) -> Text {
-    Text::multiline(raw, 20_000).unwrap()
-}
-
-pub(super) async fn doctor(repos: &Repositories, username: &str) -> User {
-    create_user(repos, username, Role::Doctor, UserStatus::Active).await
-}
-
-pub(super) fn audit(
-    actor: UserId,
-    patient_id: Option<PatientId>,
-    action: AuditAction,
-) -> AuditEvent {
-    AuditEvent {
-        id: AuditEventId::generate(),
-        at: micros(now()),
-        actor_id: actor,
-        actor_role: Role::Doctor,
-        patient_id,
-        action,
-        outcome: Outcome::Allowed,
-        basis: Some(Basis::Referral),
-        request_id: Some("req-referral".into()),
-    }
-}
-
-fn membership(patient_id: PatientId, doctor_id: UserId, added_by: UserId) -> CareTeamMember {
-    CareTeamMember {
-        id: MembershipId::generate(),
-        patient_id,
-        doctor_id,
-        doctor_name: None,
-        started_at: micros(now()),
-        ended_at: None,
-        added_by,
-        ended_by: None,
-        referral_id: None,
-        appointment_id: None,
-    }
-}
-
-/// Registers a patient with every optional part filled in, `first_members` on its care team,
-/// and returns it as stored.
-pub(super) async fn register_patient(
-    repos: &Repositories,
-    by: UserId,
-    first_members: &[UserId],
-) -> Patient {
-    let at = micros(now());
-    let id = PatientId::generate();
-    let patient = Patient {
-        id,
-        mrn: Mrn::random(),
-        details: PatientDetails {
-            full_name: FullName::parse("Ada King Lovelace").unwrap(),
-            date_of_birth: date!(1815 - 12 - 10),
-            sex: Sex::Female,
-            contact: Contact {
-                phone: Some(Phone::parse("+44 20 7946 0958").unwrap()),
-                email: Some(Email::parse("ada@example.org").unwrap()),
-                address: Some(Address {
-                    lines: vec![text("12 St James's Square"), text("Flat \"B\"")],
-                    city: Some(text("London")),
-                    postal_code: None,
-                    country: Some(text("GB")),
-                }),
-            },
-            identifiers: vec![Identifier {
-                system: IdentifierSystem::parse("national_id").unwrap(),
-                value: text(&format!("QQ-{}", id.as_uuid().simple())),
-            }],
-            insurance: Some(Insurance {
-                provider: text("Helvetia"),
-                policy_number: text("P-123"),
-                group: None,
-                valid_until: Some(date!(2027 - 12 - 31)),
-            }),
-            emergency_contact: Some(EmergencyContact {
-                name: text("Annabella Byron"),
-                relationship: Some(text("mother")),
-                phone: Phone::parse("+44 20 7946 0000").unwrap(),
-            }),
-            location: Some(Location {
-                room: text("3.14"),
-                bed: None,
-            }),
-            user_id: None,
-        },
-        created_at: at,
-        updated_at: at,
-    };
-    let members: Vec<CareTeamMember> = first_members
-        .iter()
-        .map(|doctor_id| membership(id, *doctor_id, by))
-        .collect();
-    repos
-        .patients
-        .create(
-            &patient,
-            &members,
-            &audit(by, Some(id), AuditAction::PatientCreate),
-        )
-        .await
-        .expect("the patient is registered");
-    repos.patients.find(id).await.unwrap().unwrap()
-}
 
 /// Writes medical information with every kind of entry.
 async fn write_medical(repos: &Repositories, patient_id: PatientId, by: UserId) -> MedicalRecord {
@@ -182,7 +61,7 @@ async fn write_medical(repos: &Repositories, patient_id: PatientId, by: UserId) 
 }
 
 /// What a referral of the patient would share now.
-pub(super) async fn snapshot_of(repos: &Repositories, patient_id: PatientId) -> ReferralSnapshot {
+async fn snapshot_of(repos: &Repositories, patient_id: PatientId) -> ReferralSnapshot {
     ReferralSnapshot {
         clinical_summary: text("Palpitations for two weeks.\n\tECG attached."),
         patient: repos.patients.find(patient_id).await.unwrap().unwrap(),
@@ -190,7 +69,7 @@ pub(super) async fn snapshot_of(repos: &Repositories, patient_id: PatientId) -> 
     }
 }
 
-pub(super) fn new_referral(patient: &Patient, from: &User, to: &User) -> Referral {
+fn new_referral(patient: &Patient, from: &User, to: &User) -> Referral {
     let at = micros(now());
     Referral {
         id: ReferralId::generate(),
@@ -226,7 +105,7 @@ fn notice(recipient: UserId, kind: NotificationKind, referral: &Referral) -> New
 }
 
 /// Sends `referral` (with the patient's current snapshot), notifying its recipient.
-pub(super) async fn send(repos: &Repositories, referral: &Referral) -> Vec<Notification> {
+async fn send(repos: &Repositories, referral: &Referral) -> Vec<Notification> {
     let snapshot = snapshot_of(repos, referral.patient_id).await;
     repos
         .referrals
@@ -312,34 +191,6 @@ fn changed(referral: &Referral, change: &StatusChange) -> Referral {
     }
 }
 
-pub(super) async fn notifications_of(repos: &Repositories, user: UserId) -> Vec<Notification> {
-    repos
-        .notifications
-        .list(NotificationQuery {
-            recipient: user,
-            after: None,
-            unread_only: false,
-            limit: 500,
-        })
-        .await
-        .unwrap()
-}
-
-/// The patient's audit trail, oldest first.
-async fn audited(repos: &Repositories, patient_id: PatientId) -> Vec<AuditAction> {
-    let filter = AuditFilter {
-        patient_id: Some(patient_id),
-        ..AuditFilter::default()
-    };
-    let page = repos
-        .audit
-        .list(filter, PageRequest::first(100))
-        .await
-        .unwrap();
-    assert_eq!(page.next, None);
-    page.items.iter().rev().map(|e| e.event.action).collect()
-}
-
 /// Every referral of a box, page by page; returns their ids and the page sizes.
 async fn whole_box(
     repos: &Repositories,
@@ -366,7 +217,7 @@ async fn whole_box(
 
 // ---- Tests -----------------------------------------------------------------------------------
 
-pub(super) async fn a_sent_referral_reads_back_whole_with_its_snapshot_names_audit_event_and_notification(
+async fn a_sent_referral_reads_back_whole_with_its_snapshot_names_audit_event_and_notification(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -427,9 +278,7 @@ pub(super) async fn a_sent_referral_reads_back_whole_with_its_snapshot_names_aud
     assert_eq!(repos.referrals.find_detail(unknown).await.unwrap(), None);
 }
 
-pub(super) async fn the_snapshot_stays_as_it_was_sent_whatever_changes_in_the_record(
-    repos: Repositories,
-) {
+async fn the_snapshot_stays_as_it_was_sent_whatever_changes_in_the_record(repos: Repositories) {
     let house = doctor(&repos, "dr.house").await;
     let wilson = doctor(&repos, "dr.wilson").await;
     let patient = register_patient(&repos, house.id, &[house.id]).await;
@@ -467,7 +316,7 @@ pub(super) async fn the_snapshot_stays_as_it_was_sent_whatever_changes_in_the_re
     assert_ne!(snapshot_of(&repos, patient.id).await, before);
 }
 
-pub(super) async fn a_refused_referral_stores_nothing_and_gives_its_notification_ids_back(
+async fn a_refused_referral_stores_nothing_and_gives_its_notification_ids_back(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -554,9 +403,7 @@ pub(super) async fn a_refused_referral_stores_nothing_and_gives_its_notification
     );
 }
 
-pub(super) async fn inboxes_and_outboxes_list_newest_first_by_status_and_page_by_page(
-    repos: Repositories,
-) {
+async fn inboxes_and_outboxes_list_newest_first_by_status_and_page_by_page(repos: Repositories) {
     let house = doctor(&repos, "dr.house").await;
     let wilson = doctor(&repos, "dr.wilson").await;
     let cuddy = doctor(&repos, "dr.cuddy").await;
@@ -695,7 +542,7 @@ pub(super) async fn inboxes_and_outboxes_list_newest_first_by_status_and_page_by
     }
 }
 
-pub(super) async fn a_status_change_applies_only_from_the_expected_status_and_otherwise_writes_nothing(
+async fn a_status_change_applies_only_from_the_expected_status_and_otherwise_writes_nothing(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -831,7 +678,7 @@ pub(super) async fn a_status_change_applies_only_from_the_expected_status_and_ot
     assert_eq!(notifications_of(&repos, house.id).await.len(), 3);
 }
 
-pub(super) async fn a_decline_without_its_reason_or_a_completion_without_its_outcome_is_refused(
+async fn a_decline_without_its_reason_or_a_completion_without_its_outcome_is_refused(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -907,7 +754,7 @@ pub(super) async fn a_decline_without_its_reason_or_a_completion_without_its_out
     );
 }
 
-pub(super) async fn of_concurrent_changes_of_one_referral_exactly_one_applies(repos: Repositories) {
+async fn of_concurrent_changes_of_one_referral_exactly_one_applies(repos: Repositories) {
     const RACERS: usize = 8;
     const ROUNDS: usize = 4;
     let house = doctor(&repos, "dr.house").await;
@@ -954,7 +801,7 @@ pub(super) async fn of_concurrent_changes_of_one_referral_exactly_one_applies(re
                     if to == ReferralStatus::Accepted {
                         change.membership = Some(CareTeamMember {
                             referral_id: Some(referral.id),
-                            ..membership(referral.patient_id, wilson, wilson)
+                            ..membership(referral.patient_id, wilson, now(), wilson)
                         });
                     }
                     start.wait().await;
@@ -1012,7 +859,7 @@ pub(super) async fn of_concurrent_changes_of_one_referral_exactly_one_applies(re
     }
 }
 
-pub(super) async fn an_acceptance_opens_a_membership_for_the_referral_unless_the_doctor_already_has_one(
+async fn an_acceptance_opens_a_membership_for_the_referral_unless_the_doctor_already_has_one(
     repos: Repositories,
 ) {
     let house = doctor(&repos, "dr.house").await;
@@ -1022,7 +869,7 @@ pub(super) async fn an_acceptance_opens_a_membership_for_the_referral_unless_the
     let accept = |referral: &Referral| StatusChange {
         membership: Some(CareTeamMember {
             referral_id: Some(referral.id),
-            ..membership(patient.id, wilson.id, wilson.id)
+            ..membership(patient.id, wilson.id, now(), wilson.id)
         }),
         ..change(referral, ReferralStatus::Accepted, None)
     };
