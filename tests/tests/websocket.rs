@@ -618,7 +618,7 @@ mod two_instances {
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND application_name = $1",
         )
-        .bind(carehub_infra::publish::LISTENER_APPLICATION_NAME)
+        .bind(carehub_infra::notifications::LISTENER_APPLICATION_NAME)
         .fetch_all(&mut connection)
         .await
         .unwrap();

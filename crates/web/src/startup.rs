@@ -26,10 +26,10 @@ use carehub_domain::patients::{
 use carehub_domain::referrals::ReferralService;
 use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
 use carehub_infra::db::PoolSettings;
-use carehub_infra::publish::Realtime;
-use carehub_infra::security::{
+use carehub_infra::identity::{
     Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
 };
+use carehub_infra::notifications::Realtime;
 use carehub_infra::{Database, Repositories};
 
 use crate::extract::{self, MAX_JSON_BODY};

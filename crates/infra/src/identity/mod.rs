@@ -1,0 +1,22 @@
+//! Who may sign in and with what: accounts, sign-in sessions and their refresh tokens, denied
+//! access tokens, failed sign-ins and socket tickets on SQLite and PostgreSQL, and the
+//! cryptographic adapters (argon2id password hashing, Ed25519-signed access tokens, random
+//! refresh tokens).
+
+mod jwt;
+mod login_attempts;
+mod password;
+mod refresh_token_factory;
+mod refresh_tokens;
+mod revoked_tokens;
+mod socket_tickets;
+mod users;
+
+pub use jwt::{GENERATED_KEY_FILE, JwtCodec, KeyOrigin, SigningKeyError, TokenAudience};
+pub use login_attempts::SqlLoginAttemptRepository;
+pub use password::Argon2Hasher;
+pub use refresh_token_factory::RandomRefreshTokens;
+pub use refresh_tokens::SqlRefreshTokenRepository;
+pub use revoked_tokens::SqlRevokedTokenRepository;
+pub use socket_tickets::SqlSocketTicketRepository;
+pub use users::SqlUserRepository;

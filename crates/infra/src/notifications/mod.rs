@@ -1,0 +1,13 @@
+//! Notifications: stored in the transaction of the change that causes them and read by their
+//! recipient ([`SqlNotificationRepository`]), then published to the sockets of every server
+//! instance once committed ([`Realtime`]).
+
+mod publish;
+mod repository;
+
+pub use publish::{
+    InProcessPublisher, LISTENER_APPLICATION_NAME, NOTIFICATION_CHANNEL, PgListenerHandle,
+    PgNotifyPublisher, Realtime, spawn_pg_listener,
+};
+pub use repository::SqlNotificationRepository;
+pub(crate) use repository::{StoreNotifications, commit_notifying};

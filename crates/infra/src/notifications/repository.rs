@@ -1,0 +1,431 @@
+//! Notifications on SQLite and PostgreSQL: stored in the transaction of the change that causes
+//! them, numbered per recipient without gaps, then read and marked read by their recipient.
+//!
+//! Numbering bumps `notification_counters` with `INSERT ... ON CONFLICT ... DO UPDATE ...
+//! RETURNING last_id` inside the change's transaction. On PostgreSQL the counter's row lock is
+//! held until commit, so a concurrent change for the same recipient waits and takes the next id
+//! after the first committed; SQLite serialises writers with `BEGIN IMMEDIATE`. Either way a
+//! recipient's ids become visible in id order, and a rolled-back change gives its ids back.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use carehub_domain::audit::AuditEvent;
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::notifications::{
+    NewNotification, Notification, NotificationData, NotificationQuery, NotificationRepository,
+    Recipient,
+};
+
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, storage};
+use crate::db::sql_time::DbTime;
+
+/// Users' notifications: appended on their own, listed, and marked read.
+#[derive(Debug, Clone)]
+pub struct SqlNotificationRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlNotificationRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
+/// A notification's data as stored (JSON) and published, independent of the domain's serde
+/// shape, so that the stored and wire formats change only on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredData {
+    title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    referral_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    patient_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emergency_access_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    appointment_id: Option<Uuid>,
+}
+
+impl From<&NotificationData> for StoredData {
+    fn from(data: &NotificationData) -> Self {
+        Self {
+            title: data.title.clone(),
+            referral_id: data.referral_id,
+            patient_id: data.patient_id,
+            actor_id: data.actor_id,
+            emergency_access_id: data.emergency_access_id,
+            appointment_id: data.appointment_id,
+        }
+    }
+}
+
+impl From<StoredData> for NotificationData {
+    fn from(data: StoredData) -> Self {
+        Self {
+            title: data.title,
+            referral_id: data.referral_id,
+            patient_id: data.patient_id,
+            actor_id: data.actor_id,
+            emergency_access_id: data.emergency_access_id,
+            appointment_id: data.appointment_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    recipient_id: Uuid,
+    id: i64,
+    kind: String,
+    created_at: DbTime,
+    read_at: Option<DbTime>,
+    data: Json<StoredData>,
+}
+
+impl TryFrom<NotificationRow> for Notification {
+    type Error = RepositoryError;
+
+    fn try_from(row: NotificationRow) -> Result<Self, Self::Error> {
+        Ok(Notification {
+            id: row.id,
+            recipient: UserId::from_uuid(row.recipient_id),
+            kind: row.kind.parse().map_err(|e| corrupt("notifications", e))?,
+            created_at: row.created_at.0,
+            read_at: row.read_at.map(|t| t.0),
+            data: row.data.0.into(),
+        })
+    }
+}
+
+/// `at` cut to whole microseconds, the precision both backends keep, so that a notification
+/// returned when stored equals the one read back later.
+fn stored_precision(at: OffsetDateTime) -> OffsetDateTime {
+    let micros = at.nanosecond() / 1_000 * 1_000;
+    at.replace_nanosecond(micros).unwrap_or(at)
+}
+
+const ACTIVE_ADMINS: &str =
+    "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id";
+
+/// Reserves `$2` ids for user `$1` and returns the last of them.
+const BUMP_COUNTER: &str = "INSERT INTO notification_counters (user_id, last_id) VALUES ($1, $2) \
+     ON CONFLICT (user_id) DO UPDATE \
+     SET last_id = notification_counters.last_id + excluded.last_id \
+     RETURNING last_id";
+
+const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
+     (recipient_id, id, kind, created_at, read_at, data) VALUES ($1, $2, $3, $4, NULL, $5)";
+
+/// The columns [`NotificationRow`] reads, as a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
+macro_rules! notification_columns {
+    () => {
+        "recipient_id, id, kind, created_at, read_at, data"
+    };
+}
+
+/// Ends a change that notifies someone: writes its audit event and its notifications (created
+/// at `at`) in the change's transaction, then commits it, and returns the notifications as
+/// stored. On a failure the transaction is dropped, which rolls it back.
+pub(crate) async fn commit_notifying<DB>(
+    mut tx: Transaction<'static, DB>,
+    audit: &AuditEvent,
+    notifications: &[NewNotification],
+    at: OffsetDateTime,
+) -> Result<Vec<Notification>, sqlx::Error>
+where
+    DB: InsertAuditEvent + StoreNotifications,
+{
+    DB::insert_audit_event(&mut tx, audit).await?;
+    let stored = DB::store_notifications(&mut tx, notifications, at).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Stores notifications on a connection inside a write transaction, the change's own: every
+/// repository whose changes notify calls this before committing. One implementation serves
+/// every backend that binds and reads the columns it uses.
+pub(crate) trait StoreNotifications: Backend {
+    /// Resolves each recipient (`ActiveAdmins` as of now, in this transaction), bumps the
+    /// recipients' counters in ascending user-id order (so that two transactions never wait on
+    /// each other's counters), inserts the notifications created at `at`, and returns them
+    /// numbered, in the order given (`ActiveAdmins` expanded in user-id order).
+    fn store_notifications(
+        conn: &mut Self::Connection,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Notification>, sqlx::Error>> + Send;
+}
+
+impl<DB> StoreNotifications for DB
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Json<StoredData>: Param<'a, DB>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn store_notifications(
+        conn: &mut DB::Connection,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Notification>, sqlx::Error> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = stored_precision(at);
+        let mut admins: Option<Vec<Uuid>> = None;
+        // Each notification to store, by recipient, in the order given.
+        let mut entries: Vec<(Uuid, &NewNotification)> = Vec::new();
+        for notification in notifications {
+            match notification.recipient {
+                Recipient::User(user) => entries.push((*user.as_uuid(), notification)),
+                Recipient::ActiveAdmins => {
+                    if admins.is_none() {
+                        let rows: Vec<(Uuid,)> =
+                            sqlx::query_as(ACTIVE_ADMINS).fetch_all(&mut *conn).await?;
+                        admins = Some(rows.into_iter().map(|(id,)| id).collect());
+                    }
+                    for admin in admins.iter().flatten() {
+                        entries.push((*admin, notification));
+                    }
+                }
+            }
+        }
+        let mut by_recipient: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+        for (index, (recipient, _)) in entries.iter().enumerate() {
+            by_recipient.entry(*recipient).or_default().push(index);
+        }
+        let mut stored: Vec<Option<Notification>> = vec![None; entries.len()];
+        for (recipient, indexes) in &by_recipient {
+            let count =
+                i64::try_from(indexes.len()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let (last,): (i64,) = sqlx::query_as(BUMP_COUNTER)
+                .bind(recipient)
+                .bind(count)
+                .fetch_one(&mut *conn)
+                .await?;
+            for (id, index) in (last - count + 1..).zip(indexes) {
+                let notification = entries[*index].1;
+                sqlx::query(INSERT_NOTIFICATION)
+                    .bind(recipient)
+                    .bind(id)
+                    .bind(notification.kind.as_str())
+                    .bind(DbTime(at))
+                    .bind(Json(StoredData::from(&notification.data)))
+                    .execute(&mut *conn)
+                    .await?;
+                stored[*index] = Some(Notification {
+                    id,
+                    recipient: UserId::from_uuid(*recipient),
+                    kind: notification.kind,
+                    created_at: at,
+                    read_at: None,
+                    data: notification.data.clone(),
+                });
+            }
+        }
+        Ok(stored.into_iter().flatten().collect())
+    }
+}
+
+#[async_trait]
+impl<DB> NotificationRepository for SqlNotificationRepository<DB>
+where
+    DB: StoreNotifications + LastIds,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'r> NotificationRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn append(
+        &self,
+        notifications: &[NewNotification],
+        at: OffsetDateTime,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let stored = DB::store_notifications(&mut tx, notifications, at)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(stored)
+    }
+
+    async fn list(&self, query: NotificationQuery) -> Result<Vec<Notification>, RepositoryError> {
+        // Two statements rather than a flag, so that each uses its index.
+        let sql = if query.unread_only {
+            concat!(
+                "SELECT ",
+                notification_columns!(),
+                " FROM notifications \
+                 WHERE recipient_id = $1 AND id > $2 AND read_at IS NULL \
+                 ORDER BY id LIMIT $3"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                notification_columns!(),
+                " FROM notifications WHERE recipient_id = $1 AND id > $2 \
+                 ORDER BY id LIMIT $3"
+            )
+        };
+        sqlx::query_as::<_, NotificationRow>(sql)
+            .bind(query.recipient.as_uuid())
+            .bind(query.after.unwrap_or(0))
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Notification::try_from)
+            .collect()
+    }
+
+    async fn mark_read(
+        &self,
+        recipient: UserId,
+        id: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<Notification>, RepositoryError> {
+        sqlx::query_as::<_, NotificationRow>(concat!(
+            "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
+             WHERE recipient_id = $1 AND id = $2 RETURNING ",
+            notification_columns!()
+        ))
+        .bind(recipient.as_uuid())
+        .bind(id)
+        .bind(DbTime(at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(Notification::try_from)
+        .transpose()
+    }
+
+    async fn mark_all_read(
+        &self,
+        recipient: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u64, RepositoryError> {
+        let done = sqlx::query(
+            "UPDATE notifications SET read_at = $2 \
+             WHERE recipient_id = $1 AND read_at IS NULL",
+        )
+        .bind(recipient.as_uuid())
+        .bind(DbTime(at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unread_count(&self, recipient: UserId) -> Result<u64, RepositoryError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM notifications \
+             WHERE recipient_id = $1 AND read_at IS NULL",
+        )
+        .bind(recipient.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        u64::try_from(count).map_err(|e| corrupt("notifications", e))
+    }
+
+    async fn last_id(&self, recipient: UserId) -> Result<i64, RepositoryError> {
+        let last: Option<(i64,)> =
+            sqlx::query_as("SELECT last_id FROM notification_counters WHERE user_id = $1")
+                .bind(recipient.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage)?;
+        Ok(last.map_or(0, |(id,)| id))
+    }
+
+    async fn last_ids(&self, recipients: &[UserId]) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let mut found = Vec::new();
+        for chunk in recipients.chunks(LAST_IDS_CHUNK) {
+            found.extend(DB::last_ids_in_chunk(&self.pool, chunk).await?);
+        }
+        Ok(found)
+    }
+}
+
+/// How many users one query of [`NotificationRepository::last_ids`] asks about.
+const LAST_IDS_CHUNK: usize = 500;
+
+/// Reading a chunk of users' last notification ids in one query, the part of
+/// [`NotificationRepository::last_ids`] whose SQL differs between the backends.
+pub(crate) trait LastIds: Backend {
+    /// The last ids of at most [`LAST_IDS_CHUNK`] users.
+    fn last_ids_in_chunk(
+        pool: &Pool<Self>,
+        chunk: &[UserId],
+    ) -> impl Future<Output = Result<Vec<(UserId, i64)>, RepositoryError>> + Send;
+}
+
+impl LastIds for Sqlite {
+    /// One query, the users handed over as one JSON array of hex ids (SQLite has no array
+    /// parameters).
+    async fn last_ids_in_chunk(
+        pool: &Pool<Self>,
+        chunk: &[UserId],
+    ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|u| u.as_uuid().simple().to_string())
+            .collect();
+        let json = serde_json::to_string(&ids).map_err(RepositoryError::new)?;
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT user_id, last_id FROM notification_counters \
+             WHERE user_id IN (SELECT unhex(value) FROM json_each($1))",
+        )
+        .bind(json)
+        .fetch_all(pool)
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, last)| (UserId::from_uuid(user), last))
+            .collect())
+    }
+}
+
+impl LastIds for Postgres {
+    /// One query, the users handed over as an array.
+    async fn last_ids_in_chunk(
+        pool: &Pool<Self>,
+        chunk: &[UserId],
+    ) -> Result<Vec<(UserId, i64)>, RepositoryError> {
+        let ids: Vec<Uuid> = chunk.iter().map(|u| *u.as_uuid()).collect();
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT user_id, last_id FROM notification_counters WHERE user_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, last)| (UserId::from_uuid(user), last))
+            .collect())
+    }
+}

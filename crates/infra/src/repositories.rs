@@ -1,0 +1,119 @@
+//! Every repository of a database, as the domain's ports: what the web crate wires into its
+//! services.
+
+use std::sync::Arc;
+
+use sqlx::Pool;
+
+use carehub_domain::access::AccessFactsRepository;
+use carehub_domain::audit::AuditLog;
+use carehub_domain::identity::{
+    LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
+    UserRepository,
+};
+use carehub_domain::notifications::NotificationRepository;
+use carehub_domain::patients::{
+    CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
+    PatientRepository,
+};
+use carehub_domain::referrals::ReferralRepository;
+use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
+
+use crate::audit::{BatchedAuditLog, SqlAuditLog};
+use crate::db::Database;
+use crate::identity::{
+    SqlLoginAttemptRepository, SqlRefreshTokenRepository, SqlRevokedTokenRepository,
+    SqlSocketTicketRepository, SqlUserRepository,
+};
+use crate::notifications::SqlNotificationRepository;
+use crate::patients::{
+    SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
+    SqlPatientRepository,
+};
+use crate::referrals::SqlReferralRepository;
+use crate::scheduling::{SqlAppointmentRepository, SqlScheduleRepository};
+
+impl Database {
+    /// Every repository, on this database.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime: the audit log starts its writer task.
+    pub fn repositories(&self) -> Repositories {
+        match self {
+            Self::Sqlite(pool) => Repositories::on(pool),
+            Self::Postgres(pool) => Repositories::on(pool),
+        }
+    }
+}
+
+/// The repositories, as ports.
+#[derive(Clone)]
+pub struct Repositories {
+    /// How users relate to patients; the patient repository answers it.
+    pub access_facts: Arc<dyn AccessFactsRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
+    pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
+    pub login_attempts: Arc<dyn LoginAttemptRepository>,
+    /// Writes grouped into one transaction per batch; see [`BatchedAuditLog`].
+    pub audit: Arc<dyn AuditLog>,
+    pub medical: Arc<dyn MedicalRepository>,
+    pub notes: Arc<dyn NoteRepository>,
+    pub patients: Arc<dyn PatientRepository>,
+    pub care_teams: Arc<dyn CareTeamRepository>,
+    pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
+    pub referrals: Arc<dyn ReferralRepository>,
+    pub notifications: Arc<dyn NotificationRepository>,
+    pub socket_tickets: Arc<dyn SocketTicketRepository>,
+    pub schedules: Arc<dyn ScheduleRepository>,
+    pub appointments: Arc<dyn AppointmentRepository>,
+}
+
+impl std::fmt::Debug for Repositories {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repositories").finish_non_exhaustive()
+    }
+}
+
+impl Repositories {
+    fn on<DB: sqlx::Database>(pool: &Pool<DB>) -> Self
+    where
+        SqlUserRepository<DB>: UserRepository + 'static,
+        SqlRefreshTokenRepository<DB>: RefreshTokenRepository + 'static,
+        SqlRevokedTokenRepository<DB>: RevokedTokenRepository + 'static,
+        SqlLoginAttemptRepository<DB>: LoginAttemptRepository + 'static,
+        SqlAuditLog<DB>: AuditLog + 'static,
+        SqlMedicalRepository<DB>: MedicalRepository + 'static,
+        SqlNoteRepository<DB>: NoteRepository + 'static,
+        SqlPatientRepository<DB>: PatientRepository + AccessFactsRepository + 'static,
+        SqlCareTeamRepository<DB>: CareTeamRepository + 'static,
+        SqlEmergencyAccessRepository<DB>: EmergencyAccessRepository + 'static,
+        SqlReferralRepository<DB>: ReferralRepository + 'static,
+        SqlNotificationRepository<DB>: NotificationRepository + 'static,
+        SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
+        SqlScheduleRepository<DB>: ScheduleRepository + 'static,
+        SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
+    {
+        let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
+        Self {
+            access_facts: Arc::clone(&patients) as Arc<dyn AccessFactsRepository>,
+            users: Arc::new(SqlUserRepository::new(pool.clone())),
+            refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(pool.clone())),
+            revoked_tokens: Arc::new(SqlRevokedTokenRepository::new(pool.clone())),
+            login_attempts: Arc::new(SqlLoginAttemptRepository::new(pool.clone())),
+            audit: Arc::new(BatchedAuditLog::spawn(Arc::new(SqlAuditLog::new(
+                pool.clone(),
+            )))),
+            medical: Arc::new(SqlMedicalRepository::new(pool.clone())),
+            notes: Arc::new(SqlNoteRepository::new(pool.clone())),
+            patients,
+            care_teams: Arc::new(SqlCareTeamRepository::new(pool.clone())),
+            emergency_accesses: Arc::new(SqlEmergencyAccessRepository::new(pool.clone())),
+            referrals: Arc::new(SqlReferralRepository::new(pool.clone())),
+            notifications: Arc::new(SqlNotificationRepository::new(pool.clone())),
+            socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
+            schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),
+            appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
+        }
+    }
+}

@@ -1,0 +1,731 @@
+//! Appointments on SQLite and PostgreSQL.
+//!
+//! The database itself refuses two active appointments (booked, checked in, in progress) that
+//! overlap for one doctor or one patient: PostgreSQL with the exclusion constraints
+//! `appointments_doctor_no_overlap` and `appointments_patient_no_overlap` (a concurrent
+//! conflicting insert waits for the first to commit, then fails with SQLSTATE 23P01), SQLite
+//! with triggers, its writers serialised by `BEGIN IMMEDIATE`. A booking or a reschedule first
+//! checks the doctor's schedule version (read `FOR SHARE` on PostgreSQL, so that a schedule
+//! change waits for the booking and the booking for it) and reads the conflicts itself, so
+//! that the common refusal lists them without tripping the constraint; when the constraint
+//! trips anyway (a concurrent booking won), the transaction is rolled back and the conflicts
+//! read afresh. Every change is written with its history entry, audit event and notifications
+//! in one transaction.
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use sqlx::{Executor, FromRow, Pool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use carehub_domain::audit::AuditEvent;
+use carehub_domain::identity::UserId;
+use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::Text;
+use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::notifications::{NewNotification, Notification};
+use carehub_domain::patients::PatientId;
+use carehub_domain::scheduling::Interval;
+use carehub_domain::scheduling::{
+    Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
+    BookError, Booking, Conflict, HistoryChange, HistoryEntry, Reschedule, StatusUpdate,
+};
+
+use super::schedule::ScheduleVersion;
+use crate::audit::InsertAuditEvent;
+use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, joined_name, storage};
+use crate::db::sql_time::DbTime;
+use crate::notifications::{StoreNotifications, commit_notifying};
+use crate::patients::{INSERT_MEMBER, InsertMember};
+
+/// Stored text was bounded when it was validated on the way in; reading it back only checks
+/// that it is still well-formed.
+const STORED: usize = usize::MAX;
+
+/// How many times a booking or a reschedule is tried when PostgreSQL aborts it for a reason
+/// that says nothing about the booking itself (a deadlock between conflicting inserts waiting
+/// on each other, which PostgreSQL breaks by aborting one), or when the appointment the
+/// constraint named is gone by the time the conflicts are read again.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Appointments, their history, and the memberships bookings open.
+#[derive(Debug, Clone)]
+pub struct SqlAppointmentRepository<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> SqlAppointmentRepository<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
+// ---- Conflicts -------------------------------------------------------------------------------
+
+/// Active appointments in the way of `[$3, $4)` for doctor `$1` or patient `$2` (NULL: the
+/// doctor's only), except appointment `$5`, in one statement, each saying whose calendar it
+/// blocks.
+const SELECT_CONFLICTS: &str = "SELECT id, start_at, end_at, \
+     CASE WHEN doctor_id = $1 AND patient_id = $2 THEN 'both' \
+          WHEN doctor_id = $1 THEN 'doctor' ELSE 'patient' END AS conflict_with \
+     FROM appointments \
+     WHERE status IN ('booked', 'checked_in', 'in_progress') \
+     AND (doctor_id = $1 OR patient_id = $2) \
+     AND start_at < $4 AND end_at > $3 \
+     AND ($5 IS NULL OR id <> $5) \
+     ORDER BY start_at, id";
+
+#[derive(sqlx::FromRow)]
+struct ConflictRow {
+    id: Uuid,
+    start_at: DbTime,
+    end_at: DbTime,
+    conflict_with: String,
+}
+
+impl TryFrom<ConflictRow> for Conflict {
+    type Error = RepositoryError;
+
+    fn try_from(row: ConflictRow) -> Result<Self, Self::Error> {
+        Ok(Conflict {
+            appointment_id: AppointmentId::from_uuid(row.id),
+            start: row.start_at.0,
+            end: row.end_at.0,
+            with: row
+                .conflict_with
+                .parse()
+                .map_err(|e| corrupt("appointments", e))?,
+        })
+    }
+}
+
+/// Reading the conflicts of an interval ([`SELECT_CONFLICTS`]) on a connection, for a booking,
+/// a reschedule, and time off. One implementation serves every backend that binds and reads its
+/// columns.
+pub(super) trait SelectConflicts: Backend {
+    /// The active appointments of `doctor`, or of `patient` when given, overlapping
+    /// `interval`, except `except`.
+    fn select_conflicts(
+        conn: &mut Self::Connection,
+        doctor: &Uuid,
+        patient: Option<&Uuid>,
+        interval: Interval,
+        except: Option<&Uuid>,
+    ) -> impl Future<Output = Result<Vec<Conflict>, RepositoryError>> + Send;
+}
+
+impl<DB> SelectConflicts for DB
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'r> ConflictRow: FromRow<'r, DB::Row>,
+{
+    async fn select_conflicts(
+        conn: &mut DB::Connection,
+        doctor: &Uuid,
+        patient: Option<&Uuid>,
+        interval: Interval,
+        except: Option<&Uuid>,
+    ) -> Result<Vec<Conflict>, RepositoryError> {
+        sqlx::query_as::<_, ConflictRow>(SELECT_CONFLICTS)
+            .bind(doctor)
+            .bind(patient)
+            .bind(DbTime(interval.start))
+            .bind(DbTime(interval.end))
+            .bind(except)
+            .fetch_all(conn)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Conflict::try_from)
+            .collect()
+    }
+}
+
+/// Whether `error` is the database refusing overlapping active appointments: PostgreSQL's
+/// exclusion constraints (SQLSTATE 23P01) or SQLite's triggers.
+fn is_overlap(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        matches!(
+            e.constraint(),
+            Some("appointments_doctor_no_overlap" | "appointments_patient_no_overlap")
+        ) || e.message() == "appointment overlaps"
+    })
+}
+
+/// Whether PostgreSQL aborted the transaction for a reason worth trying it again: a deadlock
+/// (40P01; two conflicting inserts can each wait for the other) or a serialization failure.
+fn is_transient(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// How one attempt at a booking or a reschedule ended, when not with success.
+enum Failure {
+    /// The answer to give.
+    Refused(BookError),
+    /// Worth another attempt.
+    Retry(RepositoryError),
+}
+
+impl From<BookError> for Failure {
+    fn from(error: BookError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<RepositoryError> for Failure {
+    fn from(error: RepositoryError) -> Self {
+        Self::Refused(BookError::Repository(error))
+    }
+}
+
+/// A failed statement inside a booking or a reschedule: retried when transient.
+fn failed(error: sqlx::Error) -> Failure {
+    if is_transient(&error) {
+        Failure::Retry(storage(error))
+    } else {
+        Failure::Refused(BookError::Repository(storage(error)))
+    }
+}
+
+/// Runs `attempt`, each time in a transaction of its own, until it succeeds or is refused, or
+/// until it has been tried [`MAX_ATTEMPTS`] times.
+async fn retried<T, Attempt>(mut attempt: impl FnMut() -> Attempt) -> Result<T, BookError>
+where
+    Attempt: Future<Output = Result<T, Failure>>,
+{
+    let mut attempts = 1;
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(Failure::Refused(error)) => return Err(error),
+            Err(Failure::Retry(error)) if attempts >= MAX_ATTEMPTS => {
+                return Err(BookError::Repository(error));
+            }
+            Err(Failure::Retry(_)) => attempts += 1,
+        }
+    }
+}
+
+/// The conflicts of `interval`, read afresh after the constraint refused a write: the
+/// appointment in the way has committed by then. None found (it was cancelled meanwhile): try
+/// again.
+async fn conflicts_after_refusal<DB: SelectConflicts>(
+    pool: &Pool<DB>,
+    doctor: &Uuid,
+    patient: &Uuid,
+    interval: Interval,
+    except: Option<&Uuid>,
+) -> Failure {
+    let conflicts = match pool.acquire().await {
+        Ok(mut conn) => {
+            DB::select_conflicts(&mut conn, doctor, Some(patient), interval, except).await
+        }
+        Err(e) => Err(storage(e)),
+    };
+    match conflicts {
+        Ok(conflicts) if conflicts.is_empty() => Failure::Retry(RepositoryError::new(
+            "the appointment in the way is no longer active",
+        )),
+        Ok(conflicts) => Failure::Refused(BookError::Conflicts(conflicts)),
+        Err(e) => Failure::Refused(BookError::Repository(e)),
+    }
+}
+
+// ---- Rows ------------------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct AppointmentRow {
+    id: Uuid,
+    doctor_id: Uuid,
+    doctor_name: Option<String>,
+    patient_id: Uuid,
+    start_at: DbTime,
+    end_at: DbTime,
+    reason: String,
+    status: String,
+    cancel_reason: Option<String>,
+    created_by: Uuid,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+fn column_text(raw: &str) -> Result<Text, RepositoryError> {
+    Text::multiline(raw, STORED).map_err(|e| corrupt("appointments", e))
+}
+
+impl TryFrom<AppointmentRow> for Appointment {
+    type Error = RepositoryError;
+
+    fn try_from(row: AppointmentRow) -> Result<Self, Self::Error> {
+        Ok(Appointment {
+            id: AppointmentId::from_uuid(row.id),
+            doctor_id: UserId::from_uuid(row.doctor_id),
+            patient_id: PatientId::from_uuid(row.patient_id),
+            start: row.start_at.0,
+            end: row.end_at.0,
+            reason: column_text(&row.reason)?,
+            status: row.status.parse().map_err(|e| corrupt("appointments", e))?,
+            cancel_reason: row.cancel_reason.as_deref().map(column_text).transpose()?,
+            created_by: UserId::from_uuid(row.created_by),
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+            doctor_name: joined_name(row.doctor_name.as_deref())?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    at: DbTime,
+    actor_id: Uuid,
+    actor_name: Option<String>,
+    change: String,
+    status: String,
+    start_at: DbTime,
+    end_at: DbTime,
+    reason: Option<String>,
+}
+
+fn corrupt_history(error: impl std::fmt::Display) -> RepositoryError {
+    corrupt("appointment_history", error)
+}
+
+impl TryFrom<HistoryRow> for HistoryEntry {
+    type Error = RepositoryError;
+
+    fn try_from(row: HistoryRow) -> Result<Self, Self::Error> {
+        Ok(HistoryEntry {
+            at: row.at.0,
+            actor_id: UserId::from_uuid(row.actor_id),
+            actor_name: joined_name(row.actor_name.as_deref())?,
+            change: row.change.parse().map_err(corrupt_history)?,
+            status: row.status.parse().map_err(corrupt_history)?,
+            start: row.start_at.0,
+            end: row.end_at.0,
+            reason: row
+                .reason
+                .as_deref()
+                .map(|raw| Text::multiline(raw, STORED).map_err(corrupt_history))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IntervalRow {
+    start_at: DbTime,
+    end_at: DbTime,
+}
+
+impl TryFrom<IntervalRow> for Interval {
+    type Error = RepositoryError;
+
+    fn try_from(row: IntervalRow) -> Result<Self, Self::Error> {
+        Interval::new(row.start_at.0, row.end_at.0)
+            .ok_or_else(|| corrupt("appointments", "an appointment ends before it starts"))
+    }
+}
+
+/// What a reschedule reads of the appointment before changing it.
+#[derive(sqlx::FromRow)]
+struct CurrentRow {
+    doctor_id: Uuid,
+    patient_id: Uuid,
+    status: String,
+    start_at: DbTime,
+    end_at: DbTime,
+}
+
+/// Appointments with their doctor's name, as a literal for `concat!`.
+///
+/// A macro only so that `concat!` can take it (see `db::backend`).
+macro_rules! select_appointments {
+    () => {
+        "SELECT a.id, a.doctor_id, u.full_name AS doctor_name, a.patient_id, a.start_at, \
+         a.end_at, a.reason, a.status, a.cancel_reason, a.created_by, a.created_at, \
+         a.updated_at \
+         FROM appointments a LEFT JOIN users u ON u.id = a.doctor_id "
+    };
+}
+
+const INSERT_APPOINTMENT: &str = "INSERT INTO appointments (id, doctor_id, patient_id, \
+     start_at, end_at, reason, status, cancel_reason, created_by, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+const INSERT_HISTORY: &str = "INSERT INTO appointment_history \
+     (appointment_id, at, actor_id, change, status, start_at, end_at, reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// One history entry, as [`INSERT_HISTORY`] binds it.
+struct NewHistoryEntry<'a> {
+    appointment_id: &'a Uuid,
+    at: OffsetDateTime,
+    actor_id: &'a Uuid,
+    change: HistoryChange,
+    status: AppointmentStatus,
+    interval: Interval,
+    reason: Option<&'a Text>,
+}
+
+impl NewHistoryEntry<'_> {
+    /// Inserts the entry on `conn`, in the transaction of the change it records.
+    async fn insert<DB>(&self, conn: &mut DB::Connection) -> Result<(), sqlx::Error>
+    where
+        DB: Backend,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'a> &'a str: Param<'a, DB>,
+        for<'a> Option<&'a str>: Param<'a, DB>,
+        for<'a> Uuid: Param<'a, DB>,
+        for<'a> DbTime: Param<'a, DB>,
+    {
+        sqlx::query(INSERT_HISTORY)
+            .bind(self.appointment_id)
+            .bind(DbTime(self.at))
+            .bind(self.actor_id)
+            .bind(self.change.as_str())
+            .bind(self.status.as_str())
+            .bind(DbTime(self.interval.start))
+            .bind(DbTime(self.interval.end))
+            .bind(self.reason.map(Text::as_str))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Appointments by (start, id): `$1` doctor, `$2` patient, `$3` from, `$4` to (overlapping
+/// `[from, to)`), `$5` status, `$6` the id of the last appointment seen, `$7` the limit.
+const LIST: &str = concat!(
+    select_appointments!(),
+    "WHERE ($1 IS NULL OR a.doctor_id = $1) \
+     AND ($2 IS NULL OR a.patient_id = $2) \
+     AND ($3 IS NULL OR a.end_at > $3) \
+     AND ($4 IS NULL OR a.start_at < $4) \
+     AND ($5 IS NULL OR a.status = $5) \
+     AND ($6 IS NULL OR (a.start_at, a.id) > \
+          (SELECT s.start_at, s.id FROM appointments s WHERE s.id = $6)) \
+     ORDER BY a.start_at, a.id LIMIT $7"
+);
+
+#[async_trait]
+impl<DB> AppointmentRepository for SqlAppointmentRepository<DB>
+where
+    DB: ScheduleVersion + SelectConflicts + InsertMember + InsertAuditEvent + StoreNotifications,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
+    for<'a> Option<&'a str>: Param<'a, DB>,
+    for<'a> Uuid: Param<'a, DB>,
+    for<'a> Option<&'a Uuid>: Param<'a, DB>,
+    for<'a> DbTime: Param<'a, DB>,
+    for<'a> Option<DbTime>: Param<'a, DB>,
+    for<'a> i64: Param<'a, DB>,
+    for<'r> CurrentRow: FromRow<'r, DB::Row>,
+    for<'r> IntervalRow: FromRow<'r, DB::Row>,
+    for<'r> AppointmentRow: FromRow<'r, DB::Row>,
+    for<'r> HistoryRow: FromRow<'r, DB::Row>,
+{
+    async fn book(
+        &self,
+        booking: &Booking,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        retried(|| async move {
+            let appointment = &booking.appointment;
+            let doctor = appointment.doctor_id.as_uuid();
+            let patient = appointment.patient_id.as_uuid();
+            let interval = appointment.interval();
+            let mut tx = DB::begin_write(&self.pool).await.map_err(failed)?;
+            let version = DB::booking_version(&mut tx, doctor, appointment.created_at)
+                .await
+                .map_err(failed)?;
+            if version != booking.schedule_version {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::ScheduleChanged.into());
+            }
+            let conflicts =
+                DB::select_conflicts(&mut tx, doctor, Some(patient), interval, None).await?;
+            if !conflicts.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Conflicts(conflicts).into());
+            }
+            let inserted = sqlx::query(INSERT_APPOINTMENT)
+                .bind(appointment.id.as_uuid())
+                .bind(doctor)
+                .bind(patient)
+                .bind(DbTime(appointment.start))
+                .bind(DbTime(appointment.end))
+                .bind(appointment.reason.as_str())
+                .bind(appointment.status.as_str())
+                .bind(appointment.cancel_reason.as_ref().map(Text::as_str))
+                .bind(appointment.created_by.as_uuid())
+                .bind(DbTime(appointment.created_at))
+                .bind(DbTime(appointment.updated_at))
+                .execute(&mut *tx)
+                .await;
+            if let Err(e) = inserted {
+                tx.rollback().await.map_err(failed)?;
+                if is_overlap(&e) {
+                    return Err(conflicts_after_refusal(
+                        &self.pool, doctor, patient, interval, None,
+                    )
+                    .await);
+                }
+                return Err(failed(e));
+            }
+            NewHistoryEntry {
+                appointment_id: appointment.id.as_uuid(),
+                at: appointment.created_at,
+                actor_id: appointment.created_by.as_uuid(),
+                change: HistoryChange::Booked,
+                status: appointment.status,
+                interval,
+                reason: None,
+            }
+            .insert::<DB>(&mut tx)
+            .await
+            .map_err(failed)?;
+            DB::insert_member(&mut tx, &booking.membership, INSERT_MEMBER)
+                .await
+                .map_err(failed)?;
+            let stored = commit_notifying(tx, audit, notifications, appointment.created_at)
+                .await
+                .map_err(failed)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get(&self, id: AppointmentId) -> Result<Option<Appointment>, RepositoryError> {
+        sqlx::query_as::<_, AppointmentRow>(concat!(select_appointments!(), "WHERE a.id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(Appointment::try_from)
+            .transpose()
+    }
+
+    async fn change_status(
+        &self,
+        update: &StatusUpdate,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        let id = update.id.as_uuid();
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        // Conditional on the status read: of two concurrent changes from one status,
+        // the second finds no row.
+        let changed: Option<IntervalRow> = sqlx::query_as(
+            "UPDATE appointments SET status = $3, cancel_reason = $4, updated_at = $5 \
+             WHERE id = $1 AND status = $2 RETURNING start_at, end_at",
+        )
+        .bind(id)
+        .bind(update.from.as_str())
+        .bind(update.to.as_str())
+        .bind(update.reason.as_ref().map(Text::as_str))
+        .bind(DbTime(update.at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let Some(changed) = changed else {
+            tx.rollback().await.map_err(storage)?;
+            return Err(BookError::Stale);
+        };
+        NewHistoryEntry {
+            appointment_id: id,
+            at: update.at,
+            actor_id: update.actor_id.as_uuid(),
+            change: HistoryChange::Status,
+            status: update.to,
+            interval: Interval::try_from(changed)?,
+            reason: update.reason.as_ref(),
+        }
+        .insert::<DB>(&mut tx)
+        .await
+        .map_err(storage)?;
+        if let Some(until) = update.care_team_until {
+            sqlx::query(
+                "UPDATE care_team_members SET ended_at = $2, ended_by = $3 \
+                 WHERE appointment_id = $1 AND ended_at IS NULL",
+            )
+            .bind(id)
+            .bind(DbTime(until))
+            .bind(update.actor_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        }
+        let stored = commit_notifying(tx, audit, notifications, update.at)
+            .await
+            .map_err(storage)?;
+        Ok(stored)
+    }
+
+    async fn reschedule(
+        &self,
+        change: &Reschedule,
+        audit: &AuditEvent,
+        notifications: &[NewNotification],
+    ) -> Result<Vec<Notification>, BookError> {
+        retried(|| async move {
+            let id = change.id.as_uuid();
+            let mut tx = DB::begin_write(&self.pool).await.map_err(failed)?;
+            let current: Option<CurrentRow> = sqlx::query_as(
+                "SELECT doctor_id, patient_id, status, start_at, end_at \
+                 FROM appointments WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let Some(current) = current.filter(|c| {
+                c.status == AppointmentStatus::Booked.as_str()
+                    && c.start_at.0 == change.from.start
+                    && c.end_at.0 == change.from.end
+            }) else {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Stale.into());
+            };
+            let version = DB::booking_version(&mut tx, &current.doctor_id, change.at)
+                .await
+                .map_err(failed)?;
+            if version != change.schedule_version {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::ScheduleChanged.into());
+            }
+            let conflicts = DB::select_conflicts(
+                &mut tx,
+                &current.doctor_id,
+                Some(&current.patient_id),
+                change.to,
+                Some(id),
+            )
+            .await?;
+            if !conflicts.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Err(BookError::Conflicts(conflicts).into());
+            }
+            // Conditional on what was read: of two concurrent changes, the second finds
+            // no row (on PostgreSQL it waits for the first to commit, then re-reads it).
+            let updated = sqlx::query(
+                "UPDATE appointments SET start_at = $4, end_at = $5, updated_at = $6 \
+                 WHERE id = $1 AND status = 'booked' AND start_at = $2 AND end_at = $3",
+            )
+            .bind(id)
+            .bind(DbTime(change.from.start))
+            .bind(DbTime(change.from.end))
+            .bind(DbTime(change.to.start))
+            .bind(DbTime(change.to.end))
+            .bind(DbTime(change.at))
+            .execute(&mut *tx)
+            .await;
+            match updated {
+                Ok(done) if done.rows_affected() == 0 => {
+                    tx.rollback().await.map_err(failed)?;
+                    return Err(BookError::Stale.into());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tx.rollback().await.map_err(failed)?;
+                    if is_overlap(&e) {
+                        return Err(conflicts_after_refusal(
+                            &self.pool,
+                            &current.doctor_id,
+                            &current.patient_id,
+                            change.to,
+                            Some(id),
+                        )
+                        .await);
+                    }
+                    return Err(failed(e));
+                }
+            }
+            NewHistoryEntry {
+                appointment_id: id,
+                at: change.at,
+                actor_id: change.actor_id.as_uuid(),
+                change: HistoryChange::Rescheduled,
+                status: AppointmentStatus::Booked,
+                interval: change.to,
+                reason: None,
+            }
+            .insert::<DB>(&mut tx)
+            .await
+            .map_err(failed)?;
+            let stored = commit_notifying(tx, audit, notifications, change.at)
+                .await
+                .map_err(failed)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn history(&self, id: AppointmentId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        sqlx::query_as::<_, HistoryRow>(
+            "SELECT h.at, h.actor_id, u.full_name AS actor_name, h.change, h.status, \
+             h.start_at, h.end_at, h.reason \
+             FROM appointment_history h LEFT JOIN users u ON u.id = h.actor_id \
+             WHERE h.appointment_id = $1 ORDER BY h.seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(HistoryEntry::try_from)
+        .collect()
+    }
+
+    async fn list(
+        &self,
+        filter: &AppointmentFilter,
+        page: PageRequest<AppointmentId>,
+    ) -> Result<Page<Appointment, AppointmentId>, RepositoryError> {
+        let appointments = sqlx::query_as::<_, AppointmentRow>(LIST)
+            .bind(filter.doctor_id.as_ref().map(UserId::as_uuid))
+            .bind(filter.patient_id.as_ref().map(PatientId::as_uuid))
+            .bind(filter.from.map(DbTime))
+            .bind(filter.to.map(DbTime))
+            .bind(filter.status.map(AppointmentStatus::as_str))
+            .bind(page.after().map(AppointmentId::as_uuid))
+            .bind(i64::from(page.limit()) + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(Appointment::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(appointments, page.limit(), |a| a.id))
+    }
+
+    async fn busy(
+        &self,
+        doctor_id: UserId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Interval>, RepositoryError> {
+        sqlx::query_as::<_, IntervalRow>(
+            "SELECT start_at, end_at FROM appointments \
+             WHERE doctor_id = $1 AND status IN ('booked', 'checked_in', 'in_progress') \
+             AND start_at < $3 AND end_at > $2 ORDER BY start_at, id",
+        )
+        .bind(doctor_id.as_uuid())
+        .bind(DbTime(from))
+        .bind(DbTime(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(Interval::try_from)
+        .collect()
+    }
+}

@@ -1,0 +1,140 @@
+//! `LoginAttemptRepository`: failed sign-ins, counted per key for throttling.
+
+use time::Duration;
+
+use carehub_infra::Repositories;
+
+use crate::fixtures::now;
+
+contract!(
+    recent_failures_count_only_those_since_the_window_start_and_name_the_oldest,
+    failures_are_counted_per_key,
+    clearing_a_key_forgets_only_its_failures,
+    purging_forgets_failures_older_than_the_cutoff,
+);
+
+async fn recent_failures_count_only_those_since_the_window_start_and_name_the_oldest(
+    repos: Repositories,
+) {
+    let at = now();
+    let since = at - Duration::minutes(15);
+    let attempts = &repos.login_attempts;
+    attempts
+        .record_failure("ann", since - Duration::microseconds(1))
+        .await
+        .unwrap();
+    attempts
+        .record_failure("ann", since - Duration::hours(1))
+        .await
+        .unwrap();
+    attempts.record_failure("ann", at).await.unwrap();
+    attempts
+        .record_failure("ann", at - Duration::minutes(5))
+        .await
+        .unwrap();
+    // Exactly at the window's start: inside it.
+    attempts.record_failure("ann", since).await.unwrap();
+
+    let recent = attempts.recent_failures("ann", since).await.unwrap();
+    assert_eq!(recent.count, 3);
+    assert_eq!(recent.oldest, Some(since));
+
+    let later = attempts
+        .recent_failures("ann", at - Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(later.count, 2);
+    assert_eq!(later.oldest, Some(at - Duration::minutes(5)));
+
+    let none = attempts
+        .recent_failures("ann", at + Duration::microseconds(1))
+        .await
+        .unwrap();
+    assert_eq!(none.count, 0);
+    assert_eq!(none.oldest, None);
+}
+
+async fn failures_are_counted_per_key(repos: Repositories) {
+    let at = now();
+    let since = at - Duration::minutes(15);
+    let attempts = &repos.login_attempts;
+    attempts.record_failure("ann", at).await.unwrap();
+    attempts.record_failure("ann", at).await.unwrap();
+    attempts
+        .record_failure("bob", at - Duration::minutes(1))
+        .await
+        .unwrap();
+
+    let ann = attempts.recent_failures("ann", since).await.unwrap();
+    assert_eq!(ann.count, 2, "two failures at the same instant both count");
+    assert_eq!(ann.oldest, Some(at));
+    let bob = attempts.recent_failures("bob", since).await.unwrap();
+    assert_eq!(bob.count, 1);
+    assert_eq!(bob.oldest, Some(at - Duration::minutes(1)));
+    let carol = attempts.recent_failures("carol", since).await.unwrap();
+    assert_eq!(carol.count, 0);
+    assert_eq!(carol.oldest, None);
+}
+
+async fn clearing_a_key_forgets_only_its_failures(repos: Repositories) {
+    let at = now();
+    let since = at - Duration::minutes(15);
+    let attempts = &repos.login_attempts;
+    for _ in 0..3 {
+        attempts.record_failure("ann", at).await.unwrap();
+    }
+    attempts.record_failure("bob", at).await.unwrap();
+
+    attempts.clear("ann").await.unwrap();
+    attempts
+        .clear("carol")
+        .await
+        .expect("clearing a key without failures succeeds");
+
+    let ann = attempts.recent_failures("ann", since).await.unwrap();
+    assert_eq!(ann.count, 0);
+    assert_eq!(ann.oldest, None);
+    assert_eq!(
+        attempts.recent_failures("bob", since).await.unwrap().count,
+        1
+    );
+
+    // Counting starts afresh.
+    attempts.record_failure("ann", at).await.unwrap();
+    assert_eq!(
+        attempts.recent_failures("ann", since).await.unwrap().count,
+        1
+    );
+}
+
+async fn purging_forgets_failures_older_than_the_cutoff(repos: Repositories) {
+    let at = now();
+    let cutoff = at - Duration::days(1);
+    let attempts = &repos.login_attempts;
+    attempts
+        .record_failure("ann", cutoff - Duration::days(3))
+        .await
+        .unwrap();
+    attempts
+        .record_failure("bob", cutoff - Duration::seconds(1))
+        .await
+        .unwrap();
+    attempts.record_failure("ann", cutoff).await.unwrap();
+    attempts.record_failure("ann", at).await.unwrap();
+
+    assert_eq!(attempts.purge_older_than(cutoff).await.unwrap(), 2);
+
+    let long_ago = at - Duration::days(30);
+    let ann = attempts.recent_failures("ann", long_ago).await.unwrap();
+    assert_eq!(ann.count, 2);
+    assert_eq!(ann.oldest, Some(cutoff));
+    assert_eq!(
+        attempts
+            .recent_failures("bob", long_ago)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    assert_eq!(attempts.purge_older_than(cutoff).await.unwrap(), 0);
+}
