@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use carehub_domain::referrals::ReferralBox;
+
 use crate::problem::{Problem, ProblemConflict, ProblemField};
 use crate::startup::AppState;
 
@@ -154,7 +156,7 @@ pub fn root(cfg: &mut ServiceConfig) {
             `Authorization: Bearer <access_token>`.",
         license(name = "AGPL-3.0-or-later")
     ),
-    components(schemas(Problem, ProblemField, ProblemConflict)),
+    components(schemas(Problem, ProblemField, ProblemConflict, ReferralBox)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens"),
@@ -192,5 +194,162 @@ impl Modify for SecuritySchemes {
                 Scopes::new(),
             ))])),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use carehub_domain::audit::{AuditAction, Outcome};
+    use carehub_domain::identity::{Role, UserStatus};
+    use carehub_domain::notifications::NotificationKind;
+    use carehub_domain::patients::{BloodType, NoteKind, Severity};
+    use carehub_domain::referrals::{ReferralStatus, Urgency};
+    use carehub_domain::scheduling::{AppointmentStatus, ConflictWith, HistoryChange, Weekday};
+
+    use super::openapi_document;
+
+    fn document() -> Value {
+        serde_json::to_value(openapi_document()).expect("the document is JSON")
+    }
+
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map {
+                    match (key.as_str(), item) {
+                        ("$ref", Value::String(target)) => found.push(target),
+                        _ => refs(item, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_document_names_a_schema_it_defines() {
+        let document = document();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("an unexpected reference: {target}"));
+            assert!(
+                document["components"]["schemas"].get(name).is_some(),
+                "{target} is not defined"
+            );
+        }
+    }
+
+    /// The values a schema publishes, in order.
+    fn published(document: &Value, schema: &str) -> Vec<String> {
+        document["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is not an enum"))
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn enums_are_published_as_the_server_writes_them() {
+        let document = document();
+        let cases: [(&str, Vec<String>); 14] = [
+            (
+                "AuditAction",
+                AuditAction::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "Outcome",
+                Outcome::ALL.iter().map(|v| v.as_str().to_owned()).collect(),
+            ),
+            (
+                "NotificationKind",
+                NotificationKind::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "BloodType",
+                BloodType::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "Severity",
+                Severity::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "NoteKind",
+                NoteKind::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "ReferralStatus",
+                ReferralStatus::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "Urgency",
+                Urgency::ALL.iter().map(|v| v.as_str().to_owned()).collect(),
+            ),
+            (
+                "AppointmentStatus",
+                AppointmentStatus::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "ConflictWith",
+                ConflictWith::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "HistoryChange",
+                HistoryChange::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "Weekday",
+                Weekday::ALL.iter().map(|v| v.as_str().to_owned()).collect(),
+            ),
+            (
+                "Role",
+                Role::ALL.iter().map(|v| v.as_str().to_owned()).collect(),
+            ),
+            (
+                "UserStatus",
+                UserStatus::ALL
+                    .iter()
+                    .map(|v| v.as_str().to_owned())
+                    .collect(),
+            ),
+        ];
+        for (schema, written) in cases {
+            assert_eq!(published(&document, schema), written, "{schema}");
+        }
+        assert_eq!(published(&document, "ReferralBox"), ["inbox", "outbox"]);
     }
 }
