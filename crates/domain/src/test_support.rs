@@ -22,8 +22,8 @@ use crate::kernel::{FixedClock, PatientId, RepositoryError, ValidationErrors};
 use crate::notifications::{MockNotificationPublisher, NewNotification, Notification, Recipient};
 use crate::patients::{
     CareTeamError, CareTeamMember, CareTeamService, ContactInput, EMERGENCY_ACCESS_DURATION,
-    EmergencyAccessError, EmergencyAccessService, MedicalError, MedicalService, MembershipId,
-    MockCareTeamRepository, MockEmergencyAccessRepository, MockMedicalRepository,
+    EmergencyAccessError, EmergencyAccessService, EmergencyReason, MedicalError, MedicalService,
+    MembershipId, MockCareTeamRepository, MockEmergencyAccessRepository, MockMedicalRepository,
     MockNoteRepository, MockPatientRepository, Mrn, Patient, PatientError, PatientInput,
     PatientService,
 };
@@ -378,6 +378,11 @@ pub(crate) fn stored_patient(user_id: Option<UserId>) -> Patient {
         created_at: NOW - Duration::days(30),
         updated_at: NOW - Duration::hours(2),
     }
+}
+
+/// A valid reason to break the glass.
+pub(crate) fn emergency_reason(raw: &str) -> EmergencyReason {
+    EmergencyReason::parse(raw).expect("a reason of 10 to 1,000 characters")
 }
 
 pub(crate) fn repository_failure() -> RepositoryError {

@@ -84,21 +84,10 @@ impl EmergencyAccessService {
     pub async fn request_emergency_access(
         &self,
         grant: &Grant,
-        reason: Option<&str>,
+        reason: EmergencyReason,
     ) -> Result<EmergencyAccess, EmergencyAccessError> {
         let (basis, id) = grant.for_patient_action(Action::RequestEmergencyAccess)?;
         let actor = &grant.actor();
-        let mut errors = ValidationErrors::new();
-        let reason = match reason {
-            Some(raw) => errors.check("reason", EmergencyReason::parse(raw)),
-            None => {
-                errors.add("reason", "is required");
-                None
-            }
-        };
-        let Some(reason) = reason else {
-            return Err(errors.into());
-        };
         let now = self.gate.now();
         let access = EmergencyAccess {
             id: EmergencyAccessId::generate(),

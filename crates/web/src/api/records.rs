@@ -10,10 +10,10 @@ use uuid::Uuid;
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
 use carehub_domain::identity::{FullName, Role, UserId};
-use carehub_domain::kernel::{Text, format_date};
+use carehub_domain::kernel::{Text, ValidationErrors, format_date};
 use carehub_domain::patients::{
-    BloodType, CareTeamMember, ClinicalNote, EmergencyAccess, MedicalRecord, NoteKind, Patient,
-    PatientSummary, Severity, Sex,
+    BloodType, CareTeamMember, ClinicalNote, EmergencyAccess, EmergencyReason, MedicalRecord,
+    NoteKind, Patient, PatientSummary, Severity, Sex,
 };
 
 fn text(value: Option<&Text>) -> Option<String> {
@@ -441,6 +441,18 @@ pub struct EmergencyAccessRequest {
     pub reason: Option<String>,
 }
 
+impl TryFrom<EmergencyAccessRequest> for EmergencyReason {
+    type Error = ValidationErrors;
+
+    fn try_from(request: EmergencyAccessRequest) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let reason = errors
+            .require("reason", request.reason)
+            .and_then(|raw| errors.check("reason", EmergencyReason::parse(&raw)));
+        reason.ok_or(errors)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,5 +514,32 @@ mod tests {
         assert_eq!(json["basis"], serde_json::Value::Null);
         assert_eq!(json["actor"]["role"], "doctor");
         assert_eq!(json["actor"]["full_name"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn an_emergency_reason_is_required_and_has_ten_to_a_thousand_characters() {
+        let long = "x".repeat(1_001);
+        for reason in [
+            None,
+            Some(""),
+            Some("123456789"),
+            Some("  12345678  "),
+            Some(long.as_str()),
+        ] {
+            let errors = EmergencyReason::try_from(EmergencyAccessRequest {
+                reason: reason.map(str::to_owned),
+            })
+            .expect_err("refused");
+            let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["reason"], "{reason:?}");
+        }
+        let longest = "y".repeat(1_000);
+        for reason in ["1234567890", longest.as_str()] {
+            let parsed = EmergencyReason::try_from(EmergencyAccessRequest {
+                reason: Some(reason.to_owned()),
+            })
+            .expect("valid");
+            assert_eq!(parsed.as_str(), reason);
+        }
     }
 }

@@ -16,7 +16,7 @@ use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::patients::{
-    MedicalInput, NoteInput, NoteKind, PatientId, PatientInput, SearchText,
+    EmergencyReason, MedicalInput, NoteInput, NoteKind, PatientId, PatientInput, SearchText,
 };
 
 use crate::api::records::{
@@ -515,9 +515,10 @@ pub async fn request_emergency_access(
         .authorize(&actor, id, Action::RequestEmergencyAccess)
         .await?;
     let request: EmergencyAccessRequest = body.parse()?;
+    let reason = EmergencyReason::try_from(request)?;
     let mut access = state
         .emergency_accesses
-        .request_emergency_access(&grant, request.reason.as_deref())
+        .request_emergency_access(&grant, reason)
         .await?;
     // The doctor who took the access is the caller: name them as a listing would.
     access
