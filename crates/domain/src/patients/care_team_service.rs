@@ -1,5 +1,6 @@
 //! Who looks after a patient: reading the care team, adding doctors to it and ending their
 //! membership, through the access policy and audited.
+
 use std::sync::Arc;
 
 use crate::access::{AccessError, Action, Actor, Grant};

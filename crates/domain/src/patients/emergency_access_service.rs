@@ -1,5 +1,6 @@
 //! Break-the-glass: a doctor takes time-limited read access to a patient outside their care
 //! team, the administrators are told at once, and they can list every such access.
+
 use std::sync::Arc;
 
 use time::Duration;

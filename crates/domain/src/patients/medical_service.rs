@@ -1,5 +1,6 @@
 //! A patient's medical information and clinical notes: read by those the access policy lets,
 //! written by their care-team doctors, and audited either way.
+
 use std::sync::Arc;
 
 use crate::access::{AccessError, Action, Actor, Grant};

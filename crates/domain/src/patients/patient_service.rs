@@ -1,5 +1,6 @@
 //! Registering patients, finding them and keeping their profile: every attempt goes through
 //! the access policy, and every one on a patient, allowed or refused, is audited.
+
 use std::sync::Arc;
 
 use crate::access::{AccessError, Action, Actor, Basis, Grant, SearchAccess, search_scope};

@@ -1,5 +1,6 @@
 //! The repository contract: every port's documented behaviour, on SQLite and on PostgreSQL.
 //! One file per port; `fixtures` holds what the contracts of several ports build on.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Runs each named test on a scratch database of its own, on each backend: `sqlite::name` and
