@@ -1,4 +1,4 @@
-//! Unit tests of the referral use cases, with the mockall doubles of `records_tests.rs`: who may
+//! Unit tests of the referral use cases, with the mockall doubles of `test_support`: who may
 //! send, read, list and change a referral, what each attempt audits, what the other doctor is
 //! told, and that notifications are published only once stored. The state machine itself is
 //! table-tested in `referral.rs`; these test how the service applies it.

@@ -2,8 +2,8 @@
 //! who may book, read, list, change, move and write the visit note of an appointment; what each
 //! attempt audits; how the doctor's schedule is read (in the clinic's time zone) and read again
 //! when it changed; what the repository is asked to store; and who is told. The state machine,
-//! the slot arithmetic and the access table are tested where they live (`appointment.rs`,
-//! `schedule_tests.rs`, `access.rs`); these test how the service applies them.
+//! the slot arithmetic and the access table are tested where they live (`appointment/tests.rs`,
+//! `schedule/tests.rs`, `access`); these test how the service applies them.
 
 use std::sync::{Arc, Mutex};
 

@@ -1,8 +1,8 @@
 //! Unit tests of the doctors' use cases (directory, profiles, availability, time off, free
-//! slots), with the mockall doubles of `records_tests.rs`: who may change a doctor's profile or
+//! slots), with the mockall doubles of `test_support`: who may change a doctor's profile or
 //! schedule (refused before any port is reached), what is stored, that nothing here is audited,
 //! and that free slots are computed in the clinic's time zone from what the ports return. The
-//! slot arithmetic itself is tested in `schedule_tests.rs`.
+//! slot arithmetic itself is tested in `schedule/tests.rs`.
 
 use std::sync::Arc;
 
