@@ -9,7 +9,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use time::OffsetDateTime;
 
-use crate::access::{AccessError, Action, Actor, Basis, Decision, Relationship, decide};
+use crate::access::{AccessError, Action, Actor, Basis, Decision};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
 use crate::identity::{Role, UserId, UserRepository, name_of};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
@@ -115,10 +115,9 @@ impl AppointmentService {
     /// # Errors
     /// `Forbidden`, `Internal`.
     pub async fn check_may_book(&self, actor: &Actor) -> Result<(), AppointmentError> {
-        let never = Relationship::ALL
-            .iter()
-            .all(|r| decide(actor.role(), *r, Action::BookAppointment) == Decision::Forbidden);
-        if never {
+        if Gatekeeper::role_may_ever(actor, Action::BookAppointment) {
+            Ok(())
+        } else {
             Err(self
                 .gate
                 .deny(
@@ -128,8 +127,6 @@ impl AppointmentService {
                     AppointmentError::Forbidden,
                 )
                 .await)
-        } else {
-            Ok(())
         }
     }
 
