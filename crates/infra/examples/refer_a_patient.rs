@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use carehub_domain::access::{Action, Actor};
+use carehub_domain::access::Action;
 use carehub_domain::audit::Gatekeeper;
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, NewAccount};
 use carehub_domain::kernel::{Clock, SystemClock, Text};
@@ -121,7 +121,7 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
     // Dr House signs in; what he does is done as the principal his token stands for.
     let tokens = identity.login("house", password).await?;
     let principal = identity.authenticate(&tokens.access_token).await?;
-    let house_acts = Actor::new(&principal, Some("example-1".into()));
+    let house_acts = principal.actor(Some("example-1".into()));
 
     // The clinic's services, each on the ports it needs.
     let publisher: Arc<dyn NotificationPublisher> = Arc::new(PrintingPublisher);

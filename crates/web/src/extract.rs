@@ -57,6 +57,29 @@ impl RawJson {
         parse_json(&self.bytes)
     }
 
+    /// Like [`RawJson::parse`], but when the body does not parse, the refusal `check` (the
+    /// domain's access decision for this caller) gives comes first: a caller who may not do
+    /// this learns nothing about what the body should be. `check` runs only then.
+    ///
+    /// # Errors
+    /// The refusal, else as [`RawJson::parse`].
+    pub async fn parse_unless_refused<T, E>(
+        &self,
+        check: impl Future<Output = Result<(), E>>,
+    ) -> Result<T, ApiError>
+    where
+        T: DeserializeOwned,
+        ApiError: From<E>,
+    {
+        match self.parse() {
+            Ok(parsed) => Ok(parsed),
+            Err(malformed) => {
+                check.await?;
+                Err(malformed)
+            }
+        }
+    }
+
     /// Like [`RawJson::parse`], but an empty body is `None`, whatever its content type.
     ///
     /// # Errors
@@ -260,7 +283,7 @@ impl FromRequest for Caller {
         let authenticated = Authenticated::from_request(req, payload);
         Box::pin(async move {
             let Authenticated(principal) = authenticated.await?;
-            let actor = Actor::new(&principal, request_id);
+            let actor = principal.actor(request_id);
             Ok(Self { principal, actor })
         })
     }

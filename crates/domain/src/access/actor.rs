@@ -1,8 +1,7 @@
 //! Who acts, what the policy let them do, and why it turned them away.
 
-use super::{Action, Basis};
-use crate::identity::{Principal, Role, UserId};
-use crate::kernel::{PatientId, RepositoryError};
+use super::{Action, Basis, Decision, Relationship, decide};
+use crate::kernel::{PatientId, RepositoryError, Role, UserId};
 
 /// Who is acting, and the request that carries the attempt (for the audit trail).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,11 +12,12 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The authenticated caller of a request.
-    pub fn new(principal: &Principal, request_id: Option<String>) -> Self {
+    /// The authenticated caller of a request: only
+    /// identity's `Principal::actor` makes one outside tests.
+    pub(crate) fn authenticated(user_id: UserId, role: Role, request_id: Option<String>) -> Self {
         Self {
-            user_id: principal.id(),
-            role: principal.role(),
+            user_id,
+            role,
             request_id,
         }
     }
@@ -25,11 +25,7 @@ impl Actor {
     /// An actor without proof of authentication, for tests of the rules.
     #[cfg(any(test, feature = "mocks"))]
     pub fn unchecked(user_id: UserId, role: Role) -> Self {
-        Self {
-            user_id,
-            role,
-            request_id: None,
-        }
+        Self::authenticated(user_id, role, None)
     }
 
     /// The same actor, acting in request `request_id`, for tests of the rules.
@@ -53,6 +49,21 @@ impl Actor {
     /// The request the attempt came in, to match audit events with logs.
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
+    }
+
+    /// Asks the policy whether this actor may do `action`, related to what they act on by
+    /// `relationship`, without auditing: for the clinic's own affairs (accounts, calendars, the
+    /// trail), which hold no patient's data. Patient data goes through the audit module's
+    /// `Gatekeeper`.
+    ///
+    /// # Errors
+    /// `Forbidden`, or `NotFound` where the policy hides what the actor may not see.
+    pub fn permit(&self, action: Action, relationship: Relationship) -> Result<Basis, AccessError> {
+        match decide(self.role, relationship, action) {
+            Decision::Allow(basis) => Ok(basis),
+            Decision::Forbidden => Err(AccessError::Forbidden),
+            Decision::Hidden => Err(AccessError::NotFound),
+        }
     }
 }
 

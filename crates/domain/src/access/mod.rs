@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::identity::Role;
-use crate::kernel::{PatientId, RepositoryError, UserId};
+use crate::kernel::{PatientId, RepositoryError, Role, UserId};
 
 mod actor;
 
@@ -42,7 +41,8 @@ pub trait AccessFactsRepository: Send + Sync {
     ) -> Result<Option<AccessFacts>, RepositoryError>;
 }
 
-/// What a caller attempts.
+/// What a caller attempts. Most actions are on a patient's data and audited; the last few
+/// are on the clinic's own affairs (accounts, doctors' calendars, the audit trail) and are not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Register a new patient.
@@ -63,15 +63,37 @@ pub enum Action {
     RequestEmergencyAccess,
     /// Who accessed the patient's record.
     ReadAccessLog,
+    /// Find the record linked to one's own account.
+    FindOwnRecord,
     /// Refer the patient to another doctor, sharing their record as it is.
     SendReferral,
+    /// Read, list or answer referrals one is a party to (which answer each party may give is
+    /// the referral's own rule).
+    AccessReferral,
     /// Book an appointment for the patient (which puts its doctor on the care team until it is
     /// over).
     BookAppointment,
+    /// Read an appointment or its history, move it or change its status (which statuses a
+    /// role may set is the appointment's own rule).
+    AccessAppointment,
+    /// List appointments: the clinic's, or only one's own.
+    ListAppointments,
+    /// Write the note of a visit one is the doctor of.
+    WriteVisitNote,
+    /// A doctor's profile: specializations, biography, appointment length. Not audited.
+    EditDoctorProfile,
+    /// A doctor's weekly availability and time off. Not audited.
+    EditDoctorSchedule,
+    /// List, create, approve, change and suspend user accounts. Not audited.
+    ManageAccounts,
+    /// Read the whole audit trail. Not audited.
+    ReadAuditTrail,
+    /// List the emergency accesses doctors took. Not audited.
+    ReadEmergencyAccesses,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 25] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -85,31 +107,53 @@ impl Action {
         Action::EndCareTeamMembership,
         Action::RequestEmergencyAccess,
         Action::ReadAccessLog,
+        Action::FindOwnRecord,
         Action::SendReferral,
+        Action::AccessReferral,
         Action::BookAppointment,
+        Action::AccessAppointment,
+        Action::ListAppointments,
+        Action::WriteVisitNote,
+        Action::EditDoctorProfile,
+        Action::EditDoctorSchedule,
+        Action::ManageAccounts,
+        Action::ReadAuditTrail,
+        Action::ReadEmergencyAccesses,
     ];
 }
 
-/// How the caller relates to the patient, strongest first.
+/// How the caller relates to what they act on, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Relationship {
-    /// The record is the caller's own.
+    /// It is the caller's own: their patient record (or an appointment of it), their calendar.
     OwnRecord,
     /// The caller is currently on the patient's care team.
     CareTeam,
     /// The caller holds an unexpired emergency access.
     EmergencyAccess,
+    /// The caller is the doctor of the appointment, or a party to the referral.
+    Party,
     /// None of the above.
     None,
 }
 
 impl Relationship {
-    pub const ALL: [Relationship; 4] = [
+    pub const ALL: [Relationship; 5] = [
         Relationship::OwnRecord,
         Relationship::CareTeam,
         Relationship::EmergencyAccess,
+        Relationship::Party,
         Relationship::None,
     ];
+
+    /// [`Relationship::OwnRecord`] when `is_own`, else [`Relationship::None`].
+    pub const fn own_if(is_own: bool) -> Self {
+        if is_own {
+            Relationship::OwnRecord
+        } else {
+            Relationship::None
+        }
+    }
 
     /// The strongest relationship the stored facts establish.
     pub fn from_facts(facts: AccessFacts) -> Self {
@@ -196,84 +240,115 @@ impl Decision {
     }
 }
 
-/// Decides whether a caller of `role`, related to the patient by `relationship`, may do
-/// `action`. For [`Action::CreatePatient`] and [`Action::SearchPatients`] the relationship is
-/// irrelevant (pass [`Relationship::None`]).
+/// Decides whether a caller of `role`, related to what they act on by `relationship`, may do
+/// `action`. For actions on no particular thing (registering, searching, managing accounts,
+/// reading the trail) the relationship is irrelevant (pass [`Relationship::None`]).
 ///
 /// - Secretary: registers patients and reads and updates their profile (demographics, contact,
-///   identifiers, insurance), and books their appointments, any patient; never medical
-///   information or notes.
+///   identifiers, insurance), and books, reads and lists any patient's appointments and edits
+///   any doctor's schedule; never medical information or notes.
 /// - Doctor: registers patients; reads and updates everything, writes notes and sends referrals
-///   for patients whose care team they are on, and adds other doctors to it. With an emergency access,
-///   reads only. Books appointments with themself for their care-team patients. Other patients
-///   only through search on an exact record number or identifier.
+///   for patients whose care team they are on, and adds other doctors to it. With an emergency
+///   access, reads only. Books appointments with themself for their care-team patients, and
+///   reads, lists and writes the visit notes of their own appointments. Reads and answers
+///   referrals they are a party to. Edits their own profile and schedule. Other patients only
+///   through search on an exact record number or identifier.
 /// - Laboratory: nothing here.
-/// - Patient: reads their own profile, medical information, notes and access log, and books
-///   their own appointments.
-/// - Admin: lists patients, manages care teams, reads access logs; never medical information
-///   or notes.
+/// - Patient: reads their own profile, medical information, notes and access log, and books,
+///   reads and lists their own appointments.
+/// - Admin: lists patients, manages care teams, reads access logs, the audit trail and the
+///   emergency accesses, manages accounts and edits doctors' profiles and schedules; never
+///   medical information or notes.
 pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decision {
     use Action as A;
+    use Decision::{Allow, Forbidden, Hidden};
     use Relationship as R;
-    match role {
-        Role::Secretary => match action {
+    match (role, action) {
+        (
+            Role::Secretary,
             A::CreatePatient
             | A::SearchPatients
             | A::ReadProfile
             | A::UpdateProfile
-            | A::BookAppointment => Decision::Allow(Basis::Role),
-            _ => Decision::Forbidden,
-        },
-        Role::Doctor => match action {
-            A::CreatePatient | A::SearchPatients | A::RequestEmergencyAccess => {
-                Decision::Allow(Basis::Role)
-            }
-            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam => {
-                match relationship {
-                    R::CareTeam => Decision::Allow(Basis::CareTeam),
-                    R::EmergencyAccess => Decision::Allow(Basis::EmergencyAccess),
-                    R::OwnRecord | R::None => Decision::Hidden,
-                }
-            }
-            A::UpdateProfile | A::UpdateMedical | A::WriteNote | A::AddCareTeamMember => {
-                match relationship {
-                    R::CareTeam => Decision::Allow(Basis::CareTeam),
-                    // The doctor already sees the patient: saying "not found" would be a lie,
-                    // and an emergency access only ever grants reading.
-                    R::EmergencyAccess => Decision::Forbidden,
-                    R::OwnRecord | R::None => Decision::Hidden,
-                }
-            }
-            // Referring shares the whole record: only a care-team doctor may, never under an
-            // emergency access. Booking puts the doctor on the care team: an emergency access
-            // is no way onto it.
-            A::SendReferral | A::BookAppointment => match relationship {
-                R::CareTeam => Decision::Allow(Basis::CareTeam),
-                R::EmergencyAccess => Decision::Forbidden,
-                R::OwnRecord | R::None => Decision::Hidden,
-            },
-            A::EndCareTeamMembership | A::ReadAccessLog => Decision::Forbidden,
-        },
-        Role::Patient => match action {
-            A::ReadProfile
-            | A::ReadMedical
-            | A::ReadNotes
-            | A::ReadAccessLog
-            | A::BookAppointment => match relationship {
-                R::OwnRecord => Decision::Allow(Basis::OwnRecord),
-                R::CareTeam | R::EmergencyAccess | R::None => Decision::Hidden,
-            },
-            _ => Decision::Forbidden,
-        },
-        Role::Admin => match action {
+            | A::BookAppointment
+            | A::AccessAppointment
+            | A::ListAppointments
+            | A::EditDoctorSchedule,
+        )
+        | (Role::Doctor, A::CreatePatient | A::SearchPatients | A::RequestEmergencyAccess)
+        | (
+            Role::Admin,
             A::SearchPatients
             | A::ReadCareTeam
             | A::AddCareTeamMember
             | A::EndCareTeamMembership
-            | A::ReadAccessLog => Decision::Allow(Basis::Role),
-            _ => Decision::Forbidden,
+            | A::ReadAccessLog
+            | A::EditDoctorProfile
+            | A::EditDoctorSchedule
+            | A::ManageAccounts
+            | A::ReadAuditTrail
+            | A::ReadEmergencyAccesses,
+        ) => Allow(Basis::Role),
+        (Role::Doctor, A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam) => {
+            match relationship {
+                R::CareTeam => Allow(Basis::CareTeam),
+                R::EmergencyAccess => Allow(Basis::EmergencyAccess),
+                R::OwnRecord | R::Party | R::None => Hidden,
+            }
+        }
+        // Referring shares the whole record: only a care-team doctor may, never under an
+        // emergency access. Booking puts the doctor on the care team: an emergency access is
+        // no way onto it. An emergency access only ever grants reading; and as the doctor
+        // already sees the patient, saying "not found" would be a lie.
+        (
+            Role::Doctor,
+            A::UpdateProfile
+            | A::UpdateMedical
+            | A::WriteNote
+            | A::AddCareTeamMember
+            | A::SendReferral
+            | A::BookAppointment,
+        ) => match relationship {
+            R::CareTeam => Allow(Basis::CareTeam),
+            R::EmergencyAccess => Forbidden,
+            R::OwnRecord | R::Party | R::None => Hidden,
         },
-        Role::Laboratory => Decision::Forbidden,
+        (Role::Doctor, A::AccessAppointment | A::WriteVisitNote) => match relationship {
+            R::Party => Allow(Basis::Appointment),
+            _ => Hidden,
+        },
+        (Role::Doctor, A::AccessReferral) => match relationship {
+            R::Party => Allow(Basis::Referral),
+            _ => Hidden,
+        },
+        // A doctor lists only their own appointments: asking for another doctor's is refused.
+        (Role::Doctor, A::ListAppointments) => match relationship {
+            R::Party => Allow(Basis::Appointment),
+            _ => Forbidden,
+        },
+        (Role::Doctor, A::EditDoctorProfile | A::EditDoctorSchedule) => match relationship {
+            R::OwnRecord => Allow(Basis::OwnRecord),
+            _ => Forbidden,
+        },
+        (
+            Role::Patient,
+            A::ReadProfile
+            | A::ReadMedical
+            | A::ReadNotes
+            | A::ReadAccessLog
+            | A::FindOwnRecord
+            | A::BookAppointment
+            | A::AccessAppointment,
+        ) => match relationship {
+            R::OwnRecord => Allow(Basis::OwnRecord),
+            R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,
+        },
+        // A patient lists only their own appointments: asking for another's is refused.
+        (Role::Patient, A::ListAppointments) => match relationship {
+            R::OwnRecord => Allow(Basis::OwnRecord),
+            _ => Forbidden,
+        },
+        _ => Forbidden,
     }
 }
 
@@ -286,27 +361,6 @@ pub const fn search_scope(role: Role) -> Option<SearchAccess> {
         Role::Secretary | Role::Admin => Some(SearchAccess::All),
         Role::Doctor => Some(SearchAccess::CareTeamOrExactMatch),
         Role::Laboratory | Role::Patient => None,
-    }
-}
-
-/// Whether a caller of `role` may edit a doctor's profile (specializations, biography,
-/// appointment length): the doctor themself (`is_the_doctor`) or an administrator. Profiles are
-/// not patient data.
-pub const fn may_edit_profile(role: Role, is_the_doctor: bool) -> bool {
-    match role {
-        Role::Doctor => is_the_doctor,
-        Role::Admin => true,
-        Role::Secretary | Role::Laboratory | Role::Patient => false,
-    }
-}
-
-/// Whether a caller of `role` may edit a doctor's weekly availability and time off: the doctor
-/// themself (`is_the_doctor`), a secretary (who runs the calendars) or an administrator.
-pub const fn may_edit_schedule(role: Role, is_the_doctor: bool) -> bool {
-    match role {
-        Role::Doctor => is_the_doctor,
-        Role::Secretary | Role::Admin => true,
-        Role::Laboratory | Role::Patient => false,
     }
 }
 
@@ -329,91 +383,143 @@ mod tests {
     const TEAM: Decision = Allow(Basis::CareTeam);
     const GLASS: Decision = Allow(Basis::EmergencyAccess);
     const ROLE: Decision = Allow(Basis::Role);
+    const APPT: Decision = Allow(Basis::Appointment);
+    const REF: Decision = Allow(Basis::Referral);
 
     /// Every (role, action) row, with the decision for each relationship in the order
-    /// own record, care team, emergency access, none.
+    /// own record, care team, emergency access, party, none.
     #[rustfmt::skip]
-    const TABLE: &[(Role, Action, [Decision; 4])] = &[
+    const TABLE: &[(Role, Action, [Decision; 5])] = &[
         // Secretary: profiles of anyone, nothing clinical.
-        (Role::Secretary, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Secretary, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Secretary, A::ReadProfile,            [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Secretary, A::UpdateProfile,          [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Secretary, A::ReadMedical,            [Forbidden; 4]),
-        (Role::Secretary, A::UpdateMedical,          [Forbidden; 4]),
-        (Role::Secretary, A::ReadNotes,              [Forbidden; 4]),
-        (Role::Secretary, A::WriteNote,              [Forbidden; 4]),
-        (Role::Secretary, A::ReadCareTeam,           [Forbidden; 4]),
-        (Role::Secretary, A::AddCareTeamMember,      [Forbidden; 4]),
-        (Role::Secretary, A::EndCareTeamMembership,  [Forbidden; 4]),
-        (Role::Secretary, A::RequestEmergencyAccess, [Forbidden; 4]),
-        (Role::Secretary, A::ReadAccessLog,          [Forbidden; 4]),
-        (Role::Secretary, A::SendReferral,           [Forbidden; 4]),
-        (Role::Secretary, A::BookAppointment,        [ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ReadProfile,            [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::UpdateProfile,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ReadMedical,            [Forbidden; 5]),
+        (Role::Secretary, A::UpdateMedical,          [Forbidden; 5]),
+        (Role::Secretary, A::ReadNotes,              [Forbidden; 5]),
+        (Role::Secretary, A::WriteNote,              [Forbidden; 5]),
+        (Role::Secretary, A::ReadCareTeam,           [Forbidden; 5]),
+        (Role::Secretary, A::AddCareTeamMember,      [Forbidden; 5]),
+        (Role::Secretary, A::EndCareTeamMembership,  [Forbidden; 5]),
+        (Role::Secretary, A::RequestEmergencyAccess, [Forbidden; 5]),
+        (Role::Secretary, A::ReadAccessLog,          [Forbidden; 5]),
+        (Role::Secretary, A::SendReferral,           [Forbidden; 5]),
+        (Role::Secretary, A::BookAppointment,        [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::FindOwnRecord,          [Forbidden; 5]),
+        (Role::Secretary, A::AccessReferral,         [Forbidden; 5]),
+        (Role::Secretary, A::AccessAppointment,      [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ListAppointments,       [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::WriteVisitNote,         [Forbidden; 5]),
+        (Role::Secretary, A::EditDoctorProfile,      [Forbidden; 5]),
+        (Role::Secretary, A::EditDoctorSchedule,     [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Secretary, A::ManageAccounts,         [Forbidden; 5]),
+        (Role::Secretary, A::ReadAuditTrail,         [Forbidden; 5]),
+        (Role::Secretary, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         // Doctor: everything for their care team, reading under emergency access.
-        (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Doctor, A::ReadProfile,            [Hidden, TEAM, GLASS, Hidden]),
-        (Role::Doctor, A::UpdateProfile,          [Hidden, TEAM, Forbidden, Hidden]),
-        (Role::Doctor, A::ReadMedical,            [Hidden, TEAM, GLASS, Hidden]),
-        (Role::Doctor, A::UpdateMedical,          [Hidden, TEAM, Forbidden, Hidden]),
-        (Role::Doctor, A::ReadNotes,              [Hidden, TEAM, GLASS, Hidden]),
-        (Role::Doctor, A::WriteNote,              [Hidden, TEAM, Forbidden, Hidden]),
-        (Role::Doctor, A::ReadCareTeam,           [Hidden, TEAM, GLASS, Hidden]),
-        (Role::Doctor, A::AddCareTeamMember,      [Hidden, TEAM, Forbidden, Hidden]),
-        (Role::Doctor, A::EndCareTeamMembership,  [Forbidden; 4]),
-        (Role::Doctor, A::RequestEmergencyAccess, [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Doctor, A::ReadAccessLog,          [Forbidden; 4]),
-        (Role::Doctor, A::SendReferral,           [Hidden, TEAM, Forbidden, Hidden]),
-        (Role::Doctor, A::BookAppointment,        [Hidden, TEAM, Forbidden, Hidden]),
+        (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::ReadProfile,            [Hidden, TEAM, GLASS, Hidden, Hidden]),
+        (Role::Doctor, A::UpdateProfile,          [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::ReadMedical,            [Hidden, TEAM, GLASS, Hidden, Hidden]),
+        (Role::Doctor, A::UpdateMedical,          [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::ReadNotes,              [Hidden, TEAM, GLASS, Hidden, Hidden]),
+        (Role::Doctor, A::WriteNote,              [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::ReadCareTeam,           [Hidden, TEAM, GLASS, Hidden, Hidden]),
+        (Role::Doctor, A::AddCareTeamMember,      [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::EndCareTeamMembership,  [Forbidden; 5]),
+        (Role::Doctor, A::RequestEmergencyAccess, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::ReadAccessLog,          [Forbidden; 5]),
+        (Role::Doctor, A::SendReferral,           [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::BookAppointment,        [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::FindOwnRecord,          [Forbidden; 5]),
+        (Role::Doctor, A::AccessReferral,         [Hidden, Hidden, Hidden, REF, Hidden]),
+        (Role::Doctor, A::AccessAppointment,      [Hidden, Hidden, Hidden, APPT, Hidden]),
+        (Role::Doctor, A::ListAppointments,       [Forbidden, Forbidden, Forbidden, APPT, Forbidden]),
+        (Role::Doctor, A::WriteVisitNote,         [Hidden, Hidden, Hidden, APPT, Hidden]),
+        (Role::Doctor, A::EditDoctorProfile,      [SELF_, Forbidden, Forbidden, Forbidden, Forbidden]),
+        (Role::Doctor, A::EditDoctorSchedule,     [SELF_, Forbidden, Forbidden, Forbidden, Forbidden]),
+        (Role::Doctor, A::ManageAccounts,         [Forbidden; 5]),
+        (Role::Doctor, A::ReadAuditTrail,         [Forbidden; 5]),
+        (Role::Doctor, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         // Laboratory: nothing.
-        (Role::Laboratory, A::CreatePatient,          [Forbidden; 4]),
-        (Role::Laboratory, A::SearchPatients,         [Forbidden; 4]),
-        (Role::Laboratory, A::ReadProfile,            [Forbidden; 4]),
-        (Role::Laboratory, A::UpdateProfile,          [Forbidden; 4]),
-        (Role::Laboratory, A::ReadMedical,            [Forbidden; 4]),
-        (Role::Laboratory, A::UpdateMedical,          [Forbidden; 4]),
-        (Role::Laboratory, A::ReadNotes,              [Forbidden; 4]),
-        (Role::Laboratory, A::WriteNote,              [Forbidden; 4]),
-        (Role::Laboratory, A::ReadCareTeam,           [Forbidden; 4]),
-        (Role::Laboratory, A::AddCareTeamMember,      [Forbidden; 4]),
-        (Role::Laboratory, A::EndCareTeamMembership,  [Forbidden; 4]),
-        (Role::Laboratory, A::RequestEmergencyAccess, [Forbidden; 4]),
-        (Role::Laboratory, A::ReadAccessLog,          [Forbidden; 4]),
-        (Role::Laboratory, A::SendReferral,           [Forbidden; 4]),
-        (Role::Laboratory, A::BookAppointment,        [Forbidden; 4]),
+        (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
+        (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
+        (Role::Laboratory, A::ReadProfile,            [Forbidden; 5]),
+        (Role::Laboratory, A::UpdateProfile,          [Forbidden; 5]),
+        (Role::Laboratory, A::ReadMedical,            [Forbidden; 5]),
+        (Role::Laboratory, A::UpdateMedical,          [Forbidden; 5]),
+        (Role::Laboratory, A::ReadNotes,              [Forbidden; 5]),
+        (Role::Laboratory, A::WriteNote,              [Forbidden; 5]),
+        (Role::Laboratory, A::ReadCareTeam,           [Forbidden; 5]),
+        (Role::Laboratory, A::AddCareTeamMember,      [Forbidden; 5]),
+        (Role::Laboratory, A::EndCareTeamMembership,  [Forbidden; 5]),
+        (Role::Laboratory, A::RequestEmergencyAccess, [Forbidden; 5]),
+        (Role::Laboratory, A::ReadAccessLog,          [Forbidden; 5]),
+        (Role::Laboratory, A::SendReferral,           [Forbidden; 5]),
+        (Role::Laboratory, A::BookAppointment,        [Forbidden; 5]),
+        (Role::Laboratory, A::FindOwnRecord,          [Forbidden; 5]),
+        (Role::Laboratory, A::AccessReferral,         [Forbidden; 5]),
+        (Role::Laboratory, A::AccessAppointment,      [Forbidden; 5]),
+        (Role::Laboratory, A::ListAppointments,       [Forbidden; 5]),
+        (Role::Laboratory, A::WriteVisitNote,         [Forbidden; 5]),
+        (Role::Laboratory, A::EditDoctorProfile,      [Forbidden; 5]),
+        (Role::Laboratory, A::EditDoctorSchedule,     [Forbidden; 5]),
+        (Role::Laboratory, A::ManageAccounts,         [Forbidden; 5]),
+        (Role::Laboratory, A::ReadAuditTrail,         [Forbidden; 5]),
+        (Role::Laboratory, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         // Patient: reads their own record.
-        (Role::Patient, A::CreatePatient,          [Forbidden; 4]),
-        (Role::Patient, A::SearchPatients,         [Forbidden; 4]),
-        (Role::Patient, A::ReadProfile,            [SELF_, Hidden, Hidden, Hidden]),
-        (Role::Patient, A::UpdateProfile,          [Forbidden; 4]),
-        (Role::Patient, A::ReadMedical,            [SELF_, Hidden, Hidden, Hidden]),
-        (Role::Patient, A::UpdateMedical,          [Forbidden; 4]),
-        (Role::Patient, A::ReadNotes,              [SELF_, Hidden, Hidden, Hidden]),
-        (Role::Patient, A::WriteNote,              [Forbidden; 4]),
-        (Role::Patient, A::ReadCareTeam,           [Forbidden; 4]),
-        (Role::Patient, A::AddCareTeamMember,      [Forbidden; 4]),
-        (Role::Patient, A::EndCareTeamMembership,  [Forbidden; 4]),
-        (Role::Patient, A::RequestEmergencyAccess, [Forbidden; 4]),
-        (Role::Patient, A::ReadAccessLog,          [SELF_, Hidden, Hidden, Hidden]),
-        (Role::Patient, A::SendReferral,           [Forbidden; 4]),
-        (Role::Patient, A::BookAppointment,        [SELF_, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
+        (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
+        (Role::Patient, A::ReadProfile,            [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::UpdateProfile,          [Forbidden; 5]),
+        (Role::Patient, A::ReadMedical,            [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::UpdateMedical,          [Forbidden; 5]),
+        (Role::Patient, A::ReadNotes,              [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::WriteNote,              [Forbidden; 5]),
+        (Role::Patient, A::ReadCareTeam,           [Forbidden; 5]),
+        (Role::Patient, A::AddCareTeamMember,      [Forbidden; 5]),
+        (Role::Patient, A::EndCareTeamMembership,  [Forbidden; 5]),
+        (Role::Patient, A::RequestEmergencyAccess, [Forbidden; 5]),
+        (Role::Patient, A::ReadAccessLog,          [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::SendReferral,           [Forbidden; 5]),
+        (Role::Patient, A::BookAppointment,        [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::FindOwnRecord,          [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::AccessReferral,         [Forbidden; 5]),
+        (Role::Patient, A::AccessAppointment,      [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::ListAppointments,       [SELF_, Forbidden, Forbidden, Forbidden, Forbidden]),
+        (Role::Patient, A::WriteVisitNote,         [Forbidden; 5]),
+        (Role::Patient, A::EditDoctorProfile,      [Forbidden; 5]),
+        (Role::Patient, A::EditDoctorSchedule,     [Forbidden; 5]),
+        (Role::Patient, A::ManageAccounts,         [Forbidden; 5]),
+        (Role::Patient, A::ReadAuditTrail,         [Forbidden; 5]),
+        (Role::Patient, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         // Admin: care teams and the audit trail, never clinical data.
-        (Role::Admin, A::CreatePatient,          [Forbidden; 4]),
-        (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Admin, A::ReadProfile,            [Forbidden; 4]),
-        (Role::Admin, A::UpdateProfile,          [Forbidden; 4]),
-        (Role::Admin, A::ReadMedical,            [Forbidden; 4]),
-        (Role::Admin, A::UpdateMedical,          [Forbidden; 4]),
-        (Role::Admin, A::ReadNotes,              [Forbidden; 4]),
-        (Role::Admin, A::WriteNote,              [Forbidden; 4]),
-        (Role::Admin, A::ReadCareTeam,           [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Admin, A::AddCareTeamMember,      [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Admin, A::EndCareTeamMembership,  [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Admin, A::RequestEmergencyAccess, [Forbidden; 4]),
-        (Role::Admin, A::ReadAccessLog,          [ROLE, ROLE, ROLE, ROLE]),
-        (Role::Admin, A::SendReferral,           [Forbidden; 4]),
-        (Role::Admin, A::BookAppointment,        [Forbidden; 4]),
+        (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
+        (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ReadProfile,            [Forbidden; 5]),
+        (Role::Admin, A::UpdateProfile,          [Forbidden; 5]),
+        (Role::Admin, A::ReadMedical,            [Forbidden; 5]),
+        (Role::Admin, A::UpdateMedical,          [Forbidden; 5]),
+        (Role::Admin, A::ReadNotes,              [Forbidden; 5]),
+        (Role::Admin, A::WriteNote,              [Forbidden; 5]),
+        (Role::Admin, A::ReadCareTeam,           [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::AddCareTeamMember,      [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::EndCareTeamMembership,  [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::RequestEmergencyAccess, [Forbidden; 5]),
+        (Role::Admin, A::ReadAccessLog,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::SendReferral,           [Forbidden; 5]),
+        (Role::Admin, A::BookAppointment,        [Forbidden; 5]),
+        (Role::Admin, A::FindOwnRecord,          [Forbidden; 5]),
+        (Role::Admin, A::AccessReferral,         [Forbidden; 5]),
+        (Role::Admin, A::AccessAppointment,      [Forbidden; 5]),
+        (Role::Admin, A::ListAppointments,       [Forbidden; 5]),
+        (Role::Admin, A::WriteVisitNote,         [Forbidden; 5]),
+        (Role::Admin, A::EditDoctorProfile,      [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::EditDoctorSchedule,     [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ManageAccounts,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ReadAuditTrail,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ReadEmergencyAccesses,  [ROLE, ROLE, ROLE, ROLE, ROLE]),
     ];
 
     #[test]
@@ -476,34 +582,6 @@ mod tests {
         };
         assert_eq!(Relationship::from_facts(glass), R::EmergencyAccess);
         assert_eq!(Relationship::from_facts(AccessFacts::default()), R::None);
-    }
-
-    #[test]
-    fn a_doctor_edits_their_own_profile_and_schedule_with_admins_and_secretaries_the_schedule() {
-        // (role, profile [the doctor, another], schedule [the doctor, another])
-        #[rustfmt::skip]
-        let table: &[(Role, [bool; 2], [bool; 2])] = &[
-            (Role::Doctor,     [true, false], [true, false]),
-            (Role::Admin,      [true, true],  [true, true]),
-            (Role::Secretary,  [false, false], [true, true]),
-            (Role::Laboratory, [false, false], [false, false]),
-            (Role::Patient,    [false, false], [false, false]),
-        ];
-        assert_eq!(table.len(), Role::ALL.len());
-        for (role, profile, schedule) in table {
-            for (i, is_the_doctor) in [true, false].into_iter().enumerate() {
-                assert_eq!(
-                    may_edit_profile(*role, is_the_doctor),
-                    profile[i],
-                    "{role} profile, the doctor: {is_the_doctor}"
-                );
-                assert_eq!(
-                    may_edit_schedule(*role, is_the_doctor),
-                    schedule[i],
-                    "{role} schedule, the doctor: {is_the_doctor}"
-                );
-            }
-        }
     }
 
     #[test]

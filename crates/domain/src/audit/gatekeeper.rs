@@ -110,11 +110,67 @@ impl Gatekeeper {
         self.log.record(vec![event]).await
     }
 
-    /// Whether `actor`'s role may ever do `action`, whatever their relationship to a patient.
+    /// Whether `actor`'s role may ever do `action`, whatever their relationship to what they
+    /// act on.
     pub fn role_may_ever(actor: &Actor, action: Action) -> bool {
         Relationship::ALL
             .iter()
             .any(|r| decide(actor.role(), *r, action) != Decision::Forbidden)
+    }
+
+    /// Refuses, audited as `audit_as` without a patient, a caller whose role may never do
+    /// `action`, before anything is looked up or read: handlers ask this before they read a
+    /// request's body, so a refused caller learns nothing about what it would accept.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn check_role(
+        &self,
+        actor: &Actor,
+        action: Action,
+        audit_as: AuditAction,
+    ) -> Result<(), AccessError> {
+        if Self::role_may_ever(actor, action) {
+            Ok(())
+        } else {
+            Err(self
+                .deny(actor, None, audit_as, AccessError::Forbidden)
+                .await)
+        }
+    }
+
+    /// Asks the policy whether `actor`, related to what they act on by `relationship`, may do
+    /// `action`; a refusal is audited as `audit_as`, with the patient concerned if there is
+    /// one. For what is not a patient's record but belongs to one: an appointment, a referral.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound` (the policy hides it), `Internal`.
+    pub async fn decide(
+        &self,
+        actor: &Actor,
+        relationship: Relationship,
+        action: Action,
+        audit_as: AuditAction,
+        patient_id: Option<PatientId>,
+    ) -> Result<Basis, AccessError> {
+        match actor.permit(action, relationship) {
+            Ok(basis) => Ok(basis),
+            Err(error) => Err(self.deny(actor, patient_id, audit_as, error).await),
+        }
+    }
+
+    /// Records a refusal of `action` (when it is an audited one) and returns `error`.
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        patient_id: Option<PatientId>,
+        action: Action,
+        error: AccessError,
+    ) -> AccessError {
+        match action.audit_action() {
+            Some(audit_as) => self.deny(actor, patient_id, audit_as, error).await,
+            None => error,
+        }
     }
 
     /// Asks the policy whether `actor` may do `action` on the patient; a refusal is audited. A
@@ -132,30 +188,22 @@ impl Gatekeeper {
     ) -> Result<Basis, AccessError> {
         if !Self::role_may_ever(actor, action) {
             return Err(self
-                .deny(
-                    actor,
-                    Some(patient_id),
-                    action.audit_action(),
-                    AccessError::Forbidden,
-                )
+                .refuse(actor, Some(patient_id), action, AccessError::Forbidden)
                 .await);
         }
         let facts = self
             .facts
             .access_facts(patient_id, actor.user_id(), self.now())
             .await?;
+        // No such patient: not found, whatever the role.
         let decision = match facts {
-            Some(facts) => decide(actor.role(), Relationship::from_facts(facts), action),
-            None => Decision::Hidden,
+            Some(facts) => actor.permit(action, Relationship::from_facts(facts)),
+            None => Err(AccessError::NotFound),
         };
-        let error = match decision {
-            Decision::Allow(basis) => return Ok(basis),
-            Decision::Forbidden => AccessError::Forbidden,
-            Decision::Hidden => AccessError::NotFound,
-        };
-        Err(self
-            .deny(actor, Some(patient_id), action.audit_action(), error)
-            .await)
+        match decision {
+            Ok(basis) => Ok(basis),
+            Err(error) => Err(self.refuse(actor, Some(patient_id), action, error).await),
+        }
     }
 
     /// The grant to do `action` on the patient, if the policy allows it; see
@@ -186,7 +234,7 @@ impl Gatekeeper {
         match decide(actor.role(), Relationship::None, action) {
             Decision::Allow(basis) => Ok(Grant::new(actor.clone(), None, action, basis)),
             _ => Err(self
-                .deny(actor, None, action.audit_action(), AccessError::Forbidden)
+                .refuse(actor, None, action, AccessError::Forbidden)
                 .await),
         }
     }

@@ -125,9 +125,11 @@ pub trait AuditLog: Send + Sync {
 }
 
 impl Action {
-    /// How an attempt is recorded in the audit trail.
-    pub const fn audit_action(self) -> AuditAction {
-        match self {
+    /// How an attempt is recorded in the audit trail; `None` for the clinic's own affairs
+    /// (accounts, doctors' calendars, the trail itself), which hold no patient's data and are
+    /// not audited.
+    pub const fn audit_action(self) -> Option<AuditAction> {
+        Some(match self {
             Action::CreatePatient => AuditAction::PatientCreate,
             Action::SearchPatients => AuditAction::PatientList,
             Action::ReadProfile => AuditAction::PatientRead,
@@ -142,7 +144,17 @@ impl Action {
             Action::RequestEmergencyAccess => AuditAction::EmergencyAccessGrant,
             Action::ReadAccessLog => AuditAction::AccessLogRead,
             Action::SendReferral => AuditAction::ReferralCreate,
+            Action::FindOwnRecord => AuditAction::PatientRead,
+            Action::AccessReferral => AuditAction::ReferralRead,
             Action::BookAppointment => AuditAction::AppointmentCreate,
-        }
+            Action::AccessAppointment => AuditAction::AppointmentRead,
+            Action::ListAppointments => AuditAction::AppointmentList,
+            Action::WriteVisitNote => AuditAction::NoteCreate,
+            Action::EditDoctorProfile
+            | Action::EditDoctorSchedule
+            | Action::ManageAccounts
+            | Action::ReadAuditTrail
+            | Action::ReadEmergencyAccesses => return None,
+        })
     }
 }

@@ -1,9 +1,8 @@
 //! Reading the audit trail: a patient's access log, for the patient and administrators, and
 //! the whole trail, for administrators.
 
-use crate::access::{AccessError, Action, Actor};
-use crate::audit::{AuditEntry, AuditEventId, AuditFilter, Gatekeeper};
-use crate::identity::Role;
+use crate::access::{AccessError, Action, Actor, Relationship};
+use crate::audit::{AuditAction, AuditEntry, AuditEventId, AuditFilter, Gatekeeper};
 use crate::kernel::{Page, PageRequest, PatientId};
 
 /// Reads the audit trail; reading a patient's access log is itself audited.
@@ -37,7 +36,7 @@ impl AuditService {
         };
         let entries = self.gate.entries(filter, page).await?;
         self.gate
-            .allowed(actor, id, Action::ReadAccessLog.audit_action(), basis)
+            .allowed(actor, id, AuditAction::AccessLogRead, basis)
             .await?;
         Ok(entries)
     }
@@ -52,9 +51,7 @@ impl AuditService {
         filter: AuditFilter,
         page: PageRequest<AuditEventId>,
     ) -> Result<Page<AuditEntry, AuditEventId>, AccessError> {
-        if actor.role() != Role::Admin {
-            return Err(AccessError::Forbidden);
-        }
+        actor.permit(Action::ReadAuditTrail, Relationship::None)?;
         Ok(self.gate.entries(filter, page).await?)
     }
 }

@@ -1,9 +1,10 @@
 //! Account administration: administrators create staff accounts, approve pending ones, and
 //! change or suspend accounts (a suspension ends the account's sessions at once).
 
+use crate::access::Action;
 use crate::identity::service::CreateAccountError;
 use crate::identity::{
-    Forbidden, IdentityService, InternalError, NewAccount, Principal, Role, User, UserChanges,
+    Forbidden, IdentityService, InternalError, NewAccount, Principal, User, UserChanges,
     UserFilter, UserId, UserStatus,
 };
 use crate::kernel::{Page, PageRequest, ValidationErrors};
@@ -48,7 +49,7 @@ impl IdentityService {
         filter: UserFilter,
         page: PageRequest<UserId>,
     ) -> Result<Page<User, UserId>, AdminError> {
-        actor.require(Role::Admin)?;
+        actor.permit(Action::ManageAccounts)?;
         Ok(self.ports.users.list(filter, page).await?)
     }
 
@@ -61,7 +62,7 @@ impl IdentityService {
         actor: &Principal,
         account: NewAccount,
     ) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
+        actor.permit(Action::ManageAccounts)?;
         if !account.role.is_staff() {
             let mut errors = ValidationErrors::new();
             errors.add(
@@ -78,7 +79,7 @@ impl IdentityService {
     /// # Errors
     /// [`AdminError`].
     pub async fn approve(&self, actor: &Principal, id: UserId) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
+        actor.permit(Action::ManageAccounts)?;
         let user = self
             .ports
             .users
@@ -111,7 +112,7 @@ impl IdentityService {
         id: UserId,
         changes: UserChanges,
     ) -> Result<User, AdminError> {
-        actor.require(Role::Admin)?;
+        actor.permit(Action::ManageAccounts)?;
         let current = self
             .ports
             .users

@@ -1,5 +1,6 @@
 //! The authenticated caller of a request, and the refusal of what their role may never do.
 
+use crate::access::{Action, Actor, Decision, Relationship, decide};
 use crate::identity::{AccessClaims, Role, User, UserId};
 
 /// The authenticated caller of a request: the user as they are now, and their token's claims.
@@ -36,16 +37,22 @@ impl Principal {
         self.user.role
     }
 
-    /// Refuses callers of any other role. Handlers check this before they even read a request
-    /// meant for that role, so a refused caller learns nothing about what it would accept.
+    /// The actor this caller is in request `request_id`, for the access policy and the audit
+    /// trail.
+    pub fn actor(&self, request_id: Option<String>) -> Actor {
+        Actor::authenticated(self.id(), self.role(), request_id)
+    }
+
+    /// Refuses a caller whose role may not do `action`, by the access policy. Handlers ask this
+    /// before they even read a request, so a refused caller learns nothing about what it would
+    /// accept.
     ///
     /// # Errors
     /// [`Forbidden`].
-    pub fn require(&self, role: Role) -> Result<(), Forbidden> {
-        if self.user.role == role {
-            Ok(())
-        } else {
-            Err(Forbidden)
+    pub fn permit(&self, action: Action) -> Result<(), Forbidden> {
+        match decide(self.role(), Relationship::None, action) {
+            Decision::Allow(_) => Ok(()),
+            Decision::Forbidden | Decision::Hidden => Err(Forbidden),
         }
     }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::identity::PasswordHash;
 use crate::kernel::{Page, PageRequest, RepositoryError};
 
-pub use crate::kernel::UserId;
+pub use crate::kernel::{Role, UnknownRole, UserId};
 
 /// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, compared regardless of case (kept lowercase).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -118,42 +118,8 @@ impl Email {
     }
 }
 
-/// What a user is in the clinic. It decides what they may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Secretary,
-    Doctor,
-    Laboratory,
-    Patient,
-}
-
+/// How a user of each role who registers themself starts out.
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Secretary,
-        Role::Doctor,
-        Role::Laboratory,
-        Role::Patient,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Secretary => "secretary",
-            Role::Doctor => "doctor",
-            Role::Laboratory => "laboratory",
-            Role::Patient => "patient",
-        }
-    }
-
-    /// Staff work for the clinic; patients are its clients.
-    pub const fn is_staff(self) -> bool {
-        !matches!(self, Role::Patient)
-    }
-
     /// The status a self-registered account of this role starts in, or `None` when the role
     /// cannot be self-registered at all.
     pub const fn self_registration_status(self) -> Option<UserStatus> {
@@ -162,27 +128,6 @@ impl Role {
             Role::Doctor | Role::Secretary | Role::Laboratory => Some(UserStatus::Pending),
             Role::Admin => None,
         }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role")]
-pub struct UnknownRole;
-
-impl FromStr for Role {
-    type Err = UnknownRole;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or(UnknownRole)
     }
 }
 

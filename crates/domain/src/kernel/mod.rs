@@ -6,6 +6,7 @@ mod enums;
 mod error;
 mod id;
 mod page;
+mod role;
 mod text;
 mod validation;
 
@@ -15,5 +16,6 @@ pub use error::*;
 pub(crate) use id::time_ordered_id;
 pub use id::{AppointmentId, PatientId, ReferralId, UserId};
 pub use page::*;
+pub use role::*;
 pub use text::*;
 pub use validation::*;

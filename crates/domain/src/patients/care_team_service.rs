@@ -90,7 +90,7 @@ impl CareTeamService {
             .await?;
         let members = self.care_teams.list(id).await?;
         self.gate
-            .allowed(actor, id, Action::ReadCareTeam.audit_action(), basis)
+            .allowed(actor, id, AuditAction::CareTeamRead, basis)
             .await?;
         Ok(members)
     }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use crate::access::{AccessError, Action, Actor, Grant};
+use crate::access::{AccessError, Action, Actor, Grant, Relationship};
 use crate::audit::{AuditAction, Gatekeeper};
-use crate::identity::{Role, UserId, UserRepository, name_of};
+use crate::identity::{UserId, UserRepository, name_of};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
@@ -139,7 +139,10 @@ impl EmergencyAccessService {
         active: Option<bool>,
         page: PageRequest<EmergencyAccessId>,
     ) -> Result<Page<EmergencyAccess, EmergencyAccessId>, EmergencyAccessError> {
-        if actor.role() != Role::Admin {
+        if actor
+            .permit(Action::ReadEmergencyAccesses, Relationship::None)
+            .is_err()
+        {
             return Err(EmergencyAccessError::Forbidden);
         }
         let now = self.gate.now();

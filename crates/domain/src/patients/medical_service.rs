@@ -77,7 +77,7 @@ impl MedicalService {
             .await?;
         let record = self.medical.get(id).await?;
         self.gate
-            .allowed(actor, id, Action::ReadMedical.audit_action(), basis)
+            .allowed(actor, id, AuditAction::MedicalRead, basis)
             .await?;
         Ok(record)
     }
@@ -125,7 +125,7 @@ impl MedicalService {
             .await?;
         let notes = self.notes.list(id, kind, page).await?;
         self.gate
-            .allowed(actor, id, Action::ReadNotes.audit_action(), basis)
+            .allowed(actor, id, AuditAction::NotesRead, basis)
             .await?;
         Ok(notes)
     }

@@ -220,7 +220,7 @@ impl PatientService {
             .await?
             .ok_or(PatientError::NotFound)?;
         self.gate
-            .allowed(actor, id, Action::ReadProfile.audit_action(), basis)
+            .allowed(actor, id, AuditAction::PatientRead, basis)
             .await?;
         Ok(patient)
     }
@@ -230,17 +230,9 @@ impl PatientService {
     /// # Errors
     /// `Forbidden` for staff, `NotFound` when no record is linked yet, `Internal`.
     pub async fn own_record(&self, actor: &Actor) -> Result<Patient, PatientError> {
-        if actor.role() != Role::Patient {
-            return Err(self
-                .gate
-                .deny(
-                    actor,
-                    None,
-                    Action::ReadProfile.audit_action(),
-                    PatientError::Forbidden,
-                )
-                .await);
-        }
+        self.gate
+            .check_role(actor, Action::FindOwnRecord, AuditAction::PatientRead)
+            .await?;
         let patient = self
             .patients
             .find_by_user(actor.user_id())
@@ -250,7 +242,7 @@ impl PatientService {
             .allowed(
                 actor,
                 patient.id,
-                Action::ReadProfile.audit_action(),
+                AuditAction::PatientRead,
                 Basis::OwnRecord,
             )
             .await?;

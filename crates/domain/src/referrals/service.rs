@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::access::{AccessError, Action, Actor, Basis};
+use crate::access::{AccessError, Action, Actor, Relationship};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
-use crate::identity::{Role, UserId, UserRepository, active_doctor, display_name, name_of};
+use crate::identity::{UserId, UserRepository, active_doctor, display_name, name_of};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
@@ -135,14 +135,10 @@ impl ReferralService {
         actor: &Actor,
         action: AuditAction,
     ) -> Result<(), ReferralError> {
-        if actor.role() == Role::Doctor {
-            Ok(())
-        } else {
-            Err(self
-                .gate
-                .deny(actor, None, action, ReferralError::Forbidden)
-                .await)
-        }
+        Ok(self
+            .gate
+            .check_role(actor, Action::AccessReferral, action)
+            .await?)
     }
 
     /// Refers a patient of the calling doctor's care team to another active doctor, with a
@@ -255,16 +251,23 @@ impl ReferralService {
                 )
                 .await);
         };
-        let Some(party) = referral.party_of(actor.user_id()) else {
-            return Err(self
-                .gate
-                .deny(
-                    actor,
-                    Some(referral.patient_id),
-                    AuditAction::ReferralRead,
-                    ReferralError::ReferralNotFound,
-                )
-                .await);
+        let party = referral.party_of(actor.user_id());
+        let basis = self
+            .gate
+            .decide(
+                actor,
+                party.map_or(Relationship::None, |_| Relationship::Party),
+                Action::AccessReferral,
+                AuditAction::ReferralRead,
+                Some(referral.patient_id),
+            )
+            .await
+            .map_err(|e| match e {
+                AccessError::NotFound => ReferralError::ReferralNotFound,
+                other => other.into(),
+            })?;
+        let Some(party) = party else {
+            return Err(ReferralError::ReferralNotFound);
         };
         let withdrawn = matches!(
             referral.status,
@@ -275,7 +278,7 @@ impl ReferralService {
             actor,
             Some(referral.patient_id),
             AuditAction::ReferralRead,
-            Some(Basis::Referral),
+            Some(basis),
             self.gate.now(),
         );
         self.gate.record(vec![event]).await?;
@@ -294,7 +297,16 @@ impl ReferralService {
         status: Option<ReferralStatus>,
         page: PageRequest<ReferralId>,
     ) -> Result<Page<Referral, ReferralId>, ReferralError> {
-        self.check_referrals_role(actor, AuditAction::ReferralList)
+        // The caller's own boxes: they are a party to every referral in them.
+        let basis = self
+            .gate
+            .decide(
+                actor,
+                Relationship::Party,
+                Action::AccessReferral,
+                AuditAction::ReferralList,
+                None,
+            )
             .await?;
         let query = ReferralQuery {
             doctor_id: actor.user_id(),
@@ -311,7 +323,7 @@ impl ReferralService {
                     actor,
                     Some(r.patient_id),
                     AuditAction::ReferralList,
-                    Some(Basis::Referral),
+                    Some(basis),
                     now,
                 )
             })
@@ -348,16 +360,23 @@ impl ReferralService {
                 .await);
         };
         let patient_id = referral.patient_id;
-        let Some(party) = referral.party_of(actor.user_id()) else {
-            return Err(self
-                .gate
-                .deny(
-                    actor,
-                    Some(patient_id),
-                    action,
-                    ReferralError::ReferralNotFound,
-                )
-                .await);
+        let party = referral.party_of(actor.user_id());
+        let basis = self
+            .gate
+            .decide(
+                actor,
+                party.map_or(Relationship::None, |_| Relationship::Party),
+                Action::AccessReferral,
+                action,
+                Some(patient_id),
+            )
+            .await
+            .map_err(|e| match e {
+                AccessError::NotFound => ReferralError::ReferralNotFound,
+                other => other.into(),
+            })?;
+        let Some(party) = party else {
+            return Err(ReferralError::ReferralNotFound);
         };
         if transition.party() != party {
             let error = TransitionError::WrongParty(transition.party()).into();
@@ -399,7 +418,7 @@ impl ReferralService {
         };
         let event = self
             .gate
-            .event(actor, Some(patient_id), action, Some(Basis::Referral), now);
+            .event(actor, Some(patient_id), action, Some(basis), now);
         let Some(stored) = self
             .referrals
             .change_status(&change, &event, &[notice])

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::access::{Basis, Decision};
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, Role, UserId};
 use crate::kernel::{
@@ -551,18 +550,6 @@ pub trait AppointmentRepository: Send + Sync {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Vec<Interval>, RepositoryError>;
-}
-
-/// Who may see an appointment (and so act on it, within what their role may set): a secretary
-/// any; a doctor their own; a patient theirs; laboratory staff and administrators none.
-pub const fn appointment_access(role: Role, is_its_doctor: bool, is_its_patient: bool) -> Decision {
-    match role {
-        Role::Secretary => Decision::Allow(Basis::Role),
-        Role::Doctor if is_its_doctor => Decision::Allow(Basis::Appointment),
-        Role::Patient if is_its_patient => Decision::Allow(Basis::OwnRecord),
-        Role::Doctor | Role::Patient => Decision::Hidden,
-        Role::Laboratory | Role::Admin => Decision::Forbidden,
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use time::OffsetDateTime;
 
-use crate::access::{AccessError, Action, Actor, Basis, Decision};
+use crate::access::{AccessError, Action, Actor, Basis, Relationship};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
 use crate::identity::{Role, UserId, UserRepository, name_of};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
@@ -21,7 +21,7 @@ use crate::patients::{PatientId, PatientRepository};
 use crate::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
     CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, ScheduleRepository, StatusChangeError,
-    StatusInput, StatusUpdate, Unavailable, appointment_access, check_status_change, to_timestamp,
+    StatusInput, StatusUpdate, Unavailable, check_status_change, to_timestamp,
 };
 
 /// Why an appointment operation failed.
@@ -115,19 +115,31 @@ impl AppointmentService {
     /// # Errors
     /// `Forbidden`, `Internal`.
     pub async fn check_may_book(&self, actor: &Actor) -> Result<(), AppointmentError> {
-        if Gatekeeper::role_may_ever(actor, Action::BookAppointment) {
-            Ok(())
-        } else {
-            Err(self
-                .gate
-                .deny(
-                    actor,
-                    None,
-                    Action::BookAppointment.audit_action(),
-                    AppointmentError::Forbidden,
-                )
-                .await)
-        }
+        Ok(self
+            .gate
+            .check_role(
+                actor,
+                Action::BookAppointment,
+                AuditAction::AppointmentCreate,
+            )
+            .await?)
+    }
+
+    /// Whether the actor's role may ever list appointments (secretaries, doctors, patients);
+    /// anyone else is refused, and audited as `appointment.list` without a patient, before
+    /// their query is even judged.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Internal`.
+    pub async fn check_may_list(&self, actor: &Actor) -> Result<(), AppointmentError> {
+        Ok(self
+            .gate
+            .check_role(
+                actor,
+                Action::ListAppointments,
+                AuditAction::AppointmentList,
+            )
+            .await?)
     }
 
     /// An appointment: a secretary reads any, a doctor their own, a patient theirs.
@@ -180,63 +192,53 @@ impl AppointmentService {
         page: PageRequest<AppointmentId>,
     ) -> Result<Page<Appointment, AppointmentId>, AppointmentError> {
         let action = AuditAction::AppointmentList;
-        let (filter, basis) = match actor.role() {
-            Role::Secretary => (filter, Basis::Role),
+        // A doctor lists their own appointments, a patient theirs: asking for someone else's
+        // is refused by the policy.
+        let requested_patient = filter.patient_id;
+        let (filter, relationship) = match actor.role() {
             Role::Doctor => {
-                if filter.doctor_id.is_some_and(|d| d != actor.user_id()) {
-                    return Err(self
-                        .gate
-                        .deny(
-                            actor,
-                            filter.patient_id,
-                            action,
-                            AppointmentError::Forbidden,
-                        )
-                        .await);
-                }
-                let own = AppointmentFilter {
+                let own = filter.doctor_id.is_none_or(|d| d == actor.user_id());
+                let filter = AppointmentFilter {
                     doctor_id: Some(actor.user_id()),
                     ..filter
                 };
-                (own, Basis::Appointment)
+                (
+                    filter,
+                    if own {
+                        Relationship::Party
+                    } else {
+                        Relationship::None
+                    },
+                )
             }
             Role::Patient => {
                 let own_record = self.own_patient_id(actor).await?;
-                if filter.patient_id.is_some_and(|p| Some(p) != own_record) {
-                    return Err(self
-                        .gate
-                        .deny(
-                            actor,
-                            filter.patient_id,
-                            action,
-                            AppointmentError::Forbidden,
-                        )
-                        .await);
-                }
-                let Some(own_record) = own_record else {
-                    return Ok(Page {
-                        items: Vec::new(),
-                        next: None,
-                    });
-                };
-                let own = AppointmentFilter {
-                    patient_id: Some(own_record),
+                let own = filter.patient_id.is_none_or(|p| Some(p) == own_record);
+                let filter = AppointmentFilter {
+                    patient_id: own_record,
                     ..filter
                 };
-                (own, Basis::OwnRecord)
+                (filter, Relationship::own_if(own))
             }
-            Role::Laboratory | Role::Admin => {
-                return Err(self
-                    .gate
-                    .deny(
-                        actor,
-                        filter.patient_id,
-                        action,
-                        AppointmentError::Forbidden,
-                    )
-                    .await);
-            }
+            Role::Secretary | Role::Laboratory | Role::Admin => (filter, Relationship::None),
         };
+        let basis = self
+            .gate
+            .decide(
+                actor,
+                relationship,
+                Action::ListAppointments,
+                action,
+                requested_patient,
+            )
+            .await?;
+        if actor.role() == Role::Patient && filter.patient_id.is_none() {
+            // No record is linked to the patient's account yet: they have no appointments.
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let found = self.appointments.list(&filter, page).await?;
         let now = self.gate.now();
         let mut patients: Vec<PatientId> = Vec::new();
@@ -335,6 +337,20 @@ impl AppointmentService {
         Ok(appointment)
     }
 
+    /// Whether the access policy lets the actor act on the appointment (a secretary, its doctor,
+    /// its patient); a refusal is audited as `action`. Asked before a request's body is read.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `Internal`.
+    pub async fn check_access(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        action: AuditAction,
+    ) -> Result<(), AppointmentError> {
+        self.see_appointment(actor, id, action).await.map(|_| ())
+    }
+
     /// The appointment, if the actor may see it, with the basis they see it on. A refusal is
     /// audited as `action`, with the appointment's patient when there is one: laboratory staff
     /// and administrators are refused (403) whether or not it exists; anyone else not its
@@ -346,29 +362,35 @@ impl AppointmentService {
         action: AuditAction,
     ) -> Result<(Appointment, Basis), AppointmentError> {
         let Some(appointment) = self.appointments.get(id).await? else {
-            let error = if appointment_access(actor.role(), true, true) == Decision::Forbidden {
-                AppointmentError::Forbidden
-            } else {
+            let error = if Gatekeeper::role_may_ever(actor, Action::AccessAppointment) {
                 AppointmentError::AppointmentNotFound
+            } else {
+                AppointmentError::Forbidden
             };
             return Err(self.gate.deny(actor, None, action, error).await);
         };
-        let is_its_patient = actor.role() == Role::Patient
-            && self.own_patient_id(actor).await? == Some(appointment.patient_id);
-        let decision = appointment_access(
-            actor.role(),
-            appointment.doctor_id == actor.user_id(),
-            is_its_patient,
-        );
-        let error = match decision {
-            Decision::Allow(basis) => return Ok((appointment, basis)),
-            Decision::Forbidden => AppointmentError::Forbidden,
-            Decision::Hidden => AppointmentError::AppointmentNotFound,
+        let relationship = if appointment.doctor_id == actor.user_id() {
+            Relationship::Party
+        } else {
+            let is_its_patient = actor.role() == Role::Patient
+                && self.own_patient_id(actor).await? == Some(appointment.patient_id);
+            Relationship::own_if(is_its_patient)
         };
-        Err(self
+        let basis = self
             .gate
-            .deny(actor, Some(appointment.patient_id), action, error)
-            .await)
+            .decide(
+                actor,
+                relationship,
+                Action::AccessAppointment,
+                action,
+                Some(appointment.patient_id),
+            )
+            .await
+            .map_err(|e| match e {
+                AccessError::NotFound => AppointmentError::AppointmentNotFound,
+                other => other.into(),
+            })?;
+        Ok((appointment, basis))
     }
 
     /// The record linked to a patient's own account.

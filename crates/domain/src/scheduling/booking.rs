@@ -58,7 +58,7 @@ impl AppointmentService {
                 .deny(
                     actor,
                     Some(patient_id),
-                    Action::BookAppointment.audit_action(),
+                    AuditAction::AppointmentCreate,
                     AppointmentError::Forbidden,
                 )
                 .await);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use time::{Duration, OffsetDateTime};
 
-use crate::access::{Actor, may_edit_profile, may_edit_schedule};
+use crate::access::{Action, Actor, Relationship};
 use crate::identity::UserId;
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::scheduling::{
@@ -128,8 +128,8 @@ impl ScheduleService {
             .ok_or(ScheduleError::DoctorNotFound)
     }
 
-    /// Whether the actor may edit the doctor's profile: the doctor themself or an
-    /// administrator. Checked before a request's body is read.
+    /// Whether the access policy lets the actor edit the doctor's profile: the doctor themself
+    /// or an administrator. Checked before a request's body is read.
     ///
     /// # Errors
     /// `Forbidden`.
@@ -138,15 +138,16 @@ impl ScheduleService {
         actor: &Actor,
         doctor_id: UserId,
     ) -> Result<(), ScheduleError> {
-        if may_edit_profile(actor.role(), actor.user_id() == doctor_id) {
-            Ok(())
-        } else {
-            Err(ScheduleError::Forbidden)
+        let own = Relationship::own_if(actor.user_id() == doctor_id);
+        match actor.permit(Action::EditDoctorProfile, own) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ScheduleError::Forbidden),
         }
     }
 
-    /// Whether the actor may edit the doctor's availability and time off: the doctor themself,
-    /// a secretary or an administrator. Checked before a request's body is read.
+    /// Whether the access policy lets the actor edit the doctor's availability and time off:
+    /// the doctor themself, a secretary or an administrator. Checked before a request's body is
+    /// read.
     ///
     /// # Errors
     /// `Forbidden`.
@@ -155,10 +156,10 @@ impl ScheduleService {
         actor: &Actor,
         doctor_id: UserId,
     ) -> Result<(), ScheduleError> {
-        if may_edit_schedule(actor.role(), actor.user_id() == doctor_id) {
-            Ok(())
-        } else {
-            Err(ScheduleError::Forbidden)
+        let own = Relationship::own_if(actor.user_id() == doctor_id);
+        match actor.permit(Action::EditDoctorSchedule, own) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ScheduleError::Forbidden),
         }
     }
 

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::access::{AccessError, Action, Actor};
+use crate::access::{AccessError, Action, Actor, Relationship};
 use crate::audit::{AuditAction, Gatekeeper};
-use crate::identity::Role;
 use crate::kernel::{RepositoryError, ValidationErrors};
 use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
-use crate::scheduling::{AppointmentId, AppointmentRepository, AppointmentStatus};
+use crate::scheduling::{Appointment, AppointmentId, AppointmentRepository, AppointmentStatus};
 
 /// Why a visit note was not written.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +70,47 @@ impl VisitNoteService {
         }
     }
 
+    /// Whether the access policy lets the actor write the visit note of the appointment: only
+    /// its doctor may. A refusal is audited. Asked before a request's body is read.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor), `AppointmentNotFound` (none, or another doctor's),
+    /// `Internal`.
+    pub async fn check_writer(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<(), VisitNoteError> {
+        self.its_doctors_appointment(actor, id).await.map(|_| ())
+    }
+
+    /// The appointment, if the actor is its doctor.
+    async fn its_doctors_appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<Appointment, VisitNoteError> {
+        let found = self.appointments.get(id).await?;
+        let relationship = match &found {
+            Some(a) if a.doctor_id == actor.user_id() => Relationship::Party,
+            _ => Relationship::None,
+        };
+        self.gate
+            .decide(
+                actor,
+                relationship,
+                Action::WriteVisitNote,
+                AuditAction::NoteCreate,
+                found.as_ref().map(|a| a.patient_id),
+            )
+            .await
+            .map_err(|e| match e {
+                AccessError::NotFound => VisitNoteError::AppointmentNotFound,
+                other => other.into(),
+            })?;
+        found.ok_or(VisitNoteError::AppointmentNotFound)
+    }
+
     /// Writes the visit note of an appointment, signed by its doctor, while the patient is
     /// seen or after: one note per appointment, a consultation unless the input says
     /// otherwise, and never an amendment.
@@ -86,30 +126,7 @@ impl VisitNoteService {
         id: AppointmentId,
         input: &NoteInput,
     ) -> Result<ClinicalNote, VisitNoteError> {
-        let action = AuditAction::NoteCreate;
-        let found = self.appointments.get(id).await?;
-        if actor.role() != Role::Doctor {
-            let patient_id = found.as_ref().map(|a| a.patient_id);
-            return Err(self
-                .gate
-                .deny(actor, patient_id, action, VisitNoteError::Forbidden)
-                .await);
-        }
-        let appointment = match found {
-            Some(a) if a.doctor_id == actor.user_id() => a,
-            other => {
-                let patient_id = other.map(|a| a.patient_id);
-                return Err(self
-                    .gate
-                    .deny(
-                        actor,
-                        patient_id,
-                        action,
-                        VisitNoteError::AppointmentNotFound,
-                    )
-                    .await);
-            }
-        };
+        let appointment = self.its_doctors_appointment(actor, id).await?;
         if !matches!(
             appointment.status,
             AppointmentStatus::InProgress | AppointmentStatus::Completed
@@ -142,9 +159,13 @@ impl VisitNoteService {
             created_at: now,
             appointment_id: Some(id),
         };
-        let event = self
-            .gate
-            .event(actor, Some(patient_id), action, Some(basis), now);
+        let event = self.gate.event(
+            actor,
+            Some(patient_id),
+            AuditAction::NoteCreate,
+            Some(basis),
+            now,
+        );
         self.notes.append(&note, &event).await.map_err(|e| match e {
             AppendNoteError::VisitNoteExists => VisitNoteError::VisitNoteExists,
             AppendNoteError::UnknownAmended => {

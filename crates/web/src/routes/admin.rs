@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use carehub_domain::access::{Action, Relationship};
 use carehub_domain::audit::{AuditEventId, AuditFilter};
 use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus, parse_user_changes};
 use carehub_domain::patients::{EmergencyAccessId, PatientId};
@@ -73,7 +74,7 @@ pub async fn list_users(
     Authenticated(admin): Authenticated,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    admin.require(Role::Admin)?;
+    admin.permit(Action::ManageAccounts)?;
     let query: UserListQuery = parse_query(&request)?;
     let page = PageQuery {
         limit: query.limit,
@@ -107,7 +108,7 @@ pub async fn create_user(
     Authenticated(admin): Authenticated,
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    admin.require(Role::Admin)?;
+    admin.permit(Action::ManageAccounts)?;
     let account = body.parse::<RegisterRequest>()?.into_account()?;
     let user = state.identity.create_staff(&admin, account).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
@@ -132,7 +133,7 @@ pub async fn approve_user(
     Authenticated(admin): Authenticated,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.require(Role::Admin)?;
+    admin.permit(Action::ManageAccounts)?;
     let id = UserId::from_uuid(path_uuid(&id)?);
     let user = state.identity.approve(&admin, id).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
@@ -160,7 +161,7 @@ pub async fn update_user(
     id: web::Path<String>,
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
-    admin.require(Role::Admin)?;
+    admin.permit(Action::ManageAccounts)?;
     let id = UserId::from_uuid(path_uuid(&id)?);
     let body: UpdateUserRequest = body.parse()?;
     let changes = parse_user_changes(
@@ -218,10 +219,10 @@ fn instant(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiE
 #[get("/admin/audit")]
 pub async fn audit_trail(
     state: web::Data<AppState>,
-    Caller { principal, actor }: Caller,
+    Caller { actor, .. }: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
+    actor.permit(Action::ReadAuditTrail, Relationship::None)?;
     let query: AuditQuery = parse_query(&request)?;
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
@@ -279,10 +280,10 @@ pub struct EmergencyAccessQuery {
 #[get("/admin/emergency-accesses")]
 pub async fn emergency_accesses(
     state: web::Data<AppState>,
-    Caller { principal, actor }: Caller,
+    Caller { actor, .. }: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
+    actor.permit(Action::ReadEmergencyAccesses, Relationship::None)?;
     let query: EmergencyAccessQuery = parse_query(&request)?;
     let page = PageQuery {
         limit: query.limit,

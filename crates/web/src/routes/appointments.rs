@@ -7,20 +7,17 @@
 //! which it refuses or finds invalid before it changes anything), and only then as malformed.
 //! Times are shown at the clinic's offset; conflicts list every appointment in the way.
 
-use std::future::Future;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use carehub_domain::access::{Actor, Decision};
+use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::PageRequest;
 use carehub_domain::patients::{NoteInput, PatientId};
 use carehub_domain::scheduling::{
-    AppointmentError, AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus,
-    RescheduleInput, StatusInput, VisitNoteError, appointment_access,
+    AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
+    StatusInput,
 };
 use uuid::Uuid;
 
@@ -92,19 +89,6 @@ impl AppointmentListQuery {
                     ))
                 })?,
         })
-    }
-}
-
-/// What a request on an appointment gets when its body does not parse: the refusal the use
-/// case (`probe`, asked with an empty input) gives this caller, else `malformed`.
-async fn refusal_or<T>(
-    state: &AppState,
-    malformed: ApiError,
-    probe: impl Future<Output = Result<T, AppointmentError>>,
-) -> ApiError {
-    match probe.await {
-        Ok(_) | Err(AppointmentError::Invalid(_)) => malformed,
-        Err(refusal) => ApiError::from_appointment(refusal, state.schedules.clinic_time_zone()),
     }
 }
 
@@ -189,7 +173,15 @@ pub async fn list_appointments(
     });
     let (filter, page) = match parsed {
         Ok(parsed) => parsed,
-        Err(malformed) => return Err(refused_listing(&state, &actor, malformed).await),
+        Err(malformed) => {
+            // A role that never lists appointments is refused before its query is judged.
+            state
+                .appointments
+                .check_may_list(&actor)
+                .await
+                .map_err(|e| ApiError::from_appointment(e, tz))?;
+            return Err(malformed);
+        }
     };
     let found = state
         .appointments
@@ -200,28 +192,6 @@ pub async fn list_appointments(
         |id| *id.as_uuid(),
         |a| AppointmentView::new(&a, tz),
     )))
-}
-
-/// A malformed listing query from a role that never lists appointments is refused as such
-/// (the use case refuses, and audits, an empty filter for that role); from anyone else it is
-/// malformed.
-async fn refused_listing(state: &AppState, actor: &Actor, malformed: ApiError) -> ApiError {
-    if !matches!(
-        appointment_access(actor.role(), false, false),
-        Decision::Forbidden
-    ) {
-        return malformed;
-    }
-    refusal_or(
-        state,
-        malformed,
-        state.appointments.list_appointments(
-            actor,
-            AppointmentFilter::default(),
-            PageRequest::first(1),
-        ),
-    )
-    .await
 }
 
 /// An appointment, for a secretary, its doctor and its patient.
@@ -280,19 +250,12 @@ pub async fn reschedule_appointment(
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
     let tz = state.schedules.clinic_time_zone();
-    let input: RescheduleInput = match body.parse() {
-        Ok(input) => input,
-        Err(malformed) => {
-            return Err(refusal_or(
-                &state,
-                malformed,
-                state
-                    .appointments
-                    .reschedule_appointment(&actor, id, &RescheduleInput::default()),
-            )
-            .await);
-        }
-    };
+    let check = state
+        .appointments
+        .check_access(&actor, id, AuditAction::AppointmentReschedule);
+    let input: RescheduleInput = body
+        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
+        .await?;
     let appointment = state
         .appointments
         .reschedule_appointment(&actor, id, &input)
@@ -330,19 +293,13 @@ pub async fn change_status(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let input: StatusInput = match body.parse() {
-        Ok(input) => input,
-        Err(malformed) => {
-            return Err(refusal_or(
-                &state,
-                malformed,
-                state
-                    .appointments
-                    .change_appointment_status(&actor, id, &StatusInput::default()),
-            )
-            .await);
-        }
-    };
+    let tz = state.schedules.clinic_time_zone();
+    let check = state
+        .appointments
+        .check_access(&actor, id, AuditAction::AppointmentStatus);
+    let input: StatusInput = body
+        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
+        .await?;
     let appointment = state
         .appointments
         .change_appointment_status(&actor, id, &input)
@@ -411,20 +368,9 @@ pub async fn write_visit_note(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let input: NoteInput = match body.parse() {
-        Ok(input) => input,
-        Err(malformed) => {
-            // The refusal this caller gets, if any, comes before what is wrong with the body.
-            let probe = state
-                .visit_notes
-                .write_visit_note(&actor, id, &NoteInput::default())
-                .await;
-            return Err(match probe {
-                Ok(_) | Err(VisitNoteError::Invalid(_)) => malformed,
-                Err(refusal) => refusal.into(),
-            });
-        }
-    };
+    let input: NoteInput = body
+        .parse_unless_refused(state.visit_notes.check_writer(&actor, id))
+        .await?;
     let note = state
         .visit_notes
         .write_visit_note(&actor, id, &input)

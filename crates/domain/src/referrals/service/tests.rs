@@ -9,7 +9,9 @@ use mockall::predicate::eq;
 use time::Duration;
 
 use super::*;
+use crate::access::Basis;
 use crate::identity::{User, UserStatus};
+use crate::kernel::Role;
 use crate::kernel::Text;
 use crate::patients::{BloodType, MedicalInfo, MedicalRecord, Patient, PatientId};
 use crate::test_support::*;

@@ -167,31 +167,6 @@ fn a_patient_cancels_until_two_hours_before_the_start() {
     );
 }
 
-#[test]
-fn secretaries_see_every_appointment_doctors_and_patients_only_theirs() {
-    use Decision::{Allow, Forbidden, Hidden};
-    // (role, [its doctor and its patient, its doctor only, its patient only, neither])
-    #[rustfmt::skip]
-    let table: &[(Role, [Decision; 4])] = &[
-        (Role::Secretary,  [Allow(Basis::Role); 4]),
-        (Role::Doctor,     [Allow(Basis::Appointment), Allow(Basis::Appointment), Hidden, Hidden]),
-        (Role::Patient,    [Allow(Basis::OwnRecord), Hidden, Allow(Basis::OwnRecord), Hidden]),
-        (Role::Laboratory, [Forbidden; 4]),
-        (Role::Admin,      [Forbidden; 4]),
-    ];
-    assert_eq!(table.len(), Role::ALL.len());
-    let cases = [(true, true), (true, false), (false, true), (false, false)];
-    for (role, expected) in table {
-        for ((doctor, patient), want) in cases.iter().zip(expected) {
-            assert_eq!(
-                appointment_access(*role, *doctor, *patient),
-                *want,
-                "{role} its doctor: {doctor}, its patient: {patient}"
-            );
-        }
-    }
-}
-
 fn booking_input() -> AppointmentInput {
     AppointmentInput {
         doctor_id: Some(Uuid::now_v7()),
