@@ -1,5 +1,6 @@
 //! The shapes the API speaks: response views of domain values and list pages.
 
+pub mod enums;
 pub mod notifications;
 pub mod records;
 pub mod referrals;
@@ -24,7 +25,9 @@ pub struct UserView {
     pub username: String,
     pub full_name: String,
     pub email: Option<String>,
+    #[schema(value_type = enums::Role)]
     pub role: Role,
+    #[schema(value_type = enums::UserStatus)]
     pub status: UserStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::enums;
 use carehub_domain::access::AccessError;
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
@@ -83,6 +84,7 @@ pub struct ProblemConflict {
     #[schema(example = "2027-03-29T09:30:00+02:00")]
     pub end: OffsetDateTime,
     /// `doctor`: the doctor is busy then; `patient`: the patient is; `both`.
+    #[schema(value_type = enums::ConflictWith)]
     pub with: ConflictWith,
 }
 

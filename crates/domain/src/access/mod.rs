@@ -187,6 +187,15 @@ pub enum Basis {
 }
 
 impl Basis {
+    pub const ALL: [Basis; 6] = [
+        Basis::Role,
+        Basis::OwnRecord,
+        Basis::CareTeam,
+        Basis::EmergencyAccess,
+        Basis::Referral,
+        Basis::Appointment,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Basis::Role => "role",
@@ -209,17 +218,10 @@ impl FromStr for Basis {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Basis::Role,
-            Basis::OwnRecord,
-            Basis::CareTeam,
-            Basis::EmergencyAccess,
-            Basis::Referral,
-            Basis::Appointment,
-        ]
-        .into_iter()
-        .find(|b| b.as_str() == s)
-        .ok_or_else(|| format!("unknown basis: {s}"))
+        Basis::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("unknown basis: {s}"))
     }
 }
 

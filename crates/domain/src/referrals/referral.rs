@@ -231,16 +231,15 @@ pub struct ReferralDetail {
     pub snapshot: Option<ReferralSnapshot>,
 }
 
-/// Which of a doctor's referrals to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ReferralBox {
-    /// Referrals sent to the doctor.
-    Inbox,
-    /// Referrals the doctor sent.
-    Outbox,
-}
+string_enum!(
+    /// Which of a doctor's referrals to list.
+    ReferralBox, "referral box" {
+        /// Referrals sent to the doctor.
+        Inbox => "inbox",
+        /// Referrals the doctor sent.
+        Outbox => "outbox",
+    }
+);
 
 /// A listing of one doctor's referrals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,9 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
+use super::enums;
 use carehub_domain::notifications::{Notification, NotificationData, NotificationKind};
 
 /// Something a user is told happened. `id` numbers the user's notifications 1, 2, 3, ... with
@@ -13,6 +15,7 @@ use carehub_domain::notifications::{Notification, NotificationData, Notification
 pub struct NotificationView {
     #[schema(example = 42, minimum = 1)]
     pub id: i64,
+    #[schema(value_type = enums::NotificationKind)]
     pub kind: NotificationKind,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -20,7 +23,41 @@ pub struct NotificationView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub read_at: Option<OffsetDateTime>,
     /// Ids to fetch the details with, and a short title; never clinical text.
-    pub data: NotificationData,
+    pub data: NotificationDataView,
+}
+
+/// What a notification carries: ids to fetch the details with, and a short title for people.
+/// Never clinical text, and never a patient's name: a notification may be shown on a lock
+/// screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = NotificationData)]
+pub struct NotificationDataView {
+    /// A short human title, such as "Urgent referral from Dr Alice Adams".
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
+    /// The user who caused the notification (the other doctor, whoever added to the team).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_access_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<Uuid>,
+}
+
+impl From<NotificationData> for NotificationDataView {
+    fn from(data: NotificationData) -> Self {
+        Self {
+            title: data.title,
+            referral_id: data.referral_id,
+            patient_id: data.patient_id,
+            actor_id: data.actor_id,
+            emergency_access_id: data.emergency_access_id,
+            appointment_id: data.appointment_id,
+        }
+    }
 }
 
 impl From<Notification> for NotificationView {
@@ -30,7 +67,7 @@ impl From<Notification> for NotificationView {
             kind: notification.kind,
             created_at: notification.created_at,
             read_at: notification.read_at,
-            data: notification.data,
+            data: notification.data.into(),
         }
     }
 }

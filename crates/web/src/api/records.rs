@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::enums;
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
 use carehub_domain::identity::{FullName, Role, UserId};
@@ -36,6 +37,7 @@ pub struct PatientView {
     /// `YYYY-MM-DD`.
     #[schema(example = "1985-12-10")]
     pub date_of_birth: String,
+    #[schema(value_type = enums::Sex)]
     pub sex: Sex,
     pub contact: ContactView,
     pub identifiers: Vec<IdentifierView>,
@@ -157,6 +159,7 @@ pub struct PatientSummaryView {
     pub full_name: String,
     /// `YYYY-MM-DD`.
     pub date_of_birth: String,
+    #[schema(value_type = enums::Sex)]
     pub sex: Sex,
 }
 
@@ -176,6 +179,7 @@ impl From<PatientSummary> for PatientSummaryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MedicalView {
     pub patient_id: Uuid,
+    #[schema(value_type = Option<enums::BloodType>)]
     pub blood_type: Option<BloodType>,
     pub allergies: Vec<AllergyView>,
     pub conditions: Vec<ConditionView>,
@@ -190,6 +194,7 @@ pub struct MedicalView {
 pub struct AllergyView {
     pub substance: String,
     pub reaction: Option<String>,
+    #[schema(value_type = Option<enums::Severity>)]
     pub severity: Option<Severity>,
 }
 
@@ -269,6 +274,7 @@ pub struct NoteView {
     pub id: Uuid,
     pub patient_id: Uuid,
     pub author: PersonRef,
+    #[schema(value_type = Option<enums::NoteKind>)]
     pub kind: Option<NoteKind>,
     pub body: String,
     /// The earlier note this one corrects.
@@ -379,6 +385,7 @@ pub struct AuditActorView {
     /// `null` only if the account no longer exists.
     pub full_name: Option<String>,
     /// The role the actor had when acting.
+    #[schema(value_type = enums::Role)]
     pub role: Role,
 }
 
@@ -391,9 +398,12 @@ pub struct AuditEventView {
     pub actor: AuditActorView,
     /// `null` for an attempt that named no patient (a refused registration or search).
     pub patient_id: Option<Uuid>,
+    #[schema(value_type = enums::AuditAction)]
     pub action: AuditAction,
+    #[schema(value_type = enums::Outcome)]
     pub outcome: Outcome,
     /// Why access was allowed; `null` when denied.
+    #[schema(value_type = Option<enums::Basis>)]
     pub basis: Option<Basis>,
     /// The `x-request-id` of the request that made the attempt.
     pub request_id: Option<String>,

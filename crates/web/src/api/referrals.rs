@@ -13,6 +13,7 @@ use carehub_domain::referrals::{
     parse_summary,
 };
 
+use super::enums;
 use crate::api::records::{MedicalView, PatientView, PersonRef};
 
 fn person(id: UserId, full_name: Option<&FullName>) -> PersonRef {
@@ -40,7 +41,9 @@ pub struct ReferralView {
     pub to_doctor: PersonRef,
     #[schema(example = "Suspected arrhythmia; please assess")]
     pub reason: String,
+    #[schema(value_type = enums::Urgency)]
     pub urgency: Urgency,
+    #[schema(value_type = enums::ReferralStatus)]
     pub status: ReferralStatus,
     /// Why the recipient declined; `null` unless `declined`.
     pub decline_reason: Option<String>,
@@ -119,7 +122,7 @@ pub struct ReferralInput {
     pub reason: Option<String>,
     /// 1 to 20,000 characters: what the receiving doctor needs to know.
     pub clinical_summary: Option<String>,
-    #[schema(value_type = Option<Urgency>)]
+    #[schema(value_type = Option<enums::Urgency>)]
     pub urgency: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::enums;
 use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{
@@ -212,6 +213,7 @@ pub struct AppointmentView {
     pub end: OffsetDateTime,
     #[schema(example = "Follow-up of blood pressure")]
     pub reason: String,
+    #[schema(value_type = enums::AppointmentStatus)]
     pub status: AppointmentStatus,
     /// Why it was cancelled; only on a cancelled appointment.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,8 +254,10 @@ pub struct HistoryEntryView {
     pub actor_id: Uuid,
     /// `null` only if the account no longer exists.
     pub actor_name: Option<String>,
+    #[schema(value_type = enums::HistoryChange)]
     pub change: HistoryChange,
     /// The status after the change.
+    #[schema(value_type = enums::AppointmentStatus)]
     pub status: AppointmentStatus,
     /// The times after the change.
     #[serde(with = "time::serde::rfc3339")]

@@ -13,6 +13,7 @@ use carehub_domain::audit::{AuditEventId, AuditFilter};
 use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus, parse_user_changes};
 use carehub_domain::patients::{EmergencyAccessId, PatientId};
 
+use crate::api::enums;
 use crate::api::records::{AuditEventView, EmergencyAccessView};
 use crate::api::{ListPage, PageQuery, UserView};
 use crate::extract::{Authenticated, Caller, RawJson, parse_query, path_uuid};
@@ -23,7 +24,9 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
+    #[param(value_type = Option<enums::Role>)]
     pub role: Option<Role>,
+    #[param(value_type = Option<enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// Items per page, 1 to 100 (default 50).
     pub limit: Option<u32>,
@@ -40,10 +43,10 @@ pub struct UpdateUserRequest {
     #[schema(value_type = Option<String>, nullable)]
     pub email: Option<Option<String>>,
     /// Staff roles only change among themselves; patients stay patients.
-    #[schema(value_type = Option<Role>)]
+    #[schema(value_type = Option<enums::Role>)]
     pub role: Option<String>,
     /// `active` or `suspended`. Suspending revokes every token of the account at once.
-    #[schema(value_type = Option<UserStatus>)]
+    #[schema(value_type = Option<enums::UserStatus>)]
     pub status: Option<String>,
 }
 

@@ -21,6 +21,7 @@ use carehub_domain::scheduling::{
 };
 use uuid::Uuid;
 
+use crate::api::enums;
 use crate::api::records::NoteView;
 use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::api::{ListPage, PageQuery};
@@ -48,7 +49,7 @@ pub struct AppointmentListQuery {
     /// Only appointments starting before this, as `from`.
     pub to: Option<String>,
     /// Only appointments in this status.
-    #[param(value_type = Option<AppointmentStatus>)]
+    #[param(value_type = Option<enums::AppointmentStatus>)]
     pub status: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     pub limit: Option<u32>,

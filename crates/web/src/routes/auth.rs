@@ -6,9 +6,10 @@ use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken, Role};
+use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken};
 use carehub_domain::kernel::ValidationErrors;
 
+use crate::api::enums;
 use crate::api::{TokenResponse, UserView};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
 use crate::problem::{ApiError, Problem};
@@ -28,7 +29,7 @@ pub struct RegisterRequest {
     pub email: Option<String>,
     /// `patient` is active at once; `doctor`, `secretary` and `laboratory` wait for an
     /// administrator's approval; `admin` cannot register.
-    #[schema(value_type = Role, required = true)]
+    #[schema(value_type = enums::Role, required = true)]
     pub role: Option<String>,
 }
 

@@ -19,6 +19,7 @@ use carehub_domain::patients::{
     EmergencyReason, MedicalInput, NoteInput, NoteKind, PatientId, PatientInput, SearchText,
 };
 
+use crate::api::enums;
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
     EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
@@ -70,7 +71,7 @@ pub struct PatientSearchQuery {
 #[into_params(parameter_in = Query)]
 pub struct NoteListQuery {
     /// Only notes of this kind.
-    #[param(value_type = Option<NoteKind>)]
+    #[param(value_type = Option<enums::NoteKind>)]
     pub kind: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     pub limit: Option<u32>,

@@ -16,6 +16,7 @@ use carehub_domain::audit::AuditAction;
 use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::referrals::{NewReferral, ReferralBox, ReferralId, ReferralStatus, Transition};
 
+use crate::api::enums;
 use crate::api::referrals::{
     CompleteRequest, DeclineRequest, EmptyRequest, ReferralInput, ReferralView,
 };
@@ -33,10 +34,10 @@ fn referral_id(raw: &str) -> Result<ReferralId, ApiError> {
 pub struct ReferralListQuery {
     /// `inbox`: referrals sent to the caller; `outbox`: referrals the caller sent.
     #[serde(rename = "box")]
-    #[param(value_type = ReferralBox, required = true)]
+    #[param(value_type = enums::ReferralBox, required = true)]
     pub referral_box: Option<String>,
     /// Only referrals in this status.
-    #[param(value_type = Option<ReferralStatus>)]
+    #[param(value_type = Option<enums::ReferralStatus>)]
     pub status: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     pub limit: Option<u32>,
