@@ -23,7 +23,7 @@ use carehub_domain::scheduling::{
     Schedule, ScheduleRepository, Specialization, TimeOff, TimeOffError, TimeOffId, Weekday,
 };
 
-use super::appointment::SelectConflicts;
+use super::conflicts::SelectConflicts;
 use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, storage};
 use crate::db::sql_time::DbTime;
 
