@@ -4,6 +4,7 @@ pub mod enums;
 pub mod notifications;
 pub mod records;
 pub mod referrals;
+pub mod rules;
 pub mod scheduling;
 
 use base64::Engine as _;
@@ -84,8 +85,10 @@ pub struct ListPage<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 

@@ -100,6 +100,33 @@ impl ProblemConflict {
     }
 }
 
+/// The answers of every route that reads a JSON body, besides its own: listed once here and
+/// named in each route's `responses`.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum BodyProblems {
+    /// Malformed JSON.
+    #[response(
+        status = 400,
+        description = "Malformed JSON",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    /// The body is too large.
+    #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    /// The body is not JSON.
+    #[response(
+        status = 415,
+        description = "The body is not JSON (`Content-Type: application/json`)",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+}
+
 /// Why a request failed, as the client will be told.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

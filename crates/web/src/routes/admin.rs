@@ -13,11 +13,11 @@ use carehub_domain::audit::{AuditEventId, AuditFilter};
 use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus, parse_user_changes};
 use carehub_domain::patients::{EmergencyAccessId, PatientId};
 
-use crate::api::enums;
 use crate::api::records::{AuditEventView, EmergencyAccessView};
 use crate::api::{ListPage, PageQuery, UserView};
+use crate::api::{enums, rules};
 use crate::extract::{Authenticated, Caller, RawJson, parse_query, path_uuid};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem};
 use crate::routes::auth::RegisterRequest;
 use crate::startup::AppState;
 
@@ -29,18 +29,22 @@ pub struct UserListQuery {
     #[param(value_type = Option<enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 
 /// Changes to an account; absent fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateUserRequest {
+    /// One line of at most 200 characters; absent or `null`: unchanged.
+    #[schema(schema_with = rules::full_name_change)]
     pub full_name: Option<String>,
     /// `null` clears the address.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(schema_with = rules::email)]
     pub email: Option<Option<String>>,
     /// Staff roles only change among themselves; patients stay patients.
     #[schema(value_type = Option<enums::Role>)]
@@ -102,6 +106,7 @@ pub async fn list_users(
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed; patients register themselves", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -154,6 +159,7 @@ pub async fn approve_user(
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Administrators cannot change their own role or status", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -191,8 +197,10 @@ pub struct AuditQuery {
     #[param(format = DateTime, example = "2026-11-23T00:00:00Z")]
     pub to: Option<String>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 
@@ -263,8 +271,10 @@ pub struct EmergencyAccessQuery {
     /// `true`: only accesses that have not expired; `false`: only expired ones; absent: all.
     pub active: Option<bool>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 

@@ -52,9 +52,11 @@ pub struct AppointmentListQuery {
     #[param(value_type = Option<enums::AppointmentStatus>)]
     pub status: Option<String>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page (also accepted as `after`).
     #[serde(alias = "after")]
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 

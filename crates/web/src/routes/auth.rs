@@ -9,23 +9,25 @@ use utoipa::ToSchema;
 use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken};
 use carehub_domain::kernel::ValidationErrors;
 
-use crate::api::enums;
 use crate::api::{TokenResponse, UserView};
+use crate::api::{enums, rules};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem};
 use crate::startup::AppState;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3 to 32 of `a-z 0-9 . _ -`; unique regardless of case.
-    #[schema(example = "dr.house", value_type = String, required = true)]
+    #[schema(example = "dr.house", schema_with = rules::username, required = true)]
     pub username: Option<String>,
     /// 12 to 128 characters, not containing the username.
-    #[schema(format = Password, value_type = String, required = true)]
+    #[schema(schema_with = rules::password, required = true)]
     pub password: Option<String>,
-    #[schema(value_type = String, required = true)]
+    /// One line of at most 200 characters.
+    #[schema(schema_with = rules::full_name, required = true)]
     pub full_name: Option<String>,
+    #[schema(schema_with = rules::email)]
     pub email: Option<String>,
     /// `patient` is active at once; `doctor`, `secretary` and `laboratory` wait for an
     /// administrator's approval; `admin` cannot register.
@@ -100,11 +102,10 @@ fn tokens(response: TokenResponse) -> HttpResponse {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new account", body = UserView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Administrators cannot self-register", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 #[post("/auth/register")]
@@ -122,11 +123,11 @@ pub async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The account is pending approval or suspended", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed sign-ins for this username; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 #[post("/auth/login")]
@@ -216,6 +217,7 @@ pub async fn token(
         (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The account is pending or suspended", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 #[post("/auth/refresh")]
@@ -234,11 +236,12 @@ pub async fn refresh(
 /// revoked. The body is optional.
 #[utoipa::path(
     tag = "auth",
-    request_body(content = Option<LogoutRequest>, description = "Optional"),
+    request_body(content = Option<LogoutRequest>, description = "Optional: no body signs out this session only"),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field of the wrong type, or an unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

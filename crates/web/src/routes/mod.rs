@@ -96,7 +96,41 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         .service(utoipa_actix_web::scope("/api/v1").configure(api_v1))
         .configure(root)
         .split_for_parts();
+    let mut openapi = openapi;
+    optional_bodies_are_never_null(&mut openapi);
     openapi
+}
+
+/// An optional request body may be left out, but is never JSON `null`: utoipa publishes an
+/// `Option<T>` body as "T or null", which the server refuses.
+fn optional_bodies_are_never_null(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+
+    let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+                continue;
+            };
+            for content in body.content.values_mut() {
+                let RefOr::T(content) = content else { continue };
+                if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema
+                    && one_of.items.len() == 2
+                    && let Some(i) = one_of.items.iter().position(is_null)
+                {
+                    content.schema = Some(one_of.items[1 - i].clone());
+                }
+            }
+        }
+    }
 }
 
 /// The methods each documented route pattern answers, as an `Allow` header value.

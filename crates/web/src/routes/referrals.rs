@@ -40,8 +40,10 @@ pub struct ReferralListQuery {
     #[param(value_type = Option<enums::ReferralStatus>)]
     pub status: Option<String>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }
 

@@ -1,0 +1,160 @@
+//! The domain's text rules as JSON Schema, so that the OpenAPI document states what the server
+//! checks: a field names one of these with `#[schema(schema_with = rules::full_name)]`.
+//!
+//! The domain trims text (Rust's `char::is_whitespace`) before it checks it, then counts its
+//! characters and refuses control characters; the patterns say the same, with that exact set of
+//! white space rather than a regex engine's own `\s`.
+
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+use carehub_domain::identity::MAX_PASSWORD_CHARS;
+
+/// What `char::is_whitespace` trims, as a character class body.
+const SPACE: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// Control characters (`char::is_control`, Unicode category Cc).
+const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
+/// Control characters, but for line breaks and tabs.
+const CONTROL_BUT_BREAKS: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+
+/// Text of 1 to `max` characters once trimmed, none of them in `forbidden`.
+fn trimmed_text(max: usize, forbidden: &str) -> String {
+    let edge = format!("[^{SPACE}{CONTROL}]");
+    let inner = format!("[^{forbidden}]");
+    let body = if max >= 2 {
+        format!("{edge}(?:{inner}{{0,{}}}{edge})?", max - 2)
+    } else {
+        edge
+    };
+    format!("^[{SPACE}]*{body}[{SPACE}]*$")
+}
+
+/// One line of 1 to `max` characters (the domain's `Text::line`).
+pub fn line_pattern(max: usize) -> String {
+    trimmed_text(max, CONTROL)
+}
+
+/// Text of 1 to `max` characters, line breaks and tabs allowed (the domain's
+/// `Text::multiline`).
+pub fn multiline_pattern(max: usize) -> String {
+    trimmed_text(max, CONTROL_BUT_BREAKS)
+}
+
+fn string(pattern: String) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// A person's full name: one line of at most 200 characters.
+pub fn full_name() -> Object {
+    string(line_pattern(200))
+}
+
+/// A change of a person's full name, or `null` for none.
+pub fn full_name_change() -> Object {
+    nullable(full_name())
+}
+
+fn nullable(mut object: Object) -> Object {
+    object.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    object
+}
+
+/// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, in any case.
+pub fn username() -> Object {
+    string(format!("^[{SPACE}]*[A-Za-z0-9._-]{{3,32}}[{SPACE}]*$"))
+}
+
+/// A password: 12 to 128 characters (and, checked with the username, not containing it).
+pub fn password() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Password,
+        )))
+        .min_length(Some(12))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+        .build()
+}
+
+/// An e-mail address of at most 254 characters (`null` or absent: none).
+pub fn email() -> Object {
+    nullable(
+        ObjectBuilder::new()
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Email,
+            )))
+            .max_length(Some(254))
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use carehub_domain::kernel::Text;
+    use regex::Regex;
+
+    use super::*;
+
+    /// The pattern accepts exactly what the domain accepts.
+    fn agrees(pattern: &str, domain: impl Fn(&str) -> bool, samples: &[&str]) {
+        let regex = Regex::new(pattern).expect("a valid pattern");
+        for sample in samples {
+            assert_eq!(
+                regex.is_match(sample),
+                domain(sample),
+                "{sample:?} against {pattern}"
+            );
+        }
+    }
+
+    const SAMPLES: &[&str] = &[
+        "",
+        " ",
+        "\t\n",
+        "a",
+        " a ",
+        "Ada Lovelace",
+        "Ada\tLovelace",
+        "Ada\nLovelace",
+        "\x1cAda",
+        "Ada\u{85}",
+        "\u{3000}Ada\u{3000}",
+        "Ada\u{7f}",
+        "é",
+        "abcde",
+        "abcdef",
+        " abcde ",
+    ];
+
+    #[test]
+    fn the_text_patterns_accept_what_the_domain_accepts() {
+        for max in [1, 2, 5] {
+            agrees(&line_pattern(max), |s| Text::line(s, max).is_ok(), SAMPLES);
+            agrees(
+                &multiline_pattern(max),
+                |s| Text::multiline(s, max).is_ok(),
+                SAMPLES,
+            );
+        }
+    }
+
+    #[test]
+    fn the_username_pattern_accepts_what_the_domain_accepts() {
+        let pattern = username().pattern.expect("a pattern");
+        agrees(
+            &pattern,
+            |s| carehub_domain::identity::Username::parse(s).is_ok(),
+            &[
+                "ab",
+                "abc",
+                " Dr.House ",
+                "a b c",
+                "x".repeat(32).as_str(),
+                "ü-ser",
+                "abc\t",
+            ],
+        );
+    }
+}
