@@ -61,6 +61,30 @@ fn nullable(mut object: Object) -> Object {
     object
 }
 
+/// Search text: one line of at most 100 characters.
+pub fn search_text() -> Object {
+    string(line_pattern(100))
+}
+
+/// An instant in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD` for the start of that
+/// day in the clinic's time zone, between the years 1900 and 9000 (the pattern keeps to the
+/// years strictly inside, whatever the offset).
+pub fn instant_or_date() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+    let format = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+            .pattern(Some(r"^(190[1-9]|19[1-9][0-9]|[2-8][0-9]{3})-"))
+            .build()
+    };
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(format(KnownFormat::DateTime))
+        .item(format(KnownFormat::Date))
+        .build()
+        .into()
+}
+
 /// A sign-in name: 3 to 32 of `a-z 0-9 . _ -`, in any case.
 pub fn username() -> Object {
     string(format!("^[{SPACE}]*[A-Za-z0-9._-]{{3,32}}[{SPACE}]*$"))

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::api::enums;
 use crate::api::records::NoteView;
 use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
-use crate::api::{ListPage, PageQuery};
+use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
 use crate::routes::doctors::query_instant;
@@ -45,8 +45,10 @@ pub struct AppointmentListQuery {
     pub patient_id: Option<String>,
     /// Only appointments ending after this: RFC 3339, or a date `YYYY-MM-DD` (the start of that
     /// day in the clinic's time zone).
+    #[param(schema_with = rules::instant_or_date)]
     pub from: Option<String>,
     /// Only appointments starting before this, as `from`.
+    #[param(schema_with = rules::instant_or_date)]
     pub to: Option<String>,
     /// Only appointments in this status.
     #[param(value_type = Option<enums::AppointmentStatus>)]

@@ -17,7 +17,7 @@ use crate::api::scheduling::{
     AvailabilityView, DoctorProfileView, RulesView, SlotView, SlotsView, TimeOffView,
     parse_instant, zone_name,
 };
-use crate::api::{ListPage, PageQuery};
+use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
@@ -49,11 +49,11 @@ pub struct DirectoryQuery {
 pub struct SlotsQuery {
     /// The start of the range: RFC 3339 (any offset), or a date `YYYY-MM-DD` for the start of
     /// that day in the clinic's time zone. Default: now.
-    #[param(example = "2027-03-29")]
+    #[param(example = "2027-03-29", schema_with = rules::instant_or_date)]
     pub from: Option<String>,
     /// The end of the range (exclusive), as `from`; at most 31 days after it. Default: 7 days
     /// after `from`.
-    #[param(example = "2027-03-30")]
+    #[param(example = "2027-03-30", schema_with = rules::instant_or_date)]
     pub to: Option<String>,
 }
 

@@ -24,7 +24,7 @@ use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
     EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
 };
-use crate::api::{ListPage, PageQuery};
+use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, from_json_value, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
@@ -60,6 +60,7 @@ pub struct PatientSearchQuery {
     /// 1 to 100 characters, matched against names (any part, regardless of case), and exactly
     /// against record numbers and identifier values. Doctors see patients outside their care
     /// teams only on an exact record number or identifier match.
+    #[param(schema_with = rules::search_text)]
     pub q: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
