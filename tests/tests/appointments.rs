@@ -353,9 +353,13 @@ backend_tests! {
         assert_appointment_notification(&told, "appointment.rescheduled", &booked, &clinic.ann);
         ann_socket.assert_quiet().await;
 
-        // No visit note before the patient is seen.
+        // No visit note before the patient is seen, and a note that is not valid either is told
+        // so only once the visit is under way.
         let note = json!({ "body": "BP 130/85. Continue treatment." });
         let response = app.post_json(&visit_note_path(id), adams.token(), &note).await;
+        assert_problem_type(response, 409, "conflict").await;
+        let invalid = json!({ "body": " ", "amends": Uuid::now_v7() });
+        let response = app.post_json(&visit_note_path(id), adams.token(), &invalid).await;
         assert_problem_type(response, 409, "conflict").await;
 
         // The secretary checks Ann in; the doctor may not, nor may Ann.

@@ -1,12 +1,13 @@
 //! What the services' unit tests share: mockall doubles of the ports, a fixed clock, a service
-//! built from the doubles each one needs, and helpers to build inputs and check audit events.
+//! built from the doubles each one needs, and helpers to build the values the services take
+//! and to check audit events.
 
 use std::sync::Mutex;
 
 use mockall::Sequence;
 use mockall::predicate::eq;
 use time::OffsetDateTime;
-use time::macros::datetime;
+use time::macros::{date, datetime};
 
 use std::sync::Arc;
 
@@ -18,14 +19,14 @@ use crate::access::{
 };
 use crate::audit::{AuditAction, AuditEvent, AuditService, Gatekeeper, MockAuditLog, Outcome};
 use crate::identity::{FullName, MockUserRepository, Role, User, UserId, UserStatus, Username};
-use crate::kernel::{FixedClock, PatientId, RepositoryError, ValidationErrors};
+use crate::kernel::{FixedClock, PatientId, Phone, RepositoryError, ValidationErrors};
 use crate::notifications::{MockNotificationPublisher, NewNotification, Notification, Recipient};
 use crate::patients::{
-    CareTeamError, CareTeamMember, CareTeamService, ContactInput, EMERGENCY_ACCESS_DURATION,
+    CareTeamError, CareTeamMember, CareTeamService, Contact, EMERGENCY_ACCESS_DURATION,
     EmergencyAccessError, EmergencyAccessService, EmergencyReason, MedicalError, MedicalService,
     MembershipId, MockCareTeamRepository, MockEmergencyAccessRepository, MockMedicalRepository,
-    MockNoteRepository, MockPatientRepository, Mrn, Patient, PatientError, PatientInput,
-    PatientService,
+    MockNoteRepository, MockPatientRepository, Mrn, Patient, PatientDetails, PatientError,
+    PatientService, Sex,
 };
 use crate::referrals::{MockReferralRepository, ReferralError, ReferralService};
 use crate::scheduling::{
@@ -352,29 +353,33 @@ pub(crate) fn actor_for(user: &User) -> Actor {
     Actor::unchecked(user.id, user.role).in_request(REQUEST_ID)
 }
 
-pub(crate) fn patient_input() -> PatientInput {
-    PatientInput {
-        full_name: Some("Ada Lovelace".into()),
-        date_of_birth: Some("1985-12-10".into()),
-        sex: Some("female".into()),
-        contact: Some(ContactInput {
-            phone: Some("+44 20 7946 0958".into()),
-            ..ContactInput::default()
-        }),
-        ..PatientInput::default()
+/// Ada Lovelace, born 1985-12-10, with a phone number and nothing else.
+pub(crate) fn patient_details() -> PatientDetails {
+    PatientDetails {
+        full_name: FullName::parse("Ada Lovelace").expect("valid name"),
+        date_of_birth: date!(1985 - 12 - 10),
+        sex: Sex::Female,
+        contact: Contact {
+            phone: Some(Phone::parse("+44 20 7946 0958").expect("valid phone")),
+            ..Contact::default()
+        },
+        identifiers: Vec::new(),
+        insurance: None,
+        emergency_contact: None,
+        location: None,
+        user_id: None,
     }
 }
 
 /// A patient registered a month ago and last changed two hours ago.
 pub(crate) fn stored_patient(user_id: Option<UserId>) -> Patient {
-    let input = PatientInput {
-        user_id: user_id.map(|id| *id.as_uuid()),
-        ..patient_input()
-    };
     Patient {
         id: PatientId::generate(),
         mrn: Mrn::from_number(48_217_730),
-        details: input.parse(NOW.date()).expect("valid patient"),
+        details: PatientDetails {
+            user_id,
+            ..patient_details()
+        },
         created_at: NOW - Duration::days(30),
         updated_at: NOW - Duration::hours(2),
     }

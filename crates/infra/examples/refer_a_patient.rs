@@ -14,13 +14,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use time::macros::date;
 
 use carehub_domain::access::Action;
 use carehub_domain::audit::Gatekeeper;
-use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, NewAccount};
+use carehub_domain::identity::{
+    FullName, IdentityConfig, IdentityPorts, IdentityService, NewAccount,
+};
 use carehub_domain::kernel::{Clock, SystemClock, Text};
 use carehub_domain::notifications::{Notification, NotificationPublisher, NotificationService};
-use carehub_domain::patients::{PatientInput, PatientService};
+use carehub_domain::patients::{Contact, PatientDetails, PatientService, Sex};
 use carehub_domain::referrals::{NewReferral, ReferralService, Urgency};
 use carehub_infra::Database;
 use carehub_infra::db::PoolSettings;
@@ -152,11 +155,16 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
     let patient = patients
         .create_patient(
             &grant,
-            &PatientInput {
-                full_name: Some("Ada Lovelace".into()),
-                date_of_birth: Some("1985-12-10".into()),
-                sex: Some("female".into()),
-                ..PatientInput::default()
+            PatientDetails {
+                full_name: FullName::parse("Ada Lovelace")?,
+                date_of_birth: date!(1985 - 12 - 10),
+                sex: Sex::Female,
+                contact: Contact::default(),
+                identifiers: Vec::new(),
+                insurance: None,
+                emergency_contact: None,
+                location: None,
+                user_id: None,
             },
         )
         .await?;

@@ -1,7 +1,10 @@
-//! The shapes the API speaks: response views of domain values and list pages.
+//! The shapes the API speaks: response views of domain values, request bodies and how they
+//! parse into domain values, and list pages.
 
 pub mod enums;
+pub mod medical_input;
 pub mod notifications;
+pub mod patient_input;
 pub mod records;
 pub mod referrals;
 pub mod rules;

@@ -7,8 +7,8 @@ use crate::access::{AccessError, Action, Actor, Grant};
 use crate::audit::{AuditAction, Gatekeeper};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::patients::{
-    AppendNoteError, ClinicalNote, MedicalInput, MedicalRecord, MedicalRepository, NoteId,
-    NoteInput, NoteKind, NoteRepository, PatientId,
+    AppendNoteError, ClinicalNote, MedicalInfo, MedicalRecord, MedicalRepository, NewNote, NoteId,
+    NoteKind, NoteRepository, PatientId,
 };
 
 /// Why reading or writing medical information or notes failed.
@@ -85,16 +85,15 @@ impl MedicalService {
     /// Replaces a patient's medical information.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `Invalid`, `Internal`.
+    /// `Forbidden`, `NotFound`, `Internal`.
     pub async fn put_medical(
         &self,
         grant: &Grant,
-        input: &MedicalInput,
+        info: MedicalInfo,
     ) -> Result<MedicalRecord, MedicalError> {
         let (basis, id) = grant.for_patient_action(Action::UpdateMedical)?;
         let actor = &grant.actor();
         let now = self.gate.now();
-        let info = input.parse(now.date())?;
         let event = self.gate.event(
             actor,
             Some(id),
@@ -133,16 +132,15 @@ impl MedicalService {
     /// Writes a note, signed by the calling doctor.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `Invalid` (also when `amends` names no note of this patient),
+    /// `Forbidden`, `NotFound`, `Invalid` (when `amends` names no note of this patient),
     /// `Internal`.
     pub async fn add_note(
         &self,
         grant: &Grant,
-        input: &NoteInput,
+        new: NewNote,
     ) -> Result<ClinicalNote, MedicalError> {
         let (basis, id) = grant.for_patient_action(Action::WriteNote)?;
         let actor = &grant.actor();
-        let new = input.parse()?;
         let now = self.gate.now();
         let note = ClinicalNote {
             id: NoteId::generate(),

@@ -8,7 +8,6 @@ mod medical;
 mod medical_service;
 mod notes;
 mod patient;
-mod patient_input;
 mod patient_service;
 mod search;
 
@@ -19,7 +18,6 @@ pub use medical::*;
 pub use medical_service::*;
 pub use notes::*;
 pub use patient::*;
-pub use patient_input::*;
 pub use patient_service::*;
 pub use search::*;
 

@@ -4,13 +4,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
 use crate::kernel::{
-    AppointmentId, Page, PageRequest, RepositoryError, Text, ValidationErrors, string_enum,
-    time_ordered_id,
+    AppointmentId, Page, PageRequest, RepositoryError, Text, string_enum, time_ordered_id,
 };
 use crate::patients::PatientId;
 
@@ -55,61 +53,14 @@ pub struct ClinicalNote {
     pub appointment_id: Option<AppointmentId>,
 }
 
-/// A note as a client writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct NoteInput {
-    /// 1 to 20,000 characters.
-    pub body: Option<String>,
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NoteKind>))]
-    pub kind: Option<String>,
-    /// The id of an earlier note of this patient that this one corrects.
-    #[serde(default)]
-    pub amends: Option<Uuid>,
-}
-
 /// A validated new note, before it is attributed and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNote {
     pub body: Text,
     pub kind: Option<NoteKind>,
+    /// The earlier note this one corrects; it must be a note of the same patient, which only
+    /// the store can tell.
     pub amends: Option<NoteId>,
-}
-
-impl NoteInput {
-    /// # Errors
-    /// [`ValidationErrors`] listing each invalid field.
-    pub fn parse(&self) -> Result<NewNote, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let body = match self.body.as_deref() {
-            Some(raw) => errors.check("body", Text::multiline(raw, MAX_NOTE_CHARS)),
-            None => {
-                errors.add("body", "is required");
-                None
-            }
-        };
-        let kind = match self.kind.as_deref() {
-            Some(raw) => errors
-                .check(
-                    "kind",
-                    raw.parse::<NoteKind>().map_err(|_| {
-                        "must be one of check_up, annotation, progress, consultation, discharge"
-                    }),
-                )
-                .map(Some),
-            None => Some(None),
-        };
-        match (body, kind) {
-            (Some(body), Some(kind)) => Ok(NewNote {
-                body,
-                kind,
-                amends: self.amends.map(NoteId::from_uuid),
-            }),
-            _ => Err(errors),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,35 +101,4 @@ pub trait NoteRepository: Send + Sync {
         kind: Option<NoteKind>,
         page: PageRequest<NoteId>,
     ) -> Result<Page<ClinicalNote, NoteId>, RepositoryError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notes_need_a_body_and_a_known_kind() {
-        let errors = NoteInput {
-            body: None,
-            kind: Some("gossip".into()),
-            amends: None,
-        }
-        .parse()
-        .expect_err("invalid");
-        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["body", "kind"]);
-        let long = NoteInput {
-            body: Some("x".repeat(MAX_NOTE_CHARS + 1)),
-            ..NoteInput::default()
-        };
-        assert!(long.parse().is_err());
-        let ok = NoteInput {
-            body: Some("BP 120/80.\nNo complaints.".into()),
-            kind: Some("check_up".into()),
-            amends: None,
-        }
-        .parse()
-        .expect("valid");
-        assert_eq!(ok.kind, Some(NoteKind::CheckUp));
-    }
 }

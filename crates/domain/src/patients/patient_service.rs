@@ -8,8 +8,8 @@ use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
 use crate::identity::{Role, UserRepository};
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::patients::{
-    CareTeamMember, MembershipId, Mrn, Patient, PatientDetails, PatientId, PatientInput,
-    PatientQuery, PatientRepository, PatientSummary, SavePatientError, SearchScope, SearchText,
+    CareTeamMember, MembershipId, Mrn, Patient, PatientDetails, PatientId, PatientQuery,
+    PatientRepository, PatientSummary, SavePatientError, SearchScope, SearchText,
 };
 
 /// How many times registration draws a new record number when the drawn one is taken.
@@ -107,16 +107,16 @@ impl PatientService {
     /// Registers a patient. A doctor who registers one joins their care team.
     ///
     /// # Errors
-    /// `Forbidden`, `Invalid`, `IdentifierTaken`, `UserLinked`, `Internal`.
+    /// `Forbidden`, `Invalid` (a linked account that is not a patient's), `IdentifierTaken`,
+    /// `UserLinked`, `Internal`.
     pub async fn create_patient(
         &self,
         grant: &Grant,
-        input: &PatientInput,
+        details: PatientDetails,
     ) -> Result<Patient, PatientError> {
         let (basis, _) = grant.for_action(Action::CreatePatient)?;
         let actor = &grant.actor();
         let now = self.gate.now();
-        let details = input.parse(now.date())?;
         self.check_linked_user(&details).await?;
         let id = PatientId::generate();
         let first_member = (actor.role() == Role::Doctor).then(|| CareTeamMember {
@@ -249,14 +249,16 @@ impl PatientService {
         Ok(patient)
     }
 
-    /// Changes a patient's profile: `edit` receives the profile as input and returns it
-    /// changed; the result is validated whole, as at registration.
+    /// Changes a patient's profile: `edit` receives the current details and returns them
+    /// changed, or the errors that keep it from changing them (answered as `Invalid`, and
+    /// nothing is saved). The result is saved against the version read.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `Invalid`, `IdentifierTaken`, `UserLinked`, `Stale`, `Internal`.
+    /// `Forbidden`, `NotFound`, `Invalid` (also a newly linked account that is not a patient's),
+    /// `IdentifierTaken`, `UserLinked`, `Stale`, `Internal`.
     pub async fn update_patient<F>(&self, grant: &Grant, edit: F) -> Result<Patient, PatientError>
     where
-        F: FnOnce(PatientInput) -> Result<PatientInput, ValidationErrors> + Send,
+        F: FnOnce(&PatientDetails) -> Result<PatientDetails, ValidationErrors> + Send,
     {
         let (basis, id) = grant.for_patient_action(Action::UpdateProfile)?;
         let actor = &grant.actor();
@@ -266,7 +268,7 @@ impl PatientService {
             .await?
             .ok_or(PatientError::NotFound)?;
         let now = self.gate.now();
-        let details = edit(PatientInput::from(&current.details))?.parse(now.date())?;
+        let details = edit(&current.details)?;
         if details.user_id != current.details.user_id {
             self.check_linked_user(&details).await?;
         }

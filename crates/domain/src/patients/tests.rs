@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::access::{AccessError, Action, Basis};
 use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, Outcome};
-use crate::identity::{Role, UserId, UserStatus};
-use crate::kernel::{Page, PageRequest, ValidationErrors};
+use crate::identity::{FullName, Role, UserId, UserStatus};
+use crate::kernel::{Page, PageRequest, Text, ValidationErrors};
 use crate::notifications::{NewNotification, NotificationData, NotificationKind, Recipient};
 use crate::patients::*;
 use crate::test_support::*;
@@ -572,7 +572,7 @@ async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_readin
             author_id: UserId::generate(),
             author_name: None,
             kind: Some(NoteKind::CheckUp),
-            body: crate::kernel::Text::multiline("BP 120/80.", 100).expect("valid"),
+            body: Text::multiline("BP 120/80.", 100).expect("valid"),
             amends: None,
             created_at: NOW - Duration::days(1),
             appointment_id: None,
@@ -882,7 +882,7 @@ async fn a_grant_to_read_a_profile_does_not_let_its_holder_replace_medical_infor
         .expect("a care-team doctor reads the profile");
     let result = service
         .medical
-        .put_medical(&read_grant, &MedicalInput::default())
+        .put_medical(&read_grant, MedicalInfo::default())
         .await;
 
     assert!(matches!(result, Err(MedicalError::Forbidden)), "{result:?}");
@@ -927,7 +927,7 @@ async fn every_operation_refuses_a_grant_for_another_action() {
 
     let result = service
         .patients
-        .create_patient(&reading, &patient_input())
+        .create_patient(&reading, patient_details())
         .await;
     assert!(
         matches!(result, Err(PatientError::Forbidden)),
@@ -941,24 +941,26 @@ async fn every_operation_refuses_a_grant_for_another_action() {
         matches!(result, Err(PatientError::Forbidden)),
         "search: {result:?}"
     );
-    let result = service.patients.update_patient(&reading, Ok).await;
+    let result = service
+        .patients
+        .update_patient(&reading, |current| Ok(current.clone()))
+        .await;
     assert!(
         matches!(result, Err(PatientError::Forbidden)),
         "update: {result:?}"
     );
     let result = service
         .medical
-        .put_medical(&reading, &MedicalInput::default())
+        .put_medical(&reading, MedicalInfo::default())
         .await;
     assert!(
         matches!(result, Err(MedicalError::Forbidden)),
         "medical: {result:?}"
     );
-    let note = NoteInput {
-        body: Some("Stable.".into()),
-        ..NoteInput::default()
-    };
-    let result = service.medical.add_note(&reading, &note).await;
+    let result = service
+        .medical
+        .add_note(&reading, new_note("Stable.", None, None))
+        .await;
     assert!(
         matches!(result, Err(MedicalError::Forbidden)),
         "note: {result:?}"
@@ -986,7 +988,7 @@ async fn every_operation_refuses_a_grant_for_another_action() {
     let writing = grant(&doctor, patient_id, Action::WriteNote, Basis::CareTeam);
     let result = service
         .patients
-        .create_patient(&writing, &patient_input())
+        .create_patient(&writing, patient_details())
         .await;
     assert!(
         matches!(result, Err(PatientError::Forbidden)),
@@ -994,7 +996,7 @@ async fn every_operation_refuses_a_grant_for_another_action() {
     );
     let result = service
         .medical
-        .put_medical(&writing, &MedicalInput::default())
+        .put_medical(&writing, MedicalInfo::default())
         .await;
     assert!(
         matches!(result, Err(MedicalError::Forbidden)),
@@ -1036,7 +1038,7 @@ async fn a_doctor_who_registers_a_patient_joins_their_care_team_in_the_same_writ
         .patient_service()
         .create_patient(
             &grant(&doctor, None, Action::CreatePatient, Basis::Role),
-            &patient_input(),
+            patient_details(),
         )
         .await
         .expect("registered");
@@ -1044,10 +1046,7 @@ async fn a_doctor_who_registers_a_patient_joins_their_care_team_in_the_same_writ
     let created = created.lock().expect("created");
     let (stored, members, event) = &created[0];
     assert_eq!(stored, &patient);
-    assert_eq!(
-        patient.details,
-        patient_input().parse(NOW.date()).expect("valid")
-    );
+    assert_eq!(patient.details, patient_details());
     assert_eq!((patient.created_at, patient.updated_at), (NOW, NOW));
     assert_eq!(members.len(), 1, "{members:?}");
     let first = &members[0];
@@ -1077,7 +1076,7 @@ async fn a_secretary_who_registers_a_patient_does_not_join_any_care_team() {
         .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
-            &patient_input(),
+            patient_details(),
         )
         .await
         .expect("registered");
@@ -1095,35 +1094,6 @@ async fn a_secretary_who_registers_a_patient_does_not_join_any_care_team() {
 }
 
 #[tokio::test]
-async fn an_invalid_registration_reports_every_field_and_stores_nothing() {
-    let secretary = actor(Role::Secretary);
-    let mut mocks = Mocks::new();
-    mocks.patients.expect_create().never();
-    mocks.users.expect_find_by_id().never();
-    mocks.nothing_audited();
-    let input = PatientInput {
-        full_name: None,
-        date_of_birth: Some("2030-01-01".into()),
-        sex: Some("f".into()),
-        user_id: Some(Uuid::now_v7()),
-        ..PatientInput::default()
-    };
-
-    let result = mocks
-        .patient_service()
-        .create_patient(
-            &grant(&secretary, None, Action::CreatePatient, Basis::Role),
-            &input,
-        )
-        .await;
-
-    assert_eq!(
-        invalid_fields(result),
-        ["full_name", "date_of_birth", "sex"]
-    );
-}
-
-#[tokio::test]
 async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
     let secretary = actor(Role::Secretary);
     let registration = grant(&secretary, None, Action::CreatePatient, Basis::Role);
@@ -1136,14 +1106,14 @@ async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
         let mut mocks = Mocks::new();
         mocks.user_by_id(user_id, linked.clone());
         mocks.patients.expect_create().never();
-        let input = PatientInput {
-            user_id: Some(*user_id.as_uuid()),
-            ..patient_input()
+        let details = PatientDetails {
+            user_id: Some(user_id),
+            ..patient_details()
         };
 
         let result = mocks
             .patient_service()
-            .create_patient(&registration, &input)
+            .create_patient(&registration, details)
             .await;
 
         assert_eq!(invalid_fields(result), ["user_id"], "{linked:?}");
@@ -1153,14 +1123,14 @@ async fn a_patient_may_only_be_linked_to_an_existing_patients_account() {
     let mut mocks = Mocks::new();
     mocks.user_by_id(account.id, Some(account.clone()));
     let created = expect_create(&mut mocks);
-    let input = PatientInput {
-        user_id: Some(*account.id.as_uuid()),
-        ..patient_input()
+    let details = PatientDetails {
+        user_id: Some(account.id),
+        ..patient_details()
     };
 
     let patient = mocks
         .patient_service()
-        .create_patient(&registration, &input)
+        .create_patient(&registration, details)
         .await
         .expect("registered");
 
@@ -1193,7 +1163,7 @@ async fn a_taken_record_number_is_drawn_again_for_the_same_patient() {
         .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
-            &patient_input(),
+            patient_details(),
         )
         .await
         .expect("registered at the second draw");
@@ -1219,7 +1189,7 @@ async fn record_numbers_that_stay_taken_end_in_an_internal_error_after_a_few_dra
         .patient_service()
         .create_patient(
             &grant(&secretary, None, Action::CreatePatient, Basis::Role),
-            &patient_input(),
+            patient_details(),
         )
         .await;
 
@@ -1243,7 +1213,7 @@ async fn conflicts_other_than_the_record_number_are_reported_at_once() {
         });
     let result = mocks
         .patient_service()
-        .create_patient(&registration, &patient_input())
+        .create_patient(&registration, patient_details())
         .await;
     assert!(
         matches!(&result, Err(PatientError::IdentifierTaken { system }) if system == "national_id"),
@@ -1258,7 +1228,7 @@ async fn conflicts_other_than_the_record_number_are_reported_at_once() {
         .returning(|_, _, _| Err(SavePatientError::UserLinked));
     let result = mocks
         .patient_service()
-        .create_patient(&registration, &patient_input())
+        .create_patient(&registration, patient_details())
         .await;
     assert!(
         matches!(result, Err(PatientError::UserLinked)),
@@ -1477,16 +1447,18 @@ async fn an_update_edits_the_current_profile_and_saves_it_against_the_version_re
         .patient_service()
         .update_patient(
             &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
-            |mut input| {
-                seen = Some(input.clone());
-                input.full_name = Some("Ada King".into());
-                Ok(input)
+            |current| {
+                seen = Some(current.clone());
+                Ok(PatientDetails {
+                    full_name: FullName::parse("Ada King").expect("valid name"),
+                    ..current.clone()
+                })
             },
         )
         .await
         .expect("updated");
 
-    assert_eq!(seen, Some(PatientInput::from(&current.details)));
+    assert_eq!(seen, Some(current.details.clone()));
     assert_eq!(updated.details.full_name.as_str(), "Ada King");
     assert_eq!(updated.updated_at, NOW);
     let saved = saved.lock().expect("saved");
@@ -1498,36 +1470,6 @@ async fn an_update_edits_the_current_profile_and_saves_it_against_the_version_re
         AuditAction::PatientUpdate,
         Basis::Role,
     );
-}
-
-#[tokio::test]
-async fn an_edited_profile_is_validated_whole_and_nothing_is_saved_when_it_is_invalid() {
-    let doctor = actor(Role::Doctor);
-    let current = stored_patient(None);
-    let mut mocks = Mocks::new();
-    expect_find(&mut mocks, &current);
-    mocks.patients.expect_update().never();
-
-    let result = mocks
-        .patient_service()
-        .update_patient(
-            &grant(
-                &doctor,
-                Some(current.id),
-                Action::UpdateProfile,
-                Basis::CareTeam,
-            ),
-            |input| {
-                Ok(PatientInput {
-                    date_of_birth: Some("2030-01-01".into()),
-                    sex: None,
-                    ..input
-                })
-            },
-        )
-        .await;
-
-    assert_eq!(invalid_fields(result), ["date_of_birth", "sex"]);
 }
 
 #[tokio::test]
@@ -1577,10 +1519,10 @@ async fn a_newly_linked_account_must_be_a_patients() {
                 Action::UpdateProfile,
                 Basis::Role,
             ),
-            |input| {
-                Ok(PatientInput {
-                    user_id: Some(*doctor_account.id.as_uuid()),
-                    ..input
+            |current| {
+                Ok(PatientDetails {
+                    user_id: Some(doctor_account.id),
+                    ..current.clone()
                 })
             },
         )
@@ -1617,10 +1559,10 @@ async fn a_newly_linked_account_must_be_a_patients() {
                 Action::UpdateProfile,
                 Basis::Role,
             ),
-            |input| {
-                Ok(PatientInput {
-                    user_id: Some(*linked.as_uuid()),
-                    ..input
+            |current| {
+                Ok(PatientDetails {
+                    user_id: Some(linked),
+                    ..current.clone()
                 })
             },
         )
@@ -1651,7 +1593,7 @@ async fn a_profile_changed_meanwhile_is_stale() {
                 Action::UpdateProfile,
                 Basis::Role,
             ),
-            Ok,
+            |current| Ok(current.clone()),
         )
         .await;
 
@@ -1675,7 +1617,7 @@ async fn updating_a_patient_that_vanished_is_not_found() {
         .patient_service()
         .update_patient(
             &grant(&secretary, Some(id), Action::UpdateProfile, Basis::Role),
-            Ok,
+            |current| Ok(current.clone()),
         )
         .await;
 
@@ -1689,16 +1631,15 @@ async fn updating_a_patient_that_vanished_is_not_found() {
 async fn medical_information_is_stored_as_parsed_signed_by_the_doctor_with_its_event() {
     let doctor = actor(Role::Doctor);
     let patient_id = PatientId::generate();
-    let input = MedicalInput {
-        blood_type: Some("o+".into()),
-        allergies: vec![AllergyInput {
-            substance: Some("penicillin".into()),
+    let info = MedicalInfo {
+        blood_type: Some(BloodType::OPositive),
+        allergies: vec![Allergy {
+            substance: Text::line("penicillin", 200).expect("valid"),
             reaction: None,
-            severity: Some("severe".into()),
+            severity: Some(Severity::Severe),
         }],
-        ..MedicalInput::default()
+        ..MedicalInfo::default()
     };
-    let info = input.parse(NOW.date()).expect("valid");
     let by = doctor.user_id();
     let events: Captured<AuditEvent> = Captured::default();
     let log = Arc::clone(&events);
@@ -1731,7 +1672,7 @@ async fn medical_information_is_stored_as_parsed_signed_by_the_doctor_with_its_e
                 Action::UpdateMedical,
                 Basis::CareTeam,
             ),
-            &input,
+            info.clone(),
         )
         .await
         .expect("stored");
@@ -1749,31 +1690,12 @@ async fn medical_information_is_stored_as_parsed_signed_by_the_doctor_with_its_e
     );
 }
 
-#[tokio::test]
-async fn invalid_medical_information_is_invalid_and_nothing_is_stored() {
-    let doctor = actor(Role::Doctor);
-    let patient_id = PatientId::generate();
-    let mut mocks = Mocks::new();
-    mocks.medical.expect_put().never();
-    let input = MedicalInput {
-        blood_type: Some("C+".into()),
-        ..MedicalInput::default()
-    };
-
-    let result = mocks
-        .medical_service()
-        .put_medical(
-            &grant(
-                &doctor,
-                Some(patient_id),
-                Action::UpdateMedical,
-                Basis::CareTeam,
-            ),
-            &input,
-        )
-        .await;
-
-    assert_eq!(invalid_fields(result), ["blood_type"]);
+fn new_note(body: &str, kind: Option<NoteKind>, amends: Option<NoteId>) -> NewNote {
+    NewNote {
+        body: Text::multiline(body, MAX_NOTE_CHARS).expect("valid body"),
+        kind,
+        amends,
+    }
 }
 
 #[tokio::test]
@@ -1793,11 +1715,11 @@ async fn a_note_is_signed_by_its_author_and_stored_with_its_event() {
             Ok(note.clone())
         });
     mocks.nothing_audited();
-    let input = NoteInput {
-        body: Some("Corrected: BP 130/85.".into()),
-        kind: Some("progress".into()),
-        amends: Some(*amended.as_uuid()),
-    };
+    let new = new_note(
+        "Corrected: BP 130/85.",
+        Some(NoteKind::Progress),
+        Some(amended),
+    );
 
     let note = mocks
         .medical_service()
@@ -1808,7 +1730,7 @@ async fn a_note_is_signed_by_its_author_and_stored_with_its_event() {
                 Action::WriteNote,
                 Basis::CareTeam,
             ),
-            &input,
+            new,
         )
         .await
         .expect("written");
@@ -1840,11 +1762,11 @@ async fn a_note_amending_no_note_of_this_patient_is_invalid_on_amends() {
         .expect_append()
         .times(1)
         .returning(|_, _| Err(AppendNoteError::UnknownAmended));
-    let input = NoteInput {
-        body: Some("Corrected: BP 130/85.".into()),
-        kind: None,
-        amends: Some(Uuid::now_v7()),
-    };
+    let new = new_note(
+        "Corrected: BP 130/85.",
+        None,
+        Some(NoteId::from_uuid(Uuid::now_v7())),
+    );
 
     let result = mocks
         .medical_service()
@@ -1855,38 +1777,11 @@ async fn a_note_amending_no_note_of_this_patient_is_invalid_on_amends() {
                 Action::WriteNote,
                 Basis::CareTeam,
             ),
-            &input,
+            new,
         )
         .await;
 
     assert_eq!(invalid_fields(result), ["amends"]);
-}
-
-#[tokio::test]
-async fn an_invalid_note_is_invalid_and_nothing_is_stored() {
-    let doctor = actor(Role::Doctor);
-    let mut mocks = Mocks::new();
-    mocks.notes.expect_append().never();
-    let input = NoteInput {
-        body: Some("   ".into()),
-        kind: Some("gossip".into()),
-        amends: None,
-    };
-
-    let result = mocks
-        .medical_service()
-        .add_note(
-            &grant(
-                &doctor,
-                Some(PatientId::generate()),
-                Action::WriteNote,
-                Basis::CareTeam,
-            ),
-            &input,
-        )
-        .await;
-
-    assert_eq!(invalid_fields(result), ["body", "kind"]);
 }
 
 // ---------------------------------------------------------------------------------------------

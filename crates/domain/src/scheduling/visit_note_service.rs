@@ -3,11 +3,20 @@
 
 use std::sync::Arc;
 
-use crate::access::{AccessError, Action, Actor, Relationship};
+use crate::access::{AccessError, Action, Actor, Basis, Relationship};
 use crate::audit::{AuditAction, Gatekeeper};
-use crate::kernel::{RepositoryError, ValidationErrors};
-use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, NoteRepository};
+use crate::kernel::{RepositoryError, Text, ValidationErrors};
+use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteKind, NoteRepository};
 use crate::scheduling::{Appointment, AppointmentId, AppointmentRepository, AppointmentStatus};
+
+/// A validated visit note, before it is attributed and stored. A visit note never amends
+/// another, so it has nothing to say which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVisitNote {
+    pub body: Text,
+    /// `None` for a consultation.
+    pub kind: Option<NoteKind>,
+}
 
 /// Why a visit note was not written.
 #[derive(Debug, thiserror::Error)]
@@ -111,21 +120,27 @@ impl VisitNoteService {
         found.ok_or(VisitNoteError::AppointmentNotFound)
     }
 
-    /// Writes the visit note of an appointment, signed by its doctor, while the patient is
-    /// seen or after: one note per appointment, a consultation unless the input says
-    /// otherwise, and never an amendment.
+    /// Whether the visit note of the appointment may be written now: every check
+    /// [`Self::write_visit_note`] makes before it looks at the note, and nothing written. A
+    /// refusal is audited. Asked when a request's body is not a valid note, so that the caller
+    /// is refused, or told the visit is not ready, before being told the note is invalid.
     ///
     /// # Errors
-    /// `Forbidden` (not a doctor; the doctor sees the patient only by emergency access),
-    /// `AppointmentNotFound` (none, or another doctor's), `VisitNotReady`, `NotFound` (the
-    /// doctor is no longer on the patient's care team), `Invalid`, `VisitNoteExists`,
-    /// `Internal`.
-    pub async fn write_visit_note(
+    /// As [`Self::write_visit_note`], but for `VisitNoteExists`.
+    pub async fn check_writable(
         &self,
         actor: &Actor,
         id: AppointmentId,
-        input: &NoteInput,
-    ) -> Result<ClinicalNote, VisitNoteError> {
+    ) -> Result<(), VisitNoteError> {
+        self.writable(actor, id).await.map(|_| ())
+    }
+
+    /// The appointment and the basis on which the actor writes its note, if they may now.
+    async fn writable(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<(Appointment, Basis), VisitNoteError> {
         let appointment = self.its_doctors_appointment(actor, id).await?;
         if !matches!(
             appointment.status,
@@ -133,20 +148,29 @@ impl VisitNoteService {
         ) {
             return Err(VisitNoteError::VisitNotReady(appointment.status));
         }
-        let patient_id = appointment.patient_id;
         let basis = self
             .gate
-            .decide_on_patient(actor, patient_id, Action::WriteNote)
+            .decide_on_patient(actor, appointment.patient_id, Action::WriteNote)
             .await?;
-        let parsed = input.parse();
-        let mut errors = parsed.clone().err().unwrap_or_default();
-        if input.amends.is_some() {
-            errors.add("amends", "a visit note cannot amend");
-        }
-        let new = match parsed {
-            Ok(new) if errors.is_empty() => new,
-            _ => return Err(errors.into()),
-        };
+        Ok((appointment, basis))
+    }
+
+    /// Writes the visit note of an appointment, signed by its doctor, while the patient is
+    /// seen or after: one note per appointment, a consultation unless the note says
+    /// otherwise, and never an amendment.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a doctor; the doctor sees the patient only by emergency access),
+    /// `AppointmentNotFound` (none, or another doctor's), `VisitNotReady`, `NotFound` (the
+    /// doctor is no longer on the patient's care team), `VisitNoteExists`, `Internal`.
+    pub async fn write_visit_note(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        new: NewVisitNote,
+    ) -> Result<ClinicalNote, VisitNoteError> {
+        let (appointment, basis) = self.writable(actor, id).await?;
+        let patient_id = appointment.patient_id;
         let now = self.gate.now();
         let note = ClinicalNote {
             id: NoteId::generate(),

@@ -1,21 +1,28 @@
 //! Patients' medical information on SQLite and PostgreSQL: one row per patient, its lists kept
-//! as JSON text in the shape clients write them.
+//! as JSON text.
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sqlx::{Executor, FromRow, Pool};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::{RepositoryError, ValidationErrors};
+use carehub_domain::kernel::{RepositoryError, Text, format_date, parse_date};
 use carehub_domain::patients::{
-    MedicalInfo, MedicalInput, MedicalRecord, MedicalRepository, PatientId,
+    Allergy, BloodType, Condition, MedicalInfo, MedicalRecord, MedicalRepository, Medication,
+    PatientId, Severity,
 };
 
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Param, corrupt, storage};
 use crate::db::sql_time::DbTime;
+
+/// Stored text was bounded when it was validated on the way in; reading it back only checks
+/// that it is still well-formed text, so a later change of a limit cannot make old rows corrupt.
+const STORED: usize = usize::MAX;
 
 /// Medical information, written whole with its audit event.
 #[derive(Debug, Clone)]
@@ -40,45 +47,178 @@ struct MedicalRow {
     updated_by: Uuid,
 }
 
-/// The lists as stored: JSON arrays of the client's input shape.
+// The entries as stored: JSON objects in the shape clients once wrote them, every field
+// present (`null` when absent), dates as `YYYY-MM-DD`.
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredAllergy {
+    substance: Option<String>,
+    #[serde(default)]
+    reaction: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredCondition {
+    name: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredMedication {
+    name: Option<String>,
+    dose: Option<String>,
+    frequency: Option<String>,
+}
+
+fn owned(text: &Text) -> String {
+    text.as_str().to_owned()
+}
+
+impl From<&Allergy> for StoredAllergy {
+    fn from(allergy: &Allergy) -> Self {
+        Self {
+            substance: Some(owned(&allergy.substance)),
+            reaction: allergy.reaction.as_ref().map(owned),
+            severity: allergy.severity.map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+impl From<&Condition> for StoredCondition {
+    fn from(condition: &Condition) -> Self {
+        Self {
+            name: Some(owned(&condition.name)),
+            code: condition.code.as_ref().map(owned),
+            since: condition.since.map(format_date),
+        }
+    }
+}
+
+impl From<&Medication> for StoredMedication {
+    fn from(medication: &Medication) -> Self {
+        Self {
+            name: Some(owned(&medication.name)),
+            dose: Some(owned(&medication.dose)),
+            frequency: Some(owned(&medication.frequency)),
+        }
+    }
+}
+
+/// Reads one stored field back, if present; `field_path` names it in the error, as
+/// `allergies[0].substance`.
+fn field<T, E: std::fmt::Display>(
+    field_path: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, RepositoryError> {
+    raw.map(parse)
+        .transpose()
+        .map_err(|e| corrupt("medical_records", format!("{field_path}: {e}")))
+}
+
+fn text(field_path: &str, raw: Option<&str>) -> Result<Option<Text>, RepositoryError> {
+    field(field_path, raw, |raw| Text::line(raw, STORED))
+}
+
+fn required_text(field_path: &str, raw: Option<&str>) -> Result<Text, RepositoryError> {
+    text(field_path, raw)?
+        .ok_or_else(|| corrupt("medical_records", format!("{field_path}: is missing")))
+}
+
+impl StoredAllergy {
+    fn into_allergy(self, i: usize) -> Result<Allergy, RepositoryError> {
+        let path = |name: &str| format!("allergies[{i}].{name}");
+        Ok(Allergy {
+            substance: required_text(&path("substance"), self.substance.as_deref())?,
+            reaction: text(&path("reaction"), self.reaction.as_deref())?,
+            severity: field(
+                &path("severity"),
+                self.severity.as_deref(),
+                str::parse::<Severity>,
+            )?,
+        })
+    }
+}
+
+impl StoredCondition {
+    fn into_condition(self, i: usize) -> Result<Condition, RepositoryError> {
+        let path = |name: &str| format!("conditions[{i}].{name}");
+        Ok(Condition {
+            name: required_text(&path("name"), self.name.as_deref())?,
+            code: text(&path("code"), self.code.as_deref())?,
+            since: field(&path("since"), self.since.as_deref(), parse_date)?,
+        })
+    }
+}
+
+impl StoredMedication {
+    fn into_medication(self, i: usize) -> Result<Medication, RepositoryError> {
+        let path = |name: &str| format!("medications[{i}].{name}");
+        Ok(Medication {
+            name: required_text(&path("name"), self.name.as_deref())?,
+            dose: required_text(&path("dose"), self.dose.as_deref())?,
+            frequency: required_text(&path("frequency"), self.frequency.as_deref())?,
+        })
+    }
+}
+
+/// The lists as stored: JSON arrays of [`StoredAllergy`], [`StoredCondition`] and
+/// [`StoredMedication`].
 struct StoredLists {
     allergies: String,
     conditions: String,
     medications: String,
 }
 
+fn json<S: Serialize>(entries: impl Iterator<Item = S>) -> Result<String, RepositoryError> {
+    serde_json::to_string(&entries.collect::<Vec<S>>()).map_err(RepositoryError::new)
+}
+
 impl StoredLists {
     fn of(info: &MedicalInfo) -> Result<Self, RepositoryError> {
-        let input = MedicalInput::from(info);
         Ok(Self {
-            allergies: serde_json::to_string(&input.allergies).map_err(RepositoryError::new)?,
-            conditions: serde_json::to_string(&input.conditions).map_err(RepositoryError::new)?,
-            medications: serde_json::to_string(&input.medications).map_err(RepositoryError::new)?,
+            allergies: json(info.allergies.iter().map(StoredAllergy::from))?,
+            conditions: json(info.conditions.iter().map(StoredCondition::from))?,
+            medications: json(info.medications.iter().map(StoredMedication::from))?,
         })
     }
 }
 
-fn invalid(errors: &ValidationErrors) -> RepositoryError {
-    let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
-    corrupt(
-        "medical_records",
-        format!("invalid fields {}", fields.join(", ")),
-    )
+/// The entries of one stored list, each read back knowing its index.
+fn entries<S: DeserializeOwned, T>(
+    json: &str,
+    read: impl Fn(S, usize) -> Result<T, RepositoryError>,
+) -> Result<Vec<T>, RepositoryError> {
+    let stored: Vec<S> = serde_json::from_str(json).map_err(|e| corrupt("medical_records", e))?;
+    stored
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| read(entry, i))
+        .collect()
 }
 
 impl TryFrom<MedicalRow> for MedicalRecord {
     type Error = RepositoryError;
 
     fn try_from(row: MedicalRow) -> Result<Self, Self::Error> {
-        let json = |e: serde_json::Error| corrupt("medical_records", e);
-        let input = MedicalInput {
-            blood_type: row.blood_type,
-            allergies: serde_json::from_str(&row.allergies).map_err(json)?,
-            conditions: serde_json::from_str(&row.conditions).map_err(json)?,
-            medications: serde_json::from_str(&row.medications).map_err(json)?,
+        let info = MedicalInfo {
+            blood_type: field(
+                "blood_type",
+                row.blood_type.as_deref(),
+                str::parse::<BloodType>,
+            )?,
+            allergies: entries(&row.allergies, StoredAllergy::into_allergy)?,
+            conditions: entries(&row.conditions, StoredCondition::into_condition)?,
+            medications: entries(&row.medications, StoredMedication::into_medication)?,
         };
-        // Stored dates were checked when written; any day since is as good as the write day.
-        let info = input.parse(Date::MAX).map_err(|e| invalid(&e))?;
         Ok(MedicalRecord {
             patient_id: PatientId::from_uuid(row.patient_id),
             info,
@@ -162,58 +302,87 @@ where
 
 #[cfg(test)]
 mod tests {
-    use carehub_domain::patients::{AllergyInput, ConditionInput, MedicationInput};
     use time::macros::date;
 
     use super::*;
 
-    #[test]
-    fn stored_lists_read_back_as_the_same_information() {
-        let info = MedicalInput {
-            blood_type: Some("O-".into()),
-            allergies: vec![AllergyInput {
-                substance: Some("penicillin".into()),
-                reaction: Some("hives".into()),
-                severity: Some("severe".into()),
+    fn line(raw: &str) -> Text {
+        Text::line(raw, 200).unwrap()
+    }
+
+    fn info() -> MedicalInfo {
+        MedicalInfo {
+            blood_type: Some(BloodType::ONegative),
+            allergies: vec![
+                Allergy {
+                    substance: line("penicillin"),
+                    reaction: Some(line("hives")),
+                    severity: Some(Severity::Severe),
+                },
+                Allergy {
+                    substance: line("latex"),
+                    reaction: None,
+                    severity: None,
+                },
+            ],
+            conditions: vec![Condition {
+                name: line("asthma"),
+                code: Some(line("J45")),
+                since: Some(date!(2001 - 02 - 03)),
             }],
-            conditions: vec![ConditionInput {
-                name: Some("asthma".into()),
-                code: Some("J45".into()),
-                since: Some("2001-02-03".into()),
-            }],
-            medications: vec![MedicationInput {
-                name: Some("salbutamol".into()),
-                dose: Some("100 µg".into()),
-                frequency: Some("as needed".into()),
+            medications: vec![Medication {
+                name: line("salbutamol"),
+                dose: line("100 µg"),
+                frequency: line("as needed"),
             }],
         }
-        .parse(date!(2026 - 11 - 22))
-        .unwrap();
-        let lists = StoredLists::of(&info).unwrap();
-        let row = MedicalRow {
+    }
+
+    fn row(blood_type: Option<&str>, lists: StoredLists) -> MedicalRow {
+        MedicalRow {
             patient_id: Uuid::now_v7(),
-            blood_type: info.blood_type.map(|b| b.as_str().to_owned()),
+            blood_type: blood_type.map(str::to_owned),
             allergies: lists.allergies,
             conditions: lists.conditions,
             medications: lists.medications,
             updated_at: DbTime(OffsetDateTime::UNIX_EPOCH),
             updated_by: Uuid::now_v7(),
-        };
+        }
+    }
+
+    #[test]
+    fn stored_lists_read_back_as_the_same_information() {
+        let info = info();
+        let lists = StoredLists::of(&info).unwrap();
+        let row = row(info.blood_type.map(BloodType::as_str), lists);
         assert_eq!(MedicalRecord::try_from(row).unwrap().info, info);
     }
 
     #[test]
+    fn the_lists_are_stored_with_every_field_in_the_shape_clients_once_wrote() {
+        let lists = StoredLists::of(&info()).unwrap();
+        assert_eq!(
+            lists.allergies,
+            r#"[{"substance":"penicillin","reaction":"hives","severity":"severe"},{"substance":"latex","reaction":null,"severity":null}]"#
+        );
+        assert_eq!(
+            lists.conditions,
+            r#"[{"name":"asthma","code":"J45","since":"2001-02-03"}]"#
+        );
+        assert_eq!(
+            lists.medications,
+            r#"[{"name":"salbutamol","dose":"100 µg","frequency":"as needed"}]"#
+        );
+    }
+
+    #[test]
     fn a_row_that_breaks_the_rules_is_reported_corrupt() {
-        let row = MedicalRow {
-            patient_id: Uuid::now_v7(),
-            blood_type: None,
+        let lists = StoredLists {
             allergies: r#"[{"substance": ""}]"#.into(),
             conditions: "[]".into(),
             medications: "[]".into(),
-            updated_at: DbTime(OffsetDateTime::UNIX_EPOCH),
-            updated_by: Uuid::now_v7(),
         };
-        let error = MedicalRecord::try_from(row).unwrap_err();
+        let error = MedicalRecord::try_from(row(None, lists)).unwrap_err();
         assert!(
             error.to_string().contains("allergies[0].substance"),
             "{error}"

@@ -1,12 +1,13 @@
 //! `MedicalRepository`: a patient's medical information, replaced whole with its audit event.
 
 use time::Duration;
+use time::macros::date;
 
 use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::{Role, UserStatus};
+use carehub_domain::kernel::Text;
 use carehub_domain::patients::{
-    AllergyInput, ConditionInput, MedicalInfo, MedicalInput, MedicalRecord, MedicationInput,
-    PatientId,
+    Allergy, BloodType, Condition, MedicalInfo, MedicalRecord, Medication, PatientId, Severity,
 };
 use carehub_infra::Repositories;
 
@@ -35,41 +36,43 @@ async fn medical_information_is_empty_before_it_is_first_written(repos: Reposito
     );
 }
 
+fn line(raw: &str) -> Text {
+    Text::line(raw, 200).unwrap()
+}
+
 fn full_medical_info() -> MedicalInfo {
-    MedicalInput {
-        blood_type: Some("AB-".into()),
+    MedicalInfo {
+        blood_type: Some(BloodType::AbNegative),
         allergies: vec![
-            AllergyInput {
-                substance: Some("penicillin".into()),
-                reaction: Some("hives, \"severe\" itching".into()),
-                severity: Some("life_threatening".into()),
+            Allergy {
+                substance: line("penicillin"),
+                reaction: Some(line("hives, \"severe\" itching")),
+                severity: Some(Severity::LifeThreatening),
             },
-            AllergyInput {
-                substance: Some("latex".into()),
+            Allergy {
+                substance: line("latex"),
                 reaction: None,
                 severity: None,
             },
         ],
         conditions: vec![
-            ConditionInput {
-                name: Some("type 2 diabetes".into()),
-                code: Some("E11.9".into()),
-                since: Some("2019-04-01".into()),
+            Condition {
+                name: line("type 2 diabetes"),
+                code: Some(line("E11.9")),
+                since: Some(date!(2019 - 04 - 01)),
             },
-            ConditionInput {
-                name: Some("asthma".into()),
+            Condition {
+                name: line("asthma"),
                 code: None,
                 since: None,
             },
         ],
-        medications: vec![MedicationInput {
-            name: Some("metformin".into()),
-            dose: Some("500 mg".into()),
-            frequency: Some("twice daily".into()),
+        medications: vec![Medication {
+            name: line("metformin"),
+            dose: line("500 mg"),
+            frequency: line("twice daily"),
         }],
     }
-    .parse(time::macros::date!(2026 - 11 - 22))
-    .unwrap()
 }
 
 async fn written_medical_information_reads_back_whole_and_a_second_write_replaces_it(

@@ -14,7 +14,10 @@ use carehub_domain::kernel::{PageRequest, Text};
 use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationKind, Recipient,
 };
-use carehub_domain::patients::{CareTeamMember, MedicalInput, MedicalRecord, Patient, PatientId};
+use carehub_domain::patients::{
+    Allergy, BloodType, CareTeamMember, Condition, MedicalInfo, MedicalRecord, Medication, Patient,
+    PatientId, Severity,
+};
 use carehub_domain::referrals::{
     Referral, ReferralBox, ReferralId, ReferralQuery, ReferralSnapshot, ReferralStatus,
     StatusChange, Urgency,
@@ -38,15 +41,31 @@ contract!(
 
 /// Writes medical information with every kind of entry.
 async fn write_medical(repos: &Repositories, patient_id: PatientId, by: UserId) -> MedicalRecord {
-    let input: MedicalInput = serde_json::from_value(serde_json::json!({
-        "blood_type": "AB-",
-        "allergies": [{"substance": "penicillin", "reaction": "hives", "severity": "severe"},
-                      {"substance": "latex"}],
-        "conditions": [{"name": "asthma", "code": "J45", "since": "2001-02-03"}],
-        "medications": [{"name": "salbutamol", "dose": "100 µg", "frequency": "as needed"}]
-    }))
-    .unwrap();
-    let info = input.parse(date!(2026 - 11 - 23)).unwrap();
+    let info = MedicalInfo {
+        blood_type: Some(BloodType::AbNegative),
+        allergies: vec![
+            Allergy {
+                substance: text("penicillin"),
+                reaction: Some(text("hives")),
+                severity: Some(Severity::Severe),
+            },
+            Allergy {
+                substance: text("latex"),
+                reaction: None,
+                severity: None,
+            },
+        ],
+        conditions: vec![Condition {
+            name: text("asthma"),
+            code: Some(text("J45")),
+            since: Some(date!(2001 - 02 - 03)),
+        }],
+        medications: vec![Medication {
+            name: text("salbutamol"),
+            dose: text("100 µg"),
+            frequency: text("as needed"),
+        }],
+    };
     repos
         .medical
         .put(

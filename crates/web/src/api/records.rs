@@ -468,8 +468,10 @@ mod tests {
     use super::*;
 
     use carehub_domain::audit::{AuditEvent, AuditEventId};
-    use carehub_domain::patients::{Mrn, PatientDetails, PatientId, PatientInput};
+    use carehub_domain::patients::{Mrn, PatientDetails, PatientId};
     use time::macros::{date, datetime};
+
+    use crate::api::patient_input::PatientInput;
 
     #[test]
     fn a_patient_shows_dates_as_days_and_absent_parts_as_null() {

@@ -208,10 +208,12 @@ mod tests {
     use super::*;
 
     use carehub_domain::patients::{MedicalInfo, MedicalRecord};
-    use carehub_domain::patients::{Mrn, Patient, PatientDetails, PatientId, PatientInput};
+    use carehub_domain::patients::{Mrn, Patient, PatientDetails, PatientId};
     use carehub_domain::referrals::ReferralId;
     use serde_json::{Value, json};
     use time::macros::{date, datetime};
+
+    use crate::api::patient_input::PatientInput;
 
     fn referral() -> Referral {
         let at = datetime!(2026-11-23 09:30 UTC);

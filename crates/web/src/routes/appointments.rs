@@ -14,7 +14,8 @@ use utoipa::IntoParams;
 
 use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::UserId;
-use carehub_domain::patients::{NoteInput, PatientId};
+use carehub_domain::patients::PatientId;
+use carehub_domain::scheduling::NewVisitNote;
 use carehub_domain::scheduling::{
     AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
     StatusInput,
@@ -22,6 +23,7 @@ use carehub_domain::scheduling::{
 use uuid::Uuid;
 
 use crate::api::enums;
+use crate::api::medical_input::NoteInput;
 use crate::api::records::NoteView;
 use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::api::{ListPage, PageQuery, rules};
@@ -376,10 +378,16 @@ pub async fn write_visit_note(
     let input: NoteInput = body
         .parse_unless_refused(state.visit_notes.check_writer(&actor, id))
         .await?;
-    let note = state
-        .visit_notes
-        .write_visit_note(&actor, id, &input)
-        .await?;
+    let note = match NewVisitNote::try_from(input) {
+        Ok(note) => note,
+        Err(errors) => {
+            // As writing it would: a refusal, or a visit not yet under way, is answered before
+            // the note's errors.
+            state.visit_notes.check_writable(&actor, id).await?;
+            return Err(errors.into());
+        }
+    };
+    let note = state.visit_notes.write_visit_note(&actor, id, note).await?;
     Ok(HttpResponse::Created().json(NoteView::from(note)))
 }
 

@@ -14,18 +14,17 @@ use utoipa::IntoParams;
 
 use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::ValidationErrors;
-use carehub_domain::patients::{
-    EmergencyReason, MedicalInput, NoteInput, NoteKind, PatientId, PatientInput, SearchText,
-};
+use carehub_domain::patients::{EmergencyReason, NewNote, NoteKind, PatientId, SearchText};
 
 use crate::api::enums;
+use crate::api::medical_input::{MedicalInput, NoteInput};
+use crate::api::patient_input::{PatientInput, apply_merge_patch};
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
     EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
 };
 use crate::api::{ListPage, PageQuery, rules};
-use crate::extract::{Caller, RawJson, from_json_value, parse_query, path_uuid};
+use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
 
@@ -112,7 +111,8 @@ pub async fn create_patient(
         .authorize_role(&actor, Action::CreatePatient)
         .await?;
     let input: PatientInput = body.parse()?;
-    let patient = state.patients.create_patient(&grant, &input).await?;
+    let details = input.parse(state.gatekeeper.now().date())?;
+    let patient = state.patients.create_patient(&grant, details).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/patients/{}", patient.id)))
         .json(PatientView::from(patient)))
@@ -227,28 +227,14 @@ pub async fn update_patient(
             "must be a JSON object: a merge patch of the patient",
         ));
     }
+    let today = state.gatekeeper.now().date();
     let patient = state
         .patients
-        .update_patient(&grant, |current| apply_merge_patch(&current, &patch))
+        .update_patient(&grant, |current| {
+            apply_merge_patch(&PatientInput::from(current), &patch)?.parse(today)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(PatientView::from(patient)))
-}
-
-/// Merges `patch` (RFC 7396) into the patient's current input; what results must still be a
-/// patient input (no unknown fields, each of its type), or its first offending field is named.
-///
-/// # Errors
-/// The field that is unknown or of the wrong type.
-pub fn apply_merge_patch(
-    current: &PatientInput,
-    patch: &Value,
-) -> Result<PatientInput, ValidationErrors> {
-    // Serialising plain strings, options, lists and UUIDs cannot fail; should it ever, the
-    // patch is merged into an empty document and validation names what is missing.
-    let mut document =
-        serde_json::to_value(current).unwrap_or_else(|_| Value::Object(Default::default()));
-    json_patch::merge(&mut document, patch);
-    from_json_value(document)
 }
 
 /// A patient's medical information.
@@ -304,7 +290,8 @@ pub async fn put_medical(
         .authorize(&actor, id, Action::UpdateMedical)
         .await?;
     let input: MedicalInput = body.parse()?;
-    let record = state.medical.put_medical(&grant, &input).await?;
+    let info = input.parse(state.gatekeeper.now().date())?;
+    let record = state.medical.put_medical(&grant, info).await?;
     Ok(HttpResponse::Ok().json(MedicalView::from(record)))
 }
 
@@ -384,7 +371,10 @@ pub async fn add_note(
         .authorize(&actor, id, Action::WriteNote)
         .await?;
     let input: NoteInput = body.parse()?;
-    let note = state.medical.add_note(&grant, &input).await?;
+    let note = state
+        .medical
+        .add_note(&grant, NewNote::try_from(input)?)
+        .await?;
     Ok(HttpResponse::Created().json(NoteView::from(note)))
 }
 
@@ -563,82 +553,4 @@ pub async fn access_log(
         |id| *id.as_uuid(),
         AuditEventView::from,
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use serde_json::json;
-
-    fn current() -> PatientInput {
-        serde_json::from_value(json!({
-            "full_name": "Ada Lovelace",
-            "date_of_birth": "1985-12-10",
-            "sex": "female",
-            "contact": {"phone": "+44 20 7946 0958", "email": "ada@example.org"},
-            "location": {"room": "3.14", "bed": "B"},
-        }))
-        .expect("an input")
-    }
-
-    fn fields(errors: &ValidationErrors) -> Vec<&str> {
-        errors.errors().iter().map(|e| e.field.as_str()).collect()
-    }
-
-    #[test]
-    fn a_merge_patch_replaces_present_fields_and_keeps_absent_ones() {
-        let merged = apply_merge_patch(
-            &current(),
-            &json!({"full_name": "Ada King", "contact": {"phone": "+44 20 0000 0000"}}),
-        )
-        .expect("merged");
-        assert_eq!(merged.full_name.as_deref(), Some("Ada King"));
-        assert_eq!(merged.date_of_birth.as_deref(), Some("1985-12-10"));
-        let contact = merged.contact.expect("contact kept");
-        assert_eq!(contact.phone.as_deref(), Some("+44 20 0000 0000"));
-        assert_eq!(contact.email.as_deref(), Some("ada@example.org"));
-        assert_eq!(merged.location.and_then(|l| l.bed).as_deref(), Some("B"));
-    }
-
-    #[test]
-    fn null_in_a_merge_patch_clears_the_field() {
-        let merged = apply_merge_patch(
-            &current(),
-            &json!({"location": null, "contact": {"email": null}, "full_name": null}),
-        )
-        .expect("merged");
-        assert_eq!(merged.location, None);
-        assert_eq!(merged.contact.as_ref().and_then(|c| c.email.as_ref()), None);
-        assert_eq!(merged.full_name, None);
-        let today = time::macros::date!(2026 - 11 - 22);
-        let errors = merged.parse(today).expect_err("a name is required");
-        assert_eq!(fields(&errors), ["full_name"]);
-    }
-
-    #[test]
-    fn a_merge_patch_adds_a_part_that_was_absent() {
-        let merged = apply_merge_patch(
-            &current(),
-            &json!({"insurance": {"provider": "NHS", "policy_number": "1"}}),
-        )
-        .expect("merged");
-        assert_eq!(
-            merged.insurance.and_then(|i| i.provider).as_deref(),
-            Some("NHS")
-        );
-    }
-
-    #[test]
-    fn unknown_fields_and_wrong_types_in_a_merge_patch_are_named() {
-        let errors = apply_merge_patch(&current(), &json!({"mrn": "CH-0000-0000-0"}))
-            .expect_err("unknown field");
-        assert_eq!(fields(&errors), ["mrn"]);
-        let errors = apply_merge_patch(&current(), &json!({"contact": {"fax": "1"}}))
-            .expect_err("unknown nested field");
-        assert_eq!(fields(&errors), ["contact.fax"]);
-        let errors = apply_merge_patch(&current(), &json!({"location": {"room": 3}}))
-            .expect_err("wrong type");
-        assert_eq!(fields(&errors), ["location.room"]);
-    }
 }

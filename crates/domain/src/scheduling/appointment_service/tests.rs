@@ -18,13 +18,13 @@ use crate::audit::Outcome;
 use crate::identity::{User, UserStatus};
 use crate::kernel::Text;
 use crate::notifications::Notification;
-use crate::patients::{AppendNoteError, ClinicalNote, NoteId, NoteInput, NoteKind, Patient};
+use crate::patients::{AppendNoteError, ClinicalNote, NoteKind, Patient};
 use crate::scheduling::{
     AppointmentInput, BookError, Booking, Interval, Reschedule, RescheduleInput, Schedule,
 };
 use crate::scheduling::{
-    AvailabilityRule, Conflict, ConflictWith, HistoryChange, ReasonError, TimeOff, TimeOffId,
-    Unavailable, VisitNoteError, Weekday,
+    AvailabilityRule, Conflict, ConflictWith, HistoryChange, NewVisitNote, ReasonError, TimeOff,
+    TimeOffId, Unavailable, VisitNoteError, Weekday,
 };
 use crate::test_support::*;
 
@@ -2763,11 +2763,10 @@ async fn a_new_time_tells_the_doctor_and_the_patients_account_but_not_whoever_mo
 // ---------------------------------------------------------------------------------------------
 // The visit note
 
-fn note_input(body: &str, kind: Option<&str>) -> NoteInput {
-    NoteInput {
-        body: Some(body.to_owned()),
-        kind: kind.map(str::to_owned),
-        amends: None,
+fn visit_note(body: &str, kind: Option<NoteKind>) -> NewVisitNote {
+    NewVisitNote {
+        body: Text::multiline(body, 100).expect("valid body"),
+        kind,
     }
 }
 
@@ -2811,7 +2810,7 @@ async fn only_doctors_write_visit_notes_and_others_are_refused_with_the_patient_
 
         let result = mocks
             .visit_note_service()
-            .write_visit_note(&caller, appointment.id, &note_input("Seen.", None))
+            .write_visit_note(&caller, appointment.id, visit_note("Seen.", None))
             .await;
 
         assert!(
@@ -2840,7 +2839,7 @@ async fn another_doctor_is_told_the_appointment_does_not_exist_and_is_audited() 
 
     let result = mocks
         .visit_note_service()
-        .write_visit_note(&bob, appointment.id, &note_input("Seen.", None))
+        .write_visit_note(&bob, appointment.id, visit_note("Seen.", None))
         .await;
 
     assert!(
@@ -2865,7 +2864,7 @@ async fn another_doctor_is_told_the_appointment_does_not_exist_and_is_audited() 
     let recorded = mocks.audit_succeeds();
     let result = mocks
         .visit_note_service()
-        .write_visit_note(&bob, AppointmentId::generate(), &note_input("Seen.", None))
+        .write_visit_note(&bob, AppointmentId::generate(), visit_note("Seen.", None))
         .await;
     assert!(
         matches!(result, Err(VisitNoteError::AppointmentNotFound)),
@@ -2899,7 +2898,7 @@ async fn a_visit_note_waits_until_the_patient_is_seen() {
             .write_visit_note(
                 &people.actor(Who::Doctor),
                 appointment.id,
-                &note_input("Seen.", None),
+                visit_note("Seen.", None),
             )
             .await;
 
@@ -2928,7 +2927,7 @@ async fn the_doctor_writes_a_visit_note_only_while_allowed_to_write_notes_for_th
 
         let result = mocks
             .visit_note_service()
-            .write_visit_note(&doctor, appointment.id, &note_input("Seen.", None))
+            .write_visit_note(&doctor, appointment.id, visit_note("Seen.", None))
             .await;
 
         let refused = if forbidden {
@@ -2953,7 +2952,7 @@ async fn a_visit_note_is_linked_to_its_appointment_and_is_a_consultation_unless_
         (AppointmentStatus::Completed, None, NoteKind::Consultation),
         (
             AppointmentStatus::Completed,
-            Some("progress"),
+            Some(NoteKind::Progress),
             NoteKind::Progress,
         ),
     ];
@@ -2969,7 +2968,7 @@ async fn a_visit_note_is_linked_to_its_appointment_and_is_a_consultation_unless_
 
         let returned = mocks
             .visit_note_service()
-            .write_visit_note(&doctor, appointment.id, &note_input("BP 120/80.", kind))
+            .write_visit_note(&doctor, appointment.id, visit_note("BP 120/80.", kind))
             .await
             .expect("written");
 
@@ -2993,40 +2992,83 @@ async fn a_visit_note_is_linked_to_its_appointment_and_is_a_consultation_unless_
 }
 
 #[tokio::test]
-async fn a_visit_note_cannot_amend_and_lists_every_violation() {
+async fn a_visit_note_is_checked_as_writing_it_would_and_nothing_is_written() {
     let people = people(true);
-    let appointment = people.appointment(AppointmentStatus::Completed);
     let doctor = people.actor(Who::Doctor);
-    for (input, fields) in [
-        (
-            NoteInput {
-                amends: Some(*NoteId::generate().as_uuid()),
-                ..note_input("Seen.", None)
-            },
-            vec!["amends"],
-        ),
-        (
-            NoteInput {
-                body: Some("   ".into()),
-                kind: Some("gossip".into()),
-                amends: Some(*NoteId::generate().as_uuid()),
-            },
-            vec!["body", "kind", "amends"],
-        ),
-    ] {
-        let mut mocks = Mocks::new();
-        found(&mut mocks, &appointment);
-        mocks.facts(people.patient.id, &doctor, Some(ON_CARE_TEAM));
-        mocks.notes.expect_append().never();
-        mocks.nothing_audited();
 
-        let result = mocks
-            .visit_note_service()
-            .write_visit_note(&doctor, appointment.id, &input)
-            .await;
+    // Everything allows it: nothing is written or audited.
+    let appointment = people.appointment(AppointmentStatus::Completed);
+    let mut mocks = Mocks::new();
+    found(&mut mocks, &appointment);
+    mocks.facts(people.patient.id, &doctor, Some(ON_CARE_TEAM));
+    mocks.notes.expect_append().never();
+    mocks.nothing_audited();
+    let result = mocks
+        .visit_note_service()
+        .check_writable(&doctor, appointment.id)
+        .await;
+    assert!(result.is_ok(), "{result:?}");
 
-        assert_eq!(invalid_fields(result), fields);
-    }
+    // The patient is not seen yet.
+    let appointment = people.appointment(AppointmentStatus::CheckedIn);
+    let mut mocks = Mocks::new();
+    found(&mut mocks, &appointment);
+    mocks.no_patient_lookup();
+    mocks.notes.expect_append().never();
+    let result = mocks
+        .visit_note_service()
+        .check_writable(&doctor, appointment.id)
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(VisitNoteError::VisitNotReady(AppointmentStatus::CheckedIn))
+        ),
+        "{result:?}"
+    );
+
+    // The doctor holds only an emergency access to the patient: refused and audited.
+    let appointment = people.appointment(AppointmentStatus::InProgress);
+    let mut mocks = Mocks::new();
+    found(&mut mocks, &appointment);
+    mocks.facts(people.patient.id, &doctor, Some(EMERGENCY_ONLY));
+    mocks.notes.expect_append().never();
+    let recorded = mocks.audit_succeeds();
+    let result = mocks
+        .visit_note_service()
+        .check_writable(&doctor, appointment.id)
+        .await;
+    assert!(
+        matches!(result, Err(VisitNoteError::Forbidden)),
+        "{result:?}"
+    );
+    assert_denied(
+        &single_event(&recorded),
+        &doctor,
+        Some(people.patient.id),
+        AuditAction::NoteCreate,
+    );
+
+    // Another doctor is told there is no such appointment, and audited.
+    let bob = actor(Role::Doctor);
+    let mut mocks = Mocks::new();
+    found(&mut mocks, &appointment);
+    mocks.no_patient_lookup();
+    let recorded = mocks.audit_succeeds();
+    let result = mocks
+        .visit_note_service()
+        .check_writable(&bob, appointment.id)
+        .await;
+    assert!(
+        matches!(result, Err(VisitNoteError::AppointmentNotFound)),
+        "{result:?}"
+    );
+    assert_denied(
+        &single_event(&recorded),
+        &bob,
+        Some(people.patient.id),
+        AuditAction::NoteCreate,
+    );
 }
 
 #[tokio::test]
@@ -3041,7 +3083,7 @@ async fn a_second_visit_note_is_a_conflict() {
 
     let result = mocks
         .visit_note_service()
-        .write_visit_note(&doctor, appointment.id, &note_input("Seen.", None))
+        .write_visit_note(&doctor, appointment.id, visit_note("Seen.", None))
         .await;
 
     assert!(

@@ -1,36 +1,36 @@
-//! A patient as a client writes it, and how it is parsed whole into [`PatientDetails`], every
-//! invalid field reported at once.
+//! A patient as a client writes it, and how it is parsed whole into the domain's
+//! [`PatientDetails`], every invalid field reported at once.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::Date;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::identity::{Email, FullName, UserId};
-use crate::kernel::{Phone, Text, ValidationErrors, format_date, parse_date};
-
-use crate::patients::{
+use carehub_domain::identity::{Email, FullName, UserId};
+use carehub_domain::kernel::{Phone, Text, TextError, ValidationErrors, format_date, parse_date};
+use carehub_domain::patients::{
     Address, Contact, EmergencyContact, Identifier, IdentifierSystem, Insurance, Location,
-    MAX_ADDRESS_LINES, MAX_IDENTIFIERS, PatientDetails, Sex,
+    MAX_ADDRESS_LINES, MAX_IDENTIFIERS, PatientDetails, Sex, parse_date_of_birth,
 };
 
-/// The oldest a date of birth may be, in years.
-const MAX_AGE_YEARS: i32 = 150;
+use super::enums;
+use crate::extract::from_json_value;
 
 /// A patient as a client writes it: registration takes it whole, and a change is merged into
 /// the current one before the result is validated again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientInput {
-    #[cfg_attr(feature = "openapi", schema(example = "Ada Lovelace"))]
+    #[schema(example = "Ada Lovelace")]
     pub full_name: Option<String>,
     /// `YYYY-MM-DD`, not in the future.
-    #[cfg_attr(feature = "openapi", schema(example = "1985-12-10"))]
+    #[schema(example = "1985-12-10")]
     pub date_of_birth: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Sex>))]
+    #[schema(value_type = Option<enums::Sex>)]
     pub sex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactInput>,
@@ -49,8 +49,7 @@ pub struct PatientInput {
     pub user_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,8 +60,7 @@ pub struct ContactInput {
     pub address: Option<AddressInput>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// One to four lines.
@@ -76,18 +74,16 @@ pub struct AddressInput {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierInput {
-    #[cfg_attr(feature = "openapi", schema(example = "national_id"))]
+    #[schema(example = "national_id")]
     pub system: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(example = "756.1234.5678.97"))]
+    #[schema(example = "756.1234.5678.97")]
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsuranceInput {
     pub provider: Option<String>,
@@ -99,8 +95,7 @@ pub struct InsuranceInput {
     pub valid_until: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContactInput {
     pub name: Option<String>,
@@ -109,8 +104,7 @@ pub struct EmergencyContactInput {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationInput {
     pub room: Option<String>,
@@ -144,7 +138,7 @@ fn optional<T, E: fmt::Display>(
     raw.and_then(|raw| errors.check(field, parse(raw)))
 }
 
-fn line(max: usize) -> impl Fn(&str) -> Result<Text, crate::kernel::TextError> {
+fn line(max: usize) -> impl Fn(&str) -> Result<Text, TextError> {
     move |raw| Text::line(raw, max)
 }
 
@@ -163,16 +157,7 @@ impl PatientInput {
             &mut errors,
             "date_of_birth",
             self.date_of_birth.as_deref(),
-            |raw| {
-                let date = parse_date(raw)?;
-                if date > today {
-                    return Err("must not be in the future");
-                }
-                if today.year() - date.year() > MAX_AGE_YEARS {
-                    return Err("must be within the last 150 years");
-                }
-                Ok(date)
-            },
+            |raw| parse_date_of_birth(raw, today),
         );
         let sex = required(&mut errors, "sex", self.sex.as_deref(), str::parse::<Sex>);
         let contact = self
@@ -437,3 +422,23 @@ impl From<&PatientDetails> for PatientInput {
         }
     }
 }
+
+/// Merges `patch` (RFC 7396) into the patient's current input; what results must still be a
+/// patient input (no unknown fields, each of its type), or its first offending field is named.
+///
+/// # Errors
+/// The field that is unknown or of the wrong type.
+pub fn apply_merge_patch(
+    current: &PatientInput,
+    patch: &Value,
+) -> Result<PatientInput, ValidationErrors> {
+    // Serialising plain strings, options, lists and UUIDs cannot fail; should it ever, the
+    // patch is merged into an empty document and validation names what is missing.
+    let mut document =
+        serde_json::to_value(current).unwrap_or_else(|_| Value::Object(Default::default()));
+    json_patch::merge(&mut document, patch);
+    from_json_value(document)
+}
+
+#[cfg(test)]
+mod tests;
