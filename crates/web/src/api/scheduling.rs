@@ -1,10 +1,12 @@
 //! The shapes of scheduling as the API shows it: doctors' profiles, weekly availability, time
-//! off, free slots, appointments and their history.
+//! off, free slots, appointments and their history. The bodies clients send are in [`inputs`].
 //!
 //! Times of appointments, slots and time off are RFC 3339 at the clinic's UTC offset for that
 //! instant (`2027-03-29T09:00:00+02:00` in Paris in summer), so that a reader sees the clinic's
 //! wall clock; the records' own timestamps (`created_at`...) stay in UTC as everywhere else.
 //! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
+
+pub mod inputs;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
