@@ -92,6 +92,28 @@ impl RawJson {
     }
 }
 
+/// A body converted into what its use case takes, unless `check` (the refusals the use case
+/// gives before it looks at what was asked) refuses the caller: invalid fields are listed only
+/// to a caller the use case would not have refused first. `check` runs only then.
+///
+/// # Errors
+/// The refusal, else the invalid fields (422).
+pub async fn valid_unless_refused<T, E>(
+    converted: Result<T, ValidationErrors>,
+    check: impl Future<Output = Result<(), E>>,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
+    match converted {
+        Ok(valid) => Ok(valid),
+        Err(invalid) => {
+            check.await?;
+            Err(invalid.into())
+        }
+    }
+}
+
 impl FromRequest for RawJson {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -389,6 +411,40 @@ mod tests {
             let err = parse_json::<Body>(body).expect_err("malformed");
             assert_eq!(err.status_code().as_u16(), 400);
         }
+    }
+
+    fn invalid() -> ValidationErrors {
+        let mut errors = ValidationErrors::new();
+        errors.add("start", "is required");
+        errors
+    }
+
+    #[tokio::test]
+    async fn an_invalid_body_is_answered_with_the_refusal_first_if_there_is_one() {
+        let refused = valid_unless_refused::<u8, ApiError>(Err(invalid()), async {
+            Err(ApiError::NotFound("no such doctor".into()))
+        })
+        .await
+        .expect_err("refused");
+        assert_eq!(refused.status_code().as_u16(), 404);
+
+        let invalid = valid_unless_refused::<u8, ApiError>(Err(invalid()), async { Ok(()) })
+            .await
+            .expect_err("invalid");
+        assert_eq!(invalid.status_code().as_u16(), 422);
+        assert_eq!(field_of(&invalid), "start");
+    }
+
+    #[tokio::test]
+    async fn a_valid_body_is_taken_without_asking_for_a_refusal() {
+        let asked = std::cell::Cell::new(false);
+        let valid = valid_unless_refused::<u8, ApiError>(Ok(7), async {
+            asked.set(true);
+            Err(ApiError::NotFound("no such doctor".into()))
+        })
+        .await;
+        assert_eq!(valid.ok(), Some(7));
+        assert!(!asked.get(), "the check is not run");
     }
 
     #[test]

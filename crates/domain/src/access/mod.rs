@@ -171,7 +171,6 @@ impl Relationship {
 
 /// Why access was allowed; kept with each audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// The role alone allows it (a secretary registering, an administrator managing teams).

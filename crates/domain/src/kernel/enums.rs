@@ -4,12 +4,10 @@ macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $(
                 $(#[$vmeta])*
                 #[serde(rename = $text)]
-                #[cfg_attr(feature = "openapi", schema(rename = $text))]
                 $variant,
             )+
         }

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 /// What a user is in the clinic. It decides what they may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,

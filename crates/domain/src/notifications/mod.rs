@@ -46,7 +46,6 @@ string_enum!(
 /// Never clinical text, and never a patient's name: a notification may be shown on a lock
 /// screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationData {
     /// A short human title, such as "Urgent referral from Dr Alice Adams".
     pub title: String,

@@ -103,7 +103,6 @@ fn luhn_check_digit(digits: &str) -> u32 {
 
 /// Administrative sex, as FHIR records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,

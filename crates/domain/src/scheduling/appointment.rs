@@ -5,7 +5,6 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, Role, UserId};
@@ -14,7 +13,7 @@ use crate::kernel::{
 };
 use crate::notifications::{NewNotification, Notification};
 use crate::patients::{CareTeamMember, PatientId};
-use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES};
+use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES, parse_instant};
 
 pub use crate::kernel::AppointmentId;
 
@@ -181,176 +180,103 @@ impl Appointment {
     }
 }
 
-/// An appointment as a client books it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AppointmentInput {
-    pub doctor_id: Option<Uuid>,
-    pub patient_id: Option<Uuid>,
-    /// RFC 3339, on a whole minute, any offset.
-    pub start: Option<String>,
-    /// RFC 3339, on a whole minute; defaults to the doctor's appointment length after `start`.
-    #[serde(default)]
-    pub end: Option<String>,
-    /// 1 to 500 characters.
-    pub reason: Option<String>,
-}
-
-/// A validated booking request, before access, availability and conflicts are checked.
+/// A booking request, every field valid, before access, availability and conflicts are
+/// checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookingRequest {
     pub doctor_id: UserId,
     pub patient_id: PatientId,
+    /// On a whole minute (see [`parse_minute`]).
     pub start: OffsetDateTime,
-    /// `None`: the doctor's appointment length after `start`.
+    /// `None`: the doctor's appointment length after `start`. Otherwise on a whole minute, and
+    /// within [`check_appointment_length`] of `start`.
     pub end: Option<OffsetDateTime>,
     pub reason: Text,
 }
 
-impl AppointmentInput {
-    /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field.
-    pub fn parse(&self) -> Result<BookingRequest, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let doctor_id = required(&mut errors, "doctor_id", self.doctor_id);
-        let patient_id = required(&mut errors, "patient_id", self.patient_id);
-        let start = match self.start.as_deref() {
-            Some(raw) => errors.check("start", parse_minute(raw)),
-            None => {
-                errors.add("start", "is required");
-                None
-            }
-        };
-        let end = self
-            .end
-            .as_deref()
-            .map(|raw| errors.check("end", parse_minute(raw)));
-        if let (Some(start), Some(Some(end))) = (start, end) {
-            check_length(&mut errors, start, end);
-        }
-        let reason = match self.reason.as_deref() {
-            Some(raw) => errors.check("reason", Text::multiline(raw, MAX_APPOINTMENT_REASON_CHARS)),
-            None => {
-                errors.add("reason", "is required");
-                None
-            }
-        };
-        match (doctor_id, patient_id, start, reason) {
-            (Some(doctor_id), Some(patient_id), Some(start), Some(reason)) if errors.is_empty() => {
-                Ok(BookingRequest {
-                    doctor_id: UserId::from_uuid(doctor_id),
-                    patient_id: PatientId::from_uuid(patient_id),
-                    start,
-                    end: end.flatten(),
-                    reason,
-                })
-            }
-            _ => Err(errors),
-        }
-    }
+/// A new time asked for a booked appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RescheduleRequest {
+    /// On a whole minute (see [`parse_minute`]).
+    pub start: OffsetDateTime,
+    /// On a whole minute; `None` keeps the appointment's current length.
+    pub end: Option<OffsetDateTime>,
 }
 
-/// A new time for a booked appointment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RescheduleInput {
-    /// RFC 3339, on a whole minute, any offset.
-    pub start: Option<String>,
-    /// RFC 3339, on a whole minute; defaults to `start` plus the appointment's current length.
-    #[serde(default)]
-    pub end: Option<String>,
-}
-
-impl RescheduleInput {
-    /// The new time of an appointment that now holds `current`.
+impl RescheduleRequest {
+    /// The new time of an appointment that now holds `current`: `end`, or `start` plus the
+    /// current length.
     ///
     /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field.
-    pub fn parse(&self, current: Interval) -> Result<Interval, ValidationErrors> {
+    /// [`ValidationErrors`] on field `end` when the new time breaks
+    /// [`check_appointment_length`].
+    pub fn interval(&self, current: Interval) -> Result<Interval, ValidationErrors> {
+        let end = self
+            .end
+            .unwrap_or(self.start + (current.end - current.start));
         let mut errors = ValidationErrors::new();
-        let start = match self.start.as_deref() {
-            Some(raw) => errors.check("start", parse_minute(raw)),
-            None => {
-                errors.add("start", "is required");
-                None
-            }
-        };
-        let end = match self.end.as_deref() {
-            Some(raw) => errors.check("end", parse_minute(raw)),
-            None => start.map(|start| start + (current.end - current.start)),
-        };
-        if let (Some(start), Some(end)) = (start, end) {
-            check_length(&mut errors, start, end);
-        }
-        match (start, end) {
-            (Some(start), Some(end)) if errors.is_empty() => Ok(Interval { start, end }),
-            _ => Err(errors),
-        }
+        errors.check("end", check_appointment_length(self.start, end));
+        errors.into_result()?;
+        Ok(Interval {
+            start: self.start,
+            end,
+        })
     }
 }
 
-/// A status change a client asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct StatusInput {
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<AppointmentStatus>))]
-    pub status: Option<String>,
-    /// Required to cancel (1 to 1,000 characters), refused otherwise.
-    #[serde(default)]
+/// A status change as asked: the status wanted, and the reason as written. The reason is
+/// checked with the change (see [`check_status_change`]), since whether one is needed depends
+/// on the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub to: AppointmentStatus,
     pub reason: Option<String>,
 }
 
-impl StatusInput {
-    /// The status asked for; the reason is checked with the change (see [`check_status_change`]).
-    ///
-    /// # Errors
-    /// [`ValidationErrors`] on field `status`.
-    pub fn parse_status(&self) -> Result<AppointmentStatus, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        match self.status.as_deref() {
-            Some(raw) => {
-                if let Ok(status) = raw.parse::<AppointmentStatus>() {
-                    return Ok(status);
-                }
-                errors.add(
-                    "status",
-                    "must be one of booked, checked_in, in_progress, completed, cancelled, no_show",
-                );
-            }
-            None => errors.add("status", "is required"),
-        }
-        Err(errors)
-    }
+/// Why the patient comes: 1 to [`MAX_APPOINTMENT_REASON_CHARS`] characters.
+///
+/// # Errors
+/// The rule the text breaks.
+pub fn parse_appointment_reason(raw: &str) -> Result<Text, TextError> {
+    Text::multiline(raw, MAX_APPOINTMENT_REASON_CHARS)
 }
 
-fn required<T>(errors: &mut ValidationErrors, field: &str, value: Option<T>) -> Option<T> {
-    if value.is_none() {
-        errors.add(field, "is required");
-    }
-    value
-}
-
-/// An RFC 3339 instant on a whole minute, in UTC.
-fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
-    let at = crate::scheduling::parse_instant(raw)?;
+/// An RFC 3339 instant on a whole minute, in UTC (see [`parse_instant`]).
+///
+/// # Errors
+/// What is wrong with it, for a validation message.
+pub fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
+    let at = parse_instant(raw)?;
     if at.second() != 0 || at.nanosecond() != 0 {
         return Err("must be on a whole minute");
     }
     Ok(at)
 }
 
-/// `end` after `start`, by at most the longest appointment.
-fn check_length(errors: &mut ValidationErrors, start: OffsetDateTime, end: OffsetDateTime) {
+/// What is wrong with an appointment's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppointmentLengthError {
+    #[error("must be after start")]
+    NotAfterStart,
+    #[error("at most {} minutes after start", MAX_APPOINTMENT_MINUTES)]
+    TooLong,
+}
+
+/// Whether an appointment may run from `start` to `end`: after it, by at most the longest
+/// appointment ([`MAX_APPOINTMENT_MINUTES`]).
+///
+/// # Errors
+/// [`AppointmentLengthError`], a message for field `end`.
+pub fn check_appointment_length(
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> Result<(), AppointmentLengthError> {
     if end <= start {
-        errors.add("end", "must be after start");
+        Err(AppointmentLengthError::NotAfterStart)
     } else if end - start > Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)) {
-        errors.add(
-            "end",
-            format!("at most {MAX_APPOINTMENT_MINUTES} minutes after start"),
-        );
+        Err(AppointmentLengthError::TooLong)
+    } else {
+        Ok(())
     }
 }
 

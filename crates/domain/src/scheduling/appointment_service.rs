@@ -20,8 +20,8 @@ use crate::notifications::{
 use crate::patients::{PatientId, PatientRepository};
 use crate::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
-    CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, ScheduleRepository, StatusChangeError,
-    StatusInput, StatusUpdate, Unavailable, check_status_change, to_timestamp,
+    CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, ScheduleRepository, StatusChange,
+    StatusChangeError, StatusUpdate, Unavailable, check_status_change, to_timestamp,
 };
 
 /// Why an appointment operation failed.
@@ -264,24 +264,24 @@ impl AppointmentService {
     /// except whoever cancelled.
     ///
     /// # Errors
-    /// `Forbidden`, `AppointmentNotFound`, `Invalid` (field `status`), `AppointmentChange`,
-    /// `Stale` (changed concurrently), `Internal`.
+    /// `Forbidden`, `AppointmentNotFound`, `AppointmentChange`, `Stale` (changed
+    /// concurrently), `Internal`.
     pub async fn change_appointment_status(
         &self,
         actor: &Actor,
         id: AppointmentId,
-        input: &StatusInput,
+        change: StatusChange,
     ) -> Result<Appointment, AppointmentError> {
         let action = AuditAction::AppointmentStatus;
         let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
         let patient_id = appointment.patient_id;
-        let to = input.parse_status()?;
+        let to = change.to;
         let now = self.gate.now();
         let reason = match check_status_change(
             actor.role(),
             appointment.status,
             to,
-            input.reason.as_deref(),
+            change.reason.as_deref(),
             appointment.start,
             now,
         ) {

@@ -6,9 +6,10 @@ use std::fmt;
 use jiff::civil::Time;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{ValidationErrors, string_enum};
+use crate::kernel::string_enum;
 
-/// The most weekly availability rules a doctor has.
+/// The most weekly availability rules a doctor has. A doctor's rules never overlap (see
+/// [`AvailabilityRule::overlaps`]).
 pub const MAX_RULES: usize = 70;
 string_enum!(
     /// A day of the week, as availability rules name it.
@@ -63,15 +64,12 @@ impl From<jiff::civil::Weekday> for Weekday {
 /// One weekly availability rule: the doctor works on `weekday` from `start` to `end`, local
 /// time in the clinic's time zone. `start < end`, both on whole minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(into = "RuleJson", try_from = "RuleJson")]
 pub struct AvailabilityRule {
     pub weekday: Weekday,
     /// `HH:MM`, 24-hour.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00"))]
     pub start: Time,
     /// `HH:MM`, 24-hour; after `start`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "17:00"))]
     pub end: Time,
 }
 
@@ -144,6 +142,12 @@ impl AvailabilityRule {
         format_hhmm(self.end)
     }
 
+    /// Whether the two share some time: same weekday, and each starts before the other ends.
+    /// Rules that only touch (one ends when the other starts) do not overlap.
+    pub fn overlaps(&self, other: &AvailabilityRule) -> bool {
+        self.weekday == other.weekday && self.start < other.end && other.start < self.end
+    }
+
     fn sort_key(&self) -> (u8, Time) {
         (self.weekday.number(), self.start)
     }
@@ -212,98 +216,7 @@ fn time_of_minute(minute: i64) -> Option<Time> {
     .ok()
 }
 
-/// A doctor's weekly availability as a client writes it: all the rules (PUT).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AvailabilityInput {
-    /// Up to 70 rules; `[]` for no availability. Rules of one weekday may touch but not overlap.
-    pub rules: Option<Vec<RuleInput>>,
-}
-
-/// One rule as a client writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct RuleInput {
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Weekday>))]
-    pub weekday: Option<String>,
-    /// `HH:MM`, 24-hour, local time in the clinic's time zone.
-    #[cfg_attr(feature = "openapi", schema(example = "09:00"))]
-    pub start: Option<String>,
-    /// `HH:MM`, 24-hour; after `start`.
-    #[cfg_attr(feature = "openapi", schema(example = "17:00"))]
-    pub end: Option<String>,
-}
-
-impl AvailabilityInput {
-    /// The rules, sorted by weekday (Monday first) and start.
-    ///
-    /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field (`rules[3].start`), a rule
-    /// ending before it starts (`rules[3].end`) and overlapping rules (`rules[3]`: "overlaps
-    /// rules[1]").
-    pub fn parse(&self) -> Result<Vec<AvailabilityRule>, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let Some(inputs) = self.rules.as_deref() else {
-            errors.add("rules", "is required");
-            return Err(errors);
-        };
-        if inputs.len() > MAX_RULES {
-            errors.add("rules", format!("must hold at most {MAX_RULES} rules"));
-            return Err(errors);
-        }
-        let mut parsed: Vec<(usize, AvailabilityRule)> = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.iter().enumerate() {
-            let Some(rule) = input.parse(i, &mut errors) else {
-                continue;
-            };
-            if let Some((other, _)) = parsed.iter().find(|(_, r)| {
-                r.weekday == rule.weekday && r.start < rule.end && rule.start < r.end
-            }) {
-                errors.add(format!("rules[{i}]"), format!("overlaps rules[{other}]"));
-            } else {
-                parsed.push((i, rule));
-            }
-        }
-        errors.into_result()?;
-        let mut rules: Vec<AvailabilityRule> = parsed.into_iter().map(|(_, r)| r).collect();
-        rules.sort_by_key(AvailabilityRule::sort_key);
-        Ok(rules)
-    }
-}
-
-impl RuleInput {
-    fn parse(&self, i: usize, errors: &mut ValidationErrors) -> Option<AvailabilityRule> {
-        let field = |name: &str, raw: Option<&str>, errors: &mut ValidationErrors| {
-            let field = format!("rules[{i}].{name}");
-            match raw {
-                Some(raw) => errors.check(&field, parse_hhmm(raw)),
-                None => {
-                    errors.add(field, "is required");
-                    None
-                }
-            }
-        };
-        let weekday = match self.weekday.as_deref() {
-            Some(raw) => errors.check(
-                &format!("rules[{i}].weekday"),
-                raw.parse::<Weekday>().map_err(|_| {
-                    "must be one of monday, tuesday, wednesday, thursday, friday, saturday, sunday"
-                }),
-            ),
-            None => {
-                errors.add(format!("rules[{i}].weekday"), "is required");
-                None
-            }
-        };
-        let start = field("start", self.start.as_deref(), errors);
-        let end = field("end", self.end.as_deref(), errors);
-        let (weekday, start, end) = (weekday?, start?, end?);
-        let rule = AvailabilityRule::new(weekday, start, end);
-        if rule.is_none() {
-            errors.add(format!("rules[{i}].end"), "must be after start");
-        }
-        rule
-    }
+/// Sorts rules as they are stored and shown: by weekday (Monday first), then start.
+pub fn sort_rules(rules: &mut [AvailabilityRule]) {
+    rules.sort_by_key(AvailabilityRule::sort_key);
 }

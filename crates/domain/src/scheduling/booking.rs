@@ -4,15 +4,15 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::access::{Action, Actor};
+use crate::access::{Action, Actor, Basis};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::identity::{Role, active_doctor};
 use crate::kernel::RepositoryError;
 use crate::notifications::{NotificationKind, publish_committed};
 use crate::patients::{CareTeamMember, MembershipId};
 use crate::scheduling::{
-    Appointment, AppointmentId, AppointmentInput, AppointmentStatus, BookError, Booking, Interval,
-    MAX_APPOINTMENT_MINUTES, PATIENT_CANCEL_NOTICE, Reschedule, RescheduleInput, Schedule,
+    Appointment, AppointmentId, AppointmentStatus, BookError, Booking, BookingRequest, Interval,
+    MAX_APPOINTMENT_MINUTES, PATIENT_CANCEL_NOTICE, Reschedule, RescheduleRequest, Schedule,
     StatusChangeError, check_bookable,
 };
 
@@ -37,17 +37,16 @@ impl AppointmentService {
     ///
     /// # Errors
     /// `Forbidden` (the role never books; a doctor booking for another doctor; a doctor seeing
-    /// the patient only by emergency access), `Invalid` (the input; the doctor is not an active
+    /// the patient only by emergency access), `Invalid` (field `doctor_id`: not an active
     /// doctor), `NotFound` (no such patient, or not one the caller may book for),
     /// `Unavailable`, `Conflicts` (every active appointment in the way), `Internal` (also when
     /// the doctor's schedule kept changing).
     pub async fn book_appointment(
         &self,
         actor: &Actor,
-        input: &AppointmentInput,
+        request: BookingRequest,
     ) -> Result<Appointment, AppointmentError> {
         self.check_may_book(actor).await?;
-        let request = input.parse()?;
         let doctor =
             active_doctor::<AppointmentError>(self.users.as_ref(), request.doctor_id, "doctor_id")
                 .await?;
@@ -152,25 +151,19 @@ impl AppointmentService {
     ///
     /// # Errors
     /// `Forbidden`, `AppointmentNotFound`, `AppointmentChange(TooLate)`, `NotReschedulable`,
-    /// `Invalid`, `Unavailable`, `Conflicts`, `Stale`, `Internal`.
+    /// `Invalid` (field `end`, see [`RescheduleRequest::interval`]), `Unavailable`,
+    /// `Conflicts`, `Stale`, `Internal`.
     pub async fn reschedule_appointment(
         &self,
         actor: &Actor,
         id: AppointmentId,
-        input: &RescheduleInput,
+        request: RescheduleRequest,
     ) -> Result<Appointment, AppointmentError> {
         let action = AuditAction::AppointmentReschedule;
-        let (mut appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let (mut appointment, basis, now) = self.reschedulable(actor, id).await?;
         let patient_id = appointment.patient_id;
-        let now = self.gate.now();
-        if actor.role() == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
-            return Err(StatusChangeError::TooLate.into());
-        }
-        if appointment.status != AppointmentStatus::Booked {
-            return Err(AppointmentError::NotReschedulable(appointment.status));
-        }
         let from = appointment.interval();
-        let to = input.parse(from)?;
+        let to = request.interval(from)?;
         let account = self.patient_account(patient_id).await?;
         let verb = format!(
             "rescheduled to {} by {}",
@@ -223,6 +216,41 @@ impl AppointmentService {
         appointment.end = to.end;
         appointment.updated_at = now;
         Ok(appointment)
+    }
+
+    /// Whether the actor may move the appointment now, whatever the new time: the refusals
+    /// [`AppointmentService::reschedule_appointment`] gives before it looks at the time asked
+    /// for, audited as it audits them. Asked before an invalid new time is answered.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `AppointmentChange(TooLate)`, `NotReschedulable`,
+    /// `Internal`.
+    pub async fn check_reschedulable(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<(), AppointmentError> {
+        self.reschedulable(actor, id).await.map(|_| ())
+    }
+
+    /// The appointment, the basis the actor sees it on, and now, if the actor may move it now:
+    /// it is booked, and a patient moves it no later than [`PATIENT_CANCEL_NOTICE`] before it
+    /// starts.
+    async fn reschedulable(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+    ) -> Result<(Appointment, Basis, OffsetDateTime), AppointmentError> {
+        let action = AuditAction::AppointmentReschedule;
+        let (appointment, basis) = self.see_appointment(actor, id, action).await?;
+        let now = self.gate.now();
+        if actor.role() == Role::Patient && now > appointment.start - PATIENT_CANCEL_NOTICE {
+            return Err(StatusChangeError::TooLate.into());
+        }
+        if appointment.status != AppointmentStatus::Booked {
+            return Err(AppointmentError::NotReschedulable(appointment.status));
+        }
+        Ok((appointment, basis, now))
     }
 
     /// `slot` checked against the doctor's schedule as of `now`, in the clinic's time zone.

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::identity::{FullName, UserId};
-use crate::kernel::{Text, TextError, ValidationErrors};
+use crate::kernel::{Text, TextError};
 
 /// The appointment length of a doctor who never set one, in minutes.
 pub const DEFAULT_APPOINTMENT_MINUTES: u16 = 30;
@@ -76,104 +76,42 @@ impl DoctorProfile {
     }
 }
 
-/// A profile as a client writes it: the whole profile (PUT).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ProfileInput {
-    /// Up to 10 distinct specializations (case-insensitively), each 1 to 80 characters; `[]`
-    /// for none.
-    #[cfg_attr(feature = "openapi", schema(example = json!(["Cardiology"])))]
-    pub specializations: Option<Vec<String>>,
-    /// Up to 2,000 characters; absent or null for none.
-    #[serde(default)]
-    pub bio: Option<String>,
-    /// 5 to 480.
-    #[cfg_attr(feature = "openapi", schema(example = 30))]
-    pub appointment_minutes: Option<u16>,
-}
-
-/// A validated profile, replacing the stored one.
+/// A profile replacing the stored one, every field valid: at most [`MAX_SPECIALIZATIONS`]
+/// specializations, no two with the same [`Specialization::key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileUpdate {
     pub specializations: Vec<Specialization>,
     pub bio: Option<Text>,
+    /// See [`parse_appointment_minutes`].
     pub appointment_minutes: u16,
 }
 
-impl ProfileInput {
-    /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field (`specializations[2]` for one
-    /// item).
-    pub fn parse(&self) -> Result<ProfileUpdate, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let specializations = match self.specializations.as_deref() {
-            None => {
-                errors.add("specializations", "is required");
-                None
-            }
-            Some(raw) if raw.len() > MAX_SPECIALIZATIONS => {
-                errors.add(
-                    "specializations",
-                    format!("must hold at most {MAX_SPECIALIZATIONS} specializations"),
-                );
-                None
-            }
-            Some(raw) => parse_specializations(raw, &mut errors),
-        };
-        let bio = match self.bio.as_deref() {
-            Some(raw) => errors
-                .check("bio", Text::multiline(raw, MAX_BIO_CHARS))
-                .map(Some),
-            None => Some(None),
-        };
-        let appointment_minutes = match self.appointment_minutes {
-            Some(m) if (MIN_APPOINTMENT_MINUTES..=MAX_APPOINTMENT_MINUTES).contains(&m) => Some(m),
-            Some(_) => {
-                errors.add(
-                    "appointment_minutes",
-                    format!(
-                        "must be between {MIN_APPOINTMENT_MINUTES} and {MAX_APPOINTMENT_MINUTES}"
-                    ),
-                );
-                None
-            }
-            None => {
-                errors.add("appointment_minutes", "is required");
-                None
-            }
-        };
-        match (specializations, bio, appointment_minutes) {
-            (Some(specializations), Some(bio), Some(appointment_minutes)) if errors.is_empty() => {
-                Ok(ProfileUpdate {
-                    specializations,
-                    bio,
-                    appointment_minutes,
-                })
-            }
-            _ => Err(errors),
-        }
-    }
+/// A biography: 1 to [`MAX_BIO_CHARS`] characters.
+///
+/// # Errors
+/// The rule the text breaks.
+pub fn parse_bio(raw: &str) -> Result<Text, TextError> {
+    Text::multiline(raw, MAX_BIO_CHARS)
 }
 
-/// Each specialization parsed, a repeated one (same key) refused by naming the first.
-fn parse_specializations(
-    raw: &[String],
-    errors: &mut ValidationErrors,
-) -> Option<Vec<Specialization>> {
-    let before = errors.errors().len();
-    let mut parsed: Vec<(usize, Specialization)> = Vec::with_capacity(raw.len());
-    for (i, item) in raw.iter().enumerate() {
-        let field = format!("specializations[{i}]");
-        let Some(specialization) = errors.check(&field, Specialization::parse(item)) else {
-            continue;
-        };
-        let key = specialization.key();
-        if let Some((first, _)) = parsed.iter().find(|(_, s)| s.key() == key) {
-            errors.add(field, format!("repeats specializations[{first}]"));
-        } else {
-            parsed.push((i, specialization));
-        }
+/// An appointment length outside the bounds a doctor may set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "must be between {} and {}",
+    MIN_APPOINTMENT_MINUTES,
+    MAX_APPOINTMENT_MINUTES
+)]
+pub struct AppointmentMinutesError;
+
+/// An appointment length a doctor may set: [`MIN_APPOINTMENT_MINUTES`] to
+/// [`MAX_APPOINTMENT_MINUTES`].
+///
+/// # Errors
+/// [`AppointmentMinutesError`].
+pub fn parse_appointment_minutes(minutes: u16) -> Result<u16, AppointmentMinutesError> {
+    if (MIN_APPOINTMENT_MINUTES..=MAX_APPOINTMENT_MINUTES).contains(&minutes) {
+        Ok(minutes)
+    } else {
+        Err(AppointmentMinutesError)
     }
-    (errors.errors().len() == before).then(|| parsed.into_iter().map(|(_, s)| s).collect())
 }

@@ -11,9 +11,9 @@ use crate::access::{Action, Actor, Relationship};
 use crate::identity::UserId;
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::scheduling::{
-    AppointmentRepository, AvailabilityInput, AvailabilityRule, Conflict, DoctorProfile, Interval,
-    MAX_SLOT_RANGE, ProfileInput, ScheduleRepository, TimeOff, TimeOffError, TimeOffId,
-    TimeOffInput, free_slots,
+    AppointmentRepository, AvailabilityRule, Conflict, DoctorProfile, Interval, MAX_SLOT_RANGE,
+    NewTimeOff, ProfileUpdate, ScheduleRepository, TimeOff, TimeOffError, TimeOffId, free_slots,
+    sort_rules,
 };
 
 /// Why a scheduling operation failed.
@@ -96,6 +96,12 @@ impl ScheduleService {
         &self.time_zone
     }
 
+    /// Now, on the clock the service dates changes by: new time off is checked against it
+    /// (see [`check_time_off_span`](crate::scheduling::check_time_off_span)).
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
     /// Active doctors, by id, optionally only those with a specialization matching
     /// `specialization` (case-insensitive).
     ///
@@ -126,6 +132,21 @@ impl ScheduleService {
             .profile(doctor_id)
             .await?
             .ok_or(ScheduleError::DoctorNotFound)
+    }
+
+    /// Whether `doctor_id` is an active doctor's: the one refusal (404) the changes of a
+    /// doctor's profile and schedule give, after [`ScheduleService::check_profile_editor`] or
+    /// [`ScheduleService::check_schedule_editor`], before they look at what was asked. Asked
+    /// before an invalid request is answered.
+    ///
+    /// # Errors
+    /// `DoctorNotFound`, `Internal`.
+    pub async fn check_doctor(
+        &self,
+        actor: &Actor,
+        doctor_id: UserId,
+    ) -> Result<(), ScheduleError> {
+        self.doctor_profile(actor, doctor_id).await.map(|_| ())
     }
 
     /// Whether the access policy lets the actor edit the doctor's profile: the doctor themself
@@ -166,16 +187,15 @@ impl ScheduleService {
     /// Replaces the doctor's specializations, biography and appointment length.
     ///
     /// # Errors
-    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Internal`.
+    /// `Forbidden`, `DoctorNotFound`, `Internal`.
     pub async fn update_doctor_profile(
         &self,
         actor: &Actor,
         doctor_id: UserId,
-        input: &ProfileInput,
+        update: ProfileUpdate,
     ) -> Result<DoctorProfile, ScheduleError> {
         self.check_profile_editor(actor, doctor_id)?;
         let current = self.doctor_profile(actor, doctor_id).await?;
-        let update = input.parse()?;
         let now = self.clock.now();
         self.schedules.save_profile(doctor_id, &update, now).await?;
         Ok(DoctorProfile {
@@ -211,19 +231,21 @@ impl ScheduleService {
         })
     }
 
-    /// Replaces the doctor's weekly rules; returns them as stored (sorted).
+    /// Replaces the doctor's weekly rules (at most [`MAX_RULES`](crate::scheduling::MAX_RULES),
+    /// none overlapping another); returns them as stored, sorted by weekday (Monday first),
+    /// then start.
     ///
     /// # Errors
-    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Internal`.
+    /// `Forbidden`, `DoctorNotFound`, `Internal`.
     pub async fn replace_availability(
         &self,
         actor: &Actor,
         doctor_id: UserId,
-        input: &AvailabilityInput,
+        mut rules: Vec<AvailabilityRule>,
     ) -> Result<Vec<AvailabilityRule>, ScheduleError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
-        let rules = input.parse()?;
+        sort_rules(&mut rules);
         let now = self.clock.now();
         self.schedules.replace_rules(doctor_id, &rules, now).await?;
         Ok(rules)
@@ -232,18 +254,17 @@ impl ScheduleService {
     /// Adds time off, unless appointments are booked then.
     ///
     /// # Errors
-    /// `Forbidden`, `DoctorNotFound`, `Invalid`, `Conflicts` (every active appointment in the
-    /// way), `Internal`.
+    /// `Forbidden`, `DoctorNotFound`, `Conflicts` (every active appointment in the way),
+    /// `Internal`.
     pub async fn add_time_off(
         &self,
         actor: &Actor,
         doctor_id: UserId,
-        input: &TimeOffInput,
+        new: NewTimeOff,
     ) -> Result<TimeOff, ScheduleError> {
         self.check_schedule_editor(actor, doctor_id)?;
         self.doctor_profile(actor, doctor_id).await?;
         let now = self.clock.now();
-        let new = input.parse(now)?;
         let time_off = TimeOff {
             id: TimeOffId::generate(),
             doctor_id,

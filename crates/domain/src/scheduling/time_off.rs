@@ -1,12 +1,10 @@
 //! Time off: periods a doctor does not work, whatever their weekly rules say.
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::identity::UserId;
-use crate::kernel::{RepositoryError, Text, ValidationErrors, time_ordered_id};
+use crate::kernel::{RepositoryError, Text, TextError, time_ordered_id};
 use crate::scheduling::Conflict;
-use crate::scheduling::parse_instant;
 
 /// The longest time-off reason, in characters.
 pub const MAX_TIME_OFF_REASON_CHARS: usize = 500;
@@ -31,23 +29,8 @@ pub struct TimeOff {
     pub created_at: OffsetDateTime,
 }
 
-/// Time off as a client writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct TimeOffInput {
-    /// RFC 3339.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime, example = "2027-03-29T00:00:00+02:00"))]
-    pub start: Option<String>,
-    /// RFC 3339; after `start`, in the future, at most 366 days after `start`.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime, example = "2027-04-03T00:00:00+02:00"))]
-    pub end: Option<String>,
-    /// Up to 500 characters.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// Validated time off, before it is attributed and stored.
+/// Time off to add, every field valid, before it is attributed and stored: `end` passed
+/// [`check_time_off_span`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTimeOff {
     pub start: OffsetDateTime,
@@ -55,56 +38,44 @@ pub struct NewTimeOff {
     pub reason: Option<Text>,
 }
 
-impl TimeOffInput {
-    /// # Errors
-    /// [`ValidationErrors`] listing each missing or invalid field; `end` must be after `start`,
-    /// after `now` and at most [`MAX_TIME_OFF`] after `start`.
-    pub fn parse(&self, now: OffsetDateTime) -> Result<NewTimeOff, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let start = required_instant("start", self.start.as_deref(), &mut errors);
-        let end = required_instant("end", self.end.as_deref(), &mut errors);
-        let reason = match self.reason.as_deref() {
-            Some(raw) => errors
-                .check("reason", Text::multiline(raw, MAX_TIME_OFF_REASON_CHARS))
-                .map(Some),
-            None => Some(None),
-        };
-        if let (Some(start), Some(end)) = (start, end) {
-            if end <= start {
-                errors.add("end", "must be after start");
-            } else if end <= now {
-                errors.add("end", "is in the past");
-            } else if end - start > MAX_TIME_OFF {
-                errors.add(
-                    "end",
-                    format!(
-                        "must be at most {} days after start",
-                        MAX_TIME_OFF.whole_days()
-                    ),
-                );
-            }
-        }
-        match (start, end, reason) {
-            (Some(start), Some(end), Some(reason)) if errors.is_empty() => {
-                Ok(NewTimeOff { start, end, reason })
-            }
-            _ => Err(errors),
-        }
-    }
+/// Why time off is taken: 1 to [`MAX_TIME_OFF_REASON_CHARS`] characters.
+///
+/// # Errors
+/// The rule the text breaks.
+pub fn parse_time_off_reason(raw: &str) -> Result<Text, TextError> {
+    Text::multiline(raw, MAX_TIME_OFF_REASON_CHARS)
 }
 
-/// A required RFC 3339 instant.
-fn required_instant(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut ValidationErrors,
-) -> Option<OffsetDateTime> {
-    match raw {
-        Some(raw) => errors.check(field, parse_instant(raw)),
-        None => {
-            errors.add(field, "is required");
-            None
-        }
+/// What is wrong with the end of time off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeOffSpanError {
+    #[error("must be after start")]
+    NotAfterStart,
+    #[error("is in the past")]
+    Past,
+    #[error("must be at most {} days after start", MAX_TIME_OFF.whole_days())]
+    TooLong,
+}
+
+/// Whether time off may run from `start` to `end` as of `now`: `end` after `start`, after
+/// `now`, and at most [`MAX_TIME_OFF`] after `start` (checked in this order). It may have
+/// started already.
+///
+/// # Errors
+/// [`TimeOffSpanError`], a message for field `end`.
+pub fn check_time_off_span(
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), TimeOffSpanError> {
+    if end <= start {
+        Err(TimeOffSpanError::NotAfterStart)
+    } else if end <= now {
+        Err(TimeOffSpanError::Past)
+    } else if end - start > MAX_TIME_OFF {
+        Err(TimeOffSpanError::TooLong)
+    } else {
+        Ok(())
     }
 }
 

@@ -1,10 +1,12 @@
 //! The shapes of scheduling as the API shows it: doctors' profiles, weekly availability, time
-//! off, free slots, appointments and their history.
+//! off, free slots, appointments and their history. The bodies clients send are in [`inputs`].
 //!
 //! Times of appointments, slots and time off are RFC 3339 at the clinic's UTC offset for that
 //! instant (`2027-03-29T09:00:00+02:00` in Paris in summer), so that a reader sees the clinic's
 //! wall clock; the records' own timestamps (`created_at`...) stay in UTC as everywhere else.
 //! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
+
+pub mod inputs;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -17,7 +19,7 @@ use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{
     Appointment, AppointmentStatus, AvailabilityRule, DoctorProfile, HistoryChange, HistoryEntry,
-    Interval, TimeOff, from_timestamp, is_schedulable, to_timestamp,
+    Interval, TimeOff, Weekday, from_timestamp, is_schedulable, to_timestamp,
 };
 
 fn text(value: Option<&Text>) -> Option<String> {
@@ -128,7 +130,7 @@ pub struct AvailabilityView {
     #[schema(example = "Europe/Paris")]
     pub time_zone: String,
     /// By weekday (Monday first), then start.
-    pub rules: Vec<AvailabilityRule>,
+    pub rules: Vec<RuleView>,
     /// Time off not yet over, by start.
     pub time_off: Vec<TimeOffView>,
 }
@@ -137,7 +139,7 @@ impl AvailabilityView {
     pub fn new(rules: &[AvailabilityRule], time_off: &[TimeOff], tz: &TimeZone) -> Self {
         Self {
             time_zone: zone_name(tz),
-            rules: rules.to_vec(),
+            rules: rules.iter().map(RuleView::from).collect(),
             time_off: time_off.iter().map(|t| TimeOffView::new(t, tz)).collect(),
         }
     }
@@ -150,14 +152,39 @@ pub struct RulesView {
     #[schema(example = "Europe/Paris")]
     pub time_zone: String,
     /// By weekday (Monday first), then start.
-    pub rules: Vec<AvailabilityRule>,
+    pub rules: Vec<RuleView>,
+}
+
+/// One weekly availability rule: the doctor works on `weekday` from `start` to `end`, local
+/// time in the clinic's time zone. `start < end`, both on whole minutes.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AvailabilityRule)]
+pub struct RuleView {
+    #[schema(value_type = enums::Weekday)]
+    pub weekday: Weekday,
+    /// `HH:MM`, 24-hour.
+    #[schema(example = "09:00")]
+    pub start: String,
+    /// `HH:MM`, 24-hour; after `start`.
+    #[schema(example = "17:00")]
+    pub end: String,
+}
+
+impl From<&AvailabilityRule> for RuleView {
+    fn from(rule: &AvailabilityRule) -> Self {
+        Self {
+            weekday: rule.weekday,
+            start: rule.start_hhmm(),
+            end: rule.end_hhmm(),
+        }
+    }
 }
 
 impl RulesView {
     pub fn new(rules: &[AvailabilityRule], tz: &TimeZone) -> Self {
         Self {
             time_zone: zone_name(tz),
-            rules: rules.to_vec(),
+            rules: rules.iter().map(RuleView::from).collect(),
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! A caller is refused before what they sent is looked at: booking checks the caller's role
 //! before the body is read; on an appointment, a body that does not parse is answered with the
-//! refusal the use case gives the caller, if any (the use case is asked with an empty input,
-//! which it refuses or finds invalid before it changes anything), and only then as malformed.
+//! refusal the domain gives the caller, if any, and only then as malformed. A body is converted
+//! here into what the use case takes; its invalid fields are answered likewise, after the
+//! refusals the use case gives before it looks at what was asked (for a new time, also a
+//! patient too late and an appointment no longer booked).
 //! Times are shown at the clinic's offset; conflicts list every appointment in the way.
 
 use actix_web::http::header;
@@ -17,17 +19,18 @@ use carehub_domain::identity::UserId;
 use carehub_domain::patients::PatientId;
 use carehub_domain::scheduling::NewVisitNote;
 use carehub_domain::scheduling::{
-    AppointmentFilter, AppointmentId, AppointmentInput, AppointmentStatus, RescheduleInput,
-    StatusInput,
+    AppointmentFilter, AppointmentId, AppointmentStatus, BookingRequest, RescheduleRequest,
+    StatusChange,
 };
 use uuid::Uuid;
 
 use crate::api::enums;
 use crate::api::medical_input::NoteInput;
 use crate::api::records::NoteView;
+use crate::api::scheduling::inputs::{AppointmentInput, RescheduleInput, StatusInput};
 use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::api::{ListPage, PageQuery, rules};
-use crate::extract::{Caller, RawJson, parse_query, path_uuid};
+use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::problem::{ApiError, Problem};
 use crate::routes::doctors::query_instant;
 use crate::startup::AppState;
@@ -136,9 +139,10 @@ pub async fn book_appointment(
         .await
         .map_err(|e| ApiError::from_appointment(e, tz))?;
     let input: AppointmentInput = body.parse()?;
+    let request = BookingRequest::try_from(input)?;
     let appointment = state
         .appointments
-        .book_appointment(&actor, &input)
+        .book_appointment(&actor, request)
         .await
         .map_err(|e| ApiError::from_appointment(e, tz))?;
     Ok(HttpResponse::Created()
@@ -263,9 +267,14 @@ pub async fn reschedule_appointment(
     let input: RescheduleInput = body
         .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
         .await?;
+    let check = state.appointments.check_reschedulable(&actor, id);
+    let request = valid_unless_refused(RescheduleRequest::try_from(input), async {
+        check.await.map_err(|e| ApiError::from_appointment(e, tz))
+    })
+    .await?;
     let appointment = state
         .appointments
-        .reschedule_appointment(&actor, id, &input)
+        .reschedule_appointment(&actor, id, request)
         .await
         .map_err(|e| ApiError::from_appointment(e, tz))?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(&appointment, tz)))
@@ -307,9 +316,16 @@ pub async fn change_status(
     let input: StatusInput = body
         .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
         .await?;
+    let check = state
+        .appointments
+        .check_access(&actor, id, AuditAction::AppointmentStatus);
+    let change = valid_unless_refused(StatusChange::try_from(input), async {
+        check.await.map_err(|e| ApiError::from_appointment(e, tz))
+    })
+    .await?;
     let appointment = state
         .appointments
-        .change_appointment_status(&actor, id, &input)
+        .change_appointment_status(&actor, id, change)
         .await?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(
         &appointment,

@@ -2,7 +2,9 @@
 //!
 //! Anyone signed in reads them (they are not patient data, so reads are not audited). Changes
 //! are for the doctor themself and the staff who keep their diary: a caller who may not make
-//! one is refused before the body is read, whatever they sent.
+//! one is refused before the body is read, whatever they sent. A body is converted into what
+//! the use case takes here; its invalid fields are listed only once the doctor is known to
+//! exist.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
@@ -11,14 +13,15 @@ use time::{Duration, OffsetDateTime};
 use utoipa::IntoParams;
 
 use carehub_domain::identity::UserId;
-use carehub_domain::scheduling::{AvailabilityInput, ProfileInput, TimeOffId, TimeOffInput};
+use carehub_domain::scheduling::{AvailabilityRule, ProfileUpdate, TimeOffId};
 
+use crate::api::scheduling::inputs::{AvailabilityInput, ProfileInput, TimeOffInput};
 use crate::api::scheduling::{
     AvailabilityView, DoctorProfileView, RulesView, SlotView, SlotsView, TimeOffView,
     parse_instant, zone_name,
 };
 use crate::api::{ListPage, PageQuery, rules};
-use crate::extract::{Caller, RawJson, parse_query, path_uuid};
+use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::problem::{ApiError, Problem};
 use crate::startup::AppState;
 
@@ -157,9 +160,14 @@ pub async fn put_profile(
     let id = doctor_id(&id)?;
     state.schedules.check_profile_editor(&actor, id)?;
     let input: ProfileInput = body.parse()?;
+    let update = valid_unless_refused(
+        ProfileUpdate::try_from(input),
+        state.schedules.check_doctor(&actor, id),
+    )
+    .await?;
     let profile = state
         .schedules
-        .update_doctor_profile(&actor, id, &input)
+        .update_doctor_profile(&actor, id, update)
         .await?;
     Ok(HttpResponse::Ok().json(DoctorProfileView::from(profile)))
 }
@@ -220,9 +228,14 @@ pub async fn put_availability(
     let id = doctor_id(&id)?;
     state.schedules.check_schedule_editor(&actor, id)?;
     let input: AvailabilityInput = body.parse()?;
+    let rules = valid_unless_refused(
+        Vec::<AvailabilityRule>::try_from(input),
+        state.schedules.check_doctor(&actor, id),
+    )
+    .await?;
     let rules = state
         .schedules
-        .replace_availability(&actor, id, &input)
+        .replace_availability(&actor, id, rules)
         .await?;
     Ok(HttpResponse::Ok().json(RulesView::new(&rules, state.schedules.clinic_time_zone())))
 }
@@ -257,10 +270,15 @@ pub async fn add_time_off(
     let id = doctor_id(&id)?;
     state.schedules.check_schedule_editor(&actor, id)?;
     let input: TimeOffInput = body.parse()?;
+    let new_time_off = valid_unless_refused(
+        input.into_new_time_off(state.schedules.now()),
+        state.schedules.check_doctor(&actor, id),
+    )
+    .await?;
     let tz = state.schedules.clinic_time_zone();
     let time_off = state
         .schedules
-        .add_time_off(&actor, id, &input)
+        .add_time_off(&actor, id, new_time_off)
         .await
         .map_err(|e| ApiError::from_schedule(e, tz))?;
     Ok(HttpResponse::Created()

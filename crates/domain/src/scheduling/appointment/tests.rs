@@ -167,16 +167,6 @@ fn a_patient_cancels_until_two_hours_before_the_start() {
     );
 }
 
-fn booking_input() -> AppointmentInput {
-    AppointmentInput {
-        doctor_id: Some(Uuid::now_v7()),
-        patient_id: Some(Uuid::now_v7()),
-        start: Some("2026-11-24T09:00:00+01:00".into()),
-        end: None,
-        reason: Some("  Persistent cough \n".into()),
-    }
-}
-
 fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
     errors
         .errors()
@@ -186,101 +176,43 @@ fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
 }
 
 #[test]
-fn a_booking_needs_a_doctor_a_patient_a_start_and_a_reason() {
-    let input = booking_input();
-    let request = input.parse().expect("valid");
-    assert_eq!(request.start, datetime!(2026-11-24 08:00 UTC));
-    assert_eq!(request.start.offset(), time::UtcOffset::UTC, "kept in UTC");
-    assert_eq!(request.end, None, "the doctor's length applies");
-    assert_eq!(request.reason.as_str(), "Persistent cough");
-    assert_eq!(request.doctor_id.as_uuid(), &input.doctor_id.expect("set"));
+fn appointment_times_are_on_a_whole_minute_and_at_most_eight_hours_long() {
     assert_eq!(
-        request.patient_id.as_uuid(),
-        &input.patient_id.expect("set")
+        parse_minute(" 2026-11-24T09:00:00+01:00 "),
+        Ok(datetime!(2026-11-24 08:00 UTC))
     );
-
-    let errors = AppointmentInput::default().parse().expect_err("empty");
-    assert_eq!(
-        fields(&errors),
-        [
-            ("doctor_id", "is required"),
-            ("patient_id", "is required"),
-            ("start", "is required"),
-            ("reason", "is required"),
-        ]
-    );
-    let errors = AppointmentInput {
-        reason: Some("x".repeat(MAX_APPOINTMENT_REASON_CHARS + 1)),
-        ..booking_input()
-    }
-    .parse()
-    .expect_err("too long");
-    assert_eq!(fields(&errors)[0].0, "reason");
-}
-
-#[test]
-fn booked_times_are_rfc_3339_on_a_whole_minute_and_at_most_eight_hours_long() {
-    let with = |start: &str, end: Option<&str>| {
-        AppointmentInput {
-            start: Some(start.into()),
-            end: end.map(Into::into),
-            ..booking_input()
-        }
-        .parse()
-    };
-    let request = with("2026-11-24T09:00:00Z", Some("2026-11-24T09:45:00Z")).expect("valid");
-    assert_eq!(request.end, Some(datetime!(2026-11-24 09:45 UTC)));
-    let longest = with("2026-11-24T09:00:00Z", Some("2026-11-24T17:00:00Z"));
-    assert!(longest.is_ok(), "480 minutes");
-
-    for (start, end, field, message) in [
-        ("tomorrow", None, "start", None),
-        ("2026-11-24 09:00", None, "start", None),
+    for (raw, message) in [
         (
-            "2026-11-24T09:00:30Z",
-            None,
-            "start",
-            Some("must be on a whole minute"),
+            "2026-11-24 09:00",
+            "must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00",
         ),
+        ("2026-11-24T09:00:30Z", "must be on a whole minute"),
+        ("2026-11-24T09:00:00.5Z", "must be on a whole minute"),
         (
-            "2026-11-24T09:00:00.5Z",
-            None,
-            "start",
-            Some("must be on a whole minute"),
-        ),
-        (
-            "2026-11-24T09:00:00Z",
-            Some("2026-11-24T09:10:01Z"),
-            "end",
-            Some("must be on a whole minute"),
-        ),
-        (
-            "2026-11-24T09:00:00Z",
-            Some("2026-11-24T09:00:00Z"),
-            "end",
-            Some("must be after start"),
-        ),
-        (
-            "2026-11-24T09:00:00Z",
-            Some("2026-11-24T10:00:00+02:00"),
-            "end",
-            Some("must be after start"),
-        ),
-        (
-            "2026-11-24T09:00:00Z",
-            Some("2026-11-24T17:01:00Z"),
-            "end",
-            Some("at most 480 minutes after start"),
+            "9999-12-31T23:59:00Z",
+            "must be between the years 1900 and 9000",
         ),
     ] {
-        let errors = with(start, end).expect_err(start);
-        let found = fields(&errors);
-        assert_eq!(found.len(), 1, "{start} {end:?}: {found:?}");
-        assert_eq!(found[0].0, field, "{start} {end:?}");
-        if let Some(message) = message {
-            assert_eq!(found[0].1, message, "{start} {end:?}");
-        }
+        assert_eq!(parse_minute(raw), Err(message), "{raw}");
     }
+
+    let start = datetime!(2026-11-24 09:00 UTC);
+    let length = |minutes: i64| check_appointment_length(start, start + Duration::minutes(minutes));
+    assert_eq!(length(1), Ok(()));
+    assert_eq!(length(480), Ok(()), "the longest appointment");
+    assert_eq!(length(481), Err(AppointmentLengthError::TooLong));
+    assert_eq!(length(0), Err(AppointmentLengthError::NotAfterStart));
+    assert_eq!(length(-60), Err(AppointmentLengthError::NotAfterStart));
+    assert_eq!(
+        AppointmentLengthError::TooLong.to_string(),
+        "at most 480 minutes after start"
+    );
+    assert_eq!(
+        AppointmentLengthError::NotAfterStart.to_string(),
+        "must be after start"
+    );
+    assert!(parse_appointment_reason(&"x".repeat(MAX_APPOINTMENT_REASON_CHARS)).is_ok());
+    assert!(parse_appointment_reason(&"x".repeat(MAX_APPOINTMENT_REASON_CHARS + 1)).is_err());
 }
 
 #[test]
@@ -289,11 +221,11 @@ fn a_new_time_keeps_the_length_unless_an_end_is_given() {
         start: datetime!(2026-11-24 09:00 UTC),
         end: datetime!(2026-11-24 09:20 UTC),
     };
-    let moved = RescheduleInput {
-        start: Some("2026-11-25T11:00:00+01:00".into()),
+    let moved = RescheduleRequest {
+        start: datetime!(2026-11-25 10:00 UTC),
         end: None,
     }
-    .parse(current)
+    .interval(current)
     .expect("valid");
     assert_eq!(
         moved,
@@ -302,39 +234,31 @@ fn a_new_time_keeps_the_length_unless_an_end_is_given() {
             end: datetime!(2026-11-25 10:20 UTC),
         }
     );
-    let longer = RescheduleInput {
-        start: Some("2026-11-25T10:00:00Z".into()),
-        end: Some("2026-11-25T11:00:00Z".into()),
+    let longer = RescheduleRequest {
+        start: datetime!(2026-11-25 10:00 UTC),
+        end: Some(datetime!(2026-11-25 11:00 UTC)),
     }
-    .parse(current)
+    .interval(current)
     .expect("valid");
     assert_eq!(longer.end, datetime!(2026-11-25 11:00 UTC));
 
-    let errors = RescheduleInput::default()
-        .parse(current)
-        .expect_err("empty");
-    assert_eq!(fields(&errors), [("start", "is required")]);
-    let errors = RescheduleInput {
-        start: Some("2026-11-25T10:00:00Z".into()),
-        end: Some("2026-11-25T09:00:00Z".into()),
+    let errors = RescheduleRequest {
+        start: datetime!(2026-11-25 10:00 UTC),
+        end: Some(datetime!(2026-11-25 09:00 UTC)),
     }
-    .parse(current)
+    .interval(current)
     .expect_err("backwards");
     assert_eq!(fields(&errors), [("end", "must be after start")]);
-}
-
-#[test]
-fn a_status_change_names_a_known_status() {
-    let input = |status: Option<&str>| StatusInput {
-        status: status.map(Into::into),
-        reason: None,
-    };
-    assert_eq!(input(Some("checked_in")).parse_status(), Ok(S::CheckedIn));
-    for bad in [None, Some("done"), Some("Cancelled")] {
-        let errors = input(bad).parse_status().expect_err("invalid");
-        assert_eq!(fields(&errors).len(), 1, "{bad:?}");
-        assert_eq!(fields(&errors)[0].0, "status", "{bad:?}");
+    let errors = RescheduleRequest {
+        start: datetime!(2026-11-25 10:00 UTC),
+        end: Some(datetime!(2026-11-25 18:01 UTC)),
     }
+    .interval(current)
+    .expect_err("too long");
+    assert_eq!(
+        fields(&errors),
+        [("end", "at most 480 minutes after start")]
+    );
 }
 
 #[test]

@@ -20,11 +20,12 @@ use crate::kernel::Text;
 use crate::notifications::Notification;
 use crate::patients::{AppendNoteError, ClinicalNote, NoteKind, Patient};
 use crate::scheduling::{
-    AppointmentInput, BookError, Booking, Interval, Reschedule, RescheduleInput, Schedule,
-};
-use crate::scheduling::{
     AvailabilityRule, Conflict, ConflictWith, HistoryChange, NewVisitNote, ReasonError, TimeOff,
     TimeOffId, Unavailable, VisitNoteError, Weekday,
+};
+use crate::scheduling::{
+    BookError, Booking, BookingRequest, Interval, Reschedule, RescheduleRequest, Schedule,
+    parse_appointment_reason, parse_minute,
 };
 use crate::test_support::*;
 
@@ -213,13 +214,18 @@ fn with_time_off(mut schedule: Schedule, time_off: TimeOff) -> Schedule {
     schedule
 }
 
-fn booking_input(doctor_id: UserId, patient_id: PatientId, start: &str) -> AppointmentInput {
-    AppointmentInput {
-        doctor_id: Some(*doctor_id.as_uuid()),
-        patient_id: Some(*patient_id.as_uuid()),
-        start: Some(start.to_owned()),
+/// An instant on a whole minute, written RFC 3339.
+fn minute(raw: &str) -> OffsetDateTime {
+    parse_minute(raw).expect("an instant on a whole minute")
+}
+
+fn booking_input(doctor_id: UserId, patient_id: PatientId, start: &str) -> BookingRequest {
+    BookingRequest {
+        doctor_id,
+        patient_id,
+        start: minute(start),
         end: None,
-        reason: Some(REASON.to_owned()),
+        reason: parse_appointment_reason(REASON).expect("a reason"),
     }
 }
 
@@ -373,7 +379,7 @@ async fn laboratory_staff_and_administrators_may_not_book_and_are_refused_before
             PatientId::generate(),
             "2026-11-23T09:00:00Z",
         );
-        let result = service.book_appointment(&caller, &input).await;
+        let result = service.book_appointment(&caller, input).await;
         assert!(
             matches!(result, Err(AppointmentError::Forbidden)),
             "{role}: {result:?}"
@@ -401,33 +407,6 @@ async fn secretaries_doctors_and_patients_pass_the_booking_role_check_unaudited(
 }
 
 #[tokio::test]
-async fn an_invalid_booking_lists_every_violation_and_reads_nothing() {
-    let mut mocks = Mocks::new();
-    mocks.no_patient_lookup();
-    mocks.users.expect_find_by_id().never();
-    mocks.schedules.expect_schedule().never();
-    no_writes(&mut mocks);
-    mocks.nothing_audited();
-    let input = AppointmentInput {
-        doctor_id: None,
-        patient_id: None,
-        start: Some("next monday".into()),
-        end: Some("2026-11-23T09:30:30+01:00".into()),
-        reason: Some("   ".into()),
-    };
-
-    let result = mocks
-        .appointment_service()
-        .book_appointment(&actor(Role::Secretary), &input)
-        .await;
-
-    assert_eq!(
-        invalid_fields(result),
-        ["doctor_id", "patient_id", "start", "end", "reason"]
-    );
-}
-
-#[tokio::test]
 async fn the_doctor_booked_must_be_an_active_doctor() {
     let others = [
         Some(named_user("Bob Brown", Role::Doctor, UserStatus::Suspended)),
@@ -449,7 +428,7 @@ async fn the_doctor_booked_must_be_an_active_doctor() {
             .appointment_service()
             .book_appointment(
                 &actor(Role::Secretary),
-                &booking_input(id, PatientId::generate(), "2026-11-23T09:00:00+01:00"),
+                booking_input(id, PatientId::generate(), "2026-11-23T09:00:00+01:00"),
             )
             .await;
 
@@ -475,7 +454,7 @@ async fn a_doctor_books_only_with_themself_and_the_refusal_is_audited_with_the_p
         .appointment_service()
         .book_appointment(
             &doctor,
-            &booking_input(bob.id, people.patient.id, "2026-11-23T09:00:00+01:00"),
+            booking_input(bob.id, people.patient.id, "2026-11-23T09:00:00+01:00"),
         )
         .await;
 
@@ -513,7 +492,7 @@ async fn a_doctor_books_only_for_a_patient_of_their_care_team_and_every_refusal_
             .appointment_service()
             .book_appointment(
                 &doctor,
-                &booking_input(
+                booking_input(
                     people.alice.id,
                     people.patient.id,
                     "2026-11-23T09:00:00+01:00",
@@ -558,7 +537,7 @@ async fn a_patient_books_only_for_themself_and_is_told_another_record_does_not_e
             .appointment_service()
             .book_appointment(
                 &patient,
-                &booking_input(people.alice.id, other_record, "2026-11-23T09:00:00+01:00"),
+                booking_input(people.alice.id, other_record, "2026-11-23T09:00:00+01:00"),
             )
             .await;
 
@@ -590,7 +569,7 @@ async fn a_secretary_books_for_a_patient_that_does_not_exist_is_told_it_is_not_f
         .appointment_service()
         .book_appointment(
             &secretary,
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -629,7 +608,7 @@ async fn each_booker_books_on_their_basis_with_the_appointment_its_membership_an
             .appointment_service()
             .book_appointment(
                 &caller,
-                &booking_input(
+                booking_input(
                     people.alice.id,
                     people.patient.id,
                     "2026-11-23T09:00:00+01:00",
@@ -701,8 +680,8 @@ async fn the_end_defaults_to_the_doctors_appointment_length_and_an_explicit_end_
         booking(&mut mocks, &people, Who::Secretary, minutes);
         let booked = books(&mut mocks, vec![None]);
         let _published = mocks.publishes();
-        let input = AppointmentInput {
-            end: end.map(str::to_owned),
+        let input = BookingRequest {
+            end: end.map(minute),
             ..booking_input(
                 people.alice.id,
                 people.patient.id,
@@ -712,7 +691,7 @@ async fn the_end_defaults_to_the_doctors_appointment_length_and_an_explicit_end_
 
         let returned = mocks
             .appointment_service()
-            .book_appointment(&people.actor(Who::Secretary), &input)
+            .book_appointment(&people.actor(Who::Secretary), input)
             .await
             .expect("booked");
 
@@ -734,7 +713,7 @@ async fn the_doctors_schedule_is_read_around_the_whole_appointment() {
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -783,13 +762,13 @@ async fn refused_booking(
     schedule_reads(&mut mocks, vec![schedule(people.alice.id)]);
     no_writes(&mut mocks);
     mocks.nothing_audited();
-    let input = AppointmentInput {
-        end: end.map(str::to_owned),
+    let input = BookingRequest {
+        end: end.map(minute),
         ..booking_input(people.alice.id, people.patient.id, start)
     };
     mocks
         .appointment_service()
-        .book_appointment(&people.actor(Who::Secretary), &input)
+        .book_appointment(&people.actor(Who::Secretary), input)
         .await
 }
 
@@ -853,7 +832,7 @@ async fn the_same_instant_is_bookable_in_the_clinics_time_zone() {
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(people.alice.id, people.patient.id, "2026-11-23T08:30:00Z"),
+            booking_input(people.alice.id, people.patient.id, "2026-11-23T08:30:00Z"),
         )
         .await
         .expect("09:30 in Paris is inside office hours");
@@ -907,7 +886,7 @@ async fn conflicts_are_answered_with_every_one_and_the_allowed_attempt_is_audite
         .appointment_service()
         .book_appointment(
             &secretary,
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -961,7 +940,7 @@ async fn a_schedule_changed_while_booking_is_read_again_and_the_booking_retried(
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -1002,7 +981,7 @@ async fn a_schedule_that_keeps_changing_is_retried_three_times_then_an_internal_
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -1046,7 +1025,7 @@ async fn a_time_that_became_unavailable_when_the_schedule_was_read_again_is_refu
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -1079,7 +1058,7 @@ async fn nothing_is_published_when_the_booking_cannot_be_stored() {
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Secretary),
-            &booking_input(people.alice.id, people.patient.id, "2026-11-23T09:00:00Z"),
+            booking_input(people.alice.id, people.patient.id, "2026-11-23T09:00:00Z"),
         )
         .await;
 
@@ -1119,7 +1098,7 @@ async fn the_doctor_and_the_patients_account_are_told_of_a_booking_but_never_who
                 .appointment_service()
                 .book_appointment(
                     &caller,
-                    &booking_input(
+                    booking_input(
                         people.alice.id,
                         people.patient.id,
                         "2026-11-23T09:00:00+01:00",
@@ -1184,7 +1163,7 @@ async fn booking_titles_show_the_clinics_local_time_and_the_booker_but_never_the
             .appointment_service()
             .book_appointment(
                 &people.actor(who),
-                &booking_input(people.alice.id, people.patient.id, "2026-11-23T08:00:00Z"),
+                booking_input(people.alice.id, people.patient.id, "2026-11-23T08:00:00Z"),
             )
             .await
             .expect("booked");
@@ -1205,7 +1184,7 @@ async fn booking_titles_show_the_clinics_local_time_and_the_booker_but_never_the
         .appointment_service()
         .book_appointment(
             &people.actor(Who::Patient),
-            &booking_input(
+            booking_input(
                 people.alice.id,
                 people.patient.id,
                 "2026-11-23T09:00:00+01:00",
@@ -1830,9 +1809,9 @@ fn single_change(changed: &Changed) -> (StatusUpdate, AuditEvent, Vec<NewNotific
     changed[0].clone()
 }
 
-fn status_input(status: &str, reason: Option<&str>) -> StatusInput {
-    StatusInput {
-        status: Some(status.to_owned()),
+fn status_input(status: &str, reason: Option<&str>) -> StatusChange {
+    StatusChange {
+        to: status.parse().expect("a status"),
         reason: reason.map(str::to_owned),
     }
 }
@@ -1853,7 +1832,7 @@ async fn others_may_not_change_an_appointments_status_and_are_audited_with_its_p
             .change_appointment_status(
                 &caller,
                 appointment.id,
-                &status_input("cancelled", Some(CANCEL_REASON)),
+                status_input("cancelled", Some(CANCEL_REASON)),
             )
             .await;
 
@@ -1864,25 +1843,6 @@ async fn others_may_not_change_an_appointments_status_and_are_audited_with_its_p
             Some(people.patient.id),
             AuditAction::AppointmentStatus,
         );
-    }
-}
-
-#[tokio::test]
-async fn an_unknown_status_is_invalid_on_the_status_field() {
-    for input in [status_input("done", None), StatusInput::default()] {
-        let people = people(true);
-        let appointment = people.appointment(AppointmentStatus::Booked);
-        let mut mocks = Mocks::new();
-        found(&mut mocks, &appointment);
-        no_writes(&mut mocks);
-        mocks.nothing_audited();
-
-        let result = mocks
-            .appointment_service()
-            .change_appointment_status(&people.actor(Who::Secretary), appointment.id, &input)
-            .await;
-
-        assert_eq!(invalid_fields(result), ["status"], "{input:?}");
     }
 }
 
@@ -1908,7 +1868,7 @@ async fn each_role_sets_only_its_statuses_and_the_refusal_is_audited() {
 
         let result = mocks
             .appointment_service()
-            .change_appointment_status(&caller, appointment.id, &status_input(to, None))
+            .change_appointment_status(&caller, appointment.id, status_input(to, None))
             .await;
 
         let expected: AppointmentStatus = to.parse().expect("a status");
@@ -1948,11 +1908,7 @@ async fn a_change_the_state_machine_refuses_is_a_conflict_with_the_current_statu
 
         let result = mocks
             .appointment_service()
-            .change_appointment_status(
-                &people.actor(who),
-                appointment.id,
-                &status_input(to, reason),
-            )
+            .change_appointment_status(&people.actor(who), appointment.id, status_input(to, reason))
             .await;
 
         assert!(
@@ -1993,7 +1949,7 @@ async fn a_patient_cancels_until_two_hours_before_the_start_and_not_after() {
             .change_appointment_status(
                 &people.actor(Who::Patient),
                 appointment.id,
-                &status_input("cancelled", Some(CANCEL_REASON)),
+                status_input("cancelled", Some(CANCEL_REASON)),
             )
             .await;
 
@@ -2019,7 +1975,7 @@ async fn a_patient_cancels_until_two_hours_before_the_start_and_not_after() {
 
 #[tokio::test]
 async fn cancelling_needs_a_reason_and_no_other_change_takes_one() {
-    let cases: [(Who, AppointmentStatus, StatusInput); 4] = [
+    let cases: [(Who, AppointmentStatus, StatusChange); 4] = [
         (
             Who::Secretary,
             AppointmentStatus::Booked,
@@ -2051,7 +2007,7 @@ async fn cancelling_needs_a_reason_and_no_other_change_takes_one() {
 
         let result = mocks
             .appointment_service()
-            .change_appointment_status(&people.actor(who), appointment.id, &input)
+            .change_appointment_status(&people.actor(who), appointment.id, input.clone())
             .await;
 
         let ok = match input.reason.as_deref() {
@@ -2120,7 +2076,7 @@ async fn the_doctor_stays_on_the_care_team_30_days_after_an_appointment_is_over_
 
         let returned = mocks
             .appointment_service()
-            .change_appointment_status(&caller, appointment.id, &status_input(to, reason))
+            .change_appointment_status(&caller, appointment.id, status_input(to, reason))
             .await
             .expect("changed");
 
@@ -2170,7 +2126,7 @@ async fn a_status_changed_concurrently_is_stale_and_nothing_is_published() {
         .change_appointment_status(
             &people.actor(Who::Secretary),
             appointment.id,
-            &status_input("cancelled", Some(CANCEL_REASON)),
+            status_input("cancelled", Some(CANCEL_REASON)),
         )
         .await;
 
@@ -2211,7 +2167,7 @@ async fn a_cancellation_tells_the_doctor_and_the_patients_account_but_not_whoeve
                 .change_appointment_status(
                     &caller,
                     appointment.id,
-                    &status_input("cancelled", Some(CANCEL_REASON)),
+                    status_input("cancelled", Some(CANCEL_REASON)),
                 )
                 .await
                 .expect("cancelled");
@@ -2260,7 +2216,7 @@ async fn other_status_changes_notify_nobody() {
 
         mocks
             .appointment_service()
-            .change_appointment_status(&people.actor(who), appointment.id, &status_input(to, None))
+            .change_appointment_status(&people.actor(who), appointment.id, status_input(to, None))
             .await
             .expect("changed");
 
@@ -2296,9 +2252,9 @@ fn reschedules(mocks: &mut Mocks, outcomes: Vec<Option<BookError>>) -> Moved {
     moved
 }
 
-fn move_to(start: &str) -> RescheduleInput {
-    RescheduleInput {
-        start: Some(start.to_owned()),
+fn move_to(start: &str) -> RescheduleRequest {
+    RescheduleRequest {
+        start: minute(start),
         end: None,
     }
 }
@@ -2333,7 +2289,7 @@ async fn others_may_not_reschedule_an_appointment_and_are_audited_with_its_patie
             .reschedule_appointment(
                 &caller,
                 appointment.id,
-                &move_to("2026-11-24T10:00:00+01:00"),
+                move_to("2026-11-24T10:00:00+01:00"),
             )
             .await;
 
@@ -2369,7 +2325,7 @@ async fn only_a_booked_appointment_is_rescheduled() {
                 .reschedule_appointment(
                     &people.actor(who),
                     appointment.id,
-                    &move_to("2026-11-24T10:00:00+01:00"),
+                    move_to("2026-11-24T10:00:00+01:00"),
                 )
                 .await;
 
@@ -2408,7 +2364,7 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
             .reschedule_appointment(
                 &people.actor(Who::Patient),
                 appointment.id,
-                &move_to("2026-11-24T10:00:00+01:00"),
+                move_to("2026-11-24T10:00:00+01:00"),
             )
             .await;
 
@@ -2442,11 +2398,97 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
             .reschedule_appointment(
                 &people.actor(who),
                 appointment.id,
-                &move_to("2026-11-24T10:00:00+01:00"),
+                move_to("2026-11-24T10:00:00+01:00"),
             )
             .await;
 
         assert!(result.is_ok(), "{who:?}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn whether_an_appointment_may_move_is_answered_with_the_refusals_of_moving_it() {
+    // Those who may not see it: refused, and audited as a reschedule with its patient.
+    let parties = people(true);
+    for i in 0..OUTSIDERS {
+        let appointment = parties.appointment(AppointmentStatus::Booked);
+        let mut mocks = Mocks::new();
+        let (caller, forbidden) = outsider(&mut mocks, i);
+        found(&mut mocks, &appointment);
+        mocks.schedules.expect_schedule().never();
+        no_writes(&mut mocks);
+        let recorded = mocks.audit_succeeds();
+
+        let result = mocks
+            .appointment_service()
+            .check_reschedulable(&caller, appointment.id)
+            .await;
+
+        assert!(refused_as(&result, forbidden), "{caller:?}: {result:?}");
+        assert_denied(
+            &single_event(&recorded),
+            &caller,
+            Some(parties.patient.id),
+            AuditAction::AppointmentReschedule,
+        );
+    }
+    // A patient too late, an appointment no longer booked: refused, unaudited, as moving it is.
+    let cases = [
+        (
+            Who::Patient,
+            AppointmentStatus::Booked,
+            NOW + Duration::hours(2) - Duration::minutes(1),
+            Some("too late"),
+        ),
+        (
+            Who::Patient,
+            AppointmentStatus::Booked,
+            NOW + Duration::hours(2),
+            None,
+        ),
+        (
+            Who::Secretary,
+            AppointmentStatus::Booked,
+            NOW + Duration::minutes(30),
+            None,
+        ),
+        (
+            Who::Doctor,
+            AppointmentStatus::CheckedIn,
+            NOW + Duration::days(1),
+            Some("not booked"),
+        ),
+        (
+            Who::Secretary,
+            AppointmentStatus::Cancelled,
+            NOW + Duration::days(1),
+            Some("not booked"),
+        ),
+    ];
+    for (who, status, start, refusal) in cases {
+        let people = people(true);
+        let appointment = people.appointment_at(status, start);
+        let mut mocks = Mocks::new();
+        found(&mut mocks, &appointment);
+        people.own_record_found(&mut mocks);
+        mocks.schedules.expect_schedule().never();
+        no_writes(&mut mocks);
+        mocks.nothing_audited();
+
+        let result = mocks
+            .appointment_service()
+            .check_reschedulable(&people.actor(who), appointment.id)
+            .await;
+
+        let answered = match result {
+            Ok(()) => None,
+            Err(AppointmentError::AppointmentChange(StatusChangeError::TooLate)) => {
+                Some("too late")
+            }
+            Err(AppointmentError::NotReschedulable(s)) if s == status => Some("not booked"),
+            Err(other) => panic!("{who:?} {status}: {other:?}"),
+        };
+        assert_eq!(answered, refusal, "{who:?} {status} {start}");
     }
 }
 
@@ -2468,7 +2510,7 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
             .reschedule_appointment(
                 &caller,
                 appointment.id,
-                &move_to("2026-11-24T10:00:00+01:00"),
+                move_to("2026-11-24T10:00:00+01:00"),
             )
             .await
             .expect("moved");
@@ -2519,14 +2561,14 @@ async fn an_explicit_new_end_is_kept_and_an_invalid_one_refused() {
     rescheduling(&mut mocks, &people, &appointment);
     let moved = reschedules(&mut mocks, vec![None]);
     let _published = mocks.publishes();
-    let input = RescheduleInput {
-        start: Some("2026-11-24T10:00:00+01:00".into()),
-        end: Some("2026-11-24T11:15:00+01:00".into()),
+    let input = RescheduleRequest {
+        start: minute("2026-11-24T10:00:00+01:00"),
+        end: Some(minute("2026-11-24T11:15:00+01:00")),
     };
 
     mocks
         .appointment_service()
-        .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, &input)
+        .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, input)
         .await
         .expect("moved");
     assert_eq!(
@@ -2538,13 +2580,13 @@ async fn an_explicit_new_end_is_kept_and_an_invalid_one_refused() {
     found(&mut mocks, &appointment);
     mocks.schedules.expect_schedule().never();
     no_writes(&mut mocks);
-    let input = RescheduleInput {
-        start: Some("2026-11-24T10:00:00+01:00".into()),
-        end: Some("2026-11-24T09:00:00+01:00".into()),
+    let input = RescheduleRequest {
+        start: minute("2026-11-24T10:00:00+01:00"),
+        end: Some(minute("2026-11-24T09:00:00+01:00")),
     };
     let result = mocks
         .appointment_service()
-        .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, &input)
+        .reschedule_appointment(&people.actor(Who::Secretary), appointment.id, input)
         .await;
     assert_eq!(invalid_fields(result), ["end"]);
 }
@@ -2586,7 +2628,7 @@ async fn the_new_time_must_be_available_in_the_clinics_time_zone() {
             .reschedule_appointment(
                 &people.actor(Who::Secretary),
                 appointment.id,
-                &move_to(start),
+                move_to(start),
             )
             .await;
 
@@ -2620,7 +2662,7 @@ async fn a_new_time_in_the_way_of_other_appointments_is_answered_with_every_conf
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
-            &move_to("2026-11-24T10:00:00+01:00"),
+            move_to("2026-11-24T10:00:00+01:00"),
         )
         .await;
 
@@ -2661,7 +2703,7 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
-            &move_to("2026-11-24T10:00:00+01:00"),
+            move_to("2026-11-24T10:00:00+01:00"),
         )
         .await
         .expect("moved on the second try");
@@ -2687,7 +2729,7 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
-            &move_to("2026-11-24T10:00:00+01:00"),
+            move_to("2026-11-24T10:00:00+01:00"),
         )
         .await;
     assert!(is_internal(&result), "{result:?}");
@@ -2703,7 +2745,7 @@ async fn a_reschedule_is_retried_on_a_schedule_change_and_a_concurrent_change_is
         .reschedule_appointment(
             &people.actor(Who::Secretary),
             appointment.id,
-            &move_to("2026-11-24T10:00:00+01:00"),
+            move_to("2026-11-24T10:00:00+01:00"),
         )
         .await;
     assert!(matches!(result, Err(AppointmentError::Stale)), "{result:?}");
@@ -2725,7 +2767,7 @@ async fn a_new_time_tells_the_doctor_and_the_patients_account_but_not_whoever_mo
             .reschedule_appointment(
                 &caller,
                 appointment.id,
-                &move_to("2026-11-24T10:00:00+01:00"),
+                move_to("2026-11-24T10:00:00+01:00"),
             )
             .await
             .expect("moved");

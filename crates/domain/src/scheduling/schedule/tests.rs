@@ -4,7 +4,6 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
-use crate::kernel::{Text, ValidationErrors};
 use crate::scheduling::*;
 
 fn zone(name: &str) -> TimeZone {
@@ -49,186 +48,67 @@ fn schedule(rules: Vec<AvailabilityRule>, minutes: u16, time_off: Vec<TimeOff>) 
     }
 }
 
-fn fields(errors: &ValidationErrors) -> Vec<&str> {
-    errors.errors().iter().map(|e| e.field.as_str()).collect()
-}
-
-fn message<'a>(errors: &'a ValidationErrors, field: &str) -> &'a str {
-    errors
-        .errors()
-        .iter()
-        .find(|e| e.field == field)
-        .map(|e| e.message.as_str())
-        .unwrap_or_else(|| panic!("no error on {field}: {errors:?}"))
-}
-
 /// The local wall time of an instant in `tz`, as `HH:MM`.
 fn local_hhmm(tz: &TimeZone, at: OffsetDateTime) -> String {
     format_hhmm(tz.to_datetime(to_timestamp(at)).time())
 }
 
-// Parsing
+// Profiles, weekly rules and time off
 
 #[test]
-fn a_profile_needs_its_specializations_and_appointment_length() {
-    let errors = ProfileInput::default().parse().expect_err("empty");
-    assert_eq!(fields(&errors), ["specializations", "appointment_minutes"]);
-
-    let errors = ProfileInput {
-        specializations: Some(vec![
-            "Cardiology".into(),
-            "  ".into(),
-            " cardiology ".into(),
-            "x".repeat(MAX_SPECIALIZATION_CHARS + 1),
-            "Neurology".into(),
-        ]),
-        bio: Some("b".repeat(MAX_BIO_CHARS + 1)),
-        appointment_minutes: Some(MIN_APPOINTMENT_MINUTES - 1),
+fn a_profile_bounds_its_biography_and_appointment_length() {
+    assert_eq!(
+        parse_bio(" Twenty years in practice.\nSpeaks French. ").map(|t| t.as_str().to_owned()),
+        Ok("Twenty years in practice.\nSpeaks French.".to_owned())
+    );
+    assert!(parse_bio(&"b".repeat(MAX_BIO_CHARS)).is_ok());
+    assert!(parse_bio(&"b".repeat(MAX_BIO_CHARS + 1)).is_err());
+    for minutes in [MIN_APPOINTMENT_MINUTES, 30, MAX_APPOINTMENT_MINUTES] {
+        assert_eq!(parse_appointment_minutes(minutes), Ok(minutes));
     }
-    .parse()
-    .expect_err("invalid");
+    for minutes in [0, MIN_APPOINTMENT_MINUTES - 1, MAX_APPOINTMENT_MINUTES + 1] {
+        assert_eq!(
+            parse_appointment_minutes(minutes),
+            Err(AppointmentMinutesError),
+            "{minutes}"
+        );
+    }
     assert_eq!(
-        fields(&errors),
-        [
-            "specializations[1]",
-            "specializations[2]",
-            "specializations[3]",
-            "bio",
-            "appointment_minutes"
-        ]
-    );
-    assert_eq!(
-        message(&errors, "specializations[2]"),
-        "repeats specializations[0]"
-    );
-    assert_eq!(
-        message(&errors, "appointment_minutes"),
+        AppointmentMinutesError.to_string(),
         "must be between 5 and 480"
     );
-
-    let too_many = ProfileInput {
-        specializations: Some((0..=MAX_SPECIALIZATIONS).map(|i| format!("S{i}")).collect()),
-        appointment_minutes: Some(MAX_APPOINTMENT_MINUTES + 1),
-        bio: None,
-    };
+    let cardiology = Specialization::parse(" Cardiology ").expect("valid");
+    assert_eq!(cardiology.as_str(), "Cardiology");
     assert_eq!(
-        fields(&too_many.parse().expect_err("invalid")),
-        ["specializations", "appointment_minutes"]
+        Specialization::parse(" cardiology ").expect("valid").key(),
+        cardiology.key()
     );
+    assert!(Specialization::parse(&"x".repeat(MAX_SPECIALIZATION_CHARS + 1)).is_err());
 }
 
 #[test]
-fn a_valid_profile_is_trimmed_and_keyed_in_lowercase() {
-    let update = ProfileInput {
-        specializations: Some(vec![" Cardiology ".into(), "Sports Medicine".into()]),
-        bio: Some(" Twenty years in practice.\nSpeaks French. ".into()),
-        appointment_minutes: Some(MAX_APPOINTMENT_MINUTES),
-    }
-    .parse()
-    .expect("valid");
-    let names: Vec<&str> = update
-        .specializations
-        .iter()
-        .map(Specialization::as_str)
-        .collect();
-    assert_eq!(names, ["Cardiology", "Sports Medicine"]);
-    assert_eq!(update.specializations[1].key(), "sports medicine");
-    assert_eq!(
-        update.bio.as_ref().map(Text::as_str),
-        Some("Twenty years in practice.\nSpeaks French.")
-    );
-    assert_eq!(update.appointment_minutes, 480);
-
-    // `bio` absent or null is none; no specializations is allowed.
-    let bare: ProfileInput = serde_json::from_value(
-        json!({"specializations": [], "bio": null, "appointment_minutes": 5}),
-    )
-    .expect("deserializes");
-    let update = bare.parse().expect("valid");
-    assert!(update.specializations.is_empty());
-    assert_eq!(update.bio, None);
+fn rules_of_one_weekday_overlap_when_they_share_time_and_not_when_they_touch() {
+    let morning = rule(D::Monday, "09:00", "12:00");
+    assert!(morning.overlaps(&rule(D::Monday, "11:00", "13:00")));
+    assert!(rule(D::Monday, "11:00", "13:00").overlaps(&morning));
+    assert!(morning.overlaps(&rule(D::Monday, "10:00", "11:00")));
     assert!(
-        serde_json::from_value::<ProfileInput>(json!({"specializations": [], "photo": "x"}))
-            .is_err(),
-        "unknown fields are refused"
+        !morning.overlaps(&rule(D::Monday, "12:00", "17:00")),
+        "touching"
     );
-}
-
-#[test]
-fn availability_names_every_bad_rule_field() {
-    let input = |weekday: Option<&str>, start: Option<&str>, end: Option<&str>| RuleInput {
-        weekday: weekday.map(Into::into),
-        start: start.map(Into::into),
-        end: end.map(Into::into),
-    };
-    let errors = AvailabilityInput {
-        rules: Some(vec![
-            input(Some("monday"), Some("09:00"), Some("12:00")),
-            input(Some("funday"), Some("9:00"), None),
-            input(Some("tuesday"), Some("17:00"), Some("09:00")),
-            input(Some("monday"), Some("11:00"), Some("13:00")),
-            // Touches rules[0]: allowed.
-            input(Some("monday"), Some("12:00"), Some("17:00")),
-            input(Some("friday"), Some("17:00"), Some("24:00")),
-            input(Some("friday"), Some("10:00"), Some("10:00")),
-            input(Some("Monday"), Some("07:60"), Some("08:00")),
-        ]),
-    }
-    .parse()
-    .expect_err("invalid");
-    assert_eq!(
-        fields(&errors),
-        [
-            "rules[1].weekday",
-            "rules[1].start",
-            "rules[1].end",
-            "rules[2].end",
-            "rules[3]",
-            "rules[5].end",
-            "rules[6].end",
-            "rules[7].weekday",
-            "rules[7].start",
-        ]
-    );
-    assert_eq!(message(&errors, "rules[1].end"), "is required");
-    assert_eq!(message(&errors, "rules[2].end"), "must be after start");
-    assert_eq!(message(&errors, "rules[3]"), "overlaps rules[0]");
-    assert_eq!(
-        message(&errors, "rules[5].end"),
-        "must be a time written HH:MM, 00:00 to 23:59"
-    );
-
-    let missing = AvailabilityInput { rules: None }
-        .parse()
-        .expect_err("missing");
-    assert_eq!(fields(&missing), ["rules"]);
-    let too_many = AvailabilityInput {
-        rules: Some(vec![
-            input(Some("monday"), Some("09:00"), Some("10:00"));
-            MAX_RULES + 1
-        ]),
-    };
-    assert_eq!(fields(&too_many.parse().expect_err("too many")), ["rules"]);
-    assert_eq!(
-        AvailabilityInput {
-            rules: Some(Vec::new())
-        }
-        .parse(),
-        Ok(Vec::new()),
-        "no rules is no availability"
-    );
+    assert!(!rule(D::Monday, "12:00", "17:00").overlaps(&morning));
+    assert!(!morning.overlaps(&rule(D::Tuesday, "09:00", "12:00")));
 }
 
 #[test]
 fn availability_is_sorted_by_weekday_then_start() {
-    let input: AvailabilityInput = serde_json::from_value(json!({"rules": [
-        {"weekday": "sunday", "start": "08:00", "end": "10:00"},
-        {"weekday": "monday", "start": "13:00", "end": "17:00"},
-        {"weekday": "wednesday", "start": "00:00", "end": "23:59"},
-        {"weekday": "monday", "start": "09:00", "end": "13:00"},
-    ]}))
-    .expect("deserializes");
-    let rules = input.parse().expect("valid");
+    let mut rules = vec![
+        rule(D::Sunday, "08:00", "10:00"),
+        rule(D::Monday, "13:00", "17:00"),
+        rule(D::Wednesday, "00:00", "23:59"),
+        rule(D::Monday, "09:00", "13:00"),
+    ];
+    sort_rules(&mut rules);
     assert_eq!(
         rules,
         [
@@ -282,61 +162,67 @@ fn rules_read_and_print_as_hh_mm() {
 #[test]
 fn time_off_needs_a_future_range_of_at_most_a_year() {
     let now = datetime!(2027-03-01 12:00 UTC);
-    let input = |start: &str, end: &str| TimeOffInput {
-        start: Some(start.into()),
-        end: Some(end.into()),
-        reason: None,
-    };
-    let errors = TimeOffInput {
-        reason: Some("r".repeat(MAX_TIME_OFF_REASON_CHARS + 1)),
-        ..TimeOffInput::default()
-    }
-    .parse(now)
-    .expect_err("empty");
-    assert_eq!(fields(&errors), ["start", "end", "reason"]);
-
-    let bad = |start: &str, end: &str| {
-        input(start, end)
-            .parse(now)
-            .expect_err("invalid")
-            .errors()
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-    };
+    let span = |start, end| check_time_off_span(start, end, now);
     assert_eq!(
-        bad("2027-03-02", "2027-03-03T00:00:00Z"),
-        ["start: must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00"]
+        span(
+            datetime!(2027-03-03 00:00 UTC),
+            datetime!(2027-03-03 00:00 UTC)
+        ),
+        Err(TimeOffSpanError::NotAfterStart)
     );
     assert_eq!(
-        bad("2027-03-03T00:00:00Z", "2027-03-03T01:00:00+01:00"),
-        ["end: must be after start"]
+        span(datetime!(2027-02-01 00:00 UTC), now),
+        Err(TimeOffSpanError::Past)
     );
     assert_eq!(
-        bad("2027-02-01T00:00:00Z", "2027-03-01T12:00:00Z"),
-        ["end: is in the past"]
+        span(
+            datetime!(2027-03-02 00:00 UTC),
+            datetime!(2028-03-02 00:00:01 UTC)
+        ),
+        Err(TimeOffSpanError::TooLong)
+    );
+    // In this order: past comes before too long.
+    assert_eq!(
+        span(
+            datetime!(2025-01-01 00:00 UTC),
+            datetime!(2027-01-01 00:00 UTC)
+        ),
+        Err(TimeOffSpanError::Past)
+    );
+    // Started in the past is fine if it has not ended.
+    assert_eq!(
+        span(
+            datetime!(2027-02-26 23:00 UTC),
+            datetime!(2027-03-04 23:00 UTC)
+        ),
+        Ok(())
     );
     assert_eq!(
-        bad("2027-03-02T00:00:00Z", "2028-03-02T00:00:01Z"),
-        ["end: must be at most 366 days after start"]
-    );
-
-    // Started in the past is fine if it has not ended; any offset is accepted.
-    let ok = TimeOffInput {
-        reason: Some(" Conference ".into()),
-        ..input("2027-02-27T00:00:00+01:00", "2027-03-05T00:00:00+01:00")
-    }
-    .parse(now)
-    .expect("valid");
-    assert_eq!(ok.start, datetime!(2027-02-26 23:00 UTC));
-    assert_eq!(ok.end, datetime!(2027-03-04 23:00 UTC));
-    assert_eq!(ok.reason.as_ref().map(Text::as_str), Some("Conference"));
-    assert!(
-        input("2027-03-02T00:00:00Z", "2028-03-02T00:00:00Z")
-            .parse(now)
-            .is_ok(),
+        span(
+            datetime!(2027-03-02 00:00 UTC),
+            datetime!(2028-03-02 00:00 UTC)
+        ),
+        Ok(()),
         "exactly 366 days"
     );
+    let messages: Vec<String> = [
+        TimeOffSpanError::NotAfterStart,
+        TimeOffSpanError::Past,
+        TimeOffSpanError::TooLong,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        messages,
+        [
+            "must be after start",
+            "is in the past",
+            "must be at most 366 days after start"
+        ]
+    );
+    assert!(parse_time_off_reason(&"r".repeat(MAX_TIME_OFF_REASON_CHARS)).is_ok());
+    assert!(parse_time_off_reason(&"r".repeat(MAX_TIME_OFF_REASON_CHARS + 1)).is_err());
 }
 
 // Intervals and instants
@@ -992,12 +878,4 @@ fn instants_are_read_in_utc_and_only_far_from_the_ends_of_the_calendar() {
         );
     }
     assert!(parse_instant("2027-03-29 09:00").is_err());
-    let far_off = TimeOffInput {
-        start: Some("9999-12-30T00:00:00Z".into()),
-        end: Some("9999-12-31T00:00:00Z".into()),
-        reason: None,
-    }
-    .parse(datetime!(2026-11-23 09:00 UTC))
-    .expect_err("refused");
-    assert_eq!(fields(&far_off), ["start", "end"]);
 }

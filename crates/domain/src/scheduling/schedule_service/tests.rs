@@ -16,9 +16,9 @@ use crate::access::Actor;
 use crate::identity::{Role, User, UserId, UserStatus};
 use crate::kernel::{Page, PageRequest, Text};
 use crate::scheduling::{
-    AppointmentId, AvailabilityInput, AvailabilityRule, Conflict, ConflictWith, DoctorProfile,
-    Interval, ProfileInput, ProfileUpdate, RuleInput, Schedule, Specialization, TimeOff,
-    TimeOffError, TimeOffId, TimeOffInput, Weekday,
+    AppointmentId, AvailabilityRule, Conflict, ConflictWith, DoctorProfile, Interval, NewTimeOff,
+    ProfileUpdate, Schedule, Specialization, TimeOff, TimeOffError, TimeOffId, TimeOffSpanError,
+    Weekday, check_time_off_span,
 };
 use crate::test_support::*;
 
@@ -80,6 +80,13 @@ fn profile_found(mocks: &mut Mocks, doctor: &User) {
         .returning(move |_| Ok(Some(profile.clone())));
 }
 
+fn no_writes_to_schedules(mocks: &mut Mocks) {
+    mocks.schedules.expect_save_profile().never();
+    mocks.schedules.expect_replace_rules().never();
+    mocks.schedules.expect_add_time_off().never();
+    mocks.schedules.expect_remove_time_off().never();
+}
+
 fn no_schedule_port(mocks: &mut Mocks) {
     mocks.schedules.expect_profile().never();
     mocks.schedules.expect_save_profile().never();
@@ -91,27 +98,22 @@ fn no_schedule_port(mocks: &mut Mocks) {
     mocks.appointments.expect_busy().never();
 }
 
-fn profile_input() -> ProfileInput {
-    ProfileInput {
-        specializations: Some(vec!["Cardiology".into(), "Sports medicine".into()]),
-        bio: Some("Twenty years at the Hôtel-Dieu.".into()),
-        appointment_minutes: Some(20),
+fn profile_update() -> ProfileUpdate {
+    ProfileUpdate {
+        specializations: vec![
+            Specialization::parse("Cardiology").expect("valid"),
+            Specialization::parse("Sports medicine").expect("valid"),
+        ],
+        bio: Some(text("Twenty years at the Hôtel-Dieu.")),
+        appointment_minutes: 20,
     }
 }
 
-fn weekday_rule(weekday: &str, start: &str, end: &str) -> RuleInput {
-    RuleInput {
-        weekday: Some(weekday.into()),
-        start: Some(start.into()),
-        end: Some(end.into()),
-    }
-}
-
-fn time_off_input(start: &str, end: &str) -> TimeOffInput {
-    TimeOffInput {
-        start: Some(start.into()),
-        end: Some(end.into()),
-        reason: Some("Conference in Lyon".into()),
+fn new_time_off(start: OffsetDateTime, end: OffsetDateTime) -> NewTimeOff {
+    NewTimeOff {
+        start,
+        end,
+        reason: Some(text("Conference in Lyon")),
     }
 }
 
@@ -218,7 +220,7 @@ fn the_doctor_themself_a_secretary_or_an_administrator_edits_a_schedule() {
 }
 
 #[tokio::test]
-async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
+async fn a_refused_editor_reaches_no_port() {
     let doctor = alice();
     for (caller, allowed) in profile_editors(&doctor) {
         if allowed {
@@ -229,7 +231,7 @@ async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
         mocks.nothing_audited();
         let result = mocks
             .schedule_service()
-            .update_doctor_profile(&caller, doctor.id, &ProfileInput::default())
+            .update_doctor_profile(&caller, doctor.id, profile_update())
             .await;
         assert!(
             matches!(result, Err(ScheduleError::Forbidden)),
@@ -247,14 +249,22 @@ async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
             mocks.schedule_service()
         };
         let result = refusing()
-            .replace_availability(&caller, doctor.id, &AvailabilityInput::default())
+            .replace_availability(
+                &caller,
+                doctor.id,
+                vec![rule(Weekday::Monday, (9, 0), (12, 0))],
+            )
             .await;
         assert!(
             matches!(result, Err(ScheduleError::Forbidden)),
             "{caller:?}: {result:?}"
         );
         let result = refusing()
-            .add_time_off(&caller, doctor.id, &TimeOffInput::default())
+            .add_time_off(
+                &caller,
+                doctor.id,
+                new_time_off(NOW + Duration::days(1), NOW + Duration::days(2)),
+            )
             .await;
         assert!(
             matches!(result, Err(ScheduleError::Forbidden)),
@@ -274,14 +284,7 @@ async fn a_refused_editor_reaches_no_port_even_with_an_invalid_body() {
 async fn a_profile_is_saved_whole_and_returned_as_saved() {
     let doctor = alice();
     for caller in [actor_for(&doctor), actor(Role::Admin)] {
-        let expected = ProfileUpdate {
-            specializations: vec![
-                Specialization::parse("Cardiology").expect("valid"),
-                Specialization::parse("Sports medicine").expect("valid"),
-            ],
-            bio: Some(text("Twenty years at the Hôtel-Dieu.")),
-            appointment_minutes: 20,
-        };
+        let expected = profile_update();
         let mut mocks = Mocks::new();
         profile_found(&mut mocks, &doctor);
         let saved = expected.clone();
@@ -296,7 +299,7 @@ async fn a_profile_is_saved_whole_and_returned_as_saved() {
 
         let profile = mocks
             .schedule_service()
-            .update_doctor_profile(&caller, doctor.id, &profile_input())
+            .update_doctor_profile(&caller, doctor.id, profile_update())
             .await
             .expect("saved");
 
@@ -316,36 +319,47 @@ async fn a_profile_is_saved_whole_and_returned_as_saved() {
 }
 
 #[tokio::test]
-async fn an_invalid_profile_or_an_unknown_doctor_saves_nothing() {
-    let doctor = alice();
-    let mut mocks = Mocks::new();
-    profile_found(&mut mocks, &doctor);
-    mocks.schedules.expect_save_profile().never();
-    let input = ProfileInput {
-        specializations: Some(vec!["Cardiology".into(), "CARDIOLOGY".into()]),
-        bio: None,
-        appointment_minutes: Some(4),
-    };
-    let result = mocks
-        .schedule_service()
-        .update_doctor_profile(&actor_for(&doctor), doctor.id, &input)
-        .await;
-    assert_eq!(
-        invalid_fields(result),
-        ["specializations[1]", "appointment_minutes"]
-    );
-
+async fn the_profile_of_an_unknown_doctor_is_not_saved() {
     let mut mocks = Mocks::new();
     mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_save_profile().never();
     let result = mocks
         .schedule_service()
-        .update_doctor_profile(&actor(Role::Admin), UserId::generate(), &profile_input())
+        .update_doctor_profile(&actor(Role::Admin), UserId::generate(), profile_update())
         .await;
     assert!(
         matches!(result, Err(ScheduleError::DoctorNotFound)),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn an_unknown_doctor_is_the_refusal_given_before_an_invalid_change_is_answered() {
+    let doctor = alice();
+    for role in Role::ALL {
+        let mut mocks = Mocks::new();
+        profile_found(&mut mocks, &doctor);
+        no_writes_to_schedules(&mut mocks);
+        mocks.nothing_audited();
+        let result = mocks
+            .schedule_service()
+            .check_doctor(&actor(role), doctor.id)
+            .await;
+        assert!(result.is_ok(), "{role}: {result:?}");
+
+        let mut mocks = Mocks::new();
+        mocks.schedules.expect_profile().returning(|_| Ok(None));
+        no_writes_to_schedules(&mut mocks);
+        mocks.nothing_audited();
+        let result = mocks
+            .schedule_service()
+            .check_doctor(&actor(role), UserId::generate())
+            .await;
+        assert!(
+            matches!(result, Err(ScheduleError::DoctorNotFound)),
+            "{role}: {result:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,17 +465,15 @@ async fn new_availability_is_stored_sorted_and_returned() {
             .times(1)
             .returning(|_, _, _| Ok(()));
         mocks.nothing_audited();
-        let input = AvailabilityInput {
-            rules: Some(vec![
-                weekday_rule("tuesday", "08:00", "12:00"),
-                weekday_rule("monday", "13:00", "17:30"),
-                weekday_rule("monday", "09:00", "12:00"),
-            ]),
-        };
+        let given = vec![
+            rule(Weekday::Tuesday, (8, 0), (12, 0)),
+            rule(Weekday::Monday, (13, 0), (17, 30)),
+            rule(Weekday::Monday, (9, 0), (12, 0)),
+        ];
 
         let rules = mocks
             .schedule_service()
-            .replace_availability(&caller, doctor.id, &input)
+            .replace_availability(&caller, doctor.id, given)
             .await
             .expect("stored");
 
@@ -470,23 +482,22 @@ async fn new_availability_is_stored_sorted_and_returned() {
 }
 
 #[tokio::test]
-async fn invalid_availability_is_not_stored() {
-    let doctor = alice();
+async fn the_availability_of_an_unknown_doctor_is_not_stored() {
     let mut mocks = Mocks::new();
-    profile_found(&mut mocks, &doctor);
+    mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_replace_rules().never();
-    let input = AvailabilityInput {
-        rules: Some(vec![
-            weekday_rule("monday", "09:00", "12:00"),
-            weekday_rule("monday", "11:00", "13:00"),
-            weekday_rule("funday", "10:00", "09:00"),
-        ]),
-    };
     let result = mocks
         .schedule_service()
-        .replace_availability(&actor_for(&doctor), doctor.id, &input)
+        .replace_availability(
+            &actor(Role::Secretary),
+            UserId::generate(),
+            vec![rule(Weekday::Monday, (9, 0), (12, 0))],
+        )
         .await;
-    assert_eq!(invalid_fields(result), ["rules[1]", "rules[2].weekday"]);
+    assert!(
+        matches!(result, Err(ScheduleError::DoctorNotFound)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -516,7 +527,10 @@ async fn time_off_is_attributed_to_whoever_adds_it_and_stored() {
             .add_time_off(
                 &caller,
                 doctor.id,
-                &time_off_input("2026-12-01T00:00:00+01:00", "2026-12-04T00:00:00+01:00"),
+                new_time_off(
+                    datetime!(2026-11-30 23:00 UTC),
+                    datetime!(2026-12-03 23:00 UTC),
+                ),
             )
             .await
             .expect("added");
@@ -566,7 +580,10 @@ async fn time_off_over_booked_appointments_is_refused_with_every_one() {
         .add_time_off(
             &actor(Role::Secretary),
             doctor.id,
-            &time_off_input("2026-12-01T00:00:00+01:00", "2026-12-04T00:00:00+01:00"),
+            new_time_off(
+                datetime!(2026-11-30 23:00 UTC),
+                datetime!(2026-12-03 23:00 UTC),
+            ),
         )
         .await;
 
@@ -576,22 +593,30 @@ async fn time_off_over_booked_appointments_is_refused_with_every_one() {
     }
 }
 
-#[tokio::test]
-async fn time_off_already_over_or_for_an_unknown_doctor_is_not_stored() {
-    let doctor = alice();
-    let mut mocks = Mocks::new();
-    profile_found(&mut mocks, &doctor);
-    mocks.schedules.expect_add_time_off().never();
-    let result = mocks
-        .schedule_service()
-        .add_time_off(
-            &actor_for(&doctor),
-            doctor.id,
-            &time_off_input("2026-11-20T00:00:00Z", "2026-11-22T10:00:00Z"),
-        )
-        .await;
-    assert_eq!(invalid_fields(result), ["end"]);
+#[test]
+fn time_off_is_checked_against_the_services_clock() {
+    let service = Mocks::new().schedule_service();
+    assert_eq!(service.now(), NOW);
+    assert_eq!(
+        check_time_off_span(
+            datetime!(2026-11-20 00:00 UTC),
+            datetime!(2026-11-22 10:00 UTC),
+            service.now()
+        ),
+        Err(TimeOffSpanError::Past)
+    );
+    assert_eq!(
+        check_time_off_span(
+            NOW - Duration::days(1),
+            NOW + Duration::minutes(1),
+            service.now()
+        ),
+        Ok(())
+    );
+}
 
+#[tokio::test]
+async fn time_off_for_an_unknown_doctor_is_not_stored() {
     let mut mocks = Mocks::new();
     mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_add_time_off().never();
@@ -600,7 +625,10 @@ async fn time_off_already_over_or_for_an_unknown_doctor_is_not_stored() {
         .add_time_off(
             &actor(Role::Secretary),
             UserId::generate(),
-            &time_off_input("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"),
+            new_time_off(
+                datetime!(2026-12-01 00:00 UTC),
+                datetime!(2026-12-02 00:00 UTC),
+            ),
         )
         .await;
     assert!(
