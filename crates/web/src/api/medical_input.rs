@@ -14,7 +14,7 @@ use carehub_domain::patients::{
 };
 use carehub_domain::scheduling::NewVisitNote;
 
-use super::enums;
+use super::{enums, rules};
 
 /// Medical information as a client writes it; it replaces the stored information whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -26,21 +26,27 @@ pub struct MedicalInput {
     pub blood_type: Option<String>,
     /// At most 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub allergies: Vec<AllergyInput>,
     /// At most 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub conditions: Vec<ConditionInput>,
     /// At most 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub medications: Vec<MedicationInput>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllergyInput {
-    #[schema(example = "penicillin")]
+    /// One line of at most 200 characters.
+    #[schema(example = "penicillin", schema_with = rules::line_200, required = true)]
     pub substance: Option<String>,
+    /// One line of at most 500 characters.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_line_500)]
     pub reaction: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<enums::Severity>)]
@@ -50,24 +56,30 @@ pub struct AllergyInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionInput {
-    #[schema(example = "type 2 diabetes")]
+    /// One line of at most 200 characters.
+    #[schema(example = "type 2 diabetes", schema_with = rules::line_200, required = true)]
     pub name: Option<String>,
+    /// One line of at most 32 characters.
     #[serde(default)]
-    #[schema(example = "E11.9")]
+    #[schema(example = "E11.9", schema_with = rules::optional_line_32)]
     pub code: Option<String>,
     /// `YYYY-MM-DD`, not in the future.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_date)]
     pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MedicationInput {
-    #[schema(example = "metformin")]
+    /// One line of at most 200 characters.
+    #[schema(example = "metformin", schema_with = rules::line_200, required = true)]
     pub name: Option<String>,
-    #[schema(example = "500 mg")]
+    /// One line of at most 100 characters.
+    #[schema(example = "500 mg", schema_with = rules::line_100, required = true)]
     pub dose: Option<String>,
-    #[schema(example = "twice daily")]
+    /// One line of at most 100 characters.
+    #[schema(example = "twice daily", schema_with = rules::line_100, required = true)]
     pub frequency: Option<String>,
 }
 
@@ -271,6 +283,7 @@ impl From<&MedicalInfo> for MedicalInput {
 #[serde(deny_unknown_fields)]
 pub struct NoteInput {
     /// 1 to 20,000 characters.
+    #[schema(schema_with = rules::text_20000, required = true)]
     pub body: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<enums::NoteKind>)]

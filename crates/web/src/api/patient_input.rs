@@ -17,7 +17,7 @@ use carehub_domain::patients::{
     MAX_ADDRESS_LINES, MAX_IDENTIFIERS, PatientDetails, Sex, parse_date_of_birth,
 };
 
-use super::enums;
+use super::{enums, rules};
 use crate::extract::from_json_value;
 
 /// A patient as a client writes it: registration takes it whole, and a change is merged into
@@ -25,12 +25,13 @@ use crate::extract::from_json_value;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientInput {
-    #[schema(example = "Ada Lovelace")]
+    /// One line of at most 200 characters.
+    #[schema(example = "Ada Lovelace", schema_with = rules::full_name, required = true)]
     pub full_name: Option<String>,
-    /// `YYYY-MM-DD`, not in the future.
-    #[schema(example = "1985-12-10")]
+    /// `YYYY-MM-DD`, not in the future and within the last 150 years.
+    #[schema(example = "1985-12-10", schema_with = rules::date, required = true)]
     pub date_of_birth: Option<String>,
-    #[schema(value_type = Option<enums::Sex>)]
+    #[schema(value_type = enums::Sex, required = true)]
     pub sex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactInput>,
@@ -49,12 +50,35 @@ pub struct PatientInput {
     pub user_id: Option<Uuid>,
 }
 
+/// A JSON merge patch (RFC 7396) of a [`PatientInput`], as published: any object. Fields
+/// present replace the current ones, `null` clears one, absent ones stay; the result must be a
+/// valid patient, checked whole as at registration.
+#[derive(Debug)]
+pub struct PatientPatch;
+
+impl utoipa::PartialSchema for PatientPatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Object)
+            .description(Some(
+                "A JSON merge patch (RFC 7396) of a PatientInput: fields present replace the \
+                 current ones, `null` clears one, absent fields stay. The result must be a \
+                 valid PatientInput, checked whole as at registration.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for PatientPatch {}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_phone)]
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::email)]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<AddressInput>,
@@ -63,52 +87,67 @@ pub struct ContactInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
-    /// One to four lines.
+    /// One to four lines, each of at most 200 characters.
     #[serde(default)]
+    #[schema(schema_with = rules::address_lines, required = true)]
     pub lines: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_100)]
     pub city: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_20)]
     pub postal_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_100)]
     pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierInput {
-    #[schema(example = "national_id")]
+    /// 1 to 64 of `a-z 0-9 : . _ / -`, in any case.
+    #[schema(example = "national_id", pattern = "^[\\t\\n\\x0b\\x0c\\r ]*[A-Za-z0-9:._/-]{1,64}[\\t\\n\\x0b\\x0c\\r ]*$", value_type = String, required = true)]
     pub system: Option<String>,
-    #[schema(example = "756.1234.5678.97")]
+    /// One line of at most 64 characters.
+    #[schema(example = "756.1234.5678.97", schema_with = rules::line_64, required = true)]
     pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsuranceInput {
+    #[schema(schema_with = rules::line_200, required = true)]
     pub provider: Option<String>,
+    #[schema(schema_with = rules::line_64, required = true)]
     pub policy_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_64)]
     pub group: Option<String>,
     /// `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_date)]
     pub valid_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContactInput {
+    #[schema(schema_with = rules::line_200, required = true)]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_64)]
     pub relationship: Option<String>,
+    #[schema(schema_with = rules::phone, required = true)]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationInput {
+    #[schema(schema_with = rules::line_32, required = true)]
     pub room: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::optional_line_32)]
     pub bed: Option<String>,
 }
 

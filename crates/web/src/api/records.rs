@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::enums;
+use super::{enums, rules};
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
 use carehub_domain::identity::{FullName, Role, UserId};
@@ -444,7 +444,7 @@ pub struct AddMemberRequest {
 pub struct EmergencyAccessRequest {
     /// 10 to 1,000 characters; kept in the record of the access.
     #[schema(
-        value_type = String,
+        schema_with = rules::emergency_reason,
         required = true,
         example = "Unconscious on arrival in A&E; checking allergies"
     )]

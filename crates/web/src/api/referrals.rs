@@ -13,7 +13,7 @@ use carehub_domain::referrals::{
     parse_summary,
 };
 
-use super::enums;
+use super::{enums, rules};
 use crate::api::records::{MedicalView, PatientView, PersonRef};
 
 fn person(id: UserId, full_name: Option<&FullName>) -> PersonRef {
@@ -116,13 +116,19 @@ impl ReferralView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralInput {
+    /// A patient of the sender's care team.
+    #[schema(value_type = Uuid, required = true)]
     pub patient_id: Option<Uuid>,
+    /// Another active doctor's account id.
+    #[schema(value_type = Uuid, required = true)]
     pub to_doctor_id: Option<Uuid>,
     /// 1 to 500 characters.
+    #[schema(schema_with = rules::text_500, required = true)]
     pub reason: Option<String>,
     /// 1 to 20,000 characters: what the receiving doctor needs to know.
+    #[schema(schema_with = rules::text_20000, required = true)]
     pub clinical_summary: Option<String>,
-    #[schema(value_type = Option<enums::Urgency>)]
+    #[schema(value_type = enums::Urgency, required = true)]
     pub urgency: Option<String>,
 }
 
@@ -178,7 +184,7 @@ impl TryFrom<ReferralInput> for NewReferral {
 pub struct DeclineRequest {
     /// 1 to 5,000 characters; the sender reads it.
     #[schema(
-        value_type = String,
+        schema_with = rules::text_5000,
         required = true,
         example = "Outside my specialty; please refer to cardiology"
     )]
@@ -191,7 +197,7 @@ pub struct DeclineRequest {
 pub struct CompleteRequest {
     /// 1 to 5,000 characters; the sender reads it.
     #[schema(
-        value_type = String,
+        schema_with = rules::text_5000,
         required = true,
         example = "Echo normal; discharged back to your care"
     )]

@@ -50,7 +50,7 @@ pub struct UpdateUserRequest {
     #[schema(value_type = Option<enums::Role>)]
     pub role: Option<String>,
     /// `active` or `suspended`. Suspending revokes every token of the account at once.
-    #[schema(value_type = Option<enums::UserStatus>)]
+    #[schema(schema_with = rules::status_change)]
     pub status: Option<String>,
 }
 

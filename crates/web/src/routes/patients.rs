@@ -18,7 +18,7 @@ use carehub_domain::patients::{EmergencyReason, NewNote, NoteKind, PatientId, Se
 
 use crate::api::enums;
 use crate::api::medical_input::{MedicalInput, NoteInput};
-use crate::api::patient_input::{PatientInput, apply_merge_patch};
+use crate::api::patient_input::{PatientInput, PatientPatch, apply_merge_patch};
 use crate::api::records::{
     AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
     EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
@@ -191,8 +191,8 @@ pub async fn get_patient(
     request_body(
         description = "A merge patch of the patient's input",
         content(
-            (PatientInput = "application/merge-patch+json"),
-            (PatientInput = "application/json"),
+            (PatientPatch = "application/merge-patch+json"),
+            (PatientPatch = "application/json"),
         )
     ),
     responses(

@@ -18,7 +18,7 @@ use carehub_domain::scheduling::{
     parse_time_off_reason,
 };
 
-use crate::api::enums;
+use crate::api::{enums, rules};
 
 /// A profile as a client writes it: the whole profile (PUT).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -26,13 +26,14 @@ use crate::api::enums;
 pub struct ProfileInput {
     /// Up to 10 distinct specializations (case-insensitively), each 1 to 80 characters; `[]`
     /// for none.
-    #[schema(example = json!(["Cardiology"]))]
+    #[schema(example = json!(["Cardiology"]), schema_with = rules::specializations, required = true)]
     pub specializations: Option<Vec<String>>,
     /// Up to 2,000 characters; absent or null for none.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_text_2000)]
     pub bio: Option<String>,
     /// 5 to 480.
-    #[schema(example = 30)]
+    #[schema(example = 30, value_type = u16, minimum = 5, maximum = 480, required = true)]
     pub appointment_minutes: Option<u16>,
 }
 
@@ -101,6 +102,7 @@ fn specializations(raw: &[String], errors: &mut ValidationErrors) -> Option<Vec<
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityInput {
     /// Up to 70 rules; `[]` for no availability. Rules of one weekday may touch but not overlap.
+    #[schema(value_type = Vec<RuleInput>, max_items = 70, required = true)]
     pub rules: Option<Vec<RuleInput>>,
 }
 
@@ -108,13 +110,13 @@ pub struct AvailabilityInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
-    #[schema(value_type = Option<enums::Weekday>)]
+    #[schema(value_type = enums::Weekday, required = true)]
     pub weekday: Option<String>,
     /// `HH:MM`, 24-hour, local time in the clinic's time zone.
-    #[schema(example = "09:00")]
+    #[schema(example = "09:00", schema_with = rules::hhmm, required = true)]
     pub start: Option<String>,
     /// `HH:MM`, 24-hour; after `start`.
-    #[schema(example = "17:00")]
+    #[schema(example = "17:00", schema_with = rules::hhmm, required = true)]
     pub end: Option<String>,
 }
 
@@ -191,13 +193,14 @@ impl RuleInput {
 #[serde(deny_unknown_fields)]
 pub struct TimeOffInput {
     /// RFC 3339.
-    #[schema(format = DateTime, example = "2027-03-29T00:00:00+02:00")]
+    #[schema(example = "2027-03-29T00:00:00+02:00", schema_with = rules::instant, required = true)]
     pub start: Option<String>,
     /// RFC 3339; after `start`, in the future, at most 366 days after `start`.
-    #[schema(format = DateTime, example = "2027-04-03T00:00:00+02:00")]
+    #[schema(example = "2027-04-03T00:00:00+02:00", schema_with = rules::instant, required = true)]
     pub end: Option<String>,
     /// Up to 500 characters.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_text_500)]
     pub reason: Option<String>,
 }
 
@@ -235,14 +238,20 @@ impl TimeOffInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentInput {
+    /// An active doctor's account id.
+    #[schema(value_type = Uuid, required = true)]
     pub doctor_id: Option<Uuid>,
+    #[schema(value_type = Uuid, required = true)]
     pub patient_id: Option<Uuid>,
     /// RFC 3339, on a whole minute, any offset.
+    #[schema(schema_with = rules::minute, required = true)]
     pub start: Option<String>,
     /// RFC 3339, on a whole minute; defaults to the doctor's appointment length after `start`.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_minute)]
     pub end: Option<String>,
     /// 1 to 500 characters.
+    #[schema(schema_with = rules::text_500, required = true)]
     pub reason: Option<String>,
 }
 
@@ -285,9 +294,11 @@ impl TryFrom<AppointmentInput> for BookingRequest {
 #[serde(deny_unknown_fields)]
 pub struct RescheduleInput {
     /// RFC 3339, on a whole minute, any offset.
+    #[schema(schema_with = rules::minute, required = true)]
     pub start: Option<String>,
     /// RFC 3339, on a whole minute; defaults to `start` plus the appointment's current length.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_minute)]
     pub end: Option<String>,
 }
 
@@ -318,10 +329,11 @@ impl TryFrom<RescheduleInput> for RescheduleRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusInput {
-    #[schema(value_type = Option<enums::AppointmentStatus>)]
+    #[schema(value_type = enums::AppointmentStatus, required = true)]
     pub status: Option<String>,
     /// Required to cancel (1 to 1,000 characters), refused otherwise.
     #[serde(default)]
+    #[schema(schema_with = rules::optional_text_1000)]
     pub reason: Option<String>,
 }
 
