@@ -138,6 +138,18 @@ impl Grant {
     }
 }
 
+impl AccessError {
+    /// This refusal as a service's error, a hidden one answered as `not_found`: for what
+    /// belongs to a patient (an appointment, a referral), whose own "not found" is told apart
+    /// from the patient's.
+    pub fn hiding_as<E: From<AccessError>>(self, not_found: E) -> E {
+        match self {
+            AccessError::NotFound => not_found,
+            other => other.into(),
+        }
+    }
+}
+
 /// Why the access policy turned a caller away from a patient, or could not decide.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {

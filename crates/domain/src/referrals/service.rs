@@ -262,10 +262,7 @@ impl ReferralService {
                 Some(referral.patient_id),
             )
             .await
-            .map_err(|e| match e {
-                AccessError::NotFound => ReferralError::ReferralNotFound,
-                other => other.into(),
-            })?;
+            .map_err(|e| e.hiding_as(ReferralError::ReferralNotFound))?;
         let Some(party) = party else {
             return Err(ReferralError::ReferralNotFound);
         };
@@ -371,10 +368,7 @@ impl ReferralService {
                 Some(patient_id),
             )
             .await
-            .map_err(|e| match e {
-                AccessError::NotFound => ReferralError::ReferralNotFound,
-                other => other.into(),
-            })?;
+            .map_err(|e| e.hiding_as(ReferralError::ReferralNotFound))?;
         let Some(party) = party else {
             return Err(ReferralError::ReferralNotFound);
         };

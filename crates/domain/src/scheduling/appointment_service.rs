@@ -386,10 +386,7 @@ impl AppointmentService {
                 Some(appointment.patient_id),
             )
             .await
-            .map_err(|e| match e {
-                AccessError::NotFound => AppointmentError::AppointmentNotFound,
-                other => other.into(),
-            })?;
+            .map_err(|e| e.hiding_as(AppointmentError::AppointmentNotFound))?;
         Ok((appointment, basis))
     }
 

@@ -113,10 +113,7 @@ impl VisitNoteService {
                 found.as_ref().map(|a| a.patient_id),
             )
             .await
-            .map_err(|e| match e {
-                AccessError::NotFound => VisitNoteError::AppointmentNotFound,
-                other => other.into(),
-            })?;
+            .map_err(|e| e.hiding_as(VisitNoteError::AppointmentNotFound))?;
         found.ok_or(VisitNoteError::AppointmentNotFound)
     }
 
