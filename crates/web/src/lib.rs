@@ -9,6 +9,7 @@ pub mod problem;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use actix_web::dev::ServerHandle;

@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use jiff::tz::TimeZone;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -88,13 +87,13 @@ pub struct ProblemConflict {
     pub with: ConflictWith,
 }
 
-impl ProblemConflict {
-    /// The conflict, its times at the clinic's offset.
-    pub fn new(conflict: &Conflict, tz: &TimeZone) -> Self {
+impl From<Conflict> for ProblemConflict {
+    /// The domain gives a conflict's times at the clinic's offset already.
+    fn from(conflict: Conflict) -> Self {
         Self {
             id: *conflict.appointment_id.as_uuid(),
-            start: crate::api::scheduling::clinic_time(tz, conflict.start),
-            end: crate::api::scheduling::clinic_time(tz, conflict.end),
+            start: conflict.start,
+            end: conflict.end,
             with: conflict.with,
         }
     }
@@ -533,18 +532,35 @@ impl From<VisitNoteError> for ApiError {
 }
 
 impl From<ScheduleError> for ApiError {
-    /// Times in a conflict problem are in UTC: handlers that know the clinic's time zone use
-    /// [`ApiError::from_schedule`].
     fn from(e: ScheduleError) -> Self {
-        Self::from_schedule(e, &TimeZone::UTC)
+        match e {
+            ScheduleError::Forbidden => Self::Forbidden(e.to_string()),
+            ScheduleError::DoctorNotFound | ScheduleError::TimeOffNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            ScheduleError::Invalid(errors) => Self::Invalid(errors),
+            ScheduleError::Conflicts(conflicts) => Self::time_taken(conflicts),
+            ScheduleError::Internal(e) => e.into(),
+        }
     }
 }
 
 impl From<AppointmentError> for ApiError {
-    /// Times in a conflict problem are in UTC: handlers that know the clinic's time zone use
-    /// [`ApiError::from_appointment`].
     fn from(e: AppointmentError) -> Self {
-        Self::from_appointment(e, &TimeZone::UTC)
+        match e {
+            AppointmentError::Forbidden => Self::Forbidden(e.to_string()),
+            AppointmentError::NotFound | AppointmentError::AppointmentNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            AppointmentError::Unavailable(why) => Self::NotBookable(why.to_string()),
+            AppointmentError::Conflicts(conflicts) => Self::time_taken(conflicts),
+            AppointmentError::AppointmentChange(change) => change.into(),
+            AppointmentError::Invalid(errors) => Self::Invalid(errors),
+            AppointmentError::Stale | AppointmentError::NotReschedulable(_) => {
+                Self::Conflict(e.to_string())
+            }
+            AppointmentError::Internal(e) => e.into(),
+        }
     }
 }
 
@@ -563,45 +579,10 @@ impl From<StatusChangeError> for ApiError {
 }
 
 impl ApiError {
-    /// The conflicts in the way, their times at the clinic's offset (`tz`).
-    fn conflicts(conflicts: &[Conflict], tz: &TimeZone) -> Self {
-        Self::TimeTaken(
-            conflicts
-                .iter()
-                .map(|c| ProblemConflict::new(c, tz))
-                .collect(),
-        )
-    }
-
-    /// A scheduling error, the times of any conflicts at the clinic's offset (`tz`).
-    pub fn from_schedule(e: ScheduleError, tz: &TimeZone) -> Self {
-        match e {
-            ScheduleError::Forbidden => Self::Forbidden(e.to_string()),
-            ScheduleError::DoctorNotFound | ScheduleError::TimeOffNotFound => {
-                Self::NotFound(e.to_string())
-            }
-            ScheduleError::Invalid(errors) => Self::Invalid(errors),
-            ScheduleError::Conflicts(conflicts) => Self::conflicts(&conflicts, tz),
-            ScheduleError::Internal(e) => e.into(),
-        }
-    }
-
-    /// An appointment error, the times of any conflicts at the clinic's offset (`tz`).
-    pub fn from_appointment(e: AppointmentError, tz: &TimeZone) -> Self {
-        match e {
-            AppointmentError::Forbidden => Self::Forbidden(e.to_string()),
-            AppointmentError::NotFound | AppointmentError::AppointmentNotFound => {
-                Self::NotFound(e.to_string())
-            }
-            AppointmentError::Unavailable(why) => Self::NotBookable(why.to_string()),
-            AppointmentError::Conflicts(conflicts) => Self::conflicts(&conflicts, tz),
-            AppointmentError::AppointmentChange(change) => change.into(),
-            AppointmentError::Invalid(errors) => Self::Invalid(errors),
-            AppointmentError::Stale | AppointmentError::NotReschedulable(_) => {
-                Self::Conflict(e.to_string())
-            }
-            AppointmentError::Internal(e) => e.into(),
-        }
+    /// The appointments in the way, their times as the domain gives them: at the clinic's
+    /// offset.
+    fn time_taken(conflicts: Vec<Conflict>) -> Self {
+        Self::TimeTaken(conflicts.into_iter().map(ProblemConflict::from).collect())
     }
 }
 
@@ -628,24 +609,24 @@ mod tests {
     }
 
     #[test]
-    fn conflicts_are_listed_at_the_clinics_offset() {
-        let paris = TimeZone::get("Europe/Paris").expect("a zone");
+    fn conflicts_are_listed_at_the_offset_the_domain_gives_them() {
         let first = AppointmentId::generate();
+        // The domain's services give conflicts at the clinic's offset (Paris in summer here).
         let conflicts = vec![
             Conflict {
                 appointment_id: first,
-                start: datetime!(2027-03-29 07:00 UTC),
-                end: datetime!(2027-03-29 07:30 UTC),
+                start: datetime!(2027-03-29 09:00 +2),
+                end: datetime!(2027-03-29 09:30 +2),
                 with: ConflictWith::Doctor,
             },
             Conflict {
                 appointment_id: AppointmentId::generate(),
-                start: datetime!(2027-03-29 07:15 UTC),
-                end: datetime!(2027-03-29 07:45 UTC),
+                start: datetime!(2027-03-29 09:15 +2),
+                end: datetime!(2027-03-29 09:45 +2),
                 with: ConflictWith::Patient,
             },
         ];
-        let error = ApiError::from_appointment(AppointmentError::Conflicts(conflicts), &paris);
+        let error = ApiError::from(AppointmentError::Conflicts(conflicts));
         assert_eq!(error.status_code(), StatusCode::CONFLICT);
         let body = json(&error);
         assert_eq!(body["type"], "urn:carehub:problem:appointment-conflict");

@@ -1,7 +1,6 @@
 //! Wiring: the one place where adapters are built and plugged into the domain's ports, and
 //! where the HTTP server is assembled.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,37 +36,8 @@ use crate::hub::Hub;
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::routes;
 use crate::settings::Settings;
+use crate::state::AppState;
 use crate::telemetry::{CareHubRootSpan, Metrics, observe};
-
-/// What every handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    pub identity: IdentityService,
-    /// Decides on patient access through the policy and keeps the audit trail; handlers ask it
-    /// for a grant before they read a request's body.
-    pub gatekeeper: Gatekeeper,
-    pub patients: PatientService,
-    pub medical: MedicalService,
-    pub care_teams: CareTeamService,
-    pub emergency_accesses: EmergencyAccessService,
-    pub audit: AuditService,
-    pub referrals: ReferralService,
-    pub schedules: ScheduleService,
-    pub appointments: AppointmentService,
-    pub visit_notes: VisitNoteService,
-    /// The caller's own notifications.
-    pub notifications: NotificationService,
-    pub database: Database,
-    /// The JWKS, serialised once.
-    pub jwks_json: web::Bytes,
-    /// The OpenAPI document, serialised once.
-    pub openapi_json: web::Bytes,
-    /// The methods each route pattern answers, for `405 Method Not Allowed`.
-    pub allowed_methods: HashMap<String, String>,
-    pub metrics: Arc<Metrics>,
-    /// This instance's notification sockets.
-    pub hub: Hub,
-}
 
 /// Connects to the database, migrates it and assembles the identity service on it.
 ///

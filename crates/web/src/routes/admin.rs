@@ -19,7 +19,7 @@ use crate::api::{enums, rules};
 use crate::extract::{Authenticated, Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, BodyProblems, Problem};
 use crate::routes::auth::RegisterRequest;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

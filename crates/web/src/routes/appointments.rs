@@ -33,7 +33,7 @@ use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::problem::{ApiError, Problem};
 use crate::routes::doctors::query_instant;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn appointment_id(raw: &str) -> Result<AppointmentId, ApiError> {
     path_uuid(raw).map(AppointmentId::from_uuid)
@@ -133,18 +133,10 @@ pub async fn book_appointment(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let tz = state.schedules.clinic_time_zone();
-    state
-        .appointments
-        .check_may_book(&actor)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+    state.appointments.check_may_book(&actor).await?;
     let input: AppointmentInput = body.parse()?;
     let request = BookingRequest::try_from(input)?;
-    let appointment = state
-        .appointments
-        .book_appointment(&actor, request)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+    let appointment = state.appointments.book_appointment(&actor, request).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -186,11 +178,7 @@ pub async fn list_appointments(
         Ok(parsed) => parsed,
         Err(malformed) => {
             // A role that never lists appointments is refused before its query is judged.
-            state
-                .appointments
-                .check_may_list(&actor)
-                .await
-                .map_err(|e| ApiError::from_appointment(e, tz))?;
+            state.appointments.check_may_list(&actor).await?;
             return Err(malformed);
         }
     };
@@ -264,19 +252,13 @@ pub async fn reschedule_appointment(
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentReschedule);
-    let input: RescheduleInput = body
-        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
-        .await?;
+    let input: RescheduleInput = body.parse_unless_refused(check).await?;
     let check = state.appointments.check_reschedulable(&actor, id);
-    let request = valid_unless_refused(RescheduleRequest::try_from(input), async {
-        check.await.map_err(|e| ApiError::from_appointment(e, tz))
-    })
-    .await?;
+    let request = valid_unless_refused(RescheduleRequest::try_from(input), check).await?;
     let appointment = state
         .appointments
         .reschedule_appointment(&actor, id, request)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+        .await?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(&appointment, tz)))
 }
 
@@ -309,20 +291,14 @@ pub async fn change_status(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let tz = state.schedules.clinic_time_zone();
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentStatus);
-    let input: StatusInput = body
-        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
-        .await?;
+    let input: StatusInput = body.parse_unless_refused(check).await?;
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentStatus);
-    let change = valid_unless_refused(StatusChange::try_from(input), async {
-        check.await.map_err(|e| ApiError::from_appointment(e, tz))
-    })
-    .await?;
+    let change = valid_unless_refused(StatusChange::try_from(input), check).await?;
     let appointment = state
         .appointments
         .change_appointment_status(&actor, id, change)

@@ -13,7 +13,7 @@ use crate::api::{TokenResponse, UserView};
 use crate::api::{enums, rules};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
 use crate::problem::{ApiError, BodyProblems, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]

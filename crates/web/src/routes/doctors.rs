@@ -23,7 +23,7 @@ use crate::api::scheduling::{
 use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The range of slots shown when the query names no end.
 pub const DEFAULT_SLOT_RANGE: Duration = Duration::days(7);
@@ -279,8 +279,7 @@ pub async fn add_time_off(
     let time_off = state
         .schedules
         .add_time_off(&actor, id, new_time_off)
-        .await
-        .map_err(|e| ApiError::from_schedule(e, tz))?;
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -25,7 +25,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::enums;
 
 use crate::problem::{Problem, ProblemConflict, ProblemField};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut ServiceConfig) {

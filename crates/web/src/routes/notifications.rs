@@ -12,7 +12,7 @@ use carehub_domain::notifications::DEFAULT_LIST_LIMIT;
 use crate::api::notifications::{MarkedRead, NotificationList, NotificationView, UnreadCount};
 use crate::extract::{Authenticated, parse_query};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

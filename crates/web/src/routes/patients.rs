@@ -26,7 +26,7 @@ use crate::api::records::{
 use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The content type of a JSON merge patch (RFC 7396).
 pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";

@@ -23,7 +23,7 @@ use crate::api::referrals::{
 use crate::api::{ListPage, PageQuery};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn referral_id(raw: &str) -> Result<ReferralId, ApiError> {
     path_uuid(raw).map(ReferralId::from_uuid)

@@ -7,7 +7,7 @@ use crate::api::UserView;
 use crate::api::records::PatientView;
 use crate::extract::{Authenticated, Caller};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The signed-in user.
 #[utoipa::path(

@@ -3,7 +3,7 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, get, web};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The JSON Web Key Set (RFC 7517) of the access token signing key.
 #[utoipa::path(
