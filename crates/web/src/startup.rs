@@ -34,10 +34,10 @@ use carehub_infra::{Database, Repositories};
 use crate::extract::{self, MAX_JSON_BODY};
 use crate::hub::Hub;
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
-use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{CareHubRootSpan, Metrics, observe};
+use crate::{openapi, routes};
 
 /// Connects to the database, migrates it and assembles the identity service on it.
 ///
@@ -266,10 +266,10 @@ impl Application {
             .await
             .context("cannot listen for notifications")?;
         tracing::info!(
-            time_zone = %crate::api::scheduling::zone_name(&settings.clinic_time_zone),
+            time_zone = %crate::routes::scheduling::views::zone_name(&settings.clinic_time_zone),
             "clinic time zone"
         );
-        let openapi = routes::openapi_document();
+        let openapi = openapi::openapi_document();
         let ClinicServices {
             gatekeeper,
             patients,
@@ -298,7 +298,7 @@ impl Application {
             hub,
             database,
             jwks_json: serde_json::to_vec(codec.jwks())?.into(),
-            allowed_methods: routes::allowed_methods(&openapi),
+            allowed_methods: openapi::allowed_methods(&openapi),
             openapi_json: openapi.to_json()?.into(),
             metrics: Arc::new(Metrics::new()?),
         });

@@ -6,15 +6,13 @@
 //! wall clock; the records' own timestamps (`created_at`...) stay in UTC as everywhere else.
 //! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
 
-pub mod inputs;
-
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::enums;
+use crate::openapi::enums;
 use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{

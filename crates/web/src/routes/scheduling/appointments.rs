@@ -24,16 +24,28 @@ use carehub_domain::scheduling::{
 };
 use uuid::Uuid;
 
-use crate::api::enums;
-use crate::api::medical_input::NoteInput;
-use crate::api::records::NoteView;
-use crate::api::scheduling::inputs::{AppointmentInput, RescheduleInput, StatusInput};
-use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
-use crate::api::{ListPage, PageQuery, rules};
+use super::doctors::query_instant;
+use super::inputs::{AppointmentInput, RescheduleInput, StatusInput};
+use super::views::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
+use crate::openapi::{enums, rules};
+use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem};
-use crate::routes::doctors::query_instant;
+use crate::routes::patients::medical_input::NoteInput;
+use crate::routes::patients::views::NoteView;
 use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers the appointment resources.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(book_appointment)
+        .service(list_appointments)
+        .service(get_appointment)
+        .service(reschedule_appointment)
+        .service(change_status)
+        .service(appointment_history)
+        .service(write_visit_note);
+}
 
 fn appointment_id(raw: &str) -> Result<AppointmentId, ApiError> {
     path_uuid(raw).map(AppointmentId::from_uuid)
@@ -390,7 +402,7 @@ mod tests {
     use jiff::tz::TimeZone;
     use time::macros::datetime;
 
-    use crate::routes::{allowed_methods, openapi_document};
+    use crate::openapi::{allowed_methods, openapi_document};
 
     fn query(raw: &str) -> AppointmentListQuery {
         web::Query::<AppointmentListQuery>::from_query(raw)

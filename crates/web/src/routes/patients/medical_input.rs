@@ -14,7 +14,7 @@ use carehub_domain::patients::{
 };
 use carehub_domain::scheduling::NewVisitNote;
 
-use super::enums;
+use crate::openapi::enums;
 
 /// Medical information as a client writes it; it replaces the stored information whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
