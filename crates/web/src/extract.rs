@@ -15,7 +15,7 @@ use carehub_domain::kernel::ValidationErrors;
 use uuid::Uuid;
 
 use crate::problem::{ApiError, missing_credentials};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The largest JSON body accepted.
 pub const MAX_JSON_BODY: usize = 64 * 1024;

@@ -1,14 +1,16 @@
 //! CareHub's HTTP adapter: the REST API, its OpenAPI document and Swagger UI, and the
 //! server's wiring. The `carehub` binary is a thin command line over [`startup::Application`].
 
-pub mod api;
 pub mod cli;
 pub mod extract;
 pub mod hub;
+pub mod openapi;
+pub mod paging;
 pub mod problem;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use actix_web::dev::ServerHandle;

@@ -1,7 +1,6 @@
 //! Wiring: the one place where adapters are built and plugged into the domain's ports, and
 //! where the HTTP server is assembled.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,39 +34,10 @@ use carehub_infra::{Database, Repositories};
 use crate::extract::{self, MAX_JSON_BODY};
 use crate::hub::Hub;
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
-use crate::routes;
 use crate::settings::Settings;
+use crate::state::AppState;
 use crate::telemetry::{CareHubRootSpan, Metrics, observe};
-
-/// What every handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    pub identity: IdentityService,
-    /// Decides on patient access through the policy and keeps the audit trail; handlers ask it
-    /// for a grant before they read a request's body.
-    pub gatekeeper: Gatekeeper,
-    pub patients: PatientService,
-    pub medical: MedicalService,
-    pub care_teams: CareTeamService,
-    pub emergency_accesses: EmergencyAccessService,
-    pub audit: AuditService,
-    pub referrals: ReferralService,
-    pub schedules: ScheduleService,
-    pub appointments: AppointmentService,
-    pub visit_notes: VisitNoteService,
-    /// The caller's own notifications.
-    pub notifications: NotificationService,
-    pub database: Database,
-    /// The JWKS, serialised once.
-    pub jwks_json: web::Bytes,
-    /// The OpenAPI document, serialised once.
-    pub openapi_json: web::Bytes,
-    /// The methods each route pattern answers, for `405 Method Not Allowed`.
-    pub allowed_methods: HashMap<String, String>,
-    pub metrics: Arc<Metrics>,
-    /// This instance's notification sockets.
-    pub hub: Hub,
-}
+use crate::{openapi, routes};
 
 /// Connects to the database, migrates it and assembles the identity service on it.
 ///
@@ -296,10 +266,10 @@ impl Application {
             .await
             .context("cannot listen for notifications")?;
         tracing::info!(
-            time_zone = %crate::api::scheduling::zone_name(&settings.clinic_time_zone),
+            time_zone = %crate::routes::scheduling::views::zone_name(&settings.clinic_time_zone),
             "clinic time zone"
         );
-        let openapi = routes::openapi_document();
+        let openapi = openapi::openapi_document();
         let ClinicServices {
             gatekeeper,
             patients,
@@ -328,7 +298,7 @@ impl Application {
             hub,
             database,
             jwks_json: serde_json::to_vec(codec.jwks())?.into(),
-            allowed_methods: routes::allowed_methods(&openapi),
+            allowed_methods: openapi::allowed_methods(&openapi),
             openapi_json: openapi.to_json()?.into(),
             metrics: Arc::new(Metrics::new()?),
         });

@@ -23,7 +23,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::settings::LogFormat;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Installs the global log subscriber, writing to standard error.
 pub fn init_logging(filter: &str, format: LogFormat) {

@@ -13,7 +13,7 @@ use crate::kernel::{
 };
 use crate::notifications::{NewNotification, Notification};
 use crate::patients::{CareTeamMember, PatientId};
-use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES, parse_instant};
+use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES, clinic_time, parse_instant};
 
 pub use crate::kernel::AppointmentId;
 
@@ -293,13 +293,27 @@ string_enum!(
 );
 
 /// An active appointment in the way of a booking, as the 409 lists it: ids and times only
-/// (never another patient's id), and whose calendar it blocks.
+/// (never another patient's id), and whose calendar it blocks. The services' errors give its
+/// times at the clinic's offset ([`Conflict::at_clinic_offset`]), so that whoever shows them
+/// needs nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub appointment_id: AppointmentId,
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
     pub with: ConflictWith,
+}
+
+impl Conflict {
+    /// The same conflict, its times at the clinic's offset for each (see [`clinic_time`]).
+    #[must_use]
+    pub fn at_clinic_offset(self, tz: &jiff::tz::TimeZone) -> Self {
+        Self {
+            start: clinic_time(tz, self.start),
+            end: clinic_time(tz, self.end),
+            ..self
+        }
+    }
 }
 
 string_enum!(

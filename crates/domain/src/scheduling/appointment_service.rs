@@ -41,7 +41,8 @@ pub enum AppointmentError {
     /// The doctor cannot be booked then (422).
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
-    /// Active appointments are in the way (409): every one, ids and times only.
+    /// Active appointments are in the way (409): every one, ids and times only, the times at
+    /// the clinic's offset.
     #[error("{} appointment(s) overlap", .0.len())]
     Conflicts(Vec<Conflict>),
     /// A status change the rules refuse: `Role` 403, `NotFrom` 409, the others 422.

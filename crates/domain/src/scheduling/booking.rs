@@ -273,7 +273,12 @@ impl AppointmentService {
     ) -> AppointmentError {
         match error {
             BookError::Conflicts(conflicts) => match self.gate.record(vec![event]).await {
-                Ok(()) => AppointmentError::Conflicts(conflicts),
+                Ok(()) => AppointmentError::Conflicts(
+                    conflicts
+                        .into_iter()
+                        .map(|c| c.at_clinic_offset(&self.time_zone))
+                        .collect(),
+                ),
                 Err(e) => e.into(),
             },
             BookError::Stale => AppointmentError::Stale,

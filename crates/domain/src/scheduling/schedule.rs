@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::identity::UserId;
 use crate::kernel::{Page, PageRequest, RepositoryError};
@@ -288,6 +288,20 @@ pub fn to_timestamp(at: OffsetDateTime) -> Timestamp {
     } else {
         Timestamp::MAX
     })
+}
+
+/// `at` as the clinic's clocks show it: the same instant, at the clinic's UTC offset (`tz`)
+/// then. An offset RFC 3339 cannot write (one with seconds, from before standard time) leaves
+/// the instant as it is.
+pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
+    let seconds = tz.to_offset(to_timestamp(at)).seconds();
+    if seconds % 60 != 0 {
+        return at;
+    }
+    UtcOffset::from_whole_seconds(seconds)
+        .ok()
+        .and_then(|offset| at.checked_to_offset(offset))
+        .unwrap_or(at)
 }
 
 /// The same instant as an [`OffsetDateTime`] in UTC.

@@ -30,7 +30,8 @@ pub enum ScheduleError {
     TimeOffNotFound,
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
-    /// Active appointments are in the way (409): every one, ids and times only.
+    /// Active appointments are in the way (409): every one, ids and times only, the times at
+    /// the clinic's offset.
     #[error("{} appointment(s) overlap", .0.len())]
     Conflicts(Vec<Conflict>),
     #[error(transparent)]
@@ -278,7 +279,12 @@ impl ScheduleService {
             .add_time_off(&time_off)
             .await
             .map_err(|e| match e {
-                TimeOffError::Conflicts(conflicts) => ScheduleError::Conflicts(conflicts),
+                TimeOffError::Conflicts(conflicts) => ScheduleError::Conflicts(
+                    conflicts
+                        .into_iter()
+                        .map(|c| c.at_clinic_offset(&self.time_zone))
+                        .collect(),
+                ),
                 TimeOffError::Repository(e) => e.into(),
             })?;
         Ok(time_off)

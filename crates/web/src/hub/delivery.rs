@@ -10,7 +10,7 @@ use carehub_domain::identity::UserId;
 use carehub_domain::notifications::{MAX_LIST_LIMIT, Notification, NotificationService};
 
 use super::frames::{Closing, ServerFrame};
-use crate::api::notifications::NotificationView;
+use crate::routes::notifications::views::NotificationView;
 
 /// Why sending stopped.
 #[derive(Debug)]

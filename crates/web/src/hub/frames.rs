@@ -5,7 +5,7 @@ use actix_ws::{CloseCode, CloseReason};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::api::notifications::NotificationView;
+use crate::routes::notifications::views::NotificationView;
 
 /// A frame the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,319 +1,35 @@
-//! The HTTP routes, one file per resource, and the OpenAPI document that lists them.
+//! The API's resources, one module per domain concept, each holding its handlers, the request
+//! bodies they read and the views they answer with, and a `services` function registering its
+//! routes. This is the one place that registers them all.
+//!
+//! A new concept's routes go in `routes/<concept>/` (or `routes/<concept>.rs` when it is one
+//! small file), named as in the domain, and are registered below.
 
-pub mod admin;
-pub mod appointments;
-pub mod auth;
-pub mod doctors;
-pub mod health;
+pub mod audit;
+pub mod identity;
 pub mod notifications;
+pub mod operations;
 pub mod patients;
 pub mod referrals;
-pub mod users;
-pub mod well_known;
-pub mod ws;
+pub mod scheduling;
 
-use std::collections::HashMap;
-
-use actix_web::{HttpResponse, get, web};
-use utoipa::openapi::security::{
-    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
-};
-use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-use crate::api::enums;
-
-use crate::problem::{Problem, ProblemConflict, ProblemField};
-use crate::startup::AppState;
 
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut ServiceConfig) {
-    cfg.service(auth::register)
-        .service(auth::login)
-        .service(auth::token)
-        .service(auth::refresh)
-        .service(auth::logout)
-        .service(users::me)
-        .service(users::my_patient_record)
-        .service(doctors::directory)
-        .service(doctors::get_doctor)
-        .service(doctors::put_profile)
-        .service(doctors::get_availability)
-        .service(doctors::put_availability)
-        .service(doctors::add_time_off)
-        .service(doctors::remove_time_off)
-        .service(doctors::free_slots)
-        .service(patients::create_patient)
-        .service(patients::search_patients)
-        .service(patients::get_patient)
-        .service(patients::update_patient)
-        .service(patients::get_medical)
-        .service(patients::put_medical)
-        .service(patients::list_notes)
-        .service(patients::add_note)
-        .service(patients::care_team)
-        .service(patients::add_member)
-        .service(patients::end_membership)
-        .service(patients::request_emergency_access)
-        .service(patients::access_log)
-        .service(referrals::send_referral)
-        .service(referrals::list_referrals)
-        .service(referrals::get_referral)
-        .service(referrals::accept_referral)
-        .service(referrals::decline_referral)
-        .service(referrals::cancel_referral)
-        .service(referrals::complete_referral)
-        .service(appointments::book_appointment)
-        .service(appointments::list_appointments)
-        .service(appointments::get_appointment)
-        .service(appointments::reschedule_appointment)
-        .service(appointments::change_status)
-        .service(appointments::appointment_history)
-        .service(appointments::write_visit_note)
-        .service(notifications::list_notifications)
-        .service(notifications::mark_all_read)
-        .service(notifications::unread_count)
-        .service(notifications::mark_read)
-        .service(ws::issue_ticket)
-        .service(ws::open_socket)
-        .service(admin::list_users)
-        .service(admin::create_user)
-        .service(admin::approve_user)
-        .service(admin::update_user)
-        .service(admin::audit_trail)
-        .service(admin::emergency_accesses)
-        .service(health::live)
-        .service(health::ready)
-        .service(openapi_json);
+    identity::services(cfg);
+    scheduling::doctors::services(cfg);
+    patients::services(cfg);
+    referrals::services(cfg);
+    scheduling::appointments::services(cfg);
+    notifications::services(cfg);
+    identity::accounts::services(cfg);
+    audit::services(cfg);
+    patients::emergency_access::admin_services(cfg);
+    operations::services(cfg);
 }
 
-/// The OpenAPI 3.1 document, computed once from the registered routes.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, openapi) = actix_web::App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .service(utoipa_actix_web::scope("/api/v1").configure(api_v1))
-        .configure(root)
-        .split_for_parts();
-    let mut openapi = openapi;
-    optional_bodies_are_never_null(&mut openapi);
-    openapi
-}
-
-/// An optional request body may be left out, but is never JSON `null`: utoipa publishes an
-/// `Option<T>` body as "T or null", which the server refuses.
-fn optional_bodies_are_never_null(openapi: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{Schema, SchemaType, Type};
-
-    let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
-                continue;
-            };
-            for content in body.content.values_mut() {
-                let RefOr::T(content) = content else { continue };
-                if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema
-                    && one_of.items.len() == 2
-                    && let Some(i) = one_of.items.iter().position(is_null)
-                {
-                    content.schema = Some(one_of.items[1 - i].clone());
-                }
-            }
-        }
-    }
-}
-
-/// The methods each documented route pattern answers, as an `Allow` header value.
-pub fn allowed_methods(openapi: &utoipa::openapi::OpenApi) -> HashMap<String, String> {
-    openapi
-        .paths
-        .paths
-        .iter()
-        .filter_map(|(pattern, item)| {
-            let value = serde_json::to_value(item).ok()?;
-            let methods: Vec<String> = [
-                "get", "put", "post", "delete", "options", "head", "patch", "trace",
-            ]
-            .into_iter()
-            .filter(|method| value.get(method).is_some())
-            .map(str::to_ascii_uppercase)
-            .collect();
-            Some((pattern.clone(), methods.join(", ")))
-        })
-        .collect()
-}
-
-/// This API's OpenAPI 3.1 document; Swagger UI at `/docs` reads it.
-#[utoipa::path(
-    tag = "operations",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
-)]
-#[get("/openapi.json")]
-pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(state.openapi_json.clone())
-}
-
-/// Routes at the root: metrics and the public keys.
+/// Routes at the root: the public keys and the metrics.
 pub fn root(cfg: &mut ServiceConfig) {
-    cfg.service(well_known::jwks).service(health::metrics);
-}
-
-/// The document's fixed parts; utoipa-actix-web adds every registered path to it.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "CareHub API",
-        description = "CareHub, a clinic backend. This version serves identity (accounts, roles, \
-            sign-in and tokens) and patient records: registration and search, profiles, medical \
-            information, clinical notes, care teams and emergency (break-the-glass) access; \
-            referrals between doctors; doctors' profiles, weekly availability (in the clinic's \
-            time zone), time off and free slots; appointments that can never be double-booked, \
-            with their status, history and visit note; and each user's notifications. Who \
-            may read or change what follows the caller's role and relationship to the patient; \
-            every attempt on a patient's data, allowed or denied, is kept in an audit trail.\n\n\
-            A patient the caller may not see is answered `404`, whether or not it exists; `403` \
-            means the caller's role may never do this.\n\n\
-            Errors are `application/problem+json` (RFC 9457). Sign in with `POST /api/v1/auth/login` \
-            or the OAuth 2.0 password grant at `POST /api/v1/auth/token`, then send \
-            `Authorization: Bearer <access_token>`.",
-        license(name = "AGPL-3.0-or-later")
-    ),
-    components(schemas(Problem, ProblemField, ProblemConflict, enums::ReferralBox)),
-    modifiers(&SecuritySchemes),
-    tags(
-        (name = "auth", description = "Registration, sign-in, tokens"),
-        (name = "users", description = "The signed-in user and their own patient record"),
-        (name = "doctors", description = "The doctor directory, doctors' profiles, weekly availability, time off and free slots"),
-        (name = "appointments", description = "Booking, reading, listing, rescheduling and status changes of appointments, their history and visit notes"),
-        (name = "patients", description = "Patient records: profiles, medical information, notes, care teams, emergency access and access logs"),
-        (name = "referrals", description = "Doctors referring patients to each other, with a snapshot of what was shared"),
-        (name = "notifications", description = "The caller's own notifications: listing, marking read, counting the unread"),
-        (name = "admin", description = "Account administration, the audit trail and emergency accesses (administrators only)"),
-        (name = "operations", description = "Health, metrics and public keys"),
-    )
-)]
-#[derive(Debug)]
-pub struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "oauth2",
-            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
-                "/api/v1/auth/token",
-                Scopes::new(),
-            ))])),
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::Value;
-
-    use super::openapi_document;
-
-    fn document() -> Value {
-        serde_json::to_value(openapi_document()).expect("the document is JSON")
-    }
-
-    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
-        match value {
-            Value::Object(map) => {
-                for (key, item) in map {
-                    match (key.as_str(), item) {
-                        ("$ref", Value::String(target)) => found.push(target),
-                        _ => refs(item, found),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
-            _ => {}
-        }
-    }
-
-    #[test]
-    fn every_reference_in_the_document_names_a_schema_it_defines() {
-        let document = document();
-        let mut found = Vec::new();
-        refs(&document, &mut found);
-        assert!(!found.is_empty());
-        for target in found {
-            let name = target
-                .strip_prefix("#/components/schemas/")
-                .unwrap_or_else(|| panic!("an unexpected reference: {target}"));
-            assert!(
-                document["components"]["schemas"].get(name).is_some(),
-                "{target} is not defined"
-            );
-        }
-    }
-
-    /// The values a schema publishes, in order.
-    fn published(document: &Value, schema: &str) -> Vec<String> {
-        document["components"]["schemas"][schema]["enum"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{schema} is not an enum"))
-            .iter()
-            .map(|v| v.as_str().expect("a string").to_owned())
-            .collect()
-    }
-
-    #[test]
-    fn enums_are_published_as_the_server_writes_them() {
-        let document = document();
-        let all = crate::api::enums::all();
-        assert_eq!(all.len(), 17);
-        for (schema, written) in all {
-            assert_eq!(published(&document, schema), written, "{schema}");
-        }
-        assert_eq!(published(&document, "ReferralBox"), ["inbox", "outbox"]);
-        assert_eq!(
-            published(&document, "Role"),
-            ["admin", "secretary", "doctor", "laboratory", "patient"]
-        );
-    }
-
-    #[test]
-    fn the_server_writes_each_published_enum_value_as_published() {
-        use carehub_domain::audit::AuditAction;
-        use carehub_domain::scheduling::AppointmentStatus;
-        // serde and as_str agree, so what the document publishes is what goes on the wire.
-        for action in AuditAction::ALL {
-            assert_eq!(
-                serde_json::to_value(action).expect("JSON"),
-                Value::String(action.as_str().to_owned())
-            );
-        }
-        for status in AppointmentStatus::ALL {
-            assert_eq!(
-                serde_json::to_value(status).expect("JSON"),
-                Value::String(status.as_str().to_owned())
-            );
-        }
-    }
+    operations::root_services(cfg);
 }

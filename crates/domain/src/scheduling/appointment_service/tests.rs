@@ -895,7 +895,14 @@ async fn conflicts_are_answered_with_every_one_and_the_allowed_attempt_is_audite
         .await;
 
     match result {
-        Err(AppointmentError::Conflicts(answered)) => assert_eq!(answered, conflicts),
+        Err(AppointmentError::Conflicts(answered)) => {
+            assert_eq!(answered, conflicts);
+            // The same instants, at the clinic's offset (Paris in November), ready to show.
+            for conflict in &answered {
+                assert_eq!(conflict.start.offset(), time::macros::offset!(+1));
+                assert_eq!(conflict.end.offset(), time::macros::offset!(+1));
+            }
+        }
         other => panic!("expected Conflicts, got {other:?}"),
     }
     let event = single_event(&recorded);

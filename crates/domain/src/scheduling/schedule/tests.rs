@@ -879,3 +879,20 @@ fn instants_are_read_in_utc_and_only_far_from_the_ends_of_the_calendar() {
     }
     assert!(parse_instant("2027-03-29 09:00").is_err());
 }
+
+#[test]
+fn times_are_shown_at_the_clinics_offset_of_that_instant() {
+    let paris = zone("Europe/Paris");
+    let summer = clinic_time(&paris, datetime!(2027-03-29 07:00 UTC));
+    assert_eq!(summer, datetime!(2027-03-29 09:00 +2));
+    assert_eq!(summer.offset(), time::macros::offset!(+2));
+    let winter = clinic_time(&paris, datetime!(2027-03-26 08:00 UTC));
+    assert_eq!(winter, datetime!(2027-03-26 09:00 +1));
+    let new_york = clinic_time(&zone("America/New_York"), datetime!(2026-11-02 14:00 UTC));
+    assert_eq!(new_york, datetime!(2026-11-02 09:00 -5));
+    assert_eq!(new_york.offset(), time::macros::offset!(-5));
+    assert_eq!(
+        clinic_time(&TimeZone::UTC, datetime!(2027-03-29 07:00 +2)),
+        datetime!(2027-03-29 05:00 UTC)
+    );
+}

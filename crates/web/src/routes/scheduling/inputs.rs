@@ -18,7 +18,7 @@ use carehub_domain::scheduling::{
     parse_time_off_reason,
 };
 
-use crate::api::{enums, rules};
+use crate::openapi::{enums, rules};
 
 /// A profile as a client writes it: the whole profile (PUT).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::enums;
+use crate::openapi::enums;
 use carehub_domain::notifications::{Notification, NotificationData, NotificationKind};
 
 /// Something a user is told happened. `id` numbers the user's notifications 1, 2, 3, ... with

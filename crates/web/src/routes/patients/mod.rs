@@ -5,6 +5,11 @@
 //! the body or the query, so a refused caller gets 403 or 404 whatever they sent. Reads are one
 //! service call that checks and audits itself; writes and searches first take a grant.
 
+pub mod emergency_access;
+pub mod medical_input;
+pub mod patient_input;
+pub mod views;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::Deserialize;
@@ -14,24 +19,42 @@ use utoipa::IntoParams;
 
 use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
-use carehub_domain::patients::{EmergencyReason, NewNote, NoteKind, PatientId, SearchText};
+use carehub_domain::patients::{NewNote, NoteKind, PatientId, SearchText};
 
-use crate::api::enums;
-use crate::api::medical_input::{MedicalInput, NoteInput};
-use crate::api::patient_input::{PatientInput, PatientPatch, apply_merge_patch};
-use crate::api::records::{
-    AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, EmergencyAccessRequest,
-    EmergencyAccessView, MedicalView, NoteView, PatientSummaryView, PatientView,
-};
-use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
+use crate::openapi::{enums, rules};
+use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use medical_input::{MedicalInput, NoteInput};
+use patient_input::{PatientInput, PatientPatch, apply_merge_patch};
+use utoipa_actix_web::service_config::ServiceConfig;
+use views::{
+    AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, MedicalView, NoteView,
+    PatientSummaryView, PatientView,
+};
+
+/// Registers the patient resources.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(create_patient)
+        .service(search_patients)
+        .service(get_patient)
+        .service(update_patient)
+        .service(get_medical)
+        .service(put_medical)
+        .service(list_notes)
+        .service(add_note)
+        .service(care_team)
+        .service(add_member)
+        .service(end_membership)
+        .service(emergency_access::request_emergency_access)
+        .service(access_log);
+}
 
 /// The content type of a JSON merge patch (RFC 7396).
 pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
 
-fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
+pub(crate) fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
     path_uuid(raw).map(PatientId::from_uuid)
 }
 
@@ -478,49 +501,6 @@ pub async fn end_membership(
         .end_membership(&actor, id, doctor_id)
         .await?;
     Ok(HttpResponse::Ok().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
-}
-
-/// Break the glass: the calling doctor may read the patient for a limited time (60 minutes
-/// unless configured otherwise). Administrators see every such access.
-#[utoipa::path(
-    tag = "patients",
-    params(("id" = Uuid, Path, description = "The patient's id")),
-    request_body = EmergencyAccessRequest,
-    responses(
-        (status = 201, description = "The access granted", body = EmergencyAccessView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Only doctors break the glass", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The reason is missing, shorter than 10 or longer than 1,000 characters", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []), ("oauth2" = []))
-)]
-#[post("/patients/{id}/emergency-access")]
-pub async fn request_emergency_access(
-    state: web::Data<AppState>,
-    Caller { principal, actor }: Caller,
-    id: web::Path<String>,
-    body: RawJson,
-) -> Result<HttpResponse, ApiError> {
-    let id = patient_id(&id)?;
-    let grant = state
-        .gatekeeper
-        .authorize(&actor, id, Action::RequestEmergencyAccess)
-        .await?;
-    let request: EmergencyAccessRequest = body.parse()?;
-    let reason = EmergencyReason::try_from(request)?;
-    let mut access = state
-        .emergency_accesses
-        .request_emergency_access(&grant, reason)
-        .await?;
-    // The doctor who took the access is the caller: name them as a listing would.
-    access
-        .doctor_name
-        .get_or_insert_with(|| principal.user().full_name.clone());
-    Ok(HttpResponse::Created().json(EmergencyAccessView::at(&access, OffsetDateTime::now_utc())))
 }
 
 /// Who accessed a patient's record, newest first: for the patient themself and administrators.

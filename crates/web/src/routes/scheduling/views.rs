@@ -6,20 +6,18 @@
 //! wall clock; the records' own timestamps (`created_at`...) stay in UTC as everywhere else.
 //! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
 
-pub mod inputs;
-
 use jiff::tz::TimeZone;
 use serde::Serialize;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::enums;
+use crate::openapi::enums;
 use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{
     Appointment, AppointmentStatus, AvailabilityRule, DoctorProfile, HistoryChange, HistoryEntry,
-    Interval, TimeOff, Weekday, from_timestamp, is_schedulable, to_timestamp,
+    Interval, TimeOff, Weekday, clinic_time, from_timestamp, is_schedulable,
 };
 
 fn text(value: Option<&Text>) -> Option<String> {
@@ -28,20 +26,6 @@ fn text(value: Option<&Text>) -> Option<String> {
 
 fn name(value: Option<&FullName>) -> Option<String> {
     value.map(|n| n.as_str().to_owned())
-}
-
-/// `at` as the clinic's clocks show it: the same instant, at the clinic's UTC offset then.
-/// An offset RFC 3339 cannot write (one with seconds, from before standard time) leaves the
-/// instant in UTC.
-pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
-    let seconds = tz.to_offset(to_timestamp(at)).seconds();
-    if seconds % 60 != 0 {
-        return at;
-    }
-    UtcOffset::from_whole_seconds(seconds)
-        .ok()
-        .and_then(|offset| at.checked_to_offset(offset))
-        .unwrap_or(at)
 }
 
 /// An instant given in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD`, which means the
@@ -355,21 +339,6 @@ mod tests {
             updated_at: at,
             doctor_name: Some(FullName::parse("Alice Adams").expect("a name")),
         }
-    }
-
-    #[test]
-    fn times_are_shown_at_the_clinics_offset_of_that_instant() {
-        let paris = zone("Europe/Paris");
-        let summer = clinic_time(&paris, datetime!(2027-03-29 07:00 UTC));
-        assert_eq!(summer, datetime!(2027-03-29 09:00 +2));
-        let winter = clinic_time(&paris, datetime!(2027-03-26 08:00 UTC));
-        assert_eq!(winter, datetime!(2027-03-26 09:00 +1));
-        let new_york = clinic_time(&zone("America/New_York"), datetime!(2026-11-02 14:00 UTC));
-        assert_eq!(new_york, datetime!(2026-11-02 09:00 -5));
-        assert_eq!(
-            clinic_time(&TimeZone::UTC, datetime!(2027-03-29 07:00 +2)),
-            datetime!(2027-03-29 05:00 UTC)
-        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{enums, rules};
+use crate::openapi::{enums, rules};
 use carehub_domain::access::Basis;
 use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
 use carehub_domain::identity::{FullName, Role, UserId};
@@ -471,7 +471,7 @@ mod tests {
     use carehub_domain::patients::{Mrn, PatientDetails, PatientId};
     use time::macros::{date, datetime};
 
-    use crate::api::patient_input::PatientInput;
+    use crate::routes::patients::patient_input::PatientInput;
 
     #[test]
     fn a_patient_shows_dates_as_days_and_absent_parts_as_null() {

@@ -24,16 +24,28 @@ use carehub_domain::scheduling::{
 };
 use uuid::Uuid;
 
-use crate::api::enums;
-use crate::api::medical_input::NoteInput;
-use crate::api::records::NoteView;
-use crate::api::scheduling::inputs::{AppointmentInput, RescheduleInput, StatusInput};
-use crate::api::scheduling::{AppointmentView, HistoryEntryView, HistoryView};
-use crate::api::{ListPage, PageQuery, rules};
+use super::doctors::query_instant;
+use super::inputs::{AppointmentInput, RescheduleInput, StatusInput};
+use super::views::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
+use crate::openapi::{enums, rules};
+use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem};
-use crate::routes::doctors::query_instant;
-use crate::startup::AppState;
+use crate::routes::patients::medical_input::NoteInput;
+use crate::routes::patients::views::NoteView;
+use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers the appointment resources.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(book_appointment)
+        .service(list_appointments)
+        .service(get_appointment)
+        .service(reschedule_appointment)
+        .service(change_status)
+        .service(appointment_history)
+        .service(write_visit_note);
+}
 
 fn appointment_id(raw: &str) -> Result<AppointmentId, ApiError> {
     path_uuid(raw).map(AppointmentId::from_uuid)
@@ -133,18 +145,10 @@ pub async fn book_appointment(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let tz = state.schedules.clinic_time_zone();
-    state
-        .appointments
-        .check_may_book(&actor)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+    state.appointments.check_may_book(&actor).await?;
     let input: AppointmentInput = body.parse()?;
     let request = BookingRequest::try_from(input)?;
-    let appointment = state
-        .appointments
-        .book_appointment(&actor, request)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+    let appointment = state.appointments.book_appointment(&actor, request).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -186,11 +190,7 @@ pub async fn list_appointments(
         Ok(parsed) => parsed,
         Err(malformed) => {
             // A role that never lists appointments is refused before its query is judged.
-            state
-                .appointments
-                .check_may_list(&actor)
-                .await
-                .map_err(|e| ApiError::from_appointment(e, tz))?;
+            state.appointments.check_may_list(&actor).await?;
             return Err(malformed);
         }
     };
@@ -264,19 +264,13 @@ pub async fn reschedule_appointment(
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentReschedule);
-    let input: RescheduleInput = body
-        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
-        .await?;
+    let input: RescheduleInput = body.parse_unless_refused(check).await?;
     let check = state.appointments.check_reschedulable(&actor, id);
-    let request = valid_unless_refused(RescheduleRequest::try_from(input), async {
-        check.await.map_err(|e| ApiError::from_appointment(e, tz))
-    })
-    .await?;
+    let request = valid_unless_refused(RescheduleRequest::try_from(input), check).await?;
     let appointment = state
         .appointments
         .reschedule_appointment(&actor, id, request)
-        .await
-        .map_err(|e| ApiError::from_appointment(e, tz))?;
+        .await?;
     Ok(HttpResponse::Ok().json(AppointmentView::new(&appointment, tz)))
 }
 
@@ -309,20 +303,14 @@ pub async fn change_status(
     body: RawJson,
 ) -> Result<HttpResponse, ApiError> {
     let id = appointment_id(&id)?;
-    let tz = state.schedules.clinic_time_zone();
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentStatus);
-    let input: StatusInput = body
-        .parse_unless_refused(async { check.await.map_err(|e| ApiError::from_appointment(e, tz)) })
-        .await?;
+    let input: StatusInput = body.parse_unless_refused(check).await?;
     let check = state
         .appointments
         .check_access(&actor, id, AuditAction::AppointmentStatus);
-    let change = valid_unless_refused(StatusChange::try_from(input), async {
-        check.await.map_err(|e| ApiError::from_appointment(e, tz))
-    })
-    .await?;
+    let change = valid_unless_refused(StatusChange::try_from(input), check).await?;
     let appointment = state
         .appointments
         .change_appointment_status(&actor, id, change)
@@ -414,7 +402,7 @@ mod tests {
     use jiff::tz::TimeZone;
     use time::macros::datetime;
 
-    use crate::routes::{allowed_methods, openapi_document};
+    use crate::openapi::{allowed_methods, openapi_document};
 
     fn query(raw: &str) -> AppointmentListQuery {
         web::Query::<AppointmentListQuery>::from_query(raw)

@@ -14,7 +14,7 @@ use carehub_domain::patients::{
 };
 use carehub_domain::scheduling::NewVisitNote;
 
-use super::{enums, rules};
+use crate::openapi::{enums, rules};
 
 /// Medical information as a client writes it; it replaces the stored information whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -1,11 +1,24 @@
-//! Liveness, readiness (the database answers) and Prometheus metrics.
+//! Operations: liveness, readiness (the database answers), Prometheus metrics, the public key
+//! set other services verify CareHub's access tokens with, and the OpenAPI document.
 
+use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers what operations reads under `/api/v1`: health and the OpenAPI document.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(live).service(ready).service(openapi_json);
+}
+
+/// Registers what operations reads at the root: the public keys and the metrics.
+pub fn root_services(cfg: &mut ServiceConfig) {
+    cfg.service(jwks).service(metrics);
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -56,4 +69,32 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
+}
+
+/// The JSON Web Key Set (RFC 7517) of the access token signing key.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The key set", content_type = "application/jwk-set+json", body = Object))
+)]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(300),
+        ]))
+        .body(state.jwks_json.clone())
+}
+
+/// This API's OpenAPI 3.1 document; Swagger UI at `/docs` reads it.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
 }

@@ -17,8 +17,8 @@ use carehub_domain::patients::{
     MAX_ADDRESS_LINES, MAX_IDENTIFIERS, PatientDetails, Sex, parse_date_of_birth,
 };
 
-use super::{enums, rules};
 use crate::extract::from_json_value;
+use crate::openapi::{enums, rules};
 
 /// A patient as a client writes it: registration takes it whole, and a change is merged into
 /// the current one before the result is validated again.

@@ -3,11 +3,11 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use crate::api::UserView;
-use crate::api::records::PatientView;
+use super::views::UserView;
 use crate::extract::{Authenticated, Caller};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::routes::patients::views::PatientView;
+use crate::state::AppState;
 
 /// The signed-in user.
 #[utoipa::path(

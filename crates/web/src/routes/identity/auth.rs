@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken};
 use carehub_domain::kernel::ValidationErrors;
 
-use crate::api::{TokenResponse, UserView};
-use crate::api::{enums, rules};
+use super::views::{TokenResponse, UserView};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
+use crate::openapi::{enums, rules};
 use crate::problem::{ApiError, BodyProblems, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -13,8 +13,8 @@ use carehub_domain::referrals::{
     parse_summary,
 };
 
-use super::{enums, rules};
-use crate::api::records::{MedicalView, PatientView, PersonRef};
+use crate::openapi::{enums, rules};
+use crate::routes::patients::views::{MedicalView, PatientView, PersonRef};
 
 fn person(id: UserId, full_name: Option<&FullName>) -> PersonRef {
     PersonRef {
@@ -219,7 +219,7 @@ mod tests {
     use serde_json::{Value, json};
     use time::macros::{date, datetime};
 
-    use crate::api::patient_input::PatientInput;
+    use crate::routes::patients::patient_input::PatientInput;
 
     fn referral() -> Referral {
         let at = datetime!(2026-11-23 09:30 UTC);

@@ -5,6 +5,8 @@
 //! path, the query or the body is looked at, so a refused caller gets 403 whatever they sent.
 //! Only a referral's two doctors ever see it: anyone else is told it does not exist.
 
+pub mod views;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
@@ -16,14 +18,24 @@ use carehub_domain::audit::AuditAction;
 use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::referrals::{NewReferral, ReferralBox, ReferralId, ReferralStatus, Transition};
 
-use crate::api::enums;
-use crate::api::referrals::{
-    CompleteRequest, DeclineRequest, EmptyRequest, ReferralInput, ReferralView,
-};
-use crate::api::{ListPage, PageQuery};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
+use crate::openapi::enums;
+use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+use views::{CompleteRequest, DeclineRequest, EmptyRequest, ReferralInput, ReferralView};
+
+/// Registers the referral resources.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(send_referral)
+        .service(list_referrals)
+        .service(get_referral)
+        .service(accept_referral)
+        .service(decline_referral)
+        .service(cancel_referral)
+        .service(complete_referral);
+}
 
 fn referral_id(raw: &str) -> Result<ReferralId, ApiError> {
     path_uuid(raw).map(ReferralId::from_uuid)

@@ -13,7 +13,7 @@ use carehub_domain::identity::Principal;
 use crate::extract::{Authenticated, bearer_token, parse_query};
 use crate::hub::session::{self, MAX_CLIENT_FRAME};
 use crate::problem::{ApiError, Problem, missing_credentials};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A single-use ticket that opens a socket as its holder.
 #[derive(Debug, Serialize, ToSchema)]

@@ -15,15 +15,29 @@ use utoipa::IntoParams;
 use carehub_domain::identity::UserId;
 use carehub_domain::scheduling::{AvailabilityRule, ProfileUpdate, TimeOffId};
 
-use crate::api::scheduling::inputs::{AvailabilityInput, ProfileInput, TimeOffInput};
-use crate::api::scheduling::{
+use super::inputs::{AvailabilityInput, ProfileInput, TimeOffInput};
+use super::views::{
     AvailabilityView, DoctorProfileView, RulesView, SlotView, SlotsView, TimeOffView,
     parse_instant, zone_name,
 };
-use crate::api::{ListPage, PageQuery, rules};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
+use crate::openapi::rules;
+use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers the doctors' resources.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(directory)
+        .service(get_doctor)
+        .service(put_profile)
+        .service(get_availability)
+        .service(put_availability)
+        .service(add_time_off)
+        .service(remove_time_off)
+        .service(free_slots);
+}
 
 /// The range of slots shown when the query names no end.
 pub const DEFAULT_SLOT_RANGE: Duration = Duration::days(7);
@@ -279,8 +293,7 @@ pub async fn add_time_off(
     let time_off = state
         .schedules
         .add_time_off(&actor, id, new_time_off)
-        .await
-        .map_err(|e| ApiError::from_schedule(e, tz))?;
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -3,16 +3,30 @@
 //! beyond authentication. Live delivery is the WebSocket hub's; this is the catch-up and the
 //! bookkeeping.
 
+pub mod socket;
+pub mod views;
+
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use carehub_domain::notifications::DEFAULT_LIST_LIMIT;
 
-use crate::api::notifications::{MarkedRead, NotificationList, NotificationView, UnreadCount};
 use crate::extract::{Authenticated, parse_query};
 use crate::problem::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use utoipa_actix_web::service_config::ServiceConfig;
+use views::{MarkedRead, NotificationList, NotificationView, UnreadCount};
+
+/// Registers the notification resources: the REST ones, then the socket's.
+pub fn services(cfg: &mut ServiceConfig) {
+    cfg.service(list_notifications)
+        .service(mark_all_read)
+        .service(unread_count)
+        .service(mark_read)
+        .service(socket::issue_ticket)
+        .service(socket::open_socket);
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

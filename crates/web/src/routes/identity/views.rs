@@ -1,0 +1,63 @@
+//! The shapes of accounts and tokens as the API shows them.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use carehub_domain::identity::{Role, TokenPair, User, UserStatus};
+
+use crate::openapi::enums;
+
+/// A user, as the API shows them. Never carries a password hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub full_name: String,
+    pub email: Option<String>,
+    #[schema(value_type = enums::Role)]
+    pub role: Role,
+    #[schema(value_type = enums::UserStatus)]
+    pub status: UserStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: *user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            full_name: user.full_name.as_str().to_owned(),
+            email: user.email.map(|e| e.as_str().to_owned()),
+            role: user.role,
+            status: user.status,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Tokens issued at sign-in or refresh (RFC 6749 section 5.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT, to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Single use: trade it at `/auth/refresh` for a new pair.
+    pub refresh_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: pair.expires_in.whole_seconds(),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! What every handler shares: the domain's services, the database, what is computed once at
+//! startup (the JWKS, the OpenAPI document, the methods each route takes), the metrics and the
+//! notification hub. It is built in [`crate::startup`], the one place where adapters are wired.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::web;
+
+use carehub_domain::audit::{AuditService, Gatekeeper};
+use carehub_domain::identity::IdentityService;
+use carehub_domain::notifications::NotificationService;
+use carehub_domain::patients::{
+    CareTeamService, EmergencyAccessService, MedicalService, PatientService,
+};
+use carehub_domain::referrals::ReferralService;
+use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
+use carehub_infra::Database;
+
+use crate::hub::Hub;
+use crate::telemetry::Metrics;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub identity: IdentityService,
+    /// Decides on patient access through the policy and keeps the audit trail; handlers ask it
+    /// for a grant before they read a request's body.
+    pub gatekeeper: Gatekeeper,
+    pub patients: PatientService,
+    pub medical: MedicalService,
+    pub care_teams: CareTeamService,
+    pub emergency_accesses: EmergencyAccessService,
+    pub audit: AuditService,
+    pub referrals: ReferralService,
+    pub schedules: ScheduleService,
+    pub appointments: AppointmentService,
+    pub visit_notes: VisitNoteService,
+    /// The caller's own notifications.
+    pub notifications: NotificationService,
+    pub database: Database,
+    /// The JWKS, serialised once.
+    pub jwks_json: web::Bytes,
+    /// The OpenAPI document, serialised once.
+    pub openapi_json: web::Bytes,
+    /// The methods each route pattern answers, for `405 Method Not Allowed`.
+    pub allowed_methods: HashMap<String, String>,
+    pub metrics: Arc<Metrics>,
+    /// This instance's notification sockets.
+    pub hub: Hub,
+}
