@@ -1,5 +1,5 @@
 //! The signed-in user and their own patient record. (The directory of doctors is in
-//! [`super::doctors`].)
+//! [`crate::routes::scheduling::doctors`].)
 
 use actix_web::{HttpResponse, get, web};
 
