@@ -91,6 +91,18 @@ impl From<Conflict> for ProblemConflict {
     }
 }
 
+/// The answer of every route that needs a signed-in caller, named in its `responses`.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum Unauthenticated {
+    /// No valid access token.
+    #[response(
+        status = 401,
+        description = "No valid access token",
+        content_type = "application/problem+json"
+    )]
+    NoValidToken(Problem),
+}
+
 /// The answers of every route that reads a JSON body, besides its own: listed once here and
 /// named in each route's `responses`.
 #[derive(Debug, utoipa::IntoResponses)]
@@ -112,7 +124,7 @@ pub enum BodyProblems {
     /// The body is not JSON.
     #[response(
         status = 415,
-        description = "The body is not JSON (`Content-Type: application/json`)",
+        description = "The body is not JSON",
         content_type = "application/problem+json"
     )]
     NotJson(Problem),

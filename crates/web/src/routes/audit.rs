@@ -15,7 +15,7 @@ use carehub_domain::patients::PatientId;
 
 use crate::extract::{Caller, parse_query};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Unauthenticated};
 use crate::routes::patients::views::AuditEventView;
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -64,7 +64,7 @@ fn instant(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiE
     responses(
         (status = 200, description = "A page of audit events", body = ListPage<AuditEventView>),
         (status = 400, description = "Invalid filter, limit or cursor, or `from` after `to`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))

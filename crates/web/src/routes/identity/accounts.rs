@@ -13,7 +13,7 @@ use super::views::UserView;
 use crate::extract::{Authenticated, RawJson, parse_query, path_uuid};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, BodyProblems, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -74,7 +74,7 @@ where
     responses(
         (status = 200, description = "A page of accounts", body = ListPage<UserView>),
         (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -106,7 +106,7 @@ pub async fn list_users(
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new account", body = UserView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed; patients register themselves", body = Problem, content_type = "application/problem+json"),
@@ -132,7 +132,7 @@ pub async fn create_user(
     params(("id" = Uuid, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The approved account", body = UserView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The account is not pending", body = Problem, content_type = "application/problem+json"),
@@ -158,7 +158,7 @@ pub async fn approve_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The account as it now is", body = UserView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Administrators cannot change their own role or status", body = Problem, content_type = "application/problem+json"),

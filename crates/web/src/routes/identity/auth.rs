@@ -12,7 +12,7 @@ use carehub_domain::kernel::ValidationErrors;
 use super::views::{TokenResponse, UserView};
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
 use crate::openapi::{enums, rules};
-use crate::problem::{ApiError, BodyProblems, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 
 /// A new account.
@@ -240,7 +240,7 @@ pub async fn refresh(
     responses(
         (status = 204, description = "Signed out"),
         (status = 422, description = "A field of the wrong type, or an unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, web};
 
 use super::views::UserView;
 use crate::extract::{Authenticated, Caller};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Unauthenticated};
 use crate::routes::patients::views::PatientView;
 use crate::state::AppState;
 
@@ -14,7 +14,7 @@ use crate::state::AppState;
     tag = "users",
     responses(
         (status = 200, description = "The caller's account", body = UserView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -28,7 +28,7 @@ pub async fn me(Authenticated(principal): Authenticated) -> HttpResponse {
     tag = "users",
     responses(
         (status = 200, description = "The record linked to the caller's account", body = PatientView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not a patient", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No record is linked to the caller's account yet", body = Problem, content_type = "application/problem+json"),
     ),

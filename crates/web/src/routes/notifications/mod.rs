@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use carehub_domain::notifications::DEFAULT_LIST_LIMIT;
 
 use crate::extract::{Authenticated, parse_query};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 use views::{MarkedRead, NotificationList, NotificationView, UnreadCount};
@@ -94,7 +94,7 @@ impl NotificationListQuery {
     responses(
         (status = 200, description = "The notifications, in id order", body = NotificationList),
         (status = 400, description = "`after`, `unread` or `limit` invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -127,7 +127,7 @@ pub async fn list_notifications(
     responses(
         (status = 200, description = "The notification, read", body = NotificationView),
         (status = 400, description = "The id is not an integer", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 404, description = "The caller has no notification with this id", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -150,7 +150,7 @@ pub async fn mark_read(
     tag = "notifications",
     responses(
         (status = 200, description = "How many were marked", body = MarkedRead),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -168,7 +168,7 @@ pub async fn mark_all_read(
     tag = "notifications",
     responses(
         (status = 200, description = "The number unread", body = UnreadCount),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

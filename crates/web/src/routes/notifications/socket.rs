@@ -12,7 +12,7 @@ use carehub_domain::identity::Principal;
 
 use crate::extract::{Authenticated, bearer_token, parse_query};
 use crate::hub::session::{self, MAX_CLIENT_FRAME};
-use crate::problem::{ApiError, Problem, missing_credentials};
+use crate::problem::{ApiError, Problem, Unauthenticated, missing_credentials};
 use crate::state::AppState;
 
 /// A single-use ticket that opens a socket as its holder.
@@ -32,7 +32,7 @@ pub struct SocketTicket {
     tag = "notifications",
     responses(
         (status = 201, description = "A ticket", body = SocketTicket),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

@@ -15,7 +15,7 @@ use super::patient_id;
 use super::views::{EmergencyAccessRequest, EmergencyAccessView};
 use crate::extract::{Caller, RawJson, parse_query};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -33,13 +33,11 @@ pub fn admin_services(cfg: &mut ServiceConfig) {
     request_body = EmergencyAccessRequest,
     responses(
         (status = 201, description = "The access granted", body = EmergencyAccessView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors break the glass", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The reason is missing, shorter than 10 or longer than 1,000 characters", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -92,7 +90,7 @@ pub struct EmergencyAccessQuery {
     responses(
         (status = 200, description = "A page of emergency accesses", body = ListPage<EmergencyAccessView>),
         (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))

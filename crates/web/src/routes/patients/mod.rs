@@ -24,7 +24,7 @@ use carehub_domain::patients::{NewNote, NoteKind, PatientId, SearchText};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use medical_input::{MedicalInput, NoteInput};
 use patient_input::{PatientInput, PatientPatch, apply_merge_patch};
@@ -113,13 +113,11 @@ pub struct NoteListQuery {
     responses(
         (status = 201, description = "The new patient; `Location` names it", body = PatientView,
             headers(("Location" = String, description = "/api/v1/patients/{id}"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only secretaries and doctors register patients", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An identifier belongs to another patient, or the account is linked to another patient", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -148,7 +146,7 @@ pub async fn create_patient(
     responses(
         (status = 200, description = "A page of patients; each one listed is audited", body = ListPage<PatientSummaryView>),
         (status = 400, description = "Invalid `q`, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only secretaries, doctors and administrators list patients", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -189,7 +187,7 @@ pub async fn search_patients(
     params(("id" = Uuid, Path, description = "The patient's id")),
     responses(
         (status = 200, description = "The patient", body = PatientView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reads profiles", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -220,14 +218,12 @@ pub async fn get_patient(
     ),
     responses(
         (status = 200, description = "The patient as it now is", body = PatientView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never changes profiles, or a doctor holds only an emergency access", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An identifier belongs to another patient, the account is linked to another patient, or the patient changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not an object, or the result has invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -266,7 +262,7 @@ pub async fn update_patient(
     params(("id" = Uuid, Path, description = "The patient's id")),
     responses(
         (status = 200, description = "The medical information (empty lists and null `updated_at` while nothing was recorded)", body = MedicalView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reads medical information", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -290,13 +286,11 @@ pub async fn get_medical(
     request_body = MedicalInput,
     responses(
         (status = 200, description = "The medical information as it now is", body = MedicalView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors on the care team write medical information", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -325,7 +319,7 @@ pub async fn put_medical(
     responses(
         (status = 200, description = "A page of notes", body = ListPage<NoteView>),
         (status = 400, description = "Unknown kind, invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reads notes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -371,13 +365,11 @@ pub async fn list_notes(
     request_body = NoteInput,
     responses(
         (status = 201, description = "The note", body = NoteView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors on the care team write notes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed; `amends` names no note of this patient", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -407,7 +399,7 @@ pub async fn add_note(
     params(("id" = Uuid, Path, description = "The patient's id")),
     responses(
         (status = 200, description = "The memberships", body = CareTeamView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reads care teams", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -437,14 +429,12 @@ pub async fn care_team(
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "The new membership", body = CareTeamMemberView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors on the care team and administrators add members", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The doctor is already on the care team", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`doctor_id` is missing or not an active doctor's", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -480,7 +470,7 @@ pub async fn add_member(
     ),
     responses(
         (status = 200, description = "The membership, ended", body = CareTeamMemberView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only administrators end memberships", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The doctor is not a current member", body = Problem, content_type = "application/problem+json"),
@@ -510,7 +500,7 @@ pub async fn end_membership(
     responses(
         (status = 200, description = "A page of audit events about the patient", body = ListPage<AuditEventView>),
         (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reads access logs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not the caller's own record", body = Problem, content_type = "application/problem+json"),
     ),

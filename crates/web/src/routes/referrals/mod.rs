@@ -21,7 +21,7 @@ use carehub_domain::referrals::{NewReferral, ReferralBox, ReferralId, ReferralSt
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::openapi::enums;
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 use views::{CompleteRequest, DeclineRequest, EmptyRequest, ReferralInput, ReferralView};
@@ -93,13 +93,11 @@ impl ReferralListQuery {
     responses(
         (status = 201, description = "The referral, with what it shared; `Location` names it", body = ReferralView,
             headers(("Location" = String, description = "/api/v1/referrals/{id}"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors send referrals, and not on an emergency access alone", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one on the caller's care team", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed; `to_doctor_id` is not another active doctor", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -132,7 +130,7 @@ pub async fn send_referral(
     responses(
         (status = 200, description = "A page of referrals (without `snapshot`)", body = ListPage<ReferralView>),
         (status = 400, description = "`box` missing or invalid, unknown `status`, invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -173,7 +171,7 @@ pub async fn list_referrals(
     params(("id" = Uuid, Path, description = "The referral's id")),
     responses(
         (status = 200, description = "The referral and its snapshot", body = ReferralView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such referral, or the caller is neither its sender nor its recipient", body = Problem, content_type = "application/problem+json"),
     ),
@@ -267,13 +265,12 @@ async fn change(
     request_body(content = Option<EmptyRequest>, description = "No body, or `{}`"),
     responses(
         (status = 200, description = "The referral, accepted (without `snapshot`)", body = ReferralView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals; only the recipient accepts", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such referral, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The referral is no longer `sent`; the detail names its status", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field in the body: accepting takes none", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -295,14 +292,12 @@ pub async fn accept_referral(
     request_body = DeclineRequest,
     responses(
         (status = 200, description = "The referral, declined (without `snapshot`)", body = ReferralView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals; only the recipient declines", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such referral, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The referral is no longer `sent`; the detail names its status", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The reason is missing, empty or longer than 5,000 characters; unknown fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -324,13 +319,12 @@ pub async fn decline_referral(
     request_body(content = Option<EmptyRequest>, description = "No body, or `{}`"),
     responses(
         (status = 200, description = "The referral, cancelled (without `snapshot`)", body = ReferralView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals; only the sender cancels", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such referral, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The referral is no longer `sent`; the detail names its status", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field in the body: cancelling takes none", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -352,14 +346,12 @@ pub async fn cancel_referral(
     request_body = CompleteRequest,
     responses(
         (status = 200, description = "The referral, completed (without `snapshot`)", body = ReferralView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors have referrals; only the recipient completes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such referral, or the caller is not a party to it", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The referral is not `accepted`; the detail names its status", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The outcome is missing, empty or longer than 5,000 characters; unknown fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

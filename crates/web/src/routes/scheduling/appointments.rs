@@ -30,7 +30,7 @@ use super::views::{AppointmentView, HistoryEntryView, HistoryView};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::routes::patients::medical_input::NoteInput;
 use crate::routes::patients::views::NoteView;
 use crate::state::AppState;
@@ -127,14 +127,12 @@ impl AppointmentListQuery {
     responses(
         (status = 201, description = "The appointment; `Location` names it", body = AppointmentView,
             headers(("Location" = String, description = "/api/v1/appointments/{id}"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Laboratories and administrators never book; a doctor books only for themself, and not on an emergency access alone", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such patient, or not one the caller may book for", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The time is taken (`appointment-conflict`): `conflicts` lists every appointment of the doctor or the patient in the way", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed; `doctor_id` is not an active doctor's (`validation`); or the time cannot be booked (`not-bookable`: past, more than 366 days ahead, outside the doctor's hours, during their time off)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -165,7 +163,7 @@ pub async fn book_appointment(
     responses(
         (status = 200, description = "A page of appointments, by start", body = ListPage<AppointmentView>),
         (status = 400, description = "An id that is not a UUID, a time neither RFC 3339 nor a date, an unknown status, an invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Laboratories and administrators have no appointments to see; a doctor asked for another doctor's, a patient for another patient's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -211,7 +209,7 @@ pub async fn list_appointments(
     params(("id" = Uuid, Path, description = "The appointment's id")),
     responses(
         (status = 200, description = "The appointment", body = AppointmentView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Laboratories and administrators never read appointments", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such appointment, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -241,14 +239,12 @@ pub async fn get_appointment(
     request_body = RescheduleInput,
     responses(
         (status = 200, description = "The appointment at its new time", body = AppointmentView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never reschedules", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such appointment, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The time is taken (`appointment-conflict`, every appointment in the way listed); the appointment is no longer booked, or changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields (`validation`); the new time cannot be booked (`not-bookable`); a patient less than 2 hours before the start (`too-late`)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -284,14 +280,12 @@ pub async fn reschedule_appointment(
     request_body = StatusInput,
     responses(
         (status = 200, description = "The appointment as it now is", body = AppointmentView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "The caller's role never sets this status", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such appointment, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The current status does not lead there (`invalid-transition`), or the appointment changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown status, a missing or invalid cancellation reason, a reason on another change (`validation`); a patient cancelling less than 2 hours before the start (`too-late`)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -328,7 +322,7 @@ pub async fn change_status(
     params(("id" = Uuid, Path, description = "The appointment's id")),
     responses(
         (status = 200, description = "The changes, oldest first", body = HistoryView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Laboratories and administrators never read appointments", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such appointment, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
     ),
@@ -360,14 +354,12 @@ pub async fn appointment_history(
     request_body = NoteInput,
     responses(
         (status = 201, description = "The note", body = NoteView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only doctors write visit notes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such appointment, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The appointment is not in progress or completed, or its note is written", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed; a visit note cannot amend another", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

@@ -23,7 +23,7 @@ use super::views::{
 use crate::extract::{Caller, RawJson, parse_query, path_uuid, valid_unless_refused};
 use crate::openapi::rules;
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -97,7 +97,7 @@ pub fn query_instant(
     responses(
         (status = 200, description = "A page of doctors", body = ListPage<DoctorProfileView>),
         (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -130,7 +130,7 @@ pub async fn directory(
     params(("id" = Uuid, Path, description = "The doctor's account id")),
     responses(
         (status = 200, description = "The doctor", body = DoctorProfileView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -154,13 +154,11 @@ pub async fn get_doctor(
     request_body = ProfileInput,
     responses(
         (status = 200, description = "The profile as it now is", body = DoctorProfileView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only the doctor themself and administrators change a profile", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed: more than 10 specializations, a repeated one, a biography over 2,000 characters, an appointment length outside 5 to 480 minutes", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -193,7 +191,7 @@ pub async fn put_profile(
     params(("id" = Uuid, Path, description = "The doctor's account id")),
     responses(
         (status = 200, description = "The weekly rules and upcoming time off", body = AvailabilityView),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -222,13 +220,11 @@ pub async fn get_availability(
     request_body = AvailabilityInput,
     responses(
         (status = 200, description = "The rules as they now are, sorted", body = RulesView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only the doctor themself, secretaries and administrators change availability", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed: an unknown weekday, a time not `HH:MM`, an end not after its start, rules of one day that overlap, more than 70 rules", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -263,14 +259,12 @@ pub async fn put_availability(
     responses(
         (status = 201, description = "The time off; `Location` names it", body = TimeOffView,
             headers(("Location" = String, description = "/api/v1/doctors/{id}/time-off/{time_off_id}"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only the doctor themself, secretaries and administrators add time off", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Appointments are booked then (`appointment-conflict`): `conflicts` lists every one", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, all listed: times not RFC 3339, an end not after the start or already past, longer than 366 days, a reason over 500 characters", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -311,7 +305,7 @@ pub async fn add_time_off(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 403, description = "Only the doctor themself, secretaries and administrators remove time off", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such doctor, or no such time off of theirs", body = Problem, content_type = "application/problem+json"),
     ),
@@ -342,7 +336,7 @@ pub async fn remove_time_off(
     responses(
         (status = 200, description = "The free slots, in order, at the clinic's offset", body = SlotsView),
         (status = 400, description = "`from` or `to` is neither RFC 3339 nor a date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 404, description = "No active doctor has this id", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`to` is not after `from`, or more than 31 days after it", body = Problem, content_type = "application/problem+json"),
     ),
