@@ -1,22 +1,24 @@
 //! The audit trail: every attempt on patients' data, allowed or denied, for administrators.
-//! (Each patient's own access log is a patient resource, in [`super::patients`].)
+//! (Each patient's own access log is a patient resource, in [`super::patients`]; both show
+//! events as [`AuditEventView`].)
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use carehub_domain::access::{Action, Relationship};
-use carehub_domain::audit::{AuditEventId, AuditFilter};
-use carehub_domain::identity::UserId;
+use carehub_domain::access::{Action, Basis, Relationship};
+use carehub_domain::audit::{AuditAction, AuditEntry, AuditEventId, AuditFilter, Outcome};
+use carehub_domain::identity::{Role, UserId};
 use carehub_domain::patients::PatientId;
 
 use crate::extract::{Caller, parse_query};
+use crate::openapi::enums;
 use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, Problem, Unauthenticated};
-use crate::routes::patients::views::AuditEventView;
+use crate::routes::patients::views::name;
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -101,4 +103,88 @@ pub async fn audit_trail(
         |id| *id.as_uuid(),
         AuditEventView::from,
     )))
+}
+
+/// Who acted, as the audit trail shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActorView {
+    pub id: Uuid,
+    /// `null` only if the account no longer exists.
+    pub full_name: Option<String>,
+    /// The role the actor had when acting.
+    #[schema(value_type = enums::Role)]
+    pub role: Role,
+}
+
+/// One audited attempt on a patient's data, allowed or denied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: AuditActorView,
+    /// `null` for an attempt that named no patient (a refused registration or search).
+    pub patient_id: Option<Uuid>,
+    #[schema(value_type = enums::AuditAction)]
+    pub action: AuditAction,
+    #[schema(value_type = enums::Outcome)]
+    pub outcome: Outcome,
+    /// Why access was allowed; `null` when denied.
+    #[schema(value_type = Option<enums::Basis>)]
+    pub basis: Option<Basis>,
+    /// The `x-request-id` of the request that made the attempt.
+    pub request_id: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEventView {
+    fn from(entry: AuditEntry) -> Self {
+        let event = entry.event;
+        Self {
+            id: *event.id.as_uuid(),
+            at: event.at,
+            actor: AuditActorView {
+                id: *event.actor_id.as_uuid(),
+                full_name: name(entry.actor_name.as_ref()),
+                role: event.actor_role,
+            },
+            patient_id: event.patient_id.map(|id| *id.as_uuid()),
+            action: event.action,
+            outcome: event.outcome,
+            basis: event.basis,
+            request_id: event.request_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use carehub_domain::audit::AuditEvent;
+
+    use super::*;
+
+    #[test]
+    fn an_audit_event_names_its_action_outcome_and_basis_as_strings() {
+        let view = AuditEventView::from(AuditEntry {
+            event: AuditEvent {
+                id: AuditEventId::generate(),
+                at: datetime!(2026-11-22 10:00 UTC),
+                actor_id: UserId::from_uuid(Uuid::now_v7()),
+                actor_role: Role::Doctor,
+                patient_id: None,
+                action: AuditAction::MedicalRead,
+                outcome: Outcome::Denied,
+                basis: None,
+                request_id: Some("r-1".into()),
+            },
+            actor_name: None,
+        });
+        let json = serde_json::to_value(&view).expect("serialisable");
+        assert_eq!(json["action"], "medical.read");
+        assert_eq!(json["outcome"], "denied");
+        assert_eq!(json["basis"], serde_json::Value::Null);
+        assert_eq!(json["actor"]["role"], "doctor");
+        assert_eq!(json["actor"]["full_name"], serde_json::Value::Null);
+    }
 }

@@ -25,13 +25,14 @@ use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
+use crate::routes::audit::AuditEventView;
 use crate::state::AppState;
 use medical_input::{MedicalInput, NoteInput};
 use patient_input::{PatientInput, PatientPatch, apply_merge_patch};
 use utoipa_actix_web::service_config::ServiceConfig;
 use views::{
-    AddMemberRequest, AuditEventView, CareTeamMemberView, CareTeamView, MedicalView, NoteView,
-    PatientSummaryView, PatientView,
+    AddMemberRequest, CareTeamMemberView, CareTeamView, MedicalView, NoteView, PatientSummaryView,
+    PatientView,
 };
 
 /// Registers the patient resources.

@@ -8,9 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::openapi::{enums, rules};
-use carehub_domain::access::Basis;
-use carehub_domain::audit::{AuditAction, AuditEntry, Outcome};
-use carehub_domain::identity::{FullName, Role, UserId};
+use carehub_domain::identity::{FullName, UserId};
 use carehub_domain::kernel::{Text, ValidationErrors, format_date};
 use carehub_domain::patients::{
     BloodType, CareTeamMember, ClinicalNote, EmergencyAccess, EmergencyReason, MedicalRecord,
@@ -21,7 +19,7 @@ fn text(value: Option<&Text>) -> Option<String> {
     value.map(|t| t.as_str().to_owned())
 }
 
-fn name(value: Option<&FullName>) -> Option<String> {
+pub(crate) fn name(value: Option<&FullName>) -> Option<String> {
     value.map(|n| n.as_str().to_owned())
 }
 
@@ -378,57 +376,6 @@ impl EmergencyAccessView {
     }
 }
 
-/// Who acted, as the audit trail shows them.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditActorView {
-    pub id: Uuid,
-    /// `null` only if the account no longer exists.
-    pub full_name: Option<String>,
-    /// The role the actor had when acting.
-    #[schema(value_type = enums::Role)]
-    pub role: Role,
-}
-
-/// One audited attempt on a patient's data, allowed or denied.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventView {
-    pub id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub actor: AuditActorView,
-    /// `null` for an attempt that named no patient (a refused registration or search).
-    pub patient_id: Option<Uuid>,
-    #[schema(value_type = enums::AuditAction)]
-    pub action: AuditAction,
-    #[schema(value_type = enums::Outcome)]
-    pub outcome: Outcome,
-    /// Why access was allowed; `null` when denied.
-    #[schema(value_type = Option<enums::Basis>)]
-    pub basis: Option<Basis>,
-    /// The `x-request-id` of the request that made the attempt.
-    pub request_id: Option<String>,
-}
-
-impl From<AuditEntry> for AuditEventView {
-    fn from(entry: AuditEntry) -> Self {
-        let event = entry.event;
-        Self {
-            id: *event.id.as_uuid(),
-            at: event.at,
-            actor: AuditActorView {
-                id: *event.actor_id.as_uuid(),
-                full_name: name(entry.actor_name.as_ref()),
-                role: event.actor_role,
-            },
-            patient_id: event.patient_id.map(|id| *id.as_uuid()),
-            action: event.action,
-            outcome: event.outcome,
-            basis: event.basis,
-            request_id: event.request_id,
-        }
-    }
-}
-
 /// A doctor to add to a care team.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -467,7 +414,6 @@ impl TryFrom<EmergencyAccessRequest> for EmergencyReason {
 mod tests {
     use super::*;
 
-    use carehub_domain::audit::{AuditEvent, AuditEventId};
     use carehub_domain::patients::{Mrn, PatientDetails, PatientId};
     use time::macros::{date, datetime};
 
@@ -502,30 +448,6 @@ mod tests {
         assert_eq!(json["location"], serde_json::Value::Null);
         assert_eq!(json["identifiers"], serde_json::json!([]));
         assert_eq!(json["created_at"], "2026-11-22T10:00:00Z");
-    }
-
-    #[test]
-    fn an_audit_event_names_its_action_outcome_and_basis_as_strings() {
-        let view = AuditEventView::from(AuditEntry {
-            event: AuditEvent {
-                id: AuditEventId::generate(),
-                at: datetime!(2026-11-22 10:00 UTC),
-                actor_id: UserId::from_uuid(Uuid::now_v7()),
-                actor_role: Role::Doctor,
-                patient_id: None,
-                action: AuditAction::MedicalRead,
-                outcome: Outcome::Denied,
-                basis: None,
-                request_id: Some("r-1".into()),
-            },
-            actor_name: None,
-        });
-        let json = serde_json::to_value(&view).expect("serialisable");
-        assert_eq!(json["action"], "medical.read");
-        assert_eq!(json["outcome"], "denied");
-        assert_eq!(json["basis"], serde_json::Value::Null);
-        assert_eq!(json["actor"]["role"], "doctor");
-        assert_eq!(json["actor"]["full_name"], serde_json::Value::Null);
     }
 
     #[test]
