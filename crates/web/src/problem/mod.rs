@@ -103,6 +103,31 @@ pub enum Unauthenticated {
     NoValidToken(Problem),
 }
 
+/// The answer of a route on one patient whom the caller may not see or who does not exist:
+/// the two are not told apart.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum PatientNotFound {
+    /// No such patient, or not one the caller may see.
+    #[response(
+        status = 404,
+        description = "No such patient, or not one the caller may see",
+        content_type = "application/problem+json"
+    )]
+    Hidden(Problem),
+}
+
+/// The answer of a route for administrators only, to anyone else.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AdminOnly {
+    /// The caller is not an administrator.
+    #[response(
+        status = 403,
+        description = "The caller is not an administrator",
+        content_type = "application/problem+json"
+    )]
+    NotAnAdministrator(Problem),
+}
+
 /// The answers of every route that reads a JSON body, besides its own: listed once here and
 /// named in each route's `responses`.
 #[derive(Debug, utoipa::IntoResponses)]

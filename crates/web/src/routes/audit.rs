@@ -17,7 +17,7 @@ use carehub_domain::patients::PatientId;
 use crate::extract::{Caller, parse_query};
 use crate::openapi::enums;
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, Problem, Unauthenticated};
+use crate::problem::{AdminOnly, ApiError, Problem, Unauthenticated};
 use crate::routes::patients::views::name;
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -67,7 +67,7 @@ fn instant(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiE
         (status = 200, description = "A page of audit events", body = ListPage<AuditEventView>),
         (status = 400, description = "Invalid filter, limit or cursor, or `from` after `to`", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

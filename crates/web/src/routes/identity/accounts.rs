@@ -13,7 +13,7 @@ use super::views::UserView;
 use crate::extract::{Authenticated, RawJson, parse_query, path_uuid};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
+use crate::problem::{AdminOnly, ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -75,7 +75,7 @@ where
         (status = 200, description = "A page of accounts", body = ListPage<UserView>),
         (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -107,7 +107,7 @@ pub async fn list_users(
     responses(
         (status = 201, description = "The new account", body = UserView),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed; patients register themselves", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
@@ -133,7 +133,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "The approved account", body = UserView),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The account is not pending", body = Problem, content_type = "application/problem+json"),
     ),
@@ -159,7 +159,7 @@ pub async fn approve_user(
     responses(
         (status = 200, description = "The account as it now is", body = UserView),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Administrators cannot change their own role or status", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),

@@ -15,7 +15,7 @@ use super::patient_id;
 use super::views::{EmergencyAccessRequest, EmergencyAccessView};
 use crate::extract::{Caller, RawJson, parse_query};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
+use crate::problem::{AdminOnly, ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -91,7 +91,7 @@ pub struct EmergencyAccessQuery {
         (status = 200, description = "A page of emergency accesses", body = ListPage<EmergencyAccessView>),
         (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]

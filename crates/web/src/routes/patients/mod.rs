@@ -24,7 +24,7 @@ use carehub_domain::patients::{NewNote, NoteKind, PatientId, SearchText};
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
-use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
+use crate::problem::{ApiError, BodyProblems, PatientNotFound, Problem, Unauthenticated};
 use crate::routes::audit::AuditEventView;
 use crate::state::AppState;
 use medical_input::{MedicalInput, NoteInput};
@@ -190,7 +190,7 @@ pub async fn search_patients(
         (status = 200, description = "The patient", body = PatientView),
         Unauthenticated,
         (status = 403, description = "The caller's role never reads profiles", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -221,7 +221,7 @@ pub async fn get_patient(
         (status = 200, description = "The patient as it now is", body = PatientView),
         Unauthenticated,
         (status = 403, description = "The caller's role never changes profiles, or a doctor holds only an emergency access", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
         (status = 409, description = "An identifier belongs to another patient, the account is linked to another patient, or the patient changed concurrently", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not an object, or the result has invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
@@ -265,7 +265,7 @@ pub async fn update_patient(
         (status = 200, description = "The medical information (empty lists and null `updated_at` while nothing was recorded)", body = MedicalView),
         Unauthenticated,
         (status = 403, description = "The caller's role never reads medical information", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -289,7 +289,7 @@ pub async fn get_medical(
         (status = 200, description = "The medical information as it now is", body = MedicalView),
         Unauthenticated,
         (status = 403, description = "Only doctors on the care team write medical information", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
         (status = 422, description = "Invalid or unknown fields, all listed", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     ),
@@ -322,7 +322,7 @@ pub async fn put_medical(
         (status = 400, description = "Unknown kind, invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
         (status = 403, description = "The caller's role never reads notes", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -368,7 +368,7 @@ pub async fn list_notes(
         (status = 201, description = "The note", body = NoteView),
         Unauthenticated,
         (status = 403, description = "Only doctors on the care team write notes", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
         (status = 422, description = "Invalid or unknown fields, all listed; `amends` names no note of this patient", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     ),
@@ -402,7 +402,7 @@ pub async fn add_note(
         (status = 200, description = "The memberships", body = CareTeamView),
         Unauthenticated,
         (status = 403, description = "The caller's role never reads care teams", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
@@ -432,7 +432,7 @@ pub async fn care_team(
         (status = 201, description = "The new membership", body = CareTeamMemberView),
         Unauthenticated,
         (status = 403, description = "Only doctors on the care team and administrators add members", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such patient, or not one the caller may see", body = Problem, content_type = "application/problem+json"),
+        PatientNotFound,
         (status = 409, description = "The doctor is already on the care team", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`doctor_id` is missing or not an active doctor's", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
