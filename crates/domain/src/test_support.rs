@@ -6,13 +6,11 @@ use std::sync::Mutex;
 
 use mockall::Sequence;
 use mockall::predicate::eq;
-use time::OffsetDateTime;
-use time::macros::{date, datetime};
 
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
-use time::Duration;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::access::{
     AccessError, AccessFacts, Action, Actor, Basis, Grant, MockAccessFactsRepository,
@@ -35,7 +33,13 @@ use crate::scheduling::{
 };
 
 /// The instant every test runs at: the service's clock stands still here.
-pub(crate) const NOW: OffsetDateTime = datetime!(2026-11-22 10:15 UTC);
+/// An instant written in RFC 3339, for tests.
+pub(crate) fn ts(rfc3339: &str) -> Timestamp {
+    rfc3339.parse().expect("an RFC 3339 instant")
+}
+
+/// The tests' now: `2026-11-22T10:15:00Z`, a Sunday.
+pub(crate) const NOW: Timestamp = Timestamp::constant(1795342500, 0);
 /// The request every actor acts in, so that events can be matched with logs.
 pub(crate) const REQUEST_ID: &str = "req-7f3a";
 
@@ -344,7 +348,7 @@ pub(crate) fn named_user(full_name: &str, role: Role, status: UserStatus) -> Use
         email: None,
         role,
         status,
-        created_at: NOW - Duration::days(100),
+        created_at: NOW - SignedDuration::from_hours(24 * 100),
     }
 }
 
@@ -357,7 +361,7 @@ pub(crate) fn actor_for(user: &User) -> Actor {
 pub(crate) fn patient_details() -> PatientDetails {
     PatientDetails {
         full_name: FullName::parse("Ada Lovelace").expect("valid name"),
-        date_of_birth: date!(1985 - 12 - 10),
+        date_of_birth: jiff::civil::date(1985, 12, 10),
         sex: Sex::Female,
         contact: Contact {
             phone: Some(Phone::parse("+44 20 7946 0958").expect("valid phone")),
@@ -380,8 +384,8 @@ pub(crate) fn stored_patient(user_id: Option<UserId>) -> Patient {
             user_id,
             ..patient_details()
         },
-        created_at: NOW - Duration::days(30),
-        updated_at: NOW - Duration::hours(2),
+        created_at: NOW - SignedDuration::from_hours(24 * 30),
+        updated_at: NOW - SignedDuration::from_hours(2),
     }
 }
 
@@ -454,7 +458,7 @@ pub(crate) struct Services {
 /// The settings the services under test run with.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceConfig {
-    pub(crate) emergency_access_ttl: Duration,
+    pub(crate) emergency_access_ttl: SignedDuration,
     pub(crate) clinic_time_zone: TimeZone,
 }
 
@@ -525,7 +529,7 @@ pub(crate) fn member(patient_id: PatientId, doctor_id: UserId, added_by: UserId)
         patient_id,
         doctor_id,
         doctor_name: None,
-        started_at: NOW - Duration::days(3),
+        started_at: NOW - SignedDuration::from_hours(24 * 3),
         ended_at: None,
         added_by,
         ended_by: None,

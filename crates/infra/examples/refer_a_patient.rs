@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use time::macros::date;
 
 use carehub_domain::access::Action;
 use carehub_domain::audit::Gatekeeper;
@@ -157,7 +156,7 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
             &grant,
             PatientDetails {
                 full_name: FullName::parse("Ada Lovelace")?,
-                date_of_birth: date!(1985 - 12 - 10),
+                date_of_birth: jiff::civil::date(1985, 12, 10),
                 sex: Sex::Female,
                 contact: Contact::default(),
                 identifiers: Vec::new(),

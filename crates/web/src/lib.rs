@@ -2,6 +2,7 @@
 //! server's wiring. The `carehub` binary is a thin command line over [`startup::Application`].
 
 pub mod cli;
+pub mod clinic_time;
 pub mod extract;
 pub mod hub;
 pub mod openapi;
@@ -12,6 +13,8 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 
 pub use actix_web::dev::ServerHandle;
 pub use settings::Settings;

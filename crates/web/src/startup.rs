@@ -132,11 +132,17 @@ pub async fn identity_with(
             clock: Arc::new(SystemClock),
         },
         IdentityConfig {
-            access_token_ttl: time::Duration::seconds(i64::from(settings.access_token_ttl_secs)),
-            refresh_token_ttl: time::Duration::seconds(i64::from(settings.refresh_token_ttl_secs)),
+            access_token_ttl: jiff::SignedDuration::from_secs(i64::from(
+                settings.access_token_ttl_secs,
+            )),
+            refresh_token_ttl: jiff::SignedDuration::from_secs(i64::from(
+                settings.refresh_token_ttl_secs,
+            )),
             throttle: ThrottlePolicy {
                 max_failures: settings.login_max_failures,
-                window: time::Duration::seconds(i64::from(settings.login_failure_window_secs)),
+                window: jiff::SignedDuration::from_secs(i64::from(
+                    settings.login_failure_window_secs,
+                )),
             },
         },
     );
@@ -191,7 +197,7 @@ pub fn clinic_services(
             r.emergency_accesses,
             Arc::clone(&r.users),
             Arc::clone(publisher),
-            time::Duration::seconds(i64::from(settings.emergency_access_secs)),
+            jiff::SignedDuration::from_secs(i64::from(settings.emergency_access_secs)),
         ),
         audit: AuditService::new(gatekeeper.clone()),
         referrals: ReferralService::new(

@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::kernel::{PatientId, RepositoryError, Role, UserId};
 
@@ -37,7 +37,7 @@ pub trait AccessFactsRepository: Send + Sync {
         &self,
         patient_id: PatientId,
         user_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Option<AccessFacts>, RepositoryError>;
 }
 

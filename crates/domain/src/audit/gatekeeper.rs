@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use super::{AuditAction, AuditEntry, AuditEvent, AuditEventId, AuditFilter, AuditLog, Outcome};
 use crate::access::{
@@ -36,7 +36,7 @@ impl Gatekeeper {
     }
 
     /// Now, on the clock every decision and event is dated by.
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -47,7 +47,7 @@ impl Gatekeeper {
         patient_id: Option<PatientId>,
         action: AuditAction,
         basis: Option<Basis>,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> AuditEvent {
         AuditEvent {
             id: AuditEventId::generate(),

@@ -2,8 +2,8 @@
 //! Events are only ever appended.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::access::{Action, Basis};
 use crate::identity::{FullName, Role, UserId};
@@ -70,7 +70,7 @@ string_enum!(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: AuditEventId,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_id: UserId,
     pub actor_role: Role,
     /// The patient concerned (for an attempt on an id that names no patient, that id); `None`
@@ -98,9 +98,9 @@ pub struct AuditFilter {
     pub patient_id: Option<PatientId>,
     pub actor_id: Option<UserId>,
     /// Inclusive.
-    pub from: Option<OffsetDateTime>,
+    pub from: Option<Timestamp>,
     /// Exclusive.
-    pub to: Option<OffsetDateTime>,
+    pub to: Option<Timestamp>,
 }
 
 /// The append-only audit trail.

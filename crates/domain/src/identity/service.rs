@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::identity::{
     AccessClaims, AccessTokenCodec, AdminError, CreateUserError, HashingError, LiveSession,
@@ -45,16 +45,16 @@ macro_rules! internal_error_conversions {
 /// The lifetimes and limits identity works with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdentityConfig {
-    pub access_token_ttl: Duration,
-    pub refresh_token_ttl: Duration,
+    pub access_token_ttl: SignedDuration,
+    pub refresh_token_ttl: SignedDuration,
     pub throttle: ThrottlePolicy,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
-            access_token_ttl: Duration::minutes(15),
-            refresh_token_ttl: Duration::days(14),
+            access_token_ttl: SignedDuration::from_mins(15),
+            refresh_token_ttl: SignedDuration::from_hours(24 * 14),
             throttle: ThrottlePolicy::default(),
         }
     }
@@ -85,7 +85,7 @@ impl std::fmt::Debug for IdentityPorts {
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: RefreshToken,
-    pub expires_in: Duration,
+    pub expires_in: SignedDuration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,7 @@ pub enum RegisterError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("too many failed sign-ins; retry after {retry_after}")]
-    Throttled { retry_after: Duration },
+    Throttled { retry_after: SignedDuration },
     #[error("invalid username or password")]
     InvalidCredentials,
     #[error("the account awaits an administrator's approval")]
@@ -449,7 +449,7 @@ impl IdentityService {
     pub async fn issue_socket_ticket(
         &self,
         principal: &Principal,
-    ) -> Result<(String, time::OffsetDateTime), InternalError> {
+    ) -> Result<(String, Timestamp), InternalError> {
         let now = self.ports.clock.now();
         let expires_at = (now + SOCKET_TICKET_TTL).min(principal.claims().expires_at);
         let ticket = self.ports.refresh_token_factory.generate();

@@ -1,7 +1,7 @@
 //! Login throttling: too many failed sign-ins for one username pause it for a while.
 
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::kernel::RepositoryError;
 
@@ -9,14 +9,14 @@ use crate::kernel::RepositoryError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
     pub max_failures: u32,
-    pub window: Duration,
+    pub window: SignedDuration,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self {
             max_failures: 5,
-            window: Duration::minutes(15),
+            window: SignedDuration::from_mins(15),
         }
     }
 }
@@ -25,18 +25,22 @@ impl Default for ThrottlePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RecentFailures {
     pub count: u32,
-    pub oldest: Option<OffsetDateTime>,
+    pub oldest: Option<Timestamp>,
 }
 
 impl ThrottlePolicy {
     /// `Some(wait)` while sign-in for the username is paused: the time until the oldest
     /// failure in the window leaves it (at least one second).
-    pub fn retry_after(&self, failures: RecentFailures, now: OffsetDateTime) -> Option<Duration> {
+    pub fn retry_after(&self, failures: RecentFailures, now: Timestamp) -> Option<SignedDuration> {
         if failures.count < self.max_failures {
             return None;
         }
         let oldest = failures.oldest.unwrap_or(now);
-        Some((oldest + self.window - now).max(Duration::seconds(1)))
+        Some(
+            (oldest + self.window)
+                .duration_since(now)
+                .max(SignedDuration::from_secs(1)),
+        )
     }
 }
 
@@ -57,7 +61,7 @@ pub fn throttle_key(submitted_username: &str) -> String {
 pub trait LoginAttemptRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn record_failure(&self, key: &str, at: OffsetDateTime) -> Result<(), RepositoryError>;
+    async fn record_failure(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError>;
 
     /// Failures for `key` at or after `since`.
     ///
@@ -66,7 +70,7 @@ pub trait LoginAttemptRepository: Send + Sync {
     async fn recent_failures(
         &self,
         key: &str,
-        since: OffsetDateTime,
+        since: Timestamp,
     ) -> Result<RecentFailures, RepositoryError>;
 
     /// Forgets every failure for `key` (after a successful sign-in).
@@ -79,47 +83,47 @@ pub trait LoginAttemptRepository: Send + Sync {
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn purge_older_than(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+    async fn purge_older_than(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+    use crate::test_support::ts;
 
     #[test]
     fn four_failures_do_not_throttle_the_fifth_attempt() {
-        let now = datetime!(2026-01-01 12:00 UTC);
+        let now = ts("2026-01-01T12:00:00Z");
         let failures = RecentFailures {
             count: 4,
-            oldest: Some(now - Duration::minutes(1)),
+            oldest: Some(now - SignedDuration::from_mins(1)),
         };
         assert_eq!(ThrottlePolicy::default().retry_after(failures, now), None);
     }
 
     #[test]
     fn five_failures_throttle_until_the_oldest_leaves_the_window() {
-        let now = datetime!(2026-01-01 12:00 UTC);
+        let now = ts("2026-01-01T12:00:00Z");
         let failures = RecentFailures {
             count: 5,
-            oldest: Some(now - Duration::minutes(5)),
+            oldest: Some(now - SignedDuration::from_mins(5)),
         };
         assert_eq!(
             ThrottlePolicy::default().retry_after(failures, now),
-            Some(Duration::minutes(10))
+            Some(SignedDuration::from_mins(10))
         );
     }
 
     #[test]
     fn the_wait_is_never_less_than_a_second() {
-        let now = datetime!(2026-01-01 12:00 UTC);
+        let now = ts("2026-01-01T12:00:00Z");
         let failures = RecentFailures {
             count: 5,
-            oldest: Some(now - Duration::minutes(15)),
+            oldest: Some(now - SignedDuration::from_mins(15)),
         };
         assert_eq!(
             ThrottlePolicy::default().retry_after(failures, now),
-            Some(Duration::seconds(1))
+            Some(SignedDuration::from_secs(1))
         );
     }
 

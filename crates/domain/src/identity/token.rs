@@ -3,7 +3,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::identity::{Role, UserId};
@@ -52,8 +52,8 @@ pub struct AccessClaims {
     pub role: Role,
     pub session_id: SessionId,
     pub token_id: TokenId,
-    pub issued_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// Why a presented access token was refused. Deliberately coarse: clients learn no more.
@@ -129,8 +129,8 @@ pub struct NewRefreshToken {
     pub hash: RefreshTokenHash,
     pub user_id: UserId,
     pub session_id: SessionId,
-    pub issued_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// What [`RefreshTokenRepository::rotate`] found.
@@ -169,8 +169,8 @@ pub trait RefreshTokenRepository: Send + Sync {
         &self,
         presented: &RefreshTokenHash,
         replacement: &RefreshTokenHash,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<RotateOutcome, RepositoryError>;
 
     /// Revokes every token of a session. Revoking twice is harmless.
@@ -180,7 +180,7 @@ pub trait RefreshTokenRepository: Send + Sync {
     async fn revoke_session(
         &self,
         session_id: SessionId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError>;
 
     /// The session and owner of a token, whatever its state, or `None`.
@@ -199,14 +199,14 @@ pub trait RefreshTokenRepository: Send + Sync {
     async fn revoke_all_for_user(
         &self,
         user_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError>;
 
     /// Deletes tokens that expired before `before`; returns how many.
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 }
 
 /// Access tokens denied before their expiry (after logout).
@@ -218,11 +218,8 @@ pub trait RevokedTokenRepository: Send + Sync {
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn revoke(
-        &self,
-        token_id: TokenId,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), RepositoryError>;
+    async fn revoke(&self, token_id: TokenId, expires_at: Timestamp)
+    -> Result<(), RepositoryError>;
 
     /// Whether `token_id` itself was revoked.
     ///
@@ -246,7 +243,7 @@ pub trait RevokedTokenRepository: Send + Sync {
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 
     /// Which of these live sessions (sockets opened with an access token) have ended: the
     /// token or its session was denied as in [`Self::is_denied`] ([`SessionEnd::SignedOut`]),
@@ -289,7 +286,7 @@ pub enum SessionEnd {
 }
 
 /// How long a socket ticket may wait to be used.
-pub const SOCKET_TICKET_TTL: time::Duration = time::Duration::seconds(30);
+pub const SOCKET_TICKET_TTL: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 
 /// Single-use tickets that stand for an access token when opening a WebSocket from a browser
 /// (which cannot set an `Authorization` header on the upgrade). Stored by hash, like refresh
@@ -305,7 +302,7 @@ pub trait SocketTicketRepository: Send + Sync {
         &self,
         hash: &RefreshTokenHash,
         claims: &AccessClaims,
-        expires_at: OffsetDateTime,
+        expires_at: Timestamp,
     ) -> Result<(), RepositoryError>;
 
     /// Uses the ticket up: returns the claims it stands for if it existed and had not expired
@@ -316,12 +313,12 @@ pub trait SocketTicketRepository: Send + Sync {
     async fn redeem(
         &self,
         hash: &RefreshTokenHash,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Option<AccessClaims>, RepositoryError>;
 
     /// Deletes tickets that expired before `before`; returns how many.
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError>;
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 }

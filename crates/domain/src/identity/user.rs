@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::identity::PasswordHash;
 use crate::kernel::{Page, PageRequest, RepositoryError};
@@ -188,7 +188,7 @@ pub struct User {
     pub email: Option<Email>,
     pub role: Role,
     pub status: UserStatus,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
 impl User {

@@ -1,34 +1,33 @@
 //! Time as a port, so rules that depend on it (expiry, throttling) are testable.
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 /// The source of "now". Times are truncated to microseconds, the precision both databases keep.
 pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> OffsetDateTime;
+    fn now(&self) -> Timestamp;
 }
 
-/// The system's clock, in UTC.
+/// The system's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        truncate_to_micros(OffsetDateTime::now_utc())
+    fn now(&self) -> Timestamp {
+        truncate_to_micros(Timestamp::now())
     }
 }
 
 /// Drops sub-microsecond precision so a time survives a round trip through any backend.
-pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
-    let nanos = at.nanosecond();
-    at.replace_nanosecond(nanos - nanos % 1_000).unwrap_or(at)
+pub fn truncate_to_micros(at: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(at.as_microsecond()).unwrap_or(at)
 }
 
 /// A clock that stands still, for tests and for tools that replay history.
 #[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub OffsetDateTime);
+pub struct FixedClock(pub Timestamp);
 
 impl Clock for FixedClock {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> Timestamp {
         self.0
     }
 }

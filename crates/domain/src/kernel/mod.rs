@@ -1,6 +1,7 @@
 //! The shared kernel: what every concept builds on. Identifiers that cross concepts, text
 //! values, paging, the clock, validation errors and the error every port returns.
 
+mod calendar;
 mod clock;
 mod enums;
 mod error;
@@ -10,6 +11,7 @@ mod role;
 mod text;
 mod validation;
 
+pub use calendar::*;
 pub use clock::*;
 pub(crate) use enums::string_enum;
 pub use error::*;

@@ -3,8 +3,6 @@
 use std::fmt;
 
 use serde::Serialize;
-use time::Date;
-use time::macros::format_description;
 
 /// Text a person typed: trimmed, not empty, at most a given number of characters, and free of
 /// control characters (multi-line text may hold line breaks and tabs).
@@ -105,25 +103,6 @@ impl Phone {
     }
 }
 
-/// A calendar date written `YYYY-MM-DD` that exists.
-///
-/// # Errors
-/// A message saying what a date must look like.
-pub fn parse_date(raw: &str) -> Result<Date, &'static str> {
-    Date::parse(raw.trim(), format_description!("[year]-[month]-[day]"))
-        .map_err(|_| "must be a real date written YYYY-MM-DD")
-}
-
-/// Formats a date as `YYYY-MM-DD`.
-pub fn format_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,15 +133,5 @@ mod tests {
         for bad in ["", "12", "call me", "+1 555 0100 ext. 4", &"1".repeat(33)] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn dates_must_exist() {
-        assert!(parse_date("2024-02-29").is_ok());
-        for bad in ["2023-02-29", "2024-13-01", "01/02/2024", "2024-1-1", ""] {
-            assert!(parse_date(bad).is_err(), "{bad}");
-        }
-        let date = parse_date("0987-03-04").expect("valid");
-        assert_eq!(format_date(date), "0987-03-04");
     }
 }

@@ -4,8 +4,8 @@
 //! published to whichever sockets the recipient holds, on every server instance.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::identity::UserId;
@@ -85,8 +85,8 @@ pub struct Notification {
     pub id: i64,
     pub recipient: UserId,
     pub kind: NotificationKind,
-    pub created_at: OffsetDateTime,
-    pub read_at: Option<OffsetDateTime>,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
     pub data: NotificationData,
 }
 
@@ -114,7 +114,7 @@ pub trait NotificationRepository: Send + Sync {
     async fn append(
         &self,
         notifications: &[NewNotification],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Vec<Notification>, RepositoryError>;
 
     /// The recipient's notifications matching `query`, in id order.
@@ -132,18 +132,15 @@ pub trait NotificationRepository: Send + Sync {
         &self,
         recipient: UserId,
         id: i64,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Option<Notification>, RepositoryError>;
 
     /// Marks every unread notification read at `at`; returns how many were.
     ///
     /// # Errors
     /// [`RepositoryError`].
-    async fn mark_all_read(
-        &self,
-        recipient: UserId,
-        at: OffsetDateTime,
-    ) -> Result<u64, RepositoryError>;
+    async fn mark_all_read(&self, recipient: UserId, at: Timestamp)
+    -> Result<u64, RepositoryError>;
 
     /// How many of the recipient's notifications are unread.
     ///

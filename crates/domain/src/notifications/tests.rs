@@ -3,25 +3,25 @@
 
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use mockall::predicate::eq;
-use time::macros::datetime;
 
 use super::*;
 use crate::kernel::FixedClock;
 
-/// The instant every test runs at: the service's clock stands still here.
-const NOW: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);
+/// The instant every test runs at (`2026-11-23T08:00:00Z`): the service's clock stands still here.
+const NOW: Timestamp = Timestamp::constant(1795420800, 0);
 
 fn service(repository: MockNotificationRepository) -> NotificationService {
     NotificationService::new(Arc::new(repository), Arc::new(FixedClock(NOW)))
 }
 
-fn notification(recipient: UserId, id: i64, read_at: Option<OffsetDateTime>) -> Notification {
+fn notification(recipient: UserId, id: i64, read_at: Option<Timestamp>) -> Notification {
     Notification {
         id,
         recipient,
         kind: NotificationKind::ReferralReceived,
-        created_at: NOW - time::Duration::minutes(5),
+        created_at: NOW - SignedDuration::from_mins(5),
         read_at,
         data: NotificationData {
             title: "Urgent referral from Dr Alice Adams".to_owned(),

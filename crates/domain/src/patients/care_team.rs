@@ -2,7 +2,7 @@
 //! emergency ("break-the-glass") access.
 
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
@@ -13,7 +13,7 @@ use crate::notifications::{NewNotification, Notification};
 use crate::patients::PatientId;
 
 /// How long an emergency access lasts.
-pub const EMERGENCY_ACCESS_DURATION: Duration = Duration::minutes(60);
+pub const EMERGENCY_ACCESS_DURATION: SignedDuration = SignedDuration::from_mins(60);
 /// The shortest reason an emergency access needs.
 pub const EMERGENCY_REASON_MIN_CHARS: usize = 10;
 /// The longest.
@@ -32,8 +32,8 @@ pub struct CareTeamMember {
     pub doctor_id: UserId,
     /// Filled in when read back.
     pub doctor_name: Option<FullName>,
-    pub started_at: OffsetDateTime,
-    pub ended_at: Option<OffsetDateTime>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
     pub added_by: UserId,
     pub ended_by: Option<UserId>,
     /// The referral whose acceptance opened the membership, if that was the reason.
@@ -46,7 +46,7 @@ pub struct CareTeamMember {
 
 impl CareTeamMember {
     /// Whether the membership holds at `at`.
-    pub fn is_current(&self, at: OffsetDateTime) -> bool {
+    pub fn is_current(&self, at: Timestamp) -> bool {
         self.started_at <= at && self.ended_at.is_none_or(|end| end > at)
     }
 }
@@ -86,7 +86,7 @@ pub trait CareTeamRepository: Send + Sync {
         &self,
         patient_id: PatientId,
         doctor_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
         ended_by: UserId,
         audit: &AuditEvent,
     ) -> Result<Option<CareTeamMember>, RepositoryError>;
@@ -137,13 +137,13 @@ pub struct EmergencyAccess {
     /// Filled in when read back.
     pub doctor_name: Option<FullName>,
     pub reason: EmergencyReason,
-    pub granted_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
+    pub granted_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 impl EmergencyAccess {
     /// Whether the access lets its doctor read at `at`.
-    pub fn is_active(&self, at: OffsetDateTime) -> bool {
+    pub fn is_active(&self, at: Timestamp) -> bool {
         self.granted_at <= at && at < self.expires_at
     }
 }
@@ -154,9 +154,9 @@ pub struct EmergencyAccessFilter {
     pub patient_id: Option<PatientId>,
     pub doctor_id: Option<UserId>,
     /// Only those unexpired at this instant.
-    pub active_at: Option<OffsetDateTime>,
+    pub active_at: Option<Timestamp>,
     /// Only those expired by this instant.
-    pub expired_at: Option<OffsetDateTime>,
+    pub expired_at: Option<Timestamp>,
 }
 
 /// Stores emergency accesses. Grants are written with their audit event, in one transaction.

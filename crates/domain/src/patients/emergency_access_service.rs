@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::SignedDuration;
 
 use crate::access::{AccessError, Action, Actor, Grant, Relationship};
 use crate::audit::{AuditAction, Gatekeeper};
@@ -51,7 +51,7 @@ pub struct EmergencyAccessService {
     emergency_accesses: Arc<dyn EmergencyAccessRepository>,
     users: Arc<dyn UserRepository>,
     publisher: Arc<dyn NotificationPublisher>,
-    ttl: Duration,
+    ttl: SignedDuration,
 }
 
 impl std::fmt::Debug for EmergencyAccessService {
@@ -67,7 +67,7 @@ impl EmergencyAccessService {
         emergency_accesses: Arc<dyn EmergencyAccessRepository>,
         users: Arc<dyn UserRepository>,
         publisher: Arc<dyn NotificationPublisher>,
-        ttl: Duration,
+        ttl: SignedDuration,
     ) -> Self {
         Self {
             gate,

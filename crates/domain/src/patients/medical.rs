@@ -1,8 +1,8 @@
 //! A patient's medical information: blood type, allergies, conditions and current medications.
 
 use async_trait::async_trait;
+use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime};
 
 use crate::audit::AuditEvent;
 use crate::identity::UserId;
@@ -73,7 +73,7 @@ pub struct MedicalRecord {
     pub patient_id: PatientId,
     pub info: MedicalInfo,
     /// `None` while nothing was ever recorded.
-    pub updated_at: Option<OffsetDateTime>,
+    pub updated_at: Option<Timestamp>,
     pub updated_by: Option<UserId>,
 }
 
@@ -110,7 +110,7 @@ pub trait MedicalRepository: Send + Sync {
         patient_id: PatientId,
         info: &MedicalInfo,
         by: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
         audit: &AuditEvent,
     ) -> Result<MedicalRecord, RepositoryError>;
 }
@@ -118,11 +118,10 @@ pub trait MedicalRepository: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
 
     #[test]
     fn a_condition_began_on_a_real_day_not_in_the_future() {
-        let today = date!(2026 - 11 - 22);
+        let today = jiff::civil::date(2026, 11, 22);
         assert_eq!(parse_condition_since("2026-11-22", today), Ok(today));
         assert!(parse_condition_since("2026-11-23", today).is_err());
         assert!(parse_condition_since("2019-02-29", today).is_err());

@@ -2,8 +2,8 @@
 //! amends an earlier one.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
@@ -48,7 +48,7 @@ pub struct ClinicalNote {
     pub body: Text,
     /// The earlier note of the same patient this one corrects.
     pub amends: Option<NoteId>,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// The appointment this is the visit note of (at most one note per appointment).
     pub appointment_id: Option<AppointmentId>,
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
@@ -227,7 +227,7 @@ pub fn parse_date_of_birth(raw: &str, today: Date) -> Result<Date, &'static str>
     if date > today {
         return Err("must not be in the future");
     }
-    if today.year() - date.year() > MAX_AGE_YEARS {
+    if i32::from(today.year()) - i32::from(date.year()) > MAX_AGE_YEARS {
         return Err("must be within the last 150 years");
     }
     Ok(date)
@@ -254,8 +254,8 @@ pub struct Patient {
     pub id: PatientId,
     pub mrn: Mrn,
     pub details: PatientDetails,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// What a list or a search shows of a patient: enough to tell patients apart, nothing more.
@@ -333,8 +333,8 @@ pub trait PatientRepository: Send + Sync {
         &self,
         id: PatientId,
         details: &PatientDetails,
-        expected_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
+        expected_updated_at: Timestamp,
+        now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<Patient, SavePatientError>;
 
@@ -353,9 +353,8 @@ pub trait PatientRepository: Send + Sync {
 mod tests {
     use super::*;
     use crate::patients::*;
-    use time::macros::date;
 
-    const TODAY: Date = date!(2026 - 11 - 22);
+    const TODAY: Date = jiff::civil::date(2026, 11, 22);
 
     #[test]
     fn record_numbers_carry_a_check_digit_and_read_back_however_typed() {

@@ -1,6 +1,6 @@
 //! Finding patients: what a caller typed, how names are indexed, and who may find whom.
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use crate::identity::UserId;
 
@@ -68,10 +68,7 @@ pub enum SearchScope {
     All,
     /// The doctor's current care-team patients, and any other patient only on an exact record
     /// number or identifier match.
-    Doctor {
-        doctor_id: UserId,
-        at: OffsetDateTime,
-    },
+    Doctor { doctor_id: UserId, at: Timestamp },
 }
 
 /// A patient search.

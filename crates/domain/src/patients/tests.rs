@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use mockall::predicate::eq;
-use time::Duration;
 use uuid::Uuid;
 
 use crate::access::{AccessError, Action, Basis};
@@ -574,7 +574,7 @@ async fn reading_notes_passes_the_kind_and_page_and_is_audited_once_after_readin
             kind: Some(NoteKind::CheckUp),
             body: Text::multiline("BP 120/80.", 100).expect("valid"),
             amends: None,
-            created_at: NOW - Duration::days(1),
+            created_at: NOW - SignedDuration::from_hours(24),
             appointment_id: None,
         }],
         next: None,
@@ -657,7 +657,7 @@ async fn the_access_log_lists_only_this_patients_events_and_its_own_read_comes_a
         let earlier = AuditEntry {
             event: AuditEvent {
                 id: AuditEventId::generate(),
-                at: NOW - Duration::hours(1),
+                at: NOW - SignedDuration::from_hours(1),
                 actor_id: UserId::generate(),
                 actor_role: Role::Doctor,
                 patient_id: Some(patient_id),
@@ -1436,7 +1436,7 @@ async fn an_update_edits_the_current_profile_and_saves_it_against_the_version_re
                 id,
                 mrn: Mrn::from_number(48_217_730),
                 details: details.clone(),
-                created_at: NOW - Duration::days(30),
+                created_at: NOW - SignedDuration::from_hours(24 * 30),
                 updated_at: now,
             })
         });
@@ -2169,7 +2169,7 @@ async fn an_emergency_access_lasts_the_configured_time_and_is_stored_with_its_ev
     let doctor_user = user(Role::Doctor, UserStatus::Active);
     let doctor = actor_for(&doctor_user);
     let patient_id = PatientId::generate();
-    let ttl = Duration::minutes(25);
+    let ttl = SignedDuration::from_mins(25);
     let mut mocks = Mocks::new();
     mocks.config = ServiceConfig {
         emergency_access_ttl: ttl,
@@ -2295,7 +2295,7 @@ async fn an_emergency_access_that_cannot_be_stored_is_internal_and_nothing_is_pu
 fn an_emergency_access_lasts_an_hour_unless_configured_otherwise() {
     assert_eq!(
         ServiceConfig::default().emergency_access_ttl,
-        Duration::minutes(60)
+        SignedDuration::from_mins(60)
     );
 }
 
@@ -2401,7 +2401,7 @@ async fn only_administrators_read_the_whole_audit_trail() {
 
     let filter = AuditFilter {
         actor_id: Some(UserId::generate()),
-        from: Some(NOW - Duration::days(1)),
+        from: Some(NOW - SignedDuration::from_hours(24)),
         ..AuditFilter::default()
     };
     let page = PageRequest::first(10);

@@ -2,8 +2,8 @@
 //! doctor. This module holds what a referral is and how its status may change.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
@@ -194,9 +194,9 @@ pub struct Referral {
     pub decline_reason: Option<Text>,
     /// The recipient's outcome note (status `completed`).
     pub outcome: Option<Text>,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// When the status last changed (the sending time while `sent`).
-    pub updated_at: OffsetDateTime,
+    pub updated_at: Timestamp,
 }
 
 impl Referral {
@@ -255,7 +255,7 @@ pub struct StatusChange {
     pub id: ReferralId,
     pub from: ReferralStatus,
     pub to: ReferralStatus,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     /// The decline reason or the outcome note.
     pub note: Option<Text>,
     /// On acceptance: the recipient's care-team membership to open, with the referral as its

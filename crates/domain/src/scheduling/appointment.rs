@@ -3,8 +3,9 @@
 //! port that stores appointments so that none ever overlaps another of its doctor or patient.
 
 use async_trait::async_trait;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, Role, UserId};
@@ -18,12 +19,12 @@ use crate::scheduling::{Interval, MAX_APPOINTMENT_MINUTES, clinic_time, parse_in
 pub use crate::kernel::AppointmentId;
 
 /// How long before the start a patient may still cancel their own appointment.
-pub const PATIENT_CANCEL_NOTICE: Duration = Duration::hours(2);
+pub const PATIENT_CANCEL_NOTICE: SignedDuration = SignedDuration::from_hours(2);
 /// The longest cancellation reason, in characters.
 pub const MAX_CANCEL_REASON_CHARS: usize = 1_000;
 /// How long after an appointment ends (completed, cancelled, no-show) its doctor stays on the
 /// patient's care team.
-pub const CARE_TEAM_AFTER_VISIT: Duration = Duration::days(30);
+pub const CARE_TEAM_AFTER_VISIT: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// The longest reason for a visit, in characters.
 pub const MAX_APPOINTMENT_REASON_CHARS: usize = 500;
 
@@ -126,8 +127,8 @@ pub fn check_status_change(
     from: AppointmentStatus,
     to: AppointmentStatus,
     reason: Option<&str>,
-    start: OffsetDateTime,
-    now: OffsetDateTime,
+    start: Timestamp,
+    now: Timestamp,
 ) -> Result<Option<Text>, StatusChangeError> {
     if !role_may_set(role, to) {
         return Err(StatusChangeError::Role(to));
@@ -156,16 +157,16 @@ pub struct Appointment {
     pub id: AppointmentId,
     pub doctor_id: UserId,
     pub patient_id: PatientId,
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
     /// Why the patient comes.
     pub reason: Text,
     pub status: AppointmentStatus,
     /// Why it was cancelled, when it was.
     pub cancel_reason: Option<Text>,
     pub created_by: UserId,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// Filled in when read back.
     pub doctor_name: Option<FullName>,
 }
@@ -187,10 +188,10 @@ pub struct BookingRequest {
     pub doctor_id: UserId,
     pub patient_id: PatientId,
     /// On a whole minute (see [`parse_minute`]).
-    pub start: OffsetDateTime,
+    pub start: Timestamp,
     /// `None`: the doctor's appointment length after `start`. Otherwise on a whole minute, and
     /// within [`check_appointment_length`] of `start`.
-    pub end: Option<OffsetDateTime>,
+    pub end: Option<Timestamp>,
     pub reason: Text,
 }
 
@@ -198,9 +199,9 @@ pub struct BookingRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RescheduleRequest {
     /// On a whole minute (see [`parse_minute`]).
-    pub start: OffsetDateTime,
+    pub start: Timestamp,
     /// On a whole minute; `None` keeps the appointment's current length.
-    pub end: Option<OffsetDateTime>,
+    pub end: Option<Timestamp>,
 }
 
 impl RescheduleRequest {
@@ -245,9 +246,9 @@ pub fn parse_appointment_reason(raw: &str) -> Result<Text, TextError> {
 ///
 /// # Errors
 /// What is wrong with it, for a validation message.
-pub fn parse_minute(raw: &str) -> Result<OffsetDateTime, &'static str> {
+pub fn parse_minute(raw: &str) -> Result<Timestamp, &'static str> {
     let at = parse_instant(raw)?;
-    if at.second() != 0 || at.nanosecond() != 0 {
+    if at.as_second().rem_euclid(60) != 0 || at.subsec_nanosecond() != 0 {
         return Err("must be on a whole minute");
     }
     Ok(at)
@@ -268,12 +269,14 @@ pub enum AppointmentLengthError {
 /// # Errors
 /// [`AppointmentLengthError`], a message for field `end`.
 pub fn check_appointment_length(
-    start: OffsetDateTime,
-    end: OffsetDateTime,
+    start: Timestamp,
+    end: Timestamp,
 ) -> Result<(), AppointmentLengthError> {
     if end <= start {
         Err(AppointmentLengthError::NotAfterStart)
-    } else if end - start > Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)) {
+    } else if end.duration_since(start)
+        > SignedDuration::from_mins(i64::from(MAX_APPOINTMENT_MINUTES))
+    {
         Err(AppointmentLengthError::TooLong)
     } else {
         Ok(())
@@ -293,24 +296,39 @@ string_enum!(
 );
 
 /// An active appointment in the way of a booking, as the 409 lists it: ids and times only
-/// (never another patient's id), and whose calendar it blocks. The services' errors give its
-/// times at the clinic's offset ([`Conflict::at_clinic_offset`]), so that whoever shows them
-/// needs nothing else.
+/// (never another patient's id), and whose calendar it blocks. Its times are in UTC as stored;
+/// the services' errors give them at the clinic's offset ([`Conflict::at_clinic_offset`]), so
+/// that whoever shows them needs nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub appointment_id: AppointmentId,
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Zoned,
+    pub end: Zoned,
     pub with: ConflictWith,
 }
 
 impl Conflict {
+    /// A conflict with the appointment `appointment_id` from `start` to `end`, in UTC.
+    pub fn new(
+        appointment_id: AppointmentId,
+        start: Timestamp,
+        end: Timestamp,
+        with: ConflictWith,
+    ) -> Self {
+        Self {
+            appointment_id,
+            start: start.to_zoned(TimeZone::UTC),
+            end: end.to_zoned(TimeZone::UTC),
+            with,
+        }
+    }
+
     /// The same conflict, its times at the clinic's offset for each (see [`clinic_time`]).
     #[must_use]
-    pub fn at_clinic_offset(self, tz: &jiff::tz::TimeZone) -> Self {
+    pub fn at_clinic_offset(self, tz: &TimeZone) -> Self {
         Self {
-            start: clinic_time(tz, self.start),
-            end: clinic_time(tz, self.end),
+            start: clinic_time(tz, self.start.timestamp()),
+            end: clinic_time(tz, self.end.timestamp()),
             ..self
         }
     }
@@ -330,14 +348,14 @@ string_enum!(
 /// One change of an appointment: who made it, and the appointment as it stood after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_id: UserId,
     /// `None` only if the account no longer exists.
     pub actor_name: Option<FullName>,
     pub change: HistoryChange,
     pub status: AppointmentStatus,
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
     /// The cancellation reason.
     pub reason: Option<Text>,
 }
@@ -348,8 +366,8 @@ pub struct AppointmentFilter {
     pub doctor_id: Option<UserId>,
     pub patient_id: Option<PatientId>,
     /// Only appointments overlapping `[from, to)`.
-    pub from: Option<OffsetDateTime>,
-    pub to: Option<OffsetDateTime>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
     pub status: Option<AppointmentStatus>,
 }
 
@@ -371,11 +389,11 @@ pub struct StatusUpdate {
     pub to: AppointmentStatus,
     /// The cancellation reason.
     pub reason: Option<Text>,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_id: UserId,
     /// When `to` is completed, cancelled or no-show: when the appointment's care-team
     /// membership ends.
-    pub care_team_until: Option<OffsetDateTime>,
+    pub care_team_until: Option<Timestamp>,
 }
 
 /// A new time to store.
@@ -387,7 +405,7 @@ pub struct Reschedule {
     pub to: Interval,
     /// The doctor's schedule version the new time was checked against.
     pub schedule_version: i64,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_id: UserId,
 }
 
@@ -487,8 +505,8 @@ pub trait AppointmentRepository: Send + Sync {
     async fn busy(
         &self,
         doctor_id: UserId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Vec<Interval>, RepositoryError>;
 }
 

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use time::OffsetDateTime;
 
 use crate::access::{AccessError, Action, Actor, Basis, Relationship};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
@@ -21,7 +21,7 @@ use crate::patients::{PatientId, PatientRepository};
 use crate::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
     CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, ScheduleRepository, StatusChange,
-    StatusChangeError, StatusUpdate, Unavailable, check_status_change, to_timestamp,
+    StatusChangeError, StatusUpdate, Unavailable, check_status_change,
 };
 
 /// Why an appointment operation failed.
@@ -426,9 +426,8 @@ impl AppointmentService {
     }
 
     /// An instant as the clinic's clock shows it, such as "Tue 24 Nov 2026 at 09:00".
-    pub(super) fn local_time(&self, at: OffsetDateTime) -> String {
-        to_timestamp(at)
-            .to_zoned(self.time_zone.clone())
+    pub(super) fn local_time(&self, at: Timestamp) -> String {
+        at.to_zoned(self.time_zone.clone())
             .strftime("%a %-d %b %Y at %H:%M")
             .to_string()
     }

@@ -2,7 +2,7 @@
 //! the clinic's time zone and written only if no active appointment of the doctor or the
 //! patient is in the way; a schedule that changed meanwhile is read again and the write retried.
 
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::access::{Action, Actor, Basis};
 use crate::audit::{AuditAction, AuditEvent};
@@ -24,7 +24,7 @@ pub const SCHEDULE_RETRIES: usize = 3;
 
 /// How far around an appointment the doctor's schedule is read, so that the working window
 /// holding it is seen whole.
-const WINDOW_MARGIN: Duration = Duration::days(1);
+const WINDOW_MARGIN: SignedDuration = SignedDuration::from_hours(24);
 
 impl AppointmentService {
     /// Books an appointment: a secretary for anyone, a patient for themself, a doctor with
@@ -69,9 +69,9 @@ impl AppointmentService {
         let account = self.patient_account(patient_id).await?;
         let now = self.gate.now();
         let id = AppointmentId::generate();
-        let latest_end = request
-            .end
-            .unwrap_or(request.start + Duration::minutes(i64::from(MAX_APPOINTMENT_MINUTES)));
+        let latest_end = request.end.unwrap_or(
+            request.start + SignedDuration::from_mins(i64::from(MAX_APPOINTMENT_MINUTES)),
+        );
         let membership = CareTeamMember {
             id: MembershipId::generate(),
             patient_id,
@@ -124,7 +124,7 @@ impl AppointmentService {
                 )
                 .await?;
             appointment.end = request.end.unwrap_or(
-                request.start + Duration::minutes(i64::from(schedule.appointment_minutes)),
+                request.start + SignedDuration::from_mins(i64::from(schedule.appointment_minutes)),
             );
             self.check_bookable_now(&schedule, appointment.interval(), now)?;
             let booking = Booking {
@@ -240,7 +240,7 @@ impl AppointmentService {
         &self,
         actor: &Actor,
         id: AppointmentId,
-    ) -> Result<(Appointment, Basis, OffsetDateTime), AppointmentError> {
+    ) -> Result<(Appointment, Basis, Timestamp), AppointmentError> {
         let action = AuditAction::AppointmentReschedule;
         let (appointment, basis) = self.see_appointment(actor, id, action).await?;
         let now = self.gate.now();
@@ -258,7 +258,7 @@ impl AppointmentService {
         &self,
         schedule: &Schedule,
         slot: Interval,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<(), AppointmentError> {
         Ok(check_bookable(schedule, &self.time_zone, slot, now)?)
     }

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
+use jiff::Timestamp;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::identity::{FullName, UserId};
 use crate::kernel::{Text, TextError};
@@ -59,7 +59,7 @@ pub struct DoctorProfile {
     /// [`DEFAULT_APPOINTMENT_MINUTES`] when never set.
     pub appointment_minutes: u16,
     /// `None` when the profile was never set.
-    pub updated_at: Option<OffsetDateTime>,
+    pub updated_at: Option<Timestamp>,
 }
 
 impl DoctorProfile {

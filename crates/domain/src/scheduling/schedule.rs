@@ -4,33 +4,31 @@
 //! so a 09:00 rule is 09:00 local on both sides of a DST change.
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 use jiff::civil::{Date, Time};
-use jiff::tz::TimeZone;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp, Zoned};
 
 use crate::identity::UserId;
-use crate::kernel::{Page, PageRequest, RepositoryError};
+use crate::kernel::{InstantError, Page, PageRequest, RepositoryError, parse_rfc3339};
 use crate::scheduling::{
     AvailabilityRule, DoctorProfile, ProfileUpdate, TimeOff, TimeOffError, TimeOffId, Weekday,
 };
 
 /// The longest range free slots are listed for at once.
-pub const MAX_SLOT_RANGE: Duration = Duration::days(31);
+pub const MAX_SLOT_RANGE: SignedDuration = SignedDuration::from_hours(24 * 31);
 /// How far ahead of now an appointment may start.
-pub const BOOKING_HORIZON: Duration = Duration::days(366);
+pub const BOOKING_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 366);
 
-/// The earliest instant scheduling takes from a client.
-pub const EARLIEST_INSTANT: OffsetDateTime = time::macros::datetime!(1900-01-01 0:00 UTC);
-/// The latest. Both are far from the ends of the calendar, so that any arithmetic scheduling
-/// does on a time it was given (an appointment's length, a month of slots, a day of margin)
-/// stays within it.
-pub const LATEST_INSTANT: OffsetDateTime = time::macros::datetime!(9000-01-01 0:00 UTC);
+/// The earliest instant scheduling takes from a client: `1900-01-01T00:00:00Z`.
+pub const EARLIEST_INSTANT: Timestamp = Timestamp::constant(-2208988800, 0);
+/// The latest, `9000-01-01T00:00:00Z`. Both are far from the ends of the calendar, so that any
+/// arithmetic scheduling does on a time it was given (an appointment's length, a month of
+/// slots, a day of margin) stays within it.
+pub const LATEST_INSTANT: Timestamp = Timestamp::constant(221845392000, 0);
 
 /// Whether scheduling takes `at` from a client: between [`EARLIEST_INSTANT`] and
 /// [`LATEST_INSTANT`].
-pub fn is_schedulable(at: OffsetDateTime) -> bool {
+pub fn is_schedulable(at: Timestamp) -> bool {
     (EARLIEST_INSTANT..=LATEST_INSTANT).contains(&at)
 }
 
@@ -39,25 +37,27 @@ pub fn is_schedulable(at: OffsetDateTime) -> bool {
 ///
 /// # Errors
 /// What is wrong with it, for a validation message.
-pub fn parse_instant(raw: &str) -> Result<OffsetDateTime, &'static str> {
-    let at = OffsetDateTime::parse(raw.trim(), &Rfc3339)
-        .map_err(|_| "must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00")?;
-    if !is_schedulable(at) {
-        return Err("must be between the years 1900 and 9000");
+pub fn parse_instant(raw: &str) -> Result<Timestamp, &'static str> {
+    const OUT_OF_RANGE: &str = "must be between the years 1900 and 9000";
+    match parse_rfc3339(raw.trim()) {
+        Ok(at) if is_schedulable(at) => Ok(at),
+        Ok(_) | Err(InstantError::OutOfRange) => Err(OUT_OF_RANGE),
+        Err(InstantError::Malformed) => {
+            Err("must be an RFC 3339 instant such as 2027-03-29T09:00:00+02:00")
+        }
     }
-    Ok(at.to_offset(time::UtcOffset::UTC))
 }
 
 /// A half-open interval of instants [start, end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval {
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
 }
 
 impl Interval {
     /// `None` unless `start < end`.
-    pub fn new(start: OffsetDateTime, end: OffsetDateTime) -> Option<Self> {
+    pub fn new(start: Timestamp, end: Timestamp) -> Option<Self> {
         (start < end).then_some(Self { start, end })
     }
 
@@ -72,8 +72,8 @@ impl Interval {
     }
 
     /// How long it lasts.
-    pub fn duration(&self) -> Duration {
-        self.end - self.start
+    pub fn duration(&self) -> SignedDuration {
+        self.end.duration_since(self.start)
     }
 }
 
@@ -95,8 +95,8 @@ pub struct Schedule {
 pub fn working_windows(
     rules: &[AvailabilityRule],
     tz: &TimeZone,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    from: Timestamp,
+    to: Timestamp,
 ) -> Vec<Interval> {
     merged_windows(rules, tz, from, to)
         .into_iter()
@@ -108,15 +108,15 @@ pub fn working_windows(
 fn merged_windows(
     rules: &[AvailabilityRule],
     tz: &TimeZone,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    from: Timestamp,
+    to: Timestamp,
 ) -> Vec<Interval> {
     let Some(range) = Interval::new(from, to) else {
         return Vec::new();
     };
     // One local date of margin on each side: a window of a date may start before `from`'s
     // local date begins or end after `to`'s ends only by the zone's offset change.
-    let local_date = |at: OffsetDateTime| tz.to_datetime(to_timestamp(at)).date();
+    let local_date = |at: Timestamp| tz.to_datetime(at).date();
     let first = local_date(from).yesterday().unwrap_or(Date::MIN);
     let last = local_date(to).tomorrow().unwrap_or(Date::MAX);
     let mut windows = Vec::new();
@@ -158,11 +158,10 @@ fn merged_windows(
 
 /// The instant of a local wall time on `date` in `tz`: a time in a spring-forward gap moves
 /// forward by the gap; one in a fall-back fold takes the earlier instant.
-fn local_instant(tz: &TimeZone, date: Date, at: Time) -> Option<OffsetDateTime> {
+fn local_instant(tz: &TimeZone, date: Date, at: Time) -> Option<Timestamp> {
     tz.to_ambiguous_timestamp(date.to_datetime(at))
         .compatible()
         .ok()
-        .map(from_timestamp)
 }
 
 /// The free slots in [from, to): working windows minus time off minus `busy` give free gaps; each
@@ -177,11 +176,11 @@ pub fn free_slots(
     schedule: &Schedule,
     busy: &[Interval],
     tz: &TimeZone,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-    now: OffsetDateTime,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
 ) -> Vec<Interval> {
-    let length = Duration::minutes(i64::from(schedule.appointment_minutes.max(1)));
+    let length = SignedDuration::from_mins(i64::from(schedule.appointment_minutes.max(1)));
     let mut blocked: Vec<Interval> = schedule
         .time_off
         .iter()
@@ -254,7 +253,7 @@ pub fn check_bookable(
     schedule: &Schedule,
     tz: &TimeZone,
     slot: Interval,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), Unavailable> {
     if slot.start < now {
         return Err(Unavailable::Past);
@@ -279,42 +278,17 @@ pub fn check_bookable(
     }
 }
 
-/// The same instant as a [`jiff::Timestamp`], saturating at jiff's range (years -9999 to 9999,
-/// slightly narrower than `time`'s).
-pub fn to_timestamp(at: OffsetDateTime) -> Timestamp {
-    let nanos = at.unix_timestamp_nanos();
-    Timestamp::from_nanosecond(nanos).unwrap_or(if nanos < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
-}
-
 /// `at` as the clinic's clocks show it: the same instant, at the clinic's UTC offset (`tz`)
 /// then. An offset RFC 3339 cannot write (one with seconds, from before standard time) leaves
-/// the instant as it is.
-pub fn clinic_time(tz: &TimeZone, at: OffsetDateTime) -> OffsetDateTime {
-    let seconds = tz.to_offset(to_timestamp(at)).seconds();
-    if seconds % 60 != 0 {
-        return at;
-    }
-    UtcOffset::from_whole_seconds(seconds)
-        .ok()
-        .and_then(|offset| at.checked_to_offset(offset))
-        .unwrap_or(at)
-}
-
-/// The same instant as an [`OffsetDateTime`] in UTC.
-pub fn from_timestamp(ts: Timestamp) -> OffsetDateTime {
-    let nanos = ts.as_nanosecond();
-    // jiff's range lies within time's: the fallback is never taken.
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or_else(|_| {
-        if nanos < 0 {
-            PrimitiveDateTime::MIN.assume_utc()
-        } else {
-            PrimitiveDateTime::MAX.assume_utc()
-        }
-    })
+/// the instant in UTC.
+pub fn clinic_time(tz: &TimeZone, at: Timestamp) -> Zoned {
+    let offset = tz.to_offset(at);
+    let shown = if offset.seconds() % 60 == 0 {
+        offset
+    } else {
+        Offset::UTC
+    };
+    at.to_zoned(TimeZone::fixed(shown))
 }
 
 /// Stores doctors' profiles, rules and time off. Every change bumps the doctor's schedule version
@@ -349,7 +323,7 @@ pub trait ScheduleRepository: Send + Sync {
         &self,
         doctor_id: UserId,
         update: &ProfileUpdate,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError>;
 
     /// Rules, time off overlapping [from, to), appointment length, version.
@@ -359,8 +333,8 @@ pub trait ScheduleRepository: Send + Sync {
     async fn schedule(
         &self,
         doctor_id: UserId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Schedule, RepositoryError>;
 
     /// Replaces the rules (bumps the version).
@@ -371,7 +345,7 @@ pub trait ScheduleRepository: Send + Sync {
         &self,
         doctor_id: UserId,
         rules: &[AvailabilityRule],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError>;
 
     /// Adds time off unless an active appointment of the doctor overlaps it (then nothing is
@@ -389,7 +363,7 @@ pub trait ScheduleRepository: Send + Sync {
         &self,
         doctor_id: UserId,
         id: TimeOffId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<bool, RepositoryError>;
 
     /// Time off ending after `after`, by start.
@@ -399,7 +373,7 @@ pub trait ScheduleRepository: Send + Sync {
     async fn upcoming_time_off(
         &self,
         doctor_id: UserId,
-        after: OffsetDateTime,
+        after: Timestamp,
     ) -> Result<Vec<TimeOff>, RepositoryError>;
 }
 

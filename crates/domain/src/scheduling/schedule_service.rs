@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::access::{Action, Actor, Relationship};
 use crate::identity::UserId;
@@ -71,7 +71,7 @@ impl ScheduleService {
 
 /// How far beyond a range asked for the schedule and appointments are read, so that the working
 /// windows overlapping the range are seen whole.
-const WINDOW_MARGIN: Duration = Duration::days(1);
+const WINDOW_MARGIN: SignedDuration = SignedDuration::from_hours(24);
 
 /// A doctor's weekly rules and upcoming time off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl ScheduleService {
 
     /// Now, on the clock the service dates changes by: new time off is checked against it
     /// (see [`check_time_off_span`](crate::scheduling::check_time_off_span)).
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -320,8 +320,8 @@ impl ScheduleService {
         &self,
         actor: &Actor,
         doctor_id: UserId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<FreeSlots, ScheduleError> {
         check_slot_range(from, to)?;
         self.doctor_profile(actor, doctor_id).await?;
@@ -343,16 +343,16 @@ impl ScheduleService {
 }
 
 /// `to` after `from`, by at most [`MAX_SLOT_RANGE`].
-fn check_slot_range(from: OffsetDateTime, to: OffsetDateTime) -> Result<(), ValidationErrors> {
+fn check_slot_range(from: Timestamp, to: Timestamp) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     if to <= from {
         errors.add("to", "must be after from");
-    } else if to - from > MAX_SLOT_RANGE {
+    } else if to.duration_since(from) > MAX_SLOT_RANGE {
         errors.add(
             "to",
             format!(
                 "must be at most {} days after from",
-                MAX_SLOT_RANGE.whole_days()
+                MAX_SLOT_RANGE.as_hours() / 24
             ),
         );
     }

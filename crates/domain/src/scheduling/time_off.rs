@@ -1,6 +1,6 @@
 //! Time off: periods a doctor does not work, whatever their weekly rules say.
 
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::identity::UserId;
 use crate::kernel::{RepositoryError, Text, TextError, time_ordered_id};
@@ -9,7 +9,7 @@ use crate::scheduling::Conflict;
 /// The longest time-off reason, in characters.
 pub const MAX_TIME_OFF_REASON_CHARS: usize = 500;
 /// The longest single time off.
-pub const MAX_TIME_OFF: Duration = Duration::days(366);
+pub const MAX_TIME_OFF: SignedDuration = SignedDuration::from_hours(24 * 366);
 time_ordered_id!(
     /// A time off's identifier.
     TimeOffId
@@ -20,21 +20,21 @@ time_ordered_id!(
 pub struct TimeOff {
     pub id: TimeOffId,
     pub doctor_id: UserId,
-    pub start: OffsetDateTime,
+    pub start: Timestamp,
     /// After `start`.
-    pub end: OffsetDateTime,
+    pub end: Timestamp,
     /// Shown only to those who may edit the doctor's schedule.
     pub reason: Option<Text>,
     pub created_by: UserId,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
 /// Time off to add, every field valid, before it is attributed and stored: `end` passed
 /// [`check_time_off_span`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTimeOff {
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
     pub reason: Option<Text>,
 }
 
@@ -53,7 +53,7 @@ pub enum TimeOffSpanError {
     NotAfterStart,
     #[error("is in the past")]
     Past,
-    #[error("must be at most {} days after start", MAX_TIME_OFF.whole_days())]
+    #[error("must be at most {} days after start", MAX_TIME_OFF.as_hours() / 24)]
     TooLong,
 }
 
@@ -64,15 +64,15 @@ pub enum TimeOffSpanError {
 /// # Errors
 /// [`TimeOffSpanError`], a message for field `end`.
 pub fn check_time_off_span(
-    start: OffsetDateTime,
-    end: OffsetDateTime,
-    now: OffsetDateTime,
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
 ) -> Result<(), TimeOffSpanError> {
     if end <= start {
         Err(TimeOffSpanError::NotAfterStart)
     } else if end <= now {
         Err(TimeOffSpanError::Past)
-    } else if end - start > MAX_TIME_OFF {
+    } else if end.duration_since(start) > MAX_TIME_OFF {
         Err(TimeOffSpanError::TooLong)
     } else {
         Ok(())

@@ -271,7 +271,7 @@ mod tests {
 
     use carehub_domain::audit::{AuditAction, Outcome};
     use carehub_domain::identity::Role;
-    use time::OffsetDateTime;
+    use jiff::Timestamp;
 
     use super::*;
 
@@ -326,7 +326,7 @@ mod tests {
     fn event() -> AuditEvent {
         AuditEvent {
             id: AuditEventId::generate(),
-            at: OffsetDateTime::now_utc(),
+            at: Timestamp::now(),
             actor_id: UserId::generate(),
             actor_role: Role::Doctor,
             patient_id: Some(PatientId::generate()),

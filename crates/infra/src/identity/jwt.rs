@@ -12,11 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, KeypairBytes};
+use jiff::Timestamp;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::{
@@ -247,8 +247,8 @@ impl AccessTokenCodec for JwtCodec {
             role: claims.role,
             sid: *claims.session_id.as_uuid(),
             jti: *claims.token_id.as_uuid(),
-            iat: claims.issued_at.unix_timestamp(),
-            exp: claims.expires_at.unix_timestamp(),
+            iat: claims.issued_at.as_second(),
+            exp: claims.expires_at.as_second(),
             iss: self.audience.issuer.clone(),
             aud: self.audience.audience.clone(),
         };
@@ -271,7 +271,7 @@ impl AccessTokenCodec for JwtCodec {
             return Err(TokenError::Invalid);
         }
         let claims = data.claims;
-        let at = |secs| OffsetDateTime::from_unix_timestamp(secs).map_err(|_| TokenError::Invalid);
+        let at = |secs| Timestamp::from_second(secs).map_err(|_| TokenError::Invalid);
         Ok(AccessClaims {
             user_id: UserId::from_uuid(claims.sub),
             role: claims.role,
@@ -286,7 +286,7 @@ impl AccessTokenCodec for JwtCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::Duration;
+    use jiff::SignedDuration;
 
     fn audience() -> TokenAudience {
         TokenAudience {
@@ -295,10 +295,8 @@ mod tests {
         }
     }
 
-    fn claims(expires_in: Duration) -> AccessClaims {
-        let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    fn claims(expires_in: SignedDuration) -> AccessClaims {
+        let now = Timestamp::from_second(Timestamp::now().as_second()).expect("within range");
         AccessClaims {
             user_id: UserId::generate(),
             role: Role::Doctor,
@@ -339,13 +337,12 @@ mod tests {
         assert!(matches!(origin, KeyOrigin::Reused(_)));
         assert_eq!(first.key_id(), second.key_id());
 
-        let token =
-            first
-                .issue(&claims(Duration::minutes(15)))
-                .map_err(|e| SigningKeyError::Invalid {
-                    path: dir.clone(),
-                    reason: e.to_string(),
-                })?;
+        let token = first
+            .issue(&claims(SignedDuration::from_mins(15)))
+            .map_err(|e| SigningKeyError::Invalid {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })?;
         assert!(second.verify(&token).is_ok());
         Ok(())
     }
@@ -380,9 +377,9 @@ mod tests {
     fn tokens_round_trip_and_expired_ones_are_refused() -> Result<(), Box<dyn std::error::Error>> {
         let dir = temp_dir();
         let (codec, _) = JwtCodec::load_or_generate(None, &dir, audience())?;
-        let fresh = claims(Duration::minutes(15));
+        let fresh = claims(SignedDuration::from_mins(15));
         assert_eq!(codec.verify(&codec.issue(&fresh)?)?, fresh);
-        let expired = claims(Duration::minutes(-5));
+        let expired = claims(SignedDuration::from_mins(-5));
         assert_eq!(
             codec.verify(&codec.issue(&expired)?),
             Err(TokenError::Expired)
@@ -395,7 +392,7 @@ mod tests {
         let (dir_a, dir_b) = (temp_dir(), temp_dir());
         let (a, _) = JwtCodec::load_or_generate(None, &dir_a, audience())?;
         let (b, _) = JwtCodec::load_or_generate(None, &dir_b, audience())?;
-        let token = b.issue(&claims(Duration::minutes(15)))?;
+        let token = b.issue(&claims(SignedDuration::from_mins(15)))?;
         assert_eq!(a.verify(&token), Err(TokenError::Invalid));
 
         let other_audience = TokenAudience {
@@ -404,7 +401,7 @@ mod tests {
         };
         let (c, _) = JwtCodec::load_or_generate(None, &dir_a, other_audience)?;
         assert_eq!(
-            a.verify(&c.issue(&claims(Duration::minutes(15)))?),
+            a.verify(&c.issue(&claims(SignedDuration::from_mins(15)))?),
             Err(TokenError::Invalid)
         );
         Ok(())

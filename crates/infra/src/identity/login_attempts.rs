@@ -1,8 +1,8 @@
 //! Failed sign-ins, counted for throttling, on SQLite and PostgreSQL.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 
 use carehub_domain::identity::{LoginAttemptRepository, RecentFailures};
 use carehub_domain::kernel::RepositoryError;
@@ -31,7 +31,7 @@ where
     for<'a> DbTime: Param<'a, DB>,
     for<'r> (i64, Option<DbTime>): FromRow<'r, DB::Row>,
 {
-    async fn record_failure(&self, key: &str, at: OffsetDateTime) -> Result<(), RepositoryError> {
+    async fn record_failure(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
         sqlx::query("INSERT INTO login_failures (throttle_key, attempted_at) VALUES ($1, $2)")
             .bind(key)
             .bind(DbTime(at))
@@ -44,7 +44,7 @@ where
     async fn recent_failures(
         &self,
         key: &str,
-        since: OffsetDateTime,
+        since: Timestamp,
     ) -> Result<RecentFailures, RepositoryError> {
         let (count, oldest): (i64, Option<DbTime>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(attempted_at) FROM login_failures \
@@ -70,7 +70,7 @@ where
         Ok(())
     }
 
-    async fn purge_older_than(&self, before: OffsetDateTime) -> Result<u64, RepositoryError> {
+    async fn purge_older_than(&self, before: Timestamp) -> Result<u64, RepositoryError> {
         let done = sqlx::query("DELETE FROM login_failures WHERE attempted_at < $1")
             .bind(DbTime(before))
             .execute(&self.pool)

@@ -1,8 +1,8 @@
 //! Sign-in sessions and their rotating refresh tokens, on SQLite and PostgreSQL.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::UserId;
@@ -68,8 +68,8 @@ where
         &self,
         presented: &RefreshTokenHash,
         replacement: &RefreshTokenHash,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<RotateOutcome, RepositoryError> {
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         // The conditional update is the single point of truth: of two concurrent
@@ -131,7 +131,7 @@ where
     async fn revoke_session(
         &self,
         session_id: SessionId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError> {
         sqlx::query(
             "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
@@ -162,7 +162,7 @@ where
     async fn revoke_all_for_user(
         &self,
         user_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError> {
         sqlx::query(
             "UPDATE auth_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
@@ -175,7 +175,7 @@ where
         Ok(())
     }
 
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError> {
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError> {
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(DbTime(before))

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::{
@@ -146,7 +146,7 @@ where
     async fn revoke(
         &self,
         token_id: TokenId,
-        expires_at: OffsetDateTime,
+        expires_at: Timestamp,
     ) -> Result<(), RepositoryError> {
         sqlx::query(
             "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
@@ -189,7 +189,7 @@ where
         Ok(denied == 1)
     }
 
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError> {
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError> {
         let done = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
             .bind(DbTime(before))
             .execute(&self.pool)

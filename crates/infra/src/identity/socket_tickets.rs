@@ -1,8 +1,8 @@
 //! Single-use WebSocket tickets, on SQLite and PostgreSQL.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::UserId;
@@ -40,7 +40,7 @@ struct TicketRow {
 
 impl TicketRow {
     /// The claims the ticket stands for, if it is still unexpired at `now`.
-    fn claims_at(self, now: OffsetDateTime) -> Result<Option<AccessClaims>, RepositoryError> {
+    fn claims_at(self, now: Timestamp) -> Result<Option<AccessClaims>, RepositoryError> {
         if self.expires_at.0 <= now {
             return Ok(None);
         }
@@ -72,7 +72,7 @@ where
         &self,
         hash: &RefreshTokenHash,
         claims: &AccessClaims,
-        expires_at: OffsetDateTime,
+        expires_at: Timestamp,
     ) -> Result<(), RepositoryError> {
         sqlx::query(
             "INSERT INTO socket_tickets \
@@ -96,7 +96,7 @@ where
     async fn redeem(
         &self,
         hash: &RefreshTokenHash,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Option<AccessClaims>, RepositoryError> {
         // Deleting is the single point of truth: of concurrent redemptions only one
         // gets the row back, and an expired ticket is used up all the same.
@@ -115,7 +115,7 @@ where
         }
     }
 
-    async fn purge_expired(&self, before: OffsetDateTime) -> Result<u64, RepositoryError> {
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError> {
         let done = sqlx::query("DELETE FROM socket_tickets WHERE expires_at < $1")
             .bind(DbTime(before))
             .execute(&self.pool)

@@ -1,8 +1,8 @@
 //! The user repository, on SQLite and PostgreSQL.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::PasswordHash;
@@ -202,7 +202,7 @@ where
             )
             .bind(changes.role.map(|r| r.as_str()))
             .bind(changes.status.map(|s| s.as_str()))
-            .bind(DbTime(OffsetDateTime::now_utc()))
+            .bind(DbTime(Timestamp::now()))
             .fetch_optional(&self.pool)
             .await
             .map_err(storage)?

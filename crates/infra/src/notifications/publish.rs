@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -268,10 +268,9 @@ struct NotificationPayload {
     recipient: Uuid,
     id: i64,
     kind: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    read_at: Option<OffsetDateTime>,
+    created_at: Timestamp,
+    #[serde(default)]
+    read_at: Option<Timestamp>,
     data: StoredData,
 }
 
@@ -367,7 +366,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use carehub_domain::notifications::NotificationKind;
-    use time::macros::datetime;
 
     use super::*;
 
@@ -376,8 +374,14 @@ mod tests {
             id: 42,
             recipient: UserId::from_uuid(Uuid::new_v4()),
             kind,
-            created_at: datetime!(2026-11-23 10:15:30.123_456_789 UTC),
-            read_at: Some(datetime!(2026-11-23 10:16:00.000_001 UTC)),
+            created_at: "2026-11-23T10:15:30.123456789Z"
+                .parse::<Timestamp>()
+                .expect("an instant"),
+            read_at: Some(
+                "2026-11-23T10:16:00.000001Z"
+                    .parse::<Timestamp>()
+                    .expect("an instant"),
+            ),
             data: NotificationData {
                 title: "Urgent referral from Dr Alice Adams".into(),
                 referral_id: Some(Uuid::new_v4()),

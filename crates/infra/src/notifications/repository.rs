@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite, Transaction};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::RepositoryError;
+use carehub_domain::kernel::{RepositoryError, truncate_to_micros};
 use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationQuery, NotificationRepository,
     Recipient,
@@ -109,13 +109,6 @@ impl TryFrom<NotificationRow> for Notification {
     }
 }
 
-/// `at` cut to whole microseconds, the precision both backends keep, so that a notification
-/// returned when stored equals the one read back later.
-fn stored_precision(at: OffsetDateTime) -> OffsetDateTime {
-    let micros = at.nanosecond() / 1_000 * 1_000;
-    at.replace_nanosecond(micros).unwrap_or(at)
-}
-
 const ACTIVE_ADMINS: &str =
     "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id";
 
@@ -144,7 +137,7 @@ pub(crate) async fn commit_notifying<DB>(
     mut tx: Transaction<'static, DB>,
     audit: &AuditEvent,
     notifications: &[NewNotification],
-    at: OffsetDateTime,
+    at: Timestamp,
 ) -> Result<Vec<Notification>, sqlx::Error>
 where
     DB: InsertAuditEvent + StoreNotifications,
@@ -166,7 +159,7 @@ pub(crate) trait StoreNotifications: Backend {
     fn store_notifications(
         conn: &mut Self::Connection,
         notifications: &[NewNotification],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> impl Future<Output = Result<Vec<Notification>, sqlx::Error>> + Send;
 }
 
@@ -185,12 +178,12 @@ where
     async fn store_notifications(
         conn: &mut DB::Connection,
         notifications: &[NewNotification],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Vec<Notification>, sqlx::Error> {
         if notifications.is_empty() {
             return Ok(Vec::new());
         }
-        let at = stored_precision(at);
+        let at = truncate_to_micros(at);
         let mut admins: Option<Vec<Uuid>> = None;
         // Each notification to store, by recipient, in the order given.
         let mut entries: Vec<(Uuid, &NewNotification)> = Vec::new();
@@ -260,7 +253,7 @@ where
     async fn append(
         &self,
         notifications: &[NewNotification],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Vec<Notification>, RepositoryError> {
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         let stored = DB::store_notifications(&mut tx, notifications, at)
@@ -304,7 +297,7 @@ where
         &self,
         recipient: UserId,
         id: i64,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Option<Notification>, RepositoryError> {
         sqlx::query_as::<_, NotificationRow>(concat!(
             "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
@@ -324,7 +317,7 @@ where
     async fn mark_all_read(
         &self,
         recipient: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<u64, RepositoryError> {
         let done = sqlx::query(
             "UPDATE notifications SET read_at = $2 \

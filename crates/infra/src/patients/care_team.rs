@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
@@ -221,7 +221,7 @@ where
         &self,
         patient_id: PatientId,
         doctor_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
         ended_by: UserId,
         audit: &AuditEvent,
     ) -> Result<Option<CareTeamMember>, RepositoryError> {

@@ -2,10 +2,10 @@
 //! as JSON text.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
@@ -265,7 +265,7 @@ where
         patient_id: PatientId,
         info: &MedicalInfo,
         by: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
         audit: &AuditEvent,
     ) -> Result<MedicalRecord, RepositoryError> {
         let lists = StoredLists::of(info)?;
@@ -302,7 +302,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use time::macros::date;
 
     use super::*;
 
@@ -328,7 +327,7 @@ mod tests {
             conditions: vec![Condition {
                 name: line("asthma"),
                 code: Some(line("J45")),
-                since: Some(date!(2001 - 02 - 03)),
+                since: Some(jiff::civil::date(2001, 2, 3)),
             }],
             medications: vec![Medication {
                 name: line("salbutamol"),
@@ -345,7 +344,7 @@ mod tests {
             allergies: lists.allergies,
             conditions: lists.conditions,
             medications: lists.medications,
-            updated_at: DbTime(OffsetDateTime::UNIX_EPOCH),
+            updated_at: DbTime(Timestamp::UNIX_EPOCH),
             updated_by: Uuid::now_v7(),
         }
     }

@@ -2,9 +2,9 @@
 //! its `patient_identifiers`, written together with the audit event of the change.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::query::Query;
 use sqlx::{Executor, FromRow, Pool};
-use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use carehub_domain::access::{AccessFacts, AccessFactsRepository};
@@ -23,7 +23,7 @@ use carehub_domain::patients::{
 use super::care_team::{INSERT_MEMBER, InsertMember};
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Backend, Constraint, Param, corrupt, storage};
-use crate::db::sql_time::DbTime;
+use crate::db::sql_time::{DbDate, DbTime};
 
 const MRN_KEY: Constraint = Constraint {
     name: "patients_mrn_key",
@@ -80,7 +80,7 @@ struct PatientRow {
     id: Uuid,
     mrn: String,
     full_name: String,
-    date_of_birth: Date,
+    date_of_birth: DbDate,
     sex: String,
     phone: Option<String>,
     email: Option<String>,
@@ -91,7 +91,7 @@ struct PatientRow {
     insurance_provider: Option<String>,
     insurance_policy_number: Option<String>,
     insurance_group: Option<String>,
-    insurance_valid_until: Option<Date>,
+    insurance_valid_until: Option<DbDate>,
     emergency_name: Option<String>,
     emergency_relationship: Option<String>,
     emergency_phone: Option<String>,
@@ -152,7 +152,7 @@ struct SummaryRow {
     id: Uuid,
     mrn: String,
     full_name: String,
-    date_of_birth: Date,
+    date_of_birth: DbDate,
     sex: String,
 }
 
@@ -204,7 +204,7 @@ impl PatientRow {
                 provider: required_text(&provider)?,
                 policy_number: required_text(&policy_number)?,
                 group: text(self.insurance_group.as_deref())?,
-                valid_until: self.insurance_valid_until,
+                valid_until: self.insurance_valid_until.map(|d| d.0),
             }),
             _ => None,
         };
@@ -241,7 +241,7 @@ impl PatientRow {
             mrn: mrn(&self.mrn)?,
             details: PatientDetails {
                 full_name: FullName::parse(&self.full_name).map_err(|e| corrupt("patients", e))?,
-                date_of_birth: self.date_of_birth,
+                date_of_birth: self.date_of_birth.0,
                 sex: self.sex.parse().map_err(|e| corrupt("patients", e))?,
                 contact: Contact {
                     phone: phone(self.phone.as_deref())?,
@@ -273,7 +273,7 @@ impl TryFrom<SummaryRow> for PatientSummary {
             id: PatientId::from_uuid(row.id),
             mrn: mrn(&row.mrn)?,
             full_name: FullName::parse(&row.full_name).map_err(|e| corrupt("patients", e))?,
-            date_of_birth: row.date_of_birth,
+            date_of_birth: row.date_of_birth.0,
             sex: row.sex.parse().map_err(|e| corrupt("patients", e))?,
         })
     }
@@ -283,7 +283,7 @@ impl TryFrom<SummaryRow> for PatientSummary {
 struct DetailColumns<'a> {
     full_name: &'a str,
     search_name: String,
-    date_of_birth: Date,
+    date_of_birth: DbDate,
     sex: &'static str,
     phone: Option<&'a str>,
     email: Option<&'a str>,
@@ -294,7 +294,7 @@ struct DetailColumns<'a> {
     insurance_provider: Option<&'a str>,
     insurance_policy_number: Option<&'a str>,
     insurance_group: Option<&'a str>,
-    insurance_valid_until: Option<Date>,
+    insurance_valid_until: Option<DbDate>,
     emergency_name: Option<&'a str>,
     emergency_relationship: Option<&'a str>,
     emergency_phone: Option<&'a str>,
@@ -321,7 +321,7 @@ impl<'a> DetailColumns<'a> {
         Ok(Self {
             full_name: details.full_name.as_str(),
             search_name: search_key(details.full_name.as_str()),
-            date_of_birth: details.date_of_birth,
+            date_of_birth: DbDate(details.date_of_birth),
             sex: details.sex.as_str(),
             phone: contact.phone.as_ref().map(Phone::as_str),
             email: contact.email.as_ref().map(Email::as_str),
@@ -332,7 +332,7 @@ impl<'a> DetailColumns<'a> {
             insurance_provider: opt(insurance.map(|i| &i.provider)),
             insurance_policy_number: opt(insurance.map(|i| &i.policy_number)),
             insurance_group: opt(insurance.and_then(|i| i.group.as_ref())),
-            insurance_valid_until: insurance.and_then(|i| i.valid_until),
+            insurance_valid_until: insurance.and_then(|i| i.valid_until).map(DbDate),
             emergency_name: opt(emergency.map(|e| &e.name)),
             emergency_relationship: opt(emergency.and_then(|e| e.relationship.as_ref())),
             emergency_phone: emergency.map(|e| e.phone.as_str()),
@@ -350,8 +350,8 @@ impl DetailColumns<'_> {
         DB: sqlx::Database,
         for<'a> &'a str: Param<'a, DB>,
         for<'a> Option<&'a str>: Param<'a, DB>,
-        for<'a> Date: Param<'a, DB>,
-        for<'a> Option<Date>: Param<'a, DB>,
+        for<'a> DbDate: Param<'a, DB>,
+        for<'a> Option<DbDate>: Param<'a, DB>,
         for<'a> Option<Uuid>: Param<'a, DB>,
     {
         query
@@ -452,8 +452,8 @@ where
     for<'a> Uuid: Param<'a, DB>,
     for<'a> Option<Uuid>: Param<'a, DB>,
     for<'a> Option<&'a Uuid>: Param<'a, DB>,
-    for<'a> Date: Param<'a, DB>,
-    for<'a> Option<Date>: Param<'a, DB>,
+    for<'a> DbDate: Param<'a, DB>,
+    for<'a> Option<DbDate>: Param<'a, DB>,
     for<'a> DbTime: Param<'a, DB>,
     for<'a> Option<DbTime>: Param<'a, DB>,
     for<'a> i64: Param<'a, DB>,
@@ -539,8 +539,8 @@ where
         &self,
         id: PatientId,
         details: &PatientDetails,
-        expected_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
+        expected_updated_at: Timestamp,
+        now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<Patient, SavePatientError> {
         let columns = DetailColumns::of(details)?;
@@ -637,7 +637,7 @@ where
         &self,
         patient_id: PatientId,
         user_id: UserId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Option<AccessFacts>, RepositoryError> {
         let row = sqlx::query_as::<_, AccessFactsRow>(ACCESS_FACTS)
             .bind(patient_id.as_uuid())

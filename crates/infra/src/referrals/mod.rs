@@ -164,7 +164,7 @@ where
         audit: &AuditEvent,
         notifications: &[NewNotification],
     ) -> Result<Vec<Notification>, RepositoryError> {
-        let stored_snapshot = StoredSnapshot::of(snapshot)?;
+        let stored_snapshot = StoredSnapshot::of(snapshot);
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         sqlx::query(
             "INSERT INTO referrals (id, patient_id, patient_name, from_doctor_id, \

@@ -1,9 +1,9 @@
 //! A referral's snapshot as stored in `referrals.snapshot`: infra's own JSON shape, so that a
 //! change to the domain's or the API's serde cannot silently change what stored snapshots mean.
 
+use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use carehub_domain::identity::{Email, FullName, UserId};
@@ -147,21 +147,19 @@ fn owned_opt(text: Option<&Text>) -> Option<String> {
 }
 
 /// An instant as RFC 3339 in UTC, keeping every fractional digit.
-fn instant(at: OffsetDateTime) -> Result<String, RepositoryError> {
-    at.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
-        .map_err(RepositoryError::new)
+fn instant(at: Timestamp) -> String {
+    at.to_string()
 }
 
 fn snapshot_corrupt(error: impl std::fmt::Display) -> RepositoryError {
     corrupt("referrals", format!("snapshot: {error}"))
 }
 
-fn read_instant(raw: &str) -> Result<OffsetDateTime, RepositoryError> {
-    OffsetDateTime::parse(raw, &Rfc3339).map_err(snapshot_corrupt)
+fn read_instant(raw: &str) -> Result<Timestamp, RepositoryError> {
+    raw.parse().map_err(snapshot_corrupt)
 }
 
-fn read_date(raw: &str) -> Result<time::Date, RepositoryError> {
+fn read_date(raw: &str) -> Result<Date, RepositoryError> {
     parse_date(raw).map_err(snapshot_corrupt)
 }
 
@@ -175,12 +173,12 @@ fn read_text_opt(raw: Option<&str>) -> Result<Option<Text>, RepositoryError> {
 }
 
 impl StoredSnapshot {
-    pub(super) fn of(snapshot: &ReferralSnapshot) -> Result<Self, RepositoryError> {
-        Ok(Self {
+    pub(super) fn of(snapshot: &ReferralSnapshot) -> Self {
+        Self {
             clinical_summary: owned(&snapshot.clinical_summary),
-            patient: StoredPatient::of(&snapshot.patient)?,
-            medical: StoredMedical::of(&snapshot.medical)?,
-        })
+            patient: StoredPatient::of(&snapshot.patient),
+            medical: StoredMedical::of(&snapshot.medical),
+        }
     }
 
     pub(super) fn into_snapshot(self) -> Result<ReferralSnapshot, RepositoryError> {
@@ -193,10 +191,10 @@ impl StoredSnapshot {
 }
 
 impl StoredPatient {
-    fn of(patient: &Patient) -> Result<Self, RepositoryError> {
+    fn of(patient: &Patient) -> Self {
         let details = &patient.details;
         let contact = &details.contact;
-        Ok(Self {
+        Self {
             id: *patient.id.as_uuid(),
             mrn: patient.mrn.as_str().to_owned(),
             full_name: details.full_name.as_str().to_owned(),
@@ -237,9 +235,9 @@ impl StoredPatient {
                 bed: owned_opt(l.bed.as_ref()),
             }),
             user_id: details.user_id.map(|id| *id.as_uuid()),
-            created_at: instant(patient.created_at)?,
-            updated_at: instant(patient.updated_at)?,
-        })
+            created_at: instant(patient.created_at),
+            updated_at: instant(patient.updated_at),
+        }
     }
 
     fn into_patient(self) -> Result<Patient, RepositoryError> {
@@ -333,9 +331,9 @@ impl StoredPatient {
 }
 
 impl StoredMedical {
-    fn of(record: &MedicalRecord) -> Result<Self, RepositoryError> {
+    fn of(record: &MedicalRecord) -> Self {
         let info = &record.info;
-        Ok(Self {
+        Self {
             patient_id: *record.patient_id.as_uuid(),
             blood_type: info.blood_type.map(|b| b.as_str().to_owned()),
             allergies: info
@@ -365,9 +363,9 @@ impl StoredMedical {
                     frequency: owned(&m.frequency),
                 })
                 .collect(),
-            updated_at: record.updated_at.map(instant).transpose()?,
+            updated_at: record.updated_at.map(instant),
             updated_by: record.updated_by.map(|id| *id.as_uuid()),
-        })
+        }
     }
 
     fn into_record(self) -> Result<MedicalRecord, RepositoryError> {
@@ -430,7 +428,6 @@ impl StoredMedical {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::{date, datetime};
 
     use carehub_domain::patients::Sex;
     use carehub_domain::patients::{BloodType, Severity};
@@ -450,7 +447,7 @@ mod tests {
                 mrn: Mrn::from_number(48_217_730),
                 details: PatientDetails {
                     full_name: FullName::parse("Ada Lovelace").unwrap(),
-                    date_of_birth: date!(1985 - 12 - 10),
+                    date_of_birth: jiff::civil::date(1985, 12, 10),
                     sex: Sex::Female,
                     contact: Contact {
                         phone: Some(Phone::parse("+41 22 555 01 01").unwrap()),
@@ -470,7 +467,7 @@ mod tests {
                         provider: text("Helsana"),
                         policy_number: text("P-1"),
                         group: None,
-                        valid_until: Some(date!(2027 - 01 - 31)),
+                        valid_until: Some(jiff::civil::date(2027, 1, 31)),
                     }),
                     emergency_contact: Some(EmergencyContact {
                         name: text("Charles Babbage"),
@@ -483,8 +480,12 @@ mod tests {
                     }),
                     user_id: Some(UserId::generate()),
                 },
-                created_at: datetime!(2026-11-20 08:15:30.123_456 +02:00),
-                updated_at: datetime!(2026-11-21 23:59:59.000_001 UTC),
+                created_at: "2026-11-20T08:15:30.123456+02:00"
+                    .parse::<Timestamp>()
+                    .expect("an instant"),
+                updated_at: "2026-11-21T23:59:59.000001Z"
+                    .parse::<Timestamp>()
+                    .expect("an instant"),
             },
             medical: MedicalRecord {
                 patient_id,
@@ -498,7 +499,7 @@ mod tests {
                     conditions: vec![Condition {
                         name: text("asthma"),
                         code: Some(text("J45")),
-                        since: Some(date!(2001 - 02 - 03)),
+                        since: Some(jiff::civil::date(2001, 2, 3)),
                     }],
                     medications: vec![Medication {
                         name: text("salbutamol"),
@@ -506,14 +507,18 @@ mod tests {
                         frequency: text("as needed"),
                     }],
                 },
-                updated_at: Some(datetime!(2026-11-22 10:00:00.5 UTC)),
+                updated_at: Some(
+                    "2026-11-22T10:00:00.5Z"
+                        .parse::<Timestamp>()
+                        .expect("an instant"),
+                ),
                 updated_by: Some(UserId::generate()),
             },
         }
     }
 
     fn through_json(snapshot: &ReferralSnapshot) -> ReferralSnapshot {
-        let json = serde_json::to_string(&StoredSnapshot::of(snapshot).unwrap()).unwrap();
+        let json = serde_json::to_string(&StoredSnapshot::of(snapshot)).unwrap();
         serde_json::from_str::<StoredSnapshot>(&json)
             .unwrap()
             .into_snapshot()
@@ -526,8 +531,8 @@ mod tests {
         let back = through_json(&snapshot);
         assert_eq!(back, snapshot);
         assert_eq!(
-            back.patient.created_at.unix_timestamp_nanos(),
-            snapshot.patient.created_at.unix_timestamp_nanos()
+            back.patient.created_at.as_nanosecond(),
+            snapshot.patient.created_at.as_nanosecond()
         );
     }
 
@@ -551,7 +556,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_that_breaks_the_rules_is_reported_corrupt() {
-        let mut stored = StoredSnapshot::of(&full_snapshot()).unwrap();
+        let mut stored = StoredSnapshot::of(&full_snapshot());
         stored.patient.mrn = "CH-0000-0000-1".into();
         let error = stored.into_snapshot().unwrap_err();
         assert!(

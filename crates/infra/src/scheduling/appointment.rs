@@ -13,8 +13,8 @@
 //! in one transaction.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
@@ -182,7 +182,7 @@ const INSERT_HISTORY: &str = "INSERT INTO appointment_history \
 /// One history entry, as [`INSERT_HISTORY`] binds it.
 struct NewHistoryEntry<'a> {
     appointment_id: &'a Uuid,
-    at: OffsetDateTime,
+    at: Timestamp,
     actor_id: &'a Uuid,
     change: HistoryChange,
     status: AppointmentStatus,
@@ -525,8 +525,8 @@ where
     async fn busy(
         &self,
         doctor_id: UserId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Vec<Interval>, RepositoryError> {
         sqlx::query_as::<_, IntervalRow>(
             "SELECT start_at, end_at FROM appointments \

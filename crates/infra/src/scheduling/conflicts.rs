@@ -44,15 +44,14 @@ impl TryFrom<ConflictRow> for Conflict {
     type Error = RepositoryError;
 
     fn try_from(row: ConflictRow) -> Result<Self, Self::Error> {
-        Ok(Conflict {
-            appointment_id: AppointmentId::from_uuid(row.id),
-            start: row.start_at.0,
-            end: row.end_at.0,
-            with: row
-                .conflict_with
+        Ok(Conflict::new(
+            AppointmentId::from_uuid(row.id),
+            row.start_at.0,
+            row.end_at.0,
+            row.conflict_with
                 .parse()
                 .map_err(|e| corrupt("appointments", e))?,
-        })
+        ))
     }
 }
 

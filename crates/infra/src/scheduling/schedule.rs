@@ -9,8 +9,8 @@
 use std::future::Future;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite, Transaction};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carehub_domain::identity::{FullName, UserId};
@@ -58,7 +58,7 @@ pub(crate) trait ScheduleVersion: Backend {
     fn booking_version(
         conn: &mut Self::Connection,
         doctor_id: &Uuid,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
 }
 
@@ -67,7 +67,7 @@ impl ScheduleVersion for Sqlite {
     async fn booking_version(
         conn: &mut Self::Connection,
         doctor_id: &Uuid,
-        _at: OffsetDateTime,
+        _at: Timestamp,
     ) -> Result<i64, sqlx::Error> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM doctor_schedules WHERE doctor_id = $1")
@@ -86,7 +86,7 @@ impl ScheduleVersion for Postgres {
     async fn booking_version(
         conn: &mut Self::Connection,
         doctor_id: &Uuid,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<i64, sqlx::Error> {
         const SHARED: &str = "SELECT version FROM doctor_schedules WHERE doctor_id = $1 FOR SHARE";
         let row: Option<(i64,)> = sqlx::query_as(SHARED)
@@ -256,7 +256,7 @@ macro_rules! select_time_off {
 async fn begin_change<DB>(
     pool: &Pool<DB>,
     doctor: &Uuid,
-    at: OffsetDateTime,
+    at: Timestamp,
 ) -> Result<Transaction<'static, DB>, RepositoryError>
 where
     DB: Backend,
@@ -378,7 +378,7 @@ where
         &self,
         doctor_id: UserId,
         update: &ProfileUpdate,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError> {
         let doctor = doctor_id.as_uuid();
         let mut tx = begin_change(&self.pool, doctor, at).await?;
@@ -421,8 +421,8 @@ where
     async fn schedule(
         &self,
         doctor_id: UserId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Schedule, RepositoryError> {
         let doctor = doctor_id.as_uuid();
         // One read transaction, the version read first: a change that commits after
@@ -485,7 +485,7 @@ where
         &self,
         doctor_id: UserId,
         rules: &[AvailabilityRule],
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<(), RepositoryError> {
         let doctor = doctor_id.as_uuid();
         let mut tx = begin_change(&self.pool, doctor, at).await?;
@@ -554,7 +554,7 @@ where
         &self,
         doctor_id: UserId,
         id: TimeOffId,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<bool, RepositoryError> {
         let mut tx = begin_change(&self.pool, doctor_id.as_uuid(), at).await?;
         let removed = sqlx::query("DELETE FROM time_off WHERE id = $1 AND doctor_id = $2")
@@ -574,7 +574,7 @@ where
     async fn upcoming_time_off(
         &self,
         doctor_id: UserId,
-        after: OffsetDateTime,
+        after: Timestamp,
     ) -> Result<Vec<TimeOff>, RepositoryError> {
         sqlx::query_as::<_, TimeOffRow>(concat!(
             select_time_off!(),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -600,7 +600,7 @@ async fn a_status_change_applies_only_from_the_status_read_and_ends_the_membersh
     assert!(matches!(missing, Err(BookError::Stale)), "{missing:?}");
     assert_eq!(repos.notifications.last_id(house.id).await.unwrap(), 2);
 
-    let until = micros(now()) + Duration::days(30);
+    let until = micros(now()) + SignedDuration::from_hours(24 * 30);
     let at = micros(now());
     let update = StatusUpdate {
         id: first.id,
@@ -980,8 +980,8 @@ async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repos
     // Overlapping [90, 330): one ending at 90 and one starting at 330 are out.
     assert_eq!(
         filter(AppointmentFilter {
-            from: Some(day + Duration::minutes(90)),
-            to: Some(day + Duration::minutes(330)),
+            from: Some(day + SignedDuration::from_mins(90)),
+            to: Some(day + SignedDuration::from_mins(330)),
             ..AppointmentFilter::default()
         })
         .await,
@@ -989,7 +989,7 @@ async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repos
     );
     assert_eq!(
         filter(AppointmentFilter {
-            from: Some(day + Duration::minutes(340)),
+            from: Some(day + SignedDuration::from_mins(340)),
             ..AppointmentFilter::default()
         })
         .await,
@@ -997,7 +997,7 @@ async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repos
     );
     assert_eq!(
         filter(AppointmentFilter {
-            to: Some(day + Duration::minutes(61)),
+            to: Some(day + SignedDuration::from_mins(61)),
             ..AppointmentFilter::default()
         })
         .await,
@@ -1008,7 +1008,7 @@ async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repos
             doctor_id: Some(wilson.id),
             patient_id: Some(ada),
             from: Some(day),
-            to: Some(day + Duration::days(1)),
+            to: Some(day + SignedDuration::from_hours(24)),
             status: Some(AppointmentStatus::Booked),
         })
         .await,
@@ -1064,8 +1064,8 @@ async fn busy_lists_the_doctors_active_appointments_overlapping_the_range_by_sta
         .appointments
         .busy(
             house.id,
-            day + Duration::minutes(60),
-            day + Duration::minutes(230),
+            day + SignedDuration::from_mins(60),
+            day + SignedDuration::from_mins(230),
         )
         .await
         .unwrap();
@@ -1113,8 +1113,8 @@ async fn insert_raw(
             .bind(id)
             .bind(doctor.as_uuid())
             .bind(patient_id.as_uuid())
-            .bind(at.start)
-            .bind(at.end)
+            .bind(pg_time(at.start))
+            .bind(pg_time(at.end))
             .bind(status.as_str())
             .bind(cancel_reason)
             .bind(by.as_uuid())
@@ -1141,16 +1141,21 @@ async fn update_raw(
             .map(|done| done.rows_affected()),
         Database::Postgres(pool) => sqlx::query(sql)
             .bind(id)
-            .bind(at.start)
-            .bind(at.end)
+            .bind(pg_time(at.start))
+            .bind(pg_time(at.end))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()),
     }
 }
 
-fn unix_micros(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap()
+fn unix_micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+/// `at` as sqlx binds a `timestamptz`.
+fn pg_time(at: Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond()).unwrap()
 }
 
 /// Asserts that `result` is the database refusing an overlap of `calendar` ("doctor" or

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Barrier;
 
 use carehub_domain::access::Basis;
@@ -41,10 +41,10 @@ async fn recorded_audit_events_are_listed_newest_first_with_every_field_and_the_
     let at = now();
     let mut allowed = audit_event_at(doctor.id, Some(patient_id), AuditAction::MedicalRead, at);
     // Microseconds that are not a whole millisecond, so a backend keeping less would show.
-    allowed.at = allowed.at.replace_nanosecond(123_456_000).unwrap();
+    allowed.at = Timestamp::new(allowed.at.as_second(), 123_456_000).unwrap();
     let denied = AuditEvent {
         id: AuditEventId::generate(),
-        at: micros(at + Duration::seconds(1)),
+        at: micros(at + SignedDuration::from_secs(1)),
         actor_id: doctor.id,
         actor_role: Role::Secretary,
         patient_id: None,
@@ -104,8 +104,8 @@ async fn the_audit_trail_filters_by_patient_actor_and_time_and_all_together(repo
     let ann = create_user(&repos, "dr.ann", Role::Doctor, UserStatus::Active).await;
     let bob = create_user(&repos, "dr.bob", Role::Doctor, UserStatus::Active).await;
     let (p, q) = (PatientId::generate(), PatientId::generate());
-    let t0 = micros(now()) - Duration::hours(1);
-    let t = |minutes| t0 + Duration::minutes(minutes);
+    let t0 = micros(now()) - SignedDuration::from_hours(1);
+    let t = |minutes| t0 + SignedDuration::from_mins(minutes);
     let events = vec![
         audit_event_at(ann.id, Some(p), AuditAction::PatientRead, t(0)),
         audit_event_at(bob.id, Some(p), AuditAction::PatientRead, t(1)),
@@ -159,7 +159,7 @@ async fn the_audit_trail_filters_by_patient_actor_and_time_and_all_together(repo
         (
             "a microsecond after t3",
             AuditFilter {
-                from: Some(t(3) + Duration::microseconds(1)),
+                from: Some(t(3) + SignedDuration::from_micros(1)),
                 ..AuditFilter::default()
             },
             vec![],
@@ -178,7 +178,7 @@ async fn the_audit_trail_filters_by_patient_actor_and_time_and_all_together(repo
             AuditFilter {
                 patient_id: Some(p),
                 actor_id: Some(ann.id),
-                from: Some(t(0) + Duration::microseconds(1)),
+                from: Some(t(0) + SignedDuration::from_micros(1)),
                 to: Some(t(4)),
             },
             ids(&[4]),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::SignedDuration;
 use tokio::sync::Barrier;
 
 use carehub_domain::audit::AuditAction;
@@ -31,8 +31,20 @@ async fn care_team_members_are_added_once_ended_once_and_listed_oldest_first_wit
     let other = register_named(&repos, "Bo Peep", admin.id).await;
     let at = micros(now());
 
-    let first = add_member(&repos, patient.id, house.id, at - Duration::hours(3)).await;
-    let second = add_member(&repos, patient.id, wilson.id, at - Duration::hours(2)).await;
+    let first = add_member(
+        &repos,
+        patient.id,
+        house.id,
+        at - SignedDuration::from_hours(3),
+    )
+    .await;
+    let second = add_member(
+        &repos,
+        patient.id,
+        wilson.id,
+        at - SignedDuration::from_hours(2),
+    )
+    .await;
     add_member(&repos, other.id, house.id, at).await;
 
     let duplicate = membership(patient.id, house.id, at, admin.id);
@@ -49,7 +61,7 @@ async fn care_team_members_are_added_once_ended_once_and_listed_oldest_first_wit
         "{refused:?}"
     );
 
-    let ended_at = at - Duration::hours(1);
+    let ended_at = at - SignedDuration::from_hours(1);
     let ended = repos
         .care_teams
         .end(
@@ -140,9 +152,14 @@ async fn of_concurrent_additions_of_one_doctor_exactly_one_succeeds(repos: Repos
             .filter(|m| m.ended_at.is_none())
             .count();
         assert_eq!(current, 1, "round {round}");
-        end_membership(&repos, patient.id, house.id, now() + Duration::seconds(1))
-            .await
-            .expect("the membership ends");
+        end_membership(
+            &repos,
+            patient.id,
+            house.id,
+            now() + SignedDuration::from_secs(1),
+        )
+        .await
+        .expect("the membership ends");
     }
     let adds = audited(&repos, patient.id)
         .await

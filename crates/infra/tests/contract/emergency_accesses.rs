@@ -1,6 +1,6 @@
 //! `EmergencyAccessRepository`: break-the-glass grants, listed and filtered.
 
-use time::Duration;
+use jiff::SignedDuration;
 
 use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::User;
@@ -24,15 +24,21 @@ async fn emergency_accesses_are_listed_newest_first_filtered_and_page_by_page(re
         ..access.clone()
     };
     let old = named(
-        &grant(&repos, ada.id, house.id, at - Duration::hours(3)).await,
+        &grant(&repos, ada.id, house.id, at - SignedDuration::from_hours(3)).await,
         &house,
     );
     let ada_wilson = named(
-        &grant(&repos, ada.id, wilson.id, at - Duration::minutes(10)).await,
+        &grant(
+            &repos,
+            ada.id,
+            wilson.id,
+            at - SignedDuration::from_mins(10),
+        )
+        .await,
         &wilson,
     );
     let bo_house = named(
-        &grant(&repos, bo.id, house.id, at - Duration::minutes(5)).await,
+        &grant(&repos, bo.id, house.id, at - SignedDuration::from_mins(5)).await,
         &house,
     );
 
@@ -107,7 +113,7 @@ async fn emergency_accesses_are_listed_newest_first_filtered_and_page_by_page(re
     );
     assert!(
         list(EmergencyAccessFilter {
-            expired_at: Some(old.expires_at - Duration::microseconds(1)),
+            expired_at: Some(old.expires_at - SignedDuration::from_micros(1)),
             patient_id: Some(ada.id),
             ..all
         })
@@ -117,7 +123,7 @@ async fn emergency_accesses_are_listed_newest_first_filtered_and_page_by_page(re
     );
     assert!(
         list(EmergencyAccessFilter {
-            active_at: Some(old.granted_at - Duration::microseconds(1)),
+            active_at: Some(old.granted_at - SignedDuration::from_micros(1)),
             ..all
         })
         .await

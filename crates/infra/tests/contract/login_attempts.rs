@@ -1,6 +1,6 @@
 //! `LoginAttemptRepository`: failed sign-ins, counted per key for throttling.
 
-use time::Duration;
+use jiff::SignedDuration;
 
 use carehub_infra::Repositories;
 
@@ -17,19 +17,19 @@ async fn recent_failures_count_only_those_since_the_window_start_and_name_the_ol
     repos: Repositories,
 ) {
     let at = now();
-    let since = at - Duration::minutes(15);
+    let since = at - SignedDuration::from_mins(15);
     let attempts = &repos.login_attempts;
     attempts
-        .record_failure("ann", since - Duration::microseconds(1))
+        .record_failure("ann", since - SignedDuration::from_micros(1))
         .await
         .unwrap();
     attempts
-        .record_failure("ann", since - Duration::hours(1))
+        .record_failure("ann", since - SignedDuration::from_hours(1))
         .await
         .unwrap();
     attempts.record_failure("ann", at).await.unwrap();
     attempts
-        .record_failure("ann", at - Duration::minutes(5))
+        .record_failure("ann", at - SignedDuration::from_mins(5))
         .await
         .unwrap();
     // Exactly at the window's start: inside it.
@@ -40,14 +40,14 @@ async fn recent_failures_count_only_those_since_the_window_start_and_name_the_ol
     assert_eq!(recent.oldest, Some(since));
 
     let later = attempts
-        .recent_failures("ann", at - Duration::minutes(10))
+        .recent_failures("ann", at - SignedDuration::from_mins(10))
         .await
         .unwrap();
     assert_eq!(later.count, 2);
-    assert_eq!(later.oldest, Some(at - Duration::minutes(5)));
+    assert_eq!(later.oldest, Some(at - SignedDuration::from_mins(5)));
 
     let none = attempts
-        .recent_failures("ann", at + Duration::microseconds(1))
+        .recent_failures("ann", at + SignedDuration::from_micros(1))
         .await
         .unwrap();
     assert_eq!(none.count, 0);
@@ -56,12 +56,12 @@ async fn recent_failures_count_only_those_since_the_window_start_and_name_the_ol
 
 async fn failures_are_counted_per_key(repos: Repositories) {
     let at = now();
-    let since = at - Duration::minutes(15);
+    let since = at - SignedDuration::from_mins(15);
     let attempts = &repos.login_attempts;
     attempts.record_failure("ann", at).await.unwrap();
     attempts.record_failure("ann", at).await.unwrap();
     attempts
-        .record_failure("bob", at - Duration::minutes(1))
+        .record_failure("bob", at - SignedDuration::from_mins(1))
         .await
         .unwrap();
 
@@ -70,7 +70,7 @@ async fn failures_are_counted_per_key(repos: Repositories) {
     assert_eq!(ann.oldest, Some(at));
     let bob = attempts.recent_failures("bob", since).await.unwrap();
     assert_eq!(bob.count, 1);
-    assert_eq!(bob.oldest, Some(at - Duration::minutes(1)));
+    assert_eq!(bob.oldest, Some(at - SignedDuration::from_mins(1)));
     let carol = attempts.recent_failures("carol", since).await.unwrap();
     assert_eq!(carol.count, 0);
     assert_eq!(carol.oldest, None);
@@ -78,7 +78,7 @@ async fn failures_are_counted_per_key(repos: Repositories) {
 
 async fn clearing_a_key_forgets_only_its_failures(repos: Repositories) {
     let at = now();
-    let since = at - Duration::minutes(15);
+    let since = at - SignedDuration::from_mins(15);
     let attempts = &repos.login_attempts;
     for _ in 0..3 {
         attempts.record_failure("ann", at).await.unwrap();
@@ -109,14 +109,14 @@ async fn clearing_a_key_forgets_only_its_failures(repos: Repositories) {
 
 async fn purging_forgets_failures_older_than_the_cutoff(repos: Repositories) {
     let at = now();
-    let cutoff = at - Duration::days(1);
+    let cutoff = at - SignedDuration::from_hours(24);
     let attempts = &repos.login_attempts;
     attempts
-        .record_failure("ann", cutoff - Duration::days(3))
+        .record_failure("ann", cutoff - SignedDuration::from_hours(24 * 3))
         .await
         .unwrap();
     attempts
-        .record_failure("bob", cutoff - Duration::seconds(1))
+        .record_failure("bob", cutoff - SignedDuration::from_secs(1))
         .await
         .unwrap();
     attempts.record_failure("ann", cutoff).await.unwrap();
@@ -124,7 +124,7 @@ async fn purging_forgets_failures_older_than_the_cutoff(repos: Repositories) {
 
     assert_eq!(attempts.purge_older_than(cutoff).await.unwrap(), 2);
 
-    let long_ago = at - Duration::days(30);
+    let long_ago = at - SignedDuration::from_hours(24 * 30);
     let ann = attempts.recent_failures("ann", long_ago).await.unwrap();
     assert_eq!(ann.count, 2);
     assert_eq!(ann.oldest, Some(cutoff));

@@ -1,7 +1,6 @@
 //! `MedicalRepository`: a patient's medical information, replaced whole with its audit event.
 
-use time::Duration;
-use time::macros::date;
+use jiff::{SignedDuration, Timestamp};
 
 use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::{Role, UserStatus};
@@ -59,7 +58,7 @@ fn full_medical_info() -> MedicalInfo {
             Condition {
                 name: line("type 2 diabetes"),
                 code: Some(line("E11.9")),
-                since: Some(date!(2019 - 04 - 01)),
+                since: Some(jiff::civil::date(2019, 4, 1)),
             },
             Condition {
                 name: line("asthma"),
@@ -84,7 +83,7 @@ async fn written_medical_information_reads_back_whole_and_a_second_write_replace
     let other = register_some_patient(&repos, grey.id).await;
 
     let info = full_medical_info();
-    let at = now().replace_nanosecond(987_654_000).unwrap();
+    let at = Timestamp::new(now().as_second(), 987_654_000).unwrap();
     let audit = audit_event_at(grey.id, Some(patient_id), AuditAction::MedicalUpdate, at);
     let stored = repos
         .medical
@@ -104,7 +103,7 @@ async fn written_medical_information_reads_back_whole_and_a_second_write_replace
     let mut replacement = MedicalInfo::default();
     replacement.medications.push(info.medications[0].clone());
     replacement.allergies.push(info.allergies[1].clone());
-    let later = micros(at + Duration::minutes(5));
+    let later = micros(at + SignedDuration::from_mins(5));
     let audit = audit_event_at(
         house.id,
         Some(patient_id),

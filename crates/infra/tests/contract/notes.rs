@@ -7,6 +7,7 @@ use carehub_domain::kernel::PageRequest;
 use carehub_domain::patients::{AppendNoteError, ClinicalNote, NoteId, NoteKind};
 use carehub_domain::scheduling::AppointmentId;
 use carehub_infra::Repositories;
+use jiff::Timestamp;
 
 use crate::fixtures::records::{
     append_clinical_note, audit_event_at, audit_of_patient, audited_ids, new_clinical_note,
@@ -32,7 +33,7 @@ async fn an_appended_note_is_returned_as_stored_with_its_authors_name(repos: Rep
         "BP 120/80.\nNo complaints.\tFollow up in 6 months.",
         None,
     );
-    note.created_at = note.created_at.replace_nanosecond(123_456_000).unwrap();
+    note.created_at = Timestamp::new(note.created_at.as_second(), 123_456_000).unwrap();
     let audit = audit_event_at(
         doctor.id,
         Some(patient_id),

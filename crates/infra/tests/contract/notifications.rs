@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -324,7 +324,7 @@ async fn care_team_additions_and_emergency_accesses_store_their_notifications_an
         doctor_name: None,
         reason: EmergencyReason::parse("Unconscious in the emergency room").unwrap(),
         granted_at,
-        expires_at: granted_at + Duration::hours(1),
+        expires_at: granted_at + SignedDuration::from_hours(1),
     };
     let used = NewNotification {
         recipient: Recipient::ActiveAdmins,
@@ -420,7 +420,7 @@ async fn marking_one_read_keeps_its_first_reading_time_and_only_for_its_recipien
         ],
     )
     .await;
-    let first_read = now() + Duration::seconds(1);
+    let first_read = now() + SignedDuration::from_secs(1);
     let read = repos
         .notifications
         .mark_read(ann.id, 1, first_read)
@@ -435,7 +435,7 @@ async fn marking_one_read_keeps_its_first_reading_time_and_only_for_its_recipien
     );
     let again = repos
         .notifications
-        .mark_read(ann.id, 1, first_read + Duration::minutes(5))
+        .mark_read(ann.id, 1, first_read + SignedDuration::from_mins(5))
         .await
         .unwrap();
     assert_eq!(again, read);
@@ -488,7 +488,7 @@ async fn marking_all_read_marks_only_the_recipients_unread_and_counts_them(repos
         .unwrap();
     assert_eq!(unread(&repos, ann.id).await, 4);
 
-    let later = early + Duration::seconds(30);
+    let later = early + SignedDuration::from_secs(30);
     assert_eq!(
         repos
             .notifications
@@ -499,7 +499,7 @@ async fn marking_all_read_marks_only_the_recipients_unread_and_counts_them(repos
     );
     assert_eq!(unread(&repos, ann.id).await, 0);
     assert_eq!(unread(&repos, bob.id).await, 2);
-    let read_at: Vec<Option<OffsetDateTime>> = notifications_of(&repos, ann.id)
+    let read_at: Vec<Option<Timestamp>> = notifications_of(&repos, ann.id)
         .await
         .iter()
         .map(|n| n.read_at)

@@ -1,8 +1,7 @@
 //! `PatientRepository`: patients and their identifiers, search scoped to the caller, and the
 //! facts that relate a user to a patient.
 
-use time::macros::date;
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 
 use carehub_domain::access::AccessFacts;
 use carehub_domain::audit::AuditAction;
@@ -53,7 +52,7 @@ fn full_patient(user_id: Option<UserId>) -> Patient {
     let mut patient = minimal_patient("Ada  King Lovelace");
     patient.details = PatientDetails {
         full_name: FullName::parse("Ada  King Lovelace").unwrap(),
-        date_of_birth: date!(1815 - 12 - 10),
+        date_of_birth: jiff::civil::date(1815, 12, 10),
         sex: Sex::Female,
         contact: Contact {
             phone: Some(Phone::parse("+44 20 7946 0958").unwrap()),
@@ -75,7 +74,7 @@ fn full_patient(user_id: Option<UserId>) -> Patient {
             provider: text("Helvetia"),
             policy_number: text("P-123"),
             group: Some(text("G-7")),
-            valid_until: Some(date!(2027 - 12 - 31)),
+            valid_until: Some(jiff::civil::date(2027, 12, 31)),
         }),
         emergency_contact: Some(EmergencyContact {
             name: text("Annabella Byron"),
@@ -300,7 +299,7 @@ async fn an_update_replaces_details_and_identifiers_and_returns_what_is_stored(
         identifier("passport", "X2"),
         identifier("insurance_card", "I1"),
     ];
-    let at = micros(now() + Duration::seconds(1));
+    let at = micros(now() + SignedDuration::from_secs(1));
     let updated = repos
         .patients
         .update(
@@ -370,7 +369,7 @@ async fn a_stale_or_conflicting_update_is_refused_and_changes_nothing(repos: Rep
 
     let mut renamed = patient.details.clone();
     renamed.full_name = FullName::parse("Bo Renamed").unwrap();
-    let first_at = micros(now() + Duration::seconds(1));
+    let first_at = micros(now() + SignedDuration::from_secs(1));
     let current = repos
         .patients
         .update(
@@ -383,7 +382,7 @@ async fn a_stale_or_conflicting_update_is_refused_and_changes_nothing(repos: Rep
         .await
         .unwrap();
 
-    let update = |details: PatientDetails, id: PatientId, expected: OffsetDateTime| {
+    let update = |details: PatientDetails, id: PatientId, expected: Timestamp| {
         let repos = repos.clone();
         let registrar = registrar.id;
         async move {
@@ -393,7 +392,7 @@ async fn a_stale_or_conflicting_update_is_refused_and_changes_nothing(repos: Rep
                     id,
                     &details,
                     expected,
-                    micros(now() + Duration::seconds(2)),
+                    micros(now() + SignedDuration::from_secs(2)),
                     &audit(registrar, id, AuditAction::PatientUpdate),
                 )
                 .await
@@ -503,16 +502,46 @@ async fn a_doctor_finds_their_care_team_and_others_only_by_exact_record_number_o
     let wilson = doctor(&repos, "dr.wilson").await;
     let at = now();
     let on_team = register_named(&repos, "Ada Lovelace", wilson.id).await;
-    add_member(&repos, on_team.id, house.id, at - Duration::days(2)).await;
+    add_member(
+        &repos,
+        on_team.id,
+        house.id,
+        at - SignedDuration::from_hours(24 * 2),
+    )
+    .await;
     let mut elsewhere = minimal_patient("Ada Byron");
     elsewhere.details.identifiers = vec![identifier("passport", "AB-1")];
     register(&repos, &elsewhere, wilson.id).await;
-    add_member(&repos, elsewhere.id, wilson.id, at - Duration::days(2)).await;
+    add_member(
+        &repos,
+        elsewhere.id,
+        wilson.id,
+        at - SignedDuration::from_hours(24 * 2),
+    )
+    .await;
     let left = register_named(&repos, "Ada King", wilson.id).await;
-    add_member(&repos, left.id, house.id, at - Duration::days(2)).await;
-    end_membership(&repos, left.id, house.id, at - Duration::days(1)).await;
+    add_member(
+        &repos,
+        left.id,
+        house.id,
+        at - SignedDuration::from_hours(24 * 2),
+    )
+    .await;
+    end_membership(
+        &repos,
+        left.id,
+        house.id,
+        at - SignedDuration::from_hours(24),
+    )
+    .await;
     let later = register_named(&repos, "Ada Later", wilson.id).await;
-    add_member(&repos, later.id, house.id, at + Duration::days(1)).await;
+    add_member(
+        &repos,
+        later.id,
+        house.id,
+        at + SignedDuration::from_hours(24),
+    )
+    .await;
 
     let scope = SearchScope::Doctor {
         doctor_id: house.id,
@@ -539,7 +568,7 @@ async fn a_doctor_finds_their_care_team_and_others_only_by_exact_record_number_o
     // Before the membership ended, the ended one counted; the future one does once it starts.
     let earlier = SearchScope::Doctor {
         doctor_id: house.id,
-        at: at - Duration::hours(36),
+        at: at - SignedDuration::from_hours(36),
     };
     assert_eq!(
         search(&repos, Some("ada"), earlier).await,
@@ -547,7 +576,7 @@ async fn a_doctor_finds_their_care_team_and_others_only_by_exact_record_number_o
     );
     let after_start = SearchScope::Doctor {
         doctor_id: house.id,
-        at: at + Duration::days(2),
+        at: at + SignedDuration::from_hours(24 * 2),
     };
     assert_eq!(
         search(&repos, None, after_start).await,
@@ -642,14 +671,50 @@ async fn access_facts_tell_own_record_current_care_team_and_unexpired_emergency_
     patient.details.user_id = Some(account.id);
     register(&repos, &patient, on_team.id).await;
     let unlinked = register_named(&repos, "Bo Peep", on_team.id).await;
-    add_member(&repos, patient.id, on_team.id, at - Duration::days(1)).await;
-    add_member(&repos, patient.id, left.id, at - Duration::days(2)).await;
-    end_membership(&repos, patient.id, left.id, at - Duration::days(1)).await;
-    add_member(&repos, patient.id, joining.id, at + Duration::hours(1)).await;
-    let access = grant(&repos, patient.id, glass.id, at - Duration::minutes(30)).await;
-    grant(&repos, patient.id, expired.id, at - Duration::hours(2)).await;
+    add_member(
+        &repos,
+        patient.id,
+        on_team.id,
+        at - SignedDuration::from_hours(24),
+    )
+    .await;
+    add_member(
+        &repos,
+        patient.id,
+        left.id,
+        at - SignedDuration::from_hours(24 * 2),
+    )
+    .await;
+    end_membership(
+        &repos,
+        patient.id,
+        left.id,
+        at - SignedDuration::from_hours(24),
+    )
+    .await;
+    add_member(
+        &repos,
+        patient.id,
+        joining.id,
+        at + SignedDuration::from_hours(1),
+    )
+    .await;
+    let access = grant(
+        &repos,
+        patient.id,
+        glass.id,
+        at - SignedDuration::from_mins(30),
+    )
+    .await;
+    grant(
+        &repos,
+        patient.id,
+        expired.id,
+        at - SignedDuration::from_hours(2),
+    )
+    .await;
 
-    let facts = async |patient_id: PatientId, user: &User, at: OffsetDateTime| {
+    let facts = async |patient_id: PatientId, user: &User, at: Timestamp| {
         repos
             .access_facts
             .access_facts(patient_id, user.id, at)
@@ -673,7 +738,7 @@ async fn access_facts_tell_own_record_current_care_team_and_unexpired_emergency_
     );
     assert_eq!(facts(patient.id, &left, at).await, Some(none));
     assert_eq!(
-        facts(patient.id, &left, at - Duration::hours(36)).await,
+        facts(patient.id, &left, at - SignedDuration::from_hours(36)).await,
         Some(AccessFacts {
             on_care_team: true,
             ..none
@@ -708,7 +773,7 @@ async fn access_facts_tell_own_record_current_care_team_and_unexpired_emergency_
         "a membership counts from its start"
     );
     assert_eq!(
-        facts(patient.id, &joining, at + Duration::hours(1)).await,
+        facts(patient.id, &joining, at + SignedDuration::from_hours(1)).await,
         Some(AccessFacts {
             on_care_team: true,
             ..none
@@ -725,9 +790,9 @@ async fn access_facts_see_an_appointments_membership_until_it_ends(repos: Reposi
     let house = doctor(&repos, "dr.house").await;
     let desk = secretary(&repos).await;
     let ada = patient(&repos, &desk, "Ada Lovelace").await;
-    let before = micros(now()) - Duration::seconds(1);
+    let before = micros(now()) - SignedDuration::from_secs(1);
     let first = book(&repos, house.id, ada, span(base(), 60, 90), &desk).await;
-    let facts = |at: OffsetDateTime| {
+    let facts = |at: Timestamp| {
         let repos = repos.clone();
         async move {
             repos
@@ -742,11 +807,11 @@ async fn access_facts_see_an_appointments_membership_until_it_ends(repos: Reposi
     assert!(!facts(before).await, "not before the booking");
     assert!(facts(first.created_at).await);
     assert!(
-        facts(first.created_at + Duration::days(400)).await,
+        facts(first.created_at + SignedDuration::from_hours(24 * 400)).await,
         "open until the visit is over"
     );
 
-    let until = micros(now()) + Duration::days(30);
+    let until = micros(now()) + SignedDuration::from_hours(24 * 30);
     status_update(
         &repos,
         &first,
@@ -757,6 +822,6 @@ async fn access_facts_see_an_appointments_membership_until_it_ends(repos: Reposi
     )
     .await
     .unwrap();
-    assert!(facts(until - Duration::seconds(1)).await);
+    assert!(facts(until - SignedDuration::from_secs(1)).await);
     assert!(!facts(until).await);
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use time::Duration;
+use jiff::SignedDuration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -76,7 +76,7 @@ fn notification(id: i64, kind: NotificationKind) -> Notification {
         recipient: UserId::generate(),
         kind,
         created_at: now(),
-        read_at: Some(now() + Duration::nanoseconds(123_456_789)),
+        read_at: Some(now() + SignedDuration::from_nanos(123_456_789)),
         data: NotificationData {
             title: "Urgent referral from Dr Alice Adams — «cardiology»".into(),
             referral_id: Some(Uuid::new_v4()),

@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use time::Duration;
-use time::macros::date;
+use jiff::SignedDuration;
 use tokio::sync::Barrier;
 
 use carehub_domain::audit::AuditAction;
@@ -58,7 +57,7 @@ async fn write_medical(repos: &Repositories, patient_id: PatientId, by: UserId) 
         conditions: vec![Condition {
             name: text("asthma"),
             code: Some(text("J45")),
-            since: Some(date!(2001 - 02 - 03)),
+            since: Some(jiff::civil::date(2001, 2, 3)),
         }],
         medications: vec![Medication {
             name: text("salbutamol"),
@@ -161,7 +160,7 @@ fn change(referral: &Referral, to: ReferralStatus, note: Option<&str>) -> Status
         id: referral.id,
         from: referral.status,
         to,
-        at: micros(now() + Duration::milliseconds(1)),
+        at: micros(now() + SignedDuration::from_millis(1)),
         note: note.map(text),
         membership: None,
     }
@@ -311,7 +310,7 @@ async fn the_snapshot_stays_as_it_was_sent_whatever_changes_in_the_record(repos:
     let mut details = patient.details.clone();
     details.full_name = FullName::parse("Ada Byron").unwrap();
     details.location = None;
-    let later = micros(now() + Duration::seconds(1));
+    let later = micros(now() + SignedDuration::from_secs(1));
     repos
         .patients
         .update(
@@ -869,7 +868,7 @@ async fn of_concurrent_changes_of_one_referral_exactly_one_applies(repos: Reposi
             .end(
                 patient.id,
                 wilson.id,
-                micros(now() + Duration::milliseconds(2)),
+                micros(now() + SignedDuration::from_millis(2)),
                 wilson.id,
                 &audit(wilson.id, Some(patient.id), AuditAction::CareTeamEnd),
             )
@@ -942,7 +941,7 @@ async fn an_acceptance_opens_a_membership_for_the_referral_unless_the_doctor_alr
     assert_eq!(repos.care_teams.list(patient.id).await.unwrap(), team);
 
     // Once the membership ended, a later acceptance opens a new one, for its own referral.
-    let ended_at = micros(now() + Duration::milliseconds(5));
+    let ended_at = micros(now() + SignedDuration::from_millis(5));
     repos
         .care_teams
         .end(
@@ -958,7 +957,7 @@ async fn an_acceptance_opens_a_membership_for_the_referral_unless_the_doctor_alr
     let third = new_referral(&patient, &house, &wilson);
     send(&repos, &third).await;
     let mut third_accept = accept(&third);
-    third_accept.at = micros(now() + Duration::milliseconds(10));
+    third_accept.at = micros(now() + SignedDuration::from_millis(10));
     if let Some(member) = third_accept.membership.as_mut() {
         member.started_at = third_accept.at;
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::SignedDuration;
 use tokio::sync::Barrier;
 
 use carehub_domain::identity::{RefreshTokenHash, RotateOutcome, SessionId};
@@ -34,7 +34,12 @@ async fn rotate(
     let at = now();
     let outcome = repos
         .refresh_tokens
-        .rotate(presented, &replacement, at, at + Duration::days(1))
+        .rotate(
+            presented,
+            &replacement,
+            at,
+            at + SignedDuration::from_hours(24),
+        )
         .await
         .expect("rotation runs");
     (outcome, replacement)
@@ -105,7 +110,13 @@ async fn rotating_a_used_refresh_token_again_reports_reuse_of_its_session(repos:
 async fn an_expired_refresh_token_is_dead(repos: Repositories) {
     let user = some_user(&repos, "ann").await;
     let session_id = SessionId::generate();
-    let expired = insert_token(&repos, user.id, session_id, now() - Duration::seconds(1)).await;
+    let expired = insert_token(
+        &repos,
+        user.id,
+        session_id,
+        now() - SignedDuration::from_secs(1),
+    )
+    .await;
 
     let (outcome, replacement) = rotate(&repos, &expired).await;
     assert_eq!(outcome, RotateOutcome::Dead);
@@ -304,7 +315,13 @@ async fn a_tokens_session_and_owner_are_found_whatever_its_state(repos: Reposito
     );
     // Expired (but not yet purged).
     let expired_session = SessionId::generate();
-    let expired = insert_token(&repos, bob.id, expired_session, now() - Duration::hours(1)).await;
+    let expired = insert_token(
+        &repos,
+        bob.id,
+        expired_session,
+        now() - SignedDuration::from_hours(1),
+    )
+    .await;
     assert_eq!(
         repos.refresh_tokens.find_session(&expired).await.unwrap(),
         Some((bob.id, expired_session))
@@ -331,7 +348,12 @@ async fn of_sixteen_concurrent_rotations_of_one_token_exactly_one_wins(repos: Re
                     start.wait().await;
                     let at = now();
                     let outcome = tokens
-                        .rotate(&presented, &replacement, at, at + Duration::days(1))
+                        .rotate(
+                            &presented,
+                            &replacement,
+                            at,
+                            at + SignedDuration::from_hours(24),
+                        )
                         .await
                         .expect("a concurrent rotation does not fail");
                     (outcome, replacement)
@@ -402,20 +424,37 @@ async fn purging_removes_expired_refresh_tokens_and_keeps_live_ones_rotatable(re
     let user = some_user(&repos, "ann").await;
     let at = now();
     let expired_session = SessionId::generate();
-    let long_expired = insert_token(&repos, user.id, expired_session, at - Duration::days(2)).await;
+    let long_expired = insert_token(
+        &repos,
+        user.id,
+        expired_session,
+        at - SignedDuration::from_hours(24 * 2),
+    )
+    .await;
     let just_expired = insert_token(
         &repos,
         user.id,
         SessionId::generate(),
-        at - Duration::seconds(1),
+        at - SignedDuration::from_secs(1),
     )
     .await;
     let (live_session, live) = sign_in(&repos, user.id).await;
     // A live session whose old, used token expired: the session survives with its live token.
     let mixed_session = SessionId::generate();
-    let old_in_mixed = insert_token(&repos, user.id, mixed_session, at - Duration::hours(1)).await;
-    let current_in_mixed =
-        insert_token(&repos, user.id, mixed_session, at + Duration::days(1)).await;
+    let old_in_mixed = insert_token(
+        &repos,
+        user.id,
+        mixed_session,
+        at - SignedDuration::from_hours(1),
+    )
+    .await;
+    let current_in_mixed = insert_token(
+        &repos,
+        user.id,
+        mixed_session,
+        at + SignedDuration::from_hours(24),
+    )
+    .await;
     // Expiring exactly at the cutoff is not expired before it.
     let at_cutoff_session = SessionId::generate();
     let at_cutoff = insert_token(&repos, user.id, at_cutoff_session, at).await;

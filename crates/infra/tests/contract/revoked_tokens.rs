@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use time::Duration;
+use jiff::SignedDuration;
 use uuid::Uuid;
 
 use carehub_domain::identity::{
@@ -33,7 +33,7 @@ async fn a_revoked_access_token_is_denied_and_others_are_not(repos: Repositories
 
     repos
         .revoked_tokens
-        .revoke(revoked, now() + Duration::minutes(15))
+        .revoke(revoked, now() + SignedDuration::from_mins(15))
         .await
         .unwrap();
 
@@ -64,7 +64,7 @@ async fn an_access_token_is_denied_when_its_id_or_its_session_is_revoked(repos: 
 
     repos
         .revoked_tokens
-        .revoke(token, now() + Duration::minutes(15))
+        .revoke(token, now() + SignedDuration::from_mins(15))
         .await
         .unwrap();
     assert!(denied(token, session).await, "a revoked token id");
@@ -97,7 +97,7 @@ async fn an_access_token_is_denied_when_its_id_or_its_session_is_revoked(repos: 
 
 async fn revoking_an_access_token_twice_is_harmless(repos: Repositories) {
     let token = TokenId::generate();
-    let expires_at = now() + Duration::minutes(15);
+    let expires_at = now() + SignedDuration::from_mins(15);
     repos
         .revoked_tokens
         .revoke(token, expires_at)
@@ -110,7 +110,7 @@ async fn revoking_an_access_token_twice_is_harmless(repos: Repositories) {
         .expect("revoking again succeeds");
     repos
         .revoked_tokens
-        .revoke(token, expires_at + Duration::minutes(1))
+        .revoke(token, expires_at + SignedDuration::from_mins(1))
         .await
         .expect("revoking again with another expiry succeeds");
     assert!(repos.revoked_tokens.is_revoked(token).await.unwrap());
@@ -125,17 +125,17 @@ async fn purging_forgets_only_expired_denials(repos: Repositories) {
     repos.revoked_tokens.revoke(at_cutoff, at).await.unwrap();
     repos
         .revoked_tokens
-        .revoke(long_expired, at - Duration::hours(1))
+        .revoke(long_expired, at - SignedDuration::from_hours(1))
         .await
         .unwrap();
     repos
         .revoked_tokens
-        .revoke(just_expired, at - Duration::seconds(1))
+        .revoke(just_expired, at - SignedDuration::from_secs(1))
         .await
         .unwrap();
     repos
         .revoked_tokens
-        .revoke(live, at + Duration::minutes(15))
+        .revoke(live, at + SignedDuration::from_mins(15))
         .await
         .unwrap();
 
@@ -161,7 +161,7 @@ async fn open_session(repos: &Repositories, user_id: UserId) -> SessionId {
             user_id,
             session_id,
             issued_at: now(),
-            expires_at: now() + Duration::days(1),
+            expires_at: now() + SignedDuration::from_hours(24),
         })
         .await
         .unwrap();
@@ -210,7 +210,7 @@ async fn a_revoked_access_token_ends_its_live_session_as_signed_out(repos: Repos
     let (revoked, kept) = (live(ann.id, session), live(ann.id, session));
     repos
         .revoked_tokens
-        .revoke(revoked.token_id, now() + Duration::minutes(15))
+        .revoke(revoked.token_id, now() + SignedDuration::from_mins(15))
         .await
         .unwrap();
 
@@ -306,7 +306,7 @@ async fn more_than_five_hundred_live_sessions_are_checked_in_one_call(repos: Rep
     for &i in &revoked_positions {
         repos
             .revoked_tokens
-            .revoke(sessions[i].token_id, now() + Duration::minutes(15))
+            .revoke(sessions[i].token_id, now() + SignedDuration::from_mins(15))
             .await
             .unwrap();
         expected.entry(i).or_insert(SessionEnd::SignedOut);

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use time::Duration;
+use jiff::SignedDuration;
 use tokio::sync::Barrier;
 
 use carehub_domain::identity::{Role, UserId, UserStatus};
@@ -73,13 +73,13 @@ async fn a_doctors_profile_reads_back_as_the_defaults_until_saved_then_whole(rep
     assert_eq!(current_version(&repos, house.id).await, 1);
     let schedule = repos
         .schedules
-        .schedule(house.id, base(), base() + Duration::days(1))
+        .schedule(house.id, base(), base() + SignedDuration::from_hours(24))
         .await
         .unwrap();
     assert_eq!(schedule.appointment_minutes, 45);
 
     // A second save replaces the whole profile.
-    let later = at + Duration::minutes(5);
+    let later = at + SignedDuration::from_mins(5);
     let update = profile_update(&["Nephrology"], None, 20);
     repos
         .schedules
@@ -202,7 +202,7 @@ async fn rules_and_time_off_read_back_and_every_schedule_change_bumps_the_versio
     let whole_day = |repos: Repositories, doctor: UserId| async move {
         repos
             .schedules
-            .schedule(doctor, day, day + Duration::days(1))
+            .schedule(doctor, day, day + SignedDuration::from_hours(24))
             .await
             .unwrap()
     };
@@ -260,7 +260,7 @@ async fn rules_and_time_off_read_back_and_every_schedule_change_bumps_the_versio
     assert_eq!(
         repos
             .schedules
-            .upcoming_time_off(house.id, day + Duration::minutes(90))
+            .upcoming_time_off(house.id, day + SignedDuration::from_mins(90))
             .await
             .unwrap(),
         vec![inside.clone(), straddling.clone(), later.clone()]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ fn claims_for(user_id: UserId, role: Role) -> AccessClaims {
         session_id: SessionId::generate(),
         token_id: TokenId::generate(),
         issued_at,
-        expires_at: issued_at + Duration::minutes(15),
+        expires_at: issued_at + SignedDuration::from_mins(15),
     }
 }
 
@@ -47,7 +47,7 @@ async fn a_socket_ticket_is_redeemed_once_for_the_claims_it_was_issued_with(repo
     for hash in [&hash, &other] {
         repos
             .socket_tickets
-            .issue(hash, &claims, at + Duration::seconds(30))
+            .issue(hash, &claims, at + SignedDuration::from_secs(30))
             .await
             .unwrap();
     }
@@ -70,7 +70,7 @@ async fn an_expired_socket_ticket_is_refused_and_used_up(repos: Repositories) {
     let user = create_user(&repos, "late", Role::Patient, UserStatus::Active).await;
     let claims = claims_for(user.id, Role::Patient);
     let hash = ticket_hash();
-    let expires_at = micros(now()) + Duration::seconds(30);
+    let expires_at = micros(now()) + SignedDuration::from_secs(30);
     repos
         .socket_tickets
         .issue(&hash, &claims, expires_at)
@@ -89,7 +89,7 @@ async fn an_expired_socket_ticket_is_refused_and_used_up(repos: Repositories) {
     assert_eq!(
         repos
             .socket_tickets
-            .redeem(&hash, expires_at - Duration::seconds(10))
+            .redeem(&hash, expires_at - SignedDuration::from_secs(10))
             .await
             .unwrap(),
         None,
@@ -98,7 +98,7 @@ async fn an_expired_socket_ticket_is_refused_and_used_up(repos: Repositories) {
     assert_eq!(
         repos
             .socket_tickets
-            .purge_expired(now() + Duration::hours(1))
+            .purge_expired(now() + SignedDuration::from_hours(1))
             .await
             .unwrap(),
         0,
@@ -123,7 +123,7 @@ async fn of_eight_concurrent_redemptions_of_one_ticket_exactly_one_succeeds(repo
     let hash = ticket_hash();
     repos
         .socket_tickets
-        .issue(&hash, &claims, now() + Duration::seconds(30))
+        .issue(&hash, &claims, now() + SignedDuration::from_secs(30))
         .await
         .unwrap();
 
@@ -152,7 +152,11 @@ async fn a_socket_ticket_cannot_outlive_its_access_token(repos: Repositories) {
     let hash = ticket_hash();
     repos
         .socket_tickets
-        .issue(&hash, &claims, claims.expires_at + Duration::seconds(1))
+        .issue(
+            &hash,
+            &claims,
+            claims.expires_at + SignedDuration::from_secs(1),
+        )
         .await
         .expect_err("the database refuses a ticket outliving its token");
     assert_eq!(
@@ -171,7 +175,7 @@ async fn purging_deletes_only_expired_socket_tickets(repos: Repositories) {
     let user = create_user(&repos, "purged", Role::Patient, UserStatus::Active).await;
     let claims = claims_for(user.id, Role::Patient);
     let at = micros(now());
-    let issue = |expires_at: OffsetDateTime| {
+    let issue = |expires_at: Timestamp| {
         let (repos, claims) = (repos.clone(), claims.clone());
         async move {
             let hash = ticket_hash();
@@ -183,15 +187,15 @@ async fn purging_deletes_only_expired_socket_tickets(repos: Repositories) {
             hash
         }
     };
-    let _long_expired = issue(at - Duration::minutes(5)).await;
-    let _just_expired = issue(at - Duration::microseconds(1)).await;
+    let _long_expired = issue(at - SignedDuration::from_mins(5)).await;
+    let _just_expired = issue(at - SignedDuration::from_micros(1)).await;
     let at_cutoff = issue(at).await;
-    let live = issue(at + Duration::seconds(30)).await;
+    let live = issue(at + SignedDuration::from_secs(30)).await;
 
     assert_eq!(repos.socket_tickets.purge_expired(at).await.unwrap(), 2);
     assert_eq!(repos.socket_tickets.purge_expired(at).await.unwrap(), 0);
 
-    let earlier = at - Duration::minutes(10);
+    let earlier = at - SignedDuration::from_mins(10);
     assert_eq!(
         repos
             .socket_tickets

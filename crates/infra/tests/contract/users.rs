@@ -6,6 +6,7 @@ use carehub_domain::identity::{
 };
 use carehub_domain::kernel::PageRequest;
 use carehub_infra::Repositories;
+use jiff::Timestamp;
 
 use crate::fixtures::{create_user, new_user, password_hash, some_user};
 
@@ -26,7 +27,7 @@ async fn a_created_user_is_found_by_id_and_by_username_with_their_password_hash(
 ) {
     let mut user = new_user("dr.house", Role::Doctor, UserStatus::Pending);
     // Microseconds that are not a whole millisecond, so a backend keeping less would show.
-    user.created_at = user.created_at.replace_nanosecond(123_456_000).unwrap();
+    user.created_at = Timestamp::new(user.created_at.as_second(), 123_456_000).unwrap();
     let hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
     repos.users.create(&user, &hash).await.unwrap();
 

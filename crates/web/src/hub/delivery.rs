@@ -183,6 +183,7 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use std::sync::{Arc, Mutex};
 
@@ -190,11 +191,10 @@ mod tests {
     use carehub_domain::notifications::{
         MockNotificationRepository, NotificationData, NotificationKind, NotificationQuery,
     };
-    use time::macros::datetime;
     use uuid::Uuid;
 
     fn clock() -> Arc<FixedClock> {
-        Arc::new(FixedClock(datetime!(2026-11-23 10:00 UTC)))
+        Arc::new(FixedClock(ts("2026-11-23T10:00:00Z")))
     }
 
     fn user() -> UserId {
@@ -206,7 +206,7 @@ mod tests {
             id,
             recipient: user(),
             kind: NotificationKind::ReferralReceived,
-            created_at: datetime!(2026-11-23 09:00 UTC),
+            created_at: ts("2026-11-23T09:00:00Z"),
             read_at: None,
             data: NotificationData {
                 title: format!("notification {id}"),

@@ -2,8 +2,8 @@
 //! codes the server ends a socket with. `docs/notifications.md` describes it for client authors.
 
 use actix_ws::{CloseCode, CloseReason};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::routes::notifications::views::NotificationView;
 
@@ -19,16 +19,9 @@ pub enum ServerFrame {
     /// The answer to a client's `ping`.
     Pong,
     /// The answer to a client's `read`.
-    Read {
-        id: i64,
-        #[serde(with = "time::serde::rfc3339::option")]
-        read_at: Option<OffsetDateTime>,
-    },
+    Read { id: i64, read_at: Option<Timestamp> },
     /// The answer to a client's `auth`: the socket now lives until `expires_at`.
-    AuthOk {
-        #[serde(with = "time::serde::rfc3339")]
-        expires_at: OffsetDateTime,
-    },
+    AuthOk { expires_at: Timestamp },
     /// A client frame was refused; the socket stays open.
     Error { message: String },
 }
@@ -141,9 +134,9 @@ impl Closing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use serde_json::json;
-    use time::macros::datetime;
 
     #[test]
     fn server_frames_are_tagged_by_type() {
@@ -156,13 +149,13 @@ mod tests {
             (
                 ServerFrame::Read {
                     id: 2,
-                    read_at: Some(datetime!(2026-11-23 09:30 UTC)),
+                    read_at: Some(ts("2026-11-23T09:30:00Z")),
                 },
                 json!({"type": "read", "id": 2, "read_at": "2026-11-23T09:30:00Z"}),
             ),
             (
                 ServerFrame::AuthOk {
-                    expires_at: datetime!(2026-11-23 09:45 UTC),
+                    expires_at: ts("2026-11-23T09:45:00Z"),
                 },
                 json!({"type": "auth_ok", "expires_at": "2026-11-23T09:45:00Z"}),
             ),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use tokio::time::Instant;
 
 use carehub_domain::identity::{AuthenticateError, LiveSession, Principal, UserId};
@@ -83,7 +83,7 @@ pub async fn run(
 struct Socket {
     hub: Hub,
     user: UserId,
-    expires_at: OffsetDateTime,
+    expires_at: Timestamp,
     delivery: Delivery,
     registration: Registration,
     out: Outgoing,
@@ -150,7 +150,7 @@ impl Socket {
     async fn receive(
         &mut self,
         message: Option<Result<AggregatedMessage, ProtocolError>>,
-    ) -> Result<Option<OffsetDateTime>, Stop> {
+    ) -> Result<Option<Timestamp>, Stop> {
         let text = match message {
             None => return Err(Stop::Gone),
             Some(Err(ProtocolError::Overflow)) => return Err(Stop::Close(Closing::TooLarge)),
@@ -195,7 +195,7 @@ impl Socket {
     }
 
     /// Moves the socket onto a new access token of the same user.
-    async fn renew(&mut self, token: &str) -> Result<Option<OffsetDateTime>, Stop> {
+    async fn renew(&mut self, token: &str) -> Result<Option<Timestamp>, Stop> {
         let principal = match self.hub.identity().authenticate(token).await {
             Ok(principal) => principal,
             Err(AuthenticateError::Internal(e)) => return Err(Stop::Internal(e.into())),
@@ -291,8 +291,8 @@ async fn transmit(
 }
 
 /// How long until `expires_at`, from now (zero once past).
-fn until(expires_at: OffsetDateTime) -> Duration {
-    Duration::try_from(expires_at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO)
+fn until(expires_at: Timestamp) -> Duration {
+    Duration::try_from(expires_at - Timestamp::now()).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -337,9 +337,9 @@ mod tests {
 
     #[test]
     fn a_past_expiry_is_due_at_once() {
-        let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        let past = Timestamp::now() - jiff::SignedDuration::from_mins(1);
         assert_eq!(until(past), Duration::ZERO);
-        let later = OffsetDateTime::now_utc() + time::Duration::minutes(10);
+        let later = Timestamp::now() + jiff::SignedDuration::from_mins(10);
         assert!(until(later) > Duration::from_secs(500));
     }
 }

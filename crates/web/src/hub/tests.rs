@@ -1,10 +1,10 @@
 //! Unit tests of the hub's registry: fan-out to every socket of a user, slow consumers dropped
 //! without slowing others, batched session checks, resync and shutdown.
 
+use crate::test_support::ts;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use time::macros::datetime;
 use uuid::Uuid;
 
 use carehub_domain::identity::{
@@ -43,7 +43,7 @@ fn identity(revoked_tokens: MockRevokedTokenRepository) -> IdentityService {
 }
 
 fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock(datetime!(2026-11-23 10:00 UTC)))
+    Arc::new(FixedClock(ts("2026-11-23T10:00:00Z")))
 }
 
 fn hub_with(queue_capacity: usize, revoked_tokens: MockRevokedTokenRepository) -> Hub {
@@ -80,7 +80,7 @@ fn notification(recipient: UserId, id: i64) -> Notification {
         id,
         recipient,
         kind: NotificationKind::CareTeamAdded,
-        created_at: datetime!(2026-11-23 09:00 UTC),
+        created_at: ts("2026-11-23T09:00:00Z"),
         read_at: None,
         data: NotificationData {
             title: "Added to a care team".into(),

@@ -55,7 +55,7 @@ impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
             LoginError::Throttled { retry_after } => Self::TooManyRequests {
-                retry_after_secs: u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1),
+                retry_after_secs: u64::try_from(retry_after.as_secs().max(1)).unwrap_or(1),
             },
             LoginError::InvalidCredentials => Self::SignInFailed(e.to_string()),
             LoginError::AccountPending | LoginError::AccountSuspended => {
@@ -264,6 +264,7 @@ impl From<NotificationError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use actix_web::ResponseError as _;
     use actix_web::http::StatusCode;
@@ -271,7 +272,6 @@ mod tests {
 
     use carehub_domain::scheduling::{AppointmentId, AppointmentStatus, ReasonError};
     use carehub_domain::scheduling::{TimeOffId, Unavailable};
-    use time::macros::datetime;
 
     fn json(error: &ApiError) -> serde_json::Value {
         serde_json::to_value(error.problem()).expect("json")
@@ -281,19 +281,22 @@ mod tests {
     fn conflicts_are_listed_at_the_offset_the_domain_gives_them() {
         let first = AppointmentId::generate();
         // The domain's services give conflicts at the clinic's offset (Paris in summer here).
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").expect("bundled");
         let conflicts = vec![
-            Conflict {
-                appointment_id: first,
-                start: datetime!(2027-03-29 09:00 +2),
-                end: datetime!(2027-03-29 09:30 +2),
-                with: ConflictWith::Doctor,
-            },
-            Conflict {
-                appointment_id: AppointmentId::generate(),
-                start: datetime!(2027-03-29 09:15 +2),
-                end: datetime!(2027-03-29 09:45 +2),
-                with: ConflictWith::Patient,
-            },
+            Conflict::new(
+                first,
+                ts("2027-03-29T09:00:00+02:00"),
+                ts("2027-03-29T09:30:00+02:00"),
+                ConflictWith::Doctor,
+            )
+            .at_clinic_offset(&paris),
+            Conflict::new(
+                AppointmentId::generate(),
+                ts("2027-03-29T09:15:00+02:00"),
+                ts("2027-03-29T09:45:00+02:00"),
+                ConflictWith::Patient,
+            )
+            .at_clinic_offset(&paris),
         ];
         let error = ApiError::from(AppointmentError::Conflicts(conflicts));
         assert_eq!(error.status_code(), StatusCode::CONFLICT);

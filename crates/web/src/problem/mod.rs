@@ -4,8 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use jiff::Zoned;
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -68,12 +68,12 @@ pub struct ProblemConflict {
     /// The appointment's id.
     pub id: Uuid,
     /// RFC 3339, at the clinic's offset.
-    #[serde(with = "time::serde::rfc3339")]
     #[schema(example = "2027-03-29T09:00:00+02:00")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub start: Zoned,
     #[schema(example = "2027-03-29T09:30:00+02:00")]
-    pub end: OffsetDateTime,
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub end: Zoned,
     /// `doctor`: the doctor is busy then; `patient`: the patient is; `both`.
     #[schema(value_type = enums::ConflictWith)]
     pub with: ConflictWith,

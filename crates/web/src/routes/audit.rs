@@ -3,15 +3,15 @@
 //! events as [`AuditEventView`].)
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use carehub_domain::access::{Action, Basis, Relationship};
 use carehub_domain::audit::{AuditAction, AuditEntry, AuditEventId, AuditFilter, Outcome};
 use carehub_domain::identity::{Role, UserId};
+use carehub_domain::kernel::{InstantError, parse_rfc3339};
 use carehub_domain::patients::PatientId;
 
 use crate::extract::{Caller, parse_query};
@@ -48,13 +48,14 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-fn instant(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    raw.map(|raw| {
-        OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
-            ApiError::BadRequest(format!(
-                "{name}: must be an RFC 3339 instant such as 2026-11-22T08:00:00Z"
-            ))
-        })
+fn instant(name: &str, raw: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    raw.map(|raw| match parse_rfc3339(raw) {
+        Ok(at) => Ok(at),
+        // Four-digit years leave jiff's range only late on 9999-12-30: as a bound, the end.
+        Err(InstantError::OutOfRange) => Ok(Timestamp::MAX),
+        Err(InstantError::Malformed) => Err(ApiError::BadRequest(format!(
+            "{name}: must be an RFC 3339 instant such as 2026-11-22T08:00:00Z"
+        ))),
     })
     .transpose()
 }
@@ -120,8 +121,7 @@ pub struct AuditActorView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventView {
     pub id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor: AuditActorView,
     /// `null` for an attempt that named no patient (a refused registration or search).
     pub patient_id: Option<Uuid>,
@@ -158,7 +158,7 @@ impl From<AuditEntry> for AuditEventView {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
+    use crate::test_support::ts;
 
     use carehub_domain::audit::AuditEvent;
 
@@ -169,7 +169,7 @@ mod tests {
         let view = AuditEventView::from(AuditEntry {
             event: AuditEvent {
                 id: AuditEventId::generate(),
-                at: datetime!(2026-11-22 10:00 UTC),
+                at: ts("2026-11-22T10:00:00Z"),
                 actor_id: UserId::from_uuid(Uuid::now_v7()),
                 actor_role: Role::Doctor,
                 patient_id: None,

@@ -2,9 +2,8 @@
 
 use std::sync::Mutex;
 
+use jiff::Timestamp;
 use mockall::predicate::eq;
-use time::OffsetDateTime;
-use time::macros::datetime;
 
 use super::*;
 use crate::identity::{FullName, UserChanges, parse_user_changes};
@@ -15,8 +14,8 @@ use crate::identity::{
 };
 use crate::kernel::FixedClock;
 
-/// The instant every test runs at: the service's clock stands still here.
-const NOW: OffsetDateTime = datetime!(2026-03-02 09:30 UTC);
+/// The instant every test runs at (`2026-03-02T09:30:00Z`): the service's clock stands still here.
+const NOW: Timestamp = Timestamp::constant(1772443800, 0);
 /// A password that meets every rule and contains none of the usernames below.
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -100,7 +99,7 @@ impl Mocks {
     fn recent_failures(&mut self, key: &'static str, failures: RecentFailures) {
         self.login_attempts
             .expect_recent_failures()
-            .withf(move |k, since| k == key && *since == NOW - Duration::minutes(15))
+            .withf(move |k, since| k == key && *since == NOW - SignedDuration::from_mins(15))
             .times(1)
             .returning(move |_, _| Ok(failures));
     }
@@ -168,7 +167,7 @@ fn user(username: &str, role: Role, status: UserStatus) -> User {
         email: None,
         role,
         status,
-        created_at: NOW - Duration::days(30),
+        created_at: NOW - SignedDuration::from_hours(24 * 30),
     }
 }
 
@@ -190,8 +189,8 @@ fn claims_for(user: &User) -> AccessClaims {
         role: user.role,
         session_id: SessionId::generate(),
         token_id: TokenId::generate(),
-        issued_at: NOW - Duration::minutes(1),
-        expires_at: NOW + Duration::minutes(14),
+        issued_at: NOW - SignedDuration::from_mins(1),
+        expires_at: NOW + SignedDuration::from_mins(14),
     }
 }
 
@@ -413,7 +412,7 @@ async fn sign_in_is_paused_after_five_recent_failures_even_with_the_right_passwo
         "alice",
         RecentFailures {
             count: 5,
-            oldest: Some(NOW - Duration::minutes(5)),
+            oldest: Some(NOW - SignedDuration::from_mins(5)),
         },
     );
     mocks.hasher.expect_verify().never();
@@ -428,7 +427,7 @@ async fn sign_in_is_paused_after_five_recent_failures_even_with_the_right_passwo
         panic!("expected Throttled, got {result:?}");
     };
     // The oldest failure leaves the 15-minute window in 10 minutes.
-    assert_eq!(retry_after, Duration::minutes(10));
+    assert_eq!(retry_after, SignedDuration::from_mins(10));
 }
 
 #[tokio::test]
@@ -528,7 +527,7 @@ async fn a_wrong_password_is_recorded_as_a_failure_and_refused() {
         "alice",
         RecentFailures {
             count: 4,
-            oldest: Some(NOW - Duration::minutes(5)),
+            oldest: Some(NOW - SignedDuration::from_mins(5)),
         },
     );
     mocks.credentials_of(&alice);
@@ -619,7 +618,7 @@ async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session
             token.hash == hash_of("refresh-1")
                 && token.user_id == alice_id
                 && token.issued_at == NOW
-                && token.expires_at == NOW + Duration::days(14)
+                && token.expires_at == NOW + SignedDuration::from_hours(24 * 14)
         })
         .times(1)
         .returning(move |token| {
@@ -648,13 +647,13 @@ async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session
     assert_eq!(claims.role, Role::Doctor);
     assert_eq!(claims.session_id, session);
     assert_eq!(claims.issued_at, NOW);
-    assert_eq!(claims.expires_at, NOW + Duration::minutes(15));
+    assert_eq!(claims.expires_at, NOW + SignedDuration::from_mins(15));
     assert_eq!(pair.access_token, signed_token(claims));
     assert_eq!(
         pair.refresh_token,
         RefreshToken::new("refresh-1".to_owned())
     );
-    assert_eq!(pair.expires_in, Duration::minutes(15));
+    assert_eq!(pair.expires_in, SignedDuration::from_mins(15));
 }
 
 #[tokio::test]
@@ -697,7 +696,7 @@ async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session()
             eq(hash_of("presented")),
             eq(hash_of("refresh-1")),
             eq(NOW),
-            eq(NOW + Duration::days(14)),
+            eq(NOW + SignedDuration::from_hours(24 * 14)),
         )
         .times(1)
         .returning(move |_, _, _, _| {
@@ -720,7 +719,7 @@ async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session()
         pair.refresh_token,
         RefreshToken::new("refresh-1".to_owned())
     );
-    assert_eq!(pair.expires_in, Duration::minutes(15));
+    assert_eq!(pair.expires_in, SignedDuration::from_mins(15));
     let signed = signed.lock().expect("log");
     let [claims] = signed.as_slice() else {
         panic!("expected one access token, got {signed:?}");
@@ -728,7 +727,7 @@ async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session()
     assert_eq!(claims.session_id, session);
     assert_eq!(claims.user_id, alice.id);
     assert_eq!(claims.role, Role::Laboratory);
-    assert_eq!(claims.expires_at, NOW + Duration::minutes(15));
+    assert_eq!(claims.expires_at, NOW + SignedDuration::from_mins(15));
     assert_eq!(pair.access_token, signed_token(claims));
 }
 
@@ -1082,7 +1081,7 @@ async fn a_valid_token_of_an_active_user_yields_that_user_as_they_are_now() {
 
 /// The ticket is stored once, as the hash of the factory's first secret, for `claims`, until
 /// `expires_at`.
-fn expect_ticket_issued(mocks: &mut Mocks, claims: &AccessClaims, expires_at: OffsetDateTime) {
+fn expect_ticket_issued(mocks: &mut Mocks, claims: &AccessClaims, expires_at: Timestamp) {
     let claims = claims.clone();
     mocks
         .socket_tickets
@@ -1097,9 +1096,13 @@ fn expect_ticket_issued(mocks: &mut Mocks, claims: &AccessClaims, expires_at: Of
 #[tokio::test]
 async fn a_socket_ticket_lasts_thirty_seconds_and_is_stored_only_as_a_hash() {
     let alice = principal(&user("alice", Role::Doctor, UserStatus::Active));
-    assert!(alice.claims().expires_at > NOW + Duration::seconds(30));
+    assert!(alice.claims().expires_at > NOW + SignedDuration::from_secs(30));
     let mut mocks = Mocks::new();
-    expect_ticket_issued(&mut mocks, alice.claims(), NOW + Duration::seconds(30));
+    expect_ticket_issued(
+        &mut mocks,
+        alice.claims(),
+        NOW + SignedDuration::from_secs(30),
+    );
 
     let (ticket, expires_at) = mocks
         .service()
@@ -1108,20 +1111,24 @@ async fn a_socket_ticket_lasts_thirty_seconds_and_is_stored_only_as_a_hash() {
         .expect("issued");
 
     assert_eq!(ticket, "refresh-1", "the secret itself goes to the client");
-    assert_eq!(expires_at, NOW + Duration::seconds(30));
-    assert_eq!(SOCKET_TICKET_TTL, Duration::seconds(30));
+    assert_eq!(expires_at, NOW + SignedDuration::from_secs(30));
+    assert_eq!(SOCKET_TICKET_TTL, SignedDuration::from_secs(30));
 }
 
 #[tokio::test]
 async fn a_socket_ticket_never_outlives_the_access_token_it_stands_for() {
     let bob = user("bob", Role::Doctor, UserStatus::Active);
     let claims = AccessClaims {
-        expires_at: NOW + Duration::seconds(10),
+        expires_at: NOW + SignedDuration::from_secs(10),
         ..claims_for(&bob)
     };
     let expiring = Principal::new(bob, claims);
     let mut mocks = Mocks::new();
-    expect_ticket_issued(&mut mocks, expiring.claims(), NOW + Duration::seconds(10));
+    expect_ticket_issued(
+        &mut mocks,
+        expiring.claims(),
+        NOW + SignedDuration::from_secs(10),
+    );
 
     let (_, expires_at) = mocks
         .service()
@@ -1129,7 +1136,7 @@ async fn a_socket_ticket_never_outlives_the_access_token_it_stands_for() {
         .await
         .expect("issued");
 
-    assert_eq!(expires_at, NOW + Duration::seconds(10));
+    assert_eq!(expires_at, NOW + SignedDuration::from_secs(10));
 }
 
 #[tokio::test]
@@ -1180,7 +1187,7 @@ async fn an_unknown_used_or_expired_socket_ticket_is_invalid() {
 #[tokio::test]
 async fn a_socket_ticket_whose_access_token_expired_is_refused_as_expired() {
     let alice = user("alice", Role::Doctor, UserStatus::Active);
-    for expires_at in [NOW, NOW - Duration::seconds(1)] {
+    for expires_at in [NOW, NOW - SignedDuration::from_secs(1)] {
         let claims = AccessClaims {
             expires_at,
             ..claims_for(&alice)
@@ -1873,7 +1880,7 @@ async fn purging_counts_everything_that_expired() {
     mocks
         .login_attempts
         .expect_purge_older_than()
-        .with(eq(NOW - Duration::minutes(15)))
+        .with(eq(NOW - SignedDuration::from_mins(15)))
         .times(1)
         .returning(|_| Ok(1));
 

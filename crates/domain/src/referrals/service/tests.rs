@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use mockall::predicate::eq;
-use time::Duration;
 
 use super::*;
 use crate::access::Basis;
@@ -66,7 +66,7 @@ fn medical_record(patient_id: PatientId) -> MedicalRecord {
             blood_type: Some(BloodType::ONegative),
             ..MedicalInfo::default()
         },
-        updated_at: Some(NOW - Duration::days(1)),
+        updated_at: Some(NOW - SignedDuration::from_hours(24)),
         updated_by: Some(UserId::generate()),
     }
 }
@@ -87,8 +87,8 @@ fn referral(from: &User, to: &User, status: ReferralStatus) -> Referral {
         status,
         decline_reason: (status == ReferralStatus::Declined).then(|| text(DECLINE_REASON)),
         outcome: (status == ReferralStatus::Completed).then(|| text(OUTCOME)),
-        created_at: NOW - Duration::days(2),
-        updated_at: NOW - Duration::days(1),
+        created_at: NOW - SignedDuration::from_hours(24 * 2),
+        updated_at: NOW - SignedDuration::from_hours(24),
     }
 }
 

@@ -1,12 +1,12 @@
 //! The appointment status machine and who may see and change an appointment.
 
 use super::*;
-
-use time::macros::datetime;
+use crate::test_support::ts;
 
 use AppointmentStatus as S;
 
-const NOW: OffsetDateTime = datetime!(2026-11-23 09:00 UTC);
+/// The tests' now: `2026-11-23T09:00:00Z`, a Monday.
+const NOW: Timestamp = Timestamp::constant(1795424400, 0);
 
 /// Every move of the state machine; any pair not listed is refused.
 const MOVES: &[(AppointmentStatus, AppointmentStatus)] = &[
@@ -67,7 +67,7 @@ fn each_role_sets_only_its_statuses() {
 
 #[test]
 fn a_change_is_checked_for_role_then_state_then_notice_then_reason() {
-    let start = NOW + Duration::hours(5);
+    let start = NOW + SignedDuration::from_hours(5);
     let check = |role, from, to, reason| check_status_change(role, from, to, reason, start, NOW);
 
     // The role first: a laboratory is refused even a move the machine refuses too.
@@ -141,11 +141,11 @@ fn a_patient_cancels_until_two_hours_before_the_start() {
     };
     assert!(cancel(NOW).is_ok(), "exactly two hours before");
     assert_eq!(
-        cancel(NOW + Duration::seconds(1)),
+        cancel(NOW + SignedDuration::from_secs(1)),
         Err(StatusChangeError::TooLate)
     );
     assert_eq!(
-        cancel(start + Duration::hours(1)),
+        cancel(start + SignedDuration::from_hours(1)),
         Err(StatusChangeError::TooLate)
     );
     // Staff are not bound by the notice.
@@ -179,7 +179,7 @@ fn fields(errors: &ValidationErrors) -> Vec<(&str, &str)> {
 fn appointment_times_are_on_a_whole_minute_and_at_most_eight_hours_long() {
     assert_eq!(
         parse_minute(" 2026-11-24T09:00:00+01:00 "),
-        Ok(datetime!(2026-11-24 08:00 UTC))
+        Ok(ts("2026-11-24T08:00:00Z"))
     );
     for (raw, message) in [
         (
@@ -196,8 +196,9 @@ fn appointment_times_are_on_a_whole_minute_and_at_most_eight_hours_long() {
         assert_eq!(parse_minute(raw), Err(message), "{raw}");
     }
 
-    let start = datetime!(2026-11-24 09:00 UTC);
-    let length = |minutes: i64| check_appointment_length(start, start + Duration::minutes(minutes));
+    let start = ts("2026-11-24T09:00:00Z");
+    let length =
+        |minutes: i64| check_appointment_length(start, start + SignedDuration::from_mins(minutes));
     assert_eq!(length(1), Ok(()));
     assert_eq!(length(480), Ok(()), "the longest appointment");
     assert_eq!(length(481), Err(AppointmentLengthError::TooLong));
@@ -218,11 +219,11 @@ fn appointment_times_are_on_a_whole_minute_and_at_most_eight_hours_long() {
 #[test]
 fn a_new_time_keeps_the_length_unless_an_end_is_given() {
     let current = Interval {
-        start: datetime!(2026-11-24 09:00 UTC),
-        end: datetime!(2026-11-24 09:20 UTC),
+        start: ts("2026-11-24T09:00:00Z"),
+        end: ts("2026-11-24T09:20:00Z"),
     };
     let moved = RescheduleRequest {
-        start: datetime!(2026-11-25 10:00 UTC),
+        start: ts("2026-11-25T10:00:00Z"),
         end: None,
     }
     .interval(current)
@@ -230,28 +231,28 @@ fn a_new_time_keeps_the_length_unless_an_end_is_given() {
     assert_eq!(
         moved,
         Interval {
-            start: datetime!(2026-11-25 10:00 UTC),
-            end: datetime!(2026-11-25 10:20 UTC),
+            start: ts("2026-11-25T10:00:00Z"),
+            end: ts("2026-11-25T10:20:00Z"),
         }
     );
     let longer = RescheduleRequest {
-        start: datetime!(2026-11-25 10:00 UTC),
-        end: Some(datetime!(2026-11-25 11:00 UTC)),
+        start: ts("2026-11-25T10:00:00Z"),
+        end: Some(ts("2026-11-25T11:00:00Z")),
     }
     .interval(current)
     .expect("valid");
-    assert_eq!(longer.end, datetime!(2026-11-25 11:00 UTC));
+    assert_eq!(longer.end, ts("2026-11-25T11:00:00Z"));
 
     let errors = RescheduleRequest {
-        start: datetime!(2026-11-25 10:00 UTC),
-        end: Some(datetime!(2026-11-25 09:00 UTC)),
+        start: ts("2026-11-25T10:00:00Z"),
+        end: Some(ts("2026-11-25T09:00:00Z")),
     }
     .interval(current)
     .expect_err("backwards");
     assert_eq!(fields(&errors), [("end", "must be after start")]);
     let errors = RescheduleRequest {
-        start: datetime!(2026-11-25 10:00 UTC),
-        end: Some(datetime!(2026-11-25 18:01 UTC)),
+        start: ts("2026-11-25T10:00:00Z"),
+        end: Some(ts("2026-11-25T18:01:00Z")),
     }
     .interval(current)
     .expect_err("too long");

@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use jiff::tz::Offset;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use mockall::predicate::eq;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
 
 use super::*;
 use crate::access::AccessFacts;
@@ -29,8 +29,9 @@ use crate::scheduling::{
 };
 use crate::test_support::*;
 
-/// Monday 23 November 2026, 09:00 in Paris (UTC+1): the day after [`NOW`], a Sunday.
-const MONDAY_9_PARIS: OffsetDateTime = datetime!(2026-11-23 08:00 UTC);
+/// Monday 23 November 2026, 09:00 in Paris (UTC+1), `2026-11-23T08:00:00Z`: the day after
+/// [`NOW`], a Sunday.
+const MONDAY_9_PARIS: Timestamp = Timestamp::constant(1795420800, 0);
 const REASON: &str = "Chest pain on exertion";
 const CANCEL_REASON: &str = "The patient is abroad";
 
@@ -42,11 +43,6 @@ const OWN_RECORD: AccessFacts = AccessFacts {
 
 fn paris() -> TimeZone {
     TimeZone::get("Europe/Paris").expect("the bundled tzdb knows Paris")
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .expect("formattable")
 }
 
 fn text(raw: &str) -> Text {
@@ -132,19 +128,19 @@ impl People {
         self.appointment_at(status, MONDAY_9_PARIS)
     }
 
-    fn appointment_at(&self, status: AppointmentStatus, start: OffsetDateTime) -> Appointment {
+    fn appointment_at(&self, status: AppointmentStatus, start: Timestamp) -> Appointment {
         Appointment {
             id: AppointmentId::generate(),
             doctor_id: self.alice.id,
             patient_id: self.patient.id,
             start,
-            end: start + Duration::minutes(30),
+            end: start + SignedDuration::from_mins(30),
             reason: text(REASON),
             status,
             cancel_reason: (status == AppointmentStatus::Cancelled).then(|| text(CANCEL_REASON)),
             created_by: self.sam.id,
-            created_at: NOW - Duration::days(3),
-            updated_at: NOW - Duration::days(3),
+            created_at: NOW - SignedDuration::from_hours(24 * 3),
+            updated_at: NOW - SignedDuration::from_hours(24 * 3),
             doctor_name: Some(self.alice.full_name.clone()),
         }
     }
@@ -197,7 +193,7 @@ fn schedule(doctor_id: UserId, appointment_minutes: u16, version: i64) -> Schedu
     }
 }
 
-fn time_off(doctor_id: UserId, start: OffsetDateTime, end: OffsetDateTime) -> TimeOff {
+fn time_off(doctor_id: UserId, start: Timestamp, end: Timestamp) -> TimeOff {
     TimeOff {
         id: TimeOffId::generate(),
         doctor_id,
@@ -205,7 +201,7 @@ fn time_off(doctor_id: UserId, start: OffsetDateTime, end: OffsetDateTime) -> Ti
         end,
         reason: Some(text("Conference")),
         created_by: doctor_id,
-        created_at: NOW - Duration::days(10),
+        created_at: NOW - SignedDuration::from_hours(24 * 10),
     }
 }
 
@@ -215,7 +211,7 @@ fn with_time_off(mut schedule: Schedule, time_off: TimeOff) -> Schedule {
 }
 
 /// An instant on a whole minute, written RFC 3339.
-fn minute(raw: &str) -> OffsetDateTime {
+fn minute(raw: &str) -> Timestamp {
     parse_minute(raw).expect("an instant on a whole minute")
 }
 
@@ -237,7 +233,7 @@ fn in_paris(mocks: &mut Mocks) {
 }
 
 /// What the doctor's schedule was read with: doctor, from, to.
-type ScheduleReads = Captured<(UserId, OffsetDateTime, OffsetDateTime)>;
+type ScheduleReads = Captured<(UserId, Timestamp, Timestamp)>;
 
 /// The doctor's schedule is read (as often as the use case needs), answering `answers` in
 /// turn and the last one from then on.
@@ -311,18 +307,18 @@ fn recipients(notices: &[NewNotification]) -> Vec<Recipient> {
 /// Two appointments in the way: one of the doctor's, one of both.
 fn two_conflicts() -> Vec<Conflict> {
     vec![
-        Conflict {
-            appointment_id: AppointmentId::generate(),
-            start: MONDAY_9_PARIS - Duration::minutes(15),
-            end: MONDAY_9_PARIS + Duration::minutes(15),
-            with: ConflictWith::Doctor,
-        },
-        Conflict {
-            appointment_id: AppointmentId::generate(),
-            start: MONDAY_9_PARIS + Duration::minutes(20),
-            end: MONDAY_9_PARIS + Duration::minutes(50),
-            with: ConflictWith::Both,
-        },
+        Conflict::new(
+            AppointmentId::generate(),
+            MONDAY_9_PARIS - SignedDuration::from_mins(15),
+            MONDAY_9_PARIS + SignedDuration::from_mins(15),
+            ConflictWith::Doctor,
+        ),
+        Conflict::new(
+            AppointmentId::generate(),
+            MONDAY_9_PARIS + SignedDuration::from_mins(20),
+            MONDAY_9_PARIS + SignedDuration::from_mins(50),
+            ConflictWith::Both,
+        ),
     ]
 }
 
@@ -628,7 +624,7 @@ async fn each_booker_books_on_their_basis_with_the_appointment_its_membership_an
         assert_eq!(stored.start, MONDAY_9_PARIS, "{who:?}");
         assert_eq!(
             stored.end,
-            MONDAY_9_PARIS + Duration::minutes(30),
+            MONDAY_9_PARIS + SignedDuration::from_mins(30),
             "{who:?}"
         );
         assert_eq!(stored.reason.as_str(), REASON, "{who:?}");
@@ -665,12 +661,12 @@ async fn each_booker_books_on_their_basis_with_the_appointment_its_membership_an
 #[tokio::test]
 async fn the_end_defaults_to_the_doctors_appointment_length_and_an_explicit_end_is_kept() {
     let cases = [
-        (None, 20, MONDAY_9_PARIS + Duration::minutes(20)),
-        (None, 45, MONDAY_9_PARIS + Duration::minutes(45)),
+        (None, 20, MONDAY_9_PARIS + SignedDuration::from_mins(20)),
+        (None, 45, MONDAY_9_PARIS + SignedDuration::from_mins(45)),
         (
             Some("2026-11-23T10:30:00+01:00"),
             20,
-            MONDAY_9_PARIS + Duration::minutes(90),
+            MONDAY_9_PARIS + SignedDuration::from_mins(90),
         ),
     ];
     for (end, minutes, expected_end) in cases {
@@ -726,9 +722,9 @@ async fn the_doctors_schedule_is_read_around_the_whole_appointment() {
     assert_eq!(reads.len(), 1);
     let (doctor, from, to) = reads[0];
     assert_eq!(doctor, people.alice.id);
-    assert_eq!(from, MONDAY_9_PARIS - Duration::days(1));
+    assert_eq!(from, MONDAY_9_PARIS - SignedDuration::from_hours(24));
     assert!(
-        to >= MONDAY_9_PARIS + Duration::minutes(30) + Duration::days(1),
+        to >= MONDAY_9_PARIS + SignedDuration::from_mins(30) + SignedDuration::from_hours(24),
         "read up to {to}"
     );
 }
@@ -839,7 +835,7 @@ async fn the_same_instant_is_bookable_in_the_clinics_time_zone() {
 
     assert_eq!(
         single_booking(&booked).0.appointment.start,
-        datetime!(2026-11-23 08:30 UTC)
+        ts("2026-11-23T08:30:00Z")
     );
 }
 
@@ -849,8 +845,8 @@ async fn the_doctors_time_off_cannot_be_booked() {
     let result = refused_booking(Some(paris()), "2026-11-23T09:00:00+01:00", None, |d| {
         let t = time_off(
             d,
-            MONDAY_9_PARIS + Duration::minutes(20),
-            MONDAY_9_PARIS + Duration::hours(3),
+            MONDAY_9_PARIS + SignedDuration::from_mins(20),
+            MONDAY_9_PARIS + SignedDuration::from_hours(3),
         );
         off = Some(t.id);
         with_time_off(schedule(d, 30, 1), t)
@@ -896,11 +892,13 @@ async fn conflicts_are_answered_with_every_one_and_the_allowed_attempt_is_audite
 
     match result {
         Err(AppointmentError::Conflicts(answered)) => {
-            assert_eq!(answered, conflicts);
             // The same instants, at the clinic's offset (Paris in November), ready to show.
-            for conflict in &answered {
-                assert_eq!(conflict.start.offset(), time::macros::offset!(+1));
-                assert_eq!(conflict.end.offset(), time::macros::offset!(+1));
+            assert_eq!(answered.len(), conflicts.len());
+            for (conflict, stored) in answered.iter().zip(&conflicts) {
+                assert_eq!(conflict.start.timestamp(), stored.start.timestamp());
+                assert_eq!(conflict.end.timestamp(), stored.end.timestamp());
+                assert_eq!(conflict.start.offset(), Offset::constant(1));
+                assert_eq!(conflict.end.offset(), Offset::constant(1));
             }
         }
         other => panic!("expected Conflicts, got {other:?}"),
@@ -963,7 +961,7 @@ async fn a_schedule_changed_while_booking_is_read_again_and_the_booking_retried(
     // The length as the schedule now says.
     assert_eq!(
         booked[1].0.appointment.end,
-        MONDAY_9_PARIS + Duration::minutes(20)
+        MONDAY_9_PARIS + SignedDuration::from_mins(20)
     );
     assert_eq!(returned, booked[1].0.appointment);
     assert_eq!(published.lock().expect("published").len(), 1);
@@ -1015,7 +1013,7 @@ async fn a_time_that_became_unavailable_when_the_schedule_was_read_again_is_refu
     let off = time_off(
         people.alice.id,
         MONDAY_9_PARIS,
-        MONDAY_9_PARIS + Duration::days(1),
+        MONDAY_9_PARIS + SignedDuration::from_hours(24),
     );
     let off_id = off.id;
     schedule_reads(
@@ -1396,7 +1394,7 @@ async fn the_history_is_read_by_whoever_sees_the_appointment_and_audited() {
         let appointment = people.appointment(AppointmentStatus::Cancelled);
         let history = vec![
             HistoryEntry {
-                at: NOW - Duration::days(3),
+                at: NOW - SignedDuration::from_hours(24 * 3),
                 actor_id: people.sam.id,
                 actor_name: Some(people.sam.full_name.clone()),
                 change: HistoryChange::Booked,
@@ -1406,7 +1404,7 @@ async fn the_history_is_read_by_whoever_sees_the_appointment_and_audited() {
                 reason: None,
             },
             HistoryEntry {
-                at: NOW - Duration::days(1),
+                at: NOW - SignedDuration::from_hours(24),
                 actor_id: people.alice.id,
                 actor_name: Some(people.alice.full_name.clone()),
                 change: HistoryChange::Status,
@@ -1506,7 +1504,7 @@ fn window_filter() -> AppointmentFilter {
         doctor_id: None,
         patient_id: None,
         from: Some(MONDAY_9_PARIS),
-        to: Some(MONDAY_9_PARIS + Duration::days(7)),
+        to: Some(MONDAY_9_PARIS + SignedDuration::from_hours(24 * 7)),
         status: Some(AppointmentStatus::Booked),
     }
 }
@@ -1710,7 +1708,7 @@ async fn a_secretary_lists_as_asked_and_each_patient_on_the_page_is_audited_once
         third,
         people.appointment_at(
             AppointmentStatus::Completed,
-            MONDAY_9_PARIS + Duration::hours(2),
+            MONDAY_9_PARIS + SignedDuration::from_hours(2),
         ),
     ];
     let mut mocks = Mocks::new();
@@ -1931,9 +1929,12 @@ async fn a_change_the_state_machine_refuses_is_a_conflict_with_the_current_statu
 #[tokio::test]
 async fn a_patient_cancels_until_two_hours_before_the_start_and_not_after() {
     for (start, in_time) in [
-        (NOW + Duration::hours(2), true),
-        (NOW + Duration::hours(2) - Duration::minutes(1), false),
-        (NOW + Duration::minutes(5), false),
+        (NOW + SignedDuration::from_hours(2), true),
+        (
+            NOW + SignedDuration::from_hours(2) - SignedDuration::from_mins(1),
+            false,
+        ),
+        (NOW + SignedDuration::from_mins(5), false),
     ] {
         let people = people(true);
         let appointment = people.appointment_at(AppointmentStatus::Booked, start);
@@ -2095,10 +2096,10 @@ async fn the_doctor_stays_on_the_care_team_30_days_after_an_appointment_is_over_
         assert_eq!((update.at, update.actor_id), (NOW, caller.user_id()));
         assert_eq!(
             update.care_team_until,
-            closes.then_some(NOW + Duration::days(30)),
+            closes.then_some(NOW + SignedDuration::from_hours(24 * 30)),
             "{who:?} {to}"
         );
-        assert_eq!(CARE_TEAM_AFTER_VISIT, Duration::days(30));
+        assert_eq!(CARE_TEAM_AFTER_VISIT, SignedDuration::from_hours(24 * 30));
         assert_allowed(
             &event,
             &caller,
@@ -2266,8 +2267,8 @@ fn move_to(start: &str) -> RescheduleRequest {
     }
 }
 
-/// Tuesday 24 November 2026, 10:00 in Paris.
-const TUESDAY_10_PARIS: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
+/// Tuesday 24 November 2026, 10:00 in Paris: `2026-11-24T09:00:00Z`.
+const TUESDAY_10_PARIS: Timestamp = Timestamp::constant(1795510800, 0);
 
 /// Everything a reschedule by `who` reads goes well (Paris, office hours, version 9).
 fn rescheduling(mocks: &mut Mocks, people: &People, appointment: &Appointment) -> ScheduleReads {
@@ -2319,7 +2320,7 @@ async fn only_a_booked_appointment_is_rescheduled() {
     {
         for who in EVERYONE {
             let people = people(true);
-            let appointment = people.appointment_at(status, NOW + Duration::days(1));
+            let appointment = people.appointment_at(status, NOW + SignedDuration::from_hours(24));
             let mut mocks = Mocks::new();
             found(&mut mocks, &appointment);
             people.own_record_found(&mut mocks);
@@ -2347,8 +2348,11 @@ async fn only_a_booked_appointment_is_rescheduled() {
 #[tokio::test]
 async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts() {
     for (start, in_time) in [
-        (NOW + Duration::hours(2), true),
-        (NOW + Duration::hours(2) - Duration::minutes(1), false),
+        (NOW + SignedDuration::from_hours(2), true),
+        (
+            NOW + SignedDuration::from_hours(2) - SignedDuration::from_mins(1),
+            false,
+        ),
     ] {
         let people = people(true);
         let appointment = people.appointment_at(AppointmentStatus::Booked, start);
@@ -2393,8 +2397,10 @@ async fn a_patient_moves_their_appointment_only_until_two_hours_before_it_starts
     // Staff are not bound by the patient's notice.
     for who in [Who::Secretary, Who::Doctor] {
         let people = people(true);
-        let appointment =
-            people.appointment_at(AppointmentStatus::Booked, NOW + Duration::minutes(30));
+        let appointment = people.appointment_at(
+            AppointmentStatus::Booked,
+            NOW + SignedDuration::from_mins(30),
+        );
         let mut mocks = Mocks::new();
         rescheduling(&mut mocks, &people, &appointment);
         reschedules(&mut mocks, vec![None]);
@@ -2444,31 +2450,31 @@ async fn whether_an_appointment_may_move_is_answered_with_the_refusals_of_moving
         (
             Who::Patient,
             AppointmentStatus::Booked,
-            NOW + Duration::hours(2) - Duration::minutes(1),
+            NOW + SignedDuration::from_hours(2) - SignedDuration::from_mins(1),
             Some("too late"),
         ),
         (
             Who::Patient,
             AppointmentStatus::Booked,
-            NOW + Duration::hours(2),
+            NOW + SignedDuration::from_hours(2),
             None,
         ),
         (
             Who::Secretary,
             AppointmentStatus::Booked,
-            NOW + Duration::minutes(30),
+            NOW + SignedDuration::from_mins(30),
             None,
         ),
         (
             Who::Doctor,
             AppointmentStatus::CheckedIn,
-            NOW + Duration::days(1),
+            NOW + SignedDuration::from_hours(24),
             Some("not booked"),
         ),
         (
             Who::Secretary,
             AppointmentStatus::Cancelled,
-            NOW + Duration::days(1),
+            NOW + SignedDuration::from_hours(24),
             Some("not booked"),
         ),
     ];
@@ -2504,7 +2510,7 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
     for who in EVERYONE {
         let people = people(true);
         let mut appointment = people.appointment(AppointmentStatus::Booked);
-        appointment.end = appointment.start + Duration::minutes(45);
+        appointment.end = appointment.start + SignedDuration::from_mins(45);
         let caller = people.actor(who);
         let mut mocks = Mocks::new();
         let reads = rescheduling(&mut mocks, &people, &appointment);
@@ -2525,7 +2531,7 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
         let (change, event, _) = moved.lock().expect("moved")[0].clone();
         let new_time = Interval {
             start: TUESDAY_10_PARIS,
-            end: TUESDAY_10_PARIS + Duration::minutes(45),
+            end: TUESDAY_10_PARIS + SignedDuration::from_mins(45),
         };
         assert_eq!(
             change,
@@ -2549,7 +2555,8 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
         let (doctor, from, to) = reads.lock().expect("reads")[0];
         assert_eq!(doctor, people.alice.id);
         assert!(
-            from <= new_time.start - Duration::days(1) && to >= new_time.end + Duration::days(1)
+            from <= new_time.start - SignedDuration::from_hours(24)
+                && to >= new_time.end + SignedDuration::from_hours(24)
         );
         assert_eq!(
             (returned.start, returned.end),
@@ -2580,7 +2587,7 @@ async fn an_explicit_new_end_is_kept_and_an_invalid_one_refused() {
         .expect("moved");
     assert_eq!(
         moved.lock().expect("moved")[0].0.to.end,
-        TUESDAY_10_PARIS + Duration::minutes(75)
+        TUESDAY_10_PARIS + SignedDuration::from_mins(75)
     );
 
     let mut mocks = Mocks::new();
@@ -2614,8 +2621,8 @@ async fn the_new_time_must_be_available_in_the_clinics_time_zone() {
         let appointment = people.appointment(AppointmentStatus::Booked);
         let off = time_off(
             people.alice.id,
-            datetime!(2026-11-24 09:30 UTC),
-            datetime!(2026-11-24 11:00 UTC),
+            ts("2026-11-24T09:30:00Z"),
+            ts("2026-11-24T11:00:00Z"),
         );
         let off_id = off.id;
         let mut mocks = Mocks::new();
@@ -3143,7 +3150,9 @@ async fn a_second_visit_note_is_a_conflict() {
 
 #[test]
 fn times_in_these_tests_are_what_they_claim() {
-    assert_eq!(rfc3339(MONDAY_9_PARIS), "2026-11-23T08:00:00Z");
-    assert_eq!(NOW.weekday(), time::Weekday::Sunday);
-    assert_eq!(MONDAY_9_PARIS.weekday(), time::Weekday::Monday);
+    assert_eq!(MONDAY_9_PARIS, ts("2026-11-23T08:00:00Z"));
+    assert_eq!(TUESDAY_10_PARIS, ts("2026-11-24T09:00:00Z"));
+    let weekday = |at: Timestamp| at.to_zoned(TimeZone::UTC).weekday();
+    assert_eq!(weekday(NOW), jiff::civil::Weekday::Sunday);
+    assert_eq!(weekday(MONDAY_9_PARIS), jiff::civil::Weekday::Monday);
 }

@@ -1,6 +1,7 @@
+use crate::test_support::ts;
 use Weekday as D;
+use jiff::tz::Offset;
 use serde_json::json;
-use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
@@ -18,7 +19,7 @@ fn rule(weekday: Weekday, start: &str, end: &str) -> AvailabilityRule {
     AvailabilityRule::new(weekday, hhmm(start), hhmm(end)).expect("start before end")
 }
 
-fn interval(start: OffsetDateTime, end: OffsetDateTime) -> Interval {
+fn interval(start: Timestamp, end: Timestamp) -> Interval {
     Interval::new(start, end).expect("start before end")
 }
 
@@ -26,7 +27,7 @@ fn doctor() -> UserId {
     UserId::from_uuid(Uuid::from_u128(7))
 }
 
-fn time_off(n: u128, start: OffsetDateTime, end: OffsetDateTime) -> TimeOff {
+fn time_off(n: u128, start: Timestamp, end: Timestamp) -> TimeOff {
     TimeOff {
         id: TimeOffId::from_uuid(Uuid::from_u128(n)),
         doctor_id: doctor(),
@@ -34,7 +35,7 @@ fn time_off(n: u128, start: OffsetDateTime, end: OffsetDateTime) -> TimeOff {
         end,
         reason: None,
         created_by: doctor(),
-        created_at: datetime!(2027-01-01 00:00 UTC),
+        created_at: ts("2027-01-01T00:00:00Z"),
     }
 }
 
@@ -49,8 +50,8 @@ fn schedule(rules: Vec<AvailabilityRule>, minutes: u16, time_off: Vec<TimeOff>) 
 }
 
 /// The local wall time of an instant in `tz`, as `HH:MM`.
-fn local_hhmm(tz: &TimeZone, at: OffsetDateTime) -> String {
-    format_hhmm(tz.to_datetime(to_timestamp(at)).time())
+fn local_hhmm(tz: &TimeZone, at: Timestamp) -> String {
+    format_hhmm(tz.to_datetime(at).time())
 }
 
 // Profiles, weekly rules and time off
@@ -161,47 +162,32 @@ fn rules_read_and_print_as_hh_mm() {
 
 #[test]
 fn time_off_needs_a_future_range_of_at_most_a_year() {
-    let now = datetime!(2027-03-01 12:00 UTC);
+    let now = ts("2027-03-01T12:00:00Z");
     let span = |start, end| check_time_off_span(start, end, now);
     assert_eq!(
-        span(
-            datetime!(2027-03-03 00:00 UTC),
-            datetime!(2027-03-03 00:00 UTC)
-        ),
+        span(ts("2027-03-03T00:00:00Z"), ts("2027-03-03T00:00:00Z")),
         Err(TimeOffSpanError::NotAfterStart)
     );
     assert_eq!(
-        span(datetime!(2027-02-01 00:00 UTC), now),
+        span(ts("2027-02-01T00:00:00Z"), now),
         Err(TimeOffSpanError::Past)
     );
     assert_eq!(
-        span(
-            datetime!(2027-03-02 00:00 UTC),
-            datetime!(2028-03-02 00:00:01 UTC)
-        ),
+        span(ts("2027-03-02T00:00:00Z"), ts("2028-03-02T00:00:01Z")),
         Err(TimeOffSpanError::TooLong)
     );
     // In this order: past comes before too long.
     assert_eq!(
-        span(
-            datetime!(2025-01-01 00:00 UTC),
-            datetime!(2027-01-01 00:00 UTC)
-        ),
+        span(ts("2025-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z")),
         Err(TimeOffSpanError::Past)
     );
     // Started in the past is fine if it has not ended.
     assert_eq!(
-        span(
-            datetime!(2027-02-26 23:00 UTC),
-            datetime!(2027-03-04 23:00 UTC)
-        ),
+        span(ts("2027-02-26T23:00:00Z"), ts("2027-03-04T23:00:00Z")),
         Ok(())
     );
     assert_eq!(
-        span(
-            datetime!(2027-03-02 00:00 UTC),
-            datetime!(2028-03-02 00:00 UTC)
-        ),
+        span(ts("2027-03-02T00:00:00Z"), ts("2028-03-02T00:00:00Z")),
         Ok(()),
         "exactly 366 days"
     );
@@ -229,38 +215,15 @@ fn time_off_needs_a_future_range_of_at_most_a_year() {
 
 #[test]
 fn intervals_are_half_open() {
-    let a = interval(
-        datetime!(2027-03-01 09:00 UTC),
-        datetime!(2027-03-01 10:00 UTC),
-    );
-    let touching = interval(
-        datetime!(2027-03-01 10:00 UTC),
-        datetime!(2027-03-01 11:00 UTC),
-    );
-    let inside = interval(
-        datetime!(2027-03-01 09:15 UTC),
-        datetime!(2027-03-01 10:00 UTC),
-    );
+    let a = interval(ts("2027-03-01T09:00:00Z"), ts("2027-03-01T10:00:00Z"));
+    let touching = interval(ts("2027-03-01T10:00:00Z"), ts("2027-03-01T11:00:00Z"));
+    let inside = interval(ts("2027-03-01T09:15:00Z"), ts("2027-03-01T10:00:00Z"));
     assert!(!a.overlaps(&touching) && !touching.overlaps(&a));
     assert!(a.overlaps(&inside) && a.contains(&inside) && a.contains(&a));
     assert!(!inside.contains(&a));
-    assert_eq!(a.duration(), Duration::hours(1));
+    assert_eq!(a.duration(), SignedDuration::from_hours(1));
     assert_eq!(Interval::new(a.start, a.start), None);
     assert_eq!(Interval::new(a.end, a.start), None);
-}
-
-#[test]
-fn instants_convert_both_ways_exactly() {
-    let at = datetime!(2027-03-28 03:30:15.123_456_789 +02:00);
-    let ts = to_timestamp(at);
-    assert_eq!(ts.to_string(), "2027-03-28T01:30:15.123456789Z");
-    assert_eq!(from_timestamp(ts), at);
-    assert_eq!(from_timestamp(ts).offset(), time::UtcOffset::UTC);
-    // Beyond jiff's range, the conversion saturates instead of failing.
-    assert_eq!(
-        to_timestamp(datetime!(9999-12-31 23:59 UTC)),
-        Timestamp::MAX
-    );
 }
 
 // Working windows
@@ -279,58 +242,37 @@ fn windows_follow_the_rules_across_a_week_merging_touching_ones() {
     let week = working_windows(
         &rules,
         &utc,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-08 00:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-08T00:00:00Z"),
     );
     assert_eq!(
         week,
         [
-            interval(
-                datetime!(2027-03-01 09:00 UTC),
-                datetime!(2027-03-01 17:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-01 18:00 UTC),
-                datetime!(2027-03-01 19:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-03 08:00 UTC),
-                datetime!(2027-03-03 10:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-07 22:00 UTC),
-                datetime!(2027-03-07 23:59 UTC)
-            ),
+            interval(ts("2027-03-01T09:00:00Z"), ts("2027-03-01T17:00:00Z")),
+            interval(ts("2027-03-01T18:00:00Z"), ts("2027-03-01T19:00:00Z")),
+            interval(ts("2027-03-03T08:00:00Z"), ts("2027-03-03T10:00:00Z")),
+            interval(ts("2027-03-07T22:00:00Z"), ts("2027-03-07T23:59:00Z")),
         ]
     );
     // Clipped to the range.
     let part = working_windows(
         &rules,
         &utc,
-        datetime!(2027-03-01 10:00 UTC),
-        datetime!(2027-03-03 09:00 UTC),
+        ts("2027-03-01T10:00:00Z"),
+        ts("2027-03-03T09:00:00Z"),
     );
     assert_eq!(
         part,
         [
-            interval(
-                datetime!(2027-03-01 10:00 UTC),
-                datetime!(2027-03-01 17:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-01 18:00 UTC),
-                datetime!(2027-03-01 19:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-03 08:00 UTC),
-                datetime!(2027-03-03 09:00 UTC)
-            ),
+            interval(ts("2027-03-01T10:00:00Z"), ts("2027-03-01T17:00:00Z")),
+            interval(ts("2027-03-01T18:00:00Z"), ts("2027-03-01T19:00:00Z")),
+            interval(ts("2027-03-03T08:00:00Z"), ts("2027-03-03T09:00:00Z")),
         ]
     );
     // An empty or reversed range has no windows.
-    let at = datetime!(2027-03-01 10:00 UTC);
+    let at = ts("2027-03-01T10:00:00Z");
     assert!(working_windows(&rules, &utc, at, at).is_empty());
-    assert!(working_windows(&rules, &utc, at, at - Duration::hours(1)).is_empty());
+    assert!(working_windows(&rules, &utc, at, at - SignedDuration::from_hours(1)).is_empty());
 }
 
 #[test]
@@ -341,27 +283,27 @@ fn windows_are_local_times_of_the_clinic_zone_even_across_utc_dates() {
     let windows = working_windows(
         &rules,
         &tokyo,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-02 00:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-02T00:00:00Z"),
     );
     assert_eq!(
         windows,
         [interval(
-            datetime!(2027-03-01 00:00 UTC),
-            datetime!(2027-03-01 01:00 UTC)
+            ts("2027-03-01T00:00:00Z"),
+            ts("2027-03-01T01:00:00Z")
         )]
     );
     let whole = working_windows(
         &rules,
         &tokyo,
-        datetime!(2027-02-28 00:00 UTC),
-        datetime!(2027-03-01 00:00 UTC),
+        ts("2027-02-28T00:00:00Z"),
+        ts("2027-03-01T00:00:00Z"),
     );
     assert_eq!(
         whole,
         [interval(
-            datetime!(2027-02-28 23:00 UTC),
-            datetime!(2027-03-01 00:00 UTC)
+            ts("2027-02-28T23:00:00Z"),
+            ts("2027-03-01T00:00:00Z")
         )]
     );
 }
@@ -375,34 +317,28 @@ fn free_slots_skip_time_off_busy_times_and_the_past() {
         30,
         vec![time_off(
             1,
-            datetime!(2027-03-01 10:00 UTC),
-            datetime!(2027-03-01 10:45 UTC),
+            ts("2027-03-01T10:00:00Z"),
+            ts("2027-03-01T10:45:00Z"),
         )],
     );
     let busy = [interval(
-        datetime!(2027-03-01 11:10 UTC),
-        datetime!(2027-03-01 11:30 UTC),
+        ts("2027-03-01T11:10:00Z"),
+        ts("2027-03-01T11:30:00Z"),
     )];
     let slots = free_slots(
         &monday,
         &busy,
         &TimeZone::UTC,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-02 00:00 UTC),
-        datetime!(2027-03-01 09:15 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-02T00:00:00Z"),
+        ts("2027-03-01T09:15:00Z"),
     );
     // 09:00 is past; 10:45-11:10 is too short for a slot.
     assert_eq!(
         slots,
         [
-            interval(
-                datetime!(2027-03-01 09:30 UTC),
-                datetime!(2027-03-01 10:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-01 11:30 UTC),
-                datetime!(2027-03-01 12:00 UTC)
-            ),
+            interval(ts("2027-03-01T09:30:00Z"), ts("2027-03-01T10:00:00Z")),
+            interval(ts("2027-03-01T11:30:00Z"), ts("2027-03-01T12:00:00Z")),
         ]
     );
     // A slot starting right now is still offered.
@@ -410,12 +346,12 @@ fn free_slots_skip_time_off_busy_times_and_the_past() {
         &monday,
         &busy,
         &TimeZone::UTC,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-02 00:00 UTC),
-        datetime!(2027-03-01 09:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-02T00:00:00Z"),
+        ts("2027-03-01T09:00:00Z"),
     );
     assert_eq!(from_nine.len(), 3);
-    assert_eq!(from_nine[0].start, datetime!(2027-03-01 09:00 UTC));
+    assert_eq!(from_nine[0].start, ts("2027-03-01T09:00:00Z"));
 }
 
 #[test]
@@ -427,47 +363,26 @@ fn gaps_are_cut_into_slots_from_their_start_and_the_range_only_filters() {
     let twenty_five = schedule(rules, 30, Vec::new());
     // Overlapping busy intervals; the gap after them starts at 09:10.
     let busy = [
-        interval(
-            datetime!(2027-03-01 09:00 UTC),
-            datetime!(2027-03-01 09:05 UTC),
-        ),
-        interval(
-            datetime!(2027-03-01 09:02 UTC),
-            datetime!(2027-03-01 09:10 UTC),
-        ),
+        interval(ts("2027-03-01T09:00:00Z"), ts("2027-03-01T09:05:00Z")),
+        interval(ts("2027-03-01T09:02:00Z"), ts("2027-03-01T09:10:00Z")),
     ];
-    let now = datetime!(2027-02-01 00:00 UTC);
+    let now = ts("2027-02-01T00:00:00Z");
     let all = free_slots(
         &twenty_five,
         &busy,
         &TimeZone::UTC,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-03 00:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-03T00:00:00Z"),
         now,
     );
     assert_eq!(
         all,
         [
-            interval(
-                datetime!(2027-03-01 09:10 UTC),
-                datetime!(2027-03-01 09:40 UTC)
-            ),
-            interval(
-                datetime!(2027-03-01 09:40 UTC),
-                datetime!(2027-03-01 10:10 UTC)
-            ),
-            interval(
-                datetime!(2027-03-01 10:10 UTC),
-                datetime!(2027-03-01 10:40 UTC)
-            ),
-            interval(
-                datetime!(2027-03-02 09:00 UTC),
-                datetime!(2027-03-02 09:30 UTC)
-            ),
-            interval(
-                datetime!(2027-03-02 09:30 UTC),
-                datetime!(2027-03-02 10:00 UTC)
-            ),
+            interval(ts("2027-03-01T09:10:00Z"), ts("2027-03-01T09:40:00Z")),
+            interval(ts("2027-03-01T09:40:00Z"), ts("2027-03-01T10:10:00Z")),
+            interval(ts("2027-03-01T10:10:00Z"), ts("2027-03-01T10:40:00Z")),
+            interval(ts("2027-03-02T09:00:00Z"), ts("2027-03-02T09:30:00Z")),
+            interval(ts("2027-03-02T09:30:00Z"), ts("2027-03-02T10:00:00Z")),
         ],
         "10:40-11:00 is shorter than a slot"
     );
@@ -476,15 +391,15 @@ fn gaps_are_cut_into_slots_from_their_start_and_the_range_only_filters() {
         &twenty_five,
         &busy,
         &TimeZone::UTC,
-        datetime!(2027-03-01 09:20 UTC),
-        datetime!(2027-03-01 10:30 UTC),
+        ts("2027-03-01T09:20:00Z"),
+        ts("2027-03-01T10:30:00Z"),
         now,
     );
     assert_eq!(
         part,
         [interval(
-            datetime!(2027-03-01 09:40 UTC),
-            datetime!(2027-03-01 10:10 UTC)
+            ts("2027-03-01T09:40:00Z"),
+            ts("2027-03-01T10:10:00Z")
         )]
     );
     // Slots of another length.
@@ -493,12 +408,15 @@ fn gaps_are_cut_into_slots_from_their_start_and_the_range_only_filters() {
         &hour,
         &[],
         &TimeZone::UTC,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-02 00:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-02T00:00:00Z"),
         now,
     );
     assert_eq!(long.len(), 2);
-    assert!(long.iter().all(|s| s.duration() == Duration::hours(1)));
+    assert!(
+        long.iter()
+            .all(|s| s.duration() == SignedDuration::from_hours(1))
+    );
 }
 
 #[test]
@@ -512,25 +430,25 @@ fn time_off_spanning_days_removes_every_slot_under_it() {
         30,
         vec![time_off(
             1,
-            datetime!(2027-03-01 09:30 UTC),
-            datetime!(2027-03-02 23:00 UTC),
+            ts("2027-03-01T09:30:00Z"),
+            ts("2027-03-02T23:00:00Z"),
         )],
     );
     let slots = free_slots(
         &week,
         &[],
         &TimeZone::UTC,
-        datetime!(2027-03-01 00:00 UTC),
-        datetime!(2027-03-04 00:00 UTC),
-        datetime!(2027-02-01 00:00 UTC),
+        ts("2027-03-01T00:00:00Z"),
+        ts("2027-03-04T00:00:00Z"),
+        ts("2027-02-01T00:00:00Z"),
     );
     let starts: Vec<_> = slots.iter().map(|s| s.start).collect();
     assert_eq!(
         starts,
         [
-            datetime!(2027-03-01 09:00 UTC),
-            datetime!(2027-03-03 09:00 UTC),
-            datetime!(2027-03-03 09:30 UTC),
+            ts("2027-03-01T09:00:00Z"),
+            ts("2027-03-03T09:00:00Z"),
+            ts("2027-03-03T09:30:00Z"),
         ]
     );
 }
@@ -539,7 +457,7 @@ fn time_off_spanning_days_removes_every_slot_under_it() {
 
 #[test]
 fn bookability_is_checked_past_then_horizon_then_availability_then_time_off() {
-    let now = datetime!(2027-03-01 08:00 UTC);
+    let now = ts("2027-03-01T08:00:00Z");
     let doctor = schedule(
         vec![
             rule(D::Monday, "09:00", "12:00"),
@@ -549,34 +467,26 @@ fn bookability_is_checked_past_then_horizon_then_availability_then_time_off() {
         ],
         30,
         vec![
-            time_off(
-                2,
-                datetime!(2027-03-01 14:00 UTC),
-                datetime!(2027-03-01 15:00 UTC),
-            ),
-            time_off(
-                1,
-                datetime!(2027-03-01 14:15 UTC),
-                datetime!(2027-03-01 18:00 UTC),
-            ),
+            time_off(2, ts("2027-03-01T14:00:00Z"), ts("2027-03-01T15:00:00Z")),
+            time_off(1, ts("2027-03-01T14:15:00Z"), ts("2027-03-01T18:00:00Z")),
         ],
     );
-    let check = |start: OffsetDateTime, minutes: i64| {
+    let check = |start: Timestamp, minutes: i64| {
         check_bookable(
             &doctor,
             &TimeZone::UTC,
-            interval(start, start + Duration::minutes(minutes)),
+            interval(start, start + SignedDuration::from_mins(minutes)),
             now,
         )
     };
     // Past wins over everything (last Monday is outside nothing but the time).
     assert_eq!(
-        check(datetime!(2027-02-22 10:00 UTC), 30),
+        check(ts("2027-02-22T10:00:00Z"), 30),
         Err(Unavailable::Past)
     );
     // Too far ahead wins over availability.
     assert_eq!(
-        check(now + BOOKING_HORIZON + Duration::minutes(1), 30),
+        check(now + BOOKING_HORIZON + SignedDuration::from_mins(1), 30),
         Err(Unavailable::TooFarAhead)
     );
     assert_eq!(
@@ -586,49 +496,46 @@ fn bookability_is_checked_past_then_horizon_then_availability_then_time_off() {
     );
     // Availability wins over time off: 16:45-17:15 crosses both the end of work and time off.
     assert_eq!(
-        check(datetime!(2027-03-01 16:45 UTC), 30),
+        check(ts("2027-03-01T16:45:00Z"), 30),
         Err(Unavailable::OutsideAvailability)
     );
     assert_eq!(
-        check(datetime!(2027-03-01 08:45 UTC), 30),
+        check(ts("2027-03-01T08:45:00Z"), 30),
         Err(Unavailable::OutsideAvailability)
     );
     assert_eq!(
-        check(datetime!(2027-03-03 10:00 UTC), 30),
+        check(ts("2027-03-03T10:00:00Z"), 30),
         Err(Unavailable::OutsideAvailability),
         "no rule on Wednesday"
     );
     // The earliest time off in the way is named.
     assert_eq!(
-        check(datetime!(2027-03-01 14:30 UTC), 30),
+        check(ts("2027-03-01T14:30:00Z"), 30),
         Err(Unavailable::TimeOff {
             time_off_id: TimeOffId::from_uuid(Uuid::from_u128(2))
         })
     );
     assert_eq!(
-        check(datetime!(2027-03-01 15:30 UTC), 30),
+        check(ts("2027-03-01T15:30:00Z"), 30),
         Err(Unavailable::TimeOff {
             time_off_id: TimeOffId::from_uuid(Uuid::from_u128(1))
         })
     );
     // Touching time off is fine.
-    assert_eq!(check(datetime!(2027-03-01 13:30 UTC), 30), Ok(()));
+    assert_eq!(check(ts("2027-03-01T13:30:00Z"), 30), Ok(()));
     // Adjacent rules make one window; rules with a gap between them do not.
-    assert_eq!(check(datetime!(2027-03-01 11:30 UTC), 60), Ok(()));
-    assert_eq!(check(datetime!(2027-03-01 09:00 UTC), 300), Ok(()));
+    assert_eq!(check(ts("2027-03-01T11:30:00Z"), 60), Ok(()));
+    assert_eq!(check(ts("2027-03-01T09:00:00Z"), 300), Ok(()));
     assert_eq!(
-        check(datetime!(2027-03-02 11:45 UTC), 60),
+        check(ts("2027-03-02T11:45:00Z"), 60),
         Err(Unavailable::OutsideAvailability)
     );
     // Starting exactly now is allowed.
     let at_nine = check_bookable(
         &doctor,
         &TimeZone::UTC,
-        interval(
-            datetime!(2027-03-01 09:00 UTC),
-            datetime!(2027-03-01 09:30 UTC),
-        ),
-        datetime!(2027-03-01 09:00 UTC),
+        interval(ts("2027-03-01T09:00:00Z"), ts("2027-03-01T09:30:00Z")),
+        ts("2027-03-01T09:00:00Z"),
     );
     assert_eq!(at_nine, Ok(()));
 }
@@ -650,33 +557,37 @@ fn dst_rules() -> Vec<AvailabilityRule> {
 /// and the local times are 09:00-17:00 each day and 01:30-03:30 on the night of the change.
 fn assert_dst_weekend(
     tz_name: &str,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-    expected: [(OffsetDateTime, i64); 4],
-    jump: Duration,
+    from: Timestamp,
+    to: Timestamp,
+    expected: [(Timestamp, i64); 4],
+    jump: SignedDuration,
 ) {
     let tz = zone(tz_name);
     let windows = working_windows(&dst_rules(), &tz, from, to);
-    let got: Vec<(OffsetDateTime, i64)> = windows
+    let got: Vec<(Timestamp, i64)> = windows
         .iter()
-        .map(|w| (w.start, w.duration().whole_minutes()))
+        .map(|w| (w.start, w.duration().as_mins()))
         .collect();
     assert_eq!(got, expected, "{tz_name}");
     let (saturday, night, sunday, monday) = (windows[0], windows[1], windows[2], windows[3]);
     for day in [saturday, sunday, monday] {
         assert_eq!(local_hhmm(&tz, day.start), "09:00", "{tz_name}");
         assert_eq!(local_hhmm(&tz, day.end), "17:00", "{tz_name}");
-        assert_eq!(day.duration(), Duration::hours(8), "{tz_name}");
+        assert_eq!(day.duration(), SignedDuration::from_hours(8), "{tz_name}");
     }
     assert_eq!(local_hhmm(&tz, night.start), "01:30", "{tz_name}");
     assert_eq!(local_hhmm(&tz, night.end), "03:30", "{tz_name}");
     // The same wall time two days apart is 48 h minus the jump; the night 2 h minus it.
     assert_eq!(
-        monday.start - saturday.start,
-        Duration::hours(48) - jump,
+        monday.start.duration_since(saturday.start),
+        SignedDuration::from_hours(48) - jump,
         "{tz_name}"
     );
-    assert_eq!(night.duration(), Duration::hours(2) - jump, "{tz_name}");
+    assert_eq!(
+        night.duration(),
+        SignedDuration::from_hours(2) - jump,
+        "{tz_name}"
+    );
 }
 
 #[test]
@@ -684,15 +595,15 @@ fn paris_spring_forward_keeps_nine_o_clock_and_shortens_the_night() {
     // Sunday 2027-03-28: 02:00 CET (+01:00) becomes 03:00 CEST (+02:00).
     assert_dst_weekend(
         "Europe/Paris",
-        datetime!(2027-03-27 00:00 +01:00),
-        datetime!(2027-03-30 00:00 +02:00),
+        ts("2027-03-27T00:00:00+01:00"),
+        ts("2027-03-30T00:00:00+02:00"),
         [
-            (datetime!(2027-03-27 08:00 UTC), 480),
-            (datetime!(2027-03-28 00:30 UTC), 60),
-            (datetime!(2027-03-28 07:00 UTC), 480),
-            (datetime!(2027-03-29 07:00 UTC), 480),
+            (ts("2027-03-27T08:00:00Z"), 480),
+            (ts("2027-03-28T00:30:00Z"), 60),
+            (ts("2027-03-28T07:00:00Z"), 480),
+            (ts("2027-03-29T07:00:00Z"), 480),
         ],
-        Duration::hours(1),
+        SignedDuration::from_hours(1),
     );
 }
 
@@ -701,15 +612,15 @@ fn paris_fall_back_keeps_nine_o_clock_and_lengthens_the_night() {
     // Sunday 2026-10-25: 03:00 CEST (+02:00) becomes 02:00 CET (+01:00).
     assert_dst_weekend(
         "Europe/Paris",
-        datetime!(2026-10-24 00:00 +02:00),
-        datetime!(2026-10-27 00:00 +01:00),
+        ts("2026-10-24T00:00:00+02:00"),
+        ts("2026-10-27T00:00:00+01:00"),
         [
-            (datetime!(2026-10-24 07:00 UTC), 480),
-            (datetime!(2026-10-24 23:30 UTC), 180),
-            (datetime!(2026-10-25 08:00 UTC), 480),
-            (datetime!(2026-10-26 08:00 UTC), 480),
+            (ts("2026-10-24T07:00:00Z"), 480),
+            (ts("2026-10-24T23:30:00Z"), 180),
+            (ts("2026-10-25T08:00:00Z"), 480),
+            (ts("2026-10-26T08:00:00Z"), 480),
         ],
-        Duration::hours(-1),
+        SignedDuration::from_hours(-1),
     );
 }
 
@@ -718,15 +629,15 @@ fn new_york_spring_forward_keeps_nine_o_clock_and_shortens_the_night() {
     // Sunday 2027-03-14: 02:00 EST (-05:00) becomes 03:00 EDT (-04:00).
     assert_dst_weekend(
         "America/New_York",
-        datetime!(2027-03-13 00:00 -05:00),
-        datetime!(2027-03-16 00:00 -04:00),
+        ts("2027-03-13T00:00:00-05:00"),
+        ts("2027-03-16T00:00:00-04:00"),
         [
-            (datetime!(2027-03-13 14:00 UTC), 480),
-            (datetime!(2027-03-14 06:30 UTC), 60),
-            (datetime!(2027-03-14 13:00 UTC), 480),
-            (datetime!(2027-03-15 13:00 UTC), 480),
+            (ts("2027-03-13T14:00:00Z"), 480),
+            (ts("2027-03-14T06:30:00Z"), 60),
+            (ts("2027-03-14T13:00:00Z"), 480),
+            (ts("2027-03-15T13:00:00Z"), 480),
         ],
-        Duration::hours(1),
+        SignedDuration::from_hours(1),
     );
 }
 
@@ -736,15 +647,15 @@ fn new_york_fall_back_keeps_nine_o_clock_and_lengthens_the_night() {
     // and the earlier one counts.
     assert_dst_weekend(
         "America/New_York",
-        datetime!(2026-10-31 00:00 -04:00),
-        datetime!(2026-11-03 00:00 -05:00),
+        ts("2026-10-31T00:00:00-04:00"),
+        ts("2026-11-03T00:00:00-05:00"),
         [
-            (datetime!(2026-10-31 13:00 UTC), 480),
-            (datetime!(2026-11-01 05:30 UTC), 180),
-            (datetime!(2026-11-01 14:00 UTC), 480),
-            (datetime!(2026-11-02 14:00 UTC), 480),
+            (ts("2026-10-31T13:00:00Z"), 480),
+            (ts("2026-11-01T05:30:00Z"), 180),
+            (ts("2026-11-01T14:00:00Z"), 480),
+            (ts("2026-11-02T14:00:00Z"), 480),
         ],
-        Duration::hours(-1),
+        SignedDuration::from_hours(-1),
     );
 }
 
@@ -755,14 +666,14 @@ fn a_rule_starting_in_the_spring_gap_starts_when_the_gap_ends() {
     let windows = working_windows(
         &[rule(D::Sunday, "02:30", "04:00")],
         &tz,
-        datetime!(2027-03-28 00:00 +01:00),
-        datetime!(2027-03-29 00:00 +02:00),
+        ts("2027-03-28T00:00:00+01:00"),
+        ts("2027-03-29T00:00:00+02:00"),
     );
     assert_eq!(
         windows,
         [interval(
-            datetime!(2027-03-28 01:30 UTC),
-            datetime!(2027-03-28 02:00 UTC)
+            ts("2027-03-28T01:30:00Z"),
+            ts("2027-03-28T02:00:00Z")
         )]
     );
 }
@@ -771,37 +682,30 @@ fn a_rule_starting_in_the_spring_gap_starts_when_the_gap_ends() {
 fn half_hour_slots_follow_the_clock_change_in_paris() {
     let tz = zone("Europe/Paris");
     let night = schedule(vec![rule(D::Sunday, "01:30", "03:30")], 30, Vec::new());
-    let long_ago = datetime!(2026-01-01 00:00 UTC);
-    let slots =
-        |from: OffsetDateTime, to: OffsetDateTime| free_slots(&night, &[], &tz, from, to, long_ago);
+    let long_ago = ts("2026-01-01T00:00:00Z");
+    let slots = |from: Timestamp, to: Timestamp| free_slots(&night, &[], &tz, from, to, long_ago);
 
     let spring = slots(
-        datetime!(2027-03-28 00:00 +01:00),
-        datetime!(2027-03-29 00:00 +02:00),
+        ts("2027-03-28T00:00:00+01:00"),
+        ts("2027-03-29T00:00:00+02:00"),
     );
     assert_eq!(
         spring,
         [
-            interval(
-                datetime!(2027-03-28 00:30 UTC),
-                datetime!(2027-03-28 01:00 UTC)
-            ),
-            interval(
-                datetime!(2027-03-28 01:00 UTC),
-                datetime!(2027-03-28 01:30 UTC)
-            ),
+            interval(ts("2027-03-28T00:30:00Z"), ts("2027-03-28T01:00:00Z")),
+            interval(ts("2027-03-28T01:00:00Z"), ts("2027-03-28T01:30:00Z")),
         ]
     );
     let local: Vec<String> = spring.iter().map(|s| local_hhmm(&tz, s.start)).collect();
     assert_eq!(local, ["01:30", "03:00"]);
 
     let fall = slots(
-        datetime!(2026-10-25 00:00 +02:00),
-        datetime!(2026-10-26 00:00 +01:00),
+        ts("2026-10-25T00:00:00+02:00"),
+        ts("2026-10-26T00:00:00+01:00"),
     );
     assert_eq!(fall.len(), 6);
-    assert_eq!(fall[0].start, datetime!(2026-10-24 23:30 UTC));
-    assert_eq!(fall[5].end, datetime!(2026-10-25 02:30 UTC));
+    assert_eq!(fall[0].start, ts("2026-10-24T23:30:00Z"));
+    assert_eq!(fall[5].end, ts("2026-10-25T02:30:00Z"));
     assert!(fall.windows(2).all(|pair| pair[0].end == pair[1].start));
     let local: Vec<String> = fall.iter().map(|s| local_hhmm(&tz, s.start)).collect();
     assert_eq!(
@@ -814,54 +718,48 @@ fn half_hour_slots_follow_the_clock_change_in_paris() {
 fn bookability_follows_the_clock_change() {
     let tz = zone("Europe/Paris");
     let doctor = schedule(dst_rules(), 30, Vec::new());
-    let now = datetime!(2026-10-01 00:00 UTC);
-    let check = |start: OffsetDateTime| {
+    let now = ts("2026-10-01T00:00:00Z");
+    let check = |start: Timestamp| {
         check_bookable(
             &doctor,
             &tz,
-            interval(start, start + Duration::minutes(30)),
+            interval(start, start + SignedDuration::from_mins(30)),
             now,
         )
     };
     // Spring: the night ends at 03:30 CEST = 01:30 UTC (not 02:30 UTC as at a fixed +01:00).
-    assert_eq!(check(datetime!(2027-03-28 01:00 UTC)), Ok(()));
+    assert_eq!(check(ts("2027-03-28T01:00:00Z")), Ok(()));
     assert_eq!(
-        check(datetime!(2027-03-28 01:30 UTC)),
+        check(ts("2027-03-28T01:30:00Z")),
         Err(Unavailable::OutsideAvailability)
     );
     // Monday after: 09:00 CEST is 07:00 UTC; 08:00 UTC would be 10:00.
-    assert_eq!(check(datetime!(2027-03-29 07:00 UTC)), Ok(()));
+    assert_eq!(check(ts("2027-03-29T07:00:00Z")), Ok(()));
     assert_eq!(
-        check(datetime!(2027-03-29 14:45 UTC)),
+        check(ts("2027-03-29T14:45:00Z")),
         Err(Unavailable::OutsideAvailability),
         "16:45-17:15 CEST"
     );
     // Fall: the second 02:30 (CET, 01:30 UTC) is still in the night window.
-    assert_eq!(check(datetime!(2026-10-25 01:30 UTC)), Ok(()));
-    assert_eq!(check(datetime!(2026-10-25 02:00 UTC)), Ok(()));
+    assert_eq!(check(ts("2026-10-25T01:30:00Z")), Ok(()));
+    assert_eq!(check(ts("2026-10-25T02:00:00Z")), Ok(()));
     assert_eq!(
-        check(datetime!(2026-10-25 02:30 UTC)),
+        check(ts("2026-10-25T02:30:00Z")),
         Err(Unavailable::OutsideAvailability)
     );
     // Saturday before: 09:00 CEST is 07:00 UTC.
     assert_eq!(
-        check(datetime!(2026-10-24 06:30 UTC)),
+        check(ts("2026-10-24T06:30:00Z")),
         Err(Unavailable::OutsideAvailability)
     );
-    assert_eq!(check(datetime!(2026-10-24 07:00 UTC)), Ok(()));
+    assert_eq!(check(ts("2026-10-24T07:00:00Z")), Ok(()));
 }
 
 #[test]
 fn instants_are_read_in_utc_and_only_far_from_the_ends_of_the_calendar() {
     assert_eq!(
         parse_instant(" 2027-03-29T09:00:00+02:00 "),
-        Ok(datetime!(2027-03-29 07:00 UTC))
-    );
-    assert_eq!(
-        parse_instant("2027-03-29T09:00:00+02:00")
-            .expect("valid")
-            .offset(),
-        time::UtcOffset::UTC
+        Ok(ts("2027-03-29T07:00:00Z"))
     );
     assert_eq!(parse_instant("1900-01-01T00:00:00Z"), Ok(EARLIEST_INSTANT));
     assert_eq!(parse_instant("9000-01-01T00:00:00Z"), Ok(LATEST_INSTANT));
@@ -883,16 +781,19 @@ fn instants_are_read_in_utc_and_only_far_from_the_ends_of_the_calendar() {
 #[test]
 fn times_are_shown_at_the_clinics_offset_of_that_instant() {
     let paris = zone("Europe/Paris");
-    let summer = clinic_time(&paris, datetime!(2027-03-29 07:00 UTC));
-    assert_eq!(summer, datetime!(2027-03-29 09:00 +2));
-    assert_eq!(summer.offset(), time::macros::offset!(+2));
-    let winter = clinic_time(&paris, datetime!(2027-03-26 08:00 UTC));
-    assert_eq!(winter, datetime!(2027-03-26 09:00 +1));
-    let new_york = clinic_time(&zone("America/New_York"), datetime!(2026-11-02 14:00 UTC));
-    assert_eq!(new_york, datetime!(2026-11-02 09:00 -5));
-    assert_eq!(new_york.offset(), time::macros::offset!(-5));
-    assert_eq!(
-        clinic_time(&TimeZone::UTC, datetime!(2027-03-29 07:00 +2)),
-        datetime!(2027-03-29 05:00 UTC)
-    );
+    let summer = clinic_time(&paris, ts("2027-03-29T07:00:00Z"));
+    assert_eq!(summer.timestamp(), ts("2027-03-29T09:00:00+02:00"));
+    assert_eq!(summer.offset(), Offset::constant(2));
+    let winter = clinic_time(&paris, ts("2027-03-26T08:00:00Z"));
+    assert_eq!(winter.timestamp(), ts("2027-03-26T09:00:00+01:00"));
+    assert_eq!(winter.offset(), Offset::constant(1));
+    let new_york = clinic_time(&zone("America/New_York"), ts("2026-11-02T14:00:00Z"));
+    assert_eq!(new_york.timestamp(), ts("2026-11-02T09:00:00-05:00"));
+    assert_eq!(new_york.offset(), Offset::constant(-5));
+    let utc = clinic_time(&TimeZone::UTC, ts("2027-03-29T07:00:00+02:00"));
+    assert_eq!(utc.timestamp(), ts("2027-03-29T05:00:00Z"));
+    assert_eq!(utc.offset(), Offset::UTC);
+    // Before standard time, Paris ran on local mean time (+00:09:21): shown in UTC instead.
+    let mean_time = clinic_time(&paris, ts("1890-01-01T12:00:00Z"));
+    assert_eq!(mean_time.offset(), Offset::UTC);
 }

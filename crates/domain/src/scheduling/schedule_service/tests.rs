@@ -7,9 +7,8 @@
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use mockall::predicate::eq;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
 
 use super::{Availability, ScheduleError};
 use crate::access::Actor;
@@ -109,7 +108,7 @@ fn profile_update() -> ProfileUpdate {
     }
 }
 
-fn new_time_off(start: OffsetDateTime, end: OffsetDateTime) -> NewTimeOff {
+fn new_time_off(start: Timestamp, end: Timestamp) -> NewTimeOff {
     NewTimeOff {
         start,
         end,
@@ -263,7 +262,10 @@ async fn a_refused_editor_reaches_no_port() {
             .add_time_off(
                 &caller,
                 doctor.id,
-                new_time_off(NOW + Duration::days(1), NOW + Duration::days(2)),
+                new_time_off(
+                    NOW + SignedDuration::from_hours(24),
+                    NOW + SignedDuration::from_hours(24 * 2),
+                ),
             )
             .await;
         assert!(
@@ -376,11 +378,11 @@ async fn availability_shows_time_off_reasons_only_to_those_who_edit_the_schedule
         let off = TimeOff {
             id: TimeOffId::generate(),
             doctor_id: doctor.id,
-            start: NOW + Duration::days(3),
-            end: NOW + Duration::days(5),
+            start: NOW + SignedDuration::from_hours(24 * 3),
+            end: NOW + SignedDuration::from_hours(24 * 5),
             reason: Some(text("Surgery of my own")),
             created_by: doctor.id,
-            created_at: NOW - Duration::days(1),
+            created_at: NOW - SignedDuration::from_hours(24),
         };
         let mut mocks = Mocks::new();
         profile_found(&mut mocks, &doctor);
@@ -527,10 +529,7 @@ async fn time_off_is_attributed_to_whoever_adds_it_and_stored() {
             .add_time_off(
                 &caller,
                 doctor.id,
-                new_time_off(
-                    datetime!(2026-11-30 23:00 UTC),
-                    datetime!(2026-12-03 23:00 UTC),
-                ),
+                new_time_off(ts("2026-11-30T23:00:00Z"), ts("2026-12-03T23:00:00Z")),
             )
             .await
             .expect("added");
@@ -538,8 +537,8 @@ async fn time_off_is_attributed_to_whoever_adds_it_and_stored() {
         let stored = stored.lock().expect("stored");
         assert_eq!(stored.as_slice(), std::slice::from_ref(&added));
         assert_eq!(added.doctor_id, doctor.id);
-        assert_eq!(added.start, datetime!(2026-11-30 23:00 UTC));
-        assert_eq!(added.end, datetime!(2026-12-03 23:00 UTC));
+        assert_eq!(added.start, ts("2026-11-30T23:00:00Z"));
+        assert_eq!(added.end, ts("2026-12-03T23:00:00Z"));
         assert_eq!(
             added.reason.as_ref().map(Text::as_str),
             Some("Conference in Lyon")
@@ -553,18 +552,18 @@ async fn time_off_is_attributed_to_whoever_adds_it_and_stored() {
 async fn time_off_over_booked_appointments_is_refused_with_every_one() {
     let doctor = alice();
     let conflicts = vec![
-        Conflict {
-            appointment_id: AppointmentId::generate(),
-            start: datetime!(2026-12-01 08:00 UTC),
-            end: datetime!(2026-12-01 08:30 UTC),
-            with: ConflictWith::Doctor,
-        },
-        Conflict {
-            appointment_id: AppointmentId::generate(),
-            start: datetime!(2026-12-02 13:00 UTC),
-            end: datetime!(2026-12-02 13:20 UTC),
-            with: ConflictWith::Doctor,
-        },
+        Conflict::new(
+            AppointmentId::generate(),
+            ts("2026-12-01T08:00:00Z"),
+            ts("2026-12-01T08:30:00Z"),
+            ConflictWith::Doctor,
+        ),
+        Conflict::new(
+            AppointmentId::generate(),
+            ts("2026-12-02T13:00:00Z"),
+            ts("2026-12-02T13:20:00Z"),
+            ConflictWith::Doctor,
+        ),
     ];
     let mut mocks = Mocks::new();
     profile_found(&mut mocks, &doctor);
@@ -580,10 +579,7 @@ async fn time_off_over_booked_appointments_is_refused_with_every_one() {
         .add_time_off(
             &actor(Role::Secretary),
             doctor.id,
-            new_time_off(
-                datetime!(2026-11-30 23:00 UTC),
-                datetime!(2026-12-03 23:00 UTC),
-            ),
+            new_time_off(ts("2026-11-30T23:00:00Z"), ts("2026-12-03T23:00:00Z")),
         )
         .await;
 
@@ -599,16 +595,16 @@ fn time_off_is_checked_against_the_services_clock() {
     assert_eq!(service.now(), NOW);
     assert_eq!(
         check_time_off_span(
-            datetime!(2026-11-20 00:00 UTC),
-            datetime!(2026-11-22 10:00 UTC),
+            ts("2026-11-20T00:00:00Z"),
+            ts("2026-11-22T10:00:00Z"),
             service.now()
         ),
         Err(TimeOffSpanError::Past)
     );
     assert_eq!(
         check_time_off_span(
-            NOW - Duration::days(1),
-            NOW + Duration::minutes(1),
+            NOW - SignedDuration::from_hours(24),
+            NOW + SignedDuration::from_mins(1),
             service.now()
         ),
         Ok(())
@@ -625,10 +621,7 @@ async fn time_off_for_an_unknown_doctor_is_not_stored() {
         .add_time_off(
             &actor(Role::Secretary),
             UserId::generate(),
-            new_time_off(
-                datetime!(2026-12-01 00:00 UTC),
-                datetime!(2026-12-02 00:00 UTC),
-            ),
+            new_time_off(ts("2026-12-01T00:00:00Z"), ts("2026-12-02T00:00:00Z")),
         )
         .await;
     assert!(
@@ -680,7 +673,7 @@ fn slot_reads(
     minutes: u16,
     time_off: Vec<TimeOff>,
     busy: Vec<Interval>,
-) -> Captured<(OffsetDateTime, OffsetDateTime)> {
+) -> Captured<(Timestamp, Timestamp)> {
     profile_found(mocks, doctor);
     let reads = Captured::default();
     let schedule = Schedule {
@@ -714,19 +707,19 @@ fn slot_reads(
     reads
 }
 
-fn starts(slots: &[Interval]) -> Vec<OffsetDateTime> {
+fn starts(slots: &[Interval]) -> Vec<Timestamp> {
     slots.iter().map(|s| s.start).collect()
 }
 
 #[tokio::test]
 async fn free_slots_span_at_most_31_days_after_from() {
     let doctor = alice();
-    let from = datetime!(2026-11-23 00:00 UTC);
+    let from = ts("2026-11-23T00:00:00Z");
     for to in [
         from,
-        from - Duration::minutes(1),
-        from + Duration::days(31) + Duration::minutes(1),
-        from + Duration::days(90),
+        from - SignedDuration::from_mins(1),
+        from + SignedDuration::from_hours(24 * 31) + SignedDuration::from_mins(1),
+        from + SignedDuration::from_hours(24 * 90),
     ] {
         let mut mocks = Mocks::new();
         no_schedule_port(&mut mocks);
@@ -745,7 +738,7 @@ async fn free_slots_span_at_most_31_days_after_from() {
             &actor(Role::Patient),
             doctor.id,
             from,
-            from + Duration::days(31),
+            from + SignedDuration::from_hours(24 * 31),
         )
         .await
         .expect("31 days is allowed");
@@ -759,14 +752,14 @@ async fn the_free_slots_of_an_unknown_doctor_are_not_found() {
     mocks.schedules.expect_profile().returning(|_| Ok(None));
     mocks.schedules.expect_schedule().never();
     mocks.appointments.expect_busy().never();
-    let from = datetime!(2026-11-23 00:00 UTC);
+    let from = ts("2026-11-23T00:00:00Z");
     let result = mocks
         .schedule_service()
         .free_slots(
             &actor(Role::Secretary),
             UserId::generate(),
             from,
-            from + Duration::days(7),
+            from + SignedDuration::from_hours(24 * 7),
         )
         .await;
     assert!(
@@ -779,13 +772,13 @@ async fn the_free_slots_of_an_unknown_doctor_are_not_found() {
 async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and_time_off() {
     let doctor = alice();
     // Monday 23 November, local midnight to midnight in Paris (UTC+1).
-    let from = datetime!(2026-11-22 23:00 UTC);
-    let to = from + Duration::days(1);
+    let from = ts("2026-11-22T23:00:00Z");
+    let to = from + SignedDuration::from_hours(24);
     let off = TimeOff {
         id: TimeOffId::generate(),
         doctor_id: doctor.id,
-        start: datetime!(2026-11-23 12:00 UTC),
-        end: datetime!(2026-11-23 13:00 UTC),
+        start: ts("2026-11-23T12:00:00Z"),
+        end: ts("2026-11-23T13:00:00Z"),
         reason: None,
         created_by: doctor.id,
         created_at: NOW,
@@ -803,8 +796,8 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
         vec![off],
         // 10:00 to 11:00 in Paris.
         vec![Interval {
-            start: datetime!(2026-11-23 09:00 UTC),
-            end: datetime!(2026-11-23 10:00 UTC),
+            start: ts("2026-11-23T09:00:00Z"),
+            end: ts("2026-11-23T10:00:00Z"),
         }],
     );
     mocks.nothing_audited();
@@ -821,13 +814,17 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
     assert_eq!(
         starts(&slots),
         [
-            datetime!(2026-11-23 08:00 UTC),
-            datetime!(2026-11-23 10:00 UTC),
-            datetime!(2026-11-23 11:00 UTC),
-            datetime!(2026-11-23 13:00 UTC),
+            ts("2026-11-23T08:00:00Z"),
+            ts("2026-11-23T10:00:00Z"),
+            ts("2026-11-23T11:00:00Z"),
+            ts("2026-11-23T13:00:00Z"),
         ]
     );
-    assert!(slots.iter().all(|s| s.end - s.start == Duration::hours(1)));
+    assert!(
+        slots
+            .iter()
+            .all(|s| s.duration() == SignedDuration::from_hours(1))
+    );
     // The schedule and the busy times are read around the range, so windows are seen whole.
     for (read_from, read_to) in reads.lock().expect("reads").iter() {
         assert!(
@@ -841,8 +838,8 @@ async fn free_slots_are_working_hours_in_the_clinics_zone_minus_appointments_and
 async fn slots_starting_before_now_are_not_offered() {
     let doctor = alice();
     // Sunday 22 November in UTC, NOW being 10:15 that day.
-    let from = datetime!(2026-11-22 00:00 UTC);
-    let to = from + Duration::days(1);
+    let from = ts("2026-11-22T00:00:00Z");
+    let to = from + SignedDuration::from_hours(24);
     let mut mocks = Mocks::new();
     slot_reads(
         &mut mocks,
@@ -863,9 +860,9 @@ async fn slots_starting_before_now_are_not_offered() {
     assert_eq!(
         starts(&slots),
         [
-            datetime!(2026-11-22 10:15 UTC),
-            datetime!(2026-11-22 10:30 UTC),
-            datetime!(2026-11-22 10:45 UTC),
+            ts("2026-11-22T10:15:00Z"),
+            ts("2026-11-22T10:30:00Z"),
+            ts("2026-11-22T10:45:00Z"),
         ]
     );
 }

@@ -1,7 +1,7 @@
 //! The shapes of accounts and tokens as the API shows them.
 
+use jiff::Timestamp;
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,8 +20,7 @@ pub struct UserView {
     pub role: Role,
     #[schema(value_type = enums::UserStatus)]
     pub status: UserStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
 impl From<User> for UserView {
@@ -57,7 +56,7 @@ impl From<TokenPair> for TokenResponse {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token.expose().to_owned(),
             token_type: "Bearer",
-            expires_in: pair.expires_in.whole_seconds(),
+            expires_in: pair.expires_in.as_secs(),
         }
     }
 }

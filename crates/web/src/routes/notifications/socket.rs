@@ -3,8 +3,8 @@
 
 use actix_web::http::header;
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, get, post, web};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tracing_actix_web::RootSpan;
 use utoipa::{IntoParams, ToSchema};
 
@@ -22,8 +22,7 @@ pub struct SocketTicket {
     pub ticket: String,
     /// Unused after this, it no longer opens a socket (30 seconds, or the access token's expiry
     /// if sooner).
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    pub expires_at: Timestamp,
 }
 
 /// Get a ticket to open the notification socket with, for clients that cannot send an

@@ -1,8 +1,8 @@
 //! The shapes of notifications as the API shows them, over REST and in WebSocket frames alike.
 //! Instants are RFC 3339.
 
+use jiff::Timestamp;
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,11 +17,9 @@ pub struct NotificationView {
     pub id: i64,
     #[schema(value_type = enums::NotificationKind)]
     pub kind: NotificationKind,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// `null` while unread.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub read_at: Option<OffsetDateTime>,
+    pub read_at: Option<Timestamp>,
     /// Ids to fetch the details with, and a short title; never clinical text.
     pub data: NotificationDataView,
 }
@@ -114,10 +112,10 @@ pub struct UnreadCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use carehub_domain::identity::UserId;
     use serde_json::json;
-    use time::macros::datetime;
     use uuid::Uuid;
 
     fn notification(id: i64) -> Notification {
@@ -125,7 +123,7 @@ mod tests {
             id,
             recipient: UserId::from_uuid(Uuid::now_v7()),
             kind: NotificationKind::ReferralReceived,
-            created_at: datetime!(2026-11-23 09:30 UTC),
+            created_at: ts("2026-11-23T09:30:00Z"),
             read_at: None,
             data: NotificationData {
                 title: "Urgent referral from Dr Alice Adams".into(),

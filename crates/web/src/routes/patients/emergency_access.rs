@@ -2,8 +2,8 @@
 //! time, and the list of such accesses administrators review.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use jiff::Timestamp;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -63,7 +63,7 @@ pub async fn request_emergency_access(
     access
         .doctor_name
         .get_or_insert_with(|| principal.user().full_name.clone());
-    Ok(HttpResponse::Created().json(EmergencyAccessView::at(&access, OffsetDateTime::now_utc())))
+    Ok(HttpResponse::Created().json(EmergencyAccessView::at(&access, Timestamp::now())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -118,7 +118,7 @@ pub async fn emergency_accesses(
             page,
         )
         .await?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     Ok(HttpResponse::Ok().json(ListPage::of(
         accesses,
         |id| *id.as_uuid(),

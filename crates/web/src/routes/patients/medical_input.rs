@@ -2,8 +2,8 @@
 //! whole into the domain's [`MedicalInfo`], [`NewNote`] or [`NewVisitNote`], every invalid field
 //! reported at once.
 
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use time::Date;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -358,9 +358,8 @@ impl TryFrom<NoteInput> for NewVisitNote {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
 
-    const TODAY: Date = date!(2026 - 11 - 22);
+    const TODAY: Date = jiff::civil::date(2026, 11, 22);
 
     fn fields(errors: &ValidationErrors) -> Vec<&str> {
         errors.errors().iter().map(|e| e.field.as_str()).collect()

@@ -12,13 +12,14 @@ pub mod views;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
-use time::OffsetDateTime;
 use utoipa::IntoParams;
 
 use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
+use carehub_domain::kernel::utc_date;
 use carehub_domain::patients::{NewNote, NoteKind, PatientId, SearchText};
 
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
@@ -133,7 +134,7 @@ pub async fn create_patient(
         .authorize_role(&actor, Action::CreatePatient)
         .await?;
     let input: PatientInput = body.parse()?;
-    let details = input.parse(state.gatekeeper.now().date())?;
+    let details = input.parse(utc_date(state.gatekeeper.now()))?;
     let patient = state.patients.create_patient(&grant, details).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/patients/{}", patient.id)))
@@ -247,7 +248,7 @@ pub async fn update_patient(
             "must be a JSON object: a merge patch of the patient",
         ));
     }
-    let today = state.gatekeeper.now().date();
+    let today = utc_date(state.gatekeeper.now());
     let patient = state
         .patients
         .update_patient(&grant, |current| {
@@ -308,7 +309,7 @@ pub async fn put_medical(
         .authorize(&actor, id, Action::UpdateMedical)
         .await?;
     let input: MedicalInput = body.parse()?;
-    let info = input.parse(state.gatekeeper.now().date())?;
+    let info = input.parse(utc_date(state.gatekeeper.now()))?;
     let record = state.medical.put_medical(&grant, info).await?;
     Ok(HttpResponse::Ok().json(MedicalView::from(record)))
 }
@@ -414,7 +415,7 @@ pub async fn care_team(
 ) -> Result<HttpResponse, ApiError> {
     let id = patient_id(&id)?;
     let members = state.care_teams.care_team(&actor, id).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     Ok(HttpResponse::Ok().json(CareTeamView {
         items: members
             .into_iter()
@@ -459,7 +460,7 @@ pub async fn add_member(
         .care_teams
         .add_member(&grant, UserId::from_uuid(doctor_id))
         .await?;
-    Ok(HttpResponse::Created().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
+    Ok(HttpResponse::Created().json(CareTeamMemberView::at(&member, Timestamp::now())))
 }
 
 /// End a doctor's current membership of a patient's care team; it stays as history.
@@ -491,7 +492,7 @@ pub async fn end_membership(
         .care_teams
         .end_membership(&actor, id, doctor_id)
         .await?;
-    Ok(HttpResponse::Ok().json(CareTeamMemberView::at(&member, OffsetDateTime::now_utc())))
+    Ok(HttpResponse::Ok().json(CareTeamMemberView::at(&member, Timestamp::now())))
 }
 
 /// Who accessed a patient's record, newest first: for the patient themself and administrators.

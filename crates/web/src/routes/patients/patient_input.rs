@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::Date;
 use utoipa::ToSchema;
 use uuid::Uuid;
 

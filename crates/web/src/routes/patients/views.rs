@@ -2,8 +2,8 @@
 //! care teams, emergency accesses and the audit trail. Dates are `YYYY-MM-DD`, instants
 //! RFC 3339.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -45,10 +45,8 @@ pub struct PatientView {
     pub location: Option<LocationView>,
     /// The patient's own account, if linked.
     pub user_id: Option<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// How to reach a patient.
@@ -183,8 +181,7 @@ pub struct MedicalView {
     pub conditions: Vec<ConditionView>,
     pub medications: Vec<MedicationView>,
     /// `null` while nothing was ever recorded.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub updated_at: Option<OffsetDateTime>,
+    pub updated_at: Option<Timestamp>,
     pub updated_by: Option<Uuid>,
 }
 
@@ -281,8 +278,7 @@ pub struct NoteView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub appointment_id: Option<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
 impl From<ClinicalNote> for NoteView {
@@ -306,10 +302,8 @@ pub struct CareTeamMemberView {
     /// The membership's id.
     pub id: Uuid,
     pub doctor: PersonRef,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
     pub added_by: Uuid,
     pub ended_by: Option<Uuid>,
     /// Whether the membership holds now.
@@ -325,7 +319,7 @@ pub struct CareTeamMemberView {
 
 impl CareTeamMemberView {
     /// The membership as it stands at `now`.
-    pub fn at(member: &CareTeamMember, now: OffsetDateTime) -> Self {
+    pub fn at(member: &CareTeamMember, now: Timestamp) -> Self {
         Self {
             current: member.is_current(now),
             id: *member.id.as_uuid(),
@@ -353,17 +347,15 @@ pub struct EmergencyAccessView {
     pub patient_id: Uuid,
     pub doctor: PersonRef,
     pub reason: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub granted_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    pub granted_at: Timestamp,
+    pub expires_at: Timestamp,
     /// Whether it has not expired yet.
     pub active: bool,
 }
 
 impl EmergencyAccessView {
     /// The access as it stands at `now`.
-    pub fn at(access: &EmergencyAccess, now: OffsetDateTime) -> Self {
+    pub fn at(access: &EmergencyAccess, now: Timestamp) -> Self {
         Self {
             active: access.is_active(now),
             id: *access.id.as_uuid(),
@@ -413,9 +405,9 @@ impl TryFrom<EmergencyAccessRequest> for EmergencyReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use carehub_domain::patients::{Mrn, PatientDetails, PatientId};
-    use time::macros::{date, datetime};
 
     use crate::routes::patients::patient_input::PatientInput;
 
@@ -429,8 +421,8 @@ mod tests {
             "insurance": {"provider": "NHS", "policy_number": "123", "valid_until": "2027-12-31"},
         }))
         .expect("an input");
-        let details: PatientDetails = input.parse(date!(2026 - 11 - 22)).expect("valid");
-        let at = datetime!(2026-11-22 10:00 UTC);
+        let details: PatientDetails = input.parse(jiff::civil::date(2026, 11, 22)).expect("valid");
+        let at = ts("2026-11-22T10:00:00Z");
         let view = PatientView::from(Patient {
             id: PatientId::generate(),
             mrn: Mrn::from_number(48_217_730),

@@ -1,8 +1,8 @@
 //! The shapes of referrals as the API shows them, the body that sends one and the bodies of
 //! their status changes. Instants are RFC 3339.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -49,11 +49,9 @@ pub struct ReferralView {
     pub decline_reason: Option<String>,
     /// The recipient's outcome note; `null` unless `completed`.
     pub outcome: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// When the status last changed (the sending time while `sent`).
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub updated_at: Timestamp,
     /// What the sender shared, as it was when sent. Present when one referral is read or sent
     /// (`null` for the recipient once it was declined or cancelled); absent from listings and
     /// from the answers to status changes.
@@ -212,17 +210,17 @@ pub struct EmptyRequest {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use carehub_domain::patients::{MedicalInfo, MedicalRecord};
     use carehub_domain::patients::{Mrn, Patient, PatientDetails, PatientId};
     use carehub_domain::referrals::ReferralId;
     use serde_json::{Value, json};
-    use time::macros::{date, datetime};
 
     use crate::routes::patients::patient_input::PatientInput;
 
     fn referral() -> Referral {
-        let at = datetime!(2026-11-23 09:30 UTC);
+        let at = ts("2026-11-23T09:30:00Z");
         Referral {
             id: ReferralId::generate(),
             patient_id: PatientId::generate(),
@@ -248,8 +246,8 @@ mod tests {
             "sex": "female",
         }))
         .expect("an input");
-        let details: PatientDetails = input.parse(date!(2026 - 11 - 22)).expect("valid");
-        let at = datetime!(2026-11-22 10:00 UTC);
+        let details: PatientDetails = input.parse(jiff::civil::date(2026, 11, 22)).expect("valid");
+        let at = ts("2026-11-22T10:00:00Z");
         ReferralSnapshot {
             clinical_summary: Text::multiline("Palpitations since May", 20_000).expect("text"),
             patient: Patient {

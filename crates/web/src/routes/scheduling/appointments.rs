@@ -390,9 +390,9 @@ pub async fn write_visit_note(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use jiff::tz::TimeZone;
-    use time::macros::datetime;
 
     use crate::openapi::{allowed_methods, openapi_document};
 
@@ -413,8 +413,8 @@ mod tests {
         .expect("a filter");
         assert_eq!(filter.doctor_id, Some(UserId::from_uuid(doctor)));
         assert_eq!(filter.patient_id, None);
-        assert_eq!(filter.from, Some(datetime!(2027-03-28 22:00 UTC)));
-        assert_eq!(filter.to, Some(datetime!(2027-03-29 22:00 UTC)));
+        assert_eq!(filter.from, Some(ts("2027-03-28T22:00:00Z")));
+        assert_eq!(filter.to, Some(ts("2027-03-29T22:00:00Z")));
         assert_eq!(filter.status, Some(AppointmentStatus::CheckedIn));
         assert_eq!(
             query("").filter(&paris).ok(),

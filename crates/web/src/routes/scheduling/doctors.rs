@@ -8,8 +8,8 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
 use utoipa::IntoParams;
 
 use carehub_domain::identity::UserId;
@@ -40,7 +40,7 @@ pub fn services(cfg: &mut ServiceConfig) {
 }
 
 /// The range of slots shown when the query names no end.
-pub const DEFAULT_SLOT_RANGE: Duration = Duration::days(7);
+pub const DEFAULT_SLOT_RANGE: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 fn doctor_id(raw: &str) -> Result<UserId, ApiError> {
     path_uuid(raw).map(UserId::from_uuid)
@@ -79,7 +79,7 @@ pub fn query_instant(
     name: &str,
     raw: Option<&str>,
     tz: &jiff::tz::TimeZone,
-) -> Result<Option<OffsetDateTime>, ApiError> {
+) -> Result<Option<Timestamp>, ApiError> {
     raw.map(|raw| {
         parse_instant(raw, tz).ok_or_else(|| {
             ApiError::BadRequest(format!(
@@ -352,10 +352,11 @@ pub async fn free_slots(
     let id = doctor_id(&id)?;
     let query: SlotsQuery = parse_query(&request)?;
     let tz = state.schedules.clinic_time_zone();
-    let from =
-        query_instant("from", query.from.as_deref(), tz)?.unwrap_or_else(OffsetDateTime::now_utc);
-    let to = query_instant("to", query.to.as_deref(), tz)?
-        .unwrap_or_else(|| from.saturating_add(DEFAULT_SLOT_RANGE));
+    let from = query_instant("from", query.from.as_deref(), tz)?.unwrap_or_else(Timestamp::now);
+    let to = query_instant("to", query.to.as_deref(), tz)?.unwrap_or_else(|| {
+        from.saturating_add(DEFAULT_SLOT_RANGE)
+            .unwrap_or(Timestamp::MAX)
+    });
     let free = state.schedules.free_slots(&actor, id, from, to).await?;
     Ok(HttpResponse::Ok().json(SlotsView {
         doctor_id: *id.as_uuid(),
@@ -372,9 +373,9 @@ pub async fn free_slots(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use jiff::tz::TimeZone;
-    use time::macros::datetime;
 
     #[test]
     fn slot_bounds_are_optional_and_a_bad_one_is_named() {
@@ -382,7 +383,7 @@ mod tests {
         assert_eq!(query_instant("from", None, &new_york).ok(), Some(None));
         assert_eq!(
             query_instant("from", Some("2026-11-01"), &new_york).ok(),
-            Some(Some(datetime!(2026-11-01 04:00 UTC)))
+            Some(Some(ts("2026-11-01T04:00:00Z")))
         );
         let error = query_instant("to", Some("soon"), &new_york).expect_err("not a time");
         let problem = error.problem();

@@ -3,8 +3,8 @@
 //! listing every missing or invalid field at once, in the order of the fields; the rules
 //! themselves (lengths, bounds, what a time looks like) are the domain's.
 
+use jiff::Timestamp;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -210,7 +210,7 @@ impl TimeOffInput {
     /// # Errors
     /// [`ValidationErrors`] listing each missing or invalid field, in the order of the fields,
     /// then what is wrong with the span (on `end`).
-    pub fn into_new_time_off(self, now: OffsetDateTime) -> Result<NewTimeOff, ValidationErrors> {
+    pub fn into_new_time_off(self, now: Timestamp) -> Result<NewTimeOff, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let start = errors
             .require("start", self.start)

@@ -7,8 +7,8 @@
 //! Rules are wall-clock times of the clinic's time zone, `HH:MM`.
 
 use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use carehub_domain::identity::FullName;
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{
     Appointment, AppointmentStatus, AvailabilityRule, DoctorProfile, HistoryChange, HistoryEntry,
-    Interval, TimeOff, Weekday, clinic_time, from_timestamp, is_schedulable,
+    Interval, TimeOff, Weekday, clinic_time, is_schedulable,
 };
 
 fn text(value: Option<&Text>) -> Option<String> {
@@ -30,7 +30,7 @@ fn name(value: Option<&FullName>) -> Option<String> {
 
 /// An instant given in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD`, which means the
 /// start of that day in the clinic (`tz`). `None` when it is neither.
-pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
+pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<Timestamp> {
     if let Ok(at) = carehub_domain::scheduling::parse_instant(raw) {
         return Some(at);
     }
@@ -40,7 +40,7 @@ pub fn parse_instant(raw: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
     }
     let date: jiff::civil::Date = raw.parse().ok()?;
     let start = date.to_zoned(tz.clone()).ok()?;
-    Some(from_timestamp(start.timestamp())).filter(|at| is_schedulable(*at))
+    Some(start.timestamp()).filter(|at| is_schedulable(*at))
 }
 
 /// The clinic's time zone as the API names it (an IANA name).
@@ -84,12 +84,12 @@ impl From<DoctorProfile> for DoctorProfileView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimeOffView {
     pub id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
     #[schema(example = "2027-08-02T00:00:00+02:00")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub start: Zoned,
     #[schema(example = "2027-08-16T00:00:00+02:00")]
-    pub end: OffsetDateTime,
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub end: Zoned,
     /// Shown only to those who may change the doctor's schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, example = "Annual leave")]
@@ -176,12 +176,12 @@ impl RulesView {
 /// A span of time, `[start, end)`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotView {
-    #[serde(with = "time::serde::rfc3339")]
     #[schema(example = "2027-03-29T09:00:00+02:00")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub start: Zoned,
     #[schema(example = "2027-03-29T09:30:00+02:00")]
-    pub end: OffsetDateTime,
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub end: Zoned,
 }
 
 impl SlotView {
@@ -216,12 +216,12 @@ pub struct AppointmentView {
     #[schema(example = "Dr Alice Adams")]
     pub doctor_name: Option<String>,
     pub patient_id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
     #[schema(example = "2027-03-29T09:00:00+02:00")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub start: Zoned,
     #[schema(example = "2027-03-29T09:30:00+02:00")]
-    pub end: OffsetDateTime,
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub end: Zoned,
     #[schema(example = "Follow-up of blood pressure")]
     pub reason: String,
     #[schema(value_type = enums::AppointmentStatus)]
@@ -232,10 +232,8 @@ pub struct AppointmentView {
     pub cancel_reason: Option<String>,
     /// Who booked it.
     pub created_by: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl AppointmentView {
@@ -260,8 +258,7 @@ impl AppointmentView {
 /// One change of an appointment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntryView {
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_id: Uuid,
     /// `null` only if the account no longer exists.
     pub actor_name: Option<String>,
@@ -271,12 +268,12 @@ pub struct HistoryEntryView {
     #[schema(value_type = enums::AppointmentStatus)]
     pub status: AppointmentStatus,
     /// The times after the change.
-    #[serde(with = "time::serde::rfc3339")]
     #[schema(example = "2027-03-29T09:00:00+02:00")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub start: Zoned,
     #[schema(example = "2027-03-29T09:30:00+02:00")]
-    pub end: OffsetDateTime,
+    #[serde(serialize_with = "crate::clinic_time::serialize")]
+    pub end: Zoned,
     /// The cancellation reason, on a cancellation.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
@@ -307,13 +304,13 @@ pub struct HistoryView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ts;
 
     use carehub_domain::identity::UserId;
     use carehub_domain::patients::PatientId;
     use carehub_domain::scheduling::AppointmentId;
     use carehub_domain::scheduling::{Specialization, TimeOffId};
     use serde_json::{Value, json};
-    use time::macros::datetime;
 
     fn zone(name: &str) -> TimeZone {
         TimeZone::get(name).expect("a zone of the bundled database")
@@ -323,14 +320,14 @@ mod tests {
         UserId::from_uuid(Uuid::now_v7())
     }
 
-    fn appointment(start: OffsetDateTime) -> Appointment {
-        let at = datetime!(2026-11-23 08:00 UTC);
+    fn appointment(start: Timestamp) -> Appointment {
+        let at = ts("2026-11-23T08:00:00Z");
         Appointment {
             id: AppointmentId::generate(),
             doctor_id: user(),
             patient_id: PatientId::generate(),
             start,
-            end: start + time::Duration::minutes(30),
+            end: start + jiff::SignedDuration::from_mins(30),
             reason: Text::multiline("Follow-up", 500).expect("a reason"),
             status: AppointmentStatus::Booked,
             cancel_reason: None,
@@ -346,20 +343,20 @@ mod tests {
         let paris = zone("Europe/Paris");
         assert_eq!(
             parse_instant("2027-03-29T09:00:00-04:00", &paris),
-            Some(datetime!(2027-03-29 13:00 UTC))
+            Some(ts("2027-03-29T13:00:00Z"))
         );
         // Midnight in Paris, before and after the spring change (28 March 2027).
         assert_eq!(
             parse_instant("2027-03-28", &paris),
-            Some(datetime!(2027-03-27 23:00 UTC))
+            Some(ts("2027-03-27T23:00:00Z"))
         );
         assert_eq!(
             parse_instant("2027-03-29", &paris),
-            Some(datetime!(2027-03-28 22:00 UTC))
+            Some(ts("2027-03-28T22:00:00Z"))
         );
         assert_eq!(
             parse_instant("2027-03-29", &TimeZone::UTC),
-            Some(datetime!(2027-03-29 00:00 UTC))
+            Some(ts("2027-03-29T00:00:00Z"))
         );
         for bad in [
             "",
@@ -376,7 +373,7 @@ mod tests {
     #[test]
     fn an_appointment_shows_its_times_in_the_clinic_and_hides_an_absent_cancel_reason() {
         let paris = zone("Europe/Paris");
-        let booked = appointment(datetime!(2027-03-29 07:00 UTC));
+        let booked = appointment(ts("2027-03-29T07:00:00Z"));
         let json = serde_json::to_value(AppointmentView::new(&booked, &paris)).expect("json");
         assert_eq!(json["start"], "2027-03-29T09:00:00+02:00");
         assert_eq!(json["end"], "2027-03-29T09:30:00+02:00");
@@ -454,11 +451,11 @@ mod tests {
         let time_off = TimeOff {
             id: TimeOffId::generate(),
             doctor_id: user(),
-            start: datetime!(2027-08-01 22:00 UTC),
-            end: datetime!(2027-08-15 22:00 UTC),
+            start: ts("2027-08-01T22:00:00Z"),
+            end: ts("2027-08-15T22:00:00Z"),
             reason: None,
             created_by: user(),
-            created_at: datetime!(2027-01-01 00:00 UTC),
+            created_at: ts("2027-01-01T00:00:00Z"),
         };
         let json = serde_json::to_value(AvailabilityView::new(&[rule], &[time_off], &paris))
             .expect("json");
@@ -479,13 +476,13 @@ mod tests {
     #[test]
     fn a_history_entry_shows_the_new_times_in_the_clinic() {
         let entry = HistoryEntry {
-            at: datetime!(2027-03-20 10:00 UTC),
+            at: ts("2027-03-20T10:00:00Z"),
             actor_id: user(),
             actor_name: None,
             change: HistoryChange::Rescheduled,
             status: AppointmentStatus::Booked,
-            start: datetime!(2027-03-29 07:00 UTC),
-            end: datetime!(2027-03-29 07:30 UTC),
+            start: ts("2027-03-29T07:00:00Z"),
+            end: ts("2027-03-29T07:30:00Z"),
             reason: None,
         };
         let json = serde_json::to_value(HistoryEntryView::new(&entry, &zone("Europe/Paris")))

@@ -2,11 +2,10 @@
 //! the domain's details to an input, and how a merge patch changes an input.
 
 use serde_json::json;
-use time::macros::date;
 
 use super::*;
 
-const TODAY: Date = date!(2026 - 11 - 22);
+const TODAY: Date = jiff::civil::date(2026, 11, 22);
 
 fn minimal() -> PatientInput {
     PatientInput {

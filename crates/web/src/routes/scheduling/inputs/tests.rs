@@ -1,8 +1,8 @@
 //! The scheduling bodies converted into what the use cases take: every missing or invalid
 //! field listed, with its path and message, in the order of the fields.
 
+use crate::test_support::ts;
 use serde_json::json;
-use time::macros::datetime;
 
 use carehub_domain::kernel::Text;
 use carehub_domain::scheduling::{
@@ -255,7 +255,7 @@ fn availability_keeps_every_valid_rule_for_the_use_case_to_sort() {
 
 #[test]
 fn time_off_needs_a_future_range_of_at_most_a_year() {
-    let now = datetime!(2027-03-01 12:00 UTC);
+    let now = ts("2027-03-01T12:00:00Z");
     let input = |start: &str, end: &str| TimeOffInput {
         start: Some(start.into()),
         end: Some(end.into()),
@@ -317,8 +317,8 @@ fn time_off_needs_a_future_range_of_at_most_a_year() {
     }
     .into_new_time_off(now)
     .expect("valid");
-    assert_eq!(ok.start, datetime!(2027-02-26 23:00 UTC));
-    assert_eq!(ok.end, datetime!(2027-03-04 23:00 UTC));
+    assert_eq!(ok.start, ts("2027-02-26T23:00:00Z"));
+    assert_eq!(ok.end, ts("2027-03-04T23:00:00Z"));
     assert_eq!(ok.reason.as_ref().map(Text::as_str), Some("Conference"));
     assert!(
         input("2027-03-02T00:00:00Z", "2028-03-02T00:00:00Z")
@@ -335,7 +335,7 @@ fn time_off_is_refused_far_from_the_ends_of_the_calendar() {
         end: Some("9999-12-31T00:00:00Z".into()),
         reason: None,
     }
-    .into_new_time_off(datetime!(2026-11-23 09:00 UTC))
+    .into_new_time_off(ts("2026-11-23T09:00:00Z"))
     .expect_err("refused");
     assert_eq!(fields(&far_off), ["start", "end"]);
 }
@@ -347,7 +347,7 @@ fn time_off_already_over_is_refused_on_its_end() {
         end: Some("2026-11-22T10:00:00Z".into()),
         reason: Some("Conference in Lyon".into()),
     }
-    .into_new_time_off(datetime!(2026-11-22 10:15 UTC))
+    .into_new_time_off(ts("2026-11-22T10:15:00Z"))
     .expect_err("over");
     assert_eq!(fields(&errors), ["end"]);
 }
@@ -368,8 +368,7 @@ fn booking_input() -> AppointmentInput {
 fn a_booking_needs_a_doctor_a_patient_a_start_and_a_reason() {
     let input = booking_input();
     let request = BookingRequest::try_from(input.clone()).expect("valid");
-    assert_eq!(request.start, datetime!(2026-11-24 08:00 UTC));
-    assert_eq!(request.start.offset(), time::UtcOffset::UTC, "kept in UTC");
+    assert_eq!(request.start, ts("2026-11-24T08:00:00Z"));
     assert_eq!(request.end, None, "the doctor's length applies");
     assert_eq!(request.reason.as_str(), "Persistent cough");
     assert_eq!(request.doctor_id.as_uuid(), &input.doctor_id.expect("set"));
@@ -433,7 +432,7 @@ fn booked_times_are_rfc_3339_on_a_whole_minute_and_at_most_eight_hours_long() {
         })
     };
     let request = with("2026-11-24T09:00:00Z", Some("2026-11-24T09:45:00Z")).expect("valid");
-    assert_eq!(request.end, Some(datetime!(2026-11-24 09:45 UTC)));
+    assert_eq!(request.end, Some(ts("2026-11-24T09:45:00Z")));
     let longest = with("2026-11-24T09:00:00Z", Some("2026-11-24T17:00:00Z"));
     assert!(longest.is_ok(), "480 minutes");
 
@@ -499,7 +498,7 @@ fn a_new_time_is_a_start_and_an_optional_end_on_whole_minutes() {
     assert_eq!(
         moved,
         RescheduleRequest {
-            start: datetime!(2026-11-25 10:00 UTC),
+            start: ts("2026-11-25T10:00:00Z"),
             end: None,
         }
     );
@@ -508,7 +507,7 @@ fn a_new_time_is_a_start_and_an_optional_end_on_whole_minutes() {
         end: Some("2026-11-25T11:00:00Z".into()),
     })
     .expect("valid");
-    assert_eq!(longer.end, Some(datetime!(2026-11-25 11:00 UTC)));
+    assert_eq!(longer.end, Some(ts("2026-11-25T11:00:00Z")));
 
     let errors = RescheduleRequest::try_from(RescheduleInput::default()).expect_err("empty");
     assert_eq!(fields_and_messages(&errors), [("start", "is required")]);
