@@ -15,6 +15,7 @@ pub use carehub_infra::testing::Backend;
 use carehub_infra::testing::ScratchDatabase;
 use carehub_web::{Application, ServerHandle, Settings};
 
+pub mod browser;
 pub mod clinic;
 pub mod schedule;
 pub mod ws;

@@ -435,6 +435,7 @@ fn build_app(
         .split_for_parts();
     app.service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::from("/api/v1/openapi.json")))
         .service(web::redirect("/docs", "/docs/"))
+        .configure(routes::app::services)
         .default_service(web::to(fallback))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
         .wrap(

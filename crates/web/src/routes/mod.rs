@@ -5,6 +5,7 @@
 //! A new concept's routes go in `routes/<concept>/` (or `routes/<concept>.rs` when it is one
 //! small file), named as in the domain, and are registered below.
 
+pub mod app;
 pub mod audit;
 pub mod identity;
 pub mod notifications;

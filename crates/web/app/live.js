@@ -1,0 +1,100 @@
+// The notification hub, live: a socket opened with a one-time ticket, resumed with `after` so
+// nothing is missed across reconnects, moved onto each new access token before the old expires.
+
+import { accessExpiry, get, post, refresh, token } from "./api.js";
+
+const RETRY_MAX_MS = 10_000;
+
+/**
+ * Keeps a socket open while signed in. `onNotification(n)` is called once per notification the
+ * socket delivers (replayed or live), `onUnread(count)` whenever the unread count may change,
+ * `onLive(up)` when the socket is ready (replay done) and when it closes.
+ * Returns a function that closes it for good.
+ */
+export function connect({ onNotification, onUnread, onLive }) {
+  let socket = null;
+  let lastId = null;
+  let stopped = false;
+  let retryMs = 500;
+  let renewTimer = null;
+
+  async function unread() {
+    try {
+      onUnread((await get("/notifications/unread-count")).unread);
+    } catch {
+      // The count shows again with the next notification or reconnect.
+    }
+  }
+
+  async function open() {
+    if (stopped) return;
+    let ticket;
+    try {
+      ticket = (await post("/ws/tickets")).ticket;
+    } catch {
+      return retry();
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const after = lastId === null ? "" : `&after=${lastId}`;
+    socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?ticket=${encodeURIComponent(ticket)}${after}`);
+    socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+    socket.addEventListener("close", () => {
+      clearTimeout(renewTimer);
+      onLive(false);
+      if (!stopped) retry();
+    });
+    scheduleRenewal(accessExpiry());
+  }
+
+  function retry() {
+    if (stopped) return;
+    setTimeout(open, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  }
+
+  // The socket is bound to the access token its ticket came from: a minute before that token
+  // expires, refresh the pair and move the socket onto the new token.
+  function scheduleRenewal(expiresAt) {
+    clearTimeout(renewTimer);
+    const due = expiresAt - Date.now() - 60_000;
+    renewTimer = setTimeout(async () => {
+      try {
+        await refresh();
+        socket?.send(JSON.stringify({ type: "auth", token: await token() }));
+      } catch {
+        socket?.close();
+      }
+    }, Math.max(due, 5_000));
+  }
+
+  function receive(frame) {
+    switch (frame.type) {
+      case "notification":
+        lastId = Math.max(lastId ?? 0, frame.notification.id);
+        onNotification(frame.notification);
+        unread();
+        break;
+      case "ready":
+        lastId = frame.last_id;
+        retryMs = 500;
+        onLive(true);
+        unread();
+        break;
+      case "auth_ok":
+        scheduleRenewal(Date.parse(frame.expires_at));
+        break;
+      case "read":
+        unread();
+        break;
+      default:
+        break;
+    }
+  }
+
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(renewTimer);
+    socket?.close();
+  };
+}

@@ -1,0 +1,204 @@
+//! The web app in a real browser (headless Chromium over WebDriver): each role signs in and
+//! gets its home, a refused sign-in says why on the page, and signing out ends the session.
+//! Screenshots of each home are saved under `target/screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use thirtyfour::prelude::*;
+
+use carehub_tests::browser::Browser;
+use carehub_tests::clinic::{Clinic, referral_input};
+use carehub_tests::{Backend, PASSWORD, TestApp};
+
+async fn sign_in(browser: &Browser, app: &TestApp, username: &str, password: &str) {
+    let driver = &browser.driver;
+    driver.goto(app.url("/")).await.unwrap();
+    let name = driver.query(By::Name("username")).first().await.unwrap();
+    name.send_keys(username).await.unwrap();
+    driver
+        .find(By::Name("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    driver
+        .find(By::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn heading(browser: &Browser, text: &str) -> WebElement {
+    browser
+        .driver
+        .query(By::XPath(format!("//h1[normalize-space()='{text}']")))
+        .first()
+        .await
+        .unwrap_or_else(|e| panic!("no heading {text:?}: {e}"))
+}
+
+async fn session_storage_refresh_token(browser: &Browser) -> Value {
+    browser
+        .driver
+        .execute("return sessionStorage.getItem('carehub.refresh');", vec![])
+        .await
+        .unwrap()
+        .json()
+        .clone()
+}
+
+#[tokio::test]
+async fn each_role_signs_in_to_its_own_home() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(browser) = Browser::open().await else {
+        return;
+    };
+    let admin = app.admin("root").await;
+    for (username, role, home) in [
+        ("root", "admin", "Administrator home"),
+        ("sam.secretary", "secretary", "Secretary home"),
+        ("dr.adams", "doctor", "Doctor home"),
+        ("lab.lee", "laboratory", "Laboratory home"),
+        ("pat.jones", "patient", "Patient home"),
+    ] {
+        if role != "admin" {
+            app.active_user(username, role, &admin.access_token).await;
+        }
+        sign_in(&browser, &app, username, PASSWORD).await;
+        heading(&browser, home).await;
+        // The bar names who is signed in, and the bell shows the unread count.
+        let account = browser.driver.find(By::Id("account")).await.unwrap();
+        assert!(account.text().await.unwrap().contains("Sign out"));
+        browser
+            .driver
+            .query(By::Id("unread"))
+            .first()
+            .await
+            .unwrap();
+        browser.screenshot(&format!("home-{role}")).await;
+        if role == "admin" {
+            // The administrator's home lists the users.
+            browser
+                .driver
+                .query(By::XPath("//td[normalize-space()='root']"))
+                .first()
+                .await
+                .unwrap();
+        }
+        browser
+            .driver
+            .find(By::XPath("//button[normalize-space()='Sign out']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        heading(&browser, "Sign in to CareHub").await;
+        assert_eq!(session_storage_refresh_token(&browser).await, Value::Null);
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_says_why_and_signing_out_revokes_the_session() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(browser) = Browser::open().await else {
+        return;
+    };
+    app.admin("root").await;
+    sign_in(&browser, &app, "root", "not the password").await;
+    // The refusal is said on the page, in the alert under the form.
+    let alert = browser.driver.find(By::Css("[role=alert]")).await.unwrap();
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = alert.text().await.unwrap();
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        said.to_lowercase().contains("password") || said.to_lowercase().contains("username"),
+        "{said}"
+    );
+    heading(&browser, "Sign in to CareHub").await;
+
+    sign_in(&browser, &app, "root", PASSWORD).await;
+    heading(&browser, "Administrator home").await;
+    let refresh_token = session_storage_refresh_token(&browser).await;
+    let refresh_token = refresh_token
+        .as_str()
+        .expect("a refresh token kept in the tab")
+        .to_owned();
+    browser
+        .driver
+        .find(By::XPath("//button[normalize-space()='Sign out']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading(&browser, "Sign in to CareHub").await;
+    // The server revoked the session: the refresh token the tab held no longer works.
+    let response = app.refresh(&refresh_token).await;
+    assert_eq!(response.status(), 401);
+    browser.close().await;
+}
+
+/// Waits until the element `by` shows `text`, for up to ten seconds.
+async fn wait_for_text(browser: &Browser, by: By, text: &str) {
+    let element = browser.driver.query(by).first().await.unwrap();
+    let mut shown = String::new();
+    for _ in 0..200 {
+        shown = element.text().await.unwrap();
+        if shown.contains(text) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected {text:?}, the page shows {shown:?}");
+}
+
+#[tokio::test]
+async fn a_referral_sent_elsewhere_appears_live_in_the_recipients_browser() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(browser) = Browser::open().await else {
+        return;
+    };
+    let clinic = Clinic::open(&app).await;
+    sign_in(&browser, &app, &clinic.outsider.username, PASSWORD).await;
+    heading(&browser, "Doctor home").await;
+    // The socket is up (its replay done) before anything is sent.
+    browser
+        .driver
+        .query(By::Css("#nav[data-live=on]"))
+        .first()
+        .await
+        .unwrap();
+    wait_for_text(&browser, By::Id("unread"), "0").await;
+
+    let response = app
+        .post_json(
+            "/api/v1/referrals",
+            clinic.doctor.token(),
+            &referral_input(clinic.ann_record, clinic.outsider.id),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    // Without a reload: the bell counts it, and the inbox lists it.
+    wait_for_text(&browser, By::Id("unread"), "1").await;
+    wait_for_text(&browser, By::Id("main"), "Ann Archer").await;
+    browser.screenshot("live-referral").await;
+    browser.close().await;
+}
