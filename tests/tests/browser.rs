@@ -202,3 +202,92 @@ async fn a_referral_sent_elsewhere_appears_live_in_the_recipients_browser() {
     browser.screenshot("live-referral").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_secretary_registers_a_patient_and_a_refusal_shows_on_its_field() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(browser) = Browser::open().await else {
+        return;
+    };
+    let admin = app.admin("root").await;
+    app.active_user("sam.secretary", "secretary", &admin.access_token)
+        .await;
+    sign_in(&browser, &app, "sam.secretary", PASSWORD).await;
+    heading(&browser, "Secretary home").await;
+    let driver = &browser.driver;
+    let fill = |name: &'static str, value: &'static str| async move {
+        let input = driver.find(By::Name(name)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    };
+    fill("full_name", "Dora Dunn").await;
+    driver
+        .execute(
+            "document.querySelector('[name=date_of_birth]').value = '1980-04-02';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    fill("contact.phone", "12").await;
+    driver
+        .find(By::XPath("//button[normalize-space()='Register']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The server's 422 names the phone: its message sits under the phone input, marked invalid.
+    wait_for_text(&browser, By::Id("error-contact-phone"), "").await;
+    let message = driver
+        .query(By::Css("#error-contact-phone"))
+        .first()
+        .await
+        .unwrap();
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = message.text().await.unwrap();
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!said.is_empty(), "the phone's error is shown next to it");
+    let phone = driver.find(By::Name("contact.phone")).await.unwrap();
+    assert_eq!(
+        phone.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        driver
+            .find(By::Id("error-full_name"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "",
+        "the valid name has no error"
+    );
+    browser.screenshot("register-refused").await;
+
+    fill("contact.phone", "+41 44 123 45 67").await;
+    driver
+        .find(By::XPath("//button[normalize-space()='Register']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, By::Id("notice"), "Registered Dora Dunn").await;
+    let patients = app
+        .get("/api/v1/patients?q=Dora", Some(&admin.access_token))
+        .await;
+    assert_eq!(patients.status(), 200);
+    let body: Value = patients.json().await.unwrap();
+    assert_eq!(body["items"][0]["full_name"], "Dora Dunn");
+    assert_eq!(body["items"][0]["date_of_birth"], "1980-04-02");
+    browser.close().await;
+}

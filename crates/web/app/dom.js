@@ -10,7 +10,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (value === true) element.setAttribute(key, "");
     else element.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     element.append(child instanceof Node ? child : String(child));
   }
@@ -20,7 +20,7 @@ export function h(tag, attrs = {}, ...children) {
 /** Replaces the main area with `nodes`; with `focus`, moves focus to it, for screen readers. */
 export function show(focus, ...nodes) {
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes.flat());
+  main.replaceChildren(...nodes.flat(Infinity));
   if (focus) main.focus();
 }
 
@@ -48,4 +48,41 @@ export function table(columns, rows, empty) {
  */
 export function clinicTime(rfc3339) {
   return rfc3339 ? rfc3339.slice(0, 16).replace("T", " ") : "";
+}
+
+/**
+ * A labelled input `name` with a place for its error under it (`attrs` go to the input; a
+ * `choices` array makes it a select of those values).
+ */
+export function field(label, name, attrs = {}, choices = null) {
+  const errorId = `error-${name.replaceAll(".", "-")}`;
+  const control = choices
+    ? h("select", { name, "aria-describedby": errorId, ...attrs }, choices.map((c) => h("option", { value: c }, c)))
+    : h("input", { name, "aria-describedby": errorId, ...attrs });
+  return h("label", {}, label, control, h("span", { class: "field-error", id: errorId, "data-error-for": name }));
+}
+
+/**
+ * Shows a refusal on `form`: each field's message next to its input (a 422's `errors`), and
+ * whatever has no input of its own, or any other refusal, as a sentence in the form's alert.
+ */
+export function showErrors(form, error) {
+  const alert = form.querySelector("[role=alert]");
+  for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  alert.textContent = "";
+  if (!error) return;
+  const fields = typeof error.fieldErrors === "function" ? error.fieldErrors() : {};
+  const unplaced = [];
+  for (const [name, message] of Object.entries(fields)) {
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+    if (slot) {
+      slot.textContent = message;
+      form.querySelector(`[name="${CSS.escape(name)}"]`)?.setAttribute("aria-invalid", "true");
+    } else {
+      unplaced.push(`${name}: ${message}`);
+    }
+  }
+  alert.textContent = unplaced.length || Object.keys(fields).length === 0 ? [error.message, ...unplaced].join(" ") : "Please correct the fields marked.";
+  (form.querySelector("[aria-invalid]") ?? alert).focus?.();
 }

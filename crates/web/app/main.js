@@ -3,7 +3,7 @@
 // ever drops the access token kept in memory.
 
 import { ApiError, get, hasSession, post, query, signIn, signOut } from "./api.js";
-import { clinicTime, h, notice, show, table } from "./dom.js";
+import { clinicTime, field, h, notice, show, showErrors, table } from "./dom.js";
 import { connect } from "./live.js";
 
 let me = null;
@@ -162,7 +162,48 @@ async function secretaryHome() {
       results.replaceChildren(h("p", { class: "error" }, error.message));
     }
   });
-  return [h("h2", {}, "Patients"), form, results];
+  return [h("h2", {}, "Patients"), form, results, registerForm()];
+}
+
+/** The body of `POST /patients` from the form: empty inputs are left out. */
+function patientBody(data) {
+  const text = (name) => {
+    const value = String(data.get(name) ?? "").trim();
+    return value === "" ? undefined : value;
+  };
+  const contact = { phone: text("contact.phone"), email: text("contact.email") };
+  return {
+    full_name: text("full_name") ?? "",
+    date_of_birth: text("date_of_birth") ?? "",
+    sex: text("sex"),
+    contact: contact.phone || contact.email ? contact : undefined,
+  };
+}
+
+function registerForm() {
+  const form = h(
+    "form",
+    { class: "stack", "aria-labelledby": "register-title", novalidate: true },
+    field("Full name", "full_name", { autocomplete: "off" }),
+    field("Date of birth", "date_of_birth", { type: "date" }),
+    field("Sex", "sex", {}, ["female", "male", "other", "unknown"]),
+    field("Phone", "contact.phone", { type: "tel", autocomplete: "off" }),
+    field("E-mail", "contact.email", { type: "email", autocomplete: "off" }),
+    h("button", { type: "submit" }, "Register"),
+    h("p", { class: "error", role: "alert", tabindex: "-1" }),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showErrors(form, null);
+    try {
+      const patient = await post("/patients", patientBody(new FormData(form)));
+      form.reset();
+      notice(`Registered ${patient.full_name}, record ${patient.mrn}.`);
+    } catch (error) {
+      showErrors(form, error);
+    }
+  });
+  return [h("h2", { id: "register-title" }, "Register a patient"), form];
 }
 
 async function patientHome() {
