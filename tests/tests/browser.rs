@@ -23,13 +23,7 @@ async fn sign_in(browser: &Browser, app: &TestApp, username: &str, password: &st
         .send_keys(password)
         .await
         .unwrap();
-    driver
-        .find(By::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "Sign in").await;
 }
 
 async fn heading(browser: &Browser, text: &str) -> WebElement {
@@ -39,6 +33,37 @@ async fn heading(browser: &Browser, text: &str) -> WebElement {
         .first()
         .await
         .unwrap_or_else(|e| panic!("no heading {text:?}: {e}"))
+}
+
+/// Waits up to ten seconds until the text of the element `by` satisfies `done`, and returns it.
+async fn wait_until_text(browser: &Browser, by: By, done: impl Fn(&str) -> bool) -> String {
+    let element = browser.driver.query(by).first().await.unwrap();
+    let mut shown = String::new();
+    for _ in 0..200 {
+        shown = element.text().await.unwrap();
+        if done(&shown) {
+            return shown;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page shows {shown:?}");
+}
+
+/// Waits until the element `by` shows `text`.
+async fn wait_for_text(browser: &Browser, by: By, text: &str) {
+    wait_until_text(browser, by, |shown| shown.contains(text)).await;
+}
+
+/// Clicks the button labelled `label`.
+async fn click(browser: &Browser, label: &str) {
+    browser
+        .driver
+        .find(By::XPath(format!("//button[normalize-space()='{label}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn session_storage_refresh_token(browser: &Browser) -> Value {
@@ -91,14 +116,7 @@ async fn each_role_signs_in_to_its_own_home() {
                 .await
                 .unwrap();
         }
-        browser
-            .driver
-            .find(By::XPath("//button[normalize-space()='Sign out']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, "Sign out").await;
         heading(&browser, "Sign in to CareHub").await;
         assert_eq!(session_storage_refresh_token(&browser).await, Value::Null);
     }
@@ -116,19 +134,8 @@ async fn a_refused_sign_in_says_why_and_signing_out_revokes_the_session() {
     app.admin("root").await;
     sign_in(&browser, &app, "root", "not the password").await;
     // The refusal is said on the page, in the alert under the form.
-    let alert = browser.driver.find(By::Css("[role=alert]")).await.unwrap();
-    let mut said = String::new();
-    for _ in 0..100 {
-        said = alert.text().await.unwrap();
-        if !said.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        said.to_lowercase().contains("password") || said.to_lowercase().contains("username"),
-        "{said}"
-    );
+    let said = wait_until_text(&browser, By::Css("[role=alert]"), |t| !t.is_empty()).await;
+    assert!(said.contains("username or password"), "{said}");
     heading(&browser, "Sign in to CareHub").await;
 
     sign_in(&browser, &app, "root", PASSWORD).await;
@@ -138,33 +145,12 @@ async fn a_refused_sign_in_says_why_and_signing_out_revokes_the_session() {
         .as_str()
         .expect("a refresh token kept in the tab")
         .to_owned();
-    browser
-        .driver
-        .find(By::XPath("//button[normalize-space()='Sign out']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "Sign out").await;
     heading(&browser, "Sign in to CareHub").await;
     // The server revoked the session: the refresh token the tab held no longer works.
     let response = app.refresh(&refresh_token).await;
     assert_eq!(response.status(), 401);
     browser.close().await;
-}
-
-/// Waits until the element `by` shows `text`, for up to ten seconds.
-async fn wait_for_text(browser: &Browser, by: By, text: &str) {
-    let element = browser.driver.query(by).first().await.unwrap();
-    let mut shown = String::new();
-    for _ in 0..200 {
-        shown = element.text().await.unwrap();
-        if shown.contains(text) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("expected {text:?}, the page shows {shown:?}");
 }
 
 #[tokio::test]
@@ -231,30 +217,14 @@ async fn a_secretary_registers_a_patient_and_a_refusal_shows_on_its_field() {
         .await
         .unwrap();
     fill("contact.phone", "12").await;
-    driver
-        .find(By::XPath("//button[normalize-space()='Register']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "Register").await;
 
     // The server's 422 names the phone: its message sits under the phone input, marked invalid.
-    wait_for_text(&browser, By::Id("error-contact-phone"), "").await;
-    let message = driver
-        .query(By::Css("#error-contact-phone"))
-        .first()
-        .await
-        .unwrap();
-    let mut said = String::new();
-    for _ in 0..100 {
-        said = message.text().await.unwrap();
-        if !said.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(!said.is_empty(), "the phone's error is shown next to it");
+    let said = wait_until_text(&browser, By::Id("error-contact-phone"), |t| !t.is_empty()).await;
+    assert!(
+        said.contains("telephone"),
+        "the phone's error is shown next to it: {said}"
+    );
     let phone = driver.find(By::Name("contact.phone")).await.unwrap();
     assert_eq!(
         phone.attr("aria-invalid").await.unwrap().as_deref(),
@@ -274,13 +244,7 @@ async fn a_secretary_registers_a_patient_and_a_refusal_shows_on_its_field() {
     browser.screenshot("register-refused").await;
 
     fill("contact.phone", "+41 44 123 45 67").await;
-    driver
-        .find(By::XPath("//button[normalize-space()='Register']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "Register").await;
     wait_for_text(&browser, By::Id("notice"), "Registered Dora Dunn").await;
     let patients = app
         .get("/api/v1/patients?q=Dora", Some(&admin.access_token))
