@@ -51,6 +51,7 @@ fn assert_appointment_view(view: &Value) {
         "doctor_id",
         "doctor_name",
         "patient_id",
+        "patient_name",
         "start",
         "end",
         "reason",

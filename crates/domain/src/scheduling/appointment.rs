@@ -169,6 +169,8 @@ pub struct Appointment {
     pub updated_at: Timestamp,
     /// Filled in when read back.
     pub doctor_name: Option<FullName>,
+    /// Filled in when read back, for the schedules of doctors and secretaries.
+    pub patient_name: Option<FullName>,
 }
 
 impl Appointment {

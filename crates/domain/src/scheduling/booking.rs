@@ -66,7 +66,8 @@ impl AppointmentService {
             .gate
             .decide_on_patient(actor, patient_id, Action::BookAppointment)
             .await?;
-        let account = self.patient_account(patient_id).await?;
+        let patient = self.patients.find(patient_id).await?;
+        let account = patient.as_ref().and_then(|p| p.details.user_id);
         let now = self.gate.now();
         let id = AppointmentId::generate();
         let latest_end = request.end.unwrap_or(
@@ -97,6 +98,7 @@ impl AppointmentService {
             created_at: now,
             updated_at: now,
             doctor_name: Some(doctor.full_name),
+            patient_name: patient.map(|p| p.details.full_name),
         };
         let verb = format!("booked by {}", self.acted_by(actor).await?);
         let notices = self.appointment_notices(

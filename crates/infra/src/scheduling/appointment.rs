@@ -61,6 +61,7 @@ struct AppointmentRow {
     id: Uuid,
     doctor_id: Uuid,
     doctor_name: Option<String>,
+    patient_name: Option<String>,
     patient_id: Uuid,
     start_at: DbTime,
     end_at: DbTime,
@@ -93,6 +94,7 @@ impl TryFrom<AppointmentRow> for Appointment {
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
             doctor_name: joined_name(row.doctor_name.as_deref())?,
+            patient_name: joined_name(row.patient_name.as_deref())?,
         })
     }
 }
@@ -159,15 +161,16 @@ struct CurrentRow {
     end_at: DbTime,
 }
 
-/// Appointments with their doctor's name, as a literal for `concat!`.
+/// Appointments with their doctor's and patient's names, as a literal for `concat!`.
 ///
 /// A macro only so that `concat!` can take it (see `db::backend`).
 macro_rules! select_appointments {
     () => {
-        "SELECT a.id, a.doctor_id, u.full_name AS doctor_name, a.patient_id, a.start_at, \
-         a.end_at, a.reason, a.status, a.cancel_reason, a.created_by, a.created_at, \
-         a.updated_at \
-         FROM appointments a LEFT JOIN users u ON u.id = a.doctor_id "
+        "SELECT a.id, a.doctor_id, u.full_name AS doctor_name, p.full_name AS patient_name, \
+         a.patient_id, a.start_at, a.end_at, a.reason, a.status, a.cancel_reason, a.created_by, \
+         a.created_at, a.updated_at \
+         FROM appointments a LEFT JOIN users u ON u.id = a.doctor_id \
+         LEFT JOIN patients p ON p.id = a.patient_id "
     };
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use carehub_domain::audit::{AuditAction, AuditFilter};
-use carehub_domain::identity::{User, UserId};
+use carehub_domain::identity::{FullName, User, UserId};
 use carehub_domain::kernel::PageRequest;
 use carehub_domain::notifications::{Notification, NotificationKind, NotificationQuery};
 use carehub_domain::patients::{CareTeamMember, PatientId};
@@ -155,6 +155,7 @@ async fn a_booking_reads_back_with_its_history_membership_audit_event_and_notifi
 
     let expected = Appointment {
         doctor_name: Some(house.full_name.clone()),
+        patient_name: Some(FullName::parse("Ada Lovelace").unwrap()),
         ..appointment.clone()
     };
     assert_eq!(get(&repos, appointment.id).await, expected);
@@ -1021,6 +1022,7 @@ async fn appointments_are_listed_by_start_filtered_and_page_by_page(repos: Repos
         .unwrap();
     assert_eq!(page.next, Some(early_pair[1]));
     assert!(page.items[0].doctor_name.is_some());
+    assert!(page.items[0].patient_name.is_some());
 }
 
 async fn busy_lists_the_doctors_active_appointments_overlapping_the_range_by_start(

@@ -142,6 +142,7 @@ impl People {
             created_at: NOW - SignedDuration::from_hours(24 * 3),
             updated_at: NOW - SignedDuration::from_hours(24 * 3),
             doctor_name: Some(self.alice.full_name.clone()),
+            patient_name: Some(self.patient.details.full_name.clone()),
         }
     }
 }

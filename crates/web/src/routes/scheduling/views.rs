@@ -216,6 +216,9 @@ pub struct AppointmentView {
     #[schema(example = "Dr Alice Adams")]
     pub doctor_name: Option<String>,
     pub patient_id: Uuid,
+    /// `null` only if the record no longer exists.
+    #[schema(example = "Ann Smith")]
+    pub patient_name: Option<String>,
     #[schema(example = "2027-03-29T09:00:00+02:00")]
     #[serde(serialize_with = "crate::clinic_time::serialize")]
     pub start: Zoned,
@@ -243,6 +246,7 @@ impl AppointmentView {
             doctor_id: *appointment.doctor_id.as_uuid(),
             doctor_name: name(appointment.doctor_name.as_ref()),
             patient_id: *appointment.patient_id.as_uuid(),
+            patient_name: name(appointment.patient_name.as_ref()),
             start: clinic_time(tz, appointment.start),
             end: clinic_time(tz, appointment.end),
             reason: appointment.reason.as_str().to_owned(),
@@ -335,6 +339,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             doctor_name: Some(FullName::parse("Alice Adams").expect("a name")),
+            patient_name: Some(FullName::parse("Ann Smith").expect("a name")),
         }
     }
 
@@ -380,6 +385,7 @@ mod tests {
         assert_eq!(json["created_at"], "2026-11-23T08:00:00Z");
         assert_eq!(json["status"], "booked");
         assert_eq!(json["doctor_name"], "Alice Adams");
+        assert_eq!(json["patient_name"], "Ann Smith");
         assert_eq!(json["reason"], "Follow-up");
         assert!(json.get("cancel_reason").is_none());
         let keys: Vec<&str> = json
@@ -393,6 +399,7 @@ mod tests {
             "doctor_id",
             "doctor_name",
             "patient_id",
+            "patient_name",
             "start",
             "end",
             "reason",
