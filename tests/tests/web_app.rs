@@ -1,5 +1,6 @@
 //! The web app as the server delivers it: the page at `/` and its files under `/app/`, each with
-//! the security headers, every module the page loads present, nothing else reachable.
+//! the security headers, gzipped and revalidated by entity tag, every module the page loads
+//! present, nothing else reachable.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -83,6 +84,49 @@ backend_tests! {
             header(&css, "content-type").as_deref(),
             Some("text/css; charset=utf-8")
         );
+    }
+
+    async fn files_are_gzipped_for_clients_that_take_it_and_revalidated_by_their_tag(app: TestApp) {
+        let client = reqwest::Client::new();
+        for path in ["/", "/app/main.js", "/app/app.css"] {
+            let plain = app.get(path, None).await;
+            assert_eq!(plain.status(), 200);
+            assert_eq!(header(&plain, "content-encoding"), None, "{path}");
+            assert_eq!(header(&plain, "cache-control").as_deref(), Some("no-cache"));
+            let tag = header(&plain, "etag").expect("an entity tag");
+            let body = plain.bytes().await.unwrap();
+
+            let zipped = client
+                .get(app.url(path))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(zipped.status(), 200);
+            assert_secured(&zipped);
+            assert_eq!(header(&zipped, "content-encoding").as_deref(), Some("gzip"), "{path}");
+            let compressed = zipped.bytes().await.unwrap();
+            assert!(compressed.len() < body.len(), "{path}: {} of {}", compressed.len(), body.len());
+
+            let again = client
+                .get(app.url(path))
+                .header("if-none-match", &tag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{path}");
+            assert_secured(&again);
+            assert_eq!(header(&again, "etag").as_deref(), Some(tag.as_str()));
+            assert!(again.bytes().await.unwrap().is_empty());
+
+            let changed = client
+                .get(app.url(path))
+                .header("if-none-match", "\"another\"")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(changed.status(), 200, "{path}");
+        }
     }
 
     async fn nothing_but_the_apps_files_is_served(app: TestApp) {

@@ -3,9 +3,12 @@
 //! build step. Every answer carries a strict Content-Security-Policy (no inline script or style,
 //! nothing from another origin) and the usual headers against framing and leaking referrers.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, ETag, EntityTag, HeaderValue, IfNoneMatch,
+};
+use actix_web::middleware::Compress;
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder};
 use rust_embed::RustEmbed;
 
 use crate::problem::ApiError;
@@ -21,24 +24,56 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 pub fn services(cfg: &mut ServiceConfig) {
-    cfg.route("/", web::get().to(page))
-        .route("/app/{file:.*}", web::get().to(file));
+    cfg.service(
+        web::resource("/")
+            .wrap(Compress::default())
+            .route(web::get().to(page)),
+    )
+    .service(
+        web::resource("/app/{file:.*}")
+            .wrap(Compress::default())
+            .route(web::get().to(file)),
+    );
 }
 
 /// The app's page.
-async fn page() -> Result<HttpResponse, ApiError> {
-    serve("index.html")
+async fn page(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve(&request, "index.html")
 }
 
 /// One of the app's files.
-async fn file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    serve(&path)
+async fn file(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    serve(&request, &path)
 }
 
-fn serve(name: &str) -> Result<HttpResponse, ApiError> {
+/// The file `name`, gzipped when the client takes it, with its content hash as its entity tag:
+/// browsers ask again each time (`no-cache`) and get `304 Not Modified` while it is the same.
+fn serve(request: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
     let file = Files::get(name).ok_or_else(|| ApiError::NotFound("no such file".into()))?;
-    let mut response = HttpResponse::Ok();
+    let tag = EntityTag::new_strong(
+        file.metadata
+            .sha256_hash()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect(),
+    );
+    let unchanged = match request.get_header::<IfNoneMatch>() {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&tag)),
+        None => false,
+    };
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
     secure(&mut response);
+    response
+        .insert_header(ETag(tag))
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]));
+    if unchanged {
+        return Ok(response.finish());
+    }
     Ok(response
         .insert_header((header::CONTENT_TYPE, content_type(file.metadata.mimetype())))
         .body(file.data.into_owned()))
