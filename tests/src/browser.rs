@@ -8,8 +8,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use thirtyfour::error::WebDriverErrorInner;
 use thirtyfour::prelude::*;
 use tokio::process::{Child, Command};
+
+/// axe-core, the accessibility checker, as vendored (see `tests/vendor/axe-core/README.md`).
+const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 
 /// A headless Chromium and the chromedriver that drives it; both end when this is dropped.
 #[derive(Debug)]
@@ -109,6 +113,135 @@ impl Browser {
             .screenshot(&dir.join(format!("{name}.png")))
             .await
             .expect("a screenshot");
+    }
+
+    /// Opens the app at `base` and signs in.
+    pub async fn sign_in(&self, base: &str, username: &str, password: &str) {
+        self.driver.goto(base).await.expect("the app loads");
+        self.fill("username", username).await;
+        self.fill("password", password).await;
+        self.click("Sign in").await;
+    }
+
+    /// The page's heading `text`, waited for.
+    pub async fn heading(&self, text: &str) -> WebElement {
+        self.driver
+            .query(By::XPath(format!("//h1[normalize-space()=\"{text}\"]")))
+            .first()
+            .await
+            .unwrap_or_else(|e| panic!("no heading {text:?}: {e}"))
+    }
+
+    /// Waits up to ten seconds until the text of the element `by` satisfies `done`; returns it.
+    pub async fn wait_until_text(&self, by: By, done: impl Fn(&str) -> bool) -> String {
+        let mut shown = String::new();
+        for _ in 0..200 {
+            if let Ok(element) = self.driver.find(by.clone()).await {
+                shown = element.text().await.unwrap_or_default();
+                if done(&shown) {
+                    return shown;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page shows {shown:?}");
+    }
+
+    /// Waits until the element `by` shows `text`.
+    pub async fn wait_for_text(&self, by: By, text: &str) {
+        self.wait_until_text(by, |shown| shown.contains(text)).await;
+    }
+
+    /// Clicks the button labelled `label` (the first, waited for).
+    pub async fn click(&self, label: &str) {
+        self.click_on(By::XPath(format!(
+            "//button[normalize-space()=\"{label}\"]"
+        )))
+        .await;
+    }
+
+    /// Follows the link (or opens the disclosure) whose text is `text`.
+    pub async fn follow(&self, text: &str) {
+        self.click_on(By::XPath(format!(
+            "//a[normalize-space()=\"{text}\"] | //summary[normalize-space()=\"{text}\"]"
+        )))
+        .await;
+    }
+
+    /// Clicks the first element `by`, found again if the page redrew it meanwhile (news
+    /// arriving over the socket redraws the page).
+    async fn click_on(&self, by: By) {
+        for _ in 0..20 {
+            match self.element(by.clone()).await.click().await {
+                Ok(()) => return,
+                Err(e) if matches!(*e, WebDriverErrorInner::StaleElementReference(..)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("cannot click {by:?}: {error}"),
+            }
+        }
+        panic!("{by:?} kept being redrawn");
+    }
+
+    /// The first visible element `by`, waited for (and looked for again if the page redrew
+    /// it while it was being checked).
+    pub async fn element(&self, by: By) -> WebElement {
+        let shown = format!("{by:?}");
+        for _ in 0..20 {
+            match self.driver.query(by.clone()).and_displayed().first().await {
+                Ok(element) => return element,
+                Err(e) if matches!(*e, WebDriverErrorInner::StaleElementReference(..)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("no {shown}: {e}"),
+            }
+        }
+        panic!("{shown} kept being redrawn");
+    }
+
+    /// Types `value` into the (first visible) input named `name`, replacing what it held.
+    pub async fn fill(&self, name: &str, value: &str) {
+        let input = self.element(By::Name(name)).await;
+        input.clear().await.expect("the input clears");
+        input.send_keys(value).await.expect("typing");
+    }
+
+    /// Sets the (first visible) control named `name` to `value` as a user's choice would, and
+    /// tells the page (date inputs and selects, which WebDriver cannot type into portably).
+    pub async fn choose(&self, name: &str, value: &str) {
+        let control = self.element(By::Name(name)).await;
+        self.driver
+            .execute(
+                "arguments[0].value = arguments[1]; \
+                 arguments[0].dispatchEvent(new Event('input', { bubbles: true })); \
+                 arguments[0].dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![control.to_json().expect("an element"), value.into()],
+            )
+            .await
+            .expect("the value is set");
+    }
+
+    /// The serious and critical violations that axe-core (vendored under `tests/vendor`) finds
+    /// on the page as it is, one line each: rule, impact, what it asks, where.
+    pub async fn serious_accessibility_violations(&self) -> Vec<String> {
+        self.driver
+            .execute(AXE, vec![])
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .driver
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, { resultTypes: ['violations'] }).then( \
+                   (r) => done(r.violations \
+                     .filter((v) => v.impact === 'serious' || v.impact === 'critical') \
+                     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)), \
+                   (e) => done([`axe-core failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        serde_json::from_value(found.json().clone()).expect("a list of violations")
     }
 
     /// Ends the browser session and its driver.

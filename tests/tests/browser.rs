@@ -10,62 +10,8 @@ use thirtyfour::prelude::*;
 
 use carehub_tests::browser::Browser;
 use carehub_tests::clinic::{Clinic, referral_input};
+use carehub_tests::schedule::{APPOINTMENTS, VISIT_REASON, booking, day_at};
 use carehub_tests::{PASSWORD, TestApp, backend_tests};
-
-async fn sign_in(browser: &Browser, app: &TestApp, username: &str, password: &str) {
-    let driver = &browser.driver;
-    driver.goto(app.url("/")).await.unwrap();
-    let name = driver.query(By::Name("username")).first().await.unwrap();
-    name.send_keys(username).await.unwrap();
-    driver
-        .find(By::Name("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    click(browser, "Sign in").await;
-}
-
-async fn heading(browser: &Browser, text: &str) -> WebElement {
-    browser
-        .driver
-        .query(By::XPath(format!("//h1[normalize-space()='{text}']")))
-        .first()
-        .await
-        .unwrap_or_else(|e| panic!("no heading {text:?}: {e}"))
-}
-
-/// Waits up to ten seconds until the text of the element `by` satisfies `done`, and returns it.
-async fn wait_until_text(browser: &Browser, by: By, done: impl Fn(&str) -> bool) -> String {
-    let element = browser.driver.query(by).first().await.unwrap();
-    let mut shown = String::new();
-    for _ in 0..200 {
-        shown = element.text().await.unwrap();
-        if done(&shown) {
-            return shown;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the page shows {shown:?}");
-}
-
-/// Waits until the element `by` shows `text`.
-async fn wait_for_text(browser: &Browser, by: By, text: &str) {
-    wait_until_text(browser, by, |shown| shown.contains(text)).await;
-}
-
-/// Clicks the button labelled `label`.
-async fn click(browser: &Browser, label: &str) {
-    browser
-        .driver
-        .find(By::XPath(format!("//button[normalize-space()='{label}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
 
 async fn session_storage_refresh_token(browser: &Browser) -> Value {
     browser
@@ -83,44 +29,84 @@ fn shot(app: &TestApp, name: &str) -> String {
 }
 
 backend_tests! {
-    async fn each_role_signs_in_to_its_own_home(app: TestApp) {
+    async fn each_role_signs_in_to_its_own_home_and_it_passes_an_accessibility_scan(app: TestApp) {
         let Some(browser) = Browser::open().await else {
             return;
         };
-        let admin = app.admin("root").await;
-        for (username, role, home) in [
-            ("root", "admin", "Administrator home"),
-            ("sam.secretary", "secretary", "Secretary home"),
-            ("dr.adams", "doctor", "Doctor home"),
-            ("lab.lee", "laboratory", "Laboratory home"),
-            ("pat.jones", "patient", "Patient home"),
+        let clinic = Clinic::open(&app).await;
+        // Ann has an appointment tomorrow with the doctor, and a referral waits for Wilson.
+        app.work_every_day(&clinic.admin.token, clinic.doctor.id, "08:00", "18:00").await;
+        let booked = app
+            .post_json(
+                APPOINTMENTS,
+                clinic.secretary.token(),
+                &booking(clinic.doctor.id, clinic.ann_record, day_at(1, 10, 0), None),
+            )
+            .await;
+        assert_eq!(booked.status(), 201);
+        let sent = app
+            .post_json(
+                "/api/v1/referrals",
+                clinic.doctor.token(),
+                &referral_input(clinic.ann_record, clinic.outsider.id),
+            )
+            .await;
+        assert_eq!(sent.status(), 201);
+        for (person, home) in [
+            (&clinic.admin, "Administrator home"),
+            (&clinic.secretary, "Secretary home"),
+            (&clinic.doctor, "Doctor home"),
+            (&clinic.outsider, "Doctor home"),
+            (&clinic.lab, "Laboratory home"),
+            (&clinic.ann, "Patient home"),
         ] {
-            if role != "admin" {
-                app.active_user(username, role, &admin.access_token).await;
-            }
-            sign_in(&browser, &app, username, PASSWORD).await;
-            heading(&browser, home).await;
+            browser.sign_in(&app.url("/"), &person.username, PASSWORD).await;
+            browser.heading(home).await;
             // The bar names who is signed in, and the bell shows the unread count.
             let account = browser.driver.find(By::Id("account")).await.unwrap();
             assert!(account.text().await.unwrap().contains("Sign out"));
+            browser.element(By::Css("#nav[data-live=on] #unread")).await;
             browser
+                .screenshot(&shot(&app, &format!("home-{}", person.username)))
+                .await;
+            let violations = browser.serious_accessibility_violations().await;
+            assert!(
+                violations.is_empty(),
+                "{home} of {}: {violations:#?}",
+                person.username
+            );
+            // At a phone's width nothing runs off the side of the screen.
+            browser.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+            let overflow = browser
                 .driver
-                .query(By::Id("unread"))
-                .first()
+                .execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    vec![],
+                )
                 .await
                 .unwrap();
-            browser.screenshot(&shot(&app, &format!("home-{role}"))).await;
-            if role == "admin" {
+            assert_eq!(overflow.json(), &serde_json::json!(0), "{home} at 390 pixels");
+            browser
+                .screenshot(&shot(&app, &format!("phone-{}", person.username)))
+                .await;
+            browser.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+            match person.role {
                 // The administrator's home lists the users.
-                browser
-                    .driver
-                    .query(By::XPath("//td[normalize-space()='root']"))
-                    .first()
-                    .await
-                    .unwrap();
+                "admin" => browser.wait_for_text(By::Id("main"), "sec.sarah").await,
+                // The patient's home is their record, with the appointment and the access log.
+                "patient" => {
+                    browser.wait_for_text(By::Id("main"), "Who accessed my record").await;
+                    browser.wait_for_text(By::Id("main"), VISIT_REASON).await;
+                }
+                // The secretary's home has the register form; the doctor's, the referral.
+                "secretary" => browser.wait_for_text(By::Id("main"), "Register a patient").await,
+                "doctor" if person.id == clinic.outsider.id => {
+                    browser.wait_for_text(By::Id("main"), "Ann Archer").await;
+                }
+                _ => {}
             }
-            click(&browser, "Sign out").await;
-            heading(&browser, "Sign in to CareHub").await;
+            browser.click("Sign out").await;
+            browser.heading("Sign in to CareHub").await;
             assert_eq!(session_storage_refresh_token(&browser).await, Value::Null);
         }
         browser.close().await;
@@ -131,21 +117,35 @@ backend_tests! {
             return;
         };
         app.admin("root").await;
-        sign_in(&browser, &app, "root", "not the password").await;
+        browser.sign_in(&app.url("/"), "root", "not the password").await;
         // The refusal is said on the page, in the alert under the form.
-        let said = wait_until_text(&browser, By::Css("[role=alert]"), |t| !t.is_empty()).await;
+        let said = browser.wait_until_text(By::Css("[role=alert]"), |t| !t.is_empty()).await;
         assert!(said.contains("username or password"), "{said}");
-        heading(&browser, "Sign in to CareHub").await;
+        browser.heading("Sign in to CareHub").await;
 
-        sign_in(&browser, &app, "root", PASSWORD).await;
-        heading(&browser, "Administrator home").await;
+        // By keyboard alone: the username field has the focus, Tab reaches the password, Enter
+        // signs in.
+        browser.driver.goto(app.url("/")).await.unwrap();
+        browser.heading("Sign in to CareHub").await;
+        let focused = browser.driver.active_element().await.unwrap();
+        assert_eq!(focused.attr("name").await.unwrap().as_deref(), Some("username"));
+        focused.send_keys("root" + Key::Tab).await.unwrap();
+        browser
+            .driver
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(PASSWORD.to_owned() + Key::Enter)
+            .await
+            .unwrap();
+        browser.heading("Administrator home").await;
         let refresh_token = session_storage_refresh_token(&browser).await;
         let refresh_token = refresh_token
             .as_str()
             .expect("a refresh token kept in the tab")
             .to_owned();
-        click(&browser, "Sign out").await;
-        heading(&browser, "Sign in to CareHub").await;
+        browser.click("Sign out").await;
+        browser.heading("Sign in to CareHub").await;
         // The server revoked the session: the refresh token the tab held no longer works.
         let response = app.refresh(&refresh_token).await;
         assert_eq!(response.status(), 401);
@@ -157,8 +157,8 @@ backend_tests! {
             return;
         };
         let clinic = Clinic::open(&app).await;
-        sign_in(&browser, &app, &clinic.outsider.username, PASSWORD).await;
-        heading(&browser, "Doctor home").await;
+        browser.sign_in(&app.url("/"), &clinic.outsider.username, PASSWORD).await;
+        browser.heading("Doctor home").await;
         // The socket is up (its replay done) before anything is sent.
         browser
             .driver
@@ -166,7 +166,7 @@ backend_tests! {
             .first()
             .await
             .unwrap();
-        wait_for_text(&browser, By::Id("unread"), "0").await;
+        browser.wait_for_text(By::Id("unread"), "0").await;
 
         let response = app
             .post_json(
@@ -178,8 +178,8 @@ backend_tests! {
         assert_eq!(response.status(), 201);
 
         // Without a reload: the bell counts it, and the inbox lists it.
-        wait_for_text(&browser, By::Id("unread"), "1").await;
-        wait_for_text(&browser, By::Id("main"), "Ann Archer").await;
+        browser.wait_for_text(By::Id("unread"), "1").await;
+        browser.wait_for_text(By::Id("main"), "Ann Archer").await;
         browser.screenshot(&shot(&app, "live-referral")).await;
         browser.close().await;
     }
@@ -191,8 +191,8 @@ backend_tests! {
         let admin = app.admin("root").await;
         app.active_user("sam.secretary", "secretary", &admin.access_token)
             .await;
-        sign_in(&browser, &app, "sam.secretary", PASSWORD).await;
-        heading(&browser, "Secretary home").await;
+        browser.sign_in(&app.url("/"), "sam.secretary", PASSWORD).await;
+        browser.heading("Secretary home").await;
         let driver = &browser.driver;
         let fill = |name: &'static str, value: &'static str| async move {
             let input = driver.find(By::Name(name)).await.unwrap();
@@ -207,11 +207,12 @@ backend_tests! {
             )
             .await
             .unwrap();
+        browser.choose("sex", "female").await;
         fill("contact.phone", "12").await;
-        click(&browser, "Register").await;
+        browser.click("Register").await;
 
         // The server's 422 names the phone: its message sits under the phone input, marked invalid.
-        let said = wait_until_text(&browser, By::Id("error-contact-phone"), |t| !t.is_empty()).await;
+        let said = browser.wait_until_text(By::Id("error-contact-phone"), |t| !t.is_empty()).await;
         assert!(
             said.contains("telephone"),
             "the phone's error is shown next to it: {said}"
@@ -235,8 +236,8 @@ backend_tests! {
         browser.screenshot(&shot(&app, "register-refused")).await;
 
         fill("contact.phone", "+41 44 123 45 67").await;
-        click(&browser, "Register").await;
-        wait_for_text(&browser, By::Id("notice"), "Registered Dora Dunn").await;
+        browser.click("Register").await;
+        browser.wait_for_text(By::Id("notice"), "Registered Dora Dunn").await;
         let patients = app
             .get("/api/v1/patients?q=Dora", Some(&admin.access_token))
             .await;

@@ -114,6 +114,9 @@ export async function call(method, path, body) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body);
+export const put = (path, body) => call("PUT", path, body);
+export const patch = (path, body) => call("PATCH", path, body);
+export const del = (path) => call("DELETE", path);
 
 /** A query string from the defined values of `params`. */
 export function query(params) {

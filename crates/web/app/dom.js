@@ -17,10 +17,19 @@ export function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+/** Replaces the children of `element` with `children`, taken as `h` takes them. */
+export function refill(element, ...children) {
+  element.replaceChildren(...h("div", {}, children).childNodes);
+}
+
 /** Replaces the main area with `nodes`; with `focus`, moves focus to it, for screen readers. */
 export function show(focus, ...nodes) {
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes.flat(Infinity));
+  main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined));
+  // Set by typing into the page (see main.js); a page being filled in is not redrawn for news.
+  delete main.dataset.typing;
+  // For measuring: when each page was shown, after the page load (the benchmark's `page` phase).
+  performance.mark("carehub:shown");
   if (focus) main.focus();
 }
 
@@ -52,14 +61,116 @@ export function clinicTime(rfc3339) {
 
 /**
  * A labelled input `name` with a place for its error under it (`attrs` go to the input; a
- * `choices` array makes it a select of those values).
+ * `choices` array makes it a select of those values, `[value, label]` pairs or plain values;
+ * `attrs.multiline` makes it a textarea). `attrs.value` fills it in.
  */
 export function field(label, name, attrs = {}, choices = null) {
-  const errorId = `error-${name.replaceAll(".", "-")}`;
-  const control = choices
-    ? h("select", { name, "aria-describedby": errorId, ...attrs }, choices.map((c) => h("option", { value: c }, c)))
-    : h("input", { name, "aria-describedby": errorId, ...attrs });
+  const errorId = `error-${name.replace(/[^A-Za-z0-9_-]/g, "-")}`;
+  const { multiline, value, ...rest } = attrs;
+  const common = { name, "aria-describedby": errorId, ...rest };
+  let control;
+  if (choices) {
+    const options = choices.map((c) => (Array.isArray(c) ? c : [c, c]));
+    control = h("select", common, options.map(([v, text]) => h("option", { value: v, selected: v === (value ?? "") }, text)));
+  } else if (multiline) {
+    control = h("textarea", { rows: "4", ...common }, value ?? "");
+  } else {
+    control = h("input", { ...common, value: value ?? undefined });
+  }
   return h("label", {}, label, control, h("span", { class: "field-error", id: errorId, "data-error-for": name }));
+}
+
+/**
+ * A form whose submission calls `submit(data, form)`; whatever it throws is shown on the form
+ * (see `showErrors`), and the button is disabled while it runs.
+ */
+export function form(label, button, children, submit) {
+  const element = h(
+    "form",
+    { class: "stack", "aria-label": label, novalidate: true },
+    children,
+    h("button", { type: "submit" }, button),
+    h("p", { class: "error", role: "alert", tabindex: "-1" }),
+  );
+  element.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showErrors(element, null);
+    const control = element.querySelector("button[type=submit]");
+    control.disabled = true;
+    try {
+      await submit(new FormData(element), element);
+    } catch (error) {
+      showErrors(element, error);
+    } finally {
+      control.disabled = false;
+    }
+  });
+  return element;
+}
+
+/** A button that runs `act`; a refusal is said in the notice area as a plain sentence. */
+export function action(label, act, attrs = {}) {
+  const button = h("button", { type: "button", ...attrs }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await act();
+    } catch (error) {
+      notice(error.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+/**
+ * A JSON body from a form's named values, nested by their names (`contact.email`,
+ * `identifiers[0].value`). Empty values are left out, or with `clear` sent as `null` (for a
+ * merge patch); an object or list left with nothing in it goes the same way. Names in `lists`
+ * are textareas holding one item per line.
+ */
+export function formBody(data, { clear = false, lists = [] } = {}) {
+  const root = {};
+  for (const [name, raw] of data.entries()) {
+    const text = String(raw).trim();
+    const value = lists.includes(name) ? text.split("\n").map((l) => l.trim()).filter(Boolean) : text;
+    const keys = name.split(/[.[\]]+/).filter(Boolean);
+    let node = root;
+    keys.slice(0, -1).forEach((key, i) => {
+      node[key] ??= /^\d+$/.test(keys[i + 1]) ? [] : {};
+      node = node[key];
+    });
+    node[keys.at(-1)] = value;
+  }
+  const prune = (value) => {
+    if (Array.isArray(value)) {
+      const items = value.map(prune).filter((v) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0));
+      return items.length ? items : null;
+    }
+    if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value).map(([k, v]) => [k, prune(v)]);
+      if (entries.every(([, v]) => v === null)) return null;
+      return Object.fromEntries(entries.filter(([, v]) => clear || v !== null));
+    }
+    return value === "" ? null : value;
+  };
+  return prune(root) ?? {};
+}
+
+/** A titled section of a page. */
+export function section(title, ...children) {
+  const id = `section-${title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  return h("section", { "aria-labelledby": id }, h("h2", { id }, title), children);
+}
+
+/** A term and description list of `[term, value]` pairs, leaving out empty values. */
+export function facts(pairs) {
+  return h(
+    "dl",
+    { class: "facts" },
+    pairs.filter(([, value]) => value !== undefined && value !== null && value !== "").map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
+  );
 }
 
 /**
@@ -84,5 +195,10 @@ export function showErrors(form, error) {
     }
   }
   alert.textContent = unplaced.length || Object.keys(fields).length === 0 ? [error.message, ...unplaced].join(" ") : "Please correct the fields marked.";
+  // A booking refused for the time: each appointment in the way.
+  const conflicts = error.problem?.conflicts ?? [];
+  if (conflicts.length) {
+    alert.append(h("ul", { class: "conflicts" }, conflicts.map((c) => h("li", {}, `${clinicTime(c.start)} – ${clinicTime(c.end).slice(11)}, in the ${c.with === "patient" ? "patient's" : "doctor's"} calendar`))));
+  }
   (form.querySelector("[aria-invalid]") ?? alert).focus?.();
 }

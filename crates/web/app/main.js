@@ -2,21 +2,17 @@
 // a home for each role. Routes are URL fragments (`#/`, `#/notifications`), so no page reload
 // ever drops the access token kept in memory.
 
+import { auditPage, emergencyAccessesPage, ROLE_NAMES, usersSection } from "./admin.js";
 import { ApiError, get, hasSession, post, query, signIn, signOut } from "./api.js";
-import { clinicTime, field, h, notice, show, showErrors, table } from "./dom.js";
+import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { connect } from "./live.js";
+import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
+import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
+import { appointments, appointmentTable, today } from "./scheduling.js";
 
 let me = null;
 let disconnect = null;
 let unread = 0;
-
-const ROLE_NAMES = {
-  admin: "Administrator",
-  secretary: "Secretary",
-  doctor: "Doctor",
-  laboratory: "Laboratory",
-  patient: "Patient",
-};
 
 function signInPage(message) {
   const errors = h("p", { class: "error", role: "alert" }, message || "");
@@ -48,7 +44,8 @@ function signInPage(message) {
 function bar() {
   const badge = h("span", { class: "badge", id: "unread" }, String(unread));
   const bell = h("a", { href: "#/notifications", class: "bell", "aria-label": `Notifications, ${unread} unread` }, "Notifications ", badge);
-  document.getElementById("nav").replaceChildren(h("a", { href: "#/" }, "Home"), bell);
+  const links = SECTIONS[me.role].map(([label, hash]) => h("a", { href: hash }, label));
+  document.getElementById("nav").replaceChildren(h("a", { href: "#/" }, "Home"), ...links, bell);
   const out = h("button", { class: "secondary", type: "button", onclick: leave }, "Sign out");
   document.getElementById("account").replaceChildren(
     h("span", {}, `${me.full_name} (${ROLE_NAMES[me.role] ?? me.role})`),
@@ -82,9 +79,9 @@ async function start() {
   disconnect?.();
   disconnect = connect({
     onNotification: (n) => {
-      // What the notification is about may be on the page shown: show it again, up to date
-      // (not the secretary's search, which holds what they typed).
-      if (me.role !== "secretary" || location.hash === "#/notifications") route(false);
+      // What the notification is about may be on the page shown: show it again, up to date,
+      // unless the user is typing into it.
+      if (!document.getElementById("main").dataset.typing) route(false);
       if (!n.read_at) notice(n.data.title ?? `New notification: ${n.kind}`);
     },
     onUnread: setUnread,
@@ -97,113 +94,20 @@ async function start() {
 
 // Homes by role -----------------------------------------------------------------------------
 
-function today() {
-  const start = new Date();
-  start.setHours(0, 0, 0, 0);
-  const end = new Date(start);
-  end.setDate(end.getDate() + 1);
-  return { from: start.toISOString(), to: end.toISOString() };
-}
-
-const appointmentColumns = [
-  ["Time", (a) => `${clinicTime(a.start)} – ${clinicTime(a.end).slice(11)}`],
-  ["Doctor", (a) => a.doctor_name ?? ""],
-  ["Reason", (a) => a.reason],
-  ["Status", (a) => a.status],
-];
+const redraw = () => route(false);
 
 async function doctorHome() {
-  const [day, inbox] = await Promise.all([
-    get(`/appointments${query({ doctor_id: me.id, ...today(), limit: 100 })}`),
-    get(`/referrals${query({ box: "inbox", limit: 50 })}`),
-  ]);
+  const [day, referrals] = await Promise.all([appointments({ doctor_id: me.id, ...today() }), inbox(me, redraw)]);
   return [
-    h("h2", {}, "My appointments today"),
-    table(appointmentColumns, day.items, "No appointments today."),
-    h("h2", {}, "Referrals to me"),
-    table(
-      [
-        ["Received", (r) => clinicTime(r.created_at)],
-        ["From", (r) => r.from_doctor.full_name ?? ""],
-        ["Patient", (r) => r.patient_name],
-        ["Urgency", (r) => r.urgency],
-        ["Status", (r) => r.status],
-      ],
-      inbox.items,
-      "No referrals.",
-    ),
+    h("h1", {}, "Doctor home"),
+    section("My appointments today", appointmentTable(me, day, redraw, ["patient"])),
+    section("Referrals to me", referrals),
   ];
 }
 
 async function secretaryHome() {
-  const results = h("div", { "aria-live": "polite" });
-  const form = h(
-    "form",
-    { class: "stack", role: "search" },
-    h("label", {}, "Find a patient (name or record number)", h("input", { name: "q", minlength: "2", required: true })),
-    h("button", { type: "submit" }, "Search"),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const page = await get(`/patients${query({ q: new FormData(form).get("q"), limit: 50 })}`);
-      results.replaceChildren(
-        table(
-          [
-            ["Record", (p) => p.mrn],
-            ["Name", (p) => p.full_name],
-            ["Born", (p) => p.date_of_birth],
-          ],
-          page.items,
-          "No patient matches.",
-        ),
-      );
-    } catch (error) {
-      results.replaceChildren(h("p", { class: "error" }, error.message));
-    }
-  });
-  return [h("h2", {}, "Patients"), form, results, registerForm()];
-}
-
-/** The body of `POST /patients` from the form: empty inputs are left out. */
-function patientBody(data) {
-  const text = (name) => {
-    const value = String(data.get(name) ?? "").trim();
-    return value === "" ? undefined : value;
-  };
-  const contact = { phone: text("contact.phone"), email: text("contact.email") };
-  return {
-    full_name: text("full_name") ?? "",
-    date_of_birth: text("date_of_birth") ?? "",
-    sex: text("sex"),
-    contact: contact.phone || contact.email ? contact : undefined,
-  };
-}
-
-function registerForm() {
-  const form = h(
-    "form",
-    { class: "stack", "aria-labelledby": "register-title", novalidate: true },
-    field("Full name", "full_name", { autocomplete: "off" }),
-    field("Date of birth", "date_of_birth", { type: "date" }),
-    field("Sex", "sex", {}, ["female", "male", "other", "unknown"]),
-    field("Phone", "contact.phone", { type: "tel", autocomplete: "off" }),
-    field("E-mail", "contact.email", { type: "email", autocomplete: "off" }),
-    h("button", { type: "submit" }, "Register"),
-    h("p", { class: "error", role: "alert", tabindex: "-1" }),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    showErrors(form, null);
-    try {
-      const patient = await post("/patients", patientBody(new FormData(form)));
-      form.reset();
-      notice(`Registered ${patient.full_name}, record ${patient.mrn}.`);
-    } catch (error) {
-      showErrors(form, error);
-    }
-  });
-  return [h("h2", { id: "register-title" }, "Register a patient"), form];
+  const day = await appointments(today());
+  return [h("h1", {}, "Secretary home"), section("Today's appointments", appointmentTable(me, day, redraw)), searchForm(), registerForm()];
 }
 
 async function patientHome() {
@@ -212,36 +116,23 @@ async function patientHome() {
     record = await get("/users/me/patient");
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
-      return [h("p", {}, "No patient record is linked to your account yet. The clinic's secretaries link it.")];
+      return [h("h1", {}, "Patient home"), h("p", {}, "No patient record is linked to your account yet. The clinic's secretaries link it.")];
     }
     throw error;
   }
-  const appointments = await get(`/appointments${query({ patient_id: record.id, limit: 50 })}`);
-  return [
-    h("h2", {}, "My appointments"),
-    table(appointmentColumns, appointments.items, "No appointments."),
-  ];
+  return recordPage(me, record.id, redraw, "Patient home");
 }
 
 async function adminHome() {
-  const users = await get(`/admin/users${query({ limit: 100 })}`);
-  return [
-    h("h2", {}, "Users"),
-    table(
-      [
-        ["Username", (u) => u.username],
-        ["Name", (u) => u.full_name],
-        ["Role", (u) => ROLE_NAMES[u.role] ?? u.role],
-        ["Status", (u) => u.status],
-      ],
-      users.items,
-      "No users.",
-    ),
-  ];
+  return [h("h1", {}, "Administrator home"), await usersSection(me, redraw), searchForm()];
 }
 
 async function laboratoryHome() {
-  return [h("p", {}, `Signed in as ${me.username}.`)];
+  return [
+    h("h1", {}, "Laboratory home"),
+    h("p", {}, `Signed in as ${me.full_name} (${me.username}).`),
+    h("p", {}, "CareHub does not yet hold laboratory orders or results: your notifications arrive under the bell."),
+  ];
 }
 
 const HOMES = {
@@ -252,18 +143,24 @@ const HOMES = {
   laboratory: laboratoryHome,
 };
 
+/** Each role's sections: `[label, hash]`, after Home. */
+const SECTIONS = {
+  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"]],
+  secretary: [],
+  patient: [],
+  admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
+  laboratory: [],
+};
+
 async function notificationsPage() {
   const list = await get(`/notifications${query({ after: 0, limit: 500 })}`);
   const items = [...list.items].reverse();
-  const readAll = h("button", {
-    type: "button",
-    onclick: async () => {
+  return [
+    h("h1", {}, "Notifications"),
+    action("Mark all read", async () => {
       await post("/notifications/read-all");
       await route();
-    },
-  }, "Mark all read");
-  return [
-    readAll,
+    }),
     table(
       [
         ["When", (n) => clinicTime(n.created_at)],
@@ -276,22 +173,45 @@ async function notificationsPage() {
   ];
 }
 
+const ID = "([0-9a-f-]{36})";
+
+/** The pages, by the URL fragment that names them, and the roles that have them. */
+const ROUTES = [
+  [/^#\/?$/, null, () => HOMES[me.role]()],
+  [/^#\/notifications$/, null, notificationsPage],
+  [new RegExp(`^#/patients/${ID}$`), null, (id) => recordPage(me, id, redraw)],
+  [/^#\/patients$/, ["doctor"], myPatientsPage],
+  [/^#\/referrals$/, ["doctor"], () => referralsPage(me, redraw)],
+  [new RegExp(`^#/referrals/new(?:/${ID})?$`), ["doctor"], (id) => sendReferralPage(me, id)],
+  [new RegExp(`^#/referrals/${ID}$`), ["doctor"], (id) => referralPage(me, id, redraw)],
+  [/^#\/audit$/, ["admin"], auditPage],
+  [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
+];
+
 /** Shows the page the URL names; `focus` moves focus to it (not when redrawn for news). */
 async function route(focus = true) {
   if (!me) return;
-  const onNotifications = location.hash === "#/notifications";
-  const title = onNotifications ? "Notifications" : `${ROLE_NAMES[me.role] ?? me.role} home`;
-  const page = onNotifications ? notificationsPage : HOMES[me.role];
+  const hash = location.hash || "#/";
+  const found = ROUTES.find(([pattern, roles]) => pattern.test(hash) && (!roles || roles.includes(me.role)));
   try {
-    show(focus, h("h1", {}, title), await page());
+    if (!found) {
+      show(focus, h("h1", {}, "Page not found"), h("p", {}, "There is no such page. "), h("a", { href: "#/" }, "Go home"));
+      return;
+    }
+    const [pattern, , page] = found;
+    show(focus, await page(...hash.match(pattern).slice(1)));
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return signInPage("Your session ended. Sign in again.");
-    show(focus, h("h1", {}, "Something went wrong"), h("p", { class: "error" }, error.message));
+    show(focus, h("h1", {}, "That could not be shown"), h("p", { class: "error" }, error.message), h("a", { href: "#/" }, "Go home"));
   }
 }
 
 window.addEventListener("hashchange", () => route());
 document.addEventListener("DOMContentLoaded", async () => {
+  const main = document.getElementById("main");
+  main.addEventListener("input", () => {
+    main.dataset.typing = "yes";
+  });
   if (!hasSession()) return signInPage();
   try {
     await start();
