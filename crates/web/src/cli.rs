@@ -1,12 +1,15 @@
-//! The `carehub` command line: `serve` (the default) and `admin create`.
+//! The `carehub` command line: `serve` (the default), `demo` and `admin create`.
 
 use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use carehub_domain::identity::NewAccount;
 
+use crate::demo;
 use crate::settings::Settings;
 use crate::startup::{Application, identity_on};
 
@@ -19,12 +22,30 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Whether the data directory was given (`--data-dir` or `CAREHUB_DATA_DIR`) rather than
+    /// left at its default; `demo` keeps to its own directory unless it was.
+    #[arg(skip)]
+    pub data_dir_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run migrations and serve the API (the default).
     Serve,
+    /// Serve a fresh demo clinic, its users' passwords printed at start.
+    ///
+    /// The clinic has users of every role, patients with records and care teams, doctors'
+    /// hours, this week's appointments and a referral waiting for dr.house, all made through
+    /// the API's own rules.
+    ///
+    /// It keeps to its own data directory, `./demo-data` unless `--data-dir` or
+    /// `CAREHUB_DATA_DIR` names another, marked as the demo's by a `DEMO` file. On every start
+    /// the demo's database there is deleted and seeded afresh. A directory that holds other
+    /// files but no `DEMO` file is refused and left untouched. With `--database-url` (or
+    /// `CAREHUB_DATABASE_URL`) nothing is deleted: the demo seeds that database only if it has
+    /// no users yet, and refuses otherwise.
+    Demo,
     /// Manage accounts from the command line.
     Admin {
         #[command(subcommand)]
@@ -44,6 +65,31 @@ pub enum AdminCommand {
         #[arg(long)]
         email: Option<String>,
     },
+}
+
+impl Cli {
+    /// The command line of this process; prints help or an error and exits when it is invalid.
+    pub fn from_command_line() -> Self {
+        Self::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The command line from these arguments and the environment, noting whether the data
+    /// directory was given.
+    ///
+    /// # Errors
+    /// When an argument or variable is invalid.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut cli = Self::from_arg_matches(&matches)?;
+        cli.data_dir_given = matches
+            .value_source("data_dir")
+            .is_some_and(|source| source != ValueSource::DefaultValue);
+        Ok(cli)
+    }
 }
 
 impl Settings {
@@ -67,6 +113,10 @@ impl Settings {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
+        Command::Demo => {
+            let settings = demo::settings(cli.settings, cli.data_dir_given);
+            serve_demo(settings).await
+        }
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -80,6 +130,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
+    run_until_signalled(application).await
+}
+
+/// Seeds the demo clinic, prints who may sign in and where, then serves as `serve` does.
+async fn serve_demo(settings: Settings) -> anyhow::Result<()> {
+    let bind = settings.bind;
+    let (application, clinic) = demo::launch(settings).await?;
+    let url = browser_url(bind, application.port());
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", clinic.welcome(&url));
+    }
+    run_until_signalled(application).await
+}
+
+/// Where a browser on this machine reaches a server bound to `bind`.
+fn browser_url(bind: SocketAddr, port: u16) -> String {
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, port))
+}
+
+/// Serves until SIGINT or SIGTERM, then stops gracefully.
+async fn run_until_signalled(application: Application) -> anyhow::Result<()> {
     let stopper = application.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -152,4 +229,34 @@ async fn create_admin(
         println!("created administrator {} ({})", user.username, user.id);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn demo_data_dir(args: &[&str]) -> std::path::PathBuf {
+        let cli = Cli::try_parse_args(args.iter().copied()).expect("a valid command line");
+        demo::settings(cli.settings, cli.data_dir_given).data_dir
+    }
+
+    #[test]
+    fn the_demo_keeps_to_its_own_data_directory_unless_one_is_given() {
+        if std::env::var_os("CAREHUB_DATA_DIR").is_none() {
+            assert_eq!(
+                demo_data_dir(&["carehub", "demo"]),
+                Path::new(demo::DEMO_DATA_DIR)
+            );
+        }
+        assert_eq!(
+            demo_data_dir(&["carehub", "demo", "--data-dir", "/tmp/mine"]),
+            Path::new("/tmp/mine")
+        );
+        assert_eq!(
+            demo_data_dir(&["carehub", "--data-dir", "./data", "demo"]),
+            Path::new("./data")
+        );
+    }
 }

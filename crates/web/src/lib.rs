@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod clinic_time;
+pub mod demo;
 pub mod extract;
 pub mod hub;
 pub mod openapi;

@@ -1,6 +1,4 @@
-//! `carehub`: serve the API (default), or administer accounts.
-
-use clap::Parser as _;
+//! `carehub`: serve the API (default), serve a demo clinic, or administer accounts.
 
 use carehub_web::cli::{Cli, run};
 use carehub_web::telemetry::init_logging;
@@ -12,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
     init_logging(&cli.settings.log, cli.settings.log_format);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -339,6 +339,12 @@ impl Application {
         self.server.handle()
     }
 
+    /// What the handlers share: the services, so that a caller inside the process (the demo's
+    /// seeding) acts through the same rules, audit trail and notifications as the API.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// This instance's notification sockets.
     pub fn hub(&self) -> Hub {
         self.state.hub.clone()
