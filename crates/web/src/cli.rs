@@ -209,16 +209,8 @@ async fn create_admin(
             bail!("set CAREHUB_ADMIN_PASSWORD, or run on a terminal to be asked for the password")
         }
     };
-    let account =
-        NewAccount::parse(username, &password, full_name, email, "admin").map_err(|errors| {
-            let list = errors
-                .errors()
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            anyhow::anyhow!("invalid administrator: {list}")
-        })?;
+    let account = NewAccount::parse(username, &password, full_name, email, "admin")
+        .map_err(|errors| anyhow::anyhow!("invalid administrator: {}", errors.listing()))?;
     let (database, identity, _) = identity_on(settings).await?;
     let created = identity.create_active_account(account).await;
     database.close().await;

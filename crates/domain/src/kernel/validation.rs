@@ -57,6 +57,15 @@ impl ValidationErrors {
         &self.0
     }
 
+    /// Every error as `field: message`, separated by semicolons: for a command line's report.
+    pub fn listing(&self) -> String {
+        self.0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// `Ok(())` when nothing was recorded, otherwise all the errors.
     pub fn into_result(self) -> Result<(), Self> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }
@@ -66,5 +75,22 @@ impl ValidationErrors {
 impl From<FieldError> for ValidationErrors {
     fn from(error: FieldError) -> Self {
         Self(vec![error])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_names_every_field_with_its_message() {
+        let mut errors = ValidationErrors::new();
+        errors.add("username", "is required");
+        errors.add("contact.email", "is not an e-mail address");
+        assert_eq!(
+            errors.listing(),
+            "username: is required; contact.email: is not an e-mail address"
+        );
+        assert_eq!(ValidationErrors::new().listing(), "");
     }
 }

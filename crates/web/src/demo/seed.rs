@@ -87,13 +87,7 @@ fn input<T: DeserializeOwned>(what: &str, body: Value) -> anyhow::Result<T> {
 }
 
 fn invalid(what: &str, errors: &ValidationErrors) -> anyhow::Error {
-    let list = errors
-        .errors()
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    anyhow!("invalid demo {what}: {list}")
+    anyhow!("invalid demo {what}: {}", errors.listing())
 }
 
 /// The administrator (first in [`USERS`]) as `carehub admin create` makes one; the staff as
