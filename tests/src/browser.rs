@@ -170,7 +170,7 @@ impl Browser {
 
     /// Clicks the first element `by`, found again if the page redrew it meanwhile (news
     /// arriving over the socket redraws the page).
-    async fn click_on(&self, by: By) {
+    pub async fn click_on(&self, by: By) {
         for _ in 0..20 {
             match self.element(by.clone()).await.click().await {
                 Ok(()) => return,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use thirtyfour::prelude::*;
 
 use carehub_tests::browser::Browser;
-use carehub_tests::clinic::{Clinic, patient_path};
+use carehub_tests::clinic::{Clinic, EMERGENCY_REASON, emergency_path, patient_path};
 use carehub_tests::schedule::{APPOINTMENTS, booking, day_at, status_path};
 use carehub_tests::{PASSWORD, TestApp, backend_tests};
 
@@ -349,6 +349,56 @@ backend_tests! {
         browser.click("Cancel the appointment").await;
         browser.wait_for_text(By::Id("notice"), "The appointment is cancelled").await;
         browser.wait_for_text(section("section-appointments"), "cancelled").await;
+        browser.close().await;
+    }
+
+    async fn an_administrator_approves_suspends_and_reads_the_trails(app: TestApp) {
+        let Some(browser) = Browser::open().await else {
+            return;
+        };
+        let clinic = Clinic::open(&app).await;
+        assert_eq!(app.register("dr.new", "doctor").await.status(), 201);
+        let broke = app
+            .post_json(
+                &emergency_path(clinic.bob_record),
+                clinic.outsider.token(),
+                &json!({ "reason": EMERGENCY_REASON }),
+            )
+            .await;
+        assert_eq!(broke.status(), 201);
+
+        browser.sign_in(&app.url("/"), &clinic.admin.username, PASSWORD).await;
+        browser.heading("Administrator home").await;
+        // Only the pending account can be approved; then it can be suspended.
+        browser.choose("status", "pending").await;
+        browser.click("Filter").await;
+        browser.wait_until_text(By::Css("#main table"), |t| t.contains("dr.new") && !t.contains("dr.house")).await;
+        browser.click("Approve").await;
+        browser.wait_for_text(By::Id("notice"), "Test dr.new is approved").await;
+        browser
+            .click_on(By::Css("button[aria-label='Suspend Test dr.new (dr.new)']"))
+            .await;
+        browser.wait_for_text(By::Id("notice"), "Test dr.new is suspended").await;
+        assert_eq!(app.login("dr.new", PASSWORD).await.status(), 403);
+
+        // The audit trail, filtered to one doctor: what they did to patients.
+        browser.follow("Audit trail").await;
+        browser.heading("Audit trail").await;
+        offered(&browser, "user_id", &clinic.outsider.id.to_string()).await;
+        browser.choose("user_id", &clinic.outsider.id.to_string()).await;
+        browser.click("Show events").await;
+        browser.wait_for_text(By::Css("#main table"), "emergency_access").await;
+        let shown = browser.element(By::Css("#main table")).await.text().await.unwrap();
+        assert!(!shown.contains("Test dr.house"), "only the chosen user's events: {shown}");
+
+        // The emergency accesses, with their reasons.
+        browser.follow("Emergency accesses").await;
+        browser.heading("Emergency accesses").await;
+        browser.wait_for_text(By::Id("main"), EMERGENCY_REASON).await;
+        browser.wait_for_text(By::Id("main"), "Test dr.wilson").await;
+        let violations = browser.serious_accessibility_violations().await;
+        assert!(violations.is_empty(), "{violations:#?}");
+        browser.screenshot(&shot(&app, "emergency-accesses")).await;
         browser.close().await;
     }
 }

@@ -19,15 +19,16 @@ function accountActions(me, u, done) {
     notice(`${u.full_name} is ${said}.`);
     await done();
   };
+  const about = (verb) => ({ "aria-label": `${verb} ${u.full_name} (${u.username})` });
   if (u.status === "pending") {
     return action("Approve", async () => {
       await post(`/admin/users/${u.id}/approve`);
       notice(`${u.full_name} is approved.`);
       await done();
-    });
+    }, about("Approve"));
   }
-  if (u.status === "active") return action("Suspend", set("suspended", "suspended"), { class: "secondary" });
-  return action("Reactivate", set("active", "active again"));
+  if (u.status === "active") return action("Suspend", set("suspended", "suspended"), { class: "secondary", ...about("Suspend") });
+  return action("Reactivate", set("active", "active again"), about("Reactivate"));
 }
 
 /** The accounts, filtered by role and status, with what an administrator may do to each. */
@@ -51,7 +52,7 @@ export async function usersSection(me, done, filter = {}) {
         ["Name", (u) => u.full_name],
         ["Role", (u) => ROLE_NAMES[u.role] ?? u.role],
         ["Status", (u) => u.status],
-        ["", (u) => accountActions(me, u, done)],
+        ["Actions", (u) => accountActions(me, u, done)],
       ],
       page.items,
       "No users.",

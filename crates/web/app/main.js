@@ -97,11 +97,14 @@ async function start() {
 const redraw = () => route(false);
 
 async function doctorHome() {
-  const [day, referrals] = await Promise.all([appointments({ doctor_id: me.id, ...today() }), inbox(me, redraw)]);
+  const { from } = today();
+  const [week, referrals] = await Promise.all([appointments({ doctor_id: me.id, ...today(7) }), inbox(me, redraw)]);
+  const isToday = (a) => a.start.startsWith(from);
   return [
     h("h1", {}, "Doctor home"),
-    section("My appointments today", appointmentTable(me, day, redraw, ["patient"])),
+    section("My appointments today", appointmentTable(me, week.filter(isToday), redraw, ["patient"])),
     section("Referrals to me", referrals),
+    section("Later this week", appointmentTable(me, week.filter((a) => !isToday(a)), redraw, ["patient"])),
   ];
 }
 

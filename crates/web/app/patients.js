@@ -211,11 +211,11 @@ async function careTeamView(me, patientId, done) {
       ["Since", (m) => clinicTime(m.started_at)],
       ["Until", (m) => (m.ended_at ? clinicTime(m.ended_at) : "")],
       ["Why", (m) => (m.referral_id ? "referral" : m.appointment_id ? "appointment" : "added")],
-      ["", (m) => (me.role === "admin" ? action("Remove", async () => {
+      ["Actions", (m) => (me.role === "admin" ? action("Remove", async () => {
         await del(`/patients/${patientId}/care-team/${m.doctor.id}`);
         notice(`${m.doctor.full_name ?? "The doctor"} is no longer on the care team.`);
         await done();
-      }) : "")],
+      }, { "aria-label": `Remove ${m.doctor.full_name ?? "the doctor"} from the care team` }) : "")],
     ],
     current,
     "No doctor is on the care team.",

@@ -15,12 +15,13 @@ function answers(me, r, done) {
     await done();
   };
   const withText = (summary, label, name, verb) =>
-    h("details", {}, h("summary", {}, summary), form(summary, summary.replace("…", ""), [field(label, name, { multiline: true, required: true })], async (data) => {
+    h("details", {}, h("summary", { "aria-label": `${summary.replace("…", "")} the referral of ${r.patient_name}` }, summary), form(summary, summary.replace("…", ""), [field(label, name, { multiline: true, required: true })], async (data) => {
       await answer(verb, formBody(data))();
     }));
-  if (mine && r.status === "sent") return [action("Accept", answer("accept")), withText("Decline…", "Why you decline", "reason", "decline")];
+  const about = (verb) => ({ "aria-label": `${verb} the referral of ${r.patient_name}` });
+  if (mine && r.status === "sent") return [action("Accept", answer("accept"), about("Accept")), withText("Decline…", "Why you decline", "reason", "decline")];
   if (mine && r.status === "accepted") return [withText("Complete…", "Outcome", "outcome", "complete")];
-  if (!mine && r.status === "sent") return [action("Cancel the referral", answer("cancel"))];
+  if (!mine && r.status === "sent") return [action("Cancel the referral", answer("cancel"), about("Cancel"))];
   return [];
 }
 
@@ -33,7 +34,7 @@ function referralTable(me, items, box, done) {
       ["Patient", (r) => h("a", { href: `#/referrals/${r.id}` }, r.patient_name)],
       ["Urgency", (r) => r.urgency],
       ["Status", (r) => r.status],
-      ["", (r) => h("div", { class: "controls" }, answers(me, r, done))],
+      ["Actions", (r) => h("div", { class: "controls" }, answers(me, r, done))],
     ],
     items,
     box === "inbox" ? "No referrals to you." : "You have sent no referrals.",

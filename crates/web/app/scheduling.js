@@ -20,14 +20,14 @@ const STATUS_NAMES = {
   no_show: "no-show",
 };
 
-/** Today and tomorrow as `YYYY-MM-DD`, which the API reads as the clinic's days. */
-export function today() {
+/** Today and `days` days later (default: tomorrow) as `YYYY-MM-DD`, which the API reads as the clinic's days. */
+export function today(days = 1) {
   const day = (offset) => {
     const d = new Date();
     d.setDate(d.getDate() + offset);
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   };
-  return { from: day(0), to: day(1) };
+  return { from: day(0), to: day(days) };
 }
 
 function span(a) {
@@ -39,7 +39,7 @@ function cancelForm(appointment, done) {
   return h(
     "details",
     {},
-    h("summary", {}, "Cancel…"),
+    h("summary", { "aria-label": `Cancel the appointment of ${span(appointment)}` }, "Cancel…"),
     form("Cancel the appointment", "Cancel the appointment", [field("Reason", "reason", { required: true })], async (data) => {
       await post(`/appointments/${appointment.id}/status`, { status: "cancelled", reason: String(data.get("reason")).trim() });
       notice("The appointment is cancelled.");
@@ -52,7 +52,7 @@ function visitNoteForm(appointment, done) {
   return h(
     "details",
     {},
-    h("summary", {}, "Visit note…"),
+    h("summary", { "aria-label": `Visit note of ${span(appointment)}` }, "Visit note…"),
     form("Visit note", "Sign the visit note", [field("Visit note", "body", { multiline: true, required: true })], async (data) => {
       await post(`/appointments/${appointment.id}/visit-note`, formBody(data));
       notice("The visit note is signed.");
@@ -70,11 +70,11 @@ function controls(me, appointment, done) {
       await post(`/appointments/${appointment.id}/status`, { status });
       notice(`The appointment is ${STATUS_NAMES[status]}.`);
       await done();
-    }));
+    }, { "aria-label": `${label}: ${span(appointment)}` }));
   }
   if (me.role === "doctor" && ["in_progress", "completed"].includes(appointment.status)) out.push(visitNoteForm(appointment, done));
   if ((me.role === "patient" || me.role === "secretary") && appointment.status === "booked") {
-    out.push(h("details", {}, h("summary", {}, "Move…"), slotPicker({ doctorId: appointment.doctor_id, button: "Move here", done, appointment })));
+    out.push(h("details", {}, h("summary", { "aria-label": `Move the appointment of ${span(appointment)}` }, "Move…"), slotPicker({ doctorId: appointment.doctor_id, button: "Move here", done, appointment })));
   }
   return h("div", { class: "controls" }, out);
 }
@@ -89,7 +89,7 @@ export function appointmentTable(me, items, done, show = ["patient", "doctor"]) 
     columns.push(["Patient", (a) => (me.role === "patient" ? a.patient_name ?? "" : h("a", { href: `#/patients/${a.patient_id}` }, a.patient_name ?? "Patient record"))]);
   }
   if (show.includes("doctor")) columns.push(["Doctor", (a) => a.doctor_name ?? ""]);
-  columns.push(["Reason", (a) => a.reason], ["Status", (a) => STATUS_NAMES[a.status] ?? a.status], ["", (a) => controls(me, a, done)]);
+  columns.push(["Reason", (a) => a.reason], ["Status", (a) => STATUS_NAMES[a.status] ?? a.status], ["Actions", (a) => controls(me, a, done)]);
   return table(columns, items, "No appointments.");
 }
 
