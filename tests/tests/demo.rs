@@ -218,3 +218,55 @@ async fn the_demo_seeds_a_named_database_only_while_it_has_no_users() {
         "a named database is never deleted"
     );
 }
+
+/// The demo in a browser: every printed user reaches their home with the demo's data on it, and
+/// each home's screenshot is saved (`target/screenshots/demo-<username>.png`; the README shows
+/// the doctor's).
+#[tokio::test]
+async fn every_printed_user_sees_a_living_home_in_a_browser() {
+    let Some(browser) = carehub_tests::browser::Browser::open().await else {
+        return;
+    };
+    let dir = TempDir::new();
+    let demo = Demo::start(demo_settings(&dir.0, &[])).await;
+    for user in USERS {
+        browser
+            .sign_in(&format!("{}/", demo.address), user.username, PASSWORD)
+            .await;
+        let home = match user.role {
+            "admin" => "Administrator home",
+            "secretary" => "Secretary home",
+            "doctor" => "Doctor home",
+            "laboratory" => "Laboratory home",
+            _ => "Patient home",
+        };
+        browser.heading(home).await;
+        let main = thirtyfour::By::Id("main");
+        match user.username {
+            // The referral waits in dr.house's inbox; his bell counts it.
+            "dr.house" => {
+                browser.wait_for_text(main, "Referrals to me").await;
+                browser
+                    .wait_until_text(thirtyfour::By::Id("unread"), |t| t != "0")
+                    .await;
+                browser
+                    .wait_for_text(
+                        thirtyfour::By::Css("#section-referrals-to-me + table"),
+                        "sent",
+                    )
+                    .await;
+            }
+            "ann.patient" => browser.wait_for_text(main, "Who accessed my record").await,
+            "admin" => browser.wait_for_text(main, "sam.secretary").await,
+            _ => {}
+        }
+        browser
+            .element(thirtyfour::By::Css("#nav[data-live=on]"))
+            .await;
+        browser.screenshot(&format!("demo-{}", user.username)).await;
+        browser.click("Sign out").await;
+        browser.heading("Sign in to CareHub").await;
+    }
+    browser.close().await;
+    demo.stop().await;
+}
