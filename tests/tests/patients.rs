@@ -21,6 +21,9 @@ use carehub_tests::{
     TestApp, assert_problem_type, assert_unauthorized, backend_tests, header, id_of, problem_fields,
 };
 
+/// Searches with the text in the body.
+const SEARCH: &str = "/api/v1/patients/search";
+
 fn set<T: Ord + Clone>(items: &[T]) -> BTreeSet<T> {
     items.iter().cloned().collect()
 }
@@ -969,6 +972,87 @@ backend_tests! {
             search(&app, &clinic.secretary, &hundred).await,
             Vec::<Uuid>::new()
         );
+    }
+
+    async fn a_search_in_the_body_finds_what_the_query_finds_and_refuses_what_it_refuses(app: TestApp) {
+        let clinic = Clinic::open(&app).await;
+        let token = &clinic.secretary.token;
+        let ada = id_of(&app.create_patient(token, &patient_input("Ada Lovelace")).await);
+        let king = id_of(&app.create_patient(token, &patient_input("Ada King")).await);
+        let mrn = app.patient(token, ada).await["mrn"].as_str().unwrap().to_owned();
+        let post = |who: &Person, body: Value| {
+            let call = Call::post(SEARCH, body);
+            let token = who.token.clone();
+            let app = &app;
+            async move { app.call(&call, Some(&token)).await }
+        };
+
+        for who in [&clinic.secretary, &clinic.admin, &clinic.doctor] {
+            for q in ["ada", "LOVELACE", mrn.as_str(), "nobody"] {
+                let response = post(who, json!({ "q": q, "limit": 100 })).await;
+                assert_eq!(response.status(), 200, "{q} as {}", who.username);
+                let page: Value = response.json().await.unwrap();
+                assert_eq!(
+                    ids(page["items"].as_array().unwrap()),
+                    search(&app, who, q).await,
+                    "{q} as {}",
+                    who.username
+                );
+            }
+        }
+        assert_eq!(
+            search(&app, &clinic.secretary, "ada").await,
+            vec![ada, king]
+        );
+
+        // Page by page, with the cursor in the body: every patient, once, in order.
+        let mut seen = Vec::new();
+        let mut cursor = Value::Null;
+        loop {
+            let response = post(&clinic.secretary, json!({ "limit": 2, "cursor": cursor })).await;
+            assert_eq!(response.status(), 200);
+            let request_id = header(&response, "x-request-id").unwrap();
+            let page: Value = response.json().await.unwrap();
+            let items = page["items"].as_array().unwrap();
+            // Each patient listed is audited, as by the query.
+            let events = app.audit_of_request(&clinic.admin.token, &request_id).await;
+            assert_eq!(events.len(), items.len());
+            assert!(events.iter().all(|e| e["action"] == "patient.list"));
+            seen.extend(ids(items));
+            cursor = page["next_cursor"].clone();
+            if cursor.is_null() {
+                break;
+            }
+        }
+        assert_eq!(seen, every_patient(&app, &clinic).await);
+
+        // Callers who may not search.
+        for who in [&clinic.ann, &clinic.lab] {
+            let response = post(who, json!({ "q": "ada" })).await;
+            assert_problem_type(response, 403, "forbidden").await;
+        }
+        let anonymous = app.call(&Call::post(SEARCH, json!({ "q": "ada" })), None).await;
+        assert_unauthorized(anonymous).await;
+
+        // What may not be searched for: each field named.
+        for (body, field) in [
+            (json!({ "q": "" }), "q"),
+            (json!({ "q": "x".repeat(101) }), "q"),
+            (json!({ "limit": 0 }), "limit"),
+            (json!({ "limit": 101 }), "limit"),
+            (json!({ "cursor": "nope" }), "cursor"),
+            (json!({ "query": "ada" }), "query"),
+            (json!({ "q": 7 }), "q"),
+        ] {
+            let response = post(&clinic.secretary, body.clone()).await;
+            let problem = assert_problem_type(response, 422, "validation").await;
+            assert_eq!(problem_fields(&problem), vec![field.to_owned()], "{body}");
+        }
+        let call = Call::post(SEARCH, json!({}));
+        for (bad, status) in [(Body::broken_json(), 400), (Body::not_json(), 415)] {
+            let response = app.call(&call.with_body(bad), clinic.secretary.token()).await;
+            assert_eq!(response.status(), status);
+        }
     }
 
     async fn a_doctors_search_shows_the_care_team_and_exact_matches_only(app: TestApp) {

@@ -38,7 +38,8 @@ impl PageQuery {
             .cursor
             .as_deref()
             .map(decode_cursor)
-            .transpose()?
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("cursor: {e}")))?
             .map(key);
         PageRequest::new(self.limit, after).map_err(|e| ApiError::BadRequest(format!("limit: {e}")))
     }
@@ -59,12 +60,13 @@ pub fn encode_cursor(key: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
-fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+/// The key a cursor holds, or why it holds none.
+pub fn decode_cursor(cursor: &str) -> Result<Uuid, &'static str> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::BadRequest("cursor: not a cursor this API issued".into()))
+        .ok_or("not a cursor this API issued")
 }
 
 #[cfg(test)]

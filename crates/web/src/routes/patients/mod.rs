@@ -8,6 +8,7 @@
 pub mod emergency_access;
 pub mod medical_input;
 pub mod patient_input;
+pub mod search;
 pub mod views;
 
 use actix_web::http::header;
@@ -20,10 +21,10 @@ use utoipa::IntoParams;
 use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::utc_date;
-use carehub_domain::patients::{NewNote, NoteKind, PatientId, SearchText};
+use carehub_domain::patients::{NewNote, NoteKind, PatientId};
 
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
-use crate::openapi::{enums, rules};
+use crate::openapi::enums;
 use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, BodyProblems, PatientNotFound, Problem, Unauthenticated};
 use crate::routes::audit::AuditEventView;
@@ -32,14 +33,14 @@ use medical_input::{MedicalInput, NoteInput};
 use patient_input::{PatientInput, PatientPatch, apply_merge_patch};
 use utoipa_actix_web::service_config::ServiceConfig;
 use views::{
-    AddMemberRequest, CareTeamMemberView, CareTeamView, MedicalView, NoteView, PatientSummaryView,
-    PatientView,
+    AddMemberRequest, CareTeamMemberView, CareTeamView, MedicalView, NoteView, PatientView,
 };
 
 /// Registers the patient resources.
 pub fn services(cfg: &mut ServiceConfig) {
     cfg.service(create_patient)
-        .service(search_patients)
+        .service(search::search_patients)
+        .service(search::search_patients_by_body)
         .service(get_patient)
         .service(update_patient)
         .service(get_medical)
@@ -76,22 +77,6 @@ async fn read_query<T>(
             Err(error)
         }
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PatientSearchQuery {
-    /// 1 to 100 characters, matched against names (any part, regardless of case), and exactly
-    /// against record numbers and identifier values. Doctors see patients outside their care
-    /// teams only on an exact record number or identifier match.
-    #[param(schema_with = rules::search_text)]
-    pub q: Option<String>,
-    /// Items per page, 1 to 100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
-    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -139,48 +124,6 @@ pub async fn create_patient(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/patients/{}", patient.id)))
         .json(PatientView::from(patient)))
-}
-
-/// List or search patients, in registration order.
-#[utoipa::path(
-    tag = "patients",
-    params(PatientSearchQuery),
-    responses(
-        (status = 200, description = "A page of patients; each one listed is audited", body = ListPage<PatientSummaryView>),
-        (status = 400, description = "Invalid `q`, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        Unauthenticated,
-        (status = 403, description = "Only secretaries, doctors and administrators list patients", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []), ("oauth2" = []))
-)]
-#[get("/patients")]
-pub async fn search_patients(
-    state: web::Data<AppState>,
-    Caller { actor, .. }: Caller,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let grant = state
-        .gatekeeper
-        .authorize_role(&actor, Action::SearchPatients)
-        .await?;
-    let query: PatientSearchQuery = parse_query(&request)?;
-    let text = query
-        .q
-        .as_deref()
-        .map(SearchText::parse)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(format!("q: {e}")))?;
-    let page = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .to_request(PatientId::from_uuid)?;
-    let found = state.patients.search_patients(&grant, text, page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::of(
-        found,
-        |id| *id.as_uuid(),
-        PatientSummaryView::from,
-    )))
 }
 
 /// A patient's profile.
