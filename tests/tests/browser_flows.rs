@@ -150,12 +150,18 @@ backend_tests! {
         println!("the referral reached the other browser {:?} after the send", sent.elapsed());
         colleague.screenshot(&shot(&app, "referral-received")).await;
 
-        // He accepts it, then reads what was sent and the record itself.
+        // The bell leads to the notification, and the notification to the referral: read.
+        colleague.click_on(By::Css("a.bell")).await;
+        colleague.heading("Notifications").await;
+        colleague
+            .click_on(By::XPath("//main//a[contains(., 'referral')]"))
+            .await;
+        colleague.heading("Referral of Cora Clark").await;
+        colleague.wait_for_text(By::Id("unread"), "0").await;
+        // He reads what was sent, accepts it, then opens the record itself.
+        colleague.wait_for_text(By::Id("main"), "Chest pain on exertion for three weeks.").await;
         colleague.click("Accept").await;
         colleague.wait_for_text(By::Id("notice"), "The referral is accepted").await;
-        colleague.follow("Cora Clark").await;
-        colleague.heading("Referral of Cora Clark").await;
-        colleague.wait_for_text(By::Id("main"), "Chest pain on exertion for three weeks.").await;
         colleague.follow("Open the patient's record").await;
         colleague.heading("Cora Clark").await;
         colleague.wait_for_text(By::Id("main"), "Medical information").await;

@@ -155,6 +155,31 @@ const SECTIONS = {
   laboratory: [],
 };
 
+/** Where a notification leads, for the signed-in user: its referral, or its patient's record. */
+function target(n) {
+  if (n.data.referral_id && me.role === "doctor") return `#/referrals/${n.data.referral_id}`;
+  if (n.data.patient_id && me.role !== "patient") return `#/patients/${n.data.patient_id}`;
+  if (n.data.appointment_id || n.data.patient_id) return "#/";
+  return null;
+}
+
+/** The notification's title, leading to what it is about; following it marks it read. */
+function notificationLink(n) {
+  const title = n.data.title ?? n.kind;
+  const href = target(n);
+  if (!href) return title;
+  const link = h("a", { href }, title);
+  if (!n.read_at) {
+    link.addEventListener("click", () => post(`/notifications/${n.id}/read`).then(recount, (e) => notice(e.message, true)));
+  }
+  return link;
+}
+
+/** Asks the server for the unread count again (the socket tells of new notifications only). */
+async function recount() {
+  setUnread((await get("/notifications/unread-count")).unread);
+}
+
 async function notificationsPage() {
   const list = await get(`/notifications${query({ after: 0, limit: 500 })}`);
   const items = [...list.items].reverse();
@@ -162,12 +187,13 @@ async function notificationsPage() {
     h("h1", {}, "Notifications"),
     action("Mark all read", async () => {
       await post("/notifications/read-all");
+      await recount();
       await route();
     }),
     table(
       [
         ["When", (n) => clinicTime(n.created_at)],
-        ["What", (n) => n.data.title ?? n.kind],
+        ["What", notificationLink],
         ["Read", (n) => (n.read_at ? "yes" : "no")],
       ],
       items,
