@@ -31,6 +31,7 @@
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod page;
 mod realtime;
 mod records;
 mod report;
@@ -183,6 +184,10 @@ struct Cli {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     scheduling_doctors: u32,
 
+    /// Rounds of the page phase (each a fresh browser: a cold load, then a reload).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200))]
+    page_rounds: u32,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -201,6 +206,9 @@ enum Phase {
     Realtime,
     /// One slot booked by many at once; booking throughput on distinct slots.
     Scheduling,
+    /// The web app: a doctor's home in headless Chromium on `carehub demo` (only when named:
+    /// it needs `chromium` and `chromium-driver`).
+    Page,
 }
 
 /// The phases `--only` selects (all when it is empty).
@@ -209,6 +217,7 @@ struct Phases {
     http: bool,
     realtime: RealtimePhases,
     scheduling: bool,
+    page: bool,
 }
 
 impl Phases {
@@ -222,7 +231,13 @@ impl Phases {
                 sockets: has(Phase::Sockets) || has(Phase::Realtime),
             },
             scheduling: has(Phase::Scheduling),
+            page: only.contains(&Phase::Page),
         }
+    }
+
+    /// Whether any phase measures the servers started per backend.
+    fn per_backend(self) -> bool {
+        self.http || self.realtime.referrals || self.realtime.sockets || self.scheduling
     }
 
     fn names(self) -> Vec<&'static str> {
@@ -231,6 +246,7 @@ impl Phases {
             (self.realtime.referrals, "referrals"),
             (self.realtime.sockets, "sockets"),
             (self.scheduling, "scheduling"),
+            (self.page, "page"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -374,6 +390,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         println!("{}", scheduling::describe(&scheduling_config));
         println!();
     }
+    let page_config = page::PageConfig {
+        rounds: cli.page_rounds,
+    };
+    if phases.page {
+        println!("{}", page::describe(&page_config));
+        println!();
+    }
 
     let mut results: Vec<MeasureResult> = Vec::new();
     let mut referral_latency = Vec::new();
@@ -381,7 +404,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut contention = Vec::new();
     let mut booking_throughput = Vec::new();
     let mut server_logs = Vec::new();
-    for backend in cli.backends.iter().copied() {
+    let backends = if phases.per_backend() {
+        cli.backends.clone()
+    } else {
+        Vec::new()
+    };
+    for backend in backends {
         eprintln!("carehub-bench: [{}] starting the server", backend.name());
         let options = ServerOptions {
             backend,
@@ -451,6 +479,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
     }
 
+    let page_measured = if phases.page {
+        eprintln!("carehub-bench: [page] starting carehub demo and Chromium");
+        Some(page::run(&server_bin, &page_config).await?)
+    } else {
+        None
+    };
     let bench_report = BenchReport {
         cores,
         load_average_before,
@@ -466,11 +500,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         idle_sockets,
         contention,
         booking_throughput,
+        page: page_measured,
         server_logs,
     };
     report::print_table(&bench_report);
     realtime::print(&bench_report.referral_latency, &bench_report.idle_sockets);
     scheduling::print(&bench_report.contention, &bench_report.booking_throughput);
+    if let Some(measured) = &bench_report.page {
+        println!(
+            "## The web app: a doctor's home\n\n{}",
+            page::render(measured)
+        );
+    }
     report::print_load_average(&bench_report);
     report::print_server_logs(&bench_report.server_logs);
     if let Some(path) = &cli.json {

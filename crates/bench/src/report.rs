@@ -86,6 +86,8 @@ pub struct BenchReport {
     pub contention: Vec<ContentionResult>,
     /// Bookings of distinct slots, per backend (phase `scheduling`).
     pub booking_throughput: Vec<ThroughputResult>,
+    /// The web app's doctor home in a browser (phase `page`).
+    pub page: Option<crate::page::PageMeasured>,
     pub server_logs: Vec<ServerLogReport>,
 }
 
