@@ -168,16 +168,26 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the first element `by`, found again if the page redrew it meanwhile (news
-    /// arriving over the socket redraws the page).
+    /// Clicks the first element `by`.
     pub async fn click_on(&self, by: By) {
+        self.act_on(by, |element| async move { element.click().await })
+            .await;
+    }
+
+    /// Does `act` on the first visible element `by`, found again and done again if the page
+    /// redrew it meanwhile (news arriving over the socket redraws the page).
+    async fn act_on<F, Fut>(&self, by: By, act: F)
+    where
+        F: Fn(WebElement) -> Fut,
+        Fut: std::future::Future<Output = WebDriverResult<()>>,
+    {
         for _ in 0..20 {
-            match self.element(by.clone()).await.click().await {
+            match act(self.element(by.clone()).await).await {
                 Ok(()) => return,
                 Err(e) if matches!(*e, WebDriverErrorInner::StaleElementReference(..)) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(error) => panic!("cannot click {by:?}: {error}"),
+                Err(error) => panic!("cannot act on {by:?}: {error}"),
             }
         }
         panic!("{by:?} kept being redrawn");
@@ -201,24 +211,30 @@ impl Browser {
 
     /// Types `value` into the (first visible) input named `name`, replacing what it held.
     pub async fn fill(&self, name: &str, value: &str) {
-        let input = self.element(By::Name(name)).await;
-        input.clear().await.expect("the input clears");
-        input.send_keys(value).await.expect("typing");
+        self.act_on(By::Name(name), |input| async move {
+            input.clear().await?;
+            input.send_keys(value).await
+        })
+        .await;
     }
 
     /// Sets the (first visible) control named `name` to `value` as a user's choice would, and
     /// tells the page (date inputs and selects, which WebDriver cannot type into portably).
     pub async fn choose(&self, name: &str, value: &str) {
-        let control = self.element(By::Name(name)).await;
-        self.driver
-            .execute(
-                "arguments[0].value = arguments[1]; \
-                 arguments[0].dispatchEvent(new Event('input', { bubbles: true })); \
-                 arguments[0].dispatchEvent(new Event('change', { bubbles: true }));",
-                vec![control.to_json().expect("an element"), value.into()],
-            )
-            .await
-            .expect("the value is set");
+        let driver = &self.driver;
+        self.act_on(By::Name(name), |control| async move {
+            let control = control.to_json()?;
+            driver
+                .execute(
+                    "arguments[0].value = arguments[1]; \
+                     arguments[0].dispatchEvent(new Event('input', { bubbles: true })); \
+                     arguments[0].dispatchEvent(new Event('change', { bubbles: true }));",
+                    vec![control, value.into()],
+                )
+                .await
+                .map(|_| ())
+        })
+        .await;
     }
 
     /// The serious and critical violations that axe-core (vendored under `tests/vendor`) finds

@@ -345,6 +345,8 @@ backend_tests! {
         browser.sign_in(&app.url("/"), &clinic.bob.username, PASSWORD).await;
         browser.heading("Patient home").await;
         browser.follow("Move…").await;
+        // The free times are asked for once the disclosure opens.
+        browser.element(By::Css("form[aria-label='Move here']")).await;
         let later = day_at(3, 0, 0).date().to_string();
         browser.choose("day", &later).await;
         browser.wait_for_text(By::Css("fieldset.slots"), &later).await;

@@ -16,15 +16,15 @@ function accountActions(me, u, done) {
   if (u.id === me.id) return "";
   const set = (status, said) => async () => {
     await patch(`/admin/users/${u.id}`, { status });
-    notice(`${u.full_name} is ${said}.`);
     await done();
+    notice(`${u.full_name} is ${said}.`);
   };
   const about = (verb) => ({ "aria-label": `${verb} ${u.full_name} (${u.username})` });
   if (u.status === "pending") {
     return action("Approve", async () => {
       await post(`/admin/users/${u.id}/approve`);
-      notice(`${u.full_name} is approved.`);
       await done();
+      notice(`${u.full_name} is approved.`);
     }, about("Approve"));
   }
   if (u.status === "active") return action("Suspend", set("suspended", "suspended"), { class: "secondary", ...about("Suspend") });

@@ -131,8 +131,8 @@ function profile(p) {
 function editProfile(p, done) {
   const edit = form("Edit details", "Save details", patientFields(p), async (data) => {
     await patch(`/patients/${p.id}`, formBody(data, { clear: true, lists: LISTS }));
-    notice("The details are saved.");
     await done();
+    notice("The details are saved.");
   });
   return h("details", {}, h("summary", {}, "Edit details and insurance…"), edit);
 }
@@ -165,8 +165,8 @@ function editMedical(patientId, m, done) {
   ], async (data) => {
     const body = formBody(data);
     await put(`/patients/${patientId}/medical`, { allergies: [], conditions: [], medications: [], ...body });
-    notice("The medical information is saved.");
     await done();
+    notice("The medical information is saved.");
   });
   return h("details", {}, h("summary", {}, "Edit medical information…"), edit);
 }
@@ -178,8 +178,8 @@ function noteForm(patientId, amends, done) {
     field("Kind", "kind", {}, NOTE_KINDS),
   ], async (data) => {
     await post(`/patients/${patientId}/notes`, { ...formBody(data), amends: amends ?? undefined });
-    notice(amends ? "The amendment is signed." : "The note is signed.");
     await done();
+    notice(amends ? "The amendment is signed." : "The note is signed.");
   });
 }
 
@@ -214,8 +214,8 @@ async function careTeamView(me, patientId, done) {
       ["Why", (m) => (m.referral_id ? "referral" : m.appointment_id ? "appointment" : "added")],
       ["Actions", (m) => (me.role === "admin" ? action("Remove", async () => {
         await del(`/patients/${patientId}/care-team/${m.doctor.id}`);
-        notice(`${m.doctor.full_name ?? "The doctor"} is no longer on the care team.`);
         await done();
+        notice(`${m.doctor.full_name ?? "The doctor"} is no longer on the care team.`);
       }, { "aria-label": `Remove ${m.doctor.full_name ?? "the doctor"} from the care team` }) : "")],
     ],
     current,
@@ -224,8 +224,8 @@ async function careTeamView(me, patientId, done) {
   const doctors = (await get(`/doctors${query({ limit: 100 })}`)).items.filter((d) => !current.some((m) => m.doctor.id === d.id));
   const add = form("Add a doctor to the care team", "Add to the care team", [field("Doctor", "doctor_id", {}, doctors.map((d) => [d.id, d.full_name]))], async (data) => {
     await post(`/patients/${patientId}/care-team`, { doctor_id: data.get("doctor_id") });
-    notice("The doctor is on the care team.");
     await done();
+    notice("The doctor is on the care team.");
   });
   return [list, doctors.length ? add : null];
 }
@@ -252,8 +252,8 @@ function emergencyAccess(patientId, done) {
     h("p", {}, "You are not on this patient's care team, so the record is not shown. In an emergency you may open it for 60 minutes; the reason is kept in the audit trail and the administrators see it."),
     form("Emergency access", "Open the record in an emergency", [field("Reason", "reason", { multiline: true, required: true })], async (data) => {
       await post(`/patients/${patientId}/emergency-access`, { reason: String(data.get("reason")).trim() });
-      notice("Emergency access granted for 60 minutes.");
       await done();
+      notice("Emergency access granted for 60 minutes.");
     }),
   ];
 }

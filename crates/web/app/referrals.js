@@ -11,8 +11,8 @@ function answers(me, r, done) {
   const mine = r.to_doctor.id === me.id;
   const answer = (verb, body) => async () => {
     await post(`/referrals/${r.id}/${verb}`, body ?? {});
-    notice(`The referral is ${verb === "cancel" ? "cancelled" : `${verb}${verb.endsWith("e") ? "d" : "ed"}`}.`);
     await done();
+    notice(`The referral is ${verb === "cancel" ? "cancelled" : `${verb}${verb.endsWith("e") ? "d" : "ed"}`}.`);
   };
   const withText = (summary, label, name, verb) =>
     h("details", {}, h("summary", { "aria-label": `${summary.replace("…", "")} the referral of ${r.patient_name}` }, summary), form(summary, summary.replace("…", ""), [field(label, name, { multiline: true, required: true })], async (data) => {

@@ -42,8 +42,8 @@ function cancelForm(appointment, done) {
     h("summary", { "aria-label": `Cancel the appointment of ${span(appointment)}` }, "Cancel…"),
     form("Cancel the appointment", "Cancel the appointment", [field("Reason", "reason", { required: true })], async (data) => {
       await post(`/appointments/${appointment.id}/status`, { status: "cancelled", reason: String(data.get("reason")).trim() });
-      notice("The appointment is cancelled.");
       await done();
+      notice("The appointment is cancelled.");
     }),
   );
 }
@@ -55,8 +55,8 @@ function visitNoteForm(appointment, done) {
     h("summary", { "aria-label": `Visit note of ${span(appointment)}` }, "Visit note…"),
     form("Visit note", "Sign the visit note", [field("Visit note", "body", { multiline: true, required: true })], async (data) => {
       await post(`/appointments/${appointment.id}/visit-note`, formBody(data));
-      notice("The visit note is signed.");
       await done();
+      notice("The visit note is signed.");
     }),
   );
 }
@@ -68,13 +68,18 @@ function controls(me, appointment, done) {
     if (status === "cancelled") out.push(cancelForm(appointment, done));
     else out.push(action(label, async () => {
       await post(`/appointments/${appointment.id}/status`, { status });
-      notice(`The appointment is ${STATUS_NAMES[status]}.`);
       await done();
+      notice(`The appointment is ${STATUS_NAMES[status]}.`);
     }, { "aria-label": `${label}: ${span(appointment)}` }));
   }
   if (me.role === "doctor" && ["in_progress", "completed"].includes(appointment.status)) out.push(visitNoteForm(appointment, done));
   if ((me.role === "patient" || me.role === "secretary") && appointment.status === "booked") {
-    out.push(h("details", {}, h("summary", { "aria-label": `Move the appointment of ${span(appointment)}` }, "Move…"), slotPicker({ doctorId: appointment.doctor_id, button: "Move here", done, appointment })));
+    // The free times are asked for when the disclosure is first opened, not for every row.
+    const move = h("details", {}, h("summary", { "aria-label": `Move the appointment of ${span(appointment)}` }, "Move…"));
+    move.addEventListener("toggle", () => {
+      if (move.open && !move.querySelector("form")) move.append(slotPicker({ doctorId: appointment.doctor_id, button: "Move here", done, appointment }));
+    });
+    out.push(move);
   }
   return h("div", { class: "controls" }, out);
 }
@@ -143,14 +148,17 @@ export function slotPicker({ doctorId, patientId, appointment, button, done }) {
     const chosen = data.get("slot");
     if (!chosen) throw new Error("Choose one of the free times.");
     const [start, end] = String(chosen).split("|");
+    let said;
     if (appointment) {
       await patch(`/appointments/${appointment.id}`, { start, end });
-      notice(`The appointment is moved to ${clinicTime(start)}.`);
+      said = `The appointment is moved to ${clinicTime(start)}.`;
     } else {
       const doctor = doctorId ?? data.get("doctor_id");
       const booked = await post("/appointments", { doctor_id: doctor, patient_id: patientId, start, end, reason: String(data.get("reason")).trim() });
-      notice(`Booked ${clinicTime(booked.start)} with ${booked.doctor_name ?? "the doctor"}.`);
+      said = `Booked ${clinicTime(booked.start)} with ${booked.doctor_name ?? "the doctor"}.`;
     }
+    // Said once the page shows the change.
     await done();
+    notice(said);
   });
 }
