@@ -1005,6 +1005,13 @@ backend_tests! {
             vec![ada, king]
         );
 
+        // A whole number written with a fraction is that number (JSON Schema's integers); a null
+        // is the field left out.
+        let response = post(&clinic.secretary, json!({ "q": null, "limit": 100.0, "cursor": null })).await;
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        assert_eq!(ids(page["items"].as_array().unwrap()), every_patient(&app, &clinic).await);
+
         // Page by page, with the cursor in the body: every patient, once, in order.
         let mut seen = Vec::new();
         let mut cursor = Value::Null;
@@ -1043,10 +1050,19 @@ backend_tests! {
             (json!({ "cursor": "nope" }), "cursor"),
             (json!({ "query": "ada" }), "query"),
             (json!({ "q": 7 }), "q"),
+            (json!({ "limit": 2.5 }), "limit"),
+            (json!({ "limit": -1 }), "limit"),
         ] {
             let response = post(&clinic.secretary, body.clone()).await;
             let problem = assert_problem_type(response, 422, "validation").await;
             assert_eq!(problem_fields(&problem), vec![field.to_owned()], "{body}");
+        }
+        // The path takes only POST: any other method is told so, not taken for a patient's id.
+        for method in [Method::GET, Method::PATCH, Method::PUT, Method::DELETE] {
+            let call = Call::new(method.clone(), SEARCH, Body::Json(json!({ "q": "ada" })));
+            let response = app.call(&call, clinic.secretary.token()).await;
+            assert_eq!(header(&response, "allow").as_deref(), Some("POST"), "{method}");
+            assert_problem_type(response, 405, "method-not-allowed").await;
         }
         let call = Call::post(SEARCH, json!({}));
         for (bad, status) in [(Body::broken_json(), 400), (Body::not_json(), 415)] {

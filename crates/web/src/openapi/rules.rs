@@ -189,6 +189,11 @@ pub fn search_text() -> Object {
     string(line_pattern(100))
 }
 
+/// Search text, or `null` for none.
+pub fn optional_search_text() -> Object {
+    nullable(search_text())
+}
+
 /// An instant in a query: RFC 3339 (any offset), or a date `YYYY-MM-DD` for the start of that
 /// day in the clinic's time zone, between the years 1900 and 9000 (the pattern keeps to the
 /// years strictly inside, whatever the offset).

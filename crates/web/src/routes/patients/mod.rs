@@ -138,7 +138,7 @@ pub async fn create_patient(
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
-#[get("/patients/{id}")]
+#[get("/patients/{id}", guard = "search::not_the_search")]
 pub async fn get_patient(
     state: web::Data<AppState>,
     Caller { actor, .. }: Caller,
@@ -172,7 +172,7 @@ pub async fn get_patient(
     ),
     security(("bearer" = []), ("oauth2" = []))
 )]
-#[patch("/patients/{id}")]
+#[patch("/patients/{id}", guard = "search::not_the_search")]
 pub async fn update_patient(
     state: web::Data<AppState>,
     Caller { actor, .. }: Caller,

@@ -2,6 +2,7 @@
 //! text out of the URL, and by query string (`GET /patients`), which puts it there and is kept
 //! for listing without a text and for the clients that use it.
 
+use actix_web::guard::GuardContext;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +18,12 @@ use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
 
 use super::views::PatientSummaryView;
+
+/// Keeps `/patients/{id}` off `/patients/search`, which takes only `POST`: a `GET` or `PATCH`
+/// there is a 405 naming it, not a lookup of a patient whose id would be "search".
+pub fn not_the_search(ctx: &GuardContext<'_>) -> bool {
+    !ctx.head().uri.path().ends_with("/patients/search")
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,14 +49,34 @@ pub struct PatientSearchRequest {
     /// As `q` of `GET /patients`: 1 to 100 characters, matched against names (any part,
     /// regardless of case), and exactly against record numbers and identifier values. Absent:
     /// every patient the caller may list.
-    #[schema(schema_with = rules::search_text)]
+    #[schema(schema_with = rules::optional_search_text)]
     pub q: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
+}
+
+/// A count from a JSON body. JSON Schema's integers include `94.0`, so a number without a
+/// fraction is taken as the integer it is; anything else is refused on its field.
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+        // Whole and within u32's range, checked above.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(Some(number as u32))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number of items"
+        )))
+    }
 }
 
 /// Search patients by name, record number or identifier, in registration order, with the
