@@ -52,11 +52,20 @@ export function table(columns, rows, empty) {
 }
 
 /**
- * An instant as the clinic's clocks show it. The API writes scheduling times at the clinic's
- * offset, so the wall time is the text itself: `2027-03-29 09:00`.
+ * An instant as the API wrote it, to the minute. Scheduling times come at the clinic's offset,
+ * so the wall time is the text itself: `2027-03-29 09:00`. Other instants (when a note was
+ * written, an audit event, a notification) come in UTC, and say so: `2027-03-29 07:00 UTC`.
  */
 export function clinicTime(rfc3339) {
-  return rfc3339 ? rfc3339.slice(0, 16).replace("T", " ") : "";
+  if (!rfc3339) return "";
+  const wall = rfc3339.slice(0, 16).replace("T", " ");
+  return rfc3339.endsWith("Z") ? `${wall} UTC` : wall;
+}
+
+/** A span of time on one day: `2027-03-29 09:00 – 09:30`. */
+export function clinicSpan(start, end) {
+  const zone = end.endsWith("Z") ? " UTC" : "";
+  return `${start.slice(0, 16).replace("T", " ")} – ${end.slice(11, 16)}${zone}`;
 }
 
 /**
@@ -198,7 +207,7 @@ export function showErrors(form, error) {
   // A booking refused for the time: each appointment in the way.
   const conflicts = error.problem?.conflicts ?? [];
   if (conflicts.length) {
-    alert.append(h("ul", { class: "conflicts" }, conflicts.map((c) => h("li", {}, `${clinicTime(c.start)} – ${clinicTime(c.end).slice(11)}, in the ${c.with === "patient" ? "patient's" : "doctor's"} calendar`))));
+    alert.append(h("ul", { class: "conflicts" }, conflicts.map((c) => h("li", {}, `${clinicSpan(c.start, c.end)}, in the ${c.with === "patient" ? "patient's" : "doctor's"} calendar`))));
   }
   (form.querySelector("[aria-invalid]") ?? alert).focus?.();
 }

@@ -2,7 +2,7 @@
 // note, and booking or moving an appointment on one of a doctor's free slots.
 
 import { get, patch, post, query } from "./api.js";
-import { action, clinicTime, field, form, formBody, h, notice, refill, table } from "./dom.js";
+import { action, clinicSpan, clinicTime, field, form, formBody, h, notice, refill, table } from "./dom.js";
 
 /** The statuses each role may set, from each status (the API's own rule, for the buttons). */
 const NEXT = {
@@ -31,7 +31,7 @@ export function today(days = 1) {
 }
 
 function span(a) {
-  return `${clinicTime(a.start)} – ${clinicTime(a.end).slice(11)}`;
+  return clinicSpan(a.start, a.end);
 }
 
 /** A short form that asks for the reason of a cancellation, behind a disclosure. */
