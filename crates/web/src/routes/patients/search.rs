@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use carehub_domain::access::Action;
+use carehub_domain::access::{Action, Grant};
 use carehub_domain::kernel::{PageRequest, ValidationErrors};
 use carehub_domain::patients::{PatientId, SearchText};
 
@@ -115,15 +115,8 @@ pub async fn search_patients_by_body(
         .map(PatientId::from_uuid);
     let page = errors.check("limit", PageRequest::new(body.limit, after));
     errors.into_result()?;
-    let Some(page) = page else {
-        return Err(ApiError::invalid_field("limit", "is invalid"));
-    };
-    let found = state.patients.search_patients(&grant, text, page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::of(
-        found,
-        |id| *id.as_uuid(),
-        PatientSummaryView::from,
-    )))
+    let page = page.ok_or_else(|| ApiError::invalid_field("limit", "is invalid"))?;
+    answer(&state, &grant, text, page).await
 }
 
 /// List or search patients, in registration order. A search text here travels in the URL:
@@ -161,7 +154,17 @@ pub async fn search_patients(
         cursor: query.cursor,
     }
     .to_request(PatientId::from_uuid)?;
-    let found = state.patients.search_patients(&grant, text, page).await?;
+    answer(&state, &grant, text, page).await
+}
+
+/// The page of patients a search found, each one listed audited, as both forms answer it.
+async fn answer(
+    state: &AppState,
+    grant: &Grant,
+    text: Option<SearchText>,
+    page: PageRequest<PatientId>,
+) -> Result<HttpResponse, ApiError> {
+    let found = state.patients.search_patients(grant, text, page).await?;
     Ok(HttpResponse::Ok().json(ListPage::of(
         found,
         |id| *id.as_uuid(),
