@@ -9,6 +9,7 @@
 pub mod access;
 pub mod audit;
 pub mod identity;
+pub mod jobs;
 pub mod kernel;
 pub mod notifications;
 pub mod patients;

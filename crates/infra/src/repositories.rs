@@ -11,6 +11,7 @@ use carehub_domain::identity::{
     LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
     UserRepository,
 };
+use carehub_domain::jobs::JobQueue;
 use carehub_domain::notifications::NotificationRepository;
 use carehub_domain::patients::{
     CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
@@ -25,6 +26,7 @@ use crate::identity::{
     SqlLoginAttemptRepository, SqlRefreshTokenRepository, SqlRevokedTokenRepository,
     SqlSocketTicketRepository, SqlUserRepository,
 };
+use crate::jobs::SqlJobQueue;
 use crate::notifications::SqlNotificationRepository;
 use crate::patients::{
     SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
@@ -67,6 +69,7 @@ pub struct Repositories {
     pub socket_tickets: Arc<dyn SocketTicketRepository>,
     pub schedules: Arc<dyn ScheduleRepository>,
     pub appointments: Arc<dyn AppointmentRepository>,
+    pub jobs: Arc<dyn JobQueue>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -93,6 +96,7 @@ impl Repositories {
         SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
         SqlScheduleRepository<DB>: ScheduleRepository + 'static,
         SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
+        SqlJobQueue<DB>: JobQueue + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -114,6 +118,7 @@ impl Repositories {
             socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
             schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),
             appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
+            jobs: Arc::new(SqlJobQueue::new(pool.clone())),
         }
     }
 }

@@ -90,10 +90,14 @@ pub enum Action {
     ReadAuditTrail,
     /// List the emergency accesses doctors took. Not audited.
     ReadEmergencyAccesses,
+    /// List and retry the clinic's background jobs. Not audited.
+    ManageJobs,
+    /// Read the clinic's reports, which name no patient. Not audited.
+    ReadReports,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -119,6 +123,8 @@ impl Action {
         Action::ManageAccounts,
         Action::ReadAuditTrail,
         Action::ReadEmergencyAccesses,
+        Action::ManageJobs,
+        Action::ReadReports,
     ];
 }
 
@@ -288,7 +294,9 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::EditDoctorSchedule
             | A::ManageAccounts
             | A::ReadAuditTrail
-            | A::ReadEmergencyAccesses,
+            | A::ReadEmergencyAccesses
+            | A::ManageJobs
+            | A::ReadReports,
         ) => Allow(Basis::Role),
         (Role::Doctor, A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam) => {
             match relationship {
@@ -417,6 +425,8 @@ mod tests {
         (Role::Secretary, A::ManageAccounts,         [Forbidden; 5]),
         (Role::Secretary, A::ReadAuditTrail,         [Forbidden; 5]),
         (Role::Secretary, A::ReadEmergencyAccesses,  [Forbidden; 5]),
+        (Role::Secretary, A::ManageJobs,             [Forbidden; 5]),
+        (Role::Secretary, A::ReadReports,            [Forbidden; 5]),
         // Doctor: everything for their care team, reading under emergency access.
         (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -443,6 +453,8 @@ mod tests {
         (Role::Doctor, A::ManageAccounts,         [Forbidden; 5]),
         (Role::Doctor, A::ReadAuditTrail,         [Forbidden; 5]),
         (Role::Doctor, A::ReadEmergencyAccesses,  [Forbidden; 5]),
+        (Role::Doctor, A::ManageJobs,             [Forbidden; 5]),
+        (Role::Doctor, A::ReadReports,            [Forbidden; 5]),
         // Laboratory: nothing.
         (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
         (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -469,6 +481,8 @@ mod tests {
         (Role::Laboratory, A::ManageAccounts,         [Forbidden; 5]),
         (Role::Laboratory, A::ReadAuditTrail,         [Forbidden; 5]),
         (Role::Laboratory, A::ReadEmergencyAccesses,  [Forbidden; 5]),
+        (Role::Laboratory, A::ManageJobs,             [Forbidden; 5]),
+        (Role::Laboratory, A::ReadReports,            [Forbidden; 5]),
         // Patient: reads their own record.
         (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
         (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -495,6 +509,8 @@ mod tests {
         (Role::Patient, A::ManageAccounts,         [Forbidden; 5]),
         (Role::Patient, A::ReadAuditTrail,         [Forbidden; 5]),
         (Role::Patient, A::ReadEmergencyAccesses,  [Forbidden; 5]),
+        (Role::Patient, A::ManageJobs,             [Forbidden; 5]),
+        (Role::Patient, A::ReadReports,            [Forbidden; 5]),
         // Admin: care teams and the audit trail, never clinical data.
         (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
         (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -521,6 +537,8 @@ mod tests {
         (Role::Admin, A::ManageAccounts,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::ReadAuditTrail,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::ReadEmergencyAccesses,  [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ManageJobs,             [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ReadReports,            [ROLE, ROLE, ROLE, ROLE, ROLE]),
     ];
 
     #[test]

@@ -154,7 +154,9 @@ impl Action {
             | Action::EditDoctorSchedule
             | Action::ManageAccounts
             | Action::ReadAuditTrail
-            | Action::ReadEmergencyAccesses => return None,
+            | Action::ReadEmergencyAccesses
+            | Action::ManageJobs
+            | Action::ReadReports => return None,
         })
     }
 }

@@ -64,6 +64,7 @@ mod appointments;
 mod audit;
 mod care_teams;
 mod emergency_accesses;
+mod jobs;
 mod login_attempts;
 mod medical;
 mod notes;

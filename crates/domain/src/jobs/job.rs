@@ -1,0 +1,190 @@
+//! A job: what to do (its [`Task`]), when, and how its attempts went.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::{string_enum, time_ordered_id};
+
+time_ordered_id!(
+    /// A job's identifier.
+    JobId
+);
+
+time_ordered_id!(
+    /// One claim of a job by one worker. Completing, failing, releasing or extending a job
+    /// names its lease, so a worker whose lease expired (and whose job another worker now
+    /// holds) changes nothing.
+    LeaseId
+);
+
+string_enum!(
+    /// What a job does; each kind has its own limit of attempts.
+    JobKind, "job kind" {
+        /// Deletes expired tokens, old sign-in failures and finished jobs (recurring).
+        PurgeExpired => "maintenance.purge",
+        /// Does nothing but hold its lease for a while: for checking and measuring the queue.
+        Probe => "queue.probe",
+    }
+);
+
+impl JobKind {
+    /// How many times a job of this kind is tried before it is `dead`.
+    pub const fn max_attempts(self) -> u32 {
+        match self {
+            JobKind::PurgeExpired => 3,
+            JobKind::Probe => 5,
+        }
+    }
+}
+
+string_enum!(
+    /// Where a job is in its life.
+    JobState, "job state" {
+        /// Waiting for its `run_at`.
+        Scheduled => "scheduled",
+        /// Held by a worker until its lease expires.
+        Running => "running",
+        /// Done.
+        Succeeded => "succeeded",
+        /// Its last attempt failed; it runs again at its `run_at`.
+        Failed => "failed",
+        /// Its attempts are spent (or its last lease expired on the last attempt); an
+        /// administrator may retry it.
+        Dead => "dead",
+    }
+);
+
+impl JobState {
+    /// Whether a job in this state still counts as pending for its unique key.
+    pub const fn is_pending(self) -> bool {
+        matches!(
+            self,
+            JobState::Scheduled | JobState::Running | JobState::Failed
+        )
+    }
+}
+
+/// What a job does, with its arguments: ids and figures, never a patient's name or clinical
+/// text (administrators list jobs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "args")]
+pub enum Task {
+    #[serde(rename = "maintenance.purge")]
+    PurgeExpired,
+    #[serde(rename = "queue.probe")]
+    Probe {
+        /// How long the job holds its lease before it succeeds.
+        hold_ms: u32,
+    },
+}
+
+impl Task {
+    pub const fn kind(&self) -> JobKind {
+        match self {
+            Task::PurgeExpired => JobKind::PurgeExpired,
+            Task::Probe { .. } => JobKind::Probe,
+        }
+    }
+}
+
+/// The longest unique key.
+pub const MAX_UNIQUE_KEY_LEN: usize = 200;
+
+/// A job to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: JobId,
+    pub task: Task,
+    pub run_at: Timestamp,
+    /// While a job with this key is pending (scheduled, running or failed), another with the
+    /// same key is not added.
+    pub unique_key: Option<String>,
+    pub max_attempts: u32,
+}
+
+impl NewJob {
+    /// A job that runs `task` at `run_at`, with its kind's limit of attempts.
+    pub fn new(task: Task, run_at: Timestamp) -> Self {
+        let max_attempts = task.kind().max_attempts();
+        Self {
+            id: JobId::generate(),
+            task,
+            run_at,
+            unique_key: None,
+            max_attempts,
+        }
+    }
+
+    /// The same job, added only while no other job with `key` is pending. Keys longer than
+    /// [`MAX_UNIQUE_KEY_LEN`] are a programming error and are cut.
+    #[must_use]
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        let mut key: String = key.into();
+        if key.len() > MAX_UNIQUE_KEY_LEN {
+            let mut end = MAX_UNIQUE_KEY_LEN;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            key.truncate(end);
+        }
+        self.unique_key = Some(key);
+        self
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub task: Task,
+    pub state: JobState,
+    pub run_at: Timestamp,
+    /// Attempts started so far, the running one included.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub unique_key: Option<String>,
+    /// The last failure's message, as the worker reported it.
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    /// When the current or last attempt started.
+    pub started_at: Option<Timestamp>,
+    /// When it succeeded or died.
+    pub finished_at: Option<Timestamp>,
+    /// Until when the worker running it holds it.
+    pub locked_until: Option<Timestamp>,
+    /// The worker that runs or last ran it (an instance and a number).
+    pub worker: Option<String>,
+}
+
+impl Job {
+    pub fn kind(&self) -> JobKind {
+        self.task.kind()
+    }
+}
+
+/// A job a worker holds, and the lease it holds it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub job: Job,
+    pub lease: LeaseId,
+}
+
+/// What a worker asks for when it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who claims, as shown to administrators.
+    pub worker: String,
+    pub now: Timestamp,
+    /// How long the jobs are held before another worker may take them.
+    pub lease: SignedDuration,
+    /// The most jobs to claim.
+    pub limit: u32,
+}
+
+/// How many jobs of one kind are in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: JobKind,
+    pub state: JobState,
+    pub count: u64,
+}
