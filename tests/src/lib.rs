@@ -17,6 +17,7 @@ use carehub_web::{Application, ServerHandle, Settings};
 
 pub mod browser;
 pub mod clinic;
+pub mod jobs;
 pub mod schedule;
 pub mod ws;
 

@@ -6,6 +6,7 @@ pub mod clinic_time;
 pub mod demo;
 pub mod extract;
 pub mod hub;
+pub mod jobs;
 pub mod openapi;
 pub mod paging;
 pub mod problem;

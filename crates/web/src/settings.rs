@@ -8,7 +8,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use jiff::tz::TimeZone;
 
+use carehub_domain::jobs::RetryPolicy;
+
 use crate::hub::HubConfig;
+use crate::jobs::JobsConfig;
 
 /// How the server runs. Every field has a documented default and an environment variable.
 #[derive(Clone, Args)]
@@ -131,6 +134,44 @@ pub struct Settings {
           value_parser = parse_time_zone)]
     pub clinic_time_zone: TimeZone,
 
+    /// Jobs this instance runs at once; 0 runs none (an instance that only serves). Any number
+    /// of PostgreSQL instances share one queue; on SQLite, one instance runs workers.
+    #[arg(long, global = true, env = "CAREHUB_JOB_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub job_workers: u32,
+
+    /// Milliseconds between the workers' looks for due jobs while the queue has none.
+    #[arg(long, global = true, env = "CAREHUB_JOB_POLL_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub job_poll_ms: u32,
+
+    /// Seconds a claimed job is held; renewed while it runs. A job whose instance died is
+    /// claimed again once its lease expires.
+    #[arg(long, global = true, env = "CAREHUB_JOB_LEASE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub job_lease_secs: u32,
+
+    /// Milliseconds before the first retry of a failed job; each further failure doubles it
+    /// (with jitter), up to `CAREHUB_JOB_RETRY_MAX_SECS`.
+    #[arg(long, global = true, env = "CAREHUB_JOB_RETRY_BASE_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub job_retry_base_ms: u32,
+
+    /// The longest wait between two attempts of a job, in seconds.
+    #[arg(long, global = true, env = "CAREHUB_JOB_RETRY_MAX_SECS", default_value_t = 3_600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub job_retry_max_secs: u32,
+
+    /// When expired credentials and old jobs are purged: a cron pattern in the clinic's time
+    /// zone, run once per occurrence across all instances.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_PURGE_SCHEDULE",
+        default_value = "*/10 * * * *"
+    )]
+    pub purge_schedule: String,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -173,6 +214,21 @@ impl Settings {
         }
     }
 
+    /// How this instance's job workers run; `instance` names it in the jobs it holds.
+    pub fn jobs_config(&self, instance: String) -> JobsConfig {
+        JobsConfig {
+            workers: usize::try_from(self.job_workers).unwrap_or(usize::MAX),
+            poll: Duration::from_millis(u64::from(self.job_poll_ms)),
+            lease: jiff::SignedDuration::from_secs(i64::from(self.job_lease_secs)),
+            retry: RetryPolicy {
+                base: jiff::SignedDuration::from_millis(i64::from(self.job_retry_base_ms)),
+                cap: jiff::SignedDuration::from_secs(i64::from(self.job_retry_max_secs)),
+            },
+            drain: Duration::from_secs(self.shutdown_timeout_secs),
+            instance,
+        }
+    }
+
     pub fn cores() -> usize {
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
     }
@@ -196,6 +252,7 @@ impl std::fmt::Debug for Settings {
             .field("ws_queue", &self.ws_queue)
             .field("ws_session_check_ms", &self.ws_session_check_ms)
             .field("clinic_time_zone", &self.clinic_time_zone.iana_name())
+            .field("job_workers", &self.job_workers)
             .finish_non_exhaustive()
     }
 }

@@ -17,6 +17,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, ThrottlePolicy};
+use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
 use carehub_domain::notifications::{NotificationPublisher, NotificationService};
 use carehub_domain::patients::{
@@ -33,6 +34,7 @@ use carehub_infra::{Database, Repositories};
 
 use crate::extract::{self, MAX_JSON_BODY};
 use crate::hub::Hub;
+use crate::jobs::{Recurring, Runner, RunnerHandle, Schedule, Tasks};
 use crate::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -235,6 +237,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// How notifications travel between instances; its listener stops with the server.
     realtime: Realtime,
+    /// This instance's job workers; they stop after the server.
+    jobs: RunnerHandle,
 }
 
 impl std::fmt::Debug for Application {
@@ -244,9 +248,6 @@ impl std::fmt::Debug for Application {
             .finish_non_exhaustive()
     }
 }
-
-/// How often expired tokens and old sign-in failures are deleted.
-const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 impl Application {
     /// Connects, migrates, loads the signing key and binds the listener.
@@ -288,6 +289,21 @@ impl Application {
             appointments,
             visit_notes,
         } = clinic_services(&repositories, &settings, &realtime.publisher);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let job_service = JobService::new(Arc::clone(&repositories.jobs), Arc::clone(&clock));
+        let purge = Schedule::parse("purge", &settings.purge_schedule, Task::PurgeExpired)?;
+        let tasks = Tasks::new(
+            identity.clone(),
+            Arc::clone(&repositories.jobs),
+            Arc::clone(&clock),
+        );
+        let recurring = Recurring {
+            schedules: vec![purge],
+            queue: Arc::clone(&repositories.jobs),
+            clock: Arc::clone(&clock),
+            time_zone: settings.clinic_time_zone.clone(),
+        };
+        let queue = Arc::clone(&repositories.jobs);
         let state = web::Data::new(AppState {
             identity,
             gatekeeper,
@@ -300,6 +316,7 @@ impl Application {
             schedules,
             appointments,
             visit_notes,
+            jobs: job_service,
             notifications,
             hub,
             database,
@@ -321,11 +338,21 @@ impl Application {
             .shutdown_timeout(settings.shutdown_timeout_secs)
             .run();
         tracing::info!(address = %settings.bind.ip(), port, "listening");
+        let jobs = Runner {
+            queue,
+            tasks,
+            recurring,
+            clock,
+            metrics: Arc::clone(&state.metrics),
+            config: settings.jobs_config(format!("port {port}, pid {}", std::process::id())),
+        }
+        .spawn();
         Ok(Self {
             port,
             server,
             state,
             realtime,
+            jobs,
         })
     }
 
@@ -355,31 +382,20 @@ impl Application {
         Stopper {
             hub: self.hub(),
             server: self.handle(),
+            jobs: self.jobs.stopper(),
         }
     }
 
-    /// Serves until stopped, purging expired credentials in the background; then closes the
-    /// database.
+    /// Serves until stopped; then lets the job workers finish or give back their jobs, and
+    /// closes the database.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let purger = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PURGE_INTERVAL);
-            loop {
-                ticks.tick().await;
-                match state.identity.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "expired credentials purged"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired credentials failed"),
-                }
-            }
-        });
         let session_checks = self.state.hub.spawn_session_checks();
         let served = self.server.await;
-        purger.abort();
         session_checks.abort();
+        self.jobs.shutdown().await;
         self.realtime.shutdown().await;
         self.state.database.close().await;
         tracing::info!("stopped");
@@ -392,12 +408,16 @@ impl Application {
 pub struct Stopper {
     hub: Hub,
     server: ServerHandle,
+    jobs: tokio::sync::watch::Sender<bool>,
 }
 
 impl Stopper {
-    /// Closes every socket with 1001 (waiting up to [`SOCKET_CLOSE_TIMEOUT`] for the close
-    /// frames to go out), then stops the server, letting in-flight requests finish.
+    /// Stops the job workers' claiming, closes every socket with 1001 (waiting up to
+    /// [`SOCKET_CLOSE_TIMEOUT`] for the close frames to go out), then stops the server,
+    /// letting in-flight requests finish.
     pub async fn stop(&self) {
+        // The job workers stop claiming at once; those running finish after the server.
+        self.jobs.send_replace(true);
         let left = self.hub.shutdown(SOCKET_CLOSE_TIMEOUT).await;
         if left > 0 {
             tracing::warn!(sockets = left, "some sockets did not close in time");

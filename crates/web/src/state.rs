@@ -9,6 +9,7 @@ use actix_web::web;
 
 use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::IdentityService;
+use carehub_domain::jobs::JobService;
 use carehub_domain::notifications::NotificationService;
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
@@ -36,6 +37,8 @@ pub struct AppState {
     pub schedules: ScheduleService,
     pub appointments: AppointmentService,
     pub visit_notes: VisitNoteService,
+    /// The job queue, for administrators and the metrics.
+    pub jobs: JobService,
     /// The caller's own notifications.
     pub notifications: NotificationService,
     pub database: Database,

@@ -22,6 +22,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+use carehub_domain::jobs::{JobCount, JobKind, JobState};
+
 use crate::settings::LogFormat;
 use crate::state::AppState;
 
@@ -125,6 +127,10 @@ pub async fn observe(
     Ok(response)
 }
 
+const JOB_DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 const LATENCY_BUCKETS: [f64; 14] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -151,6 +157,10 @@ impl Metrics {
                 Matcher::Full("http_request_duration_seconds".into()),
                 &LATENCY_BUCKETS,
             )?
+            .set_buckets_for_metric(
+                Matcher::Full("carehub_job_duration_seconds".into()),
+                &JOB_DURATION_BUCKETS,
+            )?
             .build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
@@ -162,6 +172,15 @@ impl Metrics {
                 "http_request_duration_seconds",
                 metrics::Unit::Seconds,
                 "HTTP request latency by method, route and status"
+            );
+            metrics::describe_histogram!(
+                "carehub_job_duration_seconds",
+                metrics::Unit::Seconds,
+                "How long jobs run on this instance, by kind and outcome (succeeded, failed)"
+            );
+            metrics::describe_gauge!(
+                "carehub_jobs",
+                "Jobs in the queue (all instances), by kind and state, as of the last scrape"
             );
         });
         Ok(Self { recorder, handle })
@@ -177,6 +196,33 @@ impl Metrics {
             metrics::counter!("http_requests_total", &labels).increment(1);
             metrics::histogram!("http_request_duration_seconds", &labels)
                 .record(elapsed.as_secs_f64());
+        });
+    }
+
+    /// One job run on this instance: its kind, `succeeded` or `failed`, and how long it took.
+    pub fn record_job(&self, kind: &str, outcome: &'static str, elapsed: Duration) {
+        let labels = [("kind", kind.to_owned()), ("outcome", outcome.to_owned())];
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::histogram!("carehub_job_duration_seconds", &labels)
+                .record(elapsed.as_secs_f64());
+        });
+    }
+
+    /// The queue's job counts, every kind and state included (0 where there are none, so a
+    /// state that emptied does not keep its last count).
+    pub fn set_job_counts(&self, counts: &[JobCount]) {
+        metrics::with_local_recorder(&self.recorder, || {
+            for kind in JobKind::ALL {
+                for state in JobState::ALL {
+                    let count = counts
+                        .iter()
+                        .find(|c| c.kind == *kind && c.state == *state)
+                        .map_or(0, |c| c.count);
+                    let labels = [("kind", kind.as_str()), ("state", state.as_str())];
+                    #[allow(clippy::cast_precision_loss)]
+                    metrics::gauge!("carehub_jobs", &labels).set(count as f64);
+                }
+            }
         });
     }
 

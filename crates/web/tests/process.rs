@@ -31,6 +31,11 @@ mod tempdir {
 
 impl Server {
     async fn start(database: &ScratchDatabase) -> Self {
+        Self::start_with(database, &[]).await
+    }
+
+    /// Starts a server with extra `CAREHUB_*` variables.
+    async fn start_with(database: &ScratchDatabase, extra: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,6 +51,7 @@ impl Server {
             .env("CAREHUB_WORKERS", "1")
             .env("CAREHUB_LOG", "info")
             .env("CAREHUB_LOG_FORMAT", "json")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -187,6 +193,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     logs_carry_request_ids_and_nothing_that_identifies_a_patient,
     an_internal_failure_is_logged_with_its_cause_and_answered_generically,
+    a_job_whose_instance_was_killed_runs_again_after_its_lease_and_completes_once,
 );
 
 async fn logs_carry_request_ids_and_nothing_that_identifies_a_patient(database: ScratchDatabase) {
@@ -388,4 +395,61 @@ async fn an_internal_failure_is_logged_with_its_cause_and_answered_generically(
             .any(|line| line.contains("\"level\":\"ERROR\"") && line.contains("login_failures")),
         "the cause is logged"
     );
+}
+
+async fn a_job_whose_instance_was_killed_runs_again_after_its_lease_and_completes_once(
+    database: ScratchDatabase,
+) {
+    use carehub_domain::jobs::{JobState, NewJob, Task};
+
+    let settings = [
+        ("CAREHUB_JOB_LEASE_SECS", "2"),
+        ("CAREHUB_JOB_POLL_MS", "50"),
+    ];
+    let mut first = Server::start_with(&database, &settings).await;
+    let db = database.connect_migrated().await.unwrap();
+    let jobs = db.repositories().jobs;
+    let job = NewJob::new(
+        Task::Probe {
+            hold_ms: 3_000,
+            fail_attempts: 0,
+        },
+        jiff::Timestamp::now(),
+    );
+    jobs.enqueue(std::slice::from_ref(&job), jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let wait_for = |state: JobState| {
+        let jobs = std::sync::Arc::clone(&jobs);
+        async move {
+            loop {
+                let stored = jobs.get(job.id).await.unwrap().unwrap();
+                if stored.state == state {
+                    return stored;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "not {state}: {stored:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let held = wait_for(JobState::Running).await;
+    assert_eq!(held.attempts, 1);
+
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    let second = Server::start_with(&database, &settings).await;
+    let done = wait_for(JobState::Succeeded).await;
+    assert_eq!(
+        done.attempts, 2,
+        "run again once, after the lost attempt's lease expired"
+    );
+    assert!(done.started_at.unwrap() >= held.locked_until.unwrap());
+    assert_ne!(done.worker, held.worker);
+    let (status, _) = second.terminate().await;
+    assert!(status.success());
+    db.close().await;
 }

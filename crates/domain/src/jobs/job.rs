@@ -22,7 +22,8 @@ string_enum!(
     JobKind, "job kind" {
         /// Deletes expired tokens, old sign-in failures and finished jobs (recurring).
         PurgeExpired => "maintenance.purge",
-        /// Does nothing but hold its lease for a while: for checking and measuring the queue.
+        /// Does nothing but hold its lease for a while, and fails its first attempts if asked:
+        /// for checking and measuring the queue.
         Probe => "queue.probe",
     }
 );
@@ -73,8 +74,11 @@ pub enum Task {
     PurgeExpired,
     #[serde(rename = "queue.probe")]
     Probe {
-        /// How long the job holds its lease before it succeeds.
+        /// How long each attempt holds the job before it ends.
         hold_ms: u32,
+        /// How many of its first attempts fail (to check retries and dead jobs).
+        #[serde(default)]
+        fail_attempts: u32,
     },
 }
 

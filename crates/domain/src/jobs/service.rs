@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::access::{AccessError, Action, Actor, Relationship};
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError};
 
-use super::{Job, JobFilter, JobId, JobQueue, JobState, RetryJobError};
+use super::{Job, JobCount, JobFilter, JobId, JobQueue, JobState, RetryJobError};
 
 /// Why an administration of the queue failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,15 @@ impl JobService {
         Ok(self.queue.list(filter, page).await?)
     }
 
+    /// How many jobs there are of each kind in each state, for the metrics (which name no
+    /// one, so nothing is refused).
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    pub async fn counts(&self) -> Result<Vec<JobCount>, RepositoryError> {
+        self.queue.counts().await
+    }
+
     /// Makes a failed or dead job due now, its attempts counted afresh.
     ///
     /// # Errors
@@ -139,6 +148,14 @@ mod tests {
             refused,
             Err(JobError::NotRetryable(JobState::Succeeded))
         ));
-        assert_eq!(Task::Probe { hold_ms: 1 }.kind().as_str(), "queue.probe");
+        assert_eq!(
+            Task::Probe {
+                hold_ms: 1,
+                fail_attempts: 0
+            }
+            .kind()
+            .as_str(),
+            "queue.probe"
+        );
     }
 }

@@ -34,7 +34,13 @@ contract!(
 contract!(postgres_instances: two_instances_claiming_at_once_never_hold_one_job,);
 
 fn probe(run_at: Timestamp) -> NewJob {
-    NewJob::new(Task::Probe { hold_ms: 0 }, run_at)
+    NewJob::new(
+        Task::Probe {
+            hold_ms: 0,
+            fail_attempts: 0,
+        },
+        run_at,
+    )
 }
 
 fn claim(now: Timestamp, limit: u32) -> Claim {
@@ -76,7 +82,13 @@ async fn due_jobs_are_claimed_oldest_first_and_later_ones_wait(repos: Repositori
         assert_eq!(c.job.started_at, Some(at));
         assert_eq!(c.job.locked_until, Some(at + SignedDuration::from_secs(30)));
         assert_eq!(c.job.worker.as_deref(), Some("test/1"));
-        assert_eq!(c.job.task, Task::Probe { hold_ms: 0 });
+        assert_eq!(
+            c.job.task,
+            Task::Probe {
+                hold_ms: 0,
+                fail_attempts: 0
+            }
+        );
     }
     assert!(
         claim_all(&repos, at).await.is_empty(),

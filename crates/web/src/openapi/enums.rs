@@ -58,5 +58,7 @@ published_enums! {
     AppointmentStatus: carehub_domain::scheduling::AppointmentStatus, "Where an appointment stands.";
     ConflictWith: carehub_domain::scheduling::ConflictWith, "Whose calendar an appointment in the way blocks.";
     HistoryChange: carehub_domain::scheduling::HistoryChange, "What one entry of an appointment's history records.";
+    JobKind: carehub_domain::jobs::JobKind, "What a background job does.";
+    JobState: carehub_domain::jobs::JobState, "Where a background job is in its life.";
     Weekday: carehub_domain::scheduling::Weekday, "A day of the week, as availability rules name it.";
 }

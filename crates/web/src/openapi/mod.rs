@@ -198,7 +198,7 @@ mod tests {
     fn enums_are_published_as_the_server_writes_them() {
         let document = document();
         let all = super::enums::all();
-        assert_eq!(all.len(), 17);
+        assert_eq!(all.len(), 19);
         for (schema, written) in all {
             assert_eq!(published(&document, schema), written, "{schema}");
         }
@@ -224,6 +224,12 @@ mod tests {
             assert_eq!(
                 serde_json::to_value(status).expect("JSON"),
                 Value::String(status.as_str().to_owned())
+            );
+        }
+        for state in carehub_domain::jobs::JobState::ALL {
+            assert_eq!(
+                serde_json::to_value(state).expect("JSON"),
+                Value::String(state.as_str().to_owned())
             );
         }
     }

@@ -6,6 +6,7 @@ use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
 };
+use carehub_domain::jobs::JobError;
 use carehub_domain::kernel::{RepositoryError, ValidationErrors};
 use carehub_domain::notifications::NotificationError;
 use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
@@ -257,6 +258,17 @@ impl From<NotificationError> for ApiError {
             NotificationError::NotFound => Self::NotFound(e.to_string()),
             NotificationError::InvalidLimit => Self::BadRequest(e.to_string()),
             NotificationError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Access(e) => e.into(),
+            JobError::NotFound => Self::NotFound(e.to_string()),
+            JobError::NotRetryable(_) | JobError::Duplicate => Self::Conflict(e.to_string()),
+            JobError::Repository(e) => e.into(),
         }
     }
 }

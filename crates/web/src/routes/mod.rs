@@ -8,6 +8,7 @@
 pub mod app;
 pub mod audit;
 pub mod identity;
+pub mod jobs;
 pub mod notifications;
 pub mod operations;
 pub mod patients;
@@ -26,6 +27,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     notifications::services(cfg);
     identity::accounts::services(cfg);
     audit::services(cfg);
+    jobs::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }

@@ -59,13 +59,18 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }))
 }
 
-/// Request counts and latencies by route and status, in Prometheus text format.
+/// Request counts and latencies by route and status, job counts by kind and state, and job
+/// durations by kind and outcome, in Prometheus text format.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus exposition", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.jobs.counts().await {
+        Ok(counts) => state.metrics.set_job_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "cannot count jobs for the metrics"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
