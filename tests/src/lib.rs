@@ -19,6 +19,7 @@ pub mod browser;
 pub mod clinic;
 pub mod jobs;
 pub mod schedule;
+pub mod smtp;
 pub mod ws;
 
 /// A password that satisfies the rules for any test username.
@@ -90,6 +91,27 @@ macro_rules! backend_tests_with {
                     }
                 }
             )+
+        }
+    };
+}
+
+/// Runs each named test function, `async fn name(backend: Backend)`, on SQLite and on
+/// PostgreSQL, as `sqlite::name` and `postgres::name`: for tests that start their servers
+/// themselves (with settings known only once the test runs).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::Backend::Sqlite).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::Backend::Postgres).await;
+            })+
         }
     };
 }
@@ -200,6 +222,14 @@ impl TestApp {
 
     pub async fn patch_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.put(self.url(path)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

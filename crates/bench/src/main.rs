@@ -30,6 +30,7 @@
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
 
+mod jobs;
 mod load;
 mod page;
 mod realtime;
@@ -188,6 +189,18 @@ struct Cli {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200))]
     page_rounds: u32,
 
+    /// Probe jobs per measure of the jobs phase.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    job_probes: u32,
+
+    /// E-mail jobs per measure of the jobs phase.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    job_emails: u32,
+
+    /// Approvals per kind (with and without an e-mail job) in the jobs phase's latency row.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    job_approvals: u32,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -209,6 +222,9 @@ enum Phase {
     /// The web app: a doctor's home in headless Chromium on `carehub demo` (only when named:
     /// it needs `chromium` and `chromium-driver`).
     Page,
+    /// The job queue: probe and e-mail jobs per second, one and two instances, and what
+    /// enqueueing adds to a request (only when named).
+    Jobs,
 }
 
 /// The phases `--only` selects (all when it is empty).
@@ -218,6 +234,7 @@ struct Phases {
     realtime: RealtimePhases,
     scheduling: bool,
     page: bool,
+    jobs: bool,
 }
 
 impl Phases {
@@ -232,6 +249,7 @@ impl Phases {
             },
             scheduling: has(Phase::Scheduling),
             page: only.contains(&Phase::Page),
+            jobs: only.contains(&Phase::Jobs),
         }
     }
 
@@ -247,6 +265,7 @@ impl Phases {
             (self.realtime.sockets, "sockets"),
             (self.scheduling, "scheduling"),
             (self.page, "page"),
+            (self.jobs, "jobs"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -419,6 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             db_max_connections: cli.server_db_max_connections,
             hash_concurrency: cli.server_hash_concurrency,
             access_token_ttl_secs: cli.access_token_ttl_secs,
+            extra_env: Vec::new(),
         };
         let server = Server::start(&options).await?;
         let measured = if phases.http {
@@ -477,6 +497,27 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             contention.push(measured.contention);
             booking_throughput.push(measured.throughput);
         }
+    }
+
+    if phases.jobs {
+        let config = jobs::JobsConfig {
+            probes: cli.job_probes,
+            emails: cli.job_emails,
+            approvals: cli.job_approvals,
+        };
+        println!("{}\n", jobs::describe(&config));
+        let options = ServerOptions {
+            backend: Backend::Sqlite,
+            server_bin: server_bin.clone(),
+            postgres_url: cli.postgres_url.clone(),
+            workers: cli.server_workers,
+            db_max_connections: cli.server_db_max_connections,
+            hash_concurrency: cli.server_hash_concurrency,
+            access_token_ttl_secs: cli.access_token_ttl_secs,
+            extra_env: Vec::new(),
+        };
+        let measured = jobs::run(&cli.backends, &options, &config).await?;
+        println!("{}", jobs::render(&measured));
     }
 
     let page_measured = if phases.page {

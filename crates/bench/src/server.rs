@@ -46,6 +46,8 @@ pub struct ServerOptions {
     /// `CAREHUB_ACCESS_TOKEN_TTL_SECS`: long enough for tokens taken at the start of a phase
     /// (sockets opened with them) to outlive it.
     pub access_token_ttl_secs: u32,
+    /// More `CAREHUB_*` variables for `carehub serve` (the jobs phase's mail server).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// What the server left behind: its log (warnings and errors) and how it exited.
@@ -159,6 +161,12 @@ impl Server {
         if let Some(hashes) = options.hash_concurrency {
             command.env("CAREHUB_PASSWORD_HASH_CONCURRENCY", hashes.to_string());
         }
+        command.envs(
+            options
+                .extra_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", options.server_bin.display()))?;
@@ -177,6 +185,11 @@ impl Server {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The database it serves (for measures that write to it directly).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     /// The server process's id, while it runs.

@@ -12,7 +12,7 @@ use carehub_domain::identity::{
     UserRepository,
 };
 use carehub_domain::jobs::JobQueue;
-use carehub_domain::notifications::NotificationRepository;
+use carehub_domain::notifications::{EmailPreferenceRepository, NotificationRepository};
 use carehub_domain::patients::{
     CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
     PatientRepository,
@@ -27,7 +27,7 @@ use crate::identity::{
     SqlSocketTicketRepository, SqlUserRepository,
 };
 use crate::jobs::SqlJobQueue;
-use crate::notifications::SqlNotificationRepository;
+use crate::notifications::{SqlEmailPreferenceRepository, SqlNotificationRepository};
 use crate::patients::{
     SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
     SqlPatientRepository,
@@ -70,6 +70,7 @@ pub struct Repositories {
     pub schedules: Arc<dyn ScheduleRepository>,
     pub appointments: Arc<dyn AppointmentRepository>,
     pub jobs: Arc<dyn JobQueue>,
+    pub email_preferences: Arc<dyn EmailPreferenceRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -97,6 +98,7 @@ impl Repositories {
         SqlScheduleRepository<DB>: ScheduleRepository + 'static,
         SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
         SqlJobQueue<DB>: JobQueue + 'static,
+        SqlEmailPreferenceRepository<DB>: EmailPreferenceRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -119,6 +121,7 @@ impl Repositories {
             schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),
             appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
             jobs: Arc::new(SqlJobQueue::new(pool.clone())),
+            email_preferences: Arc::new(SqlEmailPreferenceRepository::new(pool.clone())),
         }
     }
 }

@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 use jiff::tz::TimeZone;
 
 use carehub_domain::jobs::RetryPolicy;
+use carehub_domain::referrals::EscalationPolicy;
+use carehub_infra::notifications::MailSettings;
 
 use crate::hub::HubConfig;
 use crate::jobs::JobsConfig;
@@ -172,6 +174,58 @@ pub struct Settings {
     )]
     pub purge_schedule: String,
 
+    /// The mail server e-mails go to: `smtp://host:port` (plain, as a local relay speaks),
+    /// `smtps://host` (TLS), or `smtp://host?tls=required` (STARTTLS), with credentials in the
+    /// URL or in `CAREHUB_SMTP_USERNAME` and `CAREHUB_SMTP_PASSWORD`. Default: none; e-mails are
+    /// written as `.eml` files in `mail/` under the data directory.
+    #[arg(long, global = true, env = "CAREHUB_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The SMTP user, when not in the URL.
+    #[arg(long, global = true, env = "CAREHUB_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// The SMTP password, when not in the URL.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_SMTP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+
+    /// The sender of CareHub's e-mails.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_MAIL_FROM",
+        default_value = "CareHub <carehub@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Where people reach the web app, as e-mails link to it. Default: this server's own
+    /// address (`http://127.0.0.1:8080/`).
+    #[arg(long, global = true, env = "CAREHUB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// When appointment reminders fire, before the start: a comma-separated list of durations
+    /// (`24h,2h`, `30m`, `90s`). Empty: no reminders.
+    #[arg(long, global = true, env = "CAREHUB_REMINDER_LEADS", default_value = "24h,2h",
+          value_parser = parse_leads)]
+    pub reminder_leads: Leads,
+
+    /// Seconds an urgent referral may stay unanswered before its sender and the administrators
+    /// are told.
+    #[arg(long, global = true, env = "CAREHUB_ESCALATION_URGENT_SECS", default_value_t = 14_400,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub escalation_urgent_secs: u32,
+
+    /// Seconds an emergency referral may stay unanswered before its sender and the
+    /// administrators are told.
+    #[arg(long, global = true, env = "CAREHUB_ESCALATION_EMERGENCY_SECS", default_value_t = 1_800,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub escalation_emergency_secs: u32,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -191,6 +245,30 @@ pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {
     })
 }
 
+/// Lead times of appointment reminders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leads(pub Vec<jiff::SignedDuration>);
+
+/// `24h,2h`: positive durations, each in jiff's friendly format, at most 31 days.
+///
+/// # Errors
+/// When one is not such a duration.
+pub fn parse_leads(raw: &str) -> Result<Leads, String> {
+    let mut leads = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let lead: jiff::SignedDuration = part
+            .parse()
+            .map_err(|_| format!("`{part}` is not a duration such as `24h`, `30m` or `90s`"))?;
+        if !lead.is_positive() || lead > jiff::SignedDuration::from_hours(31 * 24) {
+            return Err(format!("`{part}` must be more than 0 and at most 31 days"));
+        }
+        if !leads.contains(&lead) {
+            leads.push(lead);
+        }
+    }
+    Ok(Leads(leads))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -203,6 +281,37 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("carehub.db").display()))
+    }
+
+    /// Where the web app is, for links in e-mails; `port` is the one this server listens on.
+    pub fn public_url(&self, port: u16) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let ip = match self.bind.ip() {
+                ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+                ip => ip,
+            };
+            format!("http://{}/", SocketAddr::new(ip, port))
+        })
+    }
+
+    /// Where e-mails go: the mail server, else files under the data directory.
+    pub fn mail_settings(&self) -> MailSettings {
+        match &self.smtp_url {
+            Some(url) => MailSettings::Smtp {
+                url: url.clone(),
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone(),
+            },
+            None => MailSettings::Files(self.data_dir.join("mail")),
+        }
+    }
+
+    /// When unanswered referrals escalate.
+    pub fn escalation(&self) -> EscalationPolicy {
+        EscalationPolicy {
+            urgent: jiff::SignedDuration::from_secs(i64::from(self.escalation_urgent_secs)),
+            emergency: jiff::SignedDuration::from_secs(i64::from(self.escalation_emergency_secs)),
+        }
     }
 
     /// How the notification hub paces its sockets.
@@ -253,6 +362,8 @@ impl std::fmt::Debug for Settings {
             .field("ws_session_check_ms", &self.ws_session_check_ms)
             .field("clinic_time_zone", &self.clinic_time_zone.iana_name())
             .field("job_workers", &self.job_workers)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("mail_from", &self.mail_from)
             .finish_non_exhaustive()
     }
 }
@@ -273,6 +384,20 @@ mod tests {
         }
         let paris = settings(&["--clinic-time-zone", "Europe/Paris"]).expect("a zone");
         assert_eq!(paris.clinic_time_zone.iana_name(), Some("Europe/Paris"));
+    }
+
+    #[test]
+    fn reminder_leads_are_friendly_durations_without_repeats() {
+        let hours = jiff::SignedDuration::from_hours;
+        assert_eq!(
+            parse_leads("24h, 2h,24h"),
+            Ok(Leads(vec![hours(24), hours(2)]))
+        );
+        assert_eq!(parse_leads("90s").map(|l| l.0[0].as_secs()), Ok(90));
+        assert_eq!(parse_leads(""), Ok(Leads(vec![])));
+        for bad in ["soon", "-2h", "0s", "40d", "24h,x"] {
+            assert!(parse_leads(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

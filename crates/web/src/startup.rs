@@ -19,17 +19,21 @@ use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, ThrottlePolicy};
 use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
-use carehub_domain::notifications::{NotificationPublisher, NotificationService};
+use carehub_domain::notifications::{
+    NotificationEmails, NotificationPublisher, NotificationService,
+};
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
-use carehub_domain::referrals::ReferralService;
-use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
+use carehub_domain::referrals::{EscalationService, ReferralService};
+use carehub_domain::scheduling::{
+    AppointmentService, ReminderService, ScheduleService, VisitNoteService,
+};
 use carehub_infra::db::PoolSettings;
 use carehub_infra::identity::{
     Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
 };
-use carehub_infra::notifications::Realtime;
+use carehub_infra::notifications::{LettreMailer, Realtime};
 use carehub_infra::{Database, Repositories};
 
 use crate::extract::{self, MAX_JSON_BODY};
@@ -209,7 +213,8 @@ pub fn clinic_services(
             Arc::clone(&r.medical),
             Arc::clone(&r.users),
             Arc::clone(publisher),
-        ),
+        )
+        .with_escalation(settings.escalation()),
         schedules: ScheduleService::new(
             Arc::clone(&r.schedules),
             Arc::clone(&r.appointments),
@@ -224,7 +229,8 @@ pub fn clinic_services(
             r.users,
             Arc::clone(publisher),
             time_zone,
-        ),
+        )
+        .with_reminder_leads(settings.reminder_leads.0.clone()),
         visit_notes: VisitNoteService::new(gatekeeper.clone(), r.appointments, r.notes),
         gatekeeper,
     }
@@ -292,11 +298,39 @@ impl Application {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let job_service = JobService::new(Arc::clone(&repositories.jobs), Arc::clone(&clock));
         let purge = Schedule::parse("purge", &settings.purge_schedule, Task::PurgeExpired)?;
-        let tasks = Tasks::new(
-            identity.clone(),
-            Arc::clone(&repositories.jobs),
-            Arc::clone(&clock),
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let mailer = LettreMailer::new(&settings.mail_from, settings.mail_settings())
+            .context("cannot set up e-mail")?;
+        tracing::info!(mailer = ?mailer, "e-mail ready");
+        let emails = NotificationEmails::new(
+            Arc::clone(&repositories.notifications),
+            Arc::clone(&repositories.email_preferences),
+            Arc::clone(&repositories.users),
+            Arc::new(mailer),
+            &settings.public_url(port),
         );
+        let tasks = Tasks {
+            identity: identity.clone(),
+            emails: emails.clone(),
+            reminders: ReminderService::new(
+                Arc::clone(&repositories.appointments),
+                Arc::clone(&repositories.patients),
+                Arc::clone(&repositories.notifications),
+                Arc::clone(&realtime.publisher),
+                Arc::clone(&clock),
+                settings.clinic_time_zone.clone(),
+            ),
+            escalations: EscalationService::new(
+                Arc::clone(&repositories.referrals),
+                Arc::clone(&repositories.notifications),
+                Arc::clone(&realtime.publisher),
+                Arc::clone(&clock),
+            ),
+            queue: Arc::clone(&repositories.jobs),
+            clock: Arc::clone(&clock),
+        };
         let recurring = Recurring {
             schedules: vec![purge],
             queue: Arc::clone(&repositories.jobs),
@@ -317,6 +351,7 @@ impl Application {
             appointments,
             visit_notes,
             jobs: job_service,
+            emails,
             notifications,
             hub,
             database,
@@ -326,9 +361,6 @@ impl Application {
             metrics: Arc::new(Metrics::new()?),
         });
 
-        let listener = TcpListener::bind(settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
         let app_state = state.clone();
         let server = HttpServer::new(move || build_app(app_state.clone()))
             .listen(listener)?

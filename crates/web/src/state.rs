@@ -10,7 +10,7 @@ use actix_web::web;
 use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::IdentityService;
 use carehub_domain::jobs::JobService;
-use carehub_domain::notifications::NotificationService;
+use carehub_domain::notifications::{NotificationEmails, NotificationService};
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
@@ -41,6 +41,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// The caller's own notifications.
     pub notifications: NotificationService,
+    /// E-mail preferences, and the e-mails they ask for.
+    pub emails: NotificationEmails,
     pub database: Database,
     /// The JWKS, serialised once.
     pub jwks_json: web::Bytes,

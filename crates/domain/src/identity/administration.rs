@@ -7,6 +7,7 @@ use crate::identity::{
     Forbidden, IdentityService, InternalError, NewAccount, Principal, User, UserChanges,
     UserFilter, UserId, UserStatus,
 };
+use crate::jobs::{NewJob, Task};
 use crate::kernel::{Page, PageRequest, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +75,8 @@ impl IdentityService {
         self.create_active_account(account).await
     }
 
-    /// An administrator approves a pending account.
+    /// An administrator approves a pending account; if it has an e-mail address, an e-mail
+    /// telling its owner is enqueued with the approval.
     ///
     /// # Errors
     /// [`AdminError`].
@@ -89,15 +91,21 @@ impl IdentityService {
         if user.status != UserStatus::Pending {
             return Err(AdminError::NotPending);
         }
-        let changes = UserChanges {
-            status: Some(UserStatus::Active),
-            ..UserChanges::default()
-        };
+        let now = self.ports.clock.now();
+        // Staff hear by e-mail that they may sign in, when they gave an address.
+        let jobs: Vec<NewJob> = user
+            .email
+            .iter()
+            .map(|_| {
+                NewJob::new(Task::AccountApprovedEmail { user: id }, now)
+                    .unique(format!("email.account_approved:{id}"))
+            })
+            .collect();
         self.ports
             .users
-            .update(id, &changes)
+            .approve(id, now, &jobs)
             .await?
-            .ok_or(AdminError::NotFound)
+            .ok_or(AdminError::NotPending)
     }
 
     /// An administrator changes an account. Suspending it revokes all its tokens at once.

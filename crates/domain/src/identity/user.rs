@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::PasswordHash;
+use crate::jobs::NewJob;
 use crate::kernel::{Page, PageRequest, RepositoryError};
 
 pub use crate::kernel::{Role, UnknownRole, UserId};
@@ -265,6 +266,19 @@ pub trait UserRepository: Send + Sync {
         filter: UserFilter,
         page: PageRequest<UserId>,
     ) -> Result<Page<User, UserId>, RepositoryError>;
+
+    /// Activates a pending account at `at`, storing `jobs` (the work its approval causes) in
+    /// the same transaction, and returns the user as they now are; `None` when there is no
+    /// pending account with this id (and nothing is written).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] on storage failure.
+    async fn approve(
+        &self,
+        id: UserId,
+        at: Timestamp,
+        jobs: &[NewJob],
+    ) -> Result<Option<User>, RepositoryError>;
 
     /// Applies `changes` and returns the user as they now are, or `None` when no such user.
     ///

@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{string_enum, time_ordered_id};
+use crate::kernel::{AppointmentId, ReferralId, UserId, string_enum, time_ordered_id};
 
 time_ordered_id!(
     /// A job's identifier.
@@ -22,6 +22,16 @@ string_enum!(
     JobKind, "job kind" {
         /// Deletes expired tokens, old sign-in failures and finished jobs (recurring).
         PurgeExpired => "maintenance.purge",
+        /// E-mails a notification to its recipient, who asked for its kind by e-mail.
+        NotificationEmail => "email.notification",
+        /// Tells a staff member by e-mail that their account was approved.
+        AccountApprovedEmail => "email.account_approved",
+        /// Reminds an appointment's patient (and its doctor, of the first of their day) some
+        /// time before it starts.
+        AppointmentReminder => "appointment.reminder",
+        /// Tells the sender and the administrators that an urgent or emergency referral is
+        /// still unanswered.
+        ReferralEscalation => "referral.escalation",
         /// Does nothing but hold its lease for a while, and fails its first attempts if asked:
         /// for checking and measuring the queue.
         Probe => "queue.probe",
@@ -33,7 +43,10 @@ impl JobKind {
     pub const fn max_attempts(self) -> u32 {
         match self {
             JobKind::PurgeExpired => 3,
-            JobKind::Probe => 5,
+            // With the default backoff (10 s doubling to an hour), about nine hours of a
+            // mail server being down before an e-mail is given up.
+            JobKind::NotificationEmail | JobKind::AccountApprovedEmail => 12,
+            JobKind::AppointmentReminder | JobKind::ReferralEscalation | JobKind::Probe => 5,
         }
     }
 }
@@ -72,6 +85,24 @@ impl JobState {
 pub enum Task {
     #[serde(rename = "maintenance.purge")]
     PurgeExpired,
+    #[serde(rename = "email.notification")]
+    NotificationEmail {
+        recipient: UserId,
+        /// The recipient's notification id.
+        notification_id: i64,
+    },
+    #[serde(rename = "email.account_approved")]
+    AccountApprovedEmail { user: UserId },
+    #[serde(rename = "appointment.reminder")]
+    AppointmentReminder {
+        appointment: AppointmentId,
+        /// The start it reminds of: a moved appointment's old reminders find it moved.
+        start_at: Timestamp,
+        /// How long before the start it fires.
+        lead_secs: i64,
+    },
+    #[serde(rename = "referral.escalation")]
+    ReferralEscalation { referral: ReferralId },
     #[serde(rename = "queue.probe")]
     Probe {
         /// How long each attempt holds the job before it ends.
@@ -83,9 +114,26 @@ pub enum Task {
 }
 
 impl Task {
+    /// The e-mail of a stored notification, unique per notification so that storing it twice
+    /// never sends two.
+    pub fn notification_email(recipient: UserId, notification_id: i64, at: Timestamp) -> NewJob {
+        NewJob::new(
+            Task::NotificationEmail {
+                recipient,
+                notification_id,
+            },
+            at,
+        )
+        .unique(format!("email.notification:{recipient}:{notification_id}"))
+    }
+
     pub const fn kind(&self) -> JobKind {
         match self {
             Task::PurgeExpired => JobKind::PurgeExpired,
+            Task::NotificationEmail { .. } => JobKind::NotificationEmail,
+            Task::AccountApprovedEmail { .. } => JobKind::AccountApprovedEmail,
+            Task::AppointmentReminder { .. } => JobKind::AppointmentReminder,
+            Task::ReferralEscalation { .. } => JobKind::ReferralEscalation,
             Task::Probe { .. } => JobKind::Probe,
         }
     }
@@ -133,6 +181,27 @@ impl NewJob {
         }
         self.unique_key = Some(key);
         self
+    }
+}
+
+/// What a change does to the queue, in the change's own transaction: jobs it makes moot and
+/// jobs it causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobChanges {
+    /// Pending jobs (scheduled or failed, not running) whose unique key starts with one of
+    /// these are deleted.
+    pub cancel: Vec<String>,
+    /// Jobs to add.
+    pub add: Vec<NewJob>,
+}
+
+impl JobChanges {
+    /// Adds `jobs`, cancelling nothing.
+    pub fn add(jobs: Vec<NewJob>) -> Self {
+        Self {
+            cancel: Vec::new(),
+            add: jobs,
+        }
     }
 }
 

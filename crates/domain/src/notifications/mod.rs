@@ -11,6 +11,10 @@ use uuid::Uuid;
 use crate::identity::UserId;
 use crate::kernel::{Clock, RepositoryError, string_enum};
 
+mod email;
+
+pub use email::*;
+
 /// The most notifications one listing returns.
 pub const MAX_LIST_LIMIT: u32 = 500;
 /// How many one listing returns when the caller does not say.
@@ -39,6 +43,12 @@ string_enum!(
         AppointmentCancelled => "appointment.cancelled",
         /// To the doctor and the patient's account, unless they moved it themself.
         AppointmentRescheduled => "appointment.rescheduled",
+        /// To the patient's account before an appointment (and to its doctor before the first
+        /// of their day), at each configured lead time.
+        AppointmentReminder => "appointment.reminder",
+        /// To a referral's sender and every active administrator, when an urgent or emergency
+        /// referral is still unanswered after its time.
+        ReferralEscalated => "referral.escalated",
     }
 );
 
@@ -104,6 +114,10 @@ pub struct NotificationQuery {
 /// Stores notifications. The ports of the changes that cause notifications take
 /// [`NewNotification`]s and write them in the change's transaction, numbering each
 /// recipient's with `last + 1` under a lock held until commit; this port reads and marks them.
+///
+/// Wherever a notification is stored, its e-mail is enqueued in the same transaction when its
+/// recipient has an address and chose its kind ([`EmailPreferences::wants`]): a
+/// [`crate::jobs::Task::NotificationEmail`] job, unique per notification.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
@@ -116,6 +130,28 @@ pub trait NotificationRepository: Send + Sync {
         notifications: &[NewNotification],
         at: Timestamp,
     ) -> Result<Vec<Notification>, RepositoryError>;
+
+    /// Stores notifications on their own, once for `key`: a second call with the same key (from
+    /// a job that ran twice, on any instance) stores nothing and returns `None`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] (and nothing is stored, the key included).
+    async fn append_once(
+        &self,
+        key: &str,
+        notifications: &[NewNotification],
+        at: Timestamp,
+    ) -> Result<Option<Vec<Notification>>, RepositoryError>;
+
+    /// The recipient's notification `id`, if there is one.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn find(
+        &self,
+        recipient: UserId,
+        id: i64,
+    ) -> Result<Option<Notification>, RepositoryError>;
 
     /// The recipient's notifications matching `query`, in id order.
     ///

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
+use crate::jobs::NewJob;
 use crate::kernel::{Page, PageRequest, RepositoryError, Text, string_enum};
 use crate::notifications::{NewNotification, Notification};
 use crate::patients::{CareTeamMember, MedicalRecord, Patient, PatientId};
@@ -263,8 +264,9 @@ pub struct StatusChange {
     pub membership: Option<CareTeamMember>,
 }
 
-/// Stores referrals. Each change is written with its audit event and its notifications, in one
-/// transaction, and returns the notifications as stored (numbered).
+/// Stores referrals. Each change is written with its audit event and its notifications (and a
+/// new referral with its jobs), in one transaction, and returns the notifications as stored
+/// (numbered).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ReferralRepository: Send + Sync {
@@ -276,6 +278,7 @@ pub trait ReferralRepository: Send + Sync {
         snapshot: &ReferralSnapshot,
         audit: &AuditEvent,
         notifications: &[NewNotification],
+        jobs: &[NewJob],
     ) -> Result<Vec<Notification>, RepositoryError>;
 
     /// The referral with the doctors' names, without its snapshot.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::access::{AccessError, Action, Actor, Relationship};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
 use crate::identity::{UserId, UserRepository, active_doctor, display_name, name_of};
+use crate::jobs::NewJob;
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
@@ -14,8 +15,8 @@ use crate::notifications::{
 };
 use crate::patients::{CareTeamMember, MedicalRepository, MembershipId, PatientRepository};
 use crate::referrals::{
-    NewReferral, Party, Referral, ReferralBox, ReferralDetail, ReferralId, ReferralQuery,
-    ReferralRepository, ReferralSnapshot, ReferralStatus, StatusChange, Transition,
+    EscalationPolicy, NewReferral, Party, Referral, ReferralBox, ReferralDetail, ReferralId,
+    ReferralQuery, ReferralRepository, ReferralSnapshot, ReferralStatus, StatusChange, Transition,
     TransitionError, Urgency, apply, parse_note,
 };
 
@@ -60,6 +61,7 @@ pub struct ReferralService {
     medical: Arc<dyn MedicalRepository>,
     users: Arc<dyn UserRepository>,
     publisher: Arc<dyn NotificationPublisher>,
+    escalation: EscalationPolicy,
 }
 
 impl std::fmt::Debug for ReferralService {
@@ -84,7 +86,15 @@ impl ReferralService {
             medical,
             users,
             publisher,
+            escalation: EscalationPolicy::default(),
         }
+    }
+
+    /// The same service, escalating unanswered referrals after these times.
+    #[must_use]
+    pub fn with_escalation(mut self, escalation: EscalationPolicy) -> Self {
+        self.escalation = escalation;
+        self
     }
 }
 
@@ -217,9 +227,10 @@ impl ReferralService {
             Some(basis),
             now,
         );
+        let jobs: Vec<NewJob> = self.escalation.job(&referral).into_iter().collect();
         let stored = self
             .referrals
-            .create(&referral, &snapshot, &event, &[notice])
+            .create(&referral, &snapshot, &event, &[notice], &jobs)
             .await?;
         publish_committed(self.publisher.as_ref(), &stored).await;
         Ok(ReferralDetail {
@@ -445,7 +456,7 @@ impl ReferralService {
 }
 
 /// The ids and title a referral notification carries.
-fn referral_data(referral: &Referral, actor: UserId, title: String) -> NotificationData {
+pub(super) fn referral_data(referral: &Referral, actor: UserId, title: String) -> NotificationData {
     NotificationData {
         title,
         referral_id: Some(*referral.id.as_uuid()),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::identity::{FullName, Role, UserId};
+use crate::jobs::JobChanges;
 use crate::kernel::{
     Page, PageRequest, RepositoryError, Text, TextError, ValidationErrors, string_enum,
 };
@@ -380,6 +381,8 @@ pub struct Booking {
     pub appointment: Appointment,
     pub schedule_version: i64,
     pub membership: CareTeamMember,
+    /// Its reminders.
+    pub jobs: JobChanges,
 }
 
 /// A status change to store.
@@ -396,6 +399,8 @@ pub struct StatusUpdate {
     /// When `to` is completed, cancelled or no-show: when the appointment's care-team
     /// membership ends.
     pub care_team_until: Option<Timestamp>,
+    /// What the change does to the appointment's reminders.
+    pub jobs: JobChanges,
 }
 
 /// A new time to store.
@@ -409,6 +414,8 @@ pub struct Reschedule {
     pub schedule_version: i64,
     pub at: Timestamp,
     pub actor_id: UserId,
+    /// Its reminders, moved.
+    pub jobs: JobChanges,
 }
 
 /// Why storing a booking, a status change or a new time failed.
@@ -435,7 +442,7 @@ pub enum BookError {
 pub trait AppointmentRepository: Send + Sync {
     /// In one write transaction: checks the doctor's schedule version, then the conflicts,
     /// then inserts the appointment, its first history entry (booked), the membership, the
-    /// audit event and the notifications. Returns the notifications as stored.
+    /// audit event, the notifications and the job changes. Returns the notifications as stored.
     ///
     /// # Errors
     /// [`BookError::ScheduleChanged`] when the doctor's schedule version is no longer
@@ -456,7 +463,8 @@ pub trait AppointmentRepository: Send + Sync {
 
     /// Conditional on the status still being `update.from`: writes the status, the cancel
     /// reason, a history entry, ends the appointment's membership at `care_team_until` when
-    /// given, the audit event and the notifications. Returns the notifications as stored.
+    /// given, the audit event, the notifications and the job changes. Returns the notifications
+    /// as stored.
     ///
     /// # Errors
     /// [`BookError::Stale`] when the status is no longer `from` (nothing written);
@@ -471,7 +479,7 @@ pub trait AppointmentRepository: Send + Sync {
     /// Conditional on the status being booked and the times being `change.from`: checks the
     /// schedule version and the conflicts (excluding the appointment itself) as
     /// [`AppointmentRepository::book`] does, then writes the new times, a history entry
-    /// (rescheduled), the audit event and the notifications.
+    /// (rescheduled), the audit event, the notifications and the job changes.
     ///
     /// # Errors
     /// [`BookError::Stale`], [`BookError::ScheduleChanged`], [`BookError::Conflicts`],

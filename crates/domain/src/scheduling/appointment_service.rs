@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::access::{AccessError, Action, Actor, Basis, Relationship};
 use crate::audit::{AuditAction, AuditEvent, Gatekeeper};
 use crate::identity::{Role, UserId, UserRepository, name_of};
+use crate::jobs::JobChanges;
 use crate::kernel::{Page, PageRequest, RepositoryError, ValidationErrors};
 use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
@@ -20,8 +21,9 @@ use crate::notifications::{
 use crate::patients::{PatientId, PatientRepository};
 use crate::scheduling::{
     Appointment, AppointmentFilter, AppointmentId, AppointmentRepository, AppointmentStatus,
-    CARE_TEAM_AFTER_VISIT, Conflict, HistoryEntry, ScheduleRepository, StatusChange,
-    StatusChangeError, StatusUpdate, Unavailable, check_status_change,
+    CARE_TEAM_AFTER_VISIT, Conflict, DEFAULT_REMINDER_LEADS, HistoryEntry, ScheduleRepository,
+    StatusChange, StatusChangeError, StatusUpdate, Unavailable, cancel_reminders,
+    check_status_change,
 };
 
 /// Why an appointment operation failed.
@@ -78,6 +80,8 @@ pub struct AppointmentService {
     pub(super) users: Arc<dyn UserRepository>,
     pub(super) publisher: Arc<dyn NotificationPublisher>,
     pub(super) time_zone: TimeZone,
+    /// How long before an appointment its reminders fire.
+    pub(super) reminder_leads: Vec<SignedDuration>,
 }
 
 impl std::fmt::Debug for AppointmentService {
@@ -104,7 +108,15 @@ impl AppointmentService {
             users,
             publisher,
             time_zone,
+            reminder_leads: DEFAULT_REMINDER_LEADS.to_vec(),
         }
+    }
+
+    /// The same service, with reminders at these lead times (none: no reminders).
+    #[must_use]
+    pub fn with_reminder_leads(mut self, leads: Vec<SignedDuration>) -> Self {
+        self.reminder_leads = leads;
+        self
     }
 }
 
@@ -307,6 +319,12 @@ impl AppointmentService {
             at: now,
             actor_id: actor.user_id(),
             care_team_until: closes.then_some(now + CARE_TEAM_AFTER_VISIT),
+            // Once it is no longer booked, nothing is left to remind of.
+            jobs: if to == AppointmentStatus::Booked {
+                JobChanges::default()
+            } else {
+                cancel_reminders(id)
+            },
         };
         let notices = if to == AppointmentStatus::Cancelled {
             let account = self.patient_account(patient_id).await?;

@@ -13,7 +13,7 @@ use crate::patients::{CareTeamMember, MembershipId};
 use crate::scheduling::{
     Appointment, AppointmentId, AppointmentStatus, BookError, Booking, BookingRequest, Interval,
     MAX_APPOINTMENT_MINUTES, PATIENT_CANCEL_NOTICE, Reschedule, RescheduleRequest, Schedule,
-    StatusChangeError, check_bookable,
+    StatusChangeError, check_bookable, reminder_jobs,
 };
 
 use crate::scheduling::{AppointmentError, AppointmentService};
@@ -133,6 +133,7 @@ impl AppointmentService {
                 appointment: appointment.clone(),
                 schedule_version: schedule.version,
                 membership: membership.clone(),
+                jobs: reminder_jobs(&appointment, &self.reminder_leads, now),
             };
             match self.appointments.book(&booking, &event, &notices).await {
                 Ok(stored) => {
@@ -193,6 +194,11 @@ impl AppointmentService {
                 )
                 .await?;
             self.check_bookable_now(&schedule, to, now)?;
+            let moved = Appointment {
+                start: to.start,
+                end: to.end,
+                ..appointment.clone()
+            };
             let change = Reschedule {
                 id,
                 from,
@@ -200,6 +206,7 @@ impl AppointmentService {
                 schedule_version: schedule.version,
                 at: now,
                 actor_id: actor.user_id(),
+                jobs: reminder_jobs(&moved, &self.reminder_leads, now),
             };
             match self
                 .appointments

@@ -10,11 +10,13 @@ use carehub_domain::identity::{
     CreateUserError, Email, FullName, User, UserChanges, UserFilter, UserId, UserRepository,
     Username,
 };
-use carehub_domain::kernel::RepositoryError;
+use carehub_domain::jobs::NewJob;
 use carehub_domain::kernel::{Page, PageRequest};
+use carehub_domain::kernel::{RepositoryError, truncate_to_micros};
 
-use crate::db::backend::{Backend, Constraint, Param, corrupt, storage};
+use crate::db::backend::{Constraint, Param, corrupt, storage};
 use crate::db::sql_time::DbTime;
+use crate::jobs::InsertJobs;
 
 const USERNAME_KEY: Constraint = Constraint {
     name: "users_username_key",
@@ -75,7 +77,7 @@ struct CredentialsRow {
 #[async_trait]
 impl<DB> UserRepository for SqlUserRepository<DB>
 where
-    DB: Backend,
+    DB: InsertJobs,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Param<'a, DB>,
     for<'a> Option<&'a str>: Param<'a, DB>,
@@ -174,6 +176,31 @@ where
             .map(User::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(users, page.limit(), |user| user.id))
+    }
+
+    async fn approve(
+        &self,
+        id: UserId,
+        at: Timestamp,
+        jobs: &[NewJob],
+    ) -> Result<Option<User>, RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let approved = sqlx::query_as::<_, UserRow>(
+            "UPDATE users SET status = 'active', updated_at = $2 \
+             WHERE id = $1 AND status = 'pending' \
+             RETURNING id, username, full_name, email, role, status, created_at",
+        )
+        .bind(id.as_uuid())
+        .bind(DbTime(truncate_to_micros(at)))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage)?;
+        let Some(row) = approved else {
+            return Ok(None);
+        };
+        DB::insert_jobs(&mut tx, jobs, at).await.map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        User::try_from(row).map(Some)
     }
 
     async fn update(

@@ -11,4 +11,5 @@
 mod queue;
 mod row;
 
+pub(crate) use queue::InsertJobs;
 pub use queue::SqlJobQueue;

@@ -11,8 +11,8 @@ use sqlx::{Executor, FromRow, Pool, Postgres, Sqlite};
 use uuid::Uuid;
 
 use carehub_domain::jobs::{
-    AfterFailure, Claim, ClaimedJob, Job, JobCount, JobFilter, JobId, JobQueue, LeaseId, NewJob,
-    RetryJobError,
+    AfterFailure, Claim, ClaimedJob, Job, JobChanges, JobCount, JobFilter, JobId, JobQueue,
+    LeaseId, NewJob, RetryJobError,
 };
 use carehub_domain::kernel::{Page, PageRequest, RepositoryError, truncate_to_micros};
 
@@ -53,8 +53,22 @@ pub(crate) trait InsertJobs: Backend {
         conn: &mut Self::Connection,
         jobs: &[NewJob],
         at: Timestamp,
-    ) -> impl Future<Output = Result<Vec<JobId>, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Vec<JobId>, sqlx::Error>> + Send;
+
+    /// Deletes the pending jobs (scheduled or failed, not running) whose unique key starts with
+    /// one of `changes.cancel`, then inserts `changes.add` as [`InsertJobs::insert_jobs`] does.
+    fn apply_job_changes(
+        conn: &mut Self::Connection,
+        changes: &JobChanges,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Vec<JobId>, sqlx::Error>> + Send;
 }
+
+/// Deletes the pending jobs whose unique key starts with `$1`. `substr` rather than `LIKE`, in
+/// which `_` and `%` in a key would be wildcards.
+const CANCEL_BY_PREFIX: &str = "DELETE FROM jobs \
+     WHERE state IN ('scheduled', 'failed') AND unique_key IS NOT NULL \
+     AND substr(unique_key, 1, length($1)) = $1";
 
 impl<DB> InsertJobs for DB
 where
@@ -71,11 +85,11 @@ where
         conn: &mut DB::Connection,
         jobs: &[NewJob],
         at: Timestamp,
-    ) -> Result<Vec<JobId>, RepositoryError> {
+    ) -> Result<Vec<JobId>, sqlx::Error> {
         let at = truncate_to_micros(at);
         let mut added = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let (kind, args) = split(&job.task)?;
+            let (kind, args) = split(&job.task).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             let max_attempts = i32::try_from(job.max_attempts).unwrap_or(i32::MAX);
             let done = sqlx::query(INSERT_JOB)
                 .bind(job.id.as_uuid())
@@ -86,13 +100,26 @@ where
                 .bind(job.unique_key.as_deref())
                 .bind(DbTime(at))
                 .execute(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
             if done.rows_affected() == 1 {
                 added.push(job.id);
             }
         }
         Ok(added)
+    }
+
+    async fn apply_job_changes(
+        conn: &mut DB::Connection,
+        changes: &JobChanges,
+        at: Timestamp,
+    ) -> Result<Vec<JobId>, sqlx::Error> {
+        for prefix in &changes.cancel {
+            sqlx::query(CANCEL_BY_PREFIX)
+                .bind(prefix.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        DB::insert_jobs(conn, &changes.add, at).await
     }
 }
 
@@ -154,7 +181,7 @@ where
 {
     async fn enqueue(&self, jobs: &[NewJob], at: Timestamp) -> Result<Vec<JobId>, RepositoryError> {
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
-        let added = DB::insert_jobs(&mut tx, jobs, at).await?;
+        let added = DB::insert_jobs(&mut tx, jobs, at).await.map_err(storage)?;
         tx.commit().await.map_err(storage)?;
         Ok(added)
     }
@@ -179,7 +206,9 @@ where
         if recorded.rows_affected() == 0 {
             return Ok(false);
         }
-        let added = DB::insert_jobs(&mut tx, std::slice::from_ref(job), job.run_at).await?;
+        let added = DB::insert_jobs(&mut tx, std::slice::from_ref(job), job.run_at)
+            .await
+            .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
         Ok(!added.is_empty())
     }
@@ -413,4 +442,58 @@ fn bounded(error: &str) -> &str {
         end -= 1;
     }
     &error[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use carehub_domain::jobs::Task;
+
+    use super::*;
+    use crate::Database;
+    use crate::testing::{Backend as Scratch, ScratchDatabase};
+
+    /// Enqueues `job` in a write transaction of its own, as a repository does in a change's,
+    /// then commits it or drops it (which rolls it back).
+    async fn enqueue_in_transaction<DB: InsertJobs>(pool: &Pool<DB>, job: &NewJob, commit: bool) {
+        let mut tx = DB::begin_write(pool).await.unwrap();
+        let added = DB::insert_jobs(&mut tx, std::slice::from_ref(job), job.run_at)
+            .await
+            .unwrap();
+        assert_eq!(added, vec![job.id], "written inside the transaction");
+        if commit {
+            tx.commit().await.unwrap();
+        }
+    }
+
+    async fn a_job_exists_exactly_when_its_transaction_commits(backend: Scratch) {
+        let Some(scratch) = ScratchDatabase::create(backend).await else {
+            return;
+        };
+        let database = scratch.connect_migrated().await.unwrap();
+        let queue = database.repositories().jobs;
+        let at = truncate_to_micros(Timestamp::now());
+        let rolled_back = NewJob::new(Task::PurgeExpired, at);
+        let committed = NewJob::new(Task::PurgeExpired, at);
+        for (job, commit) in [(&rolled_back, false), (&committed, true)] {
+            match &database {
+                Database::Sqlite(pool) => enqueue_in_transaction(pool, job, commit).await,
+                Database::Postgres(pool) => enqueue_in_transaction(pool, job, commit).await,
+            }
+        }
+        assert_eq!(queue.get(rolled_back.id).await.unwrap(), None);
+        assert!(queue.get(committed.id).await.unwrap().is_some());
+        database.close().await;
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_job_exists_exactly_when_its_transaction_commits() {
+        a_job_exists_exactly_when_its_transaction_commits(Scratch::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_job_exists_exactly_when_its_transaction_commits() {
+        a_job_exists_exactly_when_its_transaction_commits(Scratch::Postgres).await;
+    }
 }

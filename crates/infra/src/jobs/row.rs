@@ -40,8 +40,8 @@ pub(crate) struct JobRow {
 }
 
 /// A task as its kind and its arguments, the two columns it is stored in.
-pub(crate) fn split(task: &Task) -> Result<(&'static str, Value), RepositoryError> {
-    let value = serde_json::to_value(task).map_err(RepositoryError::new)?;
+pub(crate) fn split(task: &Task) -> Result<(&'static str, Value), serde_json::Error> {
+    let value = serde_json::to_value(task)?;
     let args = value.get("args").cloned().unwrap_or(Value::Null);
     Ok((task.kind().as_str(), args))
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
+use carehub_domain::jobs::Task;
 use carehub_domain::kernel::{RepositoryError, truncate_to_micros};
 use carehub_domain::notifications::{
     NewNotification, Notification, NotificationData, NotificationQuery, NotificationRepository,
@@ -28,6 +29,7 @@ use carehub_domain::notifications::{
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, storage};
 use crate::db::sql_time::DbTime;
+use crate::jobs::InsertJobs;
 
 /// Users' notifications: appended on their own, listed, and marked read.
 #[derive(Debug, Clone)]
@@ -154,8 +156,9 @@ where
 pub(crate) trait StoreNotifications: Backend {
     /// Resolves each recipient (`ActiveAdmins` as of now, in this transaction), bumps the
     /// recipients' counters in ascending user-id order (so that two transactions never wait on
-    /// each other's counters), inserts the notifications created at `at`, and returns them
-    /// numbered, in the order given (`ActiveAdmins` expanded in user-id order).
+    /// each other's counters), inserts the notifications created at `at`, enqueues the e-mail
+    /// of each whose recipient has an address and chose its kind, and returns them numbered,
+    /// in the order given (`ActiveAdmins` expanded in user-id order).
     fn store_notifications(
         conn: &mut Self::Connection,
         notifications: &[NewNotification],
@@ -165,7 +168,7 @@ pub(crate) trait StoreNotifications: Backend {
 
 impl<DB> StoreNotifications for DB
 where
-    DB: Backend,
+    DB: InsertJobs,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Param<'a, DB>,
     for<'a> Uuid: Param<'a, DB>,
@@ -174,6 +177,7 @@ where
     for<'a> Json<StoredData>: Param<'a, DB>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
 {
     async fn store_notifications(
         conn: &mut DB::Connection,
@@ -235,15 +239,36 @@ where
                 });
             }
         }
-        Ok(stored.into_iter().flatten().collect())
+        let stored: Vec<Notification> = stored.into_iter().flatten().collect();
+        let mut emails = Vec::new();
+        for recipient in by_recipient.keys() {
+            let chosen: Vec<(String,)> = sqlx::query_as(EMAILED_KINDS)
+                .bind(recipient)
+                .fetch_all(&mut *conn)
+                .await?;
+            emails.extend(
+                stored
+                    .iter()
+                    .filter(|n| n.recipient.as_uuid() == recipient)
+                    .filter(|n| chosen.iter().any(|(kind,)| kind == n.kind.as_str()))
+                    .map(|n| Task::notification_email(n.recipient, n.id, at)),
+            );
+        }
+        DB::insert_jobs(conn, &emails, at).await?;
+        Ok(stored)
     }
 }
+
+/// The kinds user `$1` wants by e-mail, if they have an address.
+const EMAILED_KINDS: &str = "SELECT k.kind FROM notification_email_kinds k \
+     JOIN users u ON u.id = k.user_id WHERE k.user_id = $1 AND u.email IS NOT NULL";
 
 #[async_trait]
 impl<DB> NotificationRepository for SqlNotificationRepository<DB>
 where
     DB: StoreNotifications + LastIds,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Param<'a, DB>,
     for<'a> Uuid: Param<'a, DB>,
     for<'a> i64: Param<'a, DB>,
     for<'a> DbTime: Param<'a, DB>,
@@ -261,6 +286,51 @@ where
             .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
         Ok(stored)
+    }
+
+    async fn append_once(
+        &self,
+        key: &str,
+        notifications: &[NewNotification],
+        at: Timestamp,
+    ) -> Result<Option<Vec<Notification>>, RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        let first = sqlx::query(
+            "INSERT INTO notification_once (key, created_at) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(DbTime(truncate_to_micros(at)))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        if first.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let stored = DB::store_notifications(&mut tx, notifications, at)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(Some(stored))
+    }
+
+    async fn find(
+        &self,
+        recipient: UserId,
+        id: i64,
+    ) -> Result<Option<Notification>, RepositoryError> {
+        sqlx::query_as::<_, NotificationRow>(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE recipient_id = $1 AND id = $2"
+        ))
+        .bind(recipient.as_uuid())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(Notification::try_from)
+        .transpose()
     }
 
     async fn list(&self, query: NotificationQuery) -> Result<Vec<Notification>, RepositoryError> {

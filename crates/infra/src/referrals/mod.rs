@@ -21,8 +21,10 @@ use carehub_domain::referrals::{
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Param, RowsAffected as _, corrupt, joined_name, storage};
 use crate::db::sql_time::DbTime;
+use crate::jobs::InsertJobs;
 use crate::notifications::{StoreNotifications, commit_notifying};
 use crate::patients::{INSERT_MEMBER_UNLESS_OPEN, InsertMember};
+use carehub_domain::jobs::NewJob;
 
 mod snapshot;
 
@@ -145,7 +147,7 @@ const OUTBOX_BY_STATUS: &str = concat!(
 #[async_trait]
 impl<DB> ReferralRepository for SqlReferralRepository<DB>
 where
-    DB: InsertMember + InsertAuditEvent + StoreNotifications,
+    DB: InsertMember + InsertAuditEvent + StoreNotifications + InsertJobs,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Param<'a, DB>,
     for<'a> Option<&'a str>: Param<'a, DB>,
@@ -163,6 +165,7 @@ where
         snapshot: &ReferralSnapshot,
         audit: &AuditEvent,
         notifications: &[NewNotification],
+        jobs: &[NewJob],
     ) -> Result<Vec<Notification>, RepositoryError> {
         let stored_snapshot = StoredSnapshot::of(snapshot);
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
@@ -188,6 +191,9 @@ where
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
+        DB::insert_jobs(&mut tx, jobs, referral.created_at)
+            .await
+            .map_err(storage)?;
         let stored = commit_notifying(tx, audit, notifications, referral.created_at)
             .await
             .map_err(storage)?;

@@ -35,6 +35,7 @@ use super::schedule::ScheduleVersion;
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Backend, Param, RowsAffected as _, corrupt, joined_name, storage};
 use crate::db::sql_time::DbTime;
+use crate::jobs::InsertJobs;
 use crate::notifications::{StoreNotifications, commit_notifying};
 use crate::patients::{INSERT_MEMBER, InsertMember};
 
@@ -236,7 +237,12 @@ const LIST: &str = concat!(
 #[async_trait]
 impl<DB> AppointmentRepository for SqlAppointmentRepository<DB>
 where
-    DB: ScheduleVersion + SelectConflicts + InsertMember + InsertAuditEvent + StoreNotifications,
+    DB: ScheduleVersion
+        + SelectConflicts
+        + InsertMember
+        + InsertAuditEvent
+        + StoreNotifications
+        + InsertJobs,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Param<'a, DB>,
     for<'a> Option<&'a str>: Param<'a, DB>,
@@ -314,6 +320,9 @@ where
             DB::insert_member(&mut tx, &booking.membership, INSERT_MEMBER)
                 .await
                 .map_err(failed)?;
+            DB::apply_job_changes(&mut tx, &booking.jobs, appointment.created_at)
+                .await
+                .map_err(failed)?;
             let stored = commit_notifying(tx, audit, notifications, appointment.created_at)
                 .await
                 .map_err(failed)?;
@@ -382,6 +391,9 @@ where
             .await
             .map_err(storage)?;
         }
+        DB::apply_job_changes(&mut tx, &update.jobs, update.at)
+            .await
+            .map_err(storage)?;
         let stored = commit_notifying(tx, audit, notifications, update.at)
             .await
             .map_err(storage)?;
@@ -479,6 +491,9 @@ where
             .insert::<DB>(&mut tx)
             .await
             .map_err(failed)?;
+            DB::apply_job_changes(&mut tx, &change.jobs, change.at)
+                .await
+                .map_err(failed)?;
             let stored = commit_notifying(tx, audit, notifications, change.at)
                 .await
                 .map_err(failed)?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use carehub_domain::audit::{AuditAction, AuditFilter};
 use carehub_domain::identity::{FullName, User, UserId};
+use carehub_domain::jobs::JobChanges;
 use carehub_domain::kernel::PageRequest;
 use carehub_domain::notifications::{Notification, NotificationKind, NotificationQuery};
 use carehub_domain::patients::{CareTeamMember, PatientId};
@@ -40,6 +41,7 @@ contract!(
     the_history_lists_every_change_oldest_first_with_the_actors_names,
     appointments_are_listed_by_start_filtered_and_page_by_page,
     busy_lists_the_doctors_active_appointments_overlapping_the_range_by_start,
+    an_appointments_changes_store_and_cancel_its_reminder_jobs_in_their_transactions,
 );
 
 contract!(
@@ -72,6 +74,7 @@ async fn reschedule(
                 schedule_version: version,
                 at: micros(now()),
                 actor_id: by.id,
+                jobs: JobChanges::default(),
             },
             &appointment_audit(
                 by,
@@ -589,6 +592,7 @@ async fn a_status_change_applies_only_from_the_status_read_and_ends_the_membersh
         at: micros(now()),
         actor_id: desk.id,
         care_team_until: None,
+        jobs: JobChanges::default(),
     };
     let missing = repos
         .appointments
@@ -611,6 +615,7 @@ async fn a_status_change_applies_only_from_the_status_read_and_ends_the_membersh
         at,
         actor_id: house.id,
         care_team_until: Some(until),
+        jobs: JobChanges::default(),
     };
     let stored = repos
         .appointments
@@ -1302,5 +1307,126 @@ async fn the_database_itself_refuses_overlapping_active_appointments_whoever_wri
         .unwrap(),
         1,
         "moving within its own time"
+    );
+}
+
+async fn an_appointments_changes_store_and_cancel_its_reminder_jobs_in_their_transactions(
+    repos: Repositories,
+) {
+    use carehub_domain::jobs::{JobState, NewJob, Task};
+    use carehub_domain::scheduling::{AppointmentStatus as S, reminder_jobs};
+
+    let house = doctor(&repos, "dr.house").await;
+    let desk = secretary(&repos).await;
+    let ada = patient(&repos, &desk, "Ada Lovelace").await;
+    let at = span(base(), 60, 90);
+    let mut appointment = new_appointment(house.id, ada, at, &desk);
+    let leads = [SignedDuration::from_hours(2), SignedDuration::from_mins(30)];
+    let mut with_reminders = booking(&appointment, 0);
+    with_reminders.jobs = reminder_jobs(&appointment, &leads, micros(now()));
+    assert_eq!(with_reminders.jobs.add.len(), 2);
+    repos
+        .appointments
+        .book(
+            &with_reminders,
+            &appointment_audit(&desk, ada, AuditAction::AppointmentCreate),
+            &[],
+        )
+        .await
+        .unwrap();
+    for job in &with_reminders.jobs.add {
+        let stored = repos
+            .jobs
+            .get(job.id)
+            .await
+            .unwrap()
+            .expect("stored with the booking");
+        assert_eq!(stored.state, JobState::Scheduled);
+    }
+    // A job of another appointment, and one already running, are not cancelled.
+    let other = NewJob::new(Task::PurgeExpired, micros(now())).unique(format!(
+        "appointment.reminder:{}:0:0",
+        carehub_domain::scheduling::AppointmentId::generate()
+    ));
+    repos
+        .jobs
+        .enqueue(std::slice::from_ref(&other), micros(now()))
+        .await
+        .unwrap();
+
+    // Moved: the old reminders go, the new ones come, in the move's transaction.
+    let to = span(base(), 120, 150);
+    let moved_to = new_appointment(house.id, ada, to, &desk);
+    appointment.start = to.start;
+    appointment.end = to.end;
+    let moved_jobs = reminder_jobs(
+        &carehub_domain::scheduling::Appointment {
+            id: appointment.id,
+            ..moved_to
+        },
+        &leads,
+        micros(now()),
+    );
+    repos
+        .appointments
+        .reschedule(
+            &Reschedule {
+                id: appointment.id,
+                from: at,
+                to,
+                schedule_version: 0,
+                at: micros(now()),
+                actor_id: desk.id,
+                jobs: moved_jobs.clone(),
+            },
+            &appointment_audit(&desk, ada, AuditAction::AppointmentReschedule),
+            &[],
+        )
+        .await
+        .unwrap();
+    for job in &with_reminders.jobs.add {
+        assert_eq!(
+            repos.jobs.get(job.id).await.unwrap(),
+            None,
+            "cancelled by the move"
+        );
+    }
+    for job in &moved_jobs.add {
+        assert!(
+            repos.jobs.get(job.id).await.unwrap().is_some(),
+            "added by the move"
+        );
+    }
+
+    // Cancelled: the reminders go with it.
+    let cancel = StatusUpdate {
+        id: appointment.id,
+        from: S::Booked,
+        to: S::Cancelled,
+        reason: Some(text("The patient is away")),
+        at: micros(now()),
+        actor_id: desk.id,
+        care_team_until: None,
+        jobs: carehub_domain::scheduling::cancel_reminders(appointment.id),
+    };
+    repos
+        .appointments
+        .change_status(
+            &cancel,
+            &appointment_audit(&desk, ada, AuditAction::AppointmentStatus),
+            &[],
+        )
+        .await
+        .unwrap();
+    for job in &moved_jobs.add {
+        assert_eq!(
+            repos.jobs.get(job.id).await.unwrap(),
+            None,
+            "cancelled with it"
+        );
+    }
+    assert!(
+        repos.jobs.get(other.id).await.unwrap().is_some(),
+        "another's is kept"
     );
 }

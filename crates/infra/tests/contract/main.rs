@@ -63,6 +63,7 @@ mod fixtures;
 mod appointments;
 mod audit;
 mod care_teams;
+mod email_preferences;
 mod emergency_accesses;
 mod jobs;
 mod login_attempts;

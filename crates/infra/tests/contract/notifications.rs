@@ -24,6 +24,7 @@ use crate::fixtures::referrals::{audit, notifications_of, register_patient};
 use crate::fixtures::{create_user, doctor, micros, now};
 
 contract!(
+    a_notification_stored_once_for_a_key_is_never_stored_again_for_it,
     appended_notifications_are_numbered_per_recipient_from_one_and_read_back_whole,
     a_failed_append_stores_nothing_and_gives_its_ids_back,
     only_administrators_active_when_the_change_commits_are_notified,
@@ -682,4 +683,59 @@ async fn the_last_id_is_the_latest_committed_and_zero_before_any(repos: Reposito
     expected.sort();
     assert_eq!(found, expected);
     assert_eq!(repos.notifications.last_ids(&[]).await.unwrap(), vec![]);
+}
+
+async fn a_notification_stored_once_for_a_key_is_never_stored_again_for_it(repos: Repositories) {
+    use carehub_domain::notifications::{
+        NewNotification, NotificationData, NotificationKind, Recipient,
+    };
+
+    let house = doctor(&repos, "dr.house").await;
+    let reminder = NewNotification {
+        recipient: Recipient::User(house.id),
+        kind: NotificationKind::AppointmentReminder,
+        data: NotificationData {
+            title: "Reminder: your first appointment of the day is on Mon 7 Dec 2026 at 09:00"
+                .into(),
+            ..NotificationData::default()
+        },
+    };
+    let at = micros(now());
+    let first = repos
+        .notifications
+        .append_once(
+            "appointment.reminder:x:1:7200",
+            std::slice::from_ref(&reminder),
+            at,
+        )
+        .await
+        .unwrap()
+        .expect("stored the first time");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        repos
+            .notifications
+            .find(house.id, first[0].id)
+            .await
+            .unwrap(),
+        Some(first[0].clone())
+    );
+    let again = repos
+        .notifications
+        .append_once(
+            "appointment.reminder:x:1:7200",
+            std::slice::from_ref(&reminder),
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(repos.notifications.unread_count(house.id).await.unwrap(), 1);
+    let other_key = repos
+        .notifications
+        .append_once("appointment.reminder:x:1:86400", &[reminder], at)
+        .await
+        .unwrap();
+    assert!(other_key.is_some());
+    assert_eq!(repos.notifications.find(house.id, 99).await.unwrap(), None);
 }

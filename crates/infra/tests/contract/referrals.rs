@@ -140,6 +140,7 @@ async fn send(repos: &Repositories, referral: &Referral) -> Vec<Notification> {
                 NotificationKind::ReferralReceived,
                 referral,
             )],
+            &[],
         )
         .await
         .expect("the referral is stored")
@@ -255,6 +256,7 @@ async fn a_sent_referral_reads_back_whole_with_its_snapshot_names_audit_event_an
             &snapshot,
             &audit(house.id, Some(patient.id), AuditAction::ReferralCreate),
             std::slice::from_ref(&received),
+            &[],
         )
         .await
         .unwrap();
@@ -355,6 +357,7 @@ async fn a_refused_referral_stores_nothing_and_gives_its_notification_ids_back(
                         AuditAction::ReferralCreate,
                     ),
                     &notifications,
+                    &[],
                 )
                 .await
         }

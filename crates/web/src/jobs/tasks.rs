@@ -8,17 +8,23 @@ use jiff::SignedDuration;
 use carehub_domain::identity::IdentityService;
 use carehub_domain::jobs::{Job, JobQueue, Task};
 use carehub_domain::kernel::Clock;
+use carehub_domain::notifications::{EmailOutcome, NotificationEmails};
+use carehub_domain::referrals::EscalationService;
+use carehub_domain::scheduling::ReminderService;
 
 /// How long succeeded jobs are kept for administrators to read.
 pub const SUCCEEDED_JOB_RETENTION: SignedDuration = SignedDuration::from_hours(7 * 24);
 
-/// Runs tasks. A task fails with an error whose message is stored on the job (so it names
-/// what went wrong, never a patient).
+/// Runs tasks, each through the domain service it belongs to. A task fails with an error
+/// whose message is stored on the job (so it names what went wrong, never a patient).
 #[derive(Clone)]
 pub struct Tasks {
-    identity: IdentityService,
-    queue: Arc<dyn JobQueue>,
-    clock: Arc<dyn Clock>,
+    pub identity: IdentityService,
+    pub emails: NotificationEmails,
+    pub reminders: ReminderService,
+    pub escalations: EscalationService,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -28,14 +34,6 @@ impl std::fmt::Debug for Tasks {
 }
 
 impl Tasks {
-    pub fn new(identity: IdentityService, queue: Arc<dyn JobQueue>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            identity,
-            queue,
-            clock,
-        }
-    }
-
     /// Runs one attempt of a job's task to its end.
     ///
     /// # Errors
@@ -49,6 +47,37 @@ impl Tasks {
                 if credentials + jobs > 0 {
                     tracing::info!(credentials, jobs, "expired credentials and old jobs purged");
                 }
+                Ok(())
+            }
+            Task::NotificationEmail {
+                recipient,
+                notification_id,
+            } => {
+                let outcome = self
+                    .emails
+                    .send_notification(*recipient, *notification_id)
+                    .await?;
+                log_skipped(job, outcome);
+                Ok(())
+            }
+            Task::AccountApprovedEmail { user } => {
+                let outcome = self.emails.send_account_approved(*user).await?;
+                log_skipped(job, outcome);
+                Ok(())
+            }
+            Task::AppointmentReminder {
+                appointment,
+                start_at,
+                lead_secs,
+            } => {
+                let lead = SignedDuration::from_secs(*lead_secs);
+                let outcome = self.reminders.remind(*appointment, *start_at, lead).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "appointment reminder");
+                Ok(())
+            }
+            Task::ReferralEscalation { referral } => {
+                let outcome = self.escalations.escalate(*referral).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "referral escalation");
                 Ok(())
             }
             Task::Probe {
@@ -65,5 +94,12 @@ impl Tasks {
                 Ok(())
             }
         }
+    }
+}
+
+/// An e-mail job that found nothing to send succeeds; the log says why.
+fn log_skipped(job: &Job, outcome: EmailOutcome) {
+    if let EmailOutcome::Skipped(why) = outcome {
+        tracing::info!(job = %job.id, kind = %job.kind(), why, "e-mail not sent");
     }
 }

@@ -12,6 +12,7 @@ use crate::identity::{
     MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
     MockUserRepository, PasswordHash, RecentFailures, RefreshTokenHash,
 };
+use crate::jobs::Task;
 use crate::kernel::FixedClock;
 
 /// The instant every test runs at (`2026-03-02T09:30:00Z`): the service's clock stands still here.
@@ -1420,8 +1421,11 @@ async fn an_administrator_lists_users_with_the_filter_and_page_asked_for() {
 }
 
 #[tokio::test]
-async fn approving_a_pending_account_activates_it() {
-    let pending = user("newdoc", Role::Doctor, UserStatus::Pending);
+async fn approving_a_pending_account_activates_it_and_enqueues_its_email() {
+    let pending = User {
+        email: Some(crate::identity::Email::parse("newdoc@clinic.example").expect("valid")),
+        ..user("newdoc", Role::Doctor, UserStatus::Pending)
+    };
     let approved = User {
         status: UserStatus::Active,
         ..pending.clone()
@@ -1429,18 +1433,17 @@ async fn approving_a_pending_account_activates_it() {
     let mut mocks = Mocks::new();
     mocks.user_by_id(&pending);
     let answer = approved.clone();
+    let id = pending.id;
     mocks
         .users
-        .expect_update()
-        .with(
-            eq(pending.id),
-            eq(UserChanges {
-                status: Some(UserStatus::Active),
-                ..UserChanges::default()
-            }),
-        )
+        .expect_approve()
+        .withf(move |asked, _, jobs| {
+            *asked == id
+                && jobs.len() == 1
+                && jobs[0].task == Task::AccountApprovedEmail { user: id }
+        })
         .times(1)
-        .returning(move |_, _| Ok(Some(answer.clone())));
+        .returning(move |_, _, _| Ok(Some(answer.clone())));
 
     let result = mocks
         .service()
@@ -1452,12 +1455,50 @@ async fn approving_a_pending_account_activates_it() {
 }
 
 #[tokio::test]
+async fn approving_an_account_without_an_address_sends_no_email() {
+    let pending = User {
+        email: None,
+        ..user("noaddress", Role::Laboratory, UserStatus::Pending)
+    };
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&pending);
+    let answer = User {
+        status: UserStatus::Active,
+        ..pending.clone()
+    };
+    mocks
+        .users
+        .expect_approve()
+        .withf(|_, _, jobs| jobs.is_empty())
+        .times(1)
+        .returning(move |_, _, _| Ok(Some(answer.clone())));
+
+    mocks
+        .service()
+        .approve(&admin(), pending.id)
+        .await
+        .expect("approved");
+}
+
+#[tokio::test]
+async fn an_approval_that_loses_a_race_is_not_pending() {
+    let pending = user("racing", Role::Doctor, UserStatus::Pending);
+    let mut mocks = Mocks::new();
+    mocks.user_by_id(&pending);
+    mocks.users.expect_approve().returning(|_, _, _| Ok(None));
+
+    let result = mocks.service().approve(&admin(), pending.id).await;
+
+    assert!(matches!(result, Err(AdminError::NotPending)), "{result:?}");
+}
+
+#[tokio::test]
 async fn approving_an_account_that_is_not_pending_is_refused() {
     for status in [UserStatus::Active, UserStatus::Suspended] {
         let target = user("somebody", Role::Doctor, status);
         let mut mocks = Mocks::new();
         mocks.user_by_id(&target);
-        mocks.users.expect_update().never();
+        mocks.users.expect_approve().never();
 
         let result = mocks.service().approve(&admin(), target.id).await;
 
@@ -1473,6 +1514,7 @@ async fn approving_or_changing_an_unknown_account_is_not_found() {
     let mut mocks = Mocks::new();
     mocks.users.expect_find_by_id().returning(|_| Ok(None));
     mocks.users.expect_update().never();
+    mocks.users.expect_approve().never();
     let service = mocks.service();
     let unknown = UserId::generate();
 

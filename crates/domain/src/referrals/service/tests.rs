@@ -291,7 +291,7 @@ fn sending(
         .expect_create()
         .times(1)
         .in_sequence(&mut mocks.seq)
-        .returning(move |referral, snapshot, event, notices| {
+        .returning(move |referral, snapshot, event, notices, _jobs| {
             log.lock().expect("log").push((
                 referral.clone(),
                 snapshot.clone(),
@@ -569,7 +569,7 @@ async fn nothing_is_published_when_the_referral_cannot_be_stored() {
         .referrals
         .expect_create()
         .times(1)
-        .returning(|_, _, _, _| Err(repository_failure()));
+        .returning(|_, _, _, _, _| Err(repository_failure()));
     mocks.nothing_published();
 
     let result = mocks

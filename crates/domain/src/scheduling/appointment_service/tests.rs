@@ -19,6 +19,7 @@ use crate::identity::{User, UserStatus};
 use crate::kernel::Text;
 use crate::notifications::Notification;
 use crate::patients::{AppendNoteError, ClinicalNote, NoteKind, Patient};
+use crate::scheduling::reminder_key_prefix;
 use crate::scheduling::{
     AvailabilityRule, Conflict, ConflictWith, HistoryChange, NewVisitNote, ReasonError, TimeOff,
     TimeOffId, Unavailable, VisitNoteError, Weekday,
@@ -2543,8 +2544,22 @@ async fn a_new_time_keeps_the_length_and_is_stored_conditional_on_the_time_as_re
                 schedule_version: 9,
                 at: NOW,
                 actor_id: caller.user_id(),
+                jobs: change.jobs.clone(),
             },
             "{who:?}"
+        );
+        // The old reminders go, and the new time's come with the move.
+        assert_eq!(change.jobs.cancel, [reminder_key_prefix(appointment.id)]);
+        let reminders: Vec<_> = change.jobs.add.iter().map(|job| job.run_at).collect();
+        assert_eq!(
+            reminders,
+            [
+                TUESDAY_10_PARIS - SignedDuration::from_hours(24),
+                TUESDAY_10_PARIS - SignedDuration::from_hours(2),
+            ]
+            .into_iter()
+            .filter(|at| *at > NOW)
+            .collect::<Vec<_>>()
         );
         assert_allowed(
             &event,

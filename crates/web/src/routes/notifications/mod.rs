@@ -3,6 +3,7 @@
 //! beyond authentication. Live delivery is the WebSocket hub's; this is the catch-up and the
 //! bookkeeping.
 
+pub mod preferences;
 pub mod socket;
 pub mod views;
 
@@ -24,6 +25,8 @@ pub fn services(cfg: &mut ServiceConfig) {
         .service(mark_all_read)
         .service(unread_count)
         .service(mark_read)
+        .service(preferences::get_preferences)
+        .service(preferences::put_preferences)
         .service(socket::issue_ticket)
         .service(socket::open_socket);
 }
