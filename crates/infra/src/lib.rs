@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod patients;
 pub mod referrals;
+pub mod reports;
 mod repositories;
 pub mod scheduling;
 #[cfg(feature = "testing")]

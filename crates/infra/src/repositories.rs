@@ -18,6 +18,7 @@ use carehub_domain::patients::{
     PatientRepository,
 };
 use carehub_domain::referrals::ReferralRepository;
+use carehub_domain::reports::ReportRepository;
 use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
 
 use crate::audit::{BatchedAuditLog, SqlAuditLog};
@@ -33,6 +34,7 @@ use crate::patients::{
     SqlPatientRepository,
 };
 use crate::referrals::SqlReferralRepository;
+use crate::reports::SqlReportRepository;
 use crate::scheduling::{SqlAppointmentRepository, SqlScheduleRepository};
 
 impl Database {
@@ -65,6 +67,7 @@ pub struct Repositories {
     pub care_teams: Arc<dyn CareTeamRepository>,
     pub emergency_accesses: Arc<dyn EmergencyAccessRepository>,
     pub referrals: Arc<dyn ReferralRepository>,
+    pub reports: Arc<dyn ReportRepository>,
     pub notifications: Arc<dyn NotificationRepository>,
     pub socket_tickets: Arc<dyn SocketTicketRepository>,
     pub schedules: Arc<dyn ScheduleRepository>,
@@ -93,6 +96,7 @@ impl Repositories {
         SqlCareTeamRepository<DB>: CareTeamRepository + 'static,
         SqlEmergencyAccessRepository<DB>: EmergencyAccessRepository + 'static,
         SqlReferralRepository<DB>: ReferralRepository + 'static,
+        SqlReportRepository<DB>: ReportRepository + 'static,
         SqlNotificationRepository<DB>: NotificationRepository + 'static,
         SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
         SqlScheduleRepository<DB>: ScheduleRepository + 'static,
@@ -116,6 +120,7 @@ impl Repositories {
             care_teams: Arc::new(SqlCareTeamRepository::new(pool.clone())),
             emergency_accesses: Arc::new(SqlEmergencyAccessRepository::new(pool.clone())),
             referrals: Arc::new(SqlReferralRepository::new(pool.clone())),
+            reports: Arc::new(SqlReportRepository::new(pool.clone())),
             notifications: Arc::new(SqlNotificationRepository::new(pool.clone())),
             socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
             schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),

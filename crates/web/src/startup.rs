@@ -26,6 +26,7 @@ use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
 use carehub_domain::referrals::{EscalationService, ReferralService};
+use carehub_domain::reports::ReportService;
 use carehub_domain::scheduling::{
     AppointmentService, ReminderService, ScheduleService, VisitNoteService,
 };
@@ -297,6 +298,10 @@ impl Application {
         } = clinic_services(&repositories, &settings, &realtime.publisher);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let job_service = JobService::new(Arc::clone(&repositories.jobs), Arc::clone(&clock));
+        let report_service = ReportService::new(
+            Arc::clone(&repositories.reports),
+            settings.clinic_time_zone.clone(),
+        );
         let purge = Schedule::parse("purge", &settings.purge_schedule, Task::PurgeExpired)?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -351,6 +356,7 @@ impl Application {
             appointments,
             visit_notes,
             jobs: job_service,
+            reports: report_service,
             emails,
             notifications,
             hub,

@@ -15,6 +15,7 @@ use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
 use carehub_domain::referrals::ReferralService;
+use carehub_domain::reports::ReportService;
 use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
 use carehub_infra::Database;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub visit_notes: VisitNoteService,
     /// The job queue, for administrators and the metrics.
     pub jobs: JobService,
+    /// The clinic's reports, for administrators.
+    pub reports: ReportService,
     /// The caller's own notifications.
     pub notifications: NotificationService,
     /// E-mail preferences, and the e-mails they ask for.

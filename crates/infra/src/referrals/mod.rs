@@ -270,10 +270,13 @@ where
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         // The condition on the status makes the change conditional: of two concurrent
         // changes from one status, the second finds no row (on PostgreSQL it waits for
-        // the first to commit, then re-reads the row).
+        // the first to commit, then re-reads the row). An acceptance also records when it
+        // happened, which a completion keeps.
         let changed = sqlx::query(
             "UPDATE referrals SET status = $3, decline_reason = $4, outcome = $5, \
-             updated_at = $6 WHERE id = $1 AND status = $2",
+             updated_at = $6, \
+             accepted_at = CASE WHEN $3 = 'accepted' THEN $6 ELSE accepted_at END \
+             WHERE id = $1 AND status = $2",
         )
         .bind(change.id.as_uuid())
         .bind(change.from.as_str())

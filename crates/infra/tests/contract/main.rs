@@ -74,6 +74,7 @@ mod patients;
 mod realtime;
 mod referrals;
 mod refresh_tokens;
+mod reports;
 mod revoked_tokens;
 mod schedules;
 mod socket_tickets;

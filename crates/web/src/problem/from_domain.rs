@@ -11,6 +11,7 @@ use carehub_domain::kernel::{RepositoryError, ValidationErrors};
 use carehub_domain::notifications::NotificationError;
 use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
 use carehub_domain::referrals::{ReferralError, TransitionError};
+use carehub_domain::reports::ReportError;
 use carehub_domain::scheduling::{
     AppointmentError, Conflict, ScheduleError, StatusChangeError, VisitNoteError,
 };
@@ -269,6 +270,18 @@ impl From<JobError> for ApiError {
             JobError::NotFound => Self::NotFound(e.to_string()),
             JobError::NotRetryable(_) | JobError::Duplicate => Self::Conflict(e.to_string()),
             JobError::Repository(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Access(e) => e.into(),
+            ReportError::Period(period) => {
+                Self::BadRequest(format!("{}: {period}", period.field()))
+            }
+            ReportError::Internal(e) => e.into(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod operations;
 pub mod patients;
 pub mod referrals;
+pub mod reports;
 pub mod scheduling;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -28,6 +29,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     identity::accounts::services(cfg);
     audit::services(cfg);
     jobs::services(cfg);
+    reports::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }
