@@ -118,6 +118,7 @@ async fn preferences_are_the_callers_own_and_invalid_ones_are_refused_whole(back
     assert_eq!(problem_fields(&problem), ["email", "email_kinds[1]"]);
     for bad in [
         json!({"email": null}),
+        json!({"email_kinds": []}),
         json!({"email": null, "email_kinds": [], "sms": true}),
         json!({"email": null, "email_kinds": "referral.received"}),
     ] {

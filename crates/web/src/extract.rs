@@ -171,6 +171,19 @@ pub fn merge_missing(
 }
 
 /// A path id that is not a UUID names nothing: 404.
+/// For `#[serde(default, deserialize_with = "present")]`: tells a field that is present
+/// (maybe `null`, `Some(None)`) from one that is absent (`None`).
+///
+/// # Errors
+/// When the value present does not deserialize.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::NotFound("no such resource".into()))

@@ -2,7 +2,7 @@
 //! trail and emergency accesses.
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use carehub_domain::access::Action;
@@ -10,7 +10,7 @@ use carehub_domain::identity::{Role, UserFilter, UserId, UserStatus, parse_user_
 
 use super::auth::RegisterRequest;
 use super::views::UserView;
-use crate::extract::{Authenticated, RawJson, parse_query, path_uuid};
+use crate::extract::{Authenticated, RawJson, parse_query, path_uuid, present};
 use crate::openapi::{enums, rules};
 use crate::paging::{ListPage, PageQuery};
 use crate::problem::{AdminOnly, ApiError, BodyProblems, Problem, Unauthenticated};
@@ -56,15 +56,6 @@ pub struct UpdateUserRequest {
     /// `active` or `suspended`. Suspending revokes every token of the account at once.
     #[schema(schema_with = rules::status_change)]
     pub status: Option<String>,
-}
-
-/// Tells a field that is present (maybe `null`) from one that is absent.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// List accounts, filtered by role and status.

@@ -8,7 +8,7 @@ use carehub_domain::identity::Email;
 use carehub_domain::kernel::ValidationErrors;
 use carehub_domain::notifications::{EmailPreferences, NotificationKind};
 
-use crate::extract::{Authenticated, RawJson};
+use crate::extract::{Authenticated, RawJson, present};
 use crate::openapi::{enums, rules};
 use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::state::AppState;
@@ -22,8 +22,9 @@ const MAX_KINDS: usize = 64;
 pub struct PreferencesInput {
     /// The address, taken on the user's word (nothing confirms it); `null` for no e-mails.
     /// It is the account's e-mail address, which administrators see.
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = rules::email, required = true)]
-    pub email: Option<String>,
+    pub email: Option<Option<String>>,
     /// The notification kinds also sent by e-mail; `[]` for none. Repeats count once.
     #[schema(value_type = Vec<enums::NotificationKind>, max_items = 64, required = true)]
     pub email_kinds: Option<Vec<String>>,
@@ -34,10 +35,14 @@ impl TryFrom<PreferencesInput> for EmailPreferences {
 
     fn try_from(input: PreferencesInput) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::new();
-        let email = input
-            .email
-            .as_deref()
-            .and_then(|raw| errors.check("email", Email::parse(raw)));
+        let email = match input.email {
+            None => {
+                errors.add("email", "is required (null for no e-mails)");
+                None
+            }
+            Some(None) => None,
+            Some(Some(raw)) => errors.check("email", Email::parse(&raw)),
+        };
         let mut kinds = Vec::new();
         match input.email_kinds {
             None => errors.add("email_kinds", "is required"),
