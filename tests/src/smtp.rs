@@ -64,13 +64,26 @@ impl SmtpSink {
     /// # Panics
     /// When the address cannot be had.
     pub async fn start_on(address: SocketAddr) -> Self {
+        Self::listen(address, false).await
+    }
+
+    /// Starts a sink that refuses every recipient with a permanent error that repeats the
+    /// address, as real mail servers do.
+    ///
+    /// # Panics
+    /// When no port can be had.
+    pub async fn start_refusing() -> Self {
+        Self::listen("127.0.0.1:0".parse().expect("an address"), true).await
+    }
+
+    async fn listen(address: SocketAddr, refuse: bool) -> Self {
         let listener = TcpListener::bind(address).await.expect("the sink's port");
         let address = listener.local_addr().expect("its address");
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = Arc::clone(&received);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(converse(stream, Arc::clone(&store)));
+                tokio::spawn(converse(stream, Arc::clone(&store), refuse));
             }
         });
         Self {
@@ -128,7 +141,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn converse(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) {
+async fn converse(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, refuse: bool) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     if write.write_all(b"220 sink ESMTP\r\n").await.is_err() {
@@ -160,12 +173,18 @@ async fn converse(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) {
                 "250 OK\r\n"
             }
             "RCPT" => {
-                to.push(
-                    command
-                        .split_once(':')
-                        .map(|(_, a)| a.trim().to_owned())
-                        .unwrap_or_default(),
-                );
+                let recipient = command
+                    .split_once(':')
+                    .map(|(_, a)| a.trim().to_owned())
+                    .unwrap_or_default();
+                if refuse {
+                    let refusal = format!("550 5.1.1 {recipient}: mailbox unavailable\r\n");
+                    if write.write_all(refusal.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                to.push(recipient);
                 "250 OK\r\n"
             }
             "DATA" => {

@@ -19,6 +19,7 @@ carehub_tests::on_both_backends!(
     preferences_are_the_callers_own_and_invalid_ones_are_refused_whole,
     a_doctor_who_chose_email_gets_the_referral_by_email_without_clinical_text,
     while_the_mail_server_is_down_the_email_waits_and_the_notification_does_not,
+    a_mail_servers_refusal_is_kept_without_the_address_it_repeats,
     staff_hear_by_email_that_their_account_was_approved,
     without_a_mail_server_emails_are_written_as_files,
 );
@@ -366,4 +367,41 @@ async fn without_a_mail_server_emails_are_written_as_files(backend: Backend) {
         content.contains("To: \"Test sec.files\" <sec.files@clinic.example>"),
         "{content}"
     );
+}
+
+async fn a_mail_servers_refusal_is_kept_without_the_address_it_repeats(backend: Backend) {
+    let sink = SmtpSink::start_refusing().await;
+    let Some(app) = spawn(backend, &sink.url()).await else {
+        return;
+    };
+    let admin = app.admin("refused.admin").await;
+    app.active_user("dr.refused", "doctor", &admin.access_token)
+        .await;
+    let token = admin.access_token.as_str();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let job = loop {
+        let jobs = app
+            .all_pages(
+                "/api/v1/admin/jobs",
+                token,
+                "kind=email.account_approved",
+                10,
+            )
+            .await;
+        if let Some(job) = jobs.into_iter().find(|j| j["state"] == "failed") {
+            break job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusal was not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = job["last_error"].as_str().unwrap();
+    assert!(error.contains("refused it permanently (550)"), "{error}");
+    assert!(
+        !error.contains("dr.refused"),
+        "the address stays out: {error}"
+    );
+    assert!(sink.received().is_empty());
 }

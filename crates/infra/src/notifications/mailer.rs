@@ -113,8 +113,38 @@ impl Mailer for LettreMailer {
             .body(email.body.clone())
             .map_err(MailError::new)?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(MailError::new),
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| MailError::new(smtp_failure(&e))),
             Transport::Files(files) => files.send(message).await.map(drop).map_err(MailError::new),
         }
+    }
+}
+
+/// What went wrong with the mail server, without its own words: a refusal often repeats the
+/// recipient's address, which must not reach the logs or the job's stored error.
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> String {
+    let code = error
+        .status()
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default();
+    if error.is_timeout() {
+        "the mail server did not answer in time".to_owned()
+    } else if error.is_permanent() {
+        format!("the mail server refused it permanently{code}")
+    } else if error.is_transient() {
+        format!("the mail server refused it for now{code}")
+    } else if error.is_tls() {
+        "the TLS handshake with the mail server failed".to_owned()
+    } else if error.is_response() || error.is_client() {
+        "the mail server's conversation went wrong".to_owned()
+    } else {
+        // Connection failures: the cause is the socket's, which names no one.
+        let cause = std::error::Error::source(error)
+            .map(|source| format!(": {source}"))
+            .unwrap_or_default();
+        format!("cannot reach the mail server{cause}")
     }
 }
