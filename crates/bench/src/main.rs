@@ -30,6 +30,7 @@
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
 
+mod ecg;
 mod jobs;
 mod load;
 mod page;
@@ -67,6 +68,7 @@ struct Cli {
     /// Phases to run, comma-separated: `http` (sign-ins and reads), `referrals` (referral →
     /// socket latency), `sockets` (idle socket memory), `realtime` (both of those),
     /// `scheduling` (one slot booked by many at once; booking throughput). Default: all.
+    /// `ecg` (ECG analysis time, in this process, no server) runs only when named.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Phase>,
 
@@ -225,6 +227,9 @@ enum Phase {
     /// The job queue: probe and e-mail jobs per second, one and two instances, and what
     /// enqueueing adds to a request (only when named).
     Jobs,
+    /// ECG analysis time of a synthetic 30-minute record, in this process (only when named;
+    /// needs no server binary when it is the only phase).
+    Ecg,
 }
 
 /// The phases `--only` selects (all when it is empty).
@@ -235,6 +240,7 @@ struct Phases {
     scheduling: bool,
     page: bool,
     jobs: bool,
+    ecg: bool,
 }
 
 impl Phases {
@@ -250,6 +256,7 @@ impl Phases {
             scheduling: has(Phase::Scheduling),
             page: only.contains(&Phase::Page),
             jobs: only.contains(&Phase::Jobs),
+            ecg: only.contains(&Phase::Ecg),
         }
     }
 
@@ -266,6 +273,7 @@ impl Phases {
             (self.scheduling, "scheduling"),
             (self.page, "page"),
             (self.jobs, "jobs"),
+            (self.ecg, "ecg"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -323,6 +331,14 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     if cli.backends.is_empty() {
         bail!("--backends is empty");
+    }
+    // The ECG phase runs in this process: first, and alone without any server.
+    if cli.only.contains(&Phase::Ecg) {
+        println!("{}\n", ecg::describe());
+        println!("{}", ecg::render(&ecg::run()?));
+        if cli.only.iter().all(|phase| *phase == Phase::Ecg) {
+            return Ok(true);
+        }
     }
     if cli.backends.contains(&Backend::Postgres) {
         server::validate_postgres_url(&cli.postgres_url)?;
