@@ -11,6 +11,7 @@ pub mod audit;
 pub mod identity;
 pub mod jobs;
 pub mod kernel;
+pub mod lab;
 pub mod notifications;
 pub mod patients;
 pub mod referrals;

@@ -18,6 +18,7 @@ use crate::access::{
 use crate::audit::{AuditAction, AuditEvent, AuditService, Gatekeeper, MockAuditLog, Outcome};
 use crate::identity::{FullName, MockUserRepository, Role, User, UserId, UserStatus, Username};
 use crate::kernel::{FixedClock, PatientId, Phone, RepositoryError, ValidationErrors};
+use crate::lab::LabError;
 use crate::notifications::{MockNotificationPublisher, NewNotification, Notification, Recipient};
 use crate::patients::{
     CareTeamError, CareTeamMember, CareTeamService, Contact, EMERGENCY_ACCESS_DURATION,
@@ -504,6 +505,7 @@ service_errors!(
     ScheduleError { Invalid },
     AppointmentError { Invalid },
     VisitNoteError { Invalid },
+    LabError { Invalid },
 );
 
 /// The fields an `Invalid` error names; fails on any other result.

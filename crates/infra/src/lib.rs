@@ -12,6 +12,7 @@ pub mod audit;
 pub mod db;
 pub mod identity;
 pub mod jobs;
+pub mod lab;
 pub mod notifications;
 pub mod patients;
 pub mod referrals;

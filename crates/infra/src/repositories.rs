@@ -12,6 +12,7 @@ use carehub_domain::identity::{
     UserRepository,
 };
 use carehub_domain::jobs::JobQueue;
+use carehub_domain::lab::LabRepository;
 use carehub_domain::notifications::{EmailPreferenceRepository, NotificationRepository};
 use carehub_domain::patients::{
     CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
@@ -28,6 +29,7 @@ use crate::identity::{
     SqlSocketTicketRepository, SqlUserRepository,
 };
 use crate::jobs::SqlJobQueue;
+use crate::lab::SqlLabRepository;
 use crate::notifications::{SqlEmailPreferenceRepository, SqlNotificationRepository};
 use crate::patients::{
     SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
@@ -74,6 +76,7 @@ pub struct Repositories {
     pub appointments: Arc<dyn AppointmentRepository>,
     pub jobs: Arc<dyn JobQueue>,
     pub email_preferences: Arc<dyn EmailPreferenceRepository>,
+    pub lab: Arc<dyn LabRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -103,6 +106,7 @@ impl Repositories {
         SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
         SqlJobQueue<DB>: JobQueue + 'static,
         SqlEmailPreferenceRepository<DB>: EmailPreferenceRepository + 'static,
+        SqlLabRepository<DB>: LabRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -127,6 +131,7 @@ impl Repositories {
             appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
             jobs: Arc::new(SqlJobQueue::new(pool.clone())),
             email_preferences: Arc::new(SqlEmailPreferenceRepository::new(pool.clone())),
+            lab: Arc::new(SqlLabRepository::new(pool.clone())),
         }
     }
 }

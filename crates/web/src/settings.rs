@@ -226,6 +226,18 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub escalation_emergency_secs: u32,
 
+    /// Seconds after results are recorded until they are released to the patient, unless a
+    /// doctor releases them first.
+    #[arg(long, global = true, env = "CAREHUB_LAB_RELEASE_DELAY_SECS", default_value_t = 259_200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub lab_release_delay_secs: u32,
+
+    /// Seconds a critical lab result may stay unread by the ordering doctor before every other
+    /// doctor on the care team is told.
+    #[arg(long, global = true, env = "CAREHUB_LAB_CRITICAL_ESCALATION_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub lab_critical_escalation_secs: u32,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -312,6 +324,26 @@ impl Settings {
             urgent: jiff::SignedDuration::from_secs(i64::from(self.escalation_urgent_secs)),
             emergency: jiff::SignedDuration::from_secs(i64::from(self.escalation_emergency_secs)),
         }
+    }
+
+    /// The laboratory's clocks: release delay and critical-result escalation.
+    pub fn lab_timings(&self) -> carehub_domain::lab::LabTimings {
+        carehub_domain::lab::LabTimings {
+            release_after: jiff::SignedDuration::from_secs(i64::from(self.lab_release_delay_secs)),
+            escalate_critical_after: jiff::SignedDuration::from_secs(i64::from(
+                self.lab_critical_escalation_secs,
+            )),
+        }
+    }
+
+    /// Where lab files are kept.
+    ///
+    /// # Errors
+    /// When the directory cannot be made or the URL is not usable.
+    pub fn file_store(
+        &self,
+    ) -> Result<carehub_infra::lab::LocalOrObjectStore, carehub_infra::lab::FileStoreError> {
+        carehub_infra::lab::LocalOrObjectStore::local(&self.data_dir.join("files"))
     }
 
     /// How the notification hub paces its sockets.

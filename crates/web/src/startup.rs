@@ -19,6 +19,7 @@ use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, ThrottlePolicy};
 use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
+use carehub_domain::lab::{FileStore, LabService, LabTasks};
 use carehub_domain::notifications::{
     NotificationEmails, NotificationPublisher, NotificationService,
 };
@@ -316,6 +317,19 @@ impl Application {
             Arc::new(mailer),
             &settings.public_url(port),
         );
+        let files: Arc<dyn FileStore> = Arc::new(
+            settings
+                .file_store()
+                .context("cannot set up the file store")?,
+        );
+        let lab = LabService::new(
+            gatekeeper.clone(),
+            Arc::clone(&repositories.lab),
+            Arc::clone(&files),
+            Arc::clone(&repositories.patients),
+            Arc::clone(&realtime.publisher),
+        )
+        .with_timings(settings.lab_timings());
         let tasks = Tasks {
             identity: identity.clone(),
             emails: emails.clone(),
@@ -329,6 +343,15 @@ impl Application {
             ),
             escalations: EscalationService::new(
                 Arc::clone(&repositories.referrals),
+                Arc::clone(&repositories.notifications),
+                Arc::clone(&realtime.publisher),
+                Arc::clone(&clock),
+            ),
+            lab: LabTasks::new(
+                lab.clone(),
+                Arc::clone(&repositories.lab),
+                files,
+                Arc::clone(&repositories.care_teams),
                 Arc::clone(&repositories.notifications),
                 Arc::clone(&realtime.publisher),
                 Arc::clone(&clock),

@@ -94,10 +94,23 @@ pub enum Action {
     ManageJobs,
     /// Read the clinic's reports, which name no patient. Not audited.
     ReadReports,
+    /// Order laboratory tests for the patient (and cancel one's own orders).
+    OrderLabTests,
+    /// Read a lab order, its results and files (a patient: only once released; the
+    /// laboratory: with no more of the patient's record than tells them apart).
+    AccessLabOrder,
+    /// The laboratory's work: schedule, collect, record results, upload files.
+    ProcessLabOrder,
+    /// Release an order's results to the patient.
+    ReleaseLabResults,
+    /// Read the test catalogue. Not audited.
+    ReadLabCatalogue,
+    /// Add tests to the catalogue. Not audited.
+    ManageLabCatalogue,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 33] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -125,6 +138,12 @@ impl Action {
         Action::ReadEmergencyAccesses,
         Action::ManageJobs,
         Action::ReadReports,
+        Action::OrderLabTests,
+        Action::AccessLabOrder,
+        Action::ProcessLabOrder,
+        Action::ReleaseLabResults,
+        Action::ReadLabCatalogue,
+        Action::ManageLabCatalogue,
     ];
 }
 
@@ -258,11 +277,14 @@ impl Decision {
 ///   for patients whose care team they are on, and adds other doctors to it. With an emergency
 ///   access, reads only. Books appointments with themself for their care-team patients, and
 ///   reads, lists and writes the visit notes of their own appointments. Reads and answers
-///   referrals they are a party to. Edits their own profile and schedule. Other patients only
+///   referrals they are a party to. Edits their own profile and schedule. Orders lab tests,
+///   reads and releases their results for care-team patients (reads them too under an
+///   emergency access). Other patients only
 ///   through search on an exact record number or identifier.
-/// - Laboratory: nothing here.
+/// - Laboratory: reads every lab order (with no more of the patient's record than tells
+///   patients apart) and works it: schedules, collects, records results, uploads files.
 /// - Patient: reads their own profile, medical information, notes and access log, and books,
-///   reads and lists their own appointments.
+///   reads and lists their own appointments; reads their own lab orders once released.
 /// - Admin: lists patients, manages care teams, reads access logs, the audit trail and the
 ///   emergency accesses, manages accounts and edits doctors' profiles and schedules; never
 ///   medical information or notes.
@@ -296,15 +318,22 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::ReadAuditTrail
             | A::ReadEmergencyAccesses
             | A::ManageJobs
-            | A::ReadReports,
-        ) => Allow(Basis::Role),
-        (Role::Doctor, A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam) => {
-            match relationship {
-                R::CareTeam => Allow(Basis::CareTeam),
-                R::EmergencyAccess => Allow(Basis::EmergencyAccess),
-                R::OwnRecord | R::Party | R::None => Hidden,
-            }
+            | A::ReadReports
+            | A::ReadLabCatalogue
+            | A::ManageLabCatalogue,
+        )
+        | (Role::Doctor, A::ReadLabCatalogue)
+        | (Role::Laboratory, A::ReadLabCatalogue | A::AccessLabOrder | A::ProcessLabOrder) => {
+            Allow(Basis::Role)
         }
+        (
+            Role::Doctor,
+            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam | A::AccessLabOrder,
+        ) => match relationship {
+            R::CareTeam => Allow(Basis::CareTeam),
+            R::EmergencyAccess => Allow(Basis::EmergencyAccess),
+            R::OwnRecord | R::Party | R::None => Hidden,
+        },
         // Referring shares the whole record: only a care-team doctor may, never under an
         // emergency access. Booking puts the doctor on the care team: an emergency access is
         // no way onto it. An emergency access only ever grants reading; and as the doctor
@@ -316,7 +345,9 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::WriteNote
             | A::AddCareTeamMember
             | A::SendReferral
-            | A::BookAppointment,
+            | A::BookAppointment
+            | A::OrderLabTests
+            | A::ReleaseLabResults,
         ) => match relationship {
             R::CareTeam => Allow(Basis::CareTeam),
             R::EmergencyAccess => Forbidden,
@@ -347,7 +378,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::ReadAccessLog
             | A::FindOwnRecord
             | A::BookAppointment
-            | A::AccessAppointment,
+            | A::AccessAppointment
+            | A::AccessLabOrder,
         ) => match relationship {
             R::OwnRecord => Allow(Basis::OwnRecord),
             R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,
@@ -427,6 +459,12 @@ mod tests {
         (Role::Secretary, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         (Role::Secretary, A::ManageJobs,             [Forbidden; 5]),
         (Role::Secretary, A::ReadReports,            [Forbidden; 5]),
+        (Role::Secretary, A::OrderLabTests, [Forbidden; 5]),
+        (Role::Secretary, A::AccessLabOrder, [Forbidden; 5]),
+        (Role::Secretary, A::ProcessLabOrder, [Forbidden; 5]),
+        (Role::Secretary, A::ReleaseLabResults, [Forbidden; 5]),
+        (Role::Secretary, A::ReadLabCatalogue, [Forbidden; 5]),
+        (Role::Secretary, A::ManageLabCatalogue, [Forbidden; 5]),
         // Doctor: everything for their care team, reading under emergency access.
         (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -455,6 +493,12 @@ mod tests {
         (Role::Doctor, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         (Role::Doctor, A::ManageJobs,             [Forbidden; 5]),
         (Role::Doctor, A::ReadReports,            [Forbidden; 5]),
+        (Role::Doctor, A::OrderLabTests, [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::AccessLabOrder, [Hidden, TEAM, GLASS, Hidden, Hidden]),
+        (Role::Doctor, A::ProcessLabOrder, [Forbidden; 5]),
+        (Role::Doctor, A::ReleaseLabResults, [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Doctor, A::ManageLabCatalogue, [Forbidden; 5]),
         // Laboratory: nothing.
         (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
         (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -483,6 +527,12 @@ mod tests {
         (Role::Laboratory, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         (Role::Laboratory, A::ManageJobs,             [Forbidden; 5]),
         (Role::Laboratory, A::ReadReports,            [Forbidden; 5]),
+        (Role::Laboratory, A::OrderLabTests, [Forbidden; 5]),
+        (Role::Laboratory, A::AccessLabOrder, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Laboratory, A::ProcessLabOrder, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Laboratory, A::ReleaseLabResults, [Forbidden; 5]),
+        (Role::Laboratory, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Laboratory, A::ManageLabCatalogue, [Forbidden; 5]),
         // Patient: reads their own record.
         (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
         (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -511,6 +561,12 @@ mod tests {
         (Role::Patient, A::ReadEmergencyAccesses,  [Forbidden; 5]),
         (Role::Patient, A::ManageJobs,             [Forbidden; 5]),
         (Role::Patient, A::ReadReports,            [Forbidden; 5]),
+        (Role::Patient, A::OrderLabTests, [Forbidden; 5]),
+        (Role::Patient, A::AccessLabOrder, [SELF_, Hidden, Hidden, Hidden, Hidden]),
+        (Role::Patient, A::ProcessLabOrder, [Forbidden; 5]),
+        (Role::Patient, A::ReleaseLabResults, [Forbidden; 5]),
+        (Role::Patient, A::ReadLabCatalogue, [Forbidden; 5]),
+        (Role::Patient, A::ManageLabCatalogue, [Forbidden; 5]),
         // Admin: care teams and the audit trail, never clinical data.
         (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
         (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -539,6 +595,12 @@ mod tests {
         (Role::Admin, A::ReadEmergencyAccesses,  [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::ManageJobs,             [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::ReadReports,            [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::OrderLabTests, [Forbidden; 5]),
+        (Role::Admin, A::AccessLabOrder, [Forbidden; 5]),
+        (Role::Admin, A::ProcessLabOrder, [Forbidden; 5]),
+        (Role::Admin, A::ReleaseLabResults, [Forbidden; 5]),
+        (Role::Admin, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::ManageLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
     ];
 
     #[test]

@@ -159,22 +159,23 @@ impl Gatekeeper {
         }
     }
 
-    /// Records a refusal of `action` (when it is an audited one) and returns `error`.
+    /// Records a refusal as `audit_as` (when the attempt is an audited one) and returns `error`.
     async fn refuse(
         &self,
         actor: &Actor,
         patient_id: Option<PatientId>,
-        action: Action,
+        audit_as: Option<AuditAction>,
         error: AccessError,
     ) -> AccessError {
-        match action.audit_action() {
+        match audit_as {
             Some(audit_as) => self.deny(actor, patient_id, audit_as, error).await,
             None => error,
         }
     }
 
-    /// Asks the policy whether `actor` may do `action` on the patient; a refusal is audited. A
-    /// role that may never do `action` is refused before the patient is even looked up.
+    /// Asks the policy whether `actor` may do `action` on the patient; a refusal is audited as
+    /// the action's own audit action. A role that may never do `action` is refused before the
+    /// patient is even looked up.
     ///
     /// # Errors
     /// `Forbidden` when the role may never do it, or the relationship does not allow it;
@@ -186,9 +187,26 @@ impl Gatekeeper {
         patient_id: PatientId,
         action: Action,
     ) -> Result<Basis, AccessError> {
+        self.decide_on_patient_as(actor, patient_id, action, action.audit_action())
+            .await
+    }
+
+    /// As [`Gatekeeper::decide_on_patient`], a refusal audited as `audit_as`: for an attempt
+    /// that one action's rights cover but the trail names more precisely (a file read under
+    /// the right to read an order, a cancellation under the right to order).
+    ///
+    /// # Errors
+    /// As [`Gatekeeper::decide_on_patient`].
+    pub async fn decide_on_patient_as(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: Action,
+        audit_as: Option<AuditAction>,
+    ) -> Result<Basis, AccessError> {
         if !Self::role_may_ever(actor, action) {
             return Err(self
-                .refuse(actor, Some(patient_id), action, AccessError::Forbidden)
+                .refuse(actor, Some(patient_id), audit_as, AccessError::Forbidden)
                 .await);
         }
         let facts = self
@@ -202,8 +220,27 @@ impl Gatekeeper {
         };
         match decision {
             Ok(basis) => Ok(basis),
-            Err(error) => Err(self.refuse(actor, Some(patient_id), action, error).await),
+            Err(error) => Err(self.refuse(actor, Some(patient_id), audit_as, error).await),
         }
+    }
+
+    /// The basis on which `actor` may do `action` on the patient now, or `None`, without
+    /// auditing: for leaving out of a listing what the caller may no longer see, when the
+    /// caller audits what the listing shows.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    pub async fn basis_on_patient(
+        &self,
+        actor: &Actor,
+        patient_id: PatientId,
+        action: Action,
+    ) -> Result<Option<Basis>, RepositoryError> {
+        let facts = self
+            .facts
+            .access_facts(patient_id, actor.user_id(), self.now())
+            .await?;
+        Ok(facts.and_then(|f| actor.permit(action, Relationship::from_facts(f)).ok()))
     }
 
     /// The grant to do `action` on the patient, if the policy allows it; see
@@ -234,7 +271,7 @@ impl Gatekeeper {
         match decide(actor.role(), Relationship::None, action) {
             Decision::Allow(basis) => Ok(Grant::new(actor.clone(), None, action, basis)),
             _ => Err(self
-                .refuse(actor, None, action, AccessError::Forbidden)
+                .refuse(actor, None, action.audit_action(), AccessError::Forbidden)
                 .await),
         }
     }

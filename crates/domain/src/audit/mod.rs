@@ -55,6 +55,17 @@ string_enum!(
         /// The appointment's time changed.
         AppointmentReschedule => "appointment.reschedule",
         AppointmentHistory => "appointment.history",
+        LabOrderCreate => "lab_order.create",
+        LabOrderRead => "lab_order.read",
+        /// The order appeared in a listing (the laboratory's queue, a patient's orders).
+        LabOrderList => "lab_order.list",
+        /// The laboratory scheduled or collected it.
+        LabOrderUpdate => "lab_order.update",
+        LabOrderCancel => "lab_order.cancel",
+        LabResultRecord => "lab_result.record",
+        LabResultRelease => "lab_result.release",
+        LabFileUpload => "lab_file.upload",
+        LabFileRead => "lab_file.read",
     }
 );
 
@@ -150,13 +161,19 @@ impl Action {
             Action::AccessAppointment => AuditAction::AppointmentRead,
             Action::ListAppointments => AuditAction::AppointmentList,
             Action::WriteVisitNote => AuditAction::NoteCreate,
+            Action::OrderLabTests => AuditAction::LabOrderCreate,
+            Action::AccessLabOrder => AuditAction::LabOrderRead,
+            Action::ProcessLabOrder => AuditAction::LabOrderUpdate,
+            Action::ReleaseLabResults => AuditAction::LabResultRelease,
             Action::EditDoctorProfile
             | Action::EditDoctorSchedule
             | Action::ManageAccounts
             | Action::ReadAuditTrail
             | Action::ReadEmergencyAccesses
             | Action::ManageJobs
-            | Action::ReadReports => return None,
+            | Action::ReadReports
+            | Action::ReadLabCatalogue
+            | Action::ManageLabCatalogue => return None,
         })
     }
 }

@@ -3,7 +3,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{AppointmentId, ReferralId, UserId, string_enum, time_ordered_id};
+use crate::kernel::{
+    AppointmentId, LabFileId, LabOrderId, ReferralId, UserId, string_enum, time_ordered_id,
+};
 
 time_ordered_id!(
     /// A job's identifier.
@@ -32,6 +34,14 @@ string_enum!(
         /// Tells the sender and the administrators that an urgent or emergency referral is
         /// still unanswered.
         ReferralEscalation => "referral.escalation",
+        /// Releases a lab order's results to the patient once the doctor has had them for the
+        /// configured delay without releasing them.
+        LabAutoRelease => "lab.auto_release",
+        /// Tells every doctor on the care team of a critical result that the ordering doctor
+        /// has left unread.
+        LabCriticalEscalation => "lab.critical_escalation",
+        /// Analyses an uploaded ECG recording.
+        EcgAnalysis => "lab.ecg_analysis",
         /// Does nothing but hold its lease for a while, and fails its first attempts if asked:
         /// for checking and measuring the queue.
         Probe => "queue.probe",
@@ -46,7 +56,12 @@ impl JobKind {
             // With the default backoff (10 s doubling to an hour), about nine hours of a
             // mail server being down before an e-mail is given up.
             JobKind::NotificationEmail | JobKind::AccountApprovedEmail => 12,
-            JobKind::AppointmentReminder | JobKind::ReferralEscalation | JobKind::Probe => 5,
+            JobKind::AppointmentReminder
+            | JobKind::ReferralEscalation
+            | JobKind::LabAutoRelease
+            | JobKind::LabCriticalEscalation
+            | JobKind::EcgAnalysis
+            | JobKind::Probe => 5,
         }
     }
 }
@@ -103,6 +118,16 @@ pub enum Task {
     },
     #[serde(rename = "referral.escalation")]
     ReferralEscalation { referral: ReferralId },
+    #[serde(rename = "lab.auto_release")]
+    LabAutoRelease { order: LabOrderId },
+    #[serde(rename = "lab.critical_escalation")]
+    LabCriticalEscalation { order: LabOrderId },
+    #[serde(rename = "lab.ecg_analysis")]
+    EcgAnalysis {
+        order: LabOrderId,
+        /// The recording's header (WFDB) or only file (CSV).
+        file: LabFileId,
+    },
     #[serde(rename = "queue.probe")]
     Probe {
         /// How long each attempt holds the job before it ends.
@@ -134,6 +159,9 @@ impl Task {
             Task::AccountApprovedEmail { .. } => JobKind::AccountApprovedEmail,
             Task::AppointmentReminder { .. } => JobKind::AppointmentReminder,
             Task::ReferralEscalation { .. } => JobKind::ReferralEscalation,
+            Task::LabAutoRelease { .. } => JobKind::LabAutoRelease,
+            Task::LabCriticalEscalation { .. } => JobKind::LabCriticalEscalation,
+            Task::EcgAnalysis { .. } => JobKind::EcgAnalysis,
             Task::Probe { .. } => JobKind::Probe,
         }
     }

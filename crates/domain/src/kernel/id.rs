@@ -55,3 +55,13 @@ time_ordered_id!(
     /// An appointment's identifier.
     AppointmentId
 );
+
+time_ordered_id!(
+    /// A lab order's identifier.
+    LabOrderId
+);
+
+time_ordered_id!(
+    /// A file attached to a lab order.
+    LabFileId
+);

@@ -49,6 +49,17 @@ string_enum!(
         /// To a referral's sender and every active administrator, when an urgent or emergency
         /// referral is still unanswered after its time.
         ReferralEscalated => "referral.escalated",
+        /// To the ordering doctor, when the laboratory records an order's results.
+        LabResulted => "lab.resulted",
+        /// To the ordering doctor, urgent, when a result is beyond a critical limit.
+        LabCritical => "lab.critical",
+        /// To every other doctor on the care team, when the ordering doctor has left a
+        /// critical result unread for 15 minutes.
+        LabCriticalEscalated => "lab.critical_escalated",
+        /// To the patient's account, when the results are released to them.
+        LabReleased => "lab.released",
+        /// To the ordering doctor, urgent, when an ECG's analysis suspects atrial fibrillation.
+        EcgAlert => "lab.ecg_alert",
     }
 );
 
@@ -70,6 +81,11 @@ pub struct NotificationData {
     pub emergency_access_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appointment_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_order_id: Option<Uuid>,
+    /// Whether it needs attention at once (a critical result, a suspected arrhythmia).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 /// Who a new notification goes to.

@@ -30,6 +30,8 @@ fn notification(recipient: UserId, id: i64, read_at: Option<Timestamp>) -> Notif
             actor_id: Some(Uuid::now_v7()),
             emergency_access_id: None,
             appointment_id: None,
+            lab_order_id: None,
+            urgent: false,
         },
     }
 }

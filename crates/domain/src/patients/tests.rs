@@ -1968,6 +1968,8 @@ async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
                     actor_id: Some(*adder.id.as_uuid()),
                     emergency_access_id: None,
                     appointment_id: None,
+                    lab_order_id: None,
+                    urgent: false,
                 },
             }]
         );
@@ -2253,6 +2255,8 @@ async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_st
                 actor_id: Some(*doctor_user.id.as_uuid()),
                 emergency_access_id: Some(*access.id.as_uuid()),
                 appointment_id: None,
+                lab_order_id: None,
+                urgent: false,
             },
         }]
     );

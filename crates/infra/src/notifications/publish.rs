@@ -389,6 +389,8 @@ mod tests {
                 actor_id: Some(Uuid::new_v4()),
                 emergency_access_id: Some(Uuid::new_v4()),
                 appointment_id: Some(Uuid::new_v4()),
+                lab_order_id: None,
+                urgent: false,
             },
         }
     }

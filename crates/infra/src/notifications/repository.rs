@@ -58,6 +58,10 @@ pub(crate) struct StoredData {
     emergency_access_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     appointment_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lab_order_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    urgent: bool,
 }
 
 impl From<&NotificationData> for StoredData {
@@ -69,6 +73,8 @@ impl From<&NotificationData> for StoredData {
             actor_id: data.actor_id,
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
+            lab_order_id: data.lab_order_id,
+            urgent: data.urgent,
         }
     }
 }
@@ -82,6 +88,8 @@ impl From<StoredData> for NotificationData {
             actor_id: data.actor_id,
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
+            lab_order_id: data.lab_order_id,
+            urgent: data.urgent,
         }
     }
 }

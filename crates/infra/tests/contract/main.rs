@@ -66,6 +66,7 @@ mod care_teams;
 mod email_preferences;
 mod emergency_accesses;
 mod jobs;
+mod lab;
 mod login_attempts;
 mod medical;
 mod notes;

@@ -118,6 +118,8 @@ async fn appended_notifications_are_numbered_per_recipient_from_one_and_read_bac
             actor_id: Some(*bob.id.as_uuid()),
             emergency_access_id: Some(Uuid::now_v7()),
             appointment_id: Some(Uuid::now_v7()),
+            lab_order_id: None,
+            urgent: false,
         },
     };
     let stored = repos

@@ -84,6 +84,8 @@ fn notification(id: i64, kind: NotificationKind) -> Notification {
             actor_id: Some(Uuid::new_v4()),
             emergency_access_id: Some(Uuid::new_v4()),
             appointment_id: Some(Uuid::new_v4()),
+            lab_order_id: None,
+            urgent: false,
         },
     }
 }

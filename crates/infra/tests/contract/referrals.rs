@@ -118,6 +118,8 @@ fn notice(recipient: UserId, kind: NotificationKind, referral: &Referral) -> New
             actor_id: Some(*referral.from_doctor_id.as_uuid()),
             emergency_access_id: None,
             appointment_id: None,
+            lab_order_id: None,
+            urgent: false,
         },
     }
 }

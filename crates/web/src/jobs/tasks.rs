@@ -8,6 +8,7 @@ use jiff::SignedDuration;
 use carehub_domain::identity::IdentityService;
 use carehub_domain::jobs::{Job, JobQueue, Task};
 use carehub_domain::kernel::Clock;
+use carehub_domain::lab::LabTasks;
 use carehub_domain::notifications::{EmailOutcome, NotificationEmails};
 use carehub_domain::referrals::EscalationService;
 use carehub_domain::scheduling::ReminderService;
@@ -23,6 +24,7 @@ pub struct Tasks {
     pub emails: NotificationEmails,
     pub reminders: ReminderService,
     pub escalations: EscalationService,
+    pub lab: LabTasks,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
 }
@@ -78,6 +80,21 @@ impl Tasks {
             Task::ReferralEscalation { referral } => {
                 let outcome = self.escalations.escalate(*referral).await?;
                 tracing::info!(job = %job.id, outcome = ?outcome, "referral escalation");
+                Ok(())
+            }
+            Task::LabAutoRelease { order } => {
+                let outcome = self.lab.auto_release(*order).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "lab results release");
+                Ok(())
+            }
+            Task::LabCriticalEscalation { order } => {
+                let outcome = self.lab.escalate_critical(*order).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "critical lab result escalation");
+                Ok(())
+            }
+            Task::EcgAnalysis { order, file } => {
+                let outcome = self.lab.analyse_ecg(*order, *file).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "ECG analysis");
                 Ok(())
             }
             Task::Probe {

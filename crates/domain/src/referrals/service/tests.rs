@@ -504,6 +504,8 @@ async fn the_recipient_is_told_of_a_referral_with_ids_and_a_title_but_no_clinica
                     actor_id: Some(*sender.id.as_uuid()),
                     emergency_access_id: None,
                     appointment_id: None,
+                    lab_order_id: None,
+                    urgent: false,
                 },
             }],
             "{urgency}"
@@ -981,6 +983,8 @@ async fn the_right_party_moves_a_referral_along_and_the_other_party_is_told() {
                     actor_id: Some(*acting.id.as_uuid()),
                     emergency_access_id: None,
                     appointment_id: None,
+                    lab_order_id: None,
+                    urgent: false,
                 },
             }],
             "{transition:?}"

@@ -43,6 +43,12 @@ pub struct NotificationDataView {
     pub emergency_access_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub appointment_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab_order_id: Option<Uuid>,
+    /// Present, and `true`, when it needs attention at once (a critical lab result, a
+    /// suspected arrhythmia).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 impl From<NotificationData> for NotificationDataView {
@@ -54,6 +60,8 @@ impl From<NotificationData> for NotificationDataView {
             actor_id: data.actor_id,
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
+            lab_order_id: data.lab_order_id,
+            urgent: data.urgent,
         }
     }
 }

@@ -1,0 +1,95 @@
+-- The laboratory: the test catalogue, orders with their results, files' descriptions (their
+-- bytes are in the file store, under keys made of ids), and ECG analyses.
+
+-- analytes: a JSON array of {code, name, unit, range: {low, high, critical_low,
+-- critical_high}}, in infra's own shape (see infra/src/lab).
+CREATE TABLE lab_tests (
+    code       TEXT        NOT NULL PRIMARY KEY,
+    name       TEXT        NOT NULL,
+    kind       TEXT        NOT NULL CHECK (kind IN ('panel', 'ecg', 'imaging', 'other')),
+    analytes   JSONB       NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+-- A fresh install's catalogue; administrators add to it. Ranges are adult ones, in SI units
+-- where the clinic uses them.
+INSERT INTO lab_tests (code, name, kind, analytes, created_at) VALUES
+    ('ecg', 'Electrocardiogram', 'ecg', '[]', now()),
+    ('cbc', 'Complete blood count', 'panel', '[{"code":"hemoglobin","name":"Haemoglobin","unit":"g/dL","range":{"low":12.0,"high":17.5,"critical_low":7.0,"critical_high":20.0}},{"code":"wbc","name":"White blood cells","unit":"10^9/L","range":{"low":4.0,"high":11.0,"critical_low":2.0,"critical_high":30.0}},{"code":"platelets","name":"Platelets","unit":"10^9/L","range":{"low":150.0,"high":400.0,"critical_low":50.0,"critical_high":1000.0}}]', now()),
+    ('lipid_panel', 'Lipid panel', 'panel', '[{"code":"total_cholesterol","name":"Total cholesterol","unit":"mmol/L","range":{"low":null,"high":5.2,"critical_low":null,"critical_high":null}},{"code":"ldl","name":"LDL cholesterol","unit":"mmol/L","range":{"low":null,"high":3.0,"critical_low":null,"critical_high":null}},{"code":"hdl","name":"HDL cholesterol","unit":"mmol/L","range":{"low":1.0,"high":null,"critical_low":null,"critical_high":null}},{"code":"triglycerides","name":"Triglycerides","unit":"mmol/L","range":{"low":null,"high":1.7,"critical_low":null,"critical_high":11.3}}]', now()),
+    ('hba1c', 'Glycated haemoglobin (HbA1c)', 'panel', '[{"code":"hba1c","name":"HbA1c","unit":"%","range":{"low":4.0,"high":5.6,"critical_low":null,"critical_high":null}}]', now()),
+    ('potassium', 'Potassium', 'panel', '[{"code":"potassium","name":"Potassium","unit":"mmol/L","range":{"low":3.5,"high":5.1,"critical_low":2.5,"critical_high":6.5}}]', now()),
+    ('troponin', 'High-sensitivity troponin T', 'panel', '[{"code":"troponin_t","name":"Troponin T","unit":"ng/L","range":{"low":null,"high":14.0,"critical_low":null,"critical_high":52.0}}]', now()),
+    ('chest_xray', 'Chest X-ray', 'imaging', '[]', now());
+
+CREATE TABLE lab_orders (
+    id                UUID        NOT NULL PRIMARY KEY,
+    patient_id        UUID        NOT NULL REFERENCES patients (id),
+    ordered_by        UUID        NOT NULL REFERENCES users (id),
+    -- A JSON array of test codes.
+    tests             JSONB       NOT NULL,
+    priority          TEXT        NOT NULL CHECK (priority IN ('routine', 'urgent')),
+    clinical_question TEXT        NOT NULL,
+    status            TEXT        NOT NULL CHECK (status IN ('ordered', 'scheduled', 'collected',
+        'resulted', 'released', 'cancelled')),
+    scheduled_for     TIMESTAMPTZ,
+    collected_at      TIMESTAMPTZ,
+    -- A JSON array of results, in infra's own shape.
+    results           JSONB       NOT NULL,
+    findings          TEXT,
+    resulted_by       UUID        REFERENCES users (id),
+    resulted_at       TIMESTAMPTZ,
+    released_by       UUID        REFERENCES users (id),
+    released_at       TIMESTAMPTZ,
+    cancelled_at      TIMESTAMPTZ,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL,
+    CHECK ((status IN ('resulted', 'released')) = (resulted_at IS NOT NULL)),
+    CHECK ((status = 'released') = (released_at IS NOT NULL)),
+    CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL))
+);
+
+CREATE INDEX lab_orders_patient_idx ON lab_orders (patient_id, id);
+CREATE INDEX lab_orders_orderer_idx ON lab_orders (ordered_by, id);
+CREATE INDEX lab_orders_status_idx ON lab_orders (status, id);
+
+CREATE TABLE lab_files (
+    id               UUID             NOT NULL PRIMARY KEY,
+    order_id         UUID             NOT NULL REFERENCES lab_orders (id),
+    -- The name the uploader gave: a label, never a path.
+    name             TEXT             NOT NULL,
+    kind             TEXT             NOT NULL CHECK (kind IN ('pdf', 'image', 'ecg_header',
+        'ecg_signal', 'ecg_csv')),
+    content_type     TEXT             NOT NULL,
+    size             BIGINT           NOT NULL CHECK (size >= 0),
+    sha256           TEXT             NOT NULL CHECK (length(sha256) = 64),
+    sampling_rate_hz DOUBLE PRECISION,
+    -- The other file of a WFDB pair (header and signal).
+    pair_id          UUID,
+    uploaded_by      UUID             NOT NULL REFERENCES users (id),
+    uploaded_at      TIMESTAMPTZ      NOT NULL
+);
+
+CREATE INDEX lab_files_order_idx ON lab_files (order_id, id);
+
+-- The analysis of an order's latest recording: the analysis and a trace excerpt as JSON, or
+-- why it failed.
+CREATE TABLE ecg_analyses (
+    order_id    UUID        NOT NULL PRIMARY KEY REFERENCES lab_orders (id),
+    file_id     UUID        NOT NULL REFERENCES lab_files (id),
+    analyzed_at TIMESTAMPTZ NOT NULL,
+    analysis    JSONB,
+    trace       JSONB,
+    failure     TEXT,
+    CHECK ((analysis IS NULL) = (failure IS NOT NULL)),
+    CHECK ((analysis IS NULL) = (trace IS NULL))
+);
+
+-- New notification kinds: the laboratory's.
+ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check CHECK (kind IN (
+    'referral.received', 'referral.accepted', 'referral.declined', 'referral.completed',
+    'referral.cancelled', 'care_team.added', 'emergency_access.used', 'appointment.booked',
+    'appointment.cancelled', 'appointment.rescheduled', 'appointment.reminder',
+    'referral.escalated', 'lab.resulted', 'lab.critical', 'lab.critical_escalated',
+    'lab.released', 'lab.ecg_alert'));
