@@ -18,6 +18,7 @@ use carehub_web::{Application, ServerHandle, Settings};
 pub mod browser;
 pub mod clinic;
 pub mod jobs;
+pub mod lab;
 pub mod schedule;
 pub mod smtp;
 pub mod ws;

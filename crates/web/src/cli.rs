@@ -51,6 +51,30 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Analyse ECG recordings, as the server does after an upload.
+    Ecg {
+        #[command(subcommand)]
+        command: EcgCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EcgCommand {
+    /// Analyse one recording: a WFDB header (`X.hea`, its signal file beside it) or a CSV (one
+    /// column of samples, or `time,value`).
+    Analyze {
+        /// `X.hea` or `X.csv`.
+        file: std::path::PathBuf,
+        /// Hz, for a CSV without a time column.
+        #[arg(long)]
+        sampling_rate: Option<f64>,
+        /// Which lead of a WFDB record, from 0.
+        #[arg(long, default_value_t = 0)]
+        lead: usize,
+        /// Print the result as JSON (the API's fields, beats included).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +149,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     email,
                 },
         } => create_admin(&cli.settings, &username, &full_name, email.as_deref()).await,
+        Command::Ecg {
+            command:
+                EcgCommand::Analyze {
+                    file,
+                    sampling_rate,
+                    lead,
+                    json,
+                },
+        } => {
+            let report = crate::ecg_cli::analyze(&file, sampling_rate, lead, json)?;
+            use std::io::Write as _;
+            writeln!(std::io::stdout(), "{report}")?;
+            Ok(())
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clinic_time;
 pub mod demo;
+pub mod ecg_cli;
 pub mod extract;
 pub mod hub;
 pub mod jobs;

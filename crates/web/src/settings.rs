@@ -238,6 +238,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub lab_critical_escalation_secs: u32,
 
+    /// The largest lab file accepted, in bytes (one upload request takes at most 2.5 times
+    /// this).
+    #[arg(long, global = true, env = "CAREHUB_LAB_MAX_FILE_BYTES", default_value_t = 20_971_520,
+          value_parser = clap::value_parser!(u32).range(1024..))]
+    pub lab_max_file_bytes: u32,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -333,6 +339,15 @@ impl Settings {
             escalate_critical_after: jiff::SignedDuration::from_secs(i64::from(
                 self.lab_critical_escalation_secs,
             )),
+        }
+    }
+
+    /// How large lab uploads may be.
+    pub fn upload_limits(&self) -> crate::routes::lab::UploadLimits {
+        let file_bytes = usize::try_from(self.lab_max_file_bytes).unwrap_or(usize::MAX);
+        crate::routes::lab::UploadLimits {
+            file_bytes,
+            request_bytes: file_bytes.saturating_mul(5) / 2,
         }
     }
 

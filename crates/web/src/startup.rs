@@ -379,6 +379,8 @@ impl Application {
             appointments,
             visit_notes,
             jobs: job_service,
+            lab,
+            upload_limits: settings.upload_limits(),
             reports: report_service,
             emails,
             notifications,

@@ -10,6 +10,7 @@ use actix_web::web;
 use carehub_domain::audit::{AuditService, Gatekeeper};
 use carehub_domain::identity::IdentityService;
 use carehub_domain::jobs::JobService;
+use carehub_domain::lab::LabService;
 use carehub_domain::notifications::{NotificationEmails, NotificationService};
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
@@ -40,6 +41,10 @@ pub struct AppState {
     pub visit_notes: VisitNoteService,
     /// The job queue, for administrators and the metrics.
     pub jobs: JobService,
+    /// The laboratory: the catalogue, orders, results and files.
+    pub lab: LabService,
+    /// How large lab uploads may be.
+    pub upload_limits: crate::routes::lab::UploadLimits,
     /// The clinic's reports, for administrators.
     pub reports: ReportService,
     /// The caller's own notifications.

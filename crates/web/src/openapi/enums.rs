@@ -61,4 +61,9 @@ published_enums! {
     JobKind: carehub_domain::jobs::JobKind, "What a background job does.";
     JobState: carehub_domain::jobs::JobState, "Where a background job is in its life.";
     Weekday: carehub_domain::scheduling::Weekday, "A day of the week, as availability rules name it.";
+    LabTestKind: carehub_domain::lab::LabTestKind, "What kind of test it is.";
+    LabPriority: carehub_domain::lab::LabPriority, "How soon the laboratory should do it.";
+    LabOrderStatus: carehub_domain::lab::LabOrderStatus, "Where a lab order stands.";
+    ResultFlag: carehub_domain::lab::ResultFlag, "How a numeric result compares with its reference range.";
+    LabFileKind: carehub_domain::lab::LabFileKind, "What a lab file holds.";
 }

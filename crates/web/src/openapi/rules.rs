@@ -70,12 +70,14 @@ text_rules! {
     line_64, optional_line_64: line_pattern(64);
     line_80, optional_line_80: line_pattern(80);
     line_100, optional_line_100: line_pattern(100);
+    line_120, optional_line_120: line_pattern(120);
     line_200, optional_line_200: line_pattern(200);
     line_500, optional_line_500: line_pattern(500);
     text_500, optional_text_500: multiline_pattern(500);
     text_1000, optional_text_1000: multiline_pattern(1_000);
     text_2000, optional_text_2000: multiline_pattern(2_000);
     text_5000, optional_text_5000: multiline_pattern(5_000);
+    text_10000, optional_text_10000: multiline_pattern(10_000);
     text_20000, optional_text_20000: multiline_pattern(20_000);
 }
 
@@ -134,6 +136,24 @@ pub fn minute() -> Object {
 /// As [`minute`], or `null`.
 pub fn optional_minute() -> Object {
     nullable(minute())
+}
+
+/// A test's or an analyte's code: a lowercase letter, then lowercase letters, digits or `_`,
+/// at most 40 (the domain's `LabCode`).
+pub fn lab_code() -> Object {
+    string(format!(
+        "^[a-z][a-z0-9_]{{0,{}}}$",
+        carehub_domain::lab::MAX_CODE_LEN - 1
+    ))
+}
+
+/// The tests of an order: 1 to 20 codes.
+pub fn lab_codes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(lab_code())
+        .min_items(Some(1))
+        .max_items(Some(carehub_domain::lab::MAX_TESTS_PER_ORDER))
+        .build()
 }
 
 /// A doctor's specializations: at most 10, each one line of at most 80 characters.

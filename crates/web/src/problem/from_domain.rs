@@ -8,6 +8,7 @@ use carehub_domain::identity::{
 };
 use carehub_domain::jobs::JobError;
 use carehub_domain::kernel::{RepositoryError, ValidationErrors};
+use carehub_domain::lab::{LabError, LabTransitionError};
 use carehub_domain::notifications::NotificationError;
 use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
 use carehub_domain::referrals::{ReferralError, TransitionError};
@@ -282,6 +283,24 @@ impl From<ReportError> for ApiError {
                 Self::BadRequest(format!("{}: {period}", period.field()))
             }
             ReportError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<LabError> for ApiError {
+    fn from(e: LabError) -> Self {
+        match e {
+            LabError::Forbidden | LabError::Transition(LabTransitionError::NotOrderer) => {
+                Self::Forbidden(e.to_string())
+            }
+            LabError::NotFound | LabError::OrderNotFound | LabError::FileNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            LabError::Invalid(errors) => Self::Invalid(errors),
+            LabError::Transition(LabTransitionError::NotFrom(_))
+            | LabError::Moved
+            | LabError::DuplicateTest => Self::Conflict(e.to_string()),
+            LabError::Internal(e) => e.into(),
         }
     }
 }

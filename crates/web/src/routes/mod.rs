@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod identity;
 pub mod jobs;
+pub mod lab;
 pub mod notifications;
 pub mod operations;
 pub mod patients;
@@ -30,6 +31,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     audit::services(cfg);
     jobs::services(cfg);
     reports::services(cfg);
+    lab::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }
