@@ -5,6 +5,7 @@
 import { auditPage, emergencyAccessesPage, ROLE_NAMES, usersSection } from "./admin.js";
 import { ApiError, get, hasSession, post, query, signIn, signOut } from "./api.js";
 import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
+import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
 import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
 import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
@@ -131,11 +132,15 @@ async function adminHome() {
 }
 
 async function laboratoryHome() {
-  return [
-    h("h1", {}, "Laboratory home"),
-    h("p", {}, `Signed in as ${me.full_name} (${me.username}).`),
-    h("p", {}, "CareHub does not yet hold laboratory orders or results: your notifications arrive under the bell."),
-  ];
+  return labQueuePage(me);
+}
+
+/** A patient's record; for a doctor who may read it, its lab orders after it. */
+async function patientPage(id) {
+  const record = await recordPage(me, id, redraw);
+  const closed = [record].flat(Infinity).some((n) => n instanceof Element && n.matches("form[aria-label='Emergency access']"));
+  if (me.role !== "doctor" || closed) return record;
+  return [record, await patientLabSection(me, id)];
 }
 
 const HOMES = {
@@ -148,15 +153,16 @@ const HOMES = {
 
 /** Each role's sections: `[label, hash]`, after Home. */
 const SECTIONS = {
-  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"]],
+  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"]],
   secretary: [],
-  patient: [],
+  patient: [["My results", "#/results"]],
   admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
   laboratory: [],
 };
 
-/** Where a notification leads, for the signed-in user: its referral, or its patient's record. */
+/** Where a notification leads, for the signed-in user: its lab order, its referral, or its patient's record. */
 function target(n) {
+  if (n.data.lab_order_id && LAB_ROLES.includes(me.role)) return `#/lab-orders/${n.data.lab_order_id}`;
   if (n.data.referral_id && me.role === "doctor") return `#/referrals/${n.data.referral_id}`;
   if (n.data.patient_id && me.role !== "patient") return `#/patients/${n.data.patient_id}`;
   if (n.data.appointment_id || n.data.patient_id) return "#/";
@@ -203,16 +209,20 @@ async function notificationsPage() {
 }
 
 const ID = "([0-9a-f-]{36})";
+const LAB_ROLES = ["doctor", "laboratory", "patient"];
 
 /** The pages, by the URL fragment that names them, and the roles that have them. */
 const ROUTES = [
   [/^#\/?$/, null, () => HOMES[me.role]()],
   [/^#\/notifications$/, null, notificationsPage],
-  [new RegExp(`^#/patients/${ID}$`), null, (id) => recordPage(me, id, redraw)],
+  [new RegExp(`^#/patients/${ID}$`), null, patientPage],
   [/^#\/patients$/, ["doctor"], myPatientsPage],
   [/^#\/referrals$/, ["doctor"], () => referralsPage(me, redraw)],
   [new RegExp(`^#/referrals/new(?:/${ID})?$`), ["doctor"], (id) => sendReferralPage(me, id)],
   [new RegExp(`^#/referrals/${ID}$`), ["doctor"], (id) => referralPage(me, id, redraw)],
+  [/^#\/lab-orders$/, ["doctor"], myLabOrdersPage],
+  [new RegExp(`^#/lab-orders/${ID}$`), LAB_ROLES, (id) => labOrderPage(me, id, redraw)],
+  [/^#\/results$/, ["patient"], myResultsPage],
   [/^#\/audit$/, ["admin"], auditPage],
   [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
 ];
