@@ -905,7 +905,7 @@ mod ecg {
     use super::*;
 
     /// The order's ECG once its analysis is no longer pending, as `who` reads it.
-    async fn analysed(app: &TestApp, who: &Person, id: &str) -> Value {
+    pub(super) async fn analysed(app: &TestApp, who: &Person, id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let response = app.get(&ecg_path(id), who.token()).await;
@@ -924,7 +924,11 @@ mod ecg {
 
     /// Orders an ECG for Ann, uploads `parts`, and returns the order's id, the recording's
     /// main file (header or CSV) and its analysis.
-    async fn analyse(app: &TestApp, clinic: &Clinic, parts: &[Part]) -> (String, Value, Value) {
+    pub(super) async fn analyse(
+        app: &TestApp,
+        clinic: &Clinic,
+        parts: &[Part],
+    ) -> (String, Value, Value) {
         let id = app
             .collected_order(&clinic.doctor, &clinic.lab, clinic.ann_record, &["ecg"])
             .await;
@@ -1317,5 +1321,128 @@ mod audit_labels {
                 super::ordering_tests_is_audited_once_as_the_creation_of_the_order(app).await;
             }
         }
+    }
+}
+
+/// Lab files in an S3 bucket (a moto server of the test's own) instead of the data directory.
+mod in_a_bucket {
+    use object_store::ObjectStoreExt as _;
+    use object_store::aws::AmazonS3Builder;
+    use object_store::path::Path;
+
+    use carehub_infra::testing::ScratchBucket;
+    use carehub_tests::Backend;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn files_and_recordings_are_kept_in_the_bucket_and_read_back_from_it() {
+        let Some(bucket) = ScratchBucket::create("clinic/files").await else {
+            return;
+        };
+        let settings = bucket.settings();
+        let (region, key_id, secret) = (
+            settings.region.clone().unwrap(),
+            settings.access_key_id.clone().unwrap(),
+            settings.secret_access_key.clone().unwrap(),
+        );
+        let app = TestApp::spawn_with(
+            Backend::Sqlite,
+            &[
+                "--storage-url",
+                &bucket.url,
+                "--storage-endpoint",
+                &bucket.endpoint,
+                "--storage-region",
+                &region,
+                "--storage-access-key-id",
+                &key_id,
+                "--storage-secret-access-key",
+                &secret,
+                "--job-poll-ms",
+                "50",
+            ],
+        )
+        .await
+        .unwrap();
+        let clinic = Clinic::open(&app).await;
+        let (doctor, lab) = (&clinic.doctor, &clinic.lab);
+
+        let id = app
+            .collected_order(doctor, lab, clinic.ann_record, &["chest_xray"])
+            .await;
+        let report = pdf();
+        let files = app
+            .uploaded(lab, &id, &[Part::file("report.pdf", report.clone())])
+            .await;
+        let response = app
+            .get(&file_path(&id, id_text(&files[0])), doctor.token())
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.bytes().await.unwrap().to_vec(), report);
+
+        // The bytes are in the bucket under the prefix, and not in the data directory.
+        let s3 = AmazonS3Builder::new()
+            .with_bucket_name(&bucket.bucket)
+            .with_endpoint(&bucket.endpoint)
+            .with_allow_http(true)
+            .with_region(region)
+            .with_access_key_id(key_id)
+            .with_secret_access_key(secret)
+            .build()
+            .unwrap();
+        let object = s3
+            .get(&Path::from(format!(
+                "clinic/files/lab/{id}/{}",
+                id_text(&files[0])
+            )))
+            .await
+            .expect("the report is in the bucket");
+        assert_eq!(object.bytes().await.unwrap().to_vec(), report);
+        assert!(
+            !app.data_dir.join("files").exists(),
+            "nothing in the data directory"
+        );
+
+        // The analysis job reads its recording back from the bucket.
+        let (_, _, ecg) = ecg::analyse(&app, &clinic, &wfdb_parts(Rhythm::Sinus, "rec")).await;
+        assert_eq!(ecg["analysis"]["rhythm"], "normal_sinus", "{ecg}");
+    }
+
+    #[tokio::test]
+    async fn the_server_does_not_start_on_a_bucket_that_is_not_there() {
+        let Some(bucket) = ScratchBucket::create("files").await else {
+            return;
+        };
+        let settings = bucket.settings();
+        let url = "s3://no-such-bucket/files";
+        let data_dir =
+            std::env::temp_dir().join(format!("carehub-app-{}", Uuid::new_v4().simple()));
+        let data_dir = data_dir.display().to_string();
+        let args = [
+            "carehub",
+            "--data-dir",
+            &data_dir,
+            "--storage-url",
+            url,
+            "--storage-endpoint",
+            &bucket.endpoint,
+            "--storage-region",
+            settings.region.as_deref().unwrap(),
+            "--storage-access-key-id",
+            settings.access_key_id.as_deref().unwrap(),
+            "--storage-secret-access-key",
+            settings.secret_access_key.as_deref().unwrap(),
+        ];
+        let settings = carehub_web::settings::Settings::parse_from_args(args).unwrap();
+        let error = carehub_web::startup::Application::build(settings)
+            .await
+            .expect_err("no bucket, no server");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("file store") && message.contains("no-such-bucket"),
+            "{message}"
+        );
+        let _ = std::fs::remove_dir_all(&data_dir);
     }
 }

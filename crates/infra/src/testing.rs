@@ -4,6 +4,11 @@
 //! PostgreSQL tests read the server's URL from `CAREHUB_TEST_POSTGRES_URL` (a role that may
 //! create databases). Where it is unset they are skipped, except under CI (`CI` set), where a
 //! missing PostgreSQL is an error rather than a silent pass.
+//!
+//! S3 tests run against a local S3 service, moto's server: [`ScratchBucket`] starts one for
+//! the test and makes a bucket in it. The server is `CAREHUB_TEST_MOTO_SERVER`, else
+//! `~/.cache/carehub-moto/bin/moto_server` (`pip install 'moto[server]'` in that virtualenv);
+//! without it the tests are skipped, again except under CI.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -152,6 +157,109 @@ impl Drop for ScratchDatabase {
             }
         }
     }
+}
+
+/// The environment variable naming moto's S3 server for tests.
+pub const MOTO_SERVER_VAR: &str = "CAREHUB_TEST_MOTO_SERVER";
+
+/// A bucket in an S3 service of its own that exists for one test: a moto server on a free
+/// port, stopped when this is dropped.
+#[derive(Debug)]
+pub struct ScratchBucket {
+    /// `s3://bucket/prefix`.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    pub bucket: String,
+    server: std::process::Child,
+}
+
+impl ScratchBucket {
+    /// A new bucket in a new moto server, or `None` when moto is not installed outside CI.
+    ///
+    /// # Panics
+    /// Under CI when moto is missing, and when the server does not start or refuses the
+    /// bucket.
+    pub async fn create(prefix: &str) -> Option<Self> {
+        let Some(program) = moto_server() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "moto_server must be installed under CI (or named by {MOTO_SERVER_VAR}): S3 tests cannot be skipped"
+            );
+            eprintln!("skipped: moto_server is not installed and {MOTO_SERVER_VAR} is not set");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let server = std::process::Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let bucket = format!("carehub-test-{}", Uuid::new_v4().simple());
+        let scratch = Self {
+            url: format!("s3://{bucket}/{prefix}"),
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket,
+            server,
+        };
+        // Moto answers unsigned requests: the bucket is made with a bare `PUT /bucket`.
+        let request = format!(
+            "PUT /{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            scratch.bucket
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Self::send(port, &request).await {
+                Ok(status) if status.starts_with("HTTP/1.1 200") => return Some(scratch),
+                Ok(status) => panic!("moto refused the bucket: {status}"),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("moto did not start on port {port}: {e}")
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Sends `request`, answers the status line.
+    async fn send(port: u16, request: &str) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        let answer = String::from_utf8_lossy(&answer);
+        Ok(answer.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// The settings that reach this bucket (moto takes any credentials).
+    pub fn settings(&self) -> crate::lab::S3Settings {
+        crate::lab::S3Settings {
+            url: self.url.clone(),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".to_owned()),
+            access_key_id: Some("carehub-test".to_owned()),
+            secret_access_key: Some("carehub-test-secret".to_owned()),
+        }
+    }
+}
+
+impl Drop for ScratchBucket {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn moto_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(MOTO_SERVER_VAR) {
+        return Some(PathBuf::from(path));
+    }
+    let path = PathBuf::from(std::env::var_os("HOME")?).join(".cache/carehub-moto/bin/moto_server");
+    path.is_file().then_some(path)
 }
 
 #[cfg(test)]

@@ -244,6 +244,35 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1024..))]
     pub lab_max_file_bytes: u32,
 
+    /// Where lab files are kept: `s3://bucket` or `s3://bucket/prefix` for an S3-compatible
+    /// bucket. Default: none; files go to `files/` under the data directory. The bucket's
+    /// region and credentials come from the settings below, else from the standard AWS
+    /// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...).
+    #[arg(long, global = true, env = "CAREHUB_STORAGE_URL")]
+    pub storage_url: Option<String>,
+
+    /// An S3-compatible service's URL (MinIO, Ceph, ...), addressed path-style; `http://` is
+    /// allowed. Default: Amazon S3.
+    #[arg(long, global = true, env = "CAREHUB_STORAGE_ENDPOINT")]
+    pub storage_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long, global = true, env = "CAREHUB_STORAGE_REGION")]
+    pub storage_region: Option<String>,
+
+    /// The access key for the bucket.
+    #[arg(long, global = true, env = "CAREHUB_STORAGE_ACCESS_KEY_ID")]
+    pub storage_access_key_id: Option<String>,
+
+    /// The secret key for the bucket.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_STORAGE_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub storage_secret_access_key: Option<String>,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -351,14 +380,28 @@ impl Settings {
         }
     }
 
-    /// Where lab files are kept.
+    /// Where lab files are kept: the bucket of `storage_url`, once it has answered, else a
+    /// directory under the data directory.
     ///
     /// # Errors
-    /// When the directory cannot be made or the URL is not usable.
-    pub fn file_store(
+    /// When the directory cannot be made, or the bucket's URL is not usable or it does not
+    /// answer.
+    pub async fn file_store(
         &self,
     ) -> Result<carehub_infra::lab::LocalOrObjectStore, carehub_infra::lab::FileStoreError> {
-        carehub_infra::lab::LocalOrObjectStore::local(&self.data_dir.join("files"))
+        match &self.storage_url {
+            Some(url) => {
+                carehub_infra::lab::LocalOrObjectStore::s3(&carehub_infra::lab::S3Settings {
+                    url: url.clone(),
+                    endpoint: self.storage_endpoint.clone(),
+                    region: self.storage_region.clone(),
+                    access_key_id: self.storage_access_key_id.clone(),
+                    secret_access_key: self.storage_secret_access_key.clone(),
+                })
+                .await
+            }
+            None => carehub_infra::lab::LocalOrObjectStore::local(&self.data_dir.join("files")),
+        }
     }
 
     /// How the notification hub paces its sockets.
@@ -411,6 +454,8 @@ impl std::fmt::Debug for Settings {
             .field("job_workers", &self.job_workers)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
             .field("mail_from", &self.mail_from)
+            .field("storage_url", &self.storage_url)
+            .field("storage_endpoint", &self.storage_endpoint)
             .finish_non_exhaustive()
     }
 }

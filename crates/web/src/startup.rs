@@ -317,11 +317,12 @@ impl Application {
             Arc::new(mailer),
             &settings.public_url(port),
         );
-        let files: Arc<dyn FileStore> = Arc::new(
-            settings
-                .file_store()
-                .context("cannot set up the file store")?,
-        );
+        let file_store = settings
+            .file_store()
+            .await
+            .context("cannot set up the file store")?;
+        tracing::info!(files = file_store.description(), "file store ready");
+        let files: Arc<dyn FileStore> = Arc::new(file_store);
         let lab = LabService::new(
             gatekeeper.clone(),
             Arc::clone(&repositories.lab),

@@ -31,7 +31,7 @@ use crate::notifications::{StoreNotifications, commit_notifying};
 mod files;
 mod stored;
 
-pub use files::{FileStoreError, LocalOrObjectStore};
+pub use files::{FileStoreError, LocalOrObjectStore, S3Settings};
 use stored::{StoredAnalysis, StoredAnalyte, StoredResult, StoredTrace};
 
 /// Stored text was bounded when it was validated on the way in.
