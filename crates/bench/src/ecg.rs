@@ -33,7 +33,7 @@ pub struct Timing {
 
 pub fn describe() -> String {
     format!(
-        "## ECG analysis time\n\nOne lead analysed by carehub-ecg {} in this process, {RUNS} \
+        "## ECG analysis time\n\nOne lead analysed by {} in this process, {RUNS} \
          timed runs after a warm-up; the 30-minute record is synthetic (seeded, two leads, \
          360 Hz, WFDB format 212 in memory).",
         carehub_ecg::ALGORITHM_VERSION
