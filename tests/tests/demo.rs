@@ -168,6 +168,61 @@ async fn every_printed_user_signs_in_to_a_living_demo_clinic() {
 }
 
 #[tokio::test]
+async fn the_demo_laboratory_has_a_queue_a_critical_result_an_ecg_alert_and_released_results() {
+    let dir = TempDir::new();
+    let demo = Demo::start(demo_settings(&dir.0, &[])).await;
+    assert_eq!(demo.clinic.lab_orders, 5);
+    assert!(
+        demo.clinic
+            .welcome("http://127.0.0.1/")
+            .contains("5 lab orders")
+    );
+
+    let lab = demo.sign_in("lab.lee").await;
+    let queue = demo.items("/lab-orders", &lab).await;
+    let mut open = statuses(&queue);
+    open.sort_unstable();
+    assert_eq!(open, ["collected", "ordered", "scheduled"], "{queue:?}");
+
+    let house = demo.sign_in("dr.house").await;
+    let notifications = demo.items("/notifications", &house).await;
+    assert!(
+        notifications
+            .iter()
+            .any(|n| n["kind"] == "lab.critical" && n["data"]["urgent"] == true),
+        "dr.house is told of the critical haemoglobin: {notifications:?}"
+    );
+
+    let ann = demo.sign_in("ann.patient").await;
+    let results = demo.items("/lab-orders", &ann).await;
+    assert_eq!(statuses(&results), ["released"], "{results:?}");
+    let bob = demo.sign_in("bob.patient").await;
+    assert!(
+        demo.items("/lab-orders", &bob).await.is_empty(),
+        "not released to Bob"
+    );
+
+    // The recording is analysed by the job workers once the server runs.
+    let grey = demo.sign_in("dr.grey").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let notifications = demo.items("/notifications", &grey).await;
+        if notifications
+            .iter()
+            .any(|n| n["kind"] == "lab.ecg_alert" && n["data"]["urgent"] == true)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ECG alert for dr.grey: {notifications:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    demo.stop().await;
+}
+
+#[tokio::test]
 async fn a_second_demo_start_wipes_the_first_clinic_and_seeds_afresh() {
     let dir = TempDir::new();
     let first = Demo::start(demo_settings(&dir.0, &[])).await;

@@ -1,5 +1,5 @@
 //! Who and what the demo clinic holds: its people, its doctors' profiles and hours, its
-//! patients' records, notes, visits and referral. Bodies are written as a client would send
+//! patients' records, notes, visits, referral and lab orders. Bodies are written as a client would send
 //! them to the API, and parsed by the API's own inputs.
 
 use serde_json::{Value, json};
@@ -37,6 +37,7 @@ pub const USERS: [DemoUser; 8] = [
 
 pub(super) const ADMIN: &str = "admin";
 pub(super) const SECRETARY: &str = "sam.secretary";
+pub(super) const LABORATORY: &str = "lab.lee";
 
 /// A doctor's profile, as `PUT /doctors/{id}/profile` takes it.
 pub(super) fn profile(doctor: &str) -> Value {
@@ -315,4 +316,94 @@ pub(super) fn referral() -> Value {
             iodinated contrast. No cardiac cause found; pain persists and wakes her at night.",
         "urgency": "urgent",
     })
+}
+
+/// Where a demo lab order is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LabStage {
+    /// Waiting in the laboratory's queue.
+    Ordered,
+    /// Booked for the next morning.
+    Scheduled,
+    /// Resulted: the ordering doctor has the results (with `values` and `findings`).
+    Resulted,
+    /// Resulted and released to the patient by the ordering doctor.
+    Released,
+    /// Collected, with a synthetic ECG recording uploaded (analysed by the job workers once
+    /// the server runs).
+    EcgRecorded,
+}
+
+/// A lab order, as `POST /lab-orders` takes it (less the patient's id), and how far it goes.
+#[derive(Debug, Clone)]
+pub(super) struct DemoLabOrder {
+    pub doctor: &'static str,
+    pub patient: &'static str,
+    pub order: Value,
+    pub stage: LabStage,
+    /// As `POST /lab-orders/{id}/results` takes them.
+    pub results: Value,
+}
+
+/// The laboratory's work: one order in each state the pages show, among them a critical
+/// value for dr.house and a suspected atrial fibrillation for dr.grey.
+pub(super) fn lab_orders() -> Vec<DemoLabOrder> {
+    vec![
+        DemoLabOrder {
+            doctor: "dr.grey",
+            patient: "ann",
+            order: json!({ "tests": ["lipid_panel", "hba1c"], "priority": "routine",
+                "clinical_question": "Cardiovascular risk review on lisinopril." }),
+            stage: LabStage::Released,
+            results: json!({
+                "values": [
+                    { "test": "lipid_panel", "analyte": "total_cholesterol", "value": 5.6 },
+                    { "test": "lipid_panel", "analyte": "ldl", "value": 3.4 },
+                    { "test": "lipid_panel", "analyte": "hdl", "value": 1.3 },
+                    { "test": "lipid_panel", "analyte": "triglycerides", "value": 1.5 },
+                    { "test": "hba1c", "analyte": "hba1c", "value": 5.4 },
+                ],
+                "findings": "Fasting sample. LDL above target.",
+            }),
+        },
+        DemoLabOrder {
+            doctor: "dr.grey",
+            patient: "frank",
+            order: json!({ "tests": ["ecg"], "priority": "urgent",
+                "clinical_question": "Palpitations at night; rule out atrial fibrillation." }),
+            stage: LabStage::EcgRecorded,
+            results: Value::Null,
+        },
+        DemoLabOrder {
+            doctor: "dr.house",
+            patient: "bob",
+            order: json!({ "tests": ["cbc"], "priority": "urgent",
+                "clinical_question": "Fatigue: anaemia?" }),
+            stage: LabStage::Resulted,
+            results: json!({
+                "values": [
+                    { "test": "cbc", "analyte": "hemoglobin", "value": 6.4 },
+                    { "test": "cbc", "analyte": "wbc", "value": 6.8 },
+                    { "test": "cbc", "analyte": "platelets", "value": 210.0 },
+                ],
+                "findings": "Microcytic, hypochromic red cells on the film.",
+            }),
+        },
+        DemoLabOrder {
+            doctor: "dr.house",
+            patient: "eve",
+            order: json!({ "tests": ["cbc"], "priority": "urgent",
+                "clinical_question": "Recurrent fevers: white cell count and differential." }),
+            stage: LabStage::Ordered,
+            results: Value::Null,
+        },
+        DemoLabOrder {
+            doctor: "dr.grey",
+            patient: "carla",
+            order: json!({ "tests": ["troponin", "ecg"], "priority": "routine",
+                "clinical_question": "Chest pain follow-up: repeat troponin and ECG." }),
+            stage: LabStage::Scheduled,
+            results: Value::Null,
+        },
+    ]
 }

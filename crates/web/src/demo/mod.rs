@@ -43,6 +43,7 @@ pub struct DemoClinic {
     pub appointments: usize,
     /// Of the appointments, those today in the clinic's time zone.
     pub today: usize,
+    pub lab_orders: usize,
 }
 
 /// `settings` for the demo: its own data directory, [`DEMO_DATA_DIR`], unless one was given
@@ -70,6 +71,7 @@ pub async fn launch(settings: Settings) -> anyhow::Result<(Application, DemoClin
     tracing::info!(
         patients = clinic.patients,
         appointments = clinic.appointments,
+        lab_orders = clinic.lab_orders,
         "demo clinic seeded"
     );
     Ok((application, clinic))
@@ -147,8 +149,9 @@ impl DemoClinic {
     pub fn welcome(&self, url: &str) -> String {
         let mut text = format!(
             "\nCareHub demo clinic: {} patients, {} appointments this week ({} today), a \
-             referral waiting for dr.house.\nOpen {url} and sign in as any of:\n\n",
-            self.patients, self.appointments, self.today
+             referral waiting for dr.house, {} lab orders (a critical result for dr.house, an \
+             ECG for dr.grey).\nOpen {url} and sign in as any of:\n\n",
+            self.patients, self.appointments, self.today, self.lab_orders
         );
         text.push_str(&format!(
             "  {:<14} {:<11} {:<14} {}\n",

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use carehub_domain::access::{Action, Actor};
 use carehub_domain::identity::{IdentityService, NewAccount, Principal, Role, UserId};
 use carehub_domain::kernel::{PatientId, ValidationErrors, utc_date};
+use carehub_domain::lab::{NewLabOrder, RecordResults, Upload};
 use carehub_domain::patients::{NewNote, PatientDetails};
 use carehub_domain::referrals::NewReferral;
 use carehub_domain::scheduling::{
@@ -22,8 +23,10 @@ use carehub_domain::scheduling::{
 };
 
 use super::DemoClinic;
-use super::clinic::{self, DemoPatient, Outcome, PASSWORD, USERS, Visit};
+use super::clinic::{self, DemoPatient, LabStage, Outcome, PASSWORD, USERS, Visit};
 use crate::extract::from_json_value;
+use crate::routes::lab::views::{LabOrderInput, ResultsInput};
+use crate::routes::lab::{Part, check};
 use crate::routes::patients::medical_input::{MedicalInput, NoteInput};
 use crate::routes::patients::patient_input::PatientInput;
 use crate::routes::referrals::views::ReferralInput;
@@ -69,6 +72,7 @@ pub(super) async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
     write_notes(state, &people, &patients).await?;
     let visits = book_visits(state, &people, &patients).await?;
     send_referral(state, &people, &patients).await?;
+    let lab_orders = lab_work(state, &people, &patients).await?;
     let tz = state.schedules.clinic_time_zone();
     let today = state.schedules.now().to_zoned(tz.clone()).date();
     Ok(DemoClinic {
@@ -78,6 +82,7 @@ pub(super) async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
             .iter()
             .filter(|a| a.start.to_zoned(tz.clone()).date() == today)
             .count(),
+        lab_orders,
     })
 }
 
@@ -354,4 +359,80 @@ async fn send_referral(
         .send_referral(people.actor(clinic::REFERRAL_FROM)?, referral)
         .await?;
     Ok(())
+}
+
+/// The laboratory's work: each demo order placed by its doctor and taken by lab.lee as far as
+/// its stage, the ECG recording uploaded as the laboratory would (its analysis is the job
+/// workers', once the server runs). Returns how many orders there are.
+async fn lab_work(
+    state: &AppState,
+    people: &People,
+    patients: &BTreeMap<&str, PatientId>,
+) -> anyhow::Result<usize> {
+    let lab = people.actor(clinic::LABORATORY)?;
+    let tz = state.schedules.clinic_time_zone();
+    let tomorrow = state
+        .schedules
+        .now()
+        .to_zoned(tz.clone())
+        .date()
+        .tomorrow()?;
+    let appointment = tomorrow.at(8, 30, 0, 0).to_zoned(tz.clone())?.timestamp();
+    let orders = clinic::lab_orders();
+    for demo in &orders {
+        let doctor = people.actor(demo.doctor)?;
+        let mut body = demo.order.clone();
+        body["patient_id"] = json!(patient(patients, demo.patient)?);
+        let order: LabOrderInput = input("lab order", body)?;
+        let order = NewLabOrder::try_from(order).map_err(|e| invalid("lab order", &e))?;
+        let id = state.lab.order(doctor, order).await?.listing.order.id;
+        match demo.stage {
+            LabStage::Ordered => {}
+            LabStage::Scheduled => {
+                state.lab.schedule(lab, id, appointment).await?;
+            }
+            LabStage::Resulted | LabStage::Released => {
+                state.lab.collect(lab, id).await?;
+                let results: ResultsInput = input("lab results", demo.results.clone())?;
+                let results =
+                    RecordResults::try_from(results).map_err(|e| invalid("lab results", &e))?;
+                state.lab.record_results(lab, id, results).await?;
+                if demo.stage == LabStage::Released {
+                    state.lab.release(doctor, id).await?;
+                }
+            }
+            LabStage::EcgRecorded => {
+                state.lab.collect(lab, id).await?;
+                state.lab.upload(lab, id, vec![ecg_recording()?]).await?;
+            }
+        }
+    }
+    Ok(orders.len())
+}
+
+/// A minute of one lead at 250 Hz in atrial fibrillation, seeded, as a `time,value` CSV
+/// checked as an upload is.
+fn ecg_recording() -> anyhow::Result<Upload> {
+    use carehub_ecg::synth::{self, SynthConfig, SynthRhythm};
+    let record = synth::generate(&SynthConfig {
+        seed: 2026,
+        sampling_rate_hz: 250.0,
+        duration_secs: 60.0,
+        heart_rate_bpm: 105.0,
+        rhythm: SynthRhythm::AtrialFibrillation {
+            irregularity: 0.2,
+            f_wave_mv: 0.08,
+        },
+        noise_mv: 0.02,
+        baseline_wander_mv: 0.1,
+        ..SynthConfig::default()
+    })
+    .map_err(|e| anyhow!("the demo ECG: {e}"))?;
+    let text = synth::to_csv(&record.leads, record.sampling_rate_hz, true);
+    let part = Part {
+        name: "ecg-lead-ii.csv".to_owned(),
+        declared: Some("text/csv".to_owned()),
+        bytes: text.into_bytes(),
+    };
+    check(part, None).map_err(|e| anyhow!("the demo ECG: {e}"))
 }

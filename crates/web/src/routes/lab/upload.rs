@@ -89,11 +89,12 @@ pub async fn upload_files(
     Ok(HttpResponse::Created().json(files.into_iter().map(LabFileView::from).collect::<Vec<_>>()))
 }
 
-/// A part as received.
-struct Part {
-    name: String,
-    declared: Option<String>,
-    bytes: Vec<u8>,
+/// A part as received: its file name, its declared `Content-Type` and its bytes.
+#[derive(Debug)]
+pub struct Part {
+    pub name: String,
+    pub declared: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 async fn read_parts(
@@ -184,7 +185,10 @@ async fn read_parts(
 
 /// What the content is, by its name's extension, checked against the bytes and the declared
 /// type.
-fn check(part: Part, sampling_rate: Option<f64>) -> Result<Upload, String> {
+///
+/// # Errors
+/// Why the part is refused, naming it.
+pub fn check(part: Part, sampling_rate: Option<f64>) -> Result<Upload, String> {
     let name = FileName::parse(&part.name).map_err(|e| format!("{:?}: {e}", part.name))?;
     let shown = name.as_str().to_owned();
     if part.bytes.is_empty() {
@@ -240,7 +244,7 @@ fn check(part: Part, sampling_rate: Option<f64>) -> Result<Upload, String> {
             return Err(format!("{shown}: is declared {declared} but is {essence}"));
         }
     }
-    let sha256 = hex(&Sha256::digest(&part.bytes));
+    let sha256 = format!("{:x}", Sha256::digest(&part.bytes));
     Ok(Upload {
         name,
         kind,
@@ -265,12 +269,4 @@ fn expect(ok: bool, name: &str, what: &str) -> Result<(), String> {
 
 fn is_text(bytes: &[u8]) -> bool {
     std::str::from_utf8(bytes).is_ok_and(|s| !s.contains('\0'))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -187,7 +187,6 @@ pub struct LabOrderInput {
     #[schema(value_type = Uuid, required = true)]
     pub patient_id: Option<Uuid>,
     /// Codes of the catalogue, 1 to 20, each once.
-    /// Each a test of the catalogue, once.
     #[schema(schema_with = rules::lab_codes, required = true, example = json!(["cbc", "ecg"]))]
     pub tests: Option<Vec<String>>,
     #[schema(value_type = enums::LabPriority, required = true)]
