@@ -261,7 +261,7 @@ function resultsForm(order, catalogue, done) {
 /** The upload form: several files, and the sampling rate a CSV without a time column needs. */
 function uploadForm(order, done) {
   return form("Upload files", "Upload", [
-    field("Files: PDF, PNG or JPEG; an ECG as a WFDB pair (.hea with its .dat) or a .csv", "file", { type: "file", multiple: true, accept: ".pdf,.png,.jpg,.jpeg,.hea,.dat,.csv" }),
+    field("PDF, PNG or JPEG files, or an ECG: a WFDB pair (.hea with its .dat) or a .csv", "file", { type: "file", multiple: true, accept: ".pdf,.png,.jpg,.jpeg,.hea,.dat,.csv" }),
     field("Sampling rate of a CSV recording without a time column (Hz, 100 to 1000)", "sampling_rate", { type: "number", min: "100", max: "1000", step: "any" }),
   ], async (data, element) => {
     const files = data.getAll("file").filter((f) => f instanceof File && f.name !== "");
