@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod lab;
 pub mod notifications;
 pub mod patients;
+pub mod prescriptions;
 pub mod referrals;
 pub mod reports;
 pub mod scheduling;
