@@ -65,3 +65,8 @@ time_ordered_id!(
     /// A file attached to a lab order.
     LabFileId
 );
+
+time_ordered_id!(
+    /// A prescription's identifier.
+    PrescriptionId
+);
