@@ -107,10 +107,14 @@ pub enum Action {
     ReadLabCatalogue,
     /// Add tests to the catalogue. Not audited.
     ManageLabCatalogue,
+    /// Write a prescription for the patient, or end one (complete, stop, replace).
+    Prescribe,
+    /// Read the patient's prescriptions.
+    ReadPrescriptions,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 35] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -144,6 +148,8 @@ impl Action {
         Action::ReleaseLabResults,
         Action::ReadLabCatalogue,
         Action::ManageLabCatalogue,
+        Action::Prescribe,
+        Action::ReadPrescriptions,
     ];
 }
 
@@ -328,7 +334,12 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
         }
         (
             Role::Doctor,
-            A::ReadProfile | A::ReadMedical | A::ReadNotes | A::ReadCareTeam | A::AccessLabOrder,
+            A::ReadProfile
+            | A::ReadMedical
+            | A::ReadNotes
+            | A::ReadCareTeam
+            | A::AccessLabOrder
+            | A::ReadPrescriptions,
         ) => match relationship {
             R::CareTeam => Allow(Basis::CareTeam),
             R::EmergencyAccess => Allow(Basis::EmergencyAccess),
@@ -347,7 +358,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::SendReferral
             | A::BookAppointment
             | A::OrderLabTests
-            | A::ReleaseLabResults,
+            | A::ReleaseLabResults
+            | A::Prescribe,
         ) => match relationship {
             R::CareTeam => Allow(Basis::CareTeam),
             R::EmergencyAccess => Forbidden,
@@ -379,7 +391,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::FindOwnRecord
             | A::BookAppointment
             | A::AccessAppointment
-            | A::AccessLabOrder,
+            | A::AccessLabOrder
+            | A::ReadPrescriptions,
         ) => match relationship {
             R::OwnRecord => Allow(Basis::OwnRecord),
             R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,
@@ -465,6 +478,8 @@ mod tests {
         (Role::Secretary, A::ReleaseLabResults, [Forbidden; 5]),
         (Role::Secretary, A::ReadLabCatalogue, [Forbidden; 5]),
         (Role::Secretary, A::ManageLabCatalogue, [Forbidden; 5]),
+        (Role::Secretary, A::Prescribe,              [Forbidden; 5]),
+        (Role::Secretary, A::ReadPrescriptions,      [Forbidden; 5]),
         // Doctor: everything for their care team, reading under emergency access.
         (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -499,6 +514,8 @@ mod tests {
         (Role::Doctor, A::ReleaseLabResults, [Hidden, TEAM, Forbidden, Hidden, Hidden]),
         (Role::Doctor, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Doctor, A::ManageLabCatalogue, [Forbidden; 5]),
+        (Role::Doctor, A::Prescribe,              [Hidden, TEAM, Forbidden, Hidden, Hidden]),
+        (Role::Doctor, A::ReadPrescriptions,      [Hidden, TEAM, GLASS, Hidden, Hidden]),
         // Laboratory: nothing.
         (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
         (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -533,6 +550,8 @@ mod tests {
         (Role::Laboratory, A::ReleaseLabResults, [Forbidden; 5]),
         (Role::Laboratory, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Laboratory, A::ManageLabCatalogue, [Forbidden; 5]),
+        (Role::Laboratory, A::Prescribe,              [Forbidden; 5]),
+        (Role::Laboratory, A::ReadPrescriptions,      [Forbidden; 5]),
         // Patient: reads their own record.
         (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
         (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -567,6 +586,8 @@ mod tests {
         (Role::Patient, A::ReleaseLabResults, [Forbidden; 5]),
         (Role::Patient, A::ReadLabCatalogue, [Forbidden; 5]),
         (Role::Patient, A::ManageLabCatalogue, [Forbidden; 5]),
+        (Role::Patient, A::Prescribe,              [Forbidden; 5]),
+        (Role::Patient, A::ReadPrescriptions,      [SELF_, Hidden, Hidden, Hidden, Hidden]),
         // Admin: care teams and the audit trail, never clinical data.
         (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
         (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -601,6 +622,8 @@ mod tests {
         (Role::Admin, A::ReleaseLabResults, [Forbidden; 5]),
         (Role::Admin, A::ReadLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
         (Role::Admin, A::ManageLabCatalogue, [ROLE, ROLE, ROLE, ROLE, ROLE]),
+        (Role::Admin, A::Prescribe,              [Forbidden; 5]),
+        (Role::Admin, A::ReadPrescriptions,      [Forbidden; 5]),
     ];
 
     #[test]

@@ -66,6 +66,14 @@ string_enum!(
         LabResultRelease => "lab_result.release",
         LabFileUpload => "lab_file.upload",
         LabFileRead => "lab_file.read",
+        PrescriptionCreate => "prescription.create",
+        PrescriptionRead => "prescription.read",
+        /// The prescription appeared in a listing (the patient's prescriptions).
+        PrescriptionList => "prescription.list",
+        /// A doctor completed, stopped or replaced it.
+        PrescriptionEnd => "prescription.end",
+        /// It was written despite a recorded allergy it matches, with a reason.
+        PrescriptionAllergyOverride => "prescription.allergy_override",
     }
 );
 
@@ -165,6 +173,8 @@ impl Action {
             Action::AccessLabOrder => AuditAction::LabOrderRead,
             Action::ProcessLabOrder => AuditAction::LabOrderUpdate,
             Action::ReleaseLabResults => AuditAction::LabResultRelease,
+            Action::Prescribe => AuditAction::PrescriptionCreate,
+            Action::ReadPrescriptions => AuditAction::PrescriptionRead,
             Action::EditDoctorProfile
             | Action::EditDoctorSchedule
             | Action::ManageAccounts
