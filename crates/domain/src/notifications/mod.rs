@@ -60,6 +60,8 @@ string_enum!(
         LabReleased => "lab.released",
         /// To the ordering doctor, urgent, when an ECG's analysis suspects atrial fibrillation.
         EcgAlert => "lab.ecg_alert",
+        /// To the patient's account, when a doctor writes them a prescription.
+        PrescriptionCreated => "prescription.created",
     }
 );
 
@@ -83,6 +85,8 @@ pub struct NotificationData {
     pub appointment_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab_order_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prescription_id: Option<Uuid>,
     /// Whether it needs attention at once (a critical result, a suspected arrhythmia).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub urgent: bool,

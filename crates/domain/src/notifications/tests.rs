@@ -31,6 +31,7 @@ fn notification(recipient: UserId, id: i64, read_at: Option<Timestamp>) -> Notif
             emergency_access_id: None,
             appointment_id: None,
             lab_order_id: None,
+            prescription_id: None,
             urgent: false,
         },
     }

@@ -1969,6 +1969,7 @@ async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
                     emergency_access_id: None,
                     appointment_id: None,
                     lab_order_id: None,
+                    prescription_id: None,
                     urgent: false,
                 },
             }]
@@ -2256,6 +2257,7 @@ async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_st
                 emergency_access_id: Some(*access.id.as_uuid()),
                 appointment_id: None,
                 lab_order_id: None,
+                prescription_id: None,
                 urgent: false,
             },
         }]

@@ -390,6 +390,7 @@ mod tests {
                 emergency_access_id: Some(Uuid::new_v4()),
                 appointment_id: Some(Uuid::new_v4()),
                 lab_order_id: None,
+                prescription_id: None,
                 urgent: false,
             },
         }

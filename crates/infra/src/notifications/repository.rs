@@ -60,6 +60,8 @@ pub(crate) struct StoredData {
     appointment_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lab_order_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prescription_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     urgent: bool,
 }
@@ -74,6 +76,7 @@ impl From<&NotificationData> for StoredData {
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
+            prescription_id: data.prescription_id,
             urgent: data.urgent,
         }
     }
@@ -89,6 +92,7 @@ impl From<StoredData> for NotificationData {
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
+            prescription_id: data.prescription_id,
             urgent: data.urgent,
         }
     }

@@ -119,6 +119,7 @@ async fn appended_notifications_are_numbered_per_recipient_from_one_and_read_bac
             emergency_access_id: Some(Uuid::now_v7()),
             appointment_id: Some(Uuid::now_v7()),
             lab_order_id: None,
+            prescription_id: None,
             urgent: false,
         },
     };

@@ -38,7 +38,7 @@ const PATIENCE: StdDuration = StdDuration::from_secs(10);
 /// What a sink was told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Heard {
-    Delivered(Notification),
+    Delivered(Box<Notification>),
     Resync,
 }
 
@@ -48,7 +48,7 @@ struct RecordingSink(mpsc::UnboundedSender<Heard>);
 
 impl NotificationSink for RecordingSink {
     fn deliver(&self, notification: Notification) {
-        let _ = self.0.send(Heard::Delivered(notification));
+        let _ = self.0.send(Heard::Delivered(Box::new(notification)));
     }
 
     fn resync(&self) {
@@ -85,6 +85,7 @@ fn notification(id: i64, kind: NotificationKind) -> Notification {
             emergency_access_id: Some(Uuid::new_v4()),
             appointment_id: Some(Uuid::new_v4()),
             lab_order_id: None,
+            prescription_id: None,
             urgent: false,
         },
     }
@@ -113,7 +114,10 @@ async fn the_in_process_publisher_delivers_each_notification_to_its_sink_in_orde
     publisher.publish(&[]).await;
 
     for expected in sent {
-        assert_eq!(next_heard(&mut heard).await, Heard::Delivered(expected));
+        assert_eq!(
+            next_heard(&mut heard).await,
+            Heard::Delivered(Box::new(expected))
+        );
     }
     assert!(heard.try_recv().is_err(), "nothing more");
 }
@@ -131,7 +135,10 @@ async fn on_sqlite_the_realtime_publisher_delivers_in_process_without_a_listener
         .publisher
         .publish(std::slice::from_ref(&sent))
         .await;
-    assert_eq!(next_heard(&mut heard).await, Heard::Delivered(sent));
+    assert_eq!(
+        next_heard(&mut heard).await,
+        Heard::Delivered(Box::new(sent))
+    );
     realtime.shutdown().await;
     database.close().await;
 }
@@ -177,7 +184,10 @@ async fn a_notification_published_on_one_pool_reaches_the_listener_on_another_ex
         sparse_notification(42),
     ] {
         publisher.publish(std::slice::from_ref(&sent)).await;
-        assert_eq!(next_heard(&mut heard).await, Heard::Delivered(sent));
+        assert_eq!(
+            next_heard(&mut heard).await,
+            Heard::Delivered(Box::new(sent))
+        );
     }
 
     listener.shutdown().await;
@@ -199,7 +209,10 @@ async fn notifications_published_together_are_heard_in_order(scratch: &ScratchDa
     publisher.publish(&sent).await;
     publisher.publish(&[]).await;
     for expected in sent {
-        assert_eq!(next_heard(&mut heard).await, Heard::Delivered(expected));
+        assert_eq!(
+            next_heard(&mut heard).await,
+            Heard::Delivered(Box::new(expected))
+        );
     }
 
     listener.shutdown().await;
@@ -229,11 +242,11 @@ async fn every_instance_hears_what_any_instance_publishes(scratch: &ScratchDatab
     for heard in [&mut first_heard, &mut second_heard] {
         assert_eq!(
             next_heard(heard).await,
-            Heard::Delivered(from_second.clone())
+            Heard::Delivered(Box::new(from_second.clone()))
         );
         assert_eq!(
             next_heard(heard).await,
-            Heard::Delivered(from_first.clone())
+            Heard::Delivered(Box::new(from_first.clone()))
         );
     }
 
@@ -261,7 +274,10 @@ async fn an_unreadable_payload_is_skipped_and_the_listener_goes_on(scratch: &Scr
         .publish(std::slice::from_ref(&sent))
         .await;
 
-    assert_eq!(next_heard(&mut heard).await, Heard::Delivered(sent));
+    assert_eq!(
+        next_heard(&mut heard).await,
+        Heard::Delivered(Box::new(sent))
+    );
     assert!(!listener.is_finished());
     listener.shutdown().await;
     listening.close().await;
@@ -296,7 +312,10 @@ async fn a_listener_that_lost_its_connection_reconnects_and_asks_for_a_resync(
     PgNotifyPublisher::new(admin)
         .publish(std::slice::from_ref(&sent))
         .await;
-    assert_eq!(next_heard(&mut heard).await, Heard::Delivered(sent));
+    assert_eq!(
+        next_heard(&mut heard).await,
+        Heard::Delivered(Box::new(sent))
+    );
 
     listener.shutdown().await;
     listening.close().await;

@@ -119,6 +119,7 @@ fn notice(recipient: UserId, kind: NotificationKind, referral: &Referral) -> New
             emergency_access_id: None,
             appointment_id: None,
             lab_order_id: None,
+            prescription_id: None,
             urgent: false,
         },
     }

@@ -45,6 +45,8 @@ pub struct NotificationDataView {
     pub appointment_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lab_order_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prescription_id: Option<Uuid>,
     /// Present, and `true`, when it needs attention at once (a critical lab result, a
     /// suspected arrhythmia).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -61,6 +63,7 @@ impl From<NotificationData> for NotificationDataView {
             emergency_access_id: data.emergency_access_id,
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
+            prescription_id: data.prescription_id,
             urgent: data.urgent,
         }
     }
