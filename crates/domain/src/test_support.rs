@@ -27,6 +27,7 @@ use crate::patients::{
     MockNoteRepository, MockPatientRepository, Mrn, Patient, PatientDetails, PatientError,
     PatientService, Sex,
 };
+use crate::prescriptions::PrescriptionError;
 use crate::referrals::{MockReferralRepository, ReferralError, ReferralService};
 use crate::scheduling::{
     AppointmentError, AppointmentService, MockAppointmentRepository, MockScheduleRepository,
@@ -112,7 +113,10 @@ impl Mocks {
         }
     }
 
-    fn gate(access_facts: MockAccessFactsRepository, audit: MockAuditLog) -> Gatekeeper {
+    pub(crate) fn gate_of(
+        access_facts: MockAccessFactsRepository,
+        audit: MockAuditLog,
+    ) -> Gatekeeper {
         Gatekeeper::new(
             Arc::new(access_facts),
             Arc::new(audit),
@@ -121,13 +125,13 @@ impl Mocks {
     }
 
     pub(crate) fn gatekeeper(self) -> Gatekeeper {
-        Self::gate(self.access_facts, self.audit)
+        Self::gate_of(self.access_facts, self.audit)
     }
 
     /// Every patient service and the gatekeeper, sharing these doubles: for tests that take a
     /// grant from one and hand it to another.
     pub(crate) fn services(self) -> Services {
-        let gate = Self::gate(self.access_facts, self.audit);
+        let gate = Self::gate_of(self.access_facts, self.audit);
         let users: Arc<MockUserRepository> = Arc::new(self.users);
         let publisher: Arc<MockNotificationPublisher> = Arc::new(self.publisher);
         Services {
@@ -161,7 +165,7 @@ impl Mocks {
 
     pub(crate) fn patient_service(self) -> PatientService {
         PatientService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.patients),
             Arc::new(self.users),
         )
@@ -169,7 +173,7 @@ impl Mocks {
 
     pub(crate) fn medical_service(self) -> MedicalService {
         MedicalService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.medical),
             Arc::new(self.notes),
         )
@@ -177,7 +181,7 @@ impl Mocks {
 
     pub(crate) fn care_team_service(self) -> CareTeamService {
         CareTeamService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.care_teams),
             Arc::new(self.users),
             Arc::new(self.publisher),
@@ -186,7 +190,7 @@ impl Mocks {
 
     pub(crate) fn emergency_access_service(self) -> EmergencyAccessService {
         EmergencyAccessService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.emergency_accesses),
             Arc::new(self.users),
             Arc::new(self.publisher),
@@ -196,7 +200,7 @@ impl Mocks {
 
     pub(crate) fn referral_service(self) -> ReferralService {
         ReferralService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.referrals),
             Arc::new(self.patients),
             Arc::new(self.medical),
@@ -216,7 +220,7 @@ impl Mocks {
 
     pub(crate) fn appointment_service(self) -> AppointmentService {
         AppointmentService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.appointments),
             Arc::new(self.schedules),
             Arc::new(self.patients),
@@ -228,7 +232,7 @@ impl Mocks {
 
     pub(crate) fn visit_note_service(self) -> VisitNoteService {
         VisitNoteService::new(
-            Self::gate(self.access_facts, self.audit),
+            Self::gate_of(self.access_facts, self.audit),
             Arc::new(self.appointments),
             Arc::new(self.notes),
         )
@@ -506,6 +510,7 @@ service_errors!(
     AppointmentError { Invalid },
     VisitNoteError { Invalid },
     LabError { Invalid },
+    PrescriptionError { Invalid },
 );
 
 /// The fields an `Invalid` error names; fails on any other result.

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod lab;
 pub mod notifications;
 pub mod patients;
+pub mod prescriptions;
 pub mod referrals;
 pub mod reports;
 mod repositories;

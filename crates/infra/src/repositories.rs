@@ -18,6 +18,7 @@ use carehub_domain::patients::{
     CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
     PatientRepository,
 };
+use carehub_domain::prescriptions::PrescriptionRepository;
 use carehub_domain::referrals::ReferralRepository;
 use carehub_domain::reports::ReportRepository;
 use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
@@ -35,6 +36,7 @@ use crate::patients::{
     SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
     SqlPatientRepository,
 };
+use crate::prescriptions::SqlPrescriptionRepository;
 use crate::referrals::SqlReferralRepository;
 use crate::reports::SqlReportRepository;
 use crate::scheduling::{SqlAppointmentRepository, SqlScheduleRepository};
@@ -77,6 +79,7 @@ pub struct Repositories {
     pub jobs: Arc<dyn JobQueue>,
     pub email_preferences: Arc<dyn EmailPreferenceRepository>,
     pub lab: Arc<dyn LabRepository>,
+    pub prescriptions: Arc<dyn PrescriptionRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -107,6 +110,7 @@ impl Repositories {
         SqlJobQueue<DB>: JobQueue + 'static,
         SqlEmailPreferenceRepository<DB>: EmailPreferenceRepository + 'static,
         SqlLabRepository<DB>: LabRepository + 'static,
+        SqlPrescriptionRepository<DB>: PrescriptionRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -132,6 +136,7 @@ impl Repositories {
             jobs: Arc::new(SqlJobQueue::new(pool.clone())),
             email_preferences: Arc::new(SqlEmailPreferenceRepository::new(pool.clone())),
             lab: Arc::new(SqlLabRepository::new(pool.clone())),
+            prescriptions: Arc::new(SqlPrescriptionRepository::new(pool.clone())),
         }
     }
 }

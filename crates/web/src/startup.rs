@@ -26,6 +26,7 @@ use carehub_domain::notifications::{
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
+use carehub_domain::prescriptions::PrescriptionService;
 use carehub_domain::referrals::{EscalationService, ReferralService};
 use carehub_domain::reports::ReportService;
 use carehub_domain::scheduling::{
@@ -331,6 +332,13 @@ impl Application {
             Arc::clone(&realtime.publisher),
         )
         .with_timings(settings.lab_timings());
+        let prescriptions = PrescriptionService::new(
+            gatekeeper.clone(),
+            Arc::clone(&repositories.prescriptions),
+            Arc::clone(&repositories.medical),
+            Arc::clone(&repositories.patients),
+            Arc::clone(&realtime.publisher),
+        );
         let tasks = Tasks {
             identity: identity.clone(),
             emails: emails.clone(),
@@ -357,6 +365,7 @@ impl Application {
                 Arc::clone(&realtime.publisher),
                 Arc::clone(&clock),
             ),
+            prescriptions: prescriptions.clone(),
             queue: Arc::clone(&repositories.jobs),
             clock: Arc::clone(&clock),
         };
@@ -381,6 +390,7 @@ impl Application {
             visit_notes,
             jobs: job_service,
             lab,
+            prescriptions,
             upload_limits: settings.upload_limits(),
             reports: report_service,
             emails,

@@ -15,6 +15,7 @@ use carehub_domain::notifications::{NotificationEmails, NotificationService};
 use carehub_domain::patients::{
     CareTeamService, EmergencyAccessService, MedicalService, PatientService,
 };
+use carehub_domain::prescriptions::PrescriptionService;
 use carehub_domain::referrals::ReferralService;
 use carehub_domain::reports::ReportService;
 use carehub_domain::scheduling::{AppointmentService, ScheduleService, VisitNoteService};
@@ -43,6 +44,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// The laboratory: the catalogue, orders, results and files.
     pub lab: LabService,
+    /// Prescriptions, checked against allergies.
+    pub prescriptions: PrescriptionService,
     /// How large lab uploads may be.
     pub upload_limits: crate::routes::lab::UploadLimits,
     /// The clinic's reports, for administrators.

@@ -4,7 +4,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{
-    AppointmentId, LabFileId, LabOrderId, ReferralId, UserId, string_enum, time_ordered_id,
+    AppointmentId, LabFileId, LabOrderId, PrescriptionId, ReferralId, UserId, string_enum,
+    time_ordered_id,
 };
 
 time_ordered_id!(
@@ -42,6 +43,8 @@ string_enum!(
         LabCriticalEscalation => "lab.critical_escalation",
         /// Analyses an uploaded ECG recording.
         EcgAnalysis => "lab.ecg_analysis",
+        /// Marks a prescription expired once its last day is over.
+        PrescriptionExpiry => "prescription.expire",
         /// Does nothing but hold its lease for a while, and fails its first attempts if asked:
         /// for checking and measuring the queue.
         Probe => "queue.probe",
@@ -61,6 +64,7 @@ impl JobKind {
             | JobKind::LabAutoRelease
             | JobKind::LabCriticalEscalation
             | JobKind::EcgAnalysis
+            | JobKind::PrescriptionExpiry
             | JobKind::Probe => 5,
         }
     }
@@ -128,6 +132,8 @@ pub enum Task {
         /// The recording's header (WFDB) or only file (CSV).
         file: LabFileId,
     },
+    #[serde(rename = "prescription.expire")]
+    PrescriptionExpiry { prescription: PrescriptionId },
     #[serde(rename = "queue.probe")]
     Probe {
         /// How long each attempt holds the job before it ends.
@@ -162,6 +168,7 @@ impl Task {
             Task::LabAutoRelease { .. } => JobKind::LabAutoRelease,
             Task::LabCriticalEscalation { .. } => JobKind::LabCriticalEscalation,
             Task::EcgAnalysis { .. } => JobKind::EcgAnalysis,
+            Task::PrescriptionExpiry { .. } => JobKind::PrescriptionExpiry,
             Task::Probe { .. } => JobKind::Probe,
         }
     }

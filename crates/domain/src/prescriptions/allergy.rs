@@ -12,7 +12,7 @@ pub enum MatchReason {
     /// The medication is the allergy's substance.
     SameSubstance,
     /// The medication and the allergy's substance belong to this drug class.
-    DrugClass(&'static str),
+    DrugClass(String),
 }
 
 /// One recorded allergy that a medication matches.
@@ -215,7 +215,7 @@ fn reason(medication: &[String], substance: &[String]) -> Option<MatchReason> {
                     .iter()
                     .any(|m| contains(medication, &words(m)))
         })
-        .map(|class| MatchReason::DrugClass(class.name))
+        .map(|class| MatchReason::DrugClass(class.name.to_owned()))
 }
 
 /// The lowercase words of a name: letters, digits and hyphens, split on anything else.
@@ -275,18 +275,21 @@ mod tests {
             reasons("amoxicillin", &["penicillin"]),
             [(
                 "penicillin".to_owned(),
-                MatchReason::DrugClass("penicillins")
+                MatchReason::DrugClass("penicillins".to_owned())
             )]
         );
         assert_eq!(
             reasons("Ibuprofen 400mg", &["NSAIDs"]),
-            [("NSAIDs".to_owned(), MatchReason::DrugClass("NSAIDs"))]
+            [(
+                "NSAIDs".to_owned(),
+                MatchReason::DrugClass("NSAIDs".to_owned())
+            )]
         );
         assert_eq!(
             reasons("co-trimoxazole", &["sulfa"]),
             [(
                 "sulfa".to_owned(),
-                MatchReason::DrugClass("sulfonamide antibiotics")
+                MatchReason::DrugClass("sulfonamide antibiotics".to_owned())
             )]
         );
     }
@@ -297,14 +300,14 @@ mod tests {
             reasons("ampicillin", &["amoxicillin"]),
             [(
                 "amoxicillin".to_owned(),
-                MatchReason::DrugClass("penicillins")
+                MatchReason::DrugClass("penicillins".to_owned())
             )]
         );
         assert_eq!(
             reasons("enalapril", &["lisinopril"]),
             [(
                 "lisinopril".to_owned(),
-                MatchReason::DrugClass("ACE inhibitors")
+                MatchReason::DrugClass("ACE inhibitors".to_owned())
             )]
         );
     }
@@ -332,7 +335,7 @@ mod tests {
             [
                 (
                     "Penicillin".to_owned(),
-                    MatchReason::DrugClass("penicillins")
+                    MatchReason::DrugClass("penicillins".to_owned())
                 ),
                 ("co-amoxiclav".to_owned(), MatchReason::SameSubstance),
             ]

@@ -325,7 +325,7 @@ mod tests {
         let expected = vec![
             AllergyMatch {
                 substance: "penicillin".to_owned(),
-                reason: MatchReason::DrugClass("penicillins"),
+                reason: MatchReason::DrugClass("penicillins".to_owned()),
             },
             AllergyMatch {
                 substance: "Amoxicillin".to_owned(),

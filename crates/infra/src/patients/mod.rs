@@ -12,3 +12,4 @@ pub use care_team::{SqlCareTeamRepository, SqlEmergencyAccessRepository};
 pub use medical::SqlMedicalRepository;
 pub use notes::SqlNoteRepository;
 pub use patient::SqlPatientRepository;
+pub(crate) use patient::SummaryRow;

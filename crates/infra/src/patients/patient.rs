@@ -148,7 +148,7 @@ fn patient_from_rows(
 }
 
 #[derive(sqlx::FromRow)]
-struct SummaryRow {
+pub(crate) struct SummaryRow {
     id: Uuid,
     mrn: String,
     full_name: String,

@@ -72,6 +72,7 @@ mod medical;
 mod notes;
 mod notifications;
 mod patients;
+mod prescriptions;
 mod realtime;
 mod referrals;
 mod refresh_tokens;

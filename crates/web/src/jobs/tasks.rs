@@ -10,6 +10,7 @@ use carehub_domain::jobs::{Job, JobQueue, Task};
 use carehub_domain::kernel::Clock;
 use carehub_domain::lab::LabTasks;
 use carehub_domain::notifications::{EmailOutcome, NotificationEmails};
+use carehub_domain::prescriptions::PrescriptionService;
 use carehub_domain::referrals::EscalationService;
 use carehub_domain::scheduling::ReminderService;
 
@@ -25,6 +26,7 @@ pub struct Tasks {
     pub reminders: ReminderService,
     pub escalations: EscalationService,
     pub lab: LabTasks,
+    pub prescriptions: PrescriptionService,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
 }
@@ -95,6 +97,11 @@ impl Tasks {
             Task::EcgAnalysis { order, file } => {
                 let outcome = self.lab.analyse_ecg(*order, *file).await?;
                 tracing::info!(job = %job.id, outcome = ?outcome, "ECG analysis");
+                Ok(())
+            }
+            Task::PrescriptionExpiry { prescription } => {
+                let outcome = self.prescriptions.expire(*prescription).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "prescription expiry");
                 Ok(())
             }
             Task::Probe {
