@@ -194,6 +194,15 @@ pub struct Settings {
     )]
     pub smtp_password: Option<String>,
 
+    /// The clinic's name, as printed prescriptions head it.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_CLINIC_NAME",
+        default_value = "CareHub Clinic"
+    )]
+    pub clinic_name: String,
+
     /// The sender of CareHub's e-mails.
     #[arg(
         long,

@@ -377,6 +377,10 @@ impl Application {
         };
         let queue = Arc::clone(&repositories.jobs);
         let state = web::Data::new(AppState {
+            clinic: crate::state::Clinic {
+                name: settings.clinic_name.clone(),
+                time_zone: settings.clinic_time_zone.clone(),
+            },
             identity,
             gatekeeper,
             patients,
@@ -588,6 +592,7 @@ fn ensure_problem<B: MessageBody + 'static>(
         error: None,
         error_description: None,
         conflicts: None,
+        allergy_matches: None,
     };
     let replacement = HttpResponse::build(status)
         .content_type(PROBLEM_JSON)

@@ -24,9 +24,17 @@ use carehub_infra::Database;
 use crate::hub::Hub;
 use crate::telemetry::Metrics;
 
+/// The clinic as pages show it.
+#[derive(Debug, Clone)]
+pub struct Clinic {
+    pub name: String,
+    pub time_zone: jiff::tz::TimeZone,
+}
+
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
+    pub clinic: Clinic,
     pub identity: IdentityService,
     /// Decides on patient access through the policy and keeps the audit trail; handlers ask it
     /// for a grant before they read a request's body.

@@ -59,6 +59,8 @@ published_enums! {
     ConflictWith: carehub_domain::scheduling::ConflictWith, "Whose calendar an appointment in the way blocks.";
     HistoryChange: carehub_domain::scheduling::HistoryChange, "What one entry of an appointment's history records.";
     JobKind: carehub_domain::jobs::JobKind, "What a background job does.";
+    PrescriptionRoute: carehub_domain::prescriptions::Route, "How a medication is taken.";
+    PrescriptionStatus: carehub_domain::prescriptions::PrescriptionStatus, "Where a prescription stands.";
     JobState: carehub_domain::jobs::JobState, "Where a background job is in its life.";
     Weekday: carehub_domain::scheduling::Weekday, "A day of the week, as availability rules name it.";
     LabTestKind: carehub_domain::lab::LabTestKind, "What kind of test it is.";

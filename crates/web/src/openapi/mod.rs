@@ -110,6 +110,7 @@ pub fn allowed_methods(openapi: &utoipa::openapi::OpenApi) -> HashMap<String, St
         (name = "appointments", description = "Booking, reading, listing, rescheduling and status changes of appointments, their history and visit notes"),
         (name = "patients", description = "Patient records: profiles, medical information, notes, care teams, emergency access and access logs"),
         (name = "referrals", description = "Doctors referring patients to each other, with a snapshot of what was shared"),
+        (name = "prescriptions", description = "Prescriptions: written by the care team against the patient's recorded allergies, read by the care team and the patient, printed"),
         (name = "notifications", description = "The caller's own notifications: listing, marking read, counting the unread"),
         (name = "admin", description = "Account administration, the audit trail and emergency accesses (administrators only)"),
         (name = "operations", description = "Health, metrics and public keys"),
@@ -198,7 +199,7 @@ mod tests {
     fn enums_are_published_as_the_server_writes_them() {
         let document = document();
         let all = super::enums::all();
-        assert_eq!(all.len(), 24);
+        assert_eq!(all.len(), 26);
         for (schema, written) in all {
             assert_eq!(published(&document, schema), written, "{schema}");
         }

@@ -11,6 +11,7 @@ use carehub_domain::kernel::{RepositoryError, ValidationErrors};
 use carehub_domain::lab::{LabError, LabTransitionError};
 use carehub_domain::notifications::NotificationError;
 use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
+use carehub_domain::prescriptions::PrescriptionError;
 use carehub_domain::referrals::{ReferralError, TransitionError};
 use carehub_domain::reports::ReportError;
 use carehub_domain::scheduling::{
@@ -301,6 +302,28 @@ impl From<LabError> for ApiError {
             | LabError::Moved
             | LabError::DuplicateTest => Self::Conflict(e.to_string()),
             LabError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<PrescriptionError> for ApiError {
+    fn from(e: PrescriptionError) -> Self {
+        match e {
+            PrescriptionError::Forbidden => Self::Forbidden(e.to_string()),
+            PrescriptionError::NotFound | PrescriptionError::PrescriptionNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            PrescriptionError::Invalid(errors) => Self::Invalid(errors),
+            PrescriptionError::AllergyConflict(matches) => Self::AllergyConflict(
+                matches
+                    .into_iter()
+                    .map(crate::routes::prescriptions::views::AllergyMatchView::from)
+                    .collect(),
+            ),
+            PrescriptionError::Transition(_) | PrescriptionError::Moved => {
+                Self::Conflict(e.to_string())
+            }
+            PrescriptionError::Internal(e) => e.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::openapi::enums;
+use crate::routes::prescriptions::views::AllergyMatchView;
 use carehub_domain::kernel::{FieldError, ValidationErrors};
 use carehub_domain::scheduling::{Conflict, ConflictWith};
 
@@ -42,6 +43,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub conflicts: Option<Vec<ProblemConflict>>,
+    /// Every recorded allergy the medication matches, for `allergy-conflict` problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub allergy_matches: Option<Vec<AllergyMatchView>>,
 }
 
 /// One invalid field of a request.
@@ -194,6 +199,10 @@ pub enum ApiError {
     /// Appointments already hold the time (409), every one listed.
     #[error("the time is taken by {} appointment(s)", .0.len())]
     TimeTaken(Vec<ProblemConflict>),
+    /// The medication matches recorded allergies (409), every match listed; an override
+    /// reason lets it through.
+    #[error("the medication matches {} recorded allergies", .0.len())]
+    AllergyConflict(Vec<AllergyMatchView>),
     /// The time cannot be booked with this doctor (422): past, too far ahead, outside the
     /// doctor's hours, during time off.
     #[error("the time cannot be booked: {0}")]
@@ -237,6 +246,10 @@ impl ApiError {
             Self::OAuth { .. } => ("oauth", "The token request was refused"),
             Self::Unavailable(_) => ("unavailable", "The service is unavailable"),
             Self::TimeTaken(_) => ("appointment-conflict", "The time is taken"),
+            Self::AllergyConflict(_) => (
+                "allergy-conflict",
+                "The medication matches a recorded allergy",
+            ),
             Self::NotBookable(_) => ("not-bookable", "The time cannot be booked"),
             Self::InvalidTransition(_) => {
                 ("invalid-transition", "The status cannot change this way")
@@ -263,6 +276,11 @@ impl ApiError {
                 1 => "1 appointment overlaps".to_owned(),
                 n => format!("{n} appointments overlap"),
             }),
+            Self::AllergyConflict(matches) => Some(format!(
+                "the medication matches {} recorded allergies; give override_reason to \
+                 prescribe it anyway",
+                matches.len()
+            )),
             Self::Invalid(errors) => {
                 Some(format!("{} field(s) are invalid", errors.errors().len()))
             }
@@ -307,6 +325,10 @@ impl ApiError {
                 Self::TimeTaken(conflicts) => Some(conflicts.clone()),
                 _ => None,
             },
+            allergy_matches: match self {
+                Self::AllergyConflict(matches) => Some(matches.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -319,9 +341,10 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) | Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::TimeTaken(_) | Self::InvalidTransition(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict(_)
+            | Self::TimeTaken(_)
+            | Self::AllergyConflict(_)
+            | Self::InvalidTransition(_) => StatusCode::CONFLICT,
             Self::NotBookable(_) | Self::TooLate(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -13,6 +13,7 @@ pub mod lab;
 pub mod notifications;
 pub mod operations;
 pub mod patients;
+pub mod prescriptions;
 pub mod referrals;
 pub mod reports;
 pub mod scheduling;
@@ -32,6 +33,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     jobs::services(cfg);
     reports::services(cfg);
     lab::services(cfg);
+    prescriptions::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }
