@@ -28,8 +28,8 @@ function keep(pair) {
   sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
 }
 
-async function send(method, path, body, token) {
-  const headers = { accept: "application/json" };
+async function send(method, path, body, token, accept = "application/json") {
+  const headers = { accept };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(`/api/v1${path}`, {
@@ -41,6 +41,7 @@ async function send(method, path, body, token) {
   });
   if (response.status === 204) return null;
   const text = await response.text();
+  if (response.ok && accept !== "application/json") return text;
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -101,14 +102,17 @@ export async function signOut() {
   }
 }
 
-/** An authenticated call; on a 401 the pair is refreshed and the call made once more. */
-export async function call(method, path, body) {
+/**
+ * An authenticated call; on a 401 the pair is refreshed and the call made once more. With
+ * `accept` other than JSON, a 2xx answer is returned as text.
+ */
+export async function call(method, path, body, accept = undefined) {
   try {
-    return await send(method, path, body, await token());
+    return await send(method, path, body, await token(), accept);
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 401) throw error;
     await refresh();
-    return send(method, path, body, accessToken);
+    return send(method, path, body, accessToken, accept);
   }
 }
 
@@ -117,6 +121,8 @@ export const post = (path, body) => call("POST", path, body);
 export const put = (path, body) => call("PUT", path, body);
 export const patch = (path, body) => call("PATCH", path, body);
 export const del = (path) => call("DELETE", path);
+/** An HTML page of the API (a printable prescription), as text. */
+export const getHtml = (path) => call("GET", path, undefined, "text/html");
 
 /** A query string from the defined values of `params`. */
 export function query(params) {

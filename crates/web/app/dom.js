@@ -1,5 +1,6 @@
 // Building the page: elements are made with text content, never from HTML strings, so nothing
-// the API returns is ever read as markup.
+// the API returns is ever read as markup. The one exception is the printable prescription
+// (prescriptions.js): the server's own page, every value escaped there, parsed inert.
 
 /** An element `tag` with `attrs` (on* keys become listeners) and children (strings or nodes). */
 export function h(tag, attrs = {}, ...children) {
@@ -208,6 +209,11 @@ export function showErrors(form, error) {
   const conflicts = error.problem?.conflicts ?? [];
   if (conflicts.length) {
     alert.append(h("ul", { class: "conflicts" }, conflicts.map((c) => h("li", {}, `${clinicSpan(c.start, c.end)}, in the ${c.with === "patient" ? "patient's" : "doctor's"} calendar`))));
+  }
+  // A prescription refused for the patient's allergies: each recorded allergy it matches.
+  const matches = error.problem?.allergy_matches ?? [];
+  if (matches.length) {
+    alert.append(h("ul", { class: "conflicts" }, matches.map((m) => h("li", {}, m.drug_class ? `${m.substance} (both are ${m.drug_class})` : m.substance))));
   }
   (form.querySelector("[aria-invalid]") ?? alert).focus?.();
 }

@@ -8,6 +8,7 @@ import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
 import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
+import { myPrescriptionsPage, patientPrescriptionsSection, prescriptionPage } from "./prescriptions.js";
 import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
 import { appointments, appointmentTable, today } from "./scheduling.js";
 
@@ -135,12 +136,13 @@ async function laboratoryHome() {
   return labQueuePage(me);
 }
 
-/** A patient's record; for a doctor who may read it, its lab orders after it. */
+/** A patient's record; for a doctor who may read it, its prescriptions and lab orders after it. */
 async function patientPage(id) {
   const record = await recordPage(me, id, redraw);
   const closed = [record].flat(Infinity).some((n) => n instanceof Element && n.matches("form[aria-label='Emergency access']"));
   if (me.role !== "doctor" || closed) return record;
-  return [record, await patientLabSection(me, id)];
+  const [prescriptions, lab] = await Promise.all([patientPrescriptionsSection(me, id, redraw), patientLabSection(me, id)]);
+  return [record, prescriptions, lab];
 }
 
 const HOMES = {
@@ -155,13 +157,14 @@ const HOMES = {
 const SECTIONS = {
   doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"]],
   secretary: [],
-  patient: [["My results", "#/results"]],
+  patient: [["My results", "#/results"], ["My prescriptions", "#/prescriptions"]],
   admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
   laboratory: [],
 };
 
 /** Where a notification leads, for the signed-in user: its lab order, its referral, or its patient's record. */
 function target(n) {
+  if (n.data.prescription_id && me.role === "patient") return `#/prescriptions/${n.data.prescription_id}`;
   if (n.data.lab_order_id && LAB_ROLES.includes(me.role)) return `#/lab-orders/${n.data.lab_order_id}`;
   if (n.data.referral_id && me.role === "doctor") return `#/referrals/${n.data.referral_id}`;
   if (n.data.patient_id && me.role !== "patient") return `#/patients/${n.data.patient_id}`;
@@ -223,6 +226,8 @@ const ROUTES = [
   [/^#\/lab-orders$/, ["doctor"], myLabOrdersPage],
   [new RegExp(`^#/lab-orders/${ID}$`), LAB_ROLES, (id) => labOrderPage(me, id, redraw)],
   [/^#\/results$/, ["patient"], myResultsPage],
+  [/^#\/prescriptions$/, ["patient"], () => myPrescriptionsPage(me, redraw)],
+  [new RegExp(`^#/prescriptions/${ID}$`), ["doctor", "patient"], prescriptionPage],
   [/^#\/audit$/, ["admin"], auditPage],
   [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
 ];
