@@ -7,6 +7,7 @@
 //! path, the query or the body is looked at. A prescription the caller may not see is "not
 //! found".
 
+pub mod inputs;
 mod print;
 pub mod views;
 
@@ -26,8 +27,9 @@ use crate::paging::{ListPage, PageQuery};
 use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
 use crate::routes::patients::patient_id;
 use crate::state::AppState;
+use inputs::{PrescriptionInput, StopInput};
 use utoipa_actix_web::service_config::ServiceConfig;
-use views::{PrescriptionInput, PrescriptionView, StopInput};
+use views::PrescriptionView;
 
 /// Registers the prescriptions' resources.
 pub fn services(cfg: &mut ServiceConfig) {
