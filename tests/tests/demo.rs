@@ -223,6 +223,38 @@ async fn the_demo_laboratory_has_a_queue_a_critical_result_an_ecg_alert_and_rele
 }
 
 #[tokio::test]
+async fn the_demo_patients_have_their_prescriptions_and_were_told() {
+    let dir = TempDir::new();
+    let demo = Demo::start(demo_settings(&dir.0, &[])).await;
+    assert_eq!(demo.clinic.prescriptions, 3);
+    assert!(
+        demo.clinic
+            .welcome("http://127.0.0.1/")
+            .contains("3 prescriptions")
+    );
+    let ann = demo.sign_in("ann.patient").await;
+    let record = demo.get("/users/me/patient", &ann).await;
+    let path = format!("/patients/{}/prescriptions", record["id"].as_str().unwrap());
+    let mine = demo.items(&path, &ann).await;
+    let medications: Vec<&str> = mine
+        .iter()
+        .map(|p| p["medication"].as_str().unwrap())
+        .collect();
+    assert_eq!(medications, ["Atorvastatin", "Lisinopril"], "newest first");
+    assert!(mine.iter().all(|p| p["status"] == "active"));
+    let told = demo
+        .items("/notifications", &ann)
+        .await
+        .into_iter()
+        .filter(|n| n["kind"] == "prescription.created")
+        .count();
+    assert_eq!(told, 2);
+    let grey = demo.sign_in("dr.grey").await;
+    assert_eq!(demo.items(&path, &grey).await.len(), 2);
+    demo.stop().await;
+}
+
+#[tokio::test]
 async fn a_second_demo_start_wipes_the_first_clinic_and_seeds_afresh() {
     let dir = TempDir::new();
     let first = Demo::start(demo_settings(&dir.0, &[])).await;

@@ -407,3 +407,41 @@ pub(super) fn lab_orders() -> Vec<DemoLabOrder> {
         },
     ]
 }
+
+/// A prescription, as `POST /patients/{id}/prescriptions` takes it.
+#[derive(Debug, Clone)]
+pub(super) struct DemoPrescription {
+    pub doctor: &'static str,
+    pub patient: &'static str,
+    pub prescription: Value,
+}
+
+/// Ann's blood pressure and cholesterol medicines, and Bob's iron for the anaemia his blood
+/// count shows.
+pub(super) fn prescriptions() -> Vec<DemoPrescription> {
+    vec![
+        DemoPrescription {
+            doctor: "dr.grey",
+            patient: "ann",
+            prescription: json!({ "medication": "Lisinopril", "dose": "10 mg", "route": "oral",
+                "frequency": "once daily", "quantity": 30, "refills": 5,
+                "instructions": "In the morning. Check your blood pressure weekly." }),
+        },
+        DemoPrescription {
+            doctor: "dr.grey",
+            patient: "ann",
+            prescription: json!({ "medication": "Atorvastatin", "dose": "20 mg",
+                "route": "oral", "frequency": "once daily at night", "duration_days": 90,
+                "quantity": 90, "refills": 0,
+                "instructions": "Lipids to be rechecked at the end of the course." }),
+        },
+        DemoPrescription {
+            doctor: "dr.house",
+            patient: "bob",
+            prescription: json!({ "medication": "Ferrous sulfate", "dose": "200 mg",
+                "route": "oral", "frequency": "twice daily", "duration_days": 90,
+                "quantity": 180, "refills": 0,
+                "instructions": "On an empty stomach, with orange juice; stools may turn dark." }),
+        },
+    ]
+}

@@ -44,6 +44,7 @@ pub struct DemoClinic {
     /// Of the appointments, those today in the clinic's time zone.
     pub today: usize,
     pub lab_orders: usize,
+    pub prescriptions: usize,
 }
 
 /// `settings` for the demo: its own data directory, [`DEMO_DATA_DIR`], unless one was given
@@ -72,6 +73,7 @@ pub async fn launch(settings: Settings) -> anyhow::Result<(Application, DemoClin
         patients = clinic.patients,
         appointments = clinic.appointments,
         lab_orders = clinic.lab_orders,
+        prescriptions = clinic.prescriptions,
         "demo clinic seeded"
     );
     Ok((application, clinic))
@@ -150,8 +152,8 @@ impl DemoClinic {
         let mut text = format!(
             "\nCareHub demo clinic: {} patients, {} appointments this week ({} today), a \
              referral waiting for dr.house, {} lab orders (a critical result for dr.house, an \
-             ECG for dr.grey).\nOpen {url} and sign in as any of:\n\n",
-            self.patients, self.appointments, self.today, self.lab_orders
+             ECG for dr.grey), {} prescriptions.\nOpen {url} and sign in as any of:\n\n",
+            self.patients, self.appointments, self.today, self.lab_orders, self.prescriptions
         );
         text.push_str(&format!(
             "  {:<14} {:<11} {:<14} {}\n",

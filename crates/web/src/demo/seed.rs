@@ -29,6 +29,7 @@ use crate::routes::lab::views::{LabOrderInput, ResultsInput};
 use crate::routes::lab::{Part, check};
 use crate::routes::patients::medical_input::{MedicalInput, NoteInput};
 use crate::routes::patients::patient_input::PatientInput;
+use crate::routes::prescriptions::inputs::PrescriptionInput;
 use crate::routes::referrals::views::ReferralInput;
 use crate::routes::scheduling::inputs::{AvailabilityInput, ProfileInput};
 use crate::state::AppState;
@@ -73,6 +74,7 @@ pub(super) async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
     let visits = book_visits(state, &people, &patients).await?;
     send_referral(state, &people, &patients).await?;
     let lab_orders = lab_work(state, &people, &patients).await?;
+    let prescriptions = prescribe(state, &people, &patients).await?;
     let tz = state.schedules.clinic_time_zone();
     let today = state.schedules.now().to_zoned(tz.clone()).date();
     Ok(DemoClinic {
@@ -83,6 +85,7 @@ pub(super) async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
             .filter(|a| a.start.to_zoned(tz.clone()).date() == today)
             .count(),
         lab_orders,
+        prescriptions,
     })
 }
 
@@ -359,6 +362,24 @@ async fn send_referral(
         .send_referral(people.actor(clinic::REFERRAL_FROM)?, referral)
         .await?;
     Ok(())
+}
+
+/// Each demo prescription, written by its doctor. Returns how many there are.
+async fn prescribe(
+    state: &AppState,
+    people: &People,
+    patients: &BTreeMap<&str, PatientId>,
+) -> anyhow::Result<usize> {
+    let all = clinic::prescriptions();
+    for demo in &all {
+        let doctor = people.actor(demo.doctor)?;
+        let body: PrescriptionInput = input("prescription", demo.prescription.clone())?;
+        let new = body
+            .validate(patient(patients, demo.patient)?)
+            .map_err(|e| invalid("prescription", &e))?;
+        state.prescriptions.prescribe(doctor, new).await?;
+    }
+    Ok(all.len())
 }
 
 /// The laboratory's work: each demo order placed by its doctor and taken by lab.lee as far as
