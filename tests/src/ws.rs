@@ -195,10 +195,25 @@ impl HubSocket {
         }
     }
 
-    /// Checks a frame against what came before on this socket: notification ids one above the
-    /// other, one `ready` frame that names the last id sent.
+    /// Checks a frame against what came before on this socket: ids of the stream (notifications
+    /// and message events alike) one above the other, one `ready` frame that names the last id
+    /// sent.
     fn check(&mut self, frame: &Value) {
         match frame["type"].as_str() {
+            Some("message" | "message_read") => {
+                let id = frame["id"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("a message event without an id: {frame}"));
+                if let Some(last) = self.last_id {
+                    assert_eq!(
+                        id,
+                        last + 1,
+                        "event {id} after {last}: a gap or a duplicate ({frame})"
+                    );
+                }
+                self.last_id = Some(id);
+                self.received.push(frame.clone());
+            }
             Some("notification") => {
                 let notification = &frame["notification"];
                 let id = notification["id"]
@@ -254,6 +269,7 @@ impl HubSocket {
             let frame = self.next_frame().await;
             match frame["type"].as_str() {
                 Some("notification") => replayed.push(frame["notification"].clone()),
+                Some("message" | "message_read") => replayed.push(frame),
                 Some("ready") => return replayed,
                 _ => panic!("a notification or `ready` was expected, got {frame}"),
             }

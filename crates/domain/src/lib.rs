@@ -12,6 +12,7 @@ pub mod identity;
 pub mod jobs;
 pub mod kernel;
 pub mod lab;
+pub mod messages;
 pub mod notifications;
 pub mod patients;
 pub mod prescriptions;

@@ -19,6 +19,7 @@ use crate::audit::{AuditAction, AuditEvent, AuditService, Gatekeeper, MockAuditL
 use crate::identity::{FullName, MockUserRepository, Role, User, UserId, UserStatus, Username};
 use crate::kernel::{FixedClock, PatientId, Phone, RepositoryError, ValidationErrors};
 use crate::lab::LabError;
+use crate::messages::MessagingError;
 use crate::notifications::{MockNotificationPublisher, NewNotification, Notification, Recipient};
 use crate::patients::{
     CareTeamError, CareTeamMember, CareTeamService, Contact, EMERGENCY_ACCESS_DURATION,
@@ -511,6 +512,7 @@ service_errors!(
     VisitNoteError { Invalid },
     LabError { Invalid },
     PrescriptionError { Invalid },
+    MessagingError { Invalid },
 );
 
 /// The fields an `Invalid` error names; fails on any other result.

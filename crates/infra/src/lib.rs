@@ -13,6 +13,7 @@ pub mod db;
 pub mod identity;
 pub mod jobs;
 pub mod lab;
+pub mod messages;
 pub mod notifications;
 pub mod patients;
 pub mod prescriptions;

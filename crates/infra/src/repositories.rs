@@ -13,6 +13,7 @@ use carehub_domain::identity::{
 };
 use carehub_domain::jobs::JobQueue;
 use carehub_domain::lab::LabRepository;
+use carehub_domain::messages::MessageRepository;
 use carehub_domain::notifications::{EmailPreferenceRepository, NotificationRepository};
 use carehub_domain::patients::{
     CareTeamRepository, EmergencyAccessRepository, MedicalRepository, NoteRepository,
@@ -31,6 +32,7 @@ use crate::identity::{
 };
 use crate::jobs::SqlJobQueue;
 use crate::lab::SqlLabRepository;
+use crate::messages::SqlMessageRepository;
 use crate::notifications::{SqlEmailPreferenceRepository, SqlNotificationRepository};
 use crate::patients::{
     SqlCareTeamRepository, SqlEmergencyAccessRepository, SqlMedicalRepository, SqlNoteRepository,
@@ -80,6 +82,7 @@ pub struct Repositories {
     pub email_preferences: Arc<dyn EmailPreferenceRepository>,
     pub lab: Arc<dyn LabRepository>,
     pub prescriptions: Arc<dyn PrescriptionRepository>,
+    pub messages: Arc<dyn MessageRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -111,6 +114,7 @@ impl Repositories {
         SqlEmailPreferenceRepository<DB>: EmailPreferenceRepository + 'static,
         SqlLabRepository<DB>: LabRepository + 'static,
         SqlPrescriptionRepository<DB>: PrescriptionRepository + 'static,
+        SqlMessageRepository<DB>: MessageRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -137,6 +141,7 @@ impl Repositories {
             email_preferences: Arc::new(SqlEmailPreferenceRepository::new(pool.clone())),
             lab: Arc::new(SqlLabRepository::new(pool.clone())),
             prescriptions: Arc::new(SqlPrescriptionRepository::new(pool.clone())),
+            messages: Arc::new(SqlMessageRepository::new(pool.clone())),
         }
     }
 }

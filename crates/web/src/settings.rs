@@ -247,6 +247,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub lab_critical_escalation_secs: u32,
 
+    /// Seconds a message may stay unread before its recipient is notified (`message.unread`,
+    /// e-mailed to those who chose it).
+    #[arg(long, global = true, env = "CAREHUB_MESSAGE_UNREAD_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub message_unread_secs: u32,
+
     /// The largest lab file accepted, in bytes (one upload request takes at most 2.5 times
     /// this).
     #[arg(long, global = true, env = "CAREHUB_LAB_MAX_FILE_BYTES", default_value_t = 20_971_520,
@@ -376,6 +382,15 @@ impl Settings {
             release_after: jiff::SignedDuration::from_secs(i64::from(self.lab_release_delay_secs)),
             escalate_critical_after: jiff::SignedDuration::from_secs(i64::from(
                 self.lab_critical_escalation_secs,
+            )),
+        }
+    }
+
+    /// When an unread message becomes a notification.
+    pub fn message_timings(&self) -> carehub_domain::messages::MessageTimings {
+        carehub_domain::messages::MessageTimings {
+            notify_unread_after: jiff::SignedDuration::from_secs(i64::from(
+                self.message_unread_secs,
             )),
         }
     }

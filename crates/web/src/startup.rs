@@ -20,6 +20,7 @@ use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, T
 use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
 use carehub_domain::lab::{FileStore, LabService, LabTasks};
+use carehub_domain::messages::{ConversationService, MessagingPorts};
 use carehub_domain::notifications::{
     NotificationEmails, NotificationPublisher, NotificationService,
 };
@@ -339,6 +340,19 @@ impl Application {
             Arc::clone(&repositories.patients),
             Arc::clone(&realtime.publisher),
         );
+        let conversations = ConversationService::new(
+            gatekeeper.clone(),
+            MessagingPorts {
+                messages: Arc::clone(&repositories.messages),
+                patients: Arc::clone(&repositories.patients),
+                care_teams: Arc::clone(&repositories.care_teams),
+                referrals: Arc::clone(&repositories.referrals),
+                users: Arc::clone(&repositories.users),
+                publisher: Arc::clone(&realtime.publisher),
+            },
+        )
+        .with_timings(settings.message_timings());
+        hub.attach_conversations(conversations.clone());
         let tasks = Tasks {
             identity: identity.clone(),
             emails: emails.clone(),
@@ -366,6 +380,7 @@ impl Application {
                 Arc::clone(&clock),
             ),
             prescriptions: prescriptions.clone(),
+            conversations: conversations.clone(),
             queue: Arc::clone(&repositories.jobs),
             clock: Arc::clone(&clock),
         };
@@ -395,6 +410,7 @@ impl Application {
             jobs: job_service,
             lab,
             prescriptions,
+            conversations,
             upload_limits: settings.upload_limits(),
             reports: report_service,
             emails,

@@ -52,6 +52,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// The laboratory: the catalogue, orders, results and files.
     pub lab: LabService,
+    /// Conversations and messages.
+    pub conversations: carehub_domain::messages::ConversationService,
     /// Prescriptions, checked against allergies.
     pub prescriptions: PrescriptionService,
     /// How large lab uploads may be.

@@ -111,10 +111,13 @@ pub enum Action {
     Prescribe,
     /// Read the patient's prescriptions.
     ReadPrescriptions,
+    /// Take part in a conversation about the patient: a patient's with their care-team
+    /// doctors, or the two doctors' of a referral.
+    Message,
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -150,6 +153,7 @@ impl Action {
         Action::ManageLabCatalogue,
         Action::Prescribe,
         Action::ReadPrescriptions,
+        Action::Message,
     ];
 }
 
@@ -373,6 +377,14 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             R::Party => Allow(Basis::Referral),
             _ => Hidden,
         },
+        // A doctor talks with the patients of their care team, and with the other doctor of
+        // a referral; an emergency access is for reading the record, not for talking.
+        (Role::Doctor, A::Message) => match relationship {
+            R::CareTeam => Allow(Basis::CareTeam),
+            R::Party => Allow(Basis::Referral),
+            R::EmergencyAccess => Forbidden,
+            R::OwnRecord | R::None => Hidden,
+        },
         // A doctor lists only their own appointments: asking for another doctor's is refused.
         (Role::Doctor, A::ListAppointments) => match relationship {
             R::Party => Allow(Basis::Appointment),
@@ -392,7 +404,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::BookAppointment
             | A::AccessAppointment
             | A::AccessLabOrder
-            | A::ReadPrescriptions,
+            | A::ReadPrescriptions
+            | A::Message,
         ) => match relationship {
             R::OwnRecord => Allow(Basis::OwnRecord),
             R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,

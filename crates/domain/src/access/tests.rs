@@ -53,6 +53,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Secretary, A::ManageLabCatalogue,     [Forbidden; 5]),
     (Role::Secretary, A::Prescribe,              [Forbidden; 5]),
     (Role::Secretary, A::ReadPrescriptions,      [Forbidden; 5]),
+    (Role::Secretary, A::Message,                [Forbidden; 5]),
     // Doctor: everything for their care team, reading under emergency access.
     (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
     (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -89,6 +90,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Doctor, A::ManageLabCatalogue,     [Forbidden; 5]),
     (Role::Doctor, A::Prescribe,              [Hidden, TEAM, Forbidden, Hidden, Hidden]),
     (Role::Doctor, A::ReadPrescriptions,      [Hidden, TEAM, GLASS, Hidden, Hidden]),
+    (Role::Doctor, A::Message,                [Hidden, TEAM, Forbidden, REF, Hidden]),
     // Laboratory: nothing.
     (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
     (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -125,6 +127,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Laboratory, A::ManageLabCatalogue,     [Forbidden; 5]),
     (Role::Laboratory, A::Prescribe,              [Forbidden; 5]),
     (Role::Laboratory, A::ReadPrescriptions,      [Forbidden; 5]),
+    (Role::Laboratory, A::Message,                [Forbidden; 5]),
     // Patient: reads their own record.
     (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
     (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -161,6 +164,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Patient, A::ManageLabCatalogue,     [Forbidden; 5]),
     (Role::Patient, A::Prescribe,              [Forbidden; 5]),
     (Role::Patient, A::ReadPrescriptions,      [SELF_, Hidden, Hidden, Hidden, Hidden]),
+    (Role::Patient, A::Message,                [SELF_, Hidden, Hidden, Hidden, Hidden]),
     // Admin: care teams and the audit trail, never clinical data.
     (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
     (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -197,6 +201,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Admin, A::ManageLabCatalogue,     [ROLE, ROLE, ROLE, ROLE, ROLE]),
     (Role::Admin, A::Prescribe,              [Forbidden; 5]),
     (Role::Admin, A::ReadPrescriptions,      [Forbidden; 5]),
+    (Role::Admin, A::Message,                [Forbidden; 5]),
 ];
 
 #[test]

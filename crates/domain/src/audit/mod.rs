@@ -74,6 +74,13 @@ string_enum!(
         PrescriptionEnd => "prescription.end",
         /// It was written despite a recorded allergy it matches, with a reason.
         PrescriptionAllergyOverride => "prescription.allergy_override",
+        /// A conversation about the patient was started.
+        ConversationCreate => "conversation.create",
+        /// Its messages were read (over the API, or delivered on a socket).
+        ConversationRead => "conversation.read",
+        /// The conversation appeared in a listing.
+        ConversationList => "conversation.list",
+        MessageSend => "message.send",
     }
 );
 
@@ -175,6 +182,7 @@ impl Action {
             Action::ReleaseLabResults => AuditAction::LabResultRelease,
             Action::Prescribe => AuditAction::PrescriptionCreate,
             Action::ReadPrescriptions => AuditAction::PrescriptionRead,
+            Action::Message => AuditAction::ConversationRead,
             Action::EditDoctorProfile
             | Action::EditDoctorSchedule
             | Action::ManageAccounts

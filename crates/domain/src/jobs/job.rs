@@ -4,8 +4,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{
-    AppointmentId, LabFileId, LabOrderId, PrescriptionId, ReferralId, UserId, string_enum,
-    time_ordered_id,
+    AppointmentId, LabFileId, LabOrderId, MessageId, PrescriptionId, ReferralId, UserId,
+    string_enum, time_ordered_id,
 };
 
 time_ordered_id!(
@@ -45,6 +45,8 @@ string_enum!(
         EcgAnalysis => "lab.ecg_analysis",
         /// Marks a prescription expired once its last day is over.
         PrescriptionExpiry => "prescription.expire",
+        /// Notifies the participants who left a message unread.
+        MessageUnread => "message.unread",
         /// Does nothing but hold its lease for a while, and fails its first attempts if asked:
         /// for checking and measuring the queue.
         Probe => "queue.probe",
@@ -65,6 +67,7 @@ impl JobKind {
             | JobKind::LabCriticalEscalation
             | JobKind::EcgAnalysis
             | JobKind::PrescriptionExpiry
+            | JobKind::MessageUnread
             | JobKind::Probe => 5,
         }
     }
@@ -134,6 +137,8 @@ pub enum Task {
     },
     #[serde(rename = "prescription.expire")]
     PrescriptionExpiry { prescription: PrescriptionId },
+    #[serde(rename = "message.unread")]
+    MessageUnread { message: MessageId },
     #[serde(rename = "queue.probe")]
     Probe {
         /// How long each attempt holds the job before it ends.
@@ -169,6 +174,7 @@ impl Task {
             Task::LabCriticalEscalation { .. } => JobKind::LabCriticalEscalation,
             Task::EcgAnalysis { .. } => JobKind::EcgAnalysis,
             Task::PrescriptionExpiry { .. } => JobKind::PrescriptionExpiry,
+            Task::MessageUnread { .. } => JobKind::MessageUnread,
             Task::Probe { .. } => JobKind::Probe,
         }
     }

@@ -70,3 +70,13 @@ time_ordered_id!(
     /// A prescription's identifier.
     PrescriptionId
 );
+
+time_ordered_id!(
+    /// A conversation's identifier.
+    ConversationId
+);
+
+time_ordered_id!(
+    /// A message's identifier: messages of a conversation are in the order of their ids.
+    MessageId
+);

@@ -16,7 +16,10 @@ pub use clock::*;
 pub(crate) use enums::string_enum;
 pub use error::*;
 pub(crate) use id::time_ordered_id;
-pub use id::{AppointmentId, LabFileId, LabOrderId, PatientId, PrescriptionId, ReferralId, UserId};
+pub use id::{
+    AppointmentId, ConversationId, LabFileId, LabOrderId, MessageId, PatientId, PrescriptionId,
+    ReferralId, UserId,
+};
 pub use page::*;
 pub use role::*;
 pub use text::*;

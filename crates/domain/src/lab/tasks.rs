@@ -123,6 +123,7 @@ impl LabTasks {
                 recipient: order.ordered_by,
                 after: None,
                 unread_only: true,
+                with_events: false,
                 limit: MAX_LIST_LIMIT,
             })
             .await?

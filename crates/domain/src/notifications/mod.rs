@@ -62,8 +62,31 @@ string_enum!(
         EcgAlert => "lab.ecg_alert",
         /// To the patient's account, when a doctor writes them a prescription.
         PrescriptionCreated => "prescription.created",
+        /// To a participant, when a message of a conversation stays unread for the configured
+        /// time.
+        MessageUnread => "message.unread",
+        /// A message to a participant of its conversation: an event of the user's stream,
+        /// delivered on the socket as a `message` frame, not a notification.
+        MessageReceived => "message.received",
+        /// Another participant read a conversation up to a message: an event of the stream,
+        /// delivered as a `message_read` frame, not a notification.
+        MessageRead => "message.read",
     }
 );
+
+impl NotificationKind {
+    /// Kinds that are events of the user's stream but not notifications: listed, counted and
+    /// e-mailed as notifications never, delivered on the socket as their own frames.
+    pub const MESSAGE_EVENTS: [NotificationKind; 2] = [
+        NotificationKind::MessageReceived,
+        NotificationKind::MessageRead,
+    ];
+
+    /// Whether it is a notification proper, shown in the user's list and counted unread.
+    pub fn is_notification(self) -> bool {
+        !Self::MESSAGE_EVENTS.contains(&self)
+    }
+}
 
 /// What a notification carries: ids to fetch the details with, and a short title for people.
 /// Never clinical text, and never a patient's name: a notification may be shown on a lock
@@ -87,6 +110,10 @@ pub struct NotificationData {
     pub lab_order_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prescription_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
     /// Whether it needs attention at once (a critical result, a suspected arrhythmia).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub urgent: bool,
@@ -127,6 +154,9 @@ pub struct NotificationQuery {
     /// Only ids above this one.
     pub after: Option<i64>,
     pub unread_only: bool,
+    /// Whether the stream's message events are included (for sockets), or only
+    /// notifications proper (for lists).
+    pub with_events: bool,
     /// At most [`MAX_LIST_LIMIT`].
     pub limit: u32,
 }
@@ -312,7 +342,31 @@ impl NotificationService {
                 recipient,
                 after,
                 unread_only,
+                with_events: false,
                 limit,
+            })
+            .await?)
+    }
+
+    /// The caller's stream above `after`, oldest first: notifications and message events, as
+    /// sockets deliver them.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn stream(
+        &self,
+        recipient: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        Ok(self
+            .repository
+            .list(NotificationQuery {
+                recipient,
+                after: Some(after),
+                unread_only: false,
+                with_events: true,
+                limit: limit.clamp(1, MAX_LIST_LIMIT),
             })
             .await?)
     }
@@ -327,6 +381,8 @@ impl NotificationService {
         self.repository
             .mark_read(recipient, id, self.clock.now())
             .await?
+            // A message event is born read, and is no notification to mark.
+            .filter(|n| n.kind.is_notification())
             .ok_or(NotificationError::NotFound)
     }
 

@@ -32,6 +32,8 @@ fn notification(recipient: UserId, id: i64, read_at: Option<Timestamp>) -> Notif
             appointment_id: None,
             lab_order_id: None,
             prescription_id: None,
+            conversation_id: None,
+            message_id: None,
             urgent: false,
         },
     }
@@ -54,6 +56,7 @@ async fn a_listing_passes_the_recipient_the_position_and_the_unread_filter_throu
                 recipient: me,
                 after,
                 unread_only,
+                with_events: false,
                 limit: 20,
             }))
             .times(1)

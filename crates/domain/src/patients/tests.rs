@@ -1970,6 +1970,8 @@ async fn the_added_doctor_is_told_who_added_them_to_which_patients_care_team() {
                     appointment_id: None,
                     lab_order_id: None,
                     prescription_id: None,
+                    conversation_id: None,
+                    message_id: None,
                     urgent: false,
                 },
             }]
@@ -2258,6 +2260,8 @@ async fn every_active_administrator_is_told_of_an_emergency_access_once_it_is_st
                 appointment_id: None,
                 lab_order_id: None,
                 prescription_id: None,
+                conversation_id: None,
+                message_id: None,
                 urgent: false,
             },
         }]

@@ -391,6 +391,8 @@ mod tests {
                 appointment_id: Some(Uuid::new_v4()),
                 lab_order_id: None,
                 prescription_id: None,
+                conversation_id: None,
+                message_id: None,
                 urgent: false,
             },
         }

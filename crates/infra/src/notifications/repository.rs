@@ -62,6 +62,10 @@ pub(crate) struct StoredData {
     lab_order_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prescription_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     urgent: bool,
 }
@@ -77,6 +81,8 @@ impl From<&NotificationData> for StoredData {
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
             prescription_id: data.prescription_id,
+            conversation_id: data.conversation_id,
+            message_id: data.message_id,
             urgent: data.urgent,
         }
     }
@@ -93,6 +99,8 @@ impl From<StoredData> for NotificationData {
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
             prescription_id: data.prescription_id,
+            conversation_id: data.conversation_id,
+            message_id: data.message_id,
             urgent: data.urgent,
         }
     }
@@ -133,7 +141,7 @@ const BUMP_COUNTER: &str = "INSERT INTO notification_counters (user_id, last_id)
      RETURNING last_id";
 
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
-     (recipient_id, id, kind, created_at, read_at, data) VALUES ($1, $2, $3, $4, NULL, $5)";
+     (recipient_id, id, kind, created_at, read_at, data) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The columns [`NotificationRow`] reads, as a literal for `concat!`.
 ///
@@ -186,6 +194,7 @@ where
     for<'a> Uuid: Param<'a, DB>,
     for<'a> i64: Param<'a, DB>,
     for<'a> DbTime: Param<'a, DB>,
+    for<'a> Option<DbTime>: Param<'a, DB>,
     for<'a> Json<StoredData>: Param<'a, DB>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
@@ -233,11 +242,15 @@ where
                 .await?;
             for (id, index) in (last - count + 1..).zip(indexes) {
                 let notification = entries[*index].1;
+                // A message event is no notification to read: it is born read, so that
+                // unread counts and marks never meet it.
+                let read_at = (!notification.kind.is_notification()).then_some(at);
                 sqlx::query(INSERT_NOTIFICATION)
                     .bind(recipient)
                     .bind(id)
                     .bind(notification.kind.as_str())
                     .bind(DbTime(at))
+                    .bind(read_at.map(DbTime))
                     .bind(Json(StoredData::from(&notification.data)))
                     .execute(&mut *conn)
                     .await?;
@@ -246,7 +259,7 @@ where
                     recipient: UserId::from_uuid(*recipient),
                     kind: notification.kind,
                     created_at: at,
-                    read_at: None,
+                    read_at,
                     data: notification.data.clone(),
                 });
             }
@@ -284,6 +297,7 @@ where
     for<'a> Uuid: Param<'a, DB>,
     for<'a> i64: Param<'a, DB>,
     for<'a> DbTime: Param<'a, DB>,
+    for<'a> bool: Param<'a, DB>,
     for<'r> NotificationRow: FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
 {
@@ -347,6 +361,7 @@ where
 
     async fn list(&self, query: NotificationQuery) -> Result<Vec<Notification>, RepositoryError> {
         // Two statements rather than a flag, so that each uses its index.
+        // Message events are born read: the unread statement never meets them.
         let sql = if query.unread_only {
             concat!(
                 "SELECT ",
@@ -360,13 +375,20 @@ where
                 "SELECT ",
                 notification_columns!(),
                 " FROM notifications WHERE recipient_id = $1 AND id > $2 \
+                 AND ($4 OR kind NOT IN ('message.received', 'message.read')) \
                  ORDER BY id LIMIT $3"
             )
         };
-        sqlx::query_as::<_, NotificationRow>(sql)
+        let statement = sqlx::query_as::<_, NotificationRow>(sql)
             .bind(query.recipient.as_uuid())
             .bind(query.after.unwrap_or(0))
-            .bind(i64::from(query.limit))
+            .bind(i64::from(query.limit));
+        let statement = if query.unread_only {
+            statement
+        } else {
+            statement.bind(query.with_events)
+        };
+        statement
             .fetch_all(&self.pool)
             .await
             .map_err(storage)?

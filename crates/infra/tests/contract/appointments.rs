@@ -220,6 +220,7 @@ async fn a_booking_reads_back_with_its_history_membership_audit_event_and_notifi
             recipient: house.id,
             after: None,
             unread_only: false,
+            with_events: false,
             limit: 10,
         })
         .await

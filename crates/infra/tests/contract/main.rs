@@ -69,6 +69,7 @@ mod jobs;
 mod lab;
 mod login_attempts;
 mod medical;
+mod messages;
 mod notes;
 mod notifications;
 mod patients;

@@ -88,6 +88,7 @@ async fn list(
             recipient,
             after,
             unread_only,
+            with_events: false,
             limit,
         })
         .await
@@ -120,6 +121,8 @@ async fn appended_notifications_are_numbered_per_recipient_from_one_and_read_bac
             appointment_id: Some(Uuid::now_v7()),
             lab_order_id: None,
             prescription_id: None,
+            conversation_id: None,
+            message_id: None,
             urgent: false,
         },
     };

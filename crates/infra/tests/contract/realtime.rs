@@ -86,6 +86,8 @@ fn notification(id: i64, kind: NotificationKind) -> Notification {
             appointment_id: Some(Uuid::new_v4()),
             lab_order_id: None,
             prescription_id: None,
+            conversation_id: None,
+            message_id: None,
             urgent: false,
         },
     }

@@ -120,6 +120,8 @@ fn notice(recipient: UserId, kind: NotificationKind, referral: &Referral) -> New
             appointment_id: None,
             lab_order_id: None,
             prescription_id: None,
+            conversation_id: None,
+            message_id: None,
             urgent: false,
         },
     }

@@ -6,10 +6,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use carehub_domain::access::Actor;
 use carehub_domain::identity::UserId;
-use carehub_domain::notifications::{MAX_LIST_LIMIT, Notification, NotificationService};
+use carehub_domain::kernel::MessageId;
+use carehub_domain::messages::ConversationService;
+use carehub_domain::notifications::{
+    MAX_LIST_LIMIT, Notification, NotificationKind, NotificationService,
+};
 
 use super::frames::{Closing, ServerFrame};
+use crate::routes::messages::views::MessageView;
 use crate::routes::notifications::views::NotificationView;
 
 /// Why sending stopped.
@@ -29,11 +35,13 @@ pub trait FrameSink {
     async fn send(&mut self, frame: ServerFrame) -> Result<(), Stop>;
 }
 
-/// One socket's position in its user's notifications.
+/// One socket's position in its user's stream: notifications and message events.
 #[derive(Debug)]
 pub struct Delivery {
     notifications: NotificationService,
     user: UserId,
+    /// The socket's user as an actor, and the conversations, for a message event's frame.
+    messages: Option<(Actor, ConversationService)>,
     /// The last id sent on this socket (0 before any).
     last_sent: i64,
     /// `last_sent`, for the hub to compare with storage.
@@ -55,9 +63,21 @@ impl Delivery {
         Self {
             notifications,
             user,
+            messages: None,
             last_sent: 0,
             progress,
         }
+    }
+
+    /// The same delivery, sending message events with their messages, read as `actor`.
+    #[must_use]
+    pub fn with_messages(
+        mut self,
+        actor: Actor,
+        conversations: Option<ConversationService>,
+    ) -> Self {
+        self.messages = conversations.map(|c| (actor, c));
+        self
     }
 
     pub fn last_sent(&self) -> i64 {
@@ -155,18 +175,49 @@ impl Delivery {
         sink: &mut impl FrameSink,
     ) -> Result<(), Stop> {
         let id = notification.id;
-        sink.send(ServerFrame::Notification {
-            notification: NotificationView::from(notification),
-        })
-        .await?;
+        let frame = self.frame(notification).await?;
+        sink.send(frame).await?;
         self.last_sent = id;
         self.progress.store(id, Ordering::Relaxed);
         Ok(())
     }
 
+    /// The frame of one event of the stream: a notification, or a message event as its own
+    /// frame.
+    async fn frame(&self, event: Notification) -> Result<ServerFrame, Stop> {
+        let data = &event.data;
+        match (event.kind, data.conversation_id, data.message_id) {
+            (NotificationKind::MessageReceived, Some(conversation_id), Some(message_id)) => {
+                let message = match &self.messages {
+                    Some((actor, conversations)) => conversations
+                        .deliverable(actor, MessageId::from_uuid(message_id))
+                        .await
+                        .map_err(|e| Stop::Internal(e.into()))?,
+                    None => None,
+                };
+                Ok(ServerFrame::Message {
+                    id: event.id,
+                    conversation_id,
+                    message: message.map(MessageView::from),
+                })
+            }
+            (NotificationKind::MessageRead, Some(conversation_id), Some(message_id)) => {
+                Ok(ServerFrame::MessageRead {
+                    id: event.id,
+                    conversation_id,
+                    message_id,
+                    reader_id: data.actor_id.unwrap_or_default(),
+                })
+            }
+            _ => Ok(ServerFrame::Notification {
+                notification: NotificationView::from(event),
+            }),
+        }
+    }
+
     async fn page(&self, after: i64, limit: u32) -> Result<Vec<Notification>, Stop> {
         self.notifications
-            .list(self.user, Some(after), false, Some(limit))
+            .stream(self.user, after, limit)
             .await
             .map_err(|e| Stop::Internal(e.into()))
     }

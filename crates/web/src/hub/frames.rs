@@ -5,14 +5,33 @@ use actix_ws::{CloseCode, CloseReason};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use uuid::Uuid;
+
+use crate::routes::messages::views::MessageView;
 use crate::routes::notifications::views::NotificationView;
 
 /// A frame the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// One notification; ids strictly increase on a socket, without gaps.
+    /// One notification; ids strictly increase on a socket, without gaps (message events
+    /// included).
     Notification { notification: NotificationView },
+    /// A message to the user, event `id` of their stream. `message` is `null` when the user
+    /// may no longer read it (a doctor who left the patient's care team).
+    Message {
+        id: i64,
+        conversation_id: Uuid,
+        message: Option<MessageView>,
+    },
+    /// Another participant read the conversation up to `message_id`: event `id` of the
+    /// user's stream.
+    MessageRead {
+        id: i64,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        reader_id: Uuid,
+    },
     /// Sent once, after the replay: `last_id` is the last id sent, or where live delivery
     /// starts from when nothing was replayed.
     Ready { last_id: i64 },

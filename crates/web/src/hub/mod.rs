@@ -17,6 +17,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use carehub_domain::identity::{IdentityService, LiveSession, SessionEnd, TokenId, UserId};
+use carehub_domain::messages::ConversationService;
 use carehub_domain::notifications::{Notification, NotificationService, NotificationSink};
 
 use frames::Closing;
@@ -52,6 +53,9 @@ pub struct Hub {
 struct Inner {
     notifications: NotificationService,
     identity: IdentityService,
+    /// Set once the services are built (they publish through this hub): what a message
+    /// event's frame carries comes from it.
+    conversations: std::sync::OnceLock<ConversationService>,
     config: HubConfig,
     registry: Mutex<Registry>,
     next_socket: AtomicU64,
@@ -173,6 +177,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 notifications,
                 identity,
+                conversations: std::sync::OnceLock::new(),
                 config,
                 registry: Mutex::new(Registry::default()),
                 next_socket: AtomicU64::new(1),
@@ -192,6 +197,16 @@ impl Hub {
 
     pub fn identity(&self) -> &IdentityService {
         &self.inner.identity
+    }
+
+    /// Gives the hub the conversations, once they are built; a second call changes nothing.
+    pub fn attach_conversations(&self, conversations: ConversationService) {
+        let _ = self.inner.conversations.set(conversations);
+    }
+
+    /// The conversations, once attached.
+    pub fn conversations(&self) -> Option<&ConversationService> {
+        self.inner.conversations.get()
     }
 
     /// How many sockets are open on this instance.

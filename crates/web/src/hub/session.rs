@@ -48,7 +48,8 @@ pub async fn run(
             hub.notifications().clone(),
             principal.id(),
             registration.progress.clone(),
-        ),
+        )
+        .with_messages(principal.actor(None), hub.conversations().cloned()),
         hub,
         registration,
         out,

@@ -27,6 +27,7 @@ pub struct Tasks {
     pub escalations: EscalationService,
     pub lab: LabTasks,
     pub prescriptions: PrescriptionService,
+    pub conversations: carehub_domain::messages::ConversationService,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
 }
@@ -102,6 +103,11 @@ impl Tasks {
             Task::PrescriptionExpiry { prescription } => {
                 let outcome = self.prescriptions.expire(*prescription).await?;
                 tracing::info!(job = %job.id, outcome = ?outcome, "prescription expiry");
+                Ok(())
+            }
+            Task::MessageUnread { message } => {
+                let outcome = self.conversations.notify_unread(*message).await?;
+                tracing::info!(job = %job.id, outcome = ?outcome, "unread message notice");
                 Ok(())
             }
             Task::Probe {

@@ -76,6 +76,7 @@ text_rules! {
     text_500, optional_text_500: multiline_pattern(500);
     text_1000, optional_text_1000: multiline_pattern(1_000);
     text_2000, optional_text_2000: multiline_pattern(2_000);
+    text_4000, optional_text_4000: multiline_pattern(4_000);
     text_5000, optional_text_5000: multiline_pattern(5_000);
     text_10000, optional_text_10000: multiline_pattern(10_000);
     text_20000, optional_text_20000: multiline_pattern(20_000);

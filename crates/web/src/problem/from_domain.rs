@@ -9,6 +9,7 @@ use carehub_domain::identity::{
 use carehub_domain::jobs::JobError;
 use carehub_domain::kernel::{RepositoryError, ValidationErrors};
 use carehub_domain::lab::{LabError, LabTransitionError};
+use carehub_domain::messages::MessagingError;
 use carehub_domain::notifications::NotificationError;
 use carehub_domain::patients::{CareTeamError, EmergencyAccessError, MedicalError, PatientError};
 use carehub_domain::prescriptions::PrescriptionError;
@@ -324,6 +325,19 @@ impl From<PrescriptionError> for ApiError {
                 Self::Conflict(e.to_string())
             }
             PrescriptionError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<MessagingError> for ApiError {
+    fn from(e: MessagingError) -> Self {
+        match e {
+            MessagingError::Forbidden => Self::Forbidden(e.to_string()),
+            MessagingError::NotFound
+            | MessagingError::ConversationNotFound
+            | MessagingError::MessageNotFound => Self::NotFound(e.to_string()),
+            MessagingError::Invalid(errors) => Self::Invalid(errors),
+            MessagingError::Internal(e) => e.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod identity;
 pub mod jobs;
 pub mod lab;
+pub mod messages;
 pub mod notifications;
 pub mod operations;
 pub mod patients;
@@ -34,6 +35,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     reports::services(cfg);
     lab::services(cfg);
     prescriptions::services(cfg);
+    messages::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }

@@ -47,6 +47,10 @@ pub struct NotificationDataView {
     pub lab_order_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prescription_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
     /// Present, and `true`, when it needs attention at once (a critical lab result, a
     /// suspected arrhythmia).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -64,6 +68,8 @@ impl From<NotificationData> for NotificationDataView {
             appointment_id: data.appointment_id,
             lab_order_id: data.lab_order_id,
             prescription_id: data.prescription_id,
+            conversation_id: data.conversation_id,
+            message_id: data.message_id,
             urgent: data.urgent,
         }
     }

@@ -1,0 +1,244 @@
+//! Messages: conversations between a patient and doctors of their care team, and between the
+//! two doctors of a referral. Only participants see a conversation, and a doctor who leaves the
+//! patient's care team no longer does, from then on. A message is stored first, with an event
+//! in each other participant's stream (numbered with their notifications), so that it reaches
+//! their sockets in order, once, across instances; one left unread becomes a notification.
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::audit::AuditEvent;
+use crate::identity::{FullName, UserId};
+use crate::jobs::{JobChanges, NewJob, Task};
+use crate::kernel::{
+    ConversationId, MessageId, Page, PageRequest, PatientId, ReferralId, RepositoryError, Text,
+};
+use crate::notifications::{NewNotification, Notification};
+
+mod service;
+#[cfg(test)]
+mod tests;
+
+pub use service::*;
+
+/// The longest message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4_000;
+/// The most participants a patient's conversation names besides its author.
+pub const MAX_PARTICIPANTS: usize = 10;
+
+/// What a conversation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The patient with doctors of their care team.
+    Patient(PatientId),
+    /// The referral's sender and recipient, about its patient.
+    Referral {
+        referral_id: ReferralId,
+        patient_id: PatientId,
+    },
+}
+
+impl Subject {
+    pub fn patient_id(self) -> PatientId {
+        match self {
+            Subject::Patient(id) | Subject::Referral { patient_id: id, .. } => id,
+        }
+    }
+
+    pub fn referral_id(self) -> Option<ReferralId> {
+        match self {
+            Subject::Patient(_) => None,
+            Subject::Referral { referral_id, .. } => Some(referral_id),
+        }
+    }
+}
+
+/// One participant, and how far they have read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub user_id: UserId,
+    /// `None` only if the account no longer exists.
+    pub full_name: Option<FullName>,
+    /// The last message they marked read.
+    pub last_read: Option<MessageId>,
+}
+
+/// A conversation and its participants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub subject: Subject,
+    pub participants: Vec<Participant>,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    /// When its latest message was sent.
+    pub last_message_at: Option<Timestamp>,
+}
+
+impl Conversation {
+    pub fn participant(&self, user: UserId) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.user_id == user)
+    }
+}
+
+/// A conversation as one participant lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    /// Messages of others after the participant's last read one.
+    pub unread: u32,
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    /// `None` only if the account no longer exists.
+    pub sender_name: Option<FullName>,
+    pub body: Text,
+    pub sent_at: Timestamp,
+}
+
+/// How to start a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewConversation {
+    /// With the patient and these users (doctors of the care team, or the patient's account).
+    Patient {
+        patient_id: PatientId,
+        participant_ids: Vec<UserId>,
+    },
+    /// Between the referral's two doctors.
+    Referral(ReferralId),
+}
+
+/// What sending a message writes, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub message: &'a Message,
+    pub audit: &'a AuditEvent,
+    /// A `message.received` event for each other participant who may read it.
+    pub events: &'a [NewNotification],
+    pub jobs: &'a JobChanges,
+}
+
+/// Why a conversation was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateConversationError {
+    /// The referral has its conversation already: this one.
+    #[error("the referral has a conversation")]
+    Exists(ConversationId),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Stores conversations, their participants and messages.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Stores a new conversation with its audit event; a referral has one conversation.
+    ///
+    /// # Errors
+    /// [`CreateConversationError::Exists`], `Repository`.
+    async fn create(
+        &self,
+        conversation: &Conversation,
+        audit: &AuditEvent,
+    ) -> Result<(), CreateConversationError>;
+
+    /// The conversation with its participants, if there is one.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn find(&self, id: ConversationId) -> Result<Option<Conversation>, RepositoryError>;
+
+    /// The conversations `user` takes part in, newest first, with their unread counts.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn list(
+        &self,
+        user: UserId,
+        page: PageRequest<ConversationId>,
+    ) -> Result<Page<ConversationSummary, ConversationId>, RepositoryError>;
+
+    /// Stores a message with its audit event, its events and jobs; returns the events as
+    /// stored.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn send<'a>(&self, new: NewMessage<'a>) -> Result<Vec<Notification>, RepositoryError>;
+
+    /// A conversation's messages, newest first, in keyset pages by id (`after` is the last id
+    /// of the previous page: older ones follow).
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn messages(
+        &self,
+        conversation: ConversationId,
+        page: PageRequest<MessageId>,
+    ) -> Result<Page<Message, MessageId>, RepositoryError>;
+
+    /// One message.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, RepositoryError>;
+
+    /// Moves `user`'s read mark in the conversation up to `upto`, never back; stores `events`
+    /// (`message.read` for the others) only when it moved. Returns them as stored, or `None`
+    /// when the mark was already there or beyond.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        upto: MessageId,
+        events: &[NewNotification],
+        at: Timestamp,
+    ) -> Result<Option<Vec<Notification>>, RepositoryError>;
+
+    /// Stores notifications (an unread message's) as the clinic's own change.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn notify(
+        &self,
+        notifications: &[NewNotification],
+        at: Timestamp,
+    ) -> Result<Vec<Notification>, RepositoryError>;
+}
+
+/// How long a message may stay unread before its recipient is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageTimings {
+    pub notify_unread_after: SignedDuration,
+}
+
+impl Default for MessageTimings {
+    fn default() -> Self {
+        Self {
+            notify_unread_after: SignedDuration::from_mins(15),
+        }
+    }
+}
+
+impl MessageTimings {
+    /// The job that notifies the recipients of `message` who have not read it.
+    pub fn unread_job(&self, message: &Message) -> Option<NewJob> {
+        let at = message.sent_at.checked_add(self.notify_unread_after).ok()?;
+        Some(
+            NewJob::new(
+                Task::MessageUnread {
+                    message: message.id,
+                },
+                at,
+            )
+            .unique(format!("message.unread:{}", message.id)),
+        )
+    }
+}
