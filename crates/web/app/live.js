@@ -7,11 +7,12 @@ const RETRY_MAX_MS = 10_000;
 
 /**
  * Keeps a socket open while signed in. `onNotification(n)` is called once per notification the
- * socket delivers (replayed or live), `onUnread(count)` whenever the unread count may change,
- * `onLive(up)` when the socket is ready (replay done) and when it closes.
+ * socket delivers (replayed or live), `onMessage(frame)` once per message event (`message`,
+ * `message_read`), `onUnread(count)` whenever the unread count may change, `onLive(up)` when
+ * the socket is ready (replay done) and when it closes.
  * Returns a function that closes it for good.
  */
-export function connect({ onNotification, onUnread, onLive }) {
+export function connect({ onNotification, onMessage, onUnread, onLive }) {
   let socket = null;
   let lastId = null;
   let stopped = false;
@@ -73,6 +74,11 @@ export function connect({ onNotification, onUnread, onLive }) {
         lastId = Math.max(lastId ?? 0, frame.notification.id);
         onNotification(frame.notification);
         unread();
+        break;
+      case "message":
+      case "message_read":
+        lastId = Math.max(lastId ?? 0, frame.id);
+        onMessage(frame);
         break;
       case "ready":
         lastId = frame.last_id;

@@ -8,6 +8,7 @@ import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
 import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
+import { conversationPage, conversationsPage, patientMessagesSection } from "./messages.js";
 import { myPrescriptionsPage, patientPrescriptionsSection, prescriptionPage } from "./prescriptions.js";
 import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
 import { appointments, appointmentTable, today } from "./scheduling.js";
@@ -15,6 +16,13 @@ import { appointments, appointmentTable, today } from "./scheduling.js";
 let me = null;
 let disconnect = null;
 let unread = 0;
+/** The conversation page shown, if one is: its id and what it does with a message frame. */
+let thread = null;
+
+/** Lets the conversation page shown take the socket's frames of its conversation. */
+function listen(id, handle) {
+  thread = { id, handle };
+}
 
 function signInPage(message) {
   const errors = h("p", { class: "error", role: "alert" }, message || "");
@@ -86,6 +94,15 @@ async function start() {
       if (!document.getElementById("main").dataset.typing) route(false);
       if (!n.read_at) notice(n.data.title ?? `New notification: ${n.kind}`);
     },
+    onMessage: (frame) => {
+      if (thread && thread.id === frame.conversation_id && location.hash === `#/messages/${thread.id}`) {
+        thread.handle(frame);
+        return;
+      }
+      if (frame.type !== "message" || frame.message?.sender_id === me.id) return;
+      if (!document.getElementById("main").dataset.typing) route(false);
+      notice(`New message from ${frame.message?.sender_name ?? "a participant"}.`);
+    },
     onUnread: setUnread,
     onLive: (up) => {
       document.getElementById("nav").dataset.live = up ? "on" : "off";
@@ -142,7 +159,7 @@ async function patientPage(id) {
   const closed = [record].flat(Infinity).some((n) => n instanceof Element && n.matches("form[aria-label='Emergency access']"));
   if (me.role !== "doctor" || closed) return record;
   const [prescriptions, lab] = await Promise.all([patientPrescriptionsSection(me, id, redraw), patientLabSection(me, id)]);
-  return [record, prescriptions, lab];
+  return [record, patientMessagesSection(me, id), prescriptions, lab];
 }
 
 const HOMES = {
@@ -155,15 +172,16 @@ const HOMES = {
 
 /** Each role's sections: `[label, hash]`, after Home. */
 const SECTIONS = {
-  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"]],
+  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"], ["Messages", "#/messages"]],
   secretary: [],
-  patient: [["My results", "#/results"], ["My prescriptions", "#/prescriptions"]],
+  patient: [["My results", "#/results"], ["My prescriptions", "#/prescriptions"], ["Messages", "#/messages"]],
   admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
   laboratory: [],
 };
 
 /** Where a notification leads, for the signed-in user: its lab order, its referral, or its patient's record. */
 function target(n) {
+  if (n.data.conversation_id) return `#/messages/${n.data.conversation_id}`;
   if (n.data.prescription_id && me.role === "patient") return `#/prescriptions/${n.data.prescription_id}`;
   if (n.data.lab_order_id && LAB_ROLES.includes(me.role)) return `#/lab-orders/${n.data.lab_order_id}`;
   if (n.data.referral_id && me.role === "doctor") return `#/referrals/${n.data.referral_id}`;
@@ -227,6 +245,8 @@ const ROUTES = [
   [new RegExp(`^#/lab-orders/${ID}$`), LAB_ROLES, (id) => labOrderPage(me, id, redraw)],
   [/^#\/results$/, ["patient"], myResultsPage],
   [/^#\/prescriptions$/, ["patient"], () => myPrescriptionsPage(me, redraw)],
+  [/^#\/messages$/, ["doctor", "patient"], () => conversationsPage(me)],
+  [new RegExp(`^#/messages/${ID}$`), ["doctor", "patient"], (id) => conversationPage(me, id, listen)],
   [new RegExp(`^#/prescriptions/${ID}$`), ["doctor", "patient"], prescriptionPage],
   [/^#\/audit$/, ["admin"], auditPage],
   [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
@@ -243,6 +263,7 @@ async function route(focus = true) {
       return;
     }
     const [pattern, , page] = found;
+    thread = null;
     show(focus, await page(...hash.match(pattern).slice(1)));
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return signInPage("Your session ended. Sign in again.");
