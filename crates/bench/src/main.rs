@@ -66,7 +66,8 @@ struct Cli {
     backends: Vec<Backend>,
 
     /// Phases to run, comma-separated: `http` (sign-ins and reads), `referrals` (referral →
-    /// socket latency), `sockets` (idle socket memory), `realtime` (both of those),
+    /// socket latency), `messages` (message → socket latency, the same way), `sockets` (idle
+    /// socket memory), `realtime` (all three of those),
     /// `scheduling` (one slot booked by many at once; booking throughput). Default: all.
     /// `ecg` (ECG analysis time, in this process, no server) runs only when named.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -215,9 +216,11 @@ enum Phase {
     Http,
     /// Referral → socket latency.
     Referrals,
+    /// Message → socket latency (a doctor's message to the patient's socket).
+    Messages,
     /// Idle socket memory.
     Sockets,
-    /// Both real-time phases.
+    /// Every real-time phase.
     Realtime,
     /// One slot booked by many at once; booking throughput on distinct slots.
     Scheduling,
@@ -251,6 +254,7 @@ impl Phases {
             http: has(Phase::Http),
             realtime: RealtimePhases {
                 referrals: has(Phase::Referrals) || has(Phase::Realtime),
+                messages: has(Phase::Messages) || has(Phase::Realtime),
                 sockets: has(Phase::Sockets) || has(Phase::Realtime),
             },
             scheduling: has(Phase::Scheduling),
@@ -262,13 +266,18 @@ impl Phases {
 
     /// Whether any phase measures the servers started per backend.
     fn per_backend(self) -> bool {
-        self.http || self.realtime.referrals || self.realtime.sockets || self.scheduling
+        self.http
+            || self.realtime.referrals
+            || self.realtime.messages
+            || self.realtime.sockets
+            || self.scheduling
     }
 
     fn names(self) -> Vec<&'static str> {
         [
             (self.http, "http"),
             (self.realtime.referrals, "referrals"),
+            (self.realtime.messages, "messages"),
             (self.realtime.sockets, "sockets"),
             (self.scheduling, "scheduling"),
             (self.page, "page"),
@@ -414,7 +423,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         &settings,
         phases.http.then_some(&load),
     );
-    if phases.realtime.referrals || phases.realtime.sockets {
+    if phases.realtime.referrals || phases.realtime.messages || phases.realtime.sockets {
         println!(
             "{}",
             realtime::describe(&realtime_config, phases.realtime, open_files)

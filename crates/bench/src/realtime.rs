@@ -13,6 +13,13 @@
 //! database, holds B's socket: each notification crosses from the instance that committed it to
 //! the other one through LISTEN/NOTIFY.
 //!
+//! **Message-to-socket latency**, measured the same way: the administrator creates a doctor,
+//! a patient registers an account, the doctor registers the patient's record with that
+//! account (so the doctor is on its care team) and starts their conversation. The patient's
+//! socket (on the second instance on PostgreSQL) waits while the doctor posts messages
+//! (`POST /api/v1/conversations/{id}/messages`); a message's latency ends when the `message`
+//! frame carrying it is read, and the stream's ids must follow each other without a gap.
+//!
 //! **Idle sockets.** A few users (patients, registered and signed in once each, so that
 //! Argon2 runs once per user) open many sockets with their tokens, a bounded number at a time;
 //! each socket waits for its `ready` frame. The server's resident memory (`VmRSS` in
@@ -51,6 +58,9 @@ use crate::server::{ADMIN_USERNAME, Server, ServerLog, ServerOptions};
 /// The doctor who sends the referrals, and the one who receives them.
 const SENDER_USERNAME: &str = "bench.referrer";
 const RECIPIENT_USERNAME: &str = "bench.referee";
+/// The doctor who writes the messages, and the patient who receives them.
+const MESSAGE_DOCTOR_USERNAME: &str = "bench.messenger";
+const MESSAGE_PATIENT_USERNAME: &str = "bench.patient";
 /// How long one frame may take to arrive (a socket's `ready`, a referral's notification):
 /// generous, it only keeps a lost frame from hanging the run.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,10 +102,30 @@ pub struct RealtimeConfig {
     pub settle_secs: u64,
 }
 
-/// One row of the referral-to-socket table.
+/// What a latency row times to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measured {
+    /// A referral's `referral.received` notification, to the receiving doctor.
+    Referral,
+    /// A message's `message` frame, to the patient.
+    Message,
+}
+
+impl Measured {
+    pub fn name(self) -> &'static str {
+        match self {
+            Measured::Referral => "referral",
+            Measured::Message => "message",
+        }
+    }
+}
+
+/// One row of the referral-to-socket (or message-to-socket) table.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReferralLatencyResult {
     pub backend: &'static str,
+    /// `referral` or `message`.
+    pub what: &'static str,
     /// Server instances: 1, or 2 (the POST to the first, the socket on the second).
     pub instances: u32,
     /// Referrals in flight at once.
@@ -177,6 +207,7 @@ pub struct RealtimeMeasured {
 #[derive(Debug, Clone, Copy)]
 pub struct RealtimePhases {
     pub referrals: bool,
+    pub messages: bool,
     pub sockets: bool,
 }
 
@@ -192,7 +223,13 @@ pub async fn run_backend(
 ) -> (anyhow::Result<RealtimeMeasured>, Option<ServerLog>) {
     let mut measured = RealtimeMeasured::default();
     let mut peer_log = None;
-    if phases.referrals {
+    for (wanted, what) in [
+        (phases.referrals, Measured::Referral),
+        (phases.messages, Measured::Message),
+    ] {
+        if !wanted {
+            continue;
+        }
         let name = backend.name();
         let peer = match backend {
             Backend::Sqlite => None,
@@ -208,14 +245,24 @@ pub async fn run_backend(
         };
         let socket_url = peer.as_ref().unwrap_or(server).base_url().to_owned();
         let instances = if peer.is_some() { 2 } else { 1 };
-        let latency =
-            referral_latency(name, server.base_url(), &socket_url, instances, config).await;
+        let latency = referral_latency(
+            name,
+            what,
+            server.base_url(),
+            &socket_url,
+            instances,
+            config,
+        )
+        .await;
         if let Some(peer) = peer {
             peer_log = Some(peer.shutdown().await);
         }
         match latency {
-            Ok(rows) => measured.latency = rows,
-            Err(e) => return (Err(e.context("measuring referral latency")), peer_log),
+            Ok(rows) => measured.latency.extend(rows),
+            Err(e) => {
+                let context = format!("measuring {} latency", what.name());
+                return (Err(e.context(context)), peer_log);
+            }
         }
     }
     if phases.sockets {
@@ -258,12 +305,15 @@ pub(crate) async fn create_staff(
     Ok(created.id)
 }
 
-/// What the referral measure needs.
+/// What a latency measure needs: who posts what where, and who reads their socket.
 #[derive(Debug)]
-struct ReferralSetup {
+struct LatencySetup {
+    what: Measured,
     sender_token: String,
     recipient_token: String,
-    /// The encoded `POST /referrals` body, the same for every referral.
+    /// The path each POST goes to, under `/api/v1`.
+    path: String,
+    /// The encoded body, the same for every POST.
     body: Vec<u8>,
 }
 
@@ -306,7 +356,7 @@ fn referral_body(patient_id: Uuid, to_doctor_id: Uuid) -> serde_json::Value {
     })
 }
 
-async fn seed_referrals(base_url: &str) -> anyhow::Result<ReferralSetup> {
+async fn seed_referrals(base_url: &str) -> anyhow::Result<LatencySetup> {
     let client = client(SETUP_TIMEOUT)?;
     let admin = sign_in(&client, base_url, ADMIN_USERNAME).await?;
     create_staff(
@@ -341,9 +391,80 @@ async fn seed_referrals(base_url: &str) -> anyhow::Result<ReferralSetup> {
     .await?;
     let body = serde_json::to_vec(&referral_body(patient.id, recipient_id))
         .context("cannot encode the referral")?;
-    Ok(ReferralSetup {
+    Ok(LatencySetup {
+        what: Measured::Referral,
         sender_token,
         recipient_token,
+        path: "/referrals".to_owned(),
+        body,
+    })
+}
+
+/// A doctor, a patient with an account whose record the doctor registered (so on its care
+/// team), and a conversation between them: the doctor posts messages, the patient's socket
+/// reads them.
+async fn seed_messages(base_url: &str) -> anyhow::Result<LatencySetup> {
+    let client = client(SETUP_TIMEOUT)?;
+    let admin = sign_in(&client, base_url, ADMIN_USERNAME).await?;
+    create_staff(
+        &client,
+        base_url,
+        &admin,
+        MESSAGE_DOCTOR_USERNAME,
+        "Bench Messaging Doctor",
+        "doctor",
+    )
+    .await?;
+    let request = client
+        .post(format!("{base_url}/api/v1/auth/register"))
+        .json(&serde_json::json!({
+            "username": MESSAGE_PATIENT_USERNAME,
+            "password": PASSWORD,
+            "full_name": "Rosalind Agnes Pemberton",
+            "role": "patient",
+        }));
+    let account: Created = expect_json(
+        request,
+        reqwest::StatusCode::CREATED,
+        "registering the patient's account",
+    )
+    .await?;
+    let doctor_token = sign_in(&client, base_url, MESSAGE_DOCTOR_USERNAME).await?;
+    let patient_token = sign_in(&client, base_url, MESSAGE_PATIENT_USERNAME).await?;
+    let mut record = patient_body();
+    record["user_id"] = serde_json::json!(account.id);
+    // Another person than the referrals' patient, who may be registered on this server too.
+    record["identifiers"] = serde_json::json!([{"system": "nhs_number", "value": "943 476 5919"}]);
+    let request = client
+        .post(format!("{base_url}/api/v1/patients"))
+        .bearer_auth(&doctor_token)
+        .json(&record);
+    let patient: Created = expect_json(
+        request,
+        reqwest::StatusCode::CREATED,
+        "registering the patient's record as the doctor",
+    )
+    .await?;
+    let request = client
+        .post(format!("{base_url}/api/v1/conversations"))
+        .bearer_auth(&doctor_token)
+        .json(&serde_json::json!({ "patient_id": patient.id, "participant_ids": [] }));
+    let conversation: Created = expect_json(
+        request,
+        reqwest::StatusCode::CREATED,
+        "starting the conversation as the doctor",
+    )
+    .await?;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "body": "Your blood pressure readings look better this week. Keep the amlodipine at 5 mg \
+            and send me another week of readings before your appointment on Thursday.",
+    }))
+    .context("cannot encode the message")?;
+    Ok(LatencySetup {
+        what: Measured::Message,
+        sender_token: doctor_token,
+        recipient_token: patient_token,
+        path: format!("/conversations/{}/messages", conversation.id),
         body,
     })
 }
@@ -402,8 +523,17 @@ enum ServerFrame {
     Ready {
         last_id: i64,
     },
+    Message {
+        id: i64,
+        message: Option<MessageFrame>,
+    },
     #[serde(other)]
     Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageFrame {
+    id: Uuid,
 }
 
 #[derive(Debug, Deserialize)]
@@ -613,6 +743,16 @@ async fn read_recipient_socket(
                         _ => report.other_frames += 1,
                     }
                 }
+                Ok(ServerFrame::Message { id, message }) => {
+                    if id != last_id + 1 {
+                        report.id_breaks += 1;
+                    }
+                    last_id = last_id.max(id);
+                    match message {
+                        Some(message) => arrivals.arrived(message.id, at),
+                        None => report.other_frames += 1,
+                    }
+                }
                 _ => report.other_frames += 1,
             },
             Some(Ok(Message::Close(frame))) => {
@@ -742,15 +882,26 @@ async fn send_referrals(shared: Arc<Senders>) -> anyhow::Result<SenderTally> {
 /// socket for B on `socket_base_url`, the POSTs going to `post_base_url`.
 async fn referral_latency(
     backend: &'static str,
+    what: Measured,
     post_base_url: &str,
     socket_base_url: &str,
     instances: u32,
     config: &RealtimeConfig,
 ) -> anyhow::Result<Vec<ReferralLatencyResult>> {
-    eprintln!(
-        "carehub-bench: [{backend}] seeding two doctors and a patient on the first one's care team"
-    );
-    let setup = seed_referrals(post_base_url).await?;
+    let setup = match what {
+        Measured::Referral => {
+            eprintln!(
+                "carehub-bench: [{backend}] seeding two doctors and a patient on the first one's care team"
+            );
+            seed_referrals(post_base_url).await?
+        }
+        Measured::Message => {
+            eprintln!(
+                "carehub-bench: [{backend}] seeding a doctor, a patient with an account and their conversation"
+            );
+            seed_messages(post_base_url).await?
+        }
+    };
     let mut in_flight = vec![1];
     if config.referral_concurrency > 1 {
         in_flight.push(config.referral_concurrency);
@@ -758,9 +909,11 @@ async fn referral_latency(
     let mut rows = Vec::with_capacity(in_flight.len());
     for concurrency in in_flight {
         eprintln!(
-            "carehub-bench: [{backend}] referral → socket latency: {} referrals ({} warm-up), \
+            "carehub-bench: [{backend}] {} → socket latency: {} of them ({} warm-up), \
              {concurrency} in flight, {instances} instance(s)",
-            config.referrals, config.referral_warmup
+            what.name(),
+            config.referrals,
+            config.referral_warmup
         );
         rows.push(
             latency_row(
@@ -784,7 +937,7 @@ async fn latency_row(
     socket_base_url: &str,
     instances: u32,
     concurrency: u32,
-    setup: &ReferralSetup,
+    setup: &LatencySetup,
     config: &RealtimeConfig,
 ) -> anyhow::Result<ReferralLatencyResult> {
     let mut socket = connect(
@@ -808,7 +961,7 @@ async fn latency_row(
     ));
     let warmup = u64::from(config.referral_warmup);
     let shared = Arc::new(Senders {
-        url: format!("{post_base_url}/api/v1/referrals"),
+        url: format!("{post_base_url}/api/v1{}", setup.path),
         token: setup.sender_token.clone(),
         body: setup.body.clone(),
         total: warmup + u64::from(config.referrals),
@@ -867,6 +1020,7 @@ async fn latency_row(
         && delivered.once == shared.total;
     Ok(ReferralLatencyResult {
         backend,
+        what: setup.what.name(),
         instances,
         in_flight: concurrency,
         measured,
@@ -1157,6 +1311,13 @@ pub fn describe(
             config.referrals, config.referral_warmup
         ));
     }
+    if phases.messages {
+        parts.push(format!(
+            "message → socket: {} messages from a doctor to the patient timed after {} warm-up, \
+             as referrals are; PostgreSQL: POST to instance 1, the patient's socket on instance 2",
+            config.referrals, config.referral_warmup
+        ));
+    }
     if phases.sockets {
         parts.push(format!(
             "idle sockets: {} held by {} users, opened {} at a time, held {} s{}",
@@ -1180,16 +1341,17 @@ fn mib(bytes: u64) -> f64 {
 pub fn render_latency(rows: &[ReferralLatencyResult]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| backend | instances | in flight | timed | delivered once / sent | missing | dup. | \
+        "| backend | what | instances | in flight | timed | delivered once / sent | missing | dup. | \
          mean ms | p50 ms | p90 ms | p99 ms | max ms | POST p50 ms |\n",
     );
-    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for r in rows {
         // Writing to a String cannot fail.
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} / {}{} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} / {}{} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             r.backend,
+            r.what,
             r.instances,
             r.in_flight,
             r.measured,
@@ -1242,22 +1404,24 @@ pub fn render_idle(rows: &[IdleSocketsResult]) -> String {
 /// Prints both tables (those that have rows) with a line on how to read them.
 pub fn print(latency: &[ReferralLatencyResult], idle: &[IdleSocketsResult]) {
     if !latency.is_empty() {
-        println!("## Referral → socket");
+        println!("## Referral and message → socket");
         println!();
         print!("{}", render_latency(latency));
         println!();
         println!(
-            "Latency: from just before `POST /api/v1/referrals` is sent until the \
-             `referral.received` frame naming that referral is read from the recipient's \
-             socket (HDR histogram, µs resolution). \"delivered once / sent\": referrals answered \
-             201 whose notification arrived exactly once (warm-up included); the socket's \
-             notification ids must also follow each other without a gap."
+            "Latency: from just before `POST /api/v1/referrals` (or `POST \
+             /api/v1/conversations/{{id}}/messages`) is sent until the `referral.received` frame \
+             naming that referral (or the `message` frame carrying that message) is read from the \
+             recipient's socket (HDR histogram, µs resolution). \"delivered once / sent\": POSTs \
+             answered 201 whose frame arrived exactly once (warm-up included); the socket's stream \
+             ids must also follow each other without a gap."
         );
         for r in latency {
             println!(
-                "- {} {} in flight: {:.1} referrals/s, {} of {} frames arrived before the POST's \
+                "- {} {} {} in flight: {:.1} POSTs/s, {} of {} frames arrived before the POST's \
                  response, POST p99 {:.2} ms, {} stray frames, {} id breaks{}{}",
                 r.backend,
+                r.what,
                 r.in_flight,
                 r.referrals_per_sec,
                 r.frames_before_response,
