@@ -72,6 +72,16 @@ pub enum UnreadOutcome {
     Moot(&'static str),
 }
 
+/// Why a participant who may take part does: a party to the referral, the patient's own
+/// record, or the care team.
+fn participant_basis(subject: Subject, role: Role) -> Basis {
+    match (subject, role) {
+        (Subject::Referral { .. }, _) => Basis::Referral,
+        (Subject::Patient(_), Role::Patient) => Basis::OwnRecord,
+        (Subject::Patient(_), _) => Basis::CareTeam,
+    }
+}
+
 /// Conversations and their messages.
 #[derive(Clone)]
 pub struct ConversationService {
@@ -444,11 +454,7 @@ impl ConversationService {
         for summary in page.items {
             let conversation = &summary.conversation;
             if self.may_take_part(conversation, actor.user_id()).await? {
-                let basis = match (conversation.subject, actor.role()) {
-                    (Subject::Referral { .. }, _) => Basis::Referral,
-                    (Subject::Patient(_), Role::Patient) => Basis::OwnRecord,
-                    (Subject::Patient(_), _) => Basis::CareTeam,
-                };
+                let basis = participant_basis(conversation.subject, actor.role());
                 events.push(self.gate.event(
                     actor,
                     Some(conversation.subject.patient_id()),
@@ -641,11 +647,7 @@ impl ConversationService {
         if !self.may_take_part(&conversation, actor.user_id()).await? {
             return Ok(None);
         }
-        let basis = match (conversation.subject, actor.role()) {
-            (Subject::Referral { .. }, _) => Basis::Referral,
-            (Subject::Patient(_), Role::Patient) => Basis::OwnRecord,
-            (Subject::Patient(_), _) => Basis::CareTeam,
-        };
+        let basis = participant_basis(conversation.subject, actor.role());
         self.gate
             .allowed(
                 actor,
