@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod feedback;
 pub mod identity;
 pub mod jobs;
 pub mod kernel;

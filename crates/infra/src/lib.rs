@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod feedback;
 pub mod identity;
 pub mod jobs;
 pub mod lab;

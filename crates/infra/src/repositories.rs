@@ -7,6 +7,7 @@ use sqlx::Pool;
 
 use carehub_domain::access::AccessFactsRepository;
 use carehub_domain::audit::AuditLog;
+use carehub_domain::feedback::FeedbackRepository;
 use carehub_domain::identity::{
     LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
     UserRepository,
@@ -26,6 +27,7 @@ use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
 
 use crate::audit::{BatchedAuditLog, SqlAuditLog};
 use crate::db::Database;
+use crate::feedback::SqlFeedbackRepository;
 use crate::identity::{
     SqlLoginAttemptRepository, SqlRefreshTokenRepository, SqlRevokedTokenRepository,
     SqlSocketTicketRepository, SqlUserRepository,
@@ -83,6 +85,7 @@ pub struct Repositories {
     pub lab: Arc<dyn LabRepository>,
     pub prescriptions: Arc<dyn PrescriptionRepository>,
     pub messages: Arc<dyn MessageRepository>,
+    pub feedback: Arc<dyn FeedbackRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -115,6 +118,7 @@ impl Repositories {
         SqlLabRepository<DB>: LabRepository + 'static,
         SqlPrescriptionRepository<DB>: PrescriptionRepository + 'static,
         SqlMessageRepository<DB>: MessageRepository + 'static,
+        SqlFeedbackRepository<DB>: FeedbackRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -142,6 +146,7 @@ impl Repositories {
             lab: Arc::new(SqlLabRepository::new(pool.clone())),
             prescriptions: Arc::new(SqlPrescriptionRepository::new(pool.clone())),
             messages: Arc::new(SqlMessageRepository::new(pool.clone())),
+            feedback: Arc::new(SqlFeedbackRepository::new(pool.clone())),
         }
     }
 }

@@ -391,6 +391,11 @@ impl Application {
             time_zone: settings.clinic_time_zone.clone(),
         };
         let queue = Arc::clone(&repositories.jobs);
+        let feedback = carehub_domain::feedback::FeedbackService::new(
+            gatekeeper.clone(),
+            Arc::clone(&repositories.feedback),
+            Arc::clone(&repositories.appointments),
+        );
         let state = web::Data::new(AppState {
             clinic: crate::state::Clinic {
                 name: settings.clinic_name.clone(),
@@ -411,6 +416,7 @@ impl Application {
             lab,
             prescriptions,
             conversations,
+            feedback,
             upload_limits: settings.upload_limits(),
             reports: report_service,
             emails,

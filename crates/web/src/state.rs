@@ -52,6 +52,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// The laboratory: the catalogue, orders, results and files.
     pub lab: LabService,
+    /// Patients' ratings of their appointments.
+    pub feedback: carehub_domain::feedback::FeedbackService,
     /// Conversations and messages.
     pub conversations: carehub_domain::messages::ConversationService,
     /// Prescriptions, checked against allergies.

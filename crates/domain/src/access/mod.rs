@@ -114,10 +114,16 @@ pub enum Action {
     /// Take part in a conversation about the patient: a patient's with their care-team
     /// doctors, or the two doctors' of a referral.
     Message,
+    /// Rate a completed appointment of one's own.
+    GiveFeedback,
+    /// Read a doctor's feedback (a doctor their own). Not audited: it names no patient.
+    ReadFeedback,
+    /// Hide a comment of feedback.
+    ModerateFeedback,
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 39] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -154,6 +160,9 @@ impl Action {
         Action::Prescribe,
         Action::ReadPrescriptions,
         Action::Message,
+        Action::GiveFeedback,
+        Action::ReadFeedback,
+        Action::ModerateFeedback,
     ];
 }
 
@@ -324,6 +333,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::ReadAccessLog
             | A::EditDoctorProfile
             | A::EditDoctorSchedule
+            | A::ReadFeedback
+            | A::ModerateFeedback
             | A::ManageAccounts
             | A::ReadAuditTrail
             | A::ReadEmergencyAccesses
@@ -390,10 +401,12 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             R::Party => Allow(Basis::Appointment),
             _ => Forbidden,
         },
-        (Role::Doctor, A::EditDoctorProfile | A::EditDoctorSchedule) => match relationship {
-            R::OwnRecord => Allow(Basis::OwnRecord),
-            _ => Forbidden,
-        },
+        (Role::Doctor, A::EditDoctorProfile | A::EditDoctorSchedule | A::ReadFeedback) => {
+            match relationship {
+                R::OwnRecord => Allow(Basis::OwnRecord),
+                _ => Forbidden,
+            }
+        }
         (
             Role::Patient,
             A::ReadProfile
@@ -405,7 +418,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::AccessAppointment
             | A::AccessLabOrder
             | A::ReadPrescriptions
-            | A::Message,
+            | A::Message
+            | A::GiveFeedback,
         ) => match relationship {
             R::OwnRecord => Allow(Basis::OwnRecord),
             R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,

@@ -54,6 +54,9 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Secretary, A::Prescribe,              [Forbidden; 5]),
     (Role::Secretary, A::ReadPrescriptions,      [Forbidden; 5]),
     (Role::Secretary, A::Message,                [Forbidden; 5]),
+    (Role::Secretary, A::GiveFeedback,           [Forbidden; 5]),
+    (Role::Secretary, A::ReadFeedback,           [Forbidden; 5]),
+    (Role::Secretary, A::ModerateFeedback,       [Forbidden; 5]),
     // Doctor: everything for their care team, reading under emergency access.
     (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
     (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -91,6 +94,9 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Doctor, A::Prescribe,              [Hidden, TEAM, Forbidden, Hidden, Hidden]),
     (Role::Doctor, A::ReadPrescriptions,      [Hidden, TEAM, GLASS, Hidden, Hidden]),
     (Role::Doctor, A::Message,                [Hidden, TEAM, Forbidden, REF, Hidden]),
+    (Role::Doctor, A::GiveFeedback,           [Forbidden; 5]),
+    (Role::Doctor, A::ReadFeedback,           [SELF_, Forbidden, Forbidden, Forbidden, Forbidden]),
+    (Role::Doctor, A::ModerateFeedback,       [Forbidden; 5]),
     // Laboratory: nothing.
     (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
     (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -128,6 +134,9 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Laboratory, A::Prescribe,              [Forbidden; 5]),
     (Role::Laboratory, A::ReadPrescriptions,      [Forbidden; 5]),
     (Role::Laboratory, A::Message,                [Forbidden; 5]),
+    (Role::Laboratory, A::GiveFeedback,           [Forbidden; 5]),
+    (Role::Laboratory, A::ReadFeedback,           [Forbidden; 5]),
+    (Role::Laboratory, A::ModerateFeedback,       [Forbidden; 5]),
     // Patient: reads their own record.
     (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
     (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -165,6 +174,9 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Patient, A::Prescribe,              [Forbidden; 5]),
     (Role::Patient, A::ReadPrescriptions,      [SELF_, Hidden, Hidden, Hidden, Hidden]),
     (Role::Patient, A::Message,                [SELF_, Hidden, Hidden, Hidden, Hidden]),
+    (Role::Patient, A::GiveFeedback,           [SELF_, Hidden, Hidden, Hidden, Hidden]),
+    (Role::Patient, A::ReadFeedback,           [Forbidden; 5]),
+    (Role::Patient, A::ModerateFeedback,       [Forbidden; 5]),
     // Admin: care teams and the audit trail, never clinical data.
     (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
     (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -202,6 +214,9 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Admin, A::Prescribe,              [Forbidden; 5]),
     (Role::Admin, A::ReadPrescriptions,      [Forbidden; 5]),
     (Role::Admin, A::Message,                [Forbidden; 5]),
+    (Role::Admin, A::GiveFeedback,           [Forbidden; 5]),
+    (Role::Admin, A::ReadFeedback,           [ROLE, ROLE, ROLE, ROLE, ROLE]),
+    (Role::Admin, A::ModerateFeedback,       [ROLE, ROLE, ROLE, ROLE, ROLE]),
 ];
 
 #[test]

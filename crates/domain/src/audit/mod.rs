@@ -81,6 +81,10 @@ string_enum!(
         /// The conversation appeared in a listing.
         ConversationList => "conversation.list",
         MessageSend => "message.send",
+        /// A patient rated an appointment.
+        FeedbackCreate => "feedback.create",
+        /// An administrator hid a comment of feedback.
+        FeedbackHide => "feedback.hide",
     }
 );
 
@@ -183,7 +187,10 @@ impl Action {
             Action::Prescribe => AuditAction::PrescriptionCreate,
             Action::ReadPrescriptions => AuditAction::PrescriptionRead,
             Action::Message => AuditAction::ConversationRead,
+            Action::GiveFeedback => AuditAction::FeedbackCreate,
+            Action::ModerateFeedback => AuditAction::FeedbackHide,
             Action::EditDoctorProfile
+            | Action::ReadFeedback
             | Action::EditDoctorSchedule
             | Action::ManageAccounts
             | Action::ReadAuditTrail

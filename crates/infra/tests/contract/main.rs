@@ -65,6 +65,7 @@ mod audit;
 mod care_teams;
 mod email_preferences;
 mod emergency_accesses;
+mod feedback;
 mod jobs;
 mod lab;
 mod login_attempts;

@@ -112,6 +112,7 @@ pub fn allowed_methods(openapi: &utoipa::openapi::OpenApi) -> HashMap<String, St
         (name = "referrals", description = "Doctors referring patients to each other, with a snapshot of what was shared"),
         (name = "prescriptions", description = "Prescriptions: written by the care team against the patient's recorded allergies, read by the care team and the patient, printed"),
         (name = "messages", description = "Conversations between a patient and their care-team doctors, and between a referral's doctors; messages and read marks, delivered live on the socket"),
+        (name = "feedback", description = "Patients' ratings of completed appointments; doctors read their own, administrators all"),
         (name = "notifications", description = "The caller's own notifications: listing, marking read, counting the unread"),
         (name = "admin", description = "Account administration, the audit trail and emergency accesses (administrators only)"),
         (name = "operations", description = "Health, metrics and public keys"),

@@ -2,6 +2,7 @@
 //! kept for the log ([`ApiError::Internal`]), never sent.
 
 use carehub_domain::access::AccessError;
+use carehub_domain::feedback::FeedbackError;
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
     RegisterError,
@@ -338,6 +339,21 @@ impl From<MessagingError> for ApiError {
             | MessagingError::MessageNotFound => Self::NotFound(e.to_string()),
             MessagingError::Invalid(errors) => Self::Invalid(errors),
             MessagingError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<FeedbackError> for ApiError {
+    fn from(e: FeedbackError) -> Self {
+        match e {
+            FeedbackError::Forbidden => Self::Forbidden(e.to_string()),
+            FeedbackError::AppointmentNotFound | FeedbackError::NotFound => {
+                Self::NotFound(e.to_string())
+            }
+            FeedbackError::Invalid(errors) => Self::Invalid(errors),
+            FeedbackError::NotCompleted | FeedbackError::Duplicate => Self::Conflict(e.to_string()),
+            FeedbackError::TooLate => Self::TooLate(e.to_string()),
+            FeedbackError::Internal(e) => e.into(),
         }
     }
 }

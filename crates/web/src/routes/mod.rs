@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod feedback;
 pub mod identity;
 pub mod jobs;
 pub mod lab;
@@ -36,6 +37,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     lab::services(cfg);
     prescriptions::services(cfg);
     messages::services(cfg);
+    feedback::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }
