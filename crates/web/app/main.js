@@ -8,6 +8,7 @@ import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
 import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
+import { myFeedbackPage } from "./feedback.js";
 import { conversationPage, conversationsPage, patientMessagesSection } from "./messages.js";
 import { myPrescriptionsPage, patientPrescriptionsSection, prescriptionPage } from "./prescriptions.js";
 import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
@@ -172,7 +173,7 @@ const HOMES = {
 
 /** Each role's sections: `[label, hash]`, after Home. */
 const SECTIONS = {
-  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"], ["Messages", "#/messages"]],
+  doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"], ["Messages", "#/messages"], ["My feedback", "#/feedback"]],
   secretary: [],
   patient: [["My results", "#/results"], ["My prescriptions", "#/prescriptions"], ["Messages", "#/messages"]],
   admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
@@ -246,6 +247,7 @@ const ROUTES = [
   [/^#\/results$/, ["patient"], myResultsPage],
   [/^#\/prescriptions$/, ["patient"], () => myPrescriptionsPage(me, redraw)],
   [/^#\/messages$/, ["doctor", "patient"], () => conversationsPage(me)],
+  [/^#\/feedback$/, ["doctor"], () => myFeedbackPage(me)],
   [new RegExp(`^#/messages/${ID}$`), ["doctor", "patient"], (id) => conversationPage(me, id, listen)],
   [new RegExp(`^#/prescriptions/${ID}$`), ["doctor", "patient"], prescriptionPage],
   [/^#\/audit$/, ["admin"], auditPage],

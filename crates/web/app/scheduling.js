@@ -3,6 +3,7 @@
 
 import { get, patch, post, query } from "./api.js";
 import { action, clinicSpan, clinicTime, field, form, formBody, h, notice, refill, table } from "./dom.js";
+import { rateForm } from "./feedback.js";
 
 /** The statuses each role may set, from each status (the API's own rule, for the buttons). */
 const NEXT = {
@@ -73,6 +74,7 @@ function controls(me, appointment, done) {
     }, { "aria-label": `${label}: ${span(appointment)}` }));
   }
   if (me.role === "doctor" && ["in_progress", "completed"].includes(appointment.status)) out.push(visitNoteForm(appointment, done));
+  if (me.role === "patient" && appointment.status === "completed") out.push(rateForm(appointment, done));
   if ((me.role === "patient" || me.role === "secretary") && appointment.status === "booked") {
     // The free times are asked for when the disclosure is first opened, not for every row.
     const move = h("details", {}, h("summary", { "aria-label": `Move the appointment of ${span(appointment)}` }, "Move…"));
