@@ -24,6 +24,10 @@ use crate::notifications::{
 use crate::patients::{CareTeamRepository, PatientRepository};
 use crate::referrals::ReferralRepository;
 
+mod delivery;
+
+pub use delivery::*;
+
 /// Why a messaging operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MessagingError {
@@ -61,15 +65,6 @@ pub struct Started {
     pub conversation: Conversation,
     /// Whether it was created now (a referral has one conversation).
     pub created: bool,
-}
-
-/// What the unread-message job did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnreadOutcome {
-    /// This many participants were notified.
-    Notified(usize),
-    /// Nothing to do, and why.
-    Moot(&'static str),
 }
 
 /// Why a participant who may take part does: a party to the referral, the patient's own
@@ -327,8 +322,37 @@ impl ConversationService {
         Ok(participants)
     }
 
-    /// Whether `user` may now take part in `conversation`: its patient's account, a doctor
-    /// still on the care team, a party to its referral.
+    /// The participants of `conversation` who may take part now: its patient's account and
+    /// the doctors still on the care team, or both parties to its referral. Two lookups for a
+    /// whole conversation, however many participants it has.
+    async fn takers(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<BTreeSet<UserId>, RepositoryError> {
+        let participants = conversation.participants.iter().map(|p| p.user_id);
+        let Subject::Patient(patient_id) = conversation.subject else {
+            return Ok(participants.collect());
+        };
+        let account = self
+            .patients
+            .find(patient_id)
+            .await?
+            .and_then(|p| p.details.user_id);
+        let now = self.gate.now();
+        let doctors: BTreeSet<UserId> = self
+            .care_teams
+            .list(patient_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.is_current(now))
+            .map(|m| m.doctor_id)
+            .collect();
+        Ok(participants
+            .filter(|u| account == Some(*u) || doctors.contains(u))
+            .collect())
+    }
+
+    /// Whether `user` may now take part in `conversation`.
     async fn may_take_part(
         &self,
         conversation: &Conversation,
@@ -337,26 +361,7 @@ impl ConversationService {
         if conversation.participant(user).is_none() {
             return Ok(false);
         }
-        match conversation.subject {
-            Subject::Referral { .. } => Ok(true),
-            Subject::Patient(patient_id) => {
-                let account = self
-                    .patients
-                    .find(patient_id)
-                    .await?
-                    .and_then(|p| p.details.user_id);
-                if account == Some(user) {
-                    return Ok(true);
-                }
-                let now = self.gate.now();
-                Ok(self
-                    .care_teams
-                    .list(patient_id)
-                    .await?
-                    .iter()
-                    .any(|m| m.doctor_id == user && m.is_current(now)))
-            }
-        }
+        Ok(self.takers(conversation).await?.contains(&user))
     }
 
     /// The conversation, if the caller takes part in it now; a refusal is audited as
@@ -564,13 +569,10 @@ impl ConversationService {
         title: &str,
         message: MessageId,
     ) -> Result<Vec<NewNotification>, RepositoryError> {
+        let takers = self.takers(conversation).await?;
         let mut events = Vec::new();
         for participant in &conversation.participants {
-            if participant.user_id != from
-                && self
-                    .may_take_part(conversation, participant.user_id)
-                    .await?
-            {
+            if participant.user_id != from && takers.contains(&participant.user_id) {
                 events.push(NewNotification {
                     recipient: Recipient::User(participant.user_id),
                     kind,
@@ -626,82 +628,5 @@ impl ConversationService {
             publish_committed(self.publisher.as_ref(), &stored).await;
         }
         Ok(())
-    }
-
-    /// The message behind a `message.received` event, for delivery on `actor`'s socket: only
-    /// while they may take part in its conversation. The delivery is audited as a read.
-    ///
-    /// # Errors
-    /// [`RepositoryError`].
-    pub async fn deliverable(
-        &self,
-        actor: &Actor,
-        id: MessageId,
-    ) -> Result<Option<Message>, RepositoryError> {
-        let Some(message) = self.messages.message(id).await? else {
-            return Ok(None);
-        };
-        let Some(conversation) = self.messages.find(message.conversation_id).await? else {
-            return Ok(None);
-        };
-        if !self.may_take_part(&conversation, actor.user_id()).await? {
-            return Ok(None);
-        }
-        let basis = participant_basis(conversation.subject, actor.role());
-        self.gate
-            .allowed(
-                actor,
-                conversation.subject.patient_id(),
-                AuditAction::ConversationRead,
-                basis,
-            )
-            .await?;
-        Ok(Some(message))
-    }
-
-    /// The unread-message job: notifies each participant (but the sender) who may take part
-    /// and has not read the message (`message.unread`, e-mailed to those who chose it).
-    ///
-    /// # Errors
-    /// [`RepositoryError`]: the job retries.
-    pub async fn notify_unread(&self, id: MessageId) -> Result<UnreadOutcome, RepositoryError> {
-        let Some(message) = self.messages.message(id).await? else {
-            return Ok(UnreadOutcome::Moot("the message is gone"));
-        };
-        let Some(conversation) = self.messages.find(message.conversation_id).await? else {
-            return Ok(UnreadOutcome::Moot("the conversation is gone"));
-        };
-        let title = format!(
-            "Unread message from {}",
-            name_of(self.users.as_ref(), message.sender_id).await?
-        );
-        let mut notices = Vec::new();
-        for participant in &conversation.participants {
-            let read = participant.last_read.is_some_and(|r| r >= message.id);
-            if participant.user_id != message.sender_id
-                && !read
-                && self
-                    .may_take_part(&conversation, participant.user_id)
-                    .await?
-            {
-                notices.push(NewNotification {
-                    recipient: Recipient::User(participant.user_id),
-                    kind: NotificationKind::MessageUnread,
-                    data: NotificationData {
-                        title: title.clone(),
-                        actor_id: Some(*message.sender_id.as_uuid()),
-                        conversation_id: Some(*conversation.id.as_uuid()),
-                        message_id: Some(*message.id.as_uuid()),
-                        ..NotificationData::default()
-                    },
-                });
-            }
-        }
-        if notices.is_empty() {
-            return Ok(UnreadOutcome::Moot("everyone read it"));
-        }
-        let stored = self.messages.notify(&notices, self.gate.now()).await?;
-        publish_committed(self.publisher.as_ref(), &stored).await;
-        Ok(UnreadOutcome::Notified(notices.len()))
     }
 }
