@@ -56,6 +56,7 @@ fn assert_appointment_view(view: &Value) {
         "end",
         "reason",
         "status",
+        "video",
         "created_by",
         "created_at",
         "updated_at",

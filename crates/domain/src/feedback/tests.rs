@@ -31,6 +31,7 @@ fn appointment(status: AppointmentStatus, completed_days_ago: i64) -> Appointmen
         reason: Text::line("Check-up", 100).expect("text"),
         status,
         cancel_reason: None,
+        video: false,
         created_by: UserId::generate(),
         created_at: at - SignedDuration::from_hours(24 * 7),
         updated_at: at,

@@ -165,6 +165,9 @@ pub struct Appointment {
     pub status: AppointmentStatus,
     /// Why it was cancelled, when it was.
     pub cancel_reason: Option<Text>,
+    /// A video consultation: its doctor and patient meet in its call (see
+    /// [`crate::calls`]).
+    pub video: bool,
     pub created_by: UserId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -196,6 +199,8 @@ pub struct BookingRequest {
     /// within [`check_appointment_length`] of `start`.
     pub end: Option<Timestamp>,
     pub reason: Text,
+    /// A video consultation.
+    pub video: bool,
 }
 
 /// A new time asked for a booked appointment.

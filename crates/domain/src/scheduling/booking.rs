@@ -94,6 +94,7 @@ impl AppointmentService {
             reason: request.reason,
             status: AppointmentStatus::Booked,
             cancel_reason: None,
+            video: request.video,
             created_by: actor.user_id(),
             created_at: now,
             updated_at: now,

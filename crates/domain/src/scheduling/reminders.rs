@@ -264,6 +264,7 @@ mod tests {
             reason: Text::line("Follow-up", 500).expect("valid"),
             status,
             cancel_reason: None,
+            video: false,
             created_by: UserId::generate(),
             created_at: NOW - HOUR,
             updated_at: NOW - HOUR,

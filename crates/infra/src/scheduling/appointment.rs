@@ -69,6 +69,7 @@ struct AppointmentRow {
     reason: String,
     status: String,
     cancel_reason: Option<String>,
+    video: bool,
     created_by: Uuid,
     created_at: DbTime,
     updated_at: DbTime,
@@ -91,6 +92,7 @@ impl TryFrom<AppointmentRow> for Appointment {
             reason: column_text(&row.reason)?,
             status: row.status.parse().map_err(|e| corrupt("appointments", e))?,
             cancel_reason: row.cancel_reason.as_deref().map(column_text).transpose()?,
+            video: row.video,
             created_by: UserId::from_uuid(row.created_by),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -168,16 +170,16 @@ struct CurrentRow {
 macro_rules! select_appointments {
     () => {
         "SELECT a.id, a.doctor_id, u.full_name AS doctor_name, p.full_name AS patient_name, \
-         a.patient_id, a.start_at, a.end_at, a.reason, a.status, a.cancel_reason, a.created_by, \
-         a.created_at, a.updated_at \
+         a.patient_id, a.start_at, a.end_at, a.reason, a.status, a.cancel_reason, a.video, \
+         a.created_by, a.created_at, a.updated_at \
          FROM appointments a LEFT JOIN users u ON u.id = a.doctor_id \
          LEFT JOIN patients p ON p.id = a.patient_id "
     };
 }
 
 const INSERT_APPOINTMENT: &str = "INSERT INTO appointments (id, doctor_id, patient_id, \
-     start_at, end_at, reason, status, cancel_reason, created_by, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     start_at, end_at, reason, status, cancel_reason, created_by, created_at, updated_at, video) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 const INSERT_HISTORY: &str = "INSERT INTO appointment_history \
      (appointment_id, at, actor_id, change, status, start_at, end_at, reason) \
@@ -251,6 +253,7 @@ where
     for<'a> DbTime: Param<'a, DB>,
     for<'a> Option<DbTime>: Param<'a, DB>,
     for<'a> i64: Param<'a, DB>,
+    for<'a> bool: Param<'a, DB>,
     for<'r> CurrentRow: FromRow<'r, DB::Row>,
     for<'r> IntervalRow: FromRow<'r, DB::Row>,
     for<'r> AppointmentRow: FromRow<'r, DB::Row>,
@@ -293,6 +296,7 @@ where
                 .bind(appointment.created_by.as_uuid())
                 .bind(DbTime(appointment.created_at))
                 .bind(DbTime(appointment.updated_at))
+                .bind(appointment.video)
                 .execute(&mut *tx)
                 .await;
             if let Err(e) = inserted {

@@ -247,6 +247,8 @@ pub(super) struct Visit {
     pub day: usize,
     pub reason: &'static str,
     pub outcome: Outcome,
+    /// A video consultation.
+    pub video: bool,
 }
 
 const fn visit(doctor: &'static str, patient: &'static str, day: usize) -> Visit {
@@ -256,6 +258,7 @@ const fn visit(doctor: &'static str, patient: &'static str, day: usize) -> Visit
         day,
         reason: "",
         outcome: Outcome::Booked,
+        video: false,
     }
 }
 
@@ -279,6 +282,7 @@ pub(super) const VISITS: [Visit; 9] = [
     },
     Visit {
         reason: "Palpitations at night",
+        video: true,
         ..visit("dr.grey", "frank", 0)
     },
     Visit {
@@ -287,6 +291,7 @@ pub(super) const VISITS: [Visit; 9] = [
     },
     Visit {
         reason: "Chest pain follow-up",
+        video: true,
         ..visit("dr.grey", "carla", 1)
     },
     Visit {

@@ -297,6 +297,7 @@ async fn book_first_free(
             start: slot.start,
             end: None,
             reason: reason.clone(),
+            video: visit.video,
         };
         match state
             .appointments

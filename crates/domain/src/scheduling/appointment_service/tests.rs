@@ -139,6 +139,7 @@ impl People {
             reason: text(REASON),
             status,
             cancel_reason: (status == AppointmentStatus::Cancelled).then(|| text(CANCEL_REASON)),
+            video: false,
             created_by: self.sam.id,
             created_at: NOW - SignedDuration::from_hours(24 * 3),
             updated_at: NOW - SignedDuration::from_hours(24 * 3),
@@ -224,6 +225,7 @@ fn booking_input(doctor_id: UserId, patient_id: PatientId, start: &str) -> Booki
         start: minute(start),
         end: None,
         reason: parse_appointment_reason(REASON).expect("a reason"),
+        video: false,
     }
 }
 

@@ -253,6 +253,10 @@ pub struct AppointmentInput {
     /// 1 to 500 characters.
     #[schema(schema_with = rules::text_500, required = true)]
     pub reason: Option<String>,
+    /// A video consultation: its doctor and patient meet in its call
+    /// (`GET /appointments/{id}/call`). Defaults to `false`.
+    #[serde(default)]
+    pub video: bool,
 }
 
 impl TryFrom<AppointmentInput> for BookingRequest {
@@ -282,6 +286,7 @@ impl TryFrom<AppointmentInput> for BookingRequest {
                     start,
                     end: end.flatten(),
                     reason,
+                    video: input.video,
                 })
             }
             _ => Err(errors),

@@ -233,6 +233,9 @@ pub struct AppointmentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub cancel_reason: Option<String>,
+    /// A video consultation: its doctor and patient meet in its call
+    /// (`GET /appointments/{id}/call`).
+    pub video: bool,
     /// Who booked it.
     pub created_by: Uuid,
     pub created_at: Timestamp,
@@ -252,6 +255,7 @@ impl AppointmentView {
             reason: appointment.reason.as_str().to_owned(),
             status: appointment.status,
             cancel_reason: text(appointment.cancel_reason.as_ref()),
+            video: appointment.video,
             created_by: *appointment.created_by.as_uuid(),
             created_at: appointment.created_at,
             updated_at: appointment.updated_at,
@@ -335,6 +339,7 @@ mod tests {
             reason: Text::multiline("Follow-up", 500).expect("a reason"),
             status: AppointmentStatus::Booked,
             cancel_reason: None,
+            video: false,
             created_by: user(),
             created_at: at,
             updated_at: at,
@@ -414,6 +419,7 @@ mod tests {
         let cancelled = Appointment {
             status: AppointmentStatus::Cancelled,
             cancel_reason: Some(Text::multiline("Ill", 1_000).expect("a reason")),
+            video: false,
             doctor_name: None,
             ..booked
         };

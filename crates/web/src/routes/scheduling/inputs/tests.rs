@@ -361,6 +361,7 @@ fn booking_input() -> AppointmentInput {
         start: Some("2026-11-24T09:00:00+01:00".into()),
         end: None,
         reason: Some("  Persistent cough \n".into()),
+        video: false,
     }
 }
 
@@ -376,6 +377,13 @@ fn a_booking_needs_a_doctor_a_patient_a_start_and_a_reason() {
         request.patient_id.as_uuid(),
         &input.patient_id.expect("set")
     );
+    assert!(!request.video, "in person unless asked");
+    let video = BookingRequest::try_from(AppointmentInput {
+        video: true,
+        ..booking_input()
+    })
+    .expect("valid");
+    assert!(video.video);
 
     let errors = BookingRequest::try_from(AppointmentInput::default()).expect_err("empty");
     assert_eq!(
@@ -403,6 +411,7 @@ fn an_invalid_booking_lists_every_violation() {
         start: Some("next monday".into()),
         end: Some("2026-11-23T09:30:30+01:00".into()),
         reason: Some("   ".into()),
+        video: true,
     })
     .expect_err("invalid");
     assert_eq!(
