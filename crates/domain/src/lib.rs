@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod calls;
 pub mod feedback;
 pub mod identity;
 pub mod jobs;

@@ -120,10 +120,12 @@ pub enum Action {
     ReadFeedback,
     /// Hide a comment of feedback.
     ModerateFeedback,
+    /// Take part in the video call of an appointment: its doctor and its patient only.
+    JoinCall,
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 40] = [
         Action::CreatePatient,
         Action::SearchPatients,
         Action::ReadProfile,
@@ -163,6 +165,7 @@ impl Action {
         Action::GiveFeedback,
         Action::ReadFeedback,
         Action::ModerateFeedback,
+        Action::JoinCall,
     ];
 }
 
@@ -384,6 +387,11 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             R::Party => Allow(Basis::Appointment),
             _ => Hidden,
         },
+        // A call is the appointment's two parties' alone: not a secretary's, who books it.
+        (Role::Doctor, A::JoinCall) => match relationship {
+            R::Party => Allow(Basis::Appointment),
+            _ => Hidden,
+        },
         (Role::Doctor, A::AccessReferral) => match relationship {
             R::Party => Allow(Basis::Referral),
             _ => Hidden,
@@ -419,7 +427,8 @@ pub fn decide(role: Role, relationship: Relationship, action: Action) -> Decisio
             | A::AccessLabOrder
             | A::ReadPrescriptions
             | A::Message
-            | A::GiveFeedback,
+            | A::GiveFeedback
+            | A::JoinCall,
         ) => match relationship {
             R::OwnRecord => Allow(Basis::OwnRecord),
             R::CareTeam | R::EmergencyAccess | R::Party | R::None => Hidden,

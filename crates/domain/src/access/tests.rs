@@ -57,6 +57,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Secretary, A::GiveFeedback,           [Forbidden; 5]),
     (Role::Secretary, A::ReadFeedback,           [Forbidden; 5]),
     (Role::Secretary, A::ModerateFeedback,       [Forbidden; 5]),
+    (Role::Secretary, A::JoinCall,               [Forbidden; 5]),
     // Doctor: everything for their care team, reading under emergency access.
     (Role::Doctor, A::CreatePatient,          [ROLE, ROLE, ROLE, ROLE, ROLE]),
     (Role::Doctor, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -97,6 +98,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Doctor, A::GiveFeedback,           [Forbidden; 5]),
     (Role::Doctor, A::ReadFeedback,           [SELF_, Forbidden, Forbidden, Forbidden, Forbidden]),
     (Role::Doctor, A::ModerateFeedback,       [Forbidden; 5]),
+    (Role::Doctor, A::JoinCall,               [Hidden, Hidden, Hidden, APPT, Hidden]),
     // Laboratory: nothing.
     (Role::Laboratory, A::CreatePatient,          [Forbidden; 5]),
     (Role::Laboratory, A::SearchPatients,         [Forbidden; 5]),
@@ -137,6 +139,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Laboratory, A::GiveFeedback,           [Forbidden; 5]),
     (Role::Laboratory, A::ReadFeedback,           [Forbidden; 5]),
     (Role::Laboratory, A::ModerateFeedback,       [Forbidden; 5]),
+    (Role::Laboratory, A::JoinCall,               [Forbidden; 5]),
     // Patient: reads their own record.
     (Role::Patient, A::CreatePatient,          [Forbidden; 5]),
     (Role::Patient, A::SearchPatients,         [Forbidden; 5]),
@@ -177,6 +180,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Patient, A::GiveFeedback,           [SELF_, Hidden, Hidden, Hidden, Hidden]),
     (Role::Patient, A::ReadFeedback,           [Forbidden; 5]),
     (Role::Patient, A::ModerateFeedback,       [Forbidden; 5]),
+    (Role::Patient, A::JoinCall,               [SELF_, Hidden, Hidden, Hidden, Hidden]),
     // Admin: care teams and the audit trail, never clinical data.
     (Role::Admin, A::CreatePatient,          [Forbidden; 5]),
     (Role::Admin, A::SearchPatients,         [ROLE, ROLE, ROLE, ROLE, ROLE]),
@@ -217,6 +221,7 @@ const TABLE: &[(Role, Action, [Decision; 5])] = &[
     (Role::Admin, A::GiveFeedback,           [Forbidden; 5]),
     (Role::Admin, A::ReadFeedback,           [ROLE, ROLE, ROLE, ROLE, ROLE]),
     (Role::Admin, A::ModerateFeedback,       [ROLE, ROLE, ROLE, ROLE, ROLE]),
+    (Role::Admin, A::JoinCall,               [Forbidden; 5]),
 ];
 
 #[test]

@@ -85,6 +85,12 @@ string_enum!(
         FeedbackCreate => "feedback.create",
         /// An administrator hid a comment of feedback.
         FeedbackHide => "feedback.hide",
+        /// The video call of an appointment was looked up (its window and ICE servers).
+        CallRead => "call.read",
+        /// A party joined the video call of an appointment (or the attempt was refused).
+        CallJoin => "call.join",
+        /// A party left the call, or their socket closed while in it.
+        CallLeave => "call.leave",
     }
 );
 
@@ -189,6 +195,7 @@ impl Action {
             Action::Message => AuditAction::ConversationRead,
             Action::GiveFeedback => AuditAction::FeedbackCreate,
             Action::ModerateFeedback => AuditAction::FeedbackHide,
+            Action::JoinCall => AuditAction::CallJoin,
             Action::EditDoctorProfile
             | Action::ReadFeedback
             | Action::EditDoctorSchedule

@@ -380,8 +380,26 @@ impl AppointmentService {
         id: AppointmentId,
         action: AuditAction,
     ) -> Result<(Appointment, Basis), AppointmentError> {
+        self.appointment_for(actor, id, Action::AccessAppointment, action)
+            .await
+    }
+
+    /// The appointment, if the access policy lets the actor do `access` on it as its doctor
+    /// or its patient (or by role), with the basis; a refusal is audited as `audit_as`, as
+    /// [`Self::check_access`] describes.
+    ///
+    /// # Errors
+    /// `Forbidden`, `AppointmentNotFound`, `Internal`.
+    pub async fn appointment_for(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        access: Action,
+        audit_as: AuditAction,
+    ) -> Result<(Appointment, Basis), AppointmentError> {
+        let action = audit_as;
         let Some(appointment) = self.appointments.get(id).await? else {
-            let error = if Gatekeeper::role_may_ever(actor, Action::AccessAppointment) {
+            let error = if Gatekeeper::role_may_ever(actor, access) {
                 AppointmentError::AppointmentNotFound
             } else {
                 AppointmentError::Forbidden
@@ -400,7 +418,7 @@ impl AppointmentService {
             .decide(
                 actor,
                 relationship,
-                Action::AccessAppointment,
+                access,
                 action,
                 Some(appointment.patient_id),
             )
