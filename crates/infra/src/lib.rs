@@ -9,6 +9,7 @@
 //! on both.
 
 pub mod audit;
+pub mod calls;
 pub mod db;
 pub mod feedback;
 pub mod identity;

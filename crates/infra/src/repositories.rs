@@ -7,6 +7,7 @@ use sqlx::Pool;
 
 use carehub_domain::access::AccessFactsRepository;
 use carehub_domain::audit::AuditLog;
+use carehub_domain::calls::CallRepository;
 use carehub_domain::feedback::FeedbackRepository;
 use carehub_domain::identity::{
     LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
@@ -26,6 +27,7 @@ use carehub_domain::reports::ReportRepository;
 use carehub_domain::scheduling::{AppointmentRepository, ScheduleRepository};
 
 use crate::audit::{BatchedAuditLog, SqlAuditLog};
+use crate::calls::SqlCallRepository;
 use crate::db::Database;
 use crate::feedback::SqlFeedbackRepository;
 use crate::identity::{
@@ -86,6 +88,7 @@ pub struct Repositories {
     pub prescriptions: Arc<dyn PrescriptionRepository>,
     pub messages: Arc<dyn MessageRepository>,
     pub feedback: Arc<dyn FeedbackRepository>,
+    pub calls: Arc<dyn CallRepository>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -119,6 +122,7 @@ impl Repositories {
         SqlPrescriptionRepository<DB>: PrescriptionRepository + 'static,
         SqlMessageRepository<DB>: MessageRepository + 'static,
         SqlFeedbackRepository<DB>: FeedbackRepository + 'static,
+        SqlCallRepository<DB>: CallRepository + 'static,
     {
         let patients = Arc::new(SqlPatientRepository::new(pool.clone()));
         Self {
@@ -147,6 +151,7 @@ impl Repositories {
             prescriptions: Arc::new(SqlPrescriptionRepository::new(pool.clone())),
             messages: Arc::new(SqlMessageRepository::new(pool.clone())),
             feedback: Arc::new(SqlFeedbackRepository::new(pool.clone())),
+            calls: Arc::new(SqlCallRepository::new(pool.clone())),
         }
     }
 }

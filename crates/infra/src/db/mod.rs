@@ -5,6 +5,7 @@
 //! `notifications`), next to what they build.
 
 pub(crate) mod backend;
+pub(crate) mod listener;
 pub(crate) mod sql_time;
 
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+pub use listener::PgListenerHandle;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");

@@ -8,11 +8,12 @@ mod mailer;
 mod publish;
 mod repository;
 
+pub use crate::db::PgListenerHandle;
 pub use email_preferences::SqlEmailPreferenceRepository;
 pub use mailer::{LettreMailer, MailSettings, MailSetupError};
 pub use publish::{
-    InProcessPublisher, LISTENER_APPLICATION_NAME, NOTIFICATION_CHANNEL, PgListenerHandle,
-    PgNotifyPublisher, Realtime, spawn_pg_listener,
+    InProcessPublisher, LISTENER_APPLICATION_NAME, NOTIFICATION_CHANNEL, PgNotifyPublisher,
+    Realtime, spawn_pg_listener,
 };
 pub use repository::SqlNotificationRepository;
 pub(crate) use repository::{StoreNotifications, commit_notifying};

@@ -10,15 +10,11 @@
 //! from storage, and a listener that lost its connection asks its sink to resynchronise.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use carehub_domain::identity::UserId;
@@ -27,16 +23,14 @@ use carehub_domain::notifications::{
 };
 
 use super::repository::StoredData;
-use crate::db::{Database, DatabaseError};
+use crate::db::listener::{Channel, Heard, spawn_listener};
+use crate::db::{Database, DatabaseError, PgListenerHandle};
 
 /// The PostgreSQL channel notifications are published on.
 pub const NOTIFICATION_CHANNEL: &str = "carehub_notifications";
 
 /// The `application_name` of the listener's connection, to find it in `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "carehub-notification-listener";
-
-/// The longest wait between two attempts to reconnect a listener.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
 /// Delivers notifications to this instance's sink as they are published. For SQLite, where
 /// one server instance holds every socket.
@@ -116,38 +110,6 @@ impl NotificationPublisher for PgNotifyPublisher {
     }
 }
 
-/// A running PostgreSQL listener (see [`spawn_pg_listener`]). It stops when
-/// [`shutdown`](Self::shutdown) or [`abort`](Self::abort) is called, or when the handle is
-/// dropped.
-#[derive(Debug)]
-pub struct PgListenerHandle {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl PgListenerHandle {
-    /// Stops the listener and waits until it has closed its connection.
-    pub async fn shutdown(self) {
-        // The task may have ended already (aborted); then there is nothing to tell it.
-        let _ = self.stop.send(());
-        if let Err(error) = self.task.await
-            && error.is_panic()
-        {
-            tracing::error!(%error, "the notification listener panicked");
-        }
-    }
-
-    /// Stops the listener at once, without waiting; its connection is dropped.
-    pub fn abort(&self) {
-        self.task.abort();
-    }
-
-    /// Whether the listener has stopped.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-}
-
 /// Listens on [`NOTIFICATION_CHANNEL`] and hands every notification heard to `sink`. Returns
 /// once the listener is subscribed, so that every notification published afterwards is heard.
 ///
@@ -165,99 +127,36 @@ pub async fn spawn_pg_listener(
     pool: &PgPool,
     sink: Arc<dyn NotificationSink>,
 ) -> Result<PgListenerHandle, sqlx::Error> {
-    let options = (*pool.connect_options())
-        .clone()
-        .application_name(LISTENER_APPLICATION_NAME);
-    let own_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .max_lifetime(None)
-        .idle_timeout(None)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options);
-    let listener = match subscribe(&own_pool).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            own_pool.close().await;
-            return Err(error);
-        }
-    };
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        listen(listener, &own_pool, sink.as_ref(), stopped).await;
-        own_pool.close().await;
-        tracing::debug!("the notification listener stopped");
-    });
-    Ok(PgListenerHandle { stop, task })
+    spawn_listener(
+        pool,
+        Channel {
+            name: NOTIFICATION_CHANNEL,
+            application_name: LISTENER_APPLICATION_NAME,
+        },
+        Arc::new(ToSink(sink)),
+    )
+    .await
 }
 
-/// A listener subscribed to [`NOTIFICATION_CHANNEL`] on a connection of `pool`.
-async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(NOTIFICATION_CHANNEL).await?;
-    Ok(listener)
-}
+/// Hands what the listener hears to a notification sink.
+struct ToSink(Arc<dyn NotificationSink>);
 
-/// Hands notifications to `sink` until `stopped` resolves (a stop, or the handle dropped).
-/// Returns having dropped the listener, so that its pool can close.
-async fn listen(
-    mut listener: PgListener,
-    pool: &PgPool,
-    sink: &dyn NotificationSink,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    loop {
-        let received = tokio::select! {
-            _ = &mut stopped => return,
-            received = listener.try_recv() => received,
-        };
-        match received {
-            Ok(Some(notification)) => match decode(notification.payload()) {
-                Ok(notification) => sink.deliver(notification),
-                Err(error) => tracing::warn!(
-                    %error,
-                    bytes = notification.payload().len(),
-                    "skipped an unreadable notification payload"
-                ),
-            },
-            // sqlx noticed the loss, reconnected and subscribed again before saying so.
-            Ok(None) => {
-                tracing::warn!("the notification listener reconnected; resynchronising sockets");
-                sink.resync();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the notification listener lost its connection");
-                drop(listener);
-                let Some(resubscribed) = resubscribe(pool, &mut stopped).await else {
-                    return;
-                };
-                listener = resubscribed;
-                tracing::info!("the notification listener reconnected; resynchronising sockets");
-                sink.resync();
-            }
+#[async_trait]
+impl Heard for ToSink {
+    async fn heard(&self, payload: &str) {
+        match decode(payload) {
+            Ok(notification) => self.0.deliver(notification),
+            Err(error) => tracing::warn!(
+                %error,
+                bytes = payload.len(),
+                "skipped an unreadable notification payload"
+            ),
         }
     }
-}
 
-/// Subscribes again, retrying with a growing delay; `None` when stopped meanwhile.
-async fn resubscribe(pool: &PgPool, stopped: &mut oneshot::Receiver<()>) -> Option<PgListener> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        tokio::select! {
-            _ = &mut *stopped => return None,
-            subscribed = subscribe(pool) => match subscribed {
-                Ok(listener) => return Some(listener),
-                Err(error) => tracing::warn!(
-                    %error,
-                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    "the notification listener cannot reconnect"
-                ),
-            },
-        }
-        tokio::select! {
-            _ = &mut *stopped => return None,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+    fn missed(&self) {
+        tracing::warn!("the notification listener reconnected; resynchronising sockets");
+        self.0.resync();
     }
 }
 

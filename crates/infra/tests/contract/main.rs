@@ -62,6 +62,7 @@ mod fixtures;
 
 mod appointments;
 mod audit;
+mod calls;
 mod care_teams;
 mod email_preferences;
 mod emergency_accesses;
