@@ -253,6 +253,22 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub message_unread_secs: u32,
 
+    /// The STUN and TURN servers of video calls, handed to their parties: a comma-separated
+    /// list of `stun:`, `turn:` and `turns:` URLs. Default: none (peers on one network need
+    /// none).
+    #[arg(long, global = true, env = "CAREHUB_ICE_SERVERS", default_value = "")]
+    pub ice_servers: String,
+
+    /// The TURN servers' shared secret (coturn's `static-auth-secret`): each party gets
+    /// credentials of their own that expire shortly after the call. Needed with TURN servers.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREHUB_TURN_SECRET",
+        hide_env_values = true
+    )]
+    pub turn_secret: Option<String>,
+
     /// The largest lab file accepted, in bytes (one upload request takes at most 2.5 times
     /// this).
     #[arg(long, global = true, env = "CAREHUB_LAB_MAX_FILE_BYTES", default_value_t = 20_971_520,
@@ -386,6 +402,17 @@ impl Settings {
         }
     }
 
+    /// The ICE servers of video calls.
+    ///
+    /// # Errors
+    /// A URL that is not STUN or TURN; TURN servers without a secret.
+    pub fn ice_servers(
+        &self,
+    ) -> Result<crate::routes::calls::ice::IceServers, crate::routes::calls::ice::IceConfigError>
+    {
+        crate::routes::calls::ice::IceServers::parse(&self.ice_servers, self.turn_secret.as_deref())
+    }
+
     /// When an unread message becomes a notification.
     pub fn message_timings(&self) -> carehub_domain::messages::MessageTimings {
         carehub_domain::messages::MessageTimings {
@@ -480,6 +507,11 @@ impl std::fmt::Debug for Settings {
             .field("mail_from", &self.mail_from)
             .field("storage_url", &self.storage_url)
             .field("storage_endpoint", &self.storage_endpoint)
+            .field("ice_servers", &self.ice_servers)
+            .field(
+                "turn_secret",
+                &self.turn_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }

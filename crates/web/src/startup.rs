@@ -247,6 +247,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// How notifications travel between instances; its listener stops with the server.
     realtime: Realtime,
+    /// On PostgreSQL, the listener relaying call signals between instances.
+    call_listener: Option<carehub_infra::db::PgListenerHandle>,
     /// This instance's job workers; they stop after the server.
     jobs: RunnerHandle,
 }
@@ -353,6 +355,19 @@ impl Application {
         )
         .with_timings(settings.message_timings());
         hub.attach_conversations(conversations.clone());
+        let ice_servers = settings.ice_servers()?;
+        let (call_relay, call_listener) = database
+            .call_relay(Arc::new(hub.clone()))
+            .await
+            .context("cannot relay calls")?;
+        let calls = carehub_domain::calls::CallService::new(
+            gatekeeper.clone(),
+            appointments.clone(),
+            Arc::clone(&repositories.patients),
+            Arc::clone(&repositories.calls),
+            call_relay,
+        );
+        hub.attach_calls(calls.clone());
         let tasks = Tasks {
             identity: identity.clone(),
             emails: emails.clone(),
@@ -417,6 +432,8 @@ impl Application {
             prescriptions,
             conversations,
             feedback,
+            calls,
+            ice_servers,
             upload_limits: settings.upload_limits(),
             reports: report_service,
             emails,
@@ -452,6 +469,7 @@ impl Application {
             server,
             state,
             realtime,
+            call_listener,
             jobs,
         })
     }
@@ -497,6 +515,9 @@ impl Application {
         session_checks.abort();
         self.jobs.shutdown().await;
         self.realtime.shutdown().await;
+        if let Some(listener) = self.call_listener {
+            listener.shutdown().await;
+        }
         self.state.database.close().await;
         tracing::info!("stopped");
         served

@@ -52,6 +52,10 @@ pub struct AppState {
     pub jobs: JobService,
     /// The laboratory: the catalogue, orders, results and files.
     pub lab: LabService,
+    /// Video calls of appointments.
+    pub calls: carehub_domain::calls::CallService,
+    /// The STUN and TURN servers calls use.
+    pub ice_servers: crate::routes::calls::ice::IceServers,
     /// Patients' ratings of their appointments.
     pub feedback: carehub_domain::feedback::FeedbackService,
     /// Conversations and messages.

@@ -11,7 +11,7 @@ use crate::routes::messages::views::MessageView;
 use crate::routes::notifications::views::NotificationView;
 
 /// A frame the server sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// One notification; ids strictly increase on a socket, without gaps (message events
@@ -41,20 +41,67 @@ pub enum ServerFrame {
     Read { id: i64, read_at: Option<Timestamp> },
     /// The answer to a client's `auth`: the socket now lives until `expires_at`.
     AuthOk { expires_at: Timestamp },
-    /// A client frame was refused; the socket stays open.
-    Error { message: String },
+    /// The answer to `call.join`: the caller is in the call until `closes_at`; `peer_present`
+    /// tells whether the other party is in it too (as recorded).
+    #[serde(rename = "call.joined")]
+    CallJoined {
+        appointment_id: Uuid,
+        closes_at: Timestamp,
+        peer_present: bool,
+    },
+    /// The answer to `call.leave`.
+    #[serde(rename = "call.left")]
+    CallLeft { appointment_id: Uuid },
+    /// The other party joined or left a call the socket is in.
+    #[serde(rename = "call.peer")]
+    CallPeer {
+        appointment_id: Uuid,
+        user_id: Uuid,
+        status: PeerStatus,
+    },
+    /// Signalling from the other party of a call the socket is in, as they sent it.
+    #[serde(rename = "call.signal")]
+    CallSignal {
+        appointment_id: Uuid,
+        from: Uuid,
+        data: serde_json::Value,
+    },
+    /// A client frame was refused; the socket stays open. `appointment_id` names the call a
+    /// refused call frame was about.
+    Error {
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        appointment_id: Option<Uuid>,
+    },
+}
+
+/// Where the other party of a call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerStatus {
+    Joined,
+    Left,
 }
 
 impl ServerFrame {
     pub fn error(message: impl Into<String>) -> Self {
         Self::Error {
             message: message.into(),
+            appointment_id: None,
+        }
+    }
+
+    /// A refused call frame.
+    pub fn call_error(appointment_id: Uuid, message: impl Into<String>) -> Self {
+        Self::Error {
+            message: message.into(),
+            appointment_id: Some(appointment_id),
         }
     }
 }
 
 /// A frame the client sends.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Answered `pong`; any client frame also counts as a heartbeat.
@@ -63,6 +110,19 @@ pub enum ClientFrame {
     Read { id: i64 },
     /// A new access token of the same user, to outlive the current one.
     Auth { token: String },
+    /// Joins the call of a video appointment the user is the doctor or the patient of.
+    #[serde(rename = "call.join")]
+    CallJoin { appointment_id: Uuid },
+    /// Signalling for the other party of a call the socket joined: a JSON object passed on
+    /// as it is (an offer, an answer, an ICE candidate).
+    #[serde(rename = "call.signal")]
+    CallSignal {
+        appointment_id: Uuid,
+        data: serde_json::Value,
+    },
+    /// Leaves a call the socket joined.
+    #[serde(rename = "call.leave")]
+    CallLeave { appointment_id: Uuid },
 }
 
 impl ClientFrame {
@@ -74,7 +134,10 @@ impl ClientFrame {
         serde_json::from_str(text).map_err(|e| {
             let message = e.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
-            format!("invalid frame ({message}); expected ping, read or auth")
+            format!(
+                "invalid frame ({message}); expected ping, read, auth, call.join, call.signal or \
+                 call.leave"
+            )
         })
     }
 }
@@ -212,6 +275,46 @@ mod tests {
             let message = ClientFrame::parse(bad).expect_err(bad);
             assert!(message.starts_with("invalid frame"), "{message}");
         }
+    }
+
+    #[test]
+    fn call_frames_are_named_with_a_dot() {
+        let id = Uuid::nil();
+        assert_eq!(
+            ClientFrame::parse(&json!({"type": "call.join", "appointment_id": id}).to_string()),
+            Ok(ClientFrame::CallJoin { appointment_id: id })
+        );
+        assert_eq!(
+            ClientFrame::parse(
+                &json!({"type": "call.signal", "appointment_id": id, "data": {"sdp": "v=0"}})
+                    .to_string()
+            ),
+            Ok(ClientFrame::CallSignal {
+                appointment_id: id,
+                data: json!({"sdp": "v=0"})
+            })
+        );
+        assert!(ClientFrame::parse(r#"{"type":"call.join"}"#).is_err());
+        assert!(ClientFrame::parse(r#"{"type":"call.join","appointment_id":"x"}"#).is_err());
+        let frame = ServerFrame::CallSignal {
+            appointment_id: id,
+            from: id,
+            data: json!({"candidate": null}),
+        };
+        assert_eq!(
+            serde_json::to_value(&frame).expect("json"),
+            json!({"type": "call.signal", "appointment_id": id, "from": id, "data": {"candidate": null}})
+        );
+        let peer = ServerFrame::CallPeer {
+            appointment_id: id,
+            user_id: id,
+            status: PeerStatus::Left,
+        };
+        assert_eq!(serde_json::to_value(&peer).expect("json")["status"], "left");
+        assert_eq!(
+            serde_json::to_value(ServerFrame::call_error(id, "no")).expect("json"),
+            json!({"type": "error", "message": "no", "appointment_id": id})
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use carehub_domain::calls::{CallService, CallSink, Relayed};
 use carehub_domain::identity::{IdentityService, LiveSession, SessionEnd, TokenId, UserId};
 use carehub_domain::messages::ConversationService;
 use carehub_domain::notifications::{Notification, NotificationService, NotificationSink};
@@ -56,6 +57,8 @@ struct Inner {
     /// Set once the services are built (they publish through this hub): what a message
     /// event's frame carries comes from it.
     conversations: std::sync::OnceLock<ConversationService>,
+    /// Set once the services are built, as the call service relays through this hub.
+    calls: std::sync::OnceLock<CallService>,
     config: HubConfig,
     registry: Mutex<Registry>,
     next_socket: AtomicU64,
@@ -74,6 +77,8 @@ struct Entry {
     user: UserId,
     session: LiveSession,
     queue: mpsc::Sender<Notification>,
+    /// Call signals for the user; the socket passes on those of the calls it is in.
+    calls: mpsc::Sender<Relayed>,
     signals: Arc<Signals>,
     /// The last id the socket sent (or started live delivery at).
     progress: Arc<AtomicI64>,
@@ -138,6 +143,8 @@ pub struct Registration {
     id: SocketId,
     /// Live notifications for this socket, in arrival order.
     pub queue: mpsc::Receiver<Notification>,
+    /// Call signals for the socket's user, in arrival order.
+    pub calls: mpsc::Receiver<Relayed>,
     pub signals: Arc<Signals>,
     /// Where the socket's delivery stands: the last id sent, kept up to date by the socket.
     pub progress: Arc<AtomicI64>,
@@ -178,6 +185,7 @@ impl Hub {
                 notifications,
                 identity,
                 conversations: std::sync::OnceLock::new(),
+                calls: std::sync::OnceLock::new(),
                 config,
                 registry: Mutex::new(Registry::default()),
                 next_socket: AtomicU64::new(1),
@@ -209,6 +217,16 @@ impl Hub {
         self.inner.conversations.get()
     }
 
+    /// Gives the hub the call service, once it is built; a second call changes nothing.
+    pub fn attach_calls(&self, calls: CallService) {
+        let _ = self.inner.calls.set(calls);
+    }
+
+    /// The call service, once attached.
+    pub fn calls(&self) -> Option<&CallService> {
+        self.inner.calls.get()
+    }
+
     /// How many sockets are open on this instance.
     pub fn socket_count(&self) -> usize {
         *self.inner.open.borrow()
@@ -228,6 +246,7 @@ impl Hub {
     pub fn register(&self, session: LiveSession) -> Option<Registration> {
         let id = SocketId(self.inner.next_socket.fetch_add(1, Ordering::Relaxed));
         let (sender, queue) = mpsc::channel(self.inner.config.queue_capacity.max(1));
+        let (call_sender, calls) = mpsc::channel(self.inner.config.queue_capacity.max(1));
         let signals = Arc::new(Signals::new());
         let progress = Arc::new(AtomicI64::new(0));
         {
@@ -242,6 +261,7 @@ impl Hub {
                     user: session.user_id,
                     session,
                     queue: sender,
+                    calls: call_sender,
                     signals: signals.clone(),
                     progress: progress.clone(),
                 },
@@ -257,6 +277,7 @@ impl Hub {
             hub: self.clone(),
             id,
             queue,
+            calls,
             signals,
             progress,
         })
@@ -470,6 +491,27 @@ impl NotificationSink for Hub {
         for entry in registry.sockets.values() {
             entry.signals.resync.notify_one();
         }
+    }
+}
+
+impl CallSink for Hub {
+    /// Queues the signal for each socket of its recipient, without waiting; each passes on
+    /// those of the calls it is in. A signal for a full queue is dropped, as relaying is best
+    /// effort: the socket's client is not reading, and will join again.
+    fn deliver(&self, relayed: Relayed) {
+        let registry = self.registry();
+        let Some(ids) = registry.by_user.get(&relayed.to) else {
+            return;
+        };
+        for entry in ids.iter().filter_map(|id| registry.sockets.get(id)) {
+            if let Err(mpsc::error::TrySendError::Full(_)) = entry.calls.try_send(relayed.clone()) {
+                tracing::warn!("a socket's call queue is full; a call signal was dropped");
+            }
+        }
+    }
+
+    fn holds(&self, user: UserId) -> bool {
+        self.registry().by_user.contains_key(&user)
     }
 }
 

@@ -2,6 +2,7 @@
 //! hub's signals, its queue of live notifications, the client's frames, the heartbeat and the
 //! token's expiry, until something closes it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,15 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Sessio
 use jiff::Timestamp;
 use tokio::time::Instant;
 
+use carehub_domain::access::Actor;
+use carehub_domain::calls::{CallError, CallSignal, JoinedCall, Relayed};
 use carehub_domain::identity::{AuthenticateError, LiveSession, Principal, UserId};
+use carehub_domain::kernel::AppointmentId;
 use carehub_domain::notifications::NotificationError;
+use uuid::Uuid;
 
 use super::delivery::{Delivery, FrameSink, Stop};
-use super::frames::{ClientFrame, Closing, ServerFrame};
+use super::frames::{ClientFrame, Closing, PeerStatus, ServerFrame};
 use super::{Hub, Registration, Signals};
 
 /// The largest client frame (after joining continuations); client frames are a few bytes.
@@ -43,6 +48,8 @@ pub async fn run(
     out.signals = Some(registration.signals.clone());
     let mut socket = Socket {
         user: principal.id(),
+        actor: principal.actor(None),
+        calls: HashMap::new(),
         expires_at: claims.expires_at,
         delivery: Delivery::with_progress(
             hub.notifications().clone(),
@@ -57,6 +64,7 @@ pub async fn run(
         last_heard: Instant::now(),
     };
     let stop = socket.serve(after).await;
+    socket.leave_calls().await;
     let Socket {
         delivery,
         registration,
@@ -84,6 +92,10 @@ pub async fn run(
 struct Socket {
     hub: Hub,
     user: UserId,
+    /// The socket's user, acting in the calls they join.
+    actor: Actor,
+    /// The calls this socket is in.
+    calls: HashMap<AppointmentId, JoinedCall>,
     expires_at: Timestamp,
     delivery: Delivery,
     registration: Registration,
@@ -129,6 +141,9 @@ impl Socket {
                 }
                 Some(notification) = self.registration.queue.recv() => {
                     self.delivery.live(notification, &mut self.out).await?;
+                }
+                Some(relayed) = self.registration.calls.recv() => {
+                    self.pass_on(relayed).await?;
                 }
                 message = self.stream.recv() => {
                     self.last_heard = Instant::now();
@@ -178,7 +193,133 @@ impl Socket {
             ClientFrame::Ping => self.out.send(ServerFrame::Pong).await.map(|()| None),
             ClientFrame::Read { id } => self.mark_read(id).await.map(|()| None),
             ClientFrame::Auth { token } => self.renew(&token).await,
+            ClientFrame::CallJoin { appointment_id } => {
+                self.join_call(appointment_id).await.map(|()| None)
+            }
+            ClientFrame::CallSignal {
+                appointment_id,
+                data,
+            } => self.signal(appointment_id, data).await.map(|()| None),
+            ClientFrame::CallLeave { appointment_id } => {
+                self.leave_call(appointment_id).await.map(|()| None)
+            }
         }
+    }
+
+    /// Joins a call (again, harmlessly, when already in it).
+    async fn join_call(&mut self, appointment_id: Uuid) -> Result<(), Stop> {
+        let id = AppointmentId::from_uuid(appointment_id);
+        let joined = match self.calls.get(&id) {
+            Some(joined) => joined.clone(),
+            None => match self.hub.calls() {
+                None => {
+                    let refusal = ServerFrame::call_error(appointment_id, "calls are unavailable");
+                    return self.out.send(refusal).await;
+                }
+                Some(calls) => match calls.join(&self.actor, id).await {
+                    Ok(joined) => joined,
+                    Err(CallError::Internal(e)) => return Err(Stop::Internal(e.into())),
+                    Err(e) => {
+                        let refusal =
+                            ServerFrame::call_error(appointment_id, format!("call refused: {e}"));
+                        return self.out.send(refusal).await;
+                    }
+                },
+            },
+        };
+        let reply = ServerFrame::CallJoined {
+            appointment_id,
+            closes_at: joined.window.closes_at,
+            peer_present: joined.peer_present,
+        };
+        self.calls.insert(id, joined);
+        self.out.send(reply).await
+    }
+
+    /// Passes signalling to the other party of a call this socket is in.
+    async fn signal(&mut self, appointment_id: Uuid, data: serde_json::Value) -> Result<(), Stop> {
+        let id = AppointmentId::from_uuid(appointment_id);
+        let refusal = match (self.calls.get(&id), self.hub.calls()) {
+            (None, _) | (_, None) => Some("signal refused: join the call first".to_owned()),
+            (Some(_), Some(_)) if !data.is_object() => {
+                Some("signal refused: data must be a JSON object".to_owned())
+            }
+            (Some(joined), Some(calls)) => match calls.signal(joined, data.to_string()).await {
+                Ok(()) => None,
+                Err(CallError::Internal(e)) => return Err(Stop::Internal(e.into())),
+                Err(e) => Some(format!("signal refused: {e}")),
+            },
+        };
+        match refusal {
+            Some(message) => {
+                self.out
+                    .send(ServerFrame::call_error(appointment_id, message))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Leaves a call this socket is in.
+    async fn leave_call(&mut self, appointment_id: Uuid) -> Result<(), Stop> {
+        let id = AppointmentId::from_uuid(appointment_id);
+        let (Some(joined), Some(calls)) = (self.calls.remove(&id), self.hub.calls()) else {
+            let refusal =
+                ServerFrame::call_error(appointment_id, "leave refused: not in this call");
+            return self.out.send(refusal).await;
+        };
+        match calls.leave(&self.actor, &joined).await {
+            Ok(()) => {
+                self.out
+                    .send(ServerFrame::CallLeft { appointment_id })
+                    .await
+            }
+            Err(e) => Err(Stop::Internal(e.into())),
+        }
+    }
+
+    /// Leaves every call this socket is still in, as it closes.
+    async fn leave_calls(&mut self) {
+        let Some(calls) = self.hub.calls() else {
+            return;
+        };
+        for (_, joined) in self.calls.drain() {
+            if let Err(e) = calls.leave(&self.actor, &joined).await {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "recording a call's leave failed");
+            }
+        }
+    }
+
+    /// Sends a relayed signal on, if it is for a call this socket is in.
+    async fn pass_on(&mut self, relayed: Relayed) -> Result<(), Stop> {
+        if !self.calls.contains_key(&relayed.appointment_id) {
+            return Ok(());
+        }
+        let appointment_id = *relayed.appointment_id.as_uuid();
+        let from = *relayed.from.as_uuid();
+        let frame = match relayed.signal {
+            CallSignal::Joined | CallSignal::Left => ServerFrame::CallPeer {
+                appointment_id,
+                user_id: from,
+                status: if relayed.signal == CallSignal::Joined {
+                    PeerStatus::Joined
+                } else {
+                    PeerStatus::Left
+                },
+            },
+            CallSignal::Data(json) => match serde_json::from_str(&json) {
+                Ok(data) => ServerFrame::CallSignal {
+                    appointment_id,
+                    from,
+                    data,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "a relayed call signal is not JSON; dropped");
+                    return Ok(());
+                }
+            },
+        };
+        self.out.send(frame).await
     }
 
     async fn mark_read(&mut self, id: i64) -> Result<(), Stop> {

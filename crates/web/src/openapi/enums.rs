@@ -68,4 +68,5 @@ published_enums! {
     LabOrderStatus: carehub_domain::lab::LabOrderStatus, "Where a lab order stands.";
     ResultFlag: carehub_domain::lab::ResultFlag, "How a numeric result compares with its reference range.";
     LabFileKind: carehub_domain::lab::LabFileKind, "What a lab file holds.";
+    CallEventKind: carehub_domain::calls::CallEventKind, "What a party did in a video call.";
 }

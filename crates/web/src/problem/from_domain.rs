@@ -2,6 +2,7 @@
 //! kept for the log ([`ApiError::Internal`]), never sent.
 
 use carehub_domain::access::AccessError;
+use carehub_domain::calls::CallError;
 use carehub_domain::feedback::FeedbackError;
 use carehub_domain::identity::{
     AdminError, AuthenticateError, Forbidden, InternalError, LoginError, RefreshError,
@@ -354,6 +355,20 @@ impl From<FeedbackError> for ApiError {
             FeedbackError::NotCompleted | FeedbackError::Duplicate => Self::Conflict(e.to_string()),
             FeedbackError::TooLate => Self::TooLate(e.to_string()),
             FeedbackError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Forbidden => Self::Forbidden(e.to_string()),
+            CallError::AppointmentNotFound => Self::NotFound(e.to_string()),
+            CallError::NotVideo
+            | CallError::NotActive(_)
+            | CallError::Closed(_)
+            | CallError::SignalTooLarge => Self::Conflict(e.to_string()),
+            CallError::Internal(e) => e.into(),
         }
     }
 }

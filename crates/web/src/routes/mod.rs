@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod calls;
 pub mod feedback;
 pub mod identity;
 pub mod jobs;
@@ -38,6 +39,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     prescriptions::services(cfg);
     messages::services(cfg);
     feedback::services(cfg);
+    calls::services(cfg);
     patients::emergency_access::admin_services(cfg);
     operations::services(cfg);
 }
