@@ -75,6 +75,46 @@ fn participants(conversation: &Value) -> Vec<Value> {
 }
 
 backend_tests! {
+    async fn typing_reaches_the_other_participants_and_nobody_else(app: TestApp) {
+        let clinic = Clinic::open(&app).await;
+        let conversation = start(&app, &clinic, &clinic.doctor, &[]).await;
+        let id = id_text(&conversation);
+        let mut ann_socket = app.socket(&clinic.ann.token).await;
+        let mut house_socket = app.socket(&clinic.doctor.token).await;
+        let mut wilson_socket = app.socket(&clinic.outsider.token).await;
+
+        let typing = json!({ "type": "typing", "conversation_id": id });
+        ann_socket.send(&typing).await;
+        assert_eq!(
+            next_of(&mut house_socket, "typing").await,
+            json!({ "type": "typing", "conversation_id": id, "user_id": clinic.ann.id })
+        );
+        // Not echoed to the typist, not shown to anyone outside, and never stored.
+        ann_socket.assert_quiet().await;
+        wilson_socket.assert_quiet().await;
+        assert!(app.all_notifications(&clinic.doctor.token).await.is_empty());
+
+        // Someone outside the conversation is refused (audited), and nothing is relayed.
+        wilson_socket.send(&typing).await;
+        let refused = next_of(&mut wilson_socket, "error").await;
+        assert!(refused["message"].as_str().unwrap().starts_with("typing refused: no such conversation"), "{refused}");
+        let mut lab_socket = app.socket(&clinic.lab.token).await;
+        lab_socket.send(&typing).await;
+        let refused = next_of(&mut lab_socket, "error").await;
+        assert!(refused["message"].as_str().unwrap().starts_with("typing refused: you may not do this"), "{refused}");
+        wilson_socket.send(&json!({ "type": "typing", "conversation_id": "soon" })).await;
+        assert!(next_of(&mut wilson_socket, "error").await["message"].as_str().unwrap().starts_with("invalid frame"));
+        house_socket.assert_quiet().await;
+        ann_socket.assert_quiet().await;
+        let denied: Vec<Value> = app
+            .audit(&clinic.admin.token, &format!("user_id={}&patient_id={}", clinic.outsider.id, clinic.ann_record))
+            .await;
+        assert!(
+            denied.iter().any(|e| e["action"] == "message.send" && e["outcome"] == "denied"),
+            "{denied:?}"
+        );
+    }
+
     async fn a_doctor_and_the_patient_talk_live_with_read_receipts(app: TestApp) {
         let clinic = Clinic::open(&app).await;
         let mut ann_socket = app.socket(&clinic.ann.token).await;

@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod patients;
 pub mod prescriptions;
 pub mod referrals;
+pub mod relay;
 pub mod reports;
 pub mod scheduling;
 

@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod patients;
 pub mod prescriptions;
 pub mod referrals;
+pub mod relay;
 pub mod reports;
 mod repositories;
 pub mod scheduling;

@@ -247,8 +247,9 @@ pub struct Application {
     state: web::Data<AppState>,
     /// How notifications travel between instances; its listener stops with the server.
     realtime: Realtime,
-    /// On PostgreSQL, the listener relaying call signals between instances.
-    call_listener: Option<carehub_infra::db::PgListenerHandle>,
+    /// On PostgreSQL, the listener relaying signals between users (calls, typing) across
+    /// instances.
+    relay_listener: Option<carehub_infra::db::PgListenerHandle>,
     /// This instance's job workers; they stop after the server.
     jobs: RunnerHandle,
 }
@@ -284,6 +285,11 @@ impl Application {
             .realtime(Arc::new(hub.clone()))
             .await
             .context("cannot listen for notifications")?;
+        let (relay, relay_listener) = database
+            .relay(Arc::new(hub.clone()))
+            .await
+            .context("cannot relay signals between users")?;
+        let ice_servers = settings.ice_servers()?;
         tracing::info!(
             time_zone = %crate::routes::scheduling::views::zone_name(&settings.clinic_time_zone),
             "clinic time zone"
@@ -351,21 +357,17 @@ impl Application {
                 referrals: Arc::clone(&repositories.referrals),
                 users: Arc::clone(&repositories.users),
                 publisher: Arc::clone(&realtime.publisher),
+                relay: Arc::clone(&relay),
             },
         )
         .with_timings(settings.message_timings());
         hub.attach_conversations(conversations.clone());
-        let ice_servers = settings.ice_servers()?;
-        let (call_relay, call_listener) = database
-            .call_relay(Arc::new(hub.clone()))
-            .await
-            .context("cannot relay calls")?;
         let calls = carehub_domain::calls::CallService::new(
             gatekeeper.clone(),
             appointments.clone(),
             Arc::clone(&repositories.patients),
             Arc::clone(&repositories.calls),
-            call_relay,
+            Arc::clone(&relay),
         );
         hub.attach_calls(calls.clone());
         let tasks = Tasks {
@@ -469,7 +471,7 @@ impl Application {
             server,
             state,
             realtime,
-            call_listener,
+            relay_listener,
             jobs,
         })
     }
@@ -515,7 +517,7 @@ impl Application {
         session_checks.abort();
         self.jobs.shutdown().await;
         self.realtime.shutdown().await;
-        if let Some(listener) = self.call_listener {
+        if let Some(listener) = self.relay_listener {
             listener.shutdown().await;
         }
         self.state.database.close().await;

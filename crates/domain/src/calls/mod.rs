@@ -1,6 +1,7 @@
 //! Video consultations. An appointment booked with `video` has a call, which its doctor and
 //! its patient may join from [`CALL_OPENS_BEFORE`] its start until its end. CareHub relays
-//! their signalling (offers, answers, ICE candidates) from one to the other and nothing else:
+//! their signalling (offers, answers, ICE candidates; [`crate::relay`]) from one to the other
+//! and nothing else:
 //! the media flow between their browsers (or through a TURN server), never through CareHub.
 //! Joining and leaving are recorded on the appointment and audited; the call's duration is
 //! the time both were in it together.
@@ -167,27 +168,6 @@ impl CallEventKind {
     }
 }
 
-/// What one party's client sends the other through CareHub.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallSignal {
-    /// The sender joined the call.
-    Joined,
-    /// The sender left it.
-    Left,
-    /// Signalling for the peer connection (an offer, an answer, an ICE candidate): JSON text
-    /// CareHub passes on as it is.
-    Data(String),
-}
-
-/// A signal on its way from one party of a call to the other.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relayed {
-    pub appointment_id: AppointmentId,
-    pub from: UserId,
-    pub to: UserId,
-    pub signal: CallSignal,
-}
-
 /// Records what happens in calls.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -203,24 +183,4 @@ pub trait CallRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`].
     async fn events(&self, appointment: AppointmentId) -> Result<Vec<CallEvent>, RepositoryError>;
-}
-
-/// Carries signals to the instance, any of them, that holds the recipient's socket. Best
-/// effort, like a network: a lost signal is recovered by the clients (they join again), never
-/// reported to the sender. Signals arrive in the order relayed.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-#[async_trait]
-pub trait CallRelay: Send + Sync {
-    async fn relay(&self, relayed: Relayed);
-}
-
-/// What an instance hands relayed signals to (its socket hub).
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait CallSink: Send + Sync {
-    /// Passes the signal to the recipient's sockets on this instance that are in the call.
-    fn deliver(&self, relayed: Relayed);
-
-    /// Whether this instance holds a socket of `user`: the relay need not fetch a signal for
-    /// anyone else.
-    fn holds(&self, user: UserId) -> bool;
 }

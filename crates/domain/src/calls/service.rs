@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use super::{
-    Call, CallEvent, CallEventKind, CallRelay, CallRepository, CallSignal, CallWindow,
-    MAX_SIGNAL_BYTES, Relayed,
-};
+use super::{Call, CallEvent, CallEventKind, CallRepository, CallWindow, MAX_SIGNAL_BYTES};
 use crate::access::{Action, Actor, Basis};
 use crate::audit::{AuditAction, Gatekeeper};
 use crate::identity::UserId;
 use crate::kernel::{AppointmentId, PatientId, RepositoryError};
 use crate::patients::PatientRepository;
+use crate::relay::{CallSignal, Live, Relay, Relayed};
 use crate::scheduling::{Appointment, AppointmentError, AppointmentService, AppointmentStatus};
 
 /// Why a call operation failed.
@@ -76,7 +74,7 @@ pub struct CallService {
     appointments: AppointmentService,
     patients: Arc<dyn PatientRepository>,
     calls: Arc<dyn CallRepository>,
-    relay: Arc<dyn CallRelay>,
+    relay: Arc<dyn Relay>,
 }
 
 impl std::fmt::Debug for CallService {
@@ -91,7 +89,7 @@ impl CallService {
         appointments: AppointmentService,
         patients: Arc<dyn PatientRepository>,
         calls: Arc<dyn CallRepository>,
-        relay: Arc<dyn CallRelay>,
+        relay: Arc<dyn Relay>,
     ) -> Self {
         Self {
             gate,
@@ -241,10 +239,12 @@ impl CallService {
         if let Some(to) = joined.peer {
             self.relay
                 .relay(Relayed {
-                    appointment_id: joined.appointment_id,
                     from: joined.user,
                     to,
-                    signal,
+                    what: Live::Call {
+                        appointment_id: joined.appointment_id,
+                        signal,
+                    },
                 })
                 .await;
         }

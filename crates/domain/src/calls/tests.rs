@@ -12,6 +12,7 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::identity::{Role, UserId};
 use crate::kernel::{AppointmentId, PatientId, Text};
 use crate::patients::MockPatientRepository;
+use crate::relay::{CallSignal, Live, MockRelay, Relayed};
 use crate::scheduling::{Appointment, AppointmentStatus};
 use crate::test_support::{
     Mocks, NOW, actor, assert_allowed, assert_denied, single_event, stored_patient,
@@ -130,7 +131,7 @@ struct Setup {
     mocks: Mocks,
     patients: MockPatientRepository,
     calls: MockCallRepository,
-    relay: MockCallRelay,
+    relay: MockRelay,
     recorded: Recorded,
     relayed: RelayedLog,
 }
@@ -146,7 +147,7 @@ impl Setup {
             Ok(())
         });
         calls.expect_events().returning(|_| Ok(Vec::new()));
-        let mut relay = MockCallRelay::new();
+        let mut relay = MockRelay::new();
         let log = Arc::clone(&relayed);
         relay.expect_relay().returning(move |relayed| {
             log.lock().expect("log").push(relayed);
@@ -249,10 +250,12 @@ async fn the_doctor_and_the_patient_join_and_the_other_is_told() {
     assert_eq!(
         relayed.lock().expect("log").clone(),
         vec![Relayed {
-            appointment_id: visit.id,
             from: doctor.user_id(),
             to: patient.user_id(),
-            signal: CallSignal::Joined,
+            what: Live::Call {
+                appointment_id: visit.id,
+                signal: CallSignal::Joined,
+            },
         }]
     );
 
@@ -394,10 +397,12 @@ async fn signals_pass_to_the_peer_as_they_are_while_the_window_is_open() {
     assert_eq!(
         relayed.lock().expect("log").clone(),
         vec![Relayed {
-            appointment_id: visit.id,
             from: visit.doctor_id,
             to: patient,
-            signal: CallSignal::Data(offer),
+            what: Live::Call {
+                appointment_id: visit.id,
+                signal: CallSignal::Data(offer),
+            },
         }]
     );
     // Relaying is not recorded: only joining and leaving are.
@@ -449,7 +454,13 @@ async fn leaving_is_recorded_audited_and_told_to_the_peer() {
         AuditAction::CallLeave,
         Basis::Appointment,
     );
-    assert_eq!(relayed.lock().expect("log")[0].signal, CallSignal::Left);
+    assert_eq!(
+        relayed.lock().expect("log")[0].what,
+        Live::Call {
+            appointment_id: visit.id,
+            signal: CallSignal::Left
+        }
+    );
 }
 
 #[tokio::test]

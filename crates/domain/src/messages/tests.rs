@@ -16,6 +16,7 @@ use crate::kernel::{PatientId, ReferralId, Text};
 use crate::notifications::{NotificationKind, Recipient};
 use crate::patients::{CareTeamMember, Patient};
 use crate::referrals::{Referral, ReferralStatus, Urgency};
+use crate::relay::{Live, MockRelay, Relayed};
 use crate::test_support::{
     Mocks, NOW, ON_CARE_TEAM, OWN_RECORD, UNRELATED, actor, assert_allowed, assert_denied,
     invalid_fields, member, single_event, stored, stored_patient,
@@ -24,6 +25,7 @@ use crate::test_support::{
 struct Chat {
     mocks: Mocks,
     messages: MockMessageRepository,
+    relay: MockRelay,
 }
 
 impl Chat {
@@ -31,6 +33,7 @@ impl Chat {
         Self {
             mocks: Mocks::new(),
             messages: MockMessageRepository::new(),
+            relay: MockRelay::new(),
         }
     }
 
@@ -85,6 +88,7 @@ impl Chat {
                 referrals: Arc::new(self.mocks.referrals),
                 users: Arc::new(self.mocks.users),
                 publisher: Arc::new(self.mocks.publisher),
+                relay: Arc::new(self.relay),
             },
         )
     }
@@ -422,6 +426,61 @@ async fn a_message_reaches_every_other_participant_who_may_still_take_part() {
         }
     );
     assert_eq!(published.lock().expect("log")[0].len(), 1);
+}
+
+#[tokio::test]
+async fn typing_reaches_every_other_participant_who_may_still_take_part_and_is_not_stored() {
+    let doctor = actor(Role::Doctor);
+    let (account, former) = (UserId::generate(), UserId::generate());
+    let patient_id = PatientId::generate();
+    let talk = conversation(
+        Subject::Patient(patient_id),
+        &[doctor.user_id(), account, former],
+    );
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.patient(patient_id, Some(account), &[doctor.user_id()], &[former]);
+    let relayed = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&relayed);
+    chat.relay
+        .expect_relay()
+        .returning(move |r| log.lock().expect("log").push(r));
+    chat.messages.expect_send().never();
+    chat.mocks.nothing_audited();
+    chat.service()
+        .typing(&doctor, talk.id)
+        .await
+        .expect("relayed");
+    assert_eq!(
+        relayed.lock().expect("log").clone(),
+        vec![Relayed {
+            from: doctor.user_id(),
+            to: account,
+            what: Live::Typing {
+                conversation_id: talk.id
+            },
+        }],
+        "not to the typist, not to the doctor who left"
+    );
+
+    // Someone who is not a participant is told there is no such conversation, audited.
+    let stranger = actor(Role::Patient);
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.relay.expect_relay().never();
+    let audited = chat.mocks.audit_succeeds();
+    let refused = chat.service().typing(&stranger, talk.id).await;
+    assert!(
+        matches!(refused, Err(MessagingError::ConversationNotFound)),
+        "{refused:?}"
+    );
+    assert_denied(
+        &single_event(&audited),
+        &stranger,
+        Some(patient_id),
+        AuditAction::MessageSend,
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,5 @@
 //! Video calls on SQLite and PostgreSQL: the joins and leaves of each appointment's call,
-//! written with their audit events ([`SqlCallRepository`]), and the relay that carries
-//! signalling between the parties' sockets ([`relay`]).
-
-mod relay;
+//! written with their audit events. Their signalling goes through [`crate::relay`].
 
 use async_trait::async_trait;
 use sqlx::{Executor, FromRow, Pool};
@@ -12,8 +9,6 @@ use carehub_domain::audit::AuditEvent;
 use carehub_domain::calls::{CallEvent, CallRepository};
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::{AppointmentId, RepositoryError};
-
-pub use relay::{CALL_CHANNEL, CALL_LISTENER_APPLICATION_NAME, InProcessCallRelay, PgCallRelay};
 
 use crate::audit::InsertAuditEvent;
 use crate::db::backend::{Param, corrupt, storage};

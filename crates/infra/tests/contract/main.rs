@@ -79,6 +79,7 @@ mod prescriptions;
 mod realtime;
 mod referrals;
 mod refresh_tokens;
+mod relay;
 mod reports;
 mod revoked_tokens;
 mod schedules;

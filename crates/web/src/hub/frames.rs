@@ -66,6 +66,12 @@ pub enum ServerFrame {
         from: Uuid,
         data: serde_json::Value,
     },
+    /// Another participant of a conversation is typing; sent again every few seconds while
+    /// they are.
+    Typing {
+        conversation_id: Uuid,
+        user_id: Uuid,
+    },
     /// A client frame was refused; the socket stays open. `appointment_id` names the call a
     /// refused call frame was about.
     Error {
@@ -123,6 +129,9 @@ pub enum ClientFrame {
     /// Leaves a call the socket joined.
     #[serde(rename = "call.leave")]
     CallLeave { appointment_id: Uuid },
+    /// The user is typing in a conversation: its other participants are told. Send it again
+    /// every few seconds while typing, no more often.
+    Typing { conversation_id: Uuid },
 }
 
 impl ClientFrame {
@@ -135,8 +144,8 @@ impl ClientFrame {
             let message = e.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
             format!(
-                "invalid frame ({message}); expected ping, read, auth, call.join, call.signal or \
-                 call.leave"
+                "invalid frame ({message}); expected ping, read, auth, typing, call.join, \
+                 call.signal or call.leave"
             )
         })
     }

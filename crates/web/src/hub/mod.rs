@@ -16,10 +16,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use carehub_domain::calls::{CallService, CallSink, Relayed};
+use carehub_domain::calls::CallService;
 use carehub_domain::identity::{IdentityService, LiveSession, SessionEnd, TokenId, UserId};
 use carehub_domain::messages::ConversationService;
 use carehub_domain::notifications::{Notification, NotificationService, NotificationSink};
+use carehub_domain::relay::{RelaySink, Relayed};
 
 use frames::Closing;
 
@@ -77,8 +78,9 @@ struct Entry {
     user: UserId,
     session: LiveSession,
     queue: mpsc::Sender<Notification>,
-    /// Call signals for the user; the socket passes on those of the calls it is in.
-    calls: mpsc::Sender<Relayed>,
+    /// What is relayed to the user: "typing", and call signals (the socket passes on those of
+    /// the calls it is in).
+    relayed: mpsc::Sender<Relayed>,
     signals: Arc<Signals>,
     /// The last id the socket sent (or started live delivery at).
     progress: Arc<AtomicI64>,
@@ -143,8 +145,8 @@ pub struct Registration {
     id: SocketId,
     /// Live notifications for this socket, in arrival order.
     pub queue: mpsc::Receiver<Notification>,
-    /// Call signals for the socket's user, in arrival order.
-    pub calls: mpsc::Receiver<Relayed>,
+    /// What is relayed to the socket's user, in arrival order.
+    pub relayed: mpsc::Receiver<Relayed>,
     pub signals: Arc<Signals>,
     /// Where the socket's delivery stands: the last id sent, kept up to date by the socket.
     pub progress: Arc<AtomicI64>,
@@ -246,7 +248,7 @@ impl Hub {
     pub fn register(&self, session: LiveSession) -> Option<Registration> {
         let id = SocketId(self.inner.next_socket.fetch_add(1, Ordering::Relaxed));
         let (sender, queue) = mpsc::channel(self.inner.config.queue_capacity.max(1));
-        let (call_sender, calls) = mpsc::channel(self.inner.config.queue_capacity.max(1));
+        let (relay_sender, relayed) = mpsc::channel(self.inner.config.queue_capacity.max(1));
         let signals = Arc::new(Signals::new());
         let progress = Arc::new(AtomicI64::new(0));
         {
@@ -261,7 +263,7 @@ impl Hub {
                     user: session.user_id,
                     session,
                     queue: sender,
-                    calls: call_sender,
+                    relayed: relay_sender,
                     signals: signals.clone(),
                     progress: progress.clone(),
                 },
@@ -277,7 +279,7 @@ impl Hub {
             hub: self.clone(),
             id,
             queue,
-            calls,
+            relayed,
             signals,
             progress,
         })
@@ -494,18 +496,19 @@ impl NotificationSink for Hub {
     }
 }
 
-impl CallSink for Hub {
-    /// Queues the signal for each socket of its recipient, without waiting; each passes on
-    /// those of the calls it is in. A signal for a full queue is dropped, as relaying is best
-    /// effort: the socket's client is not reading, and will join again.
+impl RelaySink for Hub {
+    /// Queues what is relayed for each socket of its recipient, without waiting. A signal for
+    /// a full queue is dropped, as relaying is best effort: the socket's client is not
+    /// reading, and will send or join again.
     fn deliver(&self, relayed: Relayed) {
         let registry = self.registry();
         let Some(ids) = registry.by_user.get(&relayed.to) else {
             return;
         };
         for entry in ids.iter().filter_map(|id| registry.sockets.get(id)) {
-            if let Err(mpsc::error::TrySendError::Full(_)) = entry.calls.try_send(relayed.clone()) {
-                tracing::warn!("a socket's call queue is full; a call signal was dropped");
+            if let Err(mpsc::error::TrySendError::Full(_)) = entry.relayed.try_send(relayed.clone())
+            {
+                tracing::warn!("a socket's relay queue is full; a signal was dropped");
             }
         }
     }

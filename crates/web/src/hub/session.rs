@@ -11,10 +11,12 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use carehub_domain::access::Actor;
-use carehub_domain::calls::{CallError, CallSignal, JoinedCall, Relayed};
+use carehub_domain::calls::{CallError, JoinedCall};
 use carehub_domain::identity::{AuthenticateError, LiveSession, Principal, UserId};
-use carehub_domain::kernel::AppointmentId;
+use carehub_domain::kernel::{AppointmentId, ConversationId};
+use carehub_domain::messages::MessagingError;
 use carehub_domain::notifications::NotificationError;
+use carehub_domain::relay::{CallSignal, Live, Relayed};
 use uuid::Uuid;
 
 use super::delivery::{Delivery, FrameSink, Stop};
@@ -142,7 +144,7 @@ impl Socket {
                 Some(notification) = self.registration.queue.recv() => {
                     self.delivery.live(notification, &mut self.out).await?;
                 }
-                Some(relayed) = self.registration.calls.recv() => {
+                Some(relayed) = self.registration.relayed.recv() => {
                     self.pass_on(relayed).await?;
                 }
                 message = self.stream.recv() => {
@@ -202,6 +204,29 @@ impl Socket {
             } => self.signal(appointment_id, data).await.map(|()| None),
             ClientFrame::CallLeave { appointment_id } => {
                 self.leave_call(appointment_id).await.map(|()| None)
+            }
+            ClientFrame::Typing { conversation_id } => {
+                self.typing(conversation_id).await.map(|()| None)
+            }
+        }
+    }
+
+    /// Tells the conversation's other participants that the user is typing.
+    async fn typing(&mut self, conversation_id: Uuid) -> Result<(), Stop> {
+        let Some(conversations) = self.hub.conversations() else {
+            return self
+                .out
+                .send(ServerFrame::error("conversations are unavailable"))
+                .await;
+        };
+        let id = ConversationId::from_uuid(conversation_id);
+        match conversations.typing(&self.actor, id).await {
+            Ok(()) => Ok(()),
+            Err(MessagingError::Internal(e)) => Err(Stop::Internal(e.into())),
+            Err(e) => {
+                self.out
+                    .send(ServerFrame::error(format!("typing refused: {e}")))
+                    .await
             }
         }
     }
@@ -290,34 +315,46 @@ impl Socket {
         }
     }
 
-    /// Sends a relayed signal on, if it is for a call this socket is in.
+    /// Sends on what was relayed to the user: "typing", and the signals of the calls this
+    /// socket is in.
     async fn pass_on(&mut self, relayed: Relayed) -> Result<(), Stop> {
-        if !self.calls.contains_key(&relayed.appointment_id) {
-            return Ok(());
-        }
-        let appointment_id = *relayed.appointment_id.as_uuid();
         let from = *relayed.from.as_uuid();
-        let frame = match relayed.signal {
-            CallSignal::Joined | CallSignal::Left => ServerFrame::CallPeer {
-                appointment_id,
+        let frame = match relayed.what {
+            Live::Typing { conversation_id } => ServerFrame::Typing {
+                conversation_id: *conversation_id.as_uuid(),
                 user_id: from,
-                status: if relayed.signal == CallSignal::Joined {
-                    PeerStatus::Joined
-                } else {
-                    PeerStatus::Left
-                },
             },
-            CallSignal::Data(json) => match serde_json::from_str(&json) {
-                Ok(data) => ServerFrame::CallSignal {
-                    appointment_id,
-                    from,
-                    data,
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "a relayed call signal is not JSON; dropped");
-                    return Ok(());
+            Live::Call { appointment_id, .. } if !self.calls.contains_key(&appointment_id) => {
+                return Ok(());
+            }
+            Live::Call {
+                appointment_id,
+                signal,
+            } => {
+                let appointment_id = *appointment_id.as_uuid();
+                match signal {
+                    CallSignal::Joined | CallSignal::Left => ServerFrame::CallPeer {
+                        appointment_id,
+                        user_id: from,
+                        status: if signal == CallSignal::Joined {
+                            PeerStatus::Joined
+                        } else {
+                            PeerStatus::Left
+                        },
+                    },
+                    CallSignal::Data(json) => match serde_json::from_str(&json) {
+                        Ok(data) => ServerFrame::CallSignal {
+                            appointment_id,
+                            from,
+                            data,
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a relayed call signal is not JSON; dropped");
+                            return Ok(());
+                        }
+                    },
                 }
-            },
+            }
         };
         self.out.send(frame).await
     }

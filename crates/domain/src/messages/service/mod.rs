@@ -23,6 +23,7 @@ use crate::notifications::{
 };
 use crate::patients::{CareTeamRepository, PatientRepository};
 use crate::referrals::ReferralRepository;
+use crate::relay::{Live, Relay, Relayed};
 
 mod delivery;
 
@@ -87,6 +88,7 @@ pub struct ConversationService {
     referrals: Arc<dyn ReferralRepository>,
     users: Arc<dyn UserRepository>,
     publisher: Arc<dyn NotificationPublisher>,
+    relay: Arc<dyn Relay>,
     timings: MessageTimings,
 }
 
@@ -106,6 +108,8 @@ pub struct MessagingPorts {
     pub referrals: Arc<dyn ReferralRepository>,
     pub users: Arc<dyn UserRepository>,
     pub publisher: Arc<dyn NotificationPublisher>,
+    /// Carries "typing" to the other participants.
+    pub relay: Arc<dyn Relay>,
 }
 
 impl std::fmt::Debug for MessagingPorts {
@@ -124,6 +128,7 @@ impl ConversationService {
             referrals: ports.referrals,
             users: ports.users,
             publisher: ports.publisher,
+            relay: ports.relay,
             timings: MessageTimings::default(),
         }
     }
@@ -473,6 +478,26 @@ impl ConversationService {
         self.gate.record(events).await?;
         page.items = kept;
         Ok(page)
+    }
+
+    /// Tells the conversation's other participants who may take part now that the caller is
+    /// typing: relayed, never stored, and not audited (it shows nothing of the patient); a
+    /// refusal is audited as `message.send`, the attempt it announces.
+    ///
+    /// # Errors
+    /// `Forbidden`, `ConversationNotFound`, `Internal`.
+    pub async fn typing(&self, actor: &Actor, id: ConversationId) -> Result<(), MessagingError> {
+        let (conversation, _) = self.authorized(actor, id, AuditAction::MessageSend).await?;
+        let from = actor.user_id();
+        for to in self.takers(&conversation).await? {
+            if to != from {
+                let what = Live::Typing {
+                    conversation_id: id,
+                };
+                self.relay.relay(Relayed { from, to, what }).await;
+            }
+        }
+        Ok(())
     }
 
     /// A conversation's messages, newest first; the read is audited.

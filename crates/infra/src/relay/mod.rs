@@ -1,13 +1,14 @@
-//! Carrying call signalling to its recipient's sockets, on whichever instance they are.
+//! Carrying what is relayed (a call's signalling, "typing") to its recipient's sockets, on
+//! whichever instance they are.
 //!
-//! On SQLite one instance holds every socket, and [`InProcessCallRelay`] hands signals
-//! straight to its sink. On PostgreSQL, [`PgCallRelay`] stores each signal in `call_signals`
-//! and notifies its recipient and id on [`CALL_CHANNEL`], in one statement; every instance's
+//! On SQLite one instance holds every socket, and [`InProcessRelay`] hands everything
+//! straight to its sink. On PostgreSQL, [`PgRelay`] stores each signal in `relayed_signals`
+//! and notifies its recipient and id on [`RELAY_CHANNEL`], in one statement; every instance's
 //! listener reads a signal only when it holds a socket of the recipient. Signals are stored
 //! rather than sent in the `NOTIFY` because an SDP offer comes near its 8000-byte limit.
 //!
 //! Relaying is best effort, as the domain's port says: a signal lost with a listener's
-//! connection is not replayed (the clients join again).
+//! connection is not replayed (the clients send again).
 
 use std::sync::Arc;
 
@@ -17,39 +18,39 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use carehub_domain::calls::{CallRelay, CallSignal, CallSink, Relayed};
 use carehub_domain::identity::UserId;
-use carehub_domain::kernel::AppointmentId;
+use carehub_domain::kernel::{AppointmentId, ConversationId};
+use carehub_domain::relay::{CallSignal, Live, Relay, RelaySink, Relayed};
 
 use crate::db::listener::{Channel, Heard, spawn_listener};
 use crate::db::{Database, DatabaseError, PgListenerHandle};
 
 /// The PostgreSQL channel signals are announced on.
-pub const CALL_CHANNEL: &str = "carehub_calls";
+pub const RELAY_CHANNEL: &str = "carehub_relay";
 
-/// The `application_name` of the call listener's connection.
-pub const CALL_LISTENER_APPLICATION_NAME: &str = "carehub-call-listener";
+/// The `application_name` of the relay listener's connection.
+pub const RELAY_LISTENER_APPLICATION_NAME: &str = "carehub-relay-listener";
 
 /// Hands signals to this instance's sink. For SQLite, where one instance holds every socket.
 #[derive(Clone)]
-pub struct InProcessCallRelay {
-    sink: Arc<dyn CallSink>,
+pub struct InProcessRelay {
+    sink: Arc<dyn RelaySink>,
 }
 
-impl std::fmt::Debug for InProcessCallRelay {
+impl std::fmt::Debug for InProcessRelay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InProcessCallRelay").finish_non_exhaustive()
+        f.debug_struct("InProcessRelay").finish_non_exhaustive()
     }
 }
 
-impl InProcessCallRelay {
-    pub fn new(sink: Arc<dyn CallSink>) -> Self {
+impl InProcessRelay {
+    pub fn new(sink: Arc<dyn RelaySink>) -> Self {
         Self { sink }
     }
 }
 
 #[async_trait]
-impl CallRelay for InProcessCallRelay {
+impl Relay for InProcessRelay {
     async fn relay(&self, relayed: Relayed) {
         self.sink.deliver(relayed);
     }
@@ -58,11 +59,11 @@ impl CallRelay for InProcessCallRelay {
 /// Relays signals through PostgreSQL to the listeners of every instance, this one's included.
 /// Failures are logged, never returned.
 #[derive(Debug, Clone)]
-pub struct PgCallRelay {
+pub struct PgRelay {
     pool: PgPool,
 }
 
-impl PgCallRelay {
+impl PgRelay {
     /// The relay, and the listener handing what every instance relays to `sink`; stop the
     /// listener on shutdown.
     ///
@@ -73,13 +74,13 @@ impl PgCallRelay {
     /// Outside a tokio runtime.
     pub async fn start(
         pool: &PgPool,
-        sink: Arc<dyn CallSink>,
+        sink: Arc<dyn RelaySink>,
     ) -> Result<(Self, PgListenerHandle), sqlx::Error> {
         let listener = spawn_listener(
             pool,
             Channel {
-                name: CALL_CHANNEL,
-                application_name: CALL_LISTENER_APPLICATION_NAME,
+                name: RELAY_CHANNEL,
+                application_name: RELAY_LISTENER_APPLICATION_NAME,
             },
             Arc::new(Fetcher {
                 pool: pool.clone(),
@@ -92,31 +93,31 @@ impl PgCallRelay {
 }
 
 #[async_trait]
-impl CallRelay for PgCallRelay {
+impl Relay for PgRelay {
     async fn relay(&self, relayed: Relayed) {
         let payload = match encode(&relayed) {
             Ok(payload) => payload,
             Err(error) => {
-                tracing::error!(%error, "cannot encode a call signal; it is dropped");
+                tracing::error!(%error, "cannot encode a signal to relay; it is dropped");
                 return;
             }
         };
         // Stores the signal, announces it, and sweeps out signals nobody can want any more,
         // in one round trip.
         let relayed = sqlx::query(
-            "WITH stale AS (DELETE FROM call_signals \
+            "WITH stale AS (DELETE FROM relayed_signals \
                  WHERE created_at < now() - interval '1 minute'), \
-             stored AS (INSERT INTO call_signals (recipient, payload) VALUES ($1, $2) \
+             stored AS (INSERT INTO relayed_signals (recipient, payload) VALUES ($1, $2) \
                  RETURNING id, recipient) \
              SELECT pg_notify($3, recipient::text || ' ' || id::text) FROM stored",
         )
         .bind(*relayed.to.as_uuid())
         .bind(payload)
-        .bind(CALL_CHANNEL)
+        .bind(RELAY_CHANNEL)
         .execute(&self.pool)
         .await;
         if let Err(error) = relayed {
-            tracing::error!(%error, "relaying a call signal failed; it is dropped");
+            tracing::error!(%error, "relaying a signal failed; it is dropped");
         }
     }
 }
@@ -124,7 +125,7 @@ impl CallRelay for PgCallRelay {
 /// Reads the signals announced for users this instance holds a socket of.
 struct Fetcher {
     pool: PgPool,
-    sink: Arc<dyn CallSink>,
+    sink: Arc<dyn RelaySink>,
 }
 
 #[async_trait]
@@ -133,7 +134,7 @@ impl Heard for Fetcher {
         let Some((recipient, id)) = parse_announcement(announcement) else {
             tracing::warn!(
                 bytes = announcement.len(),
-                "skipped an unreadable call announcement"
+                "skipped an unreadable relay announcement"
             );
             return;
         };
@@ -141,22 +142,22 @@ impl Heard for Fetcher {
             return;
         }
         let stored: Result<Option<String>, sqlx::Error> =
-            sqlx::query_scalar("SELECT payload FROM call_signals WHERE id = $1")
+            sqlx::query_scalar("SELECT payload FROM relayed_signals WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await;
         match stored {
             Ok(Some(payload)) => match decode(&payload) {
                 Ok(relayed) => self.sink.deliver(relayed),
-                Err(error) => tracing::warn!(%error, "skipped an unreadable call signal"),
+                Err(error) => tracing::warn!(%error, "skipped an unreadable relayed signal"),
             },
-            Ok(None) => tracing::debug!(id, "a call signal was swept out before it was read"),
-            Err(error) => tracing::warn!(%error, id, "reading a call signal failed; it is lost"),
+            Ok(None) => tracing::debug!(id, "a relayed signal was swept out before it was read"),
+            Err(error) => tracing::warn!(%error, id, "reading a relayed signal failed; it is lost"),
         }
     }
 
     fn missed(&self) {
-        tracing::warn!("the call listener reconnected; signals relayed meanwhile are lost");
+        tracing::warn!("the relay listener reconnected; signals relayed meanwhile are lost");
     }
 }
 
@@ -169,10 +170,13 @@ fn parse_announcement(announcement: &str) -> Option<(UserId, i64)> {
 /// A signal as stored: infra's own mirror of the domain type.
 #[derive(Debug, Serialize, Deserialize)]
 struct SignalPayload<'a> {
-    appointment_id: Uuid,
     from: Uuid,
     to: Uuid,
     kind: &'a str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    appointment_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<Uuid>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     data: Option<&'a RawValue>,
 }
@@ -181,47 +185,68 @@ struct SignalPayload<'a> {
 enum PayloadError {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    #[error("unknown signal kind {0:?}")]
+    #[error("unknown or incomplete signal of kind {0:?}")]
     Kind(String),
 }
 
 fn encode(relayed: &Relayed) -> Result<String, PayloadError> {
     let data;
-    let (kind, raw) = match &relayed.signal {
-        CallSignal::Joined => ("joined", None),
-        CallSignal::Left => ("left", None),
-        CallSignal::Data(json) => {
-            data = RawValue::from_string(json.clone())?;
-            ("data", Some(&*data))
+    let (kind, appointment_id, conversation_id, raw) = match &relayed.what {
+        Live::Call {
+            appointment_id,
+            signal,
+        } => {
+            let id = Some(*appointment_id.as_uuid());
+            match signal {
+                CallSignal::Joined => ("call.joined", id, None, None),
+                CallSignal::Left => ("call.left", id, None, None),
+                CallSignal::Data(json) => {
+                    data = RawValue::from_string(json.clone())?;
+                    ("call.data", id, None, Some(&*data))
+                }
+            }
+        }
+        Live::Typing { conversation_id } => {
+            ("typing", None, Some(*conversation_id.as_uuid()), None)
         }
     };
     Ok(serde_json::to_string(&SignalPayload {
-        appointment_id: *relayed.appointment_id.as_uuid(),
         from: *relayed.from.as_uuid(),
         to: *relayed.to.as_uuid(),
         kind,
+        appointment_id,
+        conversation_id,
         data: raw,
     })?)
 }
 
 fn decode(payload: &str) -> Result<Relayed, PayloadError> {
     let stored: SignalPayload<'_> = serde_json::from_str(payload)?;
-    let signal = match (stored.kind, stored.data) {
-        ("joined", None) => CallSignal::Joined,
-        ("left", None) => CallSignal::Left,
-        ("data", Some(data)) => CallSignal::Data(data.get().to_owned()),
-        (kind, _) => return Err(PayloadError::Kind(kind.to_owned())),
+    let call = |signal| {
+        stored.appointment_id.map(|id| Live::Call {
+            appointment_id: AppointmentId::from_uuid(id),
+            signal,
+        })
     };
+    let what = match (stored.kind, stored.data) {
+        ("call.joined", None) => call(CallSignal::Joined),
+        ("call.left", None) => call(CallSignal::Left),
+        ("call.data", Some(data)) => call(CallSignal::Data(data.get().to_owned())),
+        ("typing", None) => stored.conversation_id.map(|id| Live::Typing {
+            conversation_id: ConversationId::from_uuid(id),
+        }),
+        _ => None,
+    }
+    .ok_or_else(|| PayloadError::Kind(stored.kind.to_owned()))?;
     Ok(Relayed {
-        appointment_id: AppointmentId::from_uuid(stored.appointment_id),
         from: UserId::from_uuid(stored.from),
         to: UserId::from_uuid(stored.to),
-        signal,
+        what,
     })
 }
 
 impl Database {
-    /// The call relay for this backend, delivering to `sink` (this instance's hub), and on
+    /// The relay for this backend, delivering to `sink` (this instance's hub), and on
     /// PostgreSQL the listener feeding it; stop the listener on shutdown.
     ///
     /// # Errors
@@ -229,14 +254,14 @@ impl Database {
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub async fn call_relay(
+    pub async fn relay(
         &self,
-        sink: Arc<dyn CallSink>,
-    ) -> Result<(Arc<dyn CallRelay>, Option<PgListenerHandle>), DatabaseError> {
+        sink: Arc<dyn RelaySink>,
+    ) -> Result<(Arc<dyn Relay>, Option<PgListenerHandle>), DatabaseError> {
         Ok(match self {
-            Self::Sqlite(_) => (Arc::new(InProcessCallRelay::new(sink)), None),
+            Self::Sqlite(_) => (Arc::new(InProcessRelay::new(sink)), None),
             Self::Postgres(pool) => {
-                let (relay, listener) = PgCallRelay::start(pool, sink).await?;
+                let (relay, listener) = PgRelay::start(pool, sink).await?;
                 (Arc::new(relay), Some(listener))
             }
         })
@@ -249,39 +274,50 @@ mod tests {
 
     use super::*;
 
-    fn relayed(signal: CallSignal) -> Relayed {
+    fn call(signal: CallSignal) -> Relayed {
         Relayed {
-            appointment_id: AppointmentId::generate(),
             from: UserId::generate(),
             to: UserId::generate(),
-            signal,
+            what: Live::Call {
+                appointment_id: AppointmentId::generate(),
+                signal,
+            },
         }
     }
 
     #[test]
     fn a_signal_round_trips_with_its_data_as_it_was() {
-        for signal in [
-            CallSignal::Joined,
-            CallSignal::Left,
-            CallSignal::Data(r#"{"candidate":{"candidate":"a=1","sdpMid":"0"}}"#.into()),
+        let typing = Relayed {
+            what: Live::Typing {
+                conversation_id: ConversationId::generate(),
+            },
+            ..call(CallSignal::Joined)
+        };
+        for sent in [
+            call(CallSignal::Joined),
+            call(CallSignal::Left),
+            call(CallSignal::Data(
+                r#"{"candidate":{"candidate":"a=1","sdpMid":"0"}}"#.into(),
+            )),
+            typing,
         ] {
-            let sent = relayed(signal);
             assert_eq!(decode(&encode(&sent).unwrap()).unwrap(), sent);
         }
     }
 
     #[test]
     fn unreadable_signals_and_announcements_are_refused() {
-        let good = encode(&relayed(CallSignal::Left)).unwrap();
+        let good = encode(&call(CallSignal::Left)).unwrap();
         for bad in [
             String::new(),
             "not json".into(),
-            good.replace("\"left\"", "\"dance\""),
-            good.replace("\"left\"", "\"data\""),
+            good.replace("\"call.left\"", "\"call.dance\""),
+            good.replace("\"call.left\"", "\"call.data\""),
+            good.replace("\"call.left\"", "\"typing\""),
         ] {
             assert!(decode(&bad).is_err(), "{bad}");
         }
-        assert!(encode(&relayed(CallSignal::Data("{not json".into()))).is_err());
+        assert!(encode(&call(CallSignal::Data("{not json".into()))).is_err());
         let user = UserId::generate();
         assert_eq!(
             parse_announcement(&format!("{} 42", user.as_uuid())),
