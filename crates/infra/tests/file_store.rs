@@ -10,7 +10,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 
 fn key() -> StorageKey {
-    StorageKey::of(LabOrderId::generate(), LabFileId::generate())
+    StorageKey::lab_file(LabOrderId::generate(), LabFileId::generate())
 }
 
 /// What every file store must do.

@@ -80,3 +80,8 @@ time_ordered_id!(
     /// A message's identifier: messages of a conversation are in the order of their ids.
     MessageId
 );
+
+time_ordered_id!(
+    /// A file attached to a message.
+    AttachmentId
+);

@@ -1,10 +1,12 @@
 //! The shared kernel: what every concept builds on. Identifiers that cross concepts, text
-//! values, paging, the clock, validation errors and the error every port returns.
+//! values, files and their store, paging, the clock, validation errors and the error every
+//! port returns.
 
 mod calendar;
 mod clock;
 mod enums;
 mod error;
+mod files;
 mod id;
 mod page;
 mod role;
@@ -15,10 +17,11 @@ pub use calendar::*;
 pub use clock::*;
 pub(crate) use enums::string_enum;
 pub use error::*;
+pub use files::*;
 pub(crate) use id::time_ordered_id;
 pub use id::{
-    AppointmentId, ConversationId, LabFileId, LabOrderId, MessageId, PatientId, PrescriptionId,
-    ReferralId, UserId,
+    AppointmentId, AttachmentId, ConversationId, LabFileId, LabOrderId, MessageId, PatientId,
+    PrescriptionId, ReferralId, UserId,
 };
 pub use page::*;
 pub use role::*;
