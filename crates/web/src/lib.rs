@@ -18,6 +18,7 @@ pub mod state;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
+pub mod upload;
 
 pub use actix_web::dev::ServerHandle;
 pub use settings::Settings;

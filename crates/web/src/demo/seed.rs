@@ -25,14 +25,15 @@ use carehub_domain::scheduling::{
 use super::DemoClinic;
 use super::clinic::{self, DemoPatient, LabStage, Outcome, PASSWORD, USERS, Visit};
 use crate::extract::from_json_value;
+use crate::routes::lab::check;
 use crate::routes::lab::views::{LabOrderInput, ResultsInput};
-use crate::routes::lab::{Part, check};
 use crate::routes::patients::medical_input::{MedicalInput, NoteInput};
 use crate::routes::patients::patient_input::PatientInput;
 use crate::routes::prescriptions::inputs::PrescriptionInput;
 use crate::routes::referrals::views::ReferralInput;
 use crate::routes::scheduling::inputs::{AvailabilityInput, ProfileInput};
 use crate::state::AppState;
+use crate::upload::Part;
 
 /// How far ahead the week's visits are booked.
 const WEEK: SignedDuration = SignedDuration::from_hours(24 * 7);

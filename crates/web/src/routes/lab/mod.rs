@@ -28,7 +28,7 @@ use crate::state::AppState;
 use utoipa_actix_web::service_config::ServiceConfig;
 use views::{LabOrderInput, LabOrderView, LabTestInput, LabTestView, ResultsInput, ScheduleInput};
 
-pub use upload::{Part, UploadLimits, check};
+pub use upload::{UploadLimits, check};
 
 /// Registers the laboratory's resources.
 pub fn services(cfg: &mut ServiceConfig) {

@@ -3,10 +3,7 @@
 //! checked against its name and declared type, and its SHA-256 computed, before the domain
 //! decides; nothing of it is ever used as a path.
 
-use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use futures_util::StreamExt as _;
-use sha2::{Digest as _, Sha256};
 
 use carehub_domain::access::Action;
 use carehub_domain::audit::AuditAction;
@@ -17,24 +14,8 @@ use super::views::LabFileView;
 use crate::extract::Caller;
 use crate::problem::{ApiError, Problem, Unauthenticated};
 use crate::state::AppState;
-
-/// How large uploads may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UploadLimits {
-    /// One file.
-    pub file_bytes: usize,
-    /// Every part of one request together.
-    pub request_bytes: usize,
-}
-
-impl Default for UploadLimits {
-    fn default() -> Self {
-        Self {
-            file_bytes: 20 * 1024 * 1024,
-            request_bytes: 50 * 1024 * 1024,
-        }
-    }
-}
+pub use crate::upload::UploadLimits;
+use crate::upload::{Part, multipart_parts, sha256_hex};
 
 /// The multipart body of an upload, as the OpenAPI document describes it: parts named `file`,
 /// and `sampling_rate`; any other part is refused (400). (`Deserialize` only so that the
@@ -89,78 +70,13 @@ pub async fn upload_files(
     Ok(HttpResponse::Created().json(files.into_iter().map(LabFileView::from).collect::<Vec<_>>()))
 }
 
-/// A part as received: its file name, its declared `Content-Type` and its bytes.
-#[derive(Debug)]
-pub struct Part {
-    pub name: String,
-    pub declared: Option<String>,
-    pub bytes: Vec<u8>,
-}
-
 async fn read_parts(
     request: &HttpRequest,
     payload: web::Payload,
     limits: UploadLimits,
 ) -> Result<Vec<Upload>, ApiError> {
-    let is_multipart = request
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !is_multipart {
-        return Err(ApiError::UnsupportedMediaType(
-            "send multipart/form-data with parts named file".into(),
-        ));
-    }
-    let mut multipart = Multipart::new(request.headers(), payload.into_inner());
-    let mut parts = Vec::new();
-    let mut sampling_rate: Option<String> = None;
-    let mut total = 0usize;
-    while let Some(field) = multipart.next().await {
-        let mut field =
-            field.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-        let disposition = field.content_disposition().cloned();
-        let field_name = disposition
-            .as_ref()
-            .and_then(|d| d.get_name())
-            .unwrap_or_default()
-            .to_owned();
-        let file_name = disposition
-            .as_ref()
-            .and_then(|d| d.get_filename())
-            .map(str::to_owned);
-        let declared = field.content_type().map(|m| m.essence_str().to_owned());
-        let limit = if field_name == "file" {
-            limits.file_bytes
-        } else {
-            1024
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-            total += chunk.len();
-            if bytes.len() + chunk.len() > limit || total > limits.request_bytes {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        match field_name.as_str() {
-            "file" => parts.push(Part {
-                name: file_name.unwrap_or_default(),
-                declared,
-                bytes,
-            }),
-            "sampling_rate" => {
-                sampling_rate = Some(String::from_utf8_lossy(&bytes).trim().to_owned());
-            }
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown part {other:?}: send parts named file (and sampling_rate)"
-                )));
-            }
-        }
-    }
+    let (parts, values) = multipart_parts(request, payload, limits, &["sampling_rate"]).await?;
+    let sampling_rate = values.into_iter().map(|(_, value)| value).next_back();
     let mut errors = carehub_domain::kernel::ValidationErrors::new();
     let rate = match sampling_rate.as_deref() {
         None => None,
@@ -244,7 +160,7 @@ pub fn check(part: Part, sampling_rate: Option<f64>) -> Result<Upload, String> {
             return Err(format!("{shown}: is declared {declared} but is {essence}"));
         }
     }
-    let sha256 = format!("{:x}", Sha256::digest(&part.bytes));
+    let sha256 = sha256_hex(&part.bytes);
     Ok(Upload {
         name,
         kind,
