@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use carehub_tests::clinic::{Call, Clinic, Person, member_path};
+use carehub_tests::lab::{MULTIPART, Part, multipart, pdf, png, sha256_hex};
 use carehub_tests::ws::{Credentials, HubSocket};
 use carehub_tests::{
-    Backend, TestApp, assert_problem_type, backend_tests, backend_tests_with, header,
-    problem_fields,
+    Backend, TestApp, assert_problem_type, assert_unauthorized, backend_tests, backend_tests_with,
+    header, problem_fields,
 };
 
 const CONVERSATIONS: &str = "/api/v1/conversations";
@@ -74,7 +75,149 @@ fn participants(conversation: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The smallest JPEG a sniffer knows as one: its start and end markers.
+fn jpeg() -> Vec<u8> {
+    vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00, 0xFF, 0xD9,
+    ]
+}
+
+fn attachments_path(conversation: &str) -> String {
+    format!("{CONVERSATIONS}/{conversation}/attachments")
+}
+
+/// `parts` sent to the conversation's attachments as `token`.
+async fn upload(
+    app: &TestApp,
+    token: Option<&str>,
+    conversation: &str,
+    parts: &[Part],
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(app.url(&attachments_path(conversation)))
+        .header("content-type", MULTIPART)
+        .body(multipart(parts));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
 backend_tests! {
+    async fn files_go_with_messages_and_only_participants_read_them(app: TestApp) {
+        let clinic = Clinic::open(&app).await;
+        let conversation = start(&app, &clinic, &clinic.doctor, &[]).await;
+        let id = id_text(&conversation);
+        let mut ann_socket = app.socket(&clinic.ann.token).await;
+
+        let response = upload(&app, clinic.doctor.token(), &id, &[Part::file("ecg at home.pdf", pdf())]).await;
+        assert_eq!(response.status(), 201);
+        let request_id = header(&response, "x-request-id").unwrap();
+        let file: Value = response.json().await.unwrap();
+        assert!(file["message_id"].is_null(), "unsent: {file}");
+        assert_eq!(file["name"], "ecg at home.pdf");
+        assert_eq!(file["content_type"], "application/pdf");
+        assert_eq!(file["size"], pdf().len());
+        assert_eq!(file["sha256"], sha256_hex(&pdf()));
+        clinic
+            .assert_allowed(&app, &request_id, &clinic.doctor, "attachment.upload", "care_team", clinic.ann_record)
+            .await;
+        let href = file["href"].as_str().unwrap().to_owned();
+        // Unsent, only its uploader reads it.
+        assert_eq!(app.get(&href, clinic.doctor.token()).await.status(), 200);
+        assert_problem_type(app.get(&href, clinic.ann.token()).await, 404, "not-found").await;
+        let png_file: Value = upload(&app, clinic.doctor.token(), &id, &[Part::file("rash.png", png()).declared("image/png")])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(png_file["content_type"], "image/png");
+
+        let response = app
+            .post_json(&messages_path(&id), clinic.doctor.token(), &json!({ "body": "Your ECG and the rash", "attachment_ids": [file["id"], png_file["id"]] }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let sent: Value = response.json().await.unwrap();
+        let names: Vec<&Value> = sent["attachments"].as_array().unwrap().iter().map(|a| &a["name"]).collect();
+        assert_eq!(names, [&json!("ecg at home.pdf"), &json!("rash.png")]);
+        assert_eq!(sent["attachments"][0]["message_id"], sent["id"]);
+        let frame = next_of(&mut ann_socket, "message").await;
+        assert_eq!(frame["message"], sent, "the socket has the files too");
+
+        // Ann reads the file: its bytes, as a download, audited.
+        let response = app.get(&href, clinic.ann.token()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "content-type").as_deref(), Some("application/pdf"));
+        assert_eq!(header(&response, "x-content-type-options").as_deref(), Some("nosniff"));
+        let disposition = header(&response, "content-disposition").unwrap();
+        assert!(disposition.starts_with("attachment") && disposition.contains("ecg at home.pdf"), "{disposition}");
+        let request_id = header(&response, "x-request-id").unwrap();
+        assert_eq!(response.bytes().await.unwrap().to_vec(), pdf());
+        clinic
+            .assert_allowed(&app, &request_id, &clinic.ann, "attachment.read", "own_record", clinic.ann_record)
+            .await;
+
+        // Sent once: it goes with no other message; another's upload goes with nobody's.
+        let again = app
+            .post_json(&messages_path(&id), clinic.doctor.token(), &json!({ "body": "Again", "attachment_ids": [file["id"]] }))
+            .await;
+        assert_eq!(problem_fields(&assert_problem_type(again, 422, "validation").await), ["attachment_ids"]);
+        let anns: Value = upload(&app, clinic.ann.token(), &id, &[Part::file("photo.jpg", jpeg())]).await.json().await.unwrap();
+        assert_eq!(anns["content_type"], "image/jpeg", "{anns}");
+        let stolen = app
+            .post_json(&messages_path(&id), clinic.doctor.token(), &json!({ "body": "Mine now", "attachment_ids": [anns["id"]] }))
+            .await;
+        assert_eq!(problem_fields(&assert_problem_type(stolen, 422, "validation").await), ["attachment_ids"]);
+        let six: Vec<Value> = (0..6).map(|_| json!(Uuid::now_v7())).collect();
+        let too_many = app
+            .post_json(&messages_path(&id), clinic.doctor.token(), &json!({ "body": "Many", "attachment_ids": six }))
+            .await;
+        assert_eq!(problem_fields(&assert_problem_type(too_many, 422, "validation").await), ["attachment_ids"]);
+    }
+
+    async fn uploads_and_reads_of_files_refuse_everyone_else_and_anything_but_pdf_png_and_jpeg(app: TestApp) {
+        let clinic = Clinic::open(&app).await;
+        let conversation = start(&app, &clinic, &clinic.doctor, &[]).await;
+        let id = id_text(&conversation);
+        let file: Value = upload(&app, clinic.doctor.token(), &id, &[Part::file("scan.pdf", pdf())]).await.json().await.unwrap();
+        app.post_json(&messages_path(&id), clinic.doctor.token(), &json!({ "body": "Scan", "attachment_ids": [file["id"]] })).await;
+        let href = file["href"].as_str().unwrap().to_owned();
+        let parts = [Part::file("scan.pdf", pdf())];
+
+        assert_unauthorized(upload(&app, None, &id, &parts).await).await;
+        assert_unauthorized(app.get(&href, None).await).await;
+        for who in [&clinic.secretary, &clinic.lab, &clinic.admin] {
+            assert_problem_type(upload(&app, who.token(), &id, &parts).await, 403, "forbidden").await;
+            assert_problem_type(app.get(&href, who.token()).await, 403, "forbidden").await;
+        }
+        for who in [&clinic.outsider, &clinic.bob] {
+            assert_problem_type(upload(&app, who.token(), &id, &parts).await, 404, "not-found").await;
+            assert_problem_type(app.get(&href, who.token()).await, 404, "not-found").await;
+        }
+        let nowhere = format!("{}/{}", attachments_path(&id), Uuid::now_v7());
+        assert_problem_type(app.get(&nowhere, clinic.ann.token()).await, 404, "not-found").await;
+        assert_problem_type(app.get(&format!("{}/soon", attachments_path(&id)), clinic.ann.token()).await, 404, "not-found").await;
+
+        for (part, why) in [
+            (Part::file("notes.pdf", b"<html><script>alert(1)</script></html>".to_vec()), "content"),
+            (Part::file("scan.png", pdf()), "content"),
+            (Part::file("run.exe", pdf()), "extension"),
+            (Part::file("../../etc/scan.pdf", pdf()), "name"),
+            (Part::file("empty.pdf", Vec::new()), "empty"),
+            (Part::file("scan.pdf", pdf()).declared("text/html"), "declared"),
+        ] {
+            let refused = upload(&app, clinic.ann.token(), &id, &[part]).await;
+            assert_eq!(problem_fields(&assert_problem_type(refused, 422, "validation").await), ["file"], "{why}");
+        }
+        let two = upload(&app, clinic.ann.token(), &id, &[Part::file("a.pdf", pdf()), Part::file("b.pdf", pdf())]).await;
+        assert_problem_type(two, 400, "bad-request").await;
+        let other = upload(&app, clinic.ann.token(), &id, &[Part::sampling_rate("250")]).await;
+        assert_problem_type(other, 400, "bad-request").await;
+        let not_multipart = app.post_json(&attachments_path(&id), clinic.ann.token(), &json!({ "file": "x" })).await;
+        assert_problem_type(not_multipart, 415, "unsupported-media-type").await;
+    }
+
     async fn typing_reaches_the_other_participants_and_nobody_else(app: TestApp) {
         let clinic = Clinic::open(&app).await;
         let conversation = start(&app, &clinic, &clinic.doctor, &[]).await;

@@ -358,6 +358,7 @@ impl Application {
                 users: Arc::clone(&repositories.users),
                 publisher: Arc::clone(&realtime.publisher),
                 relay: Arc::clone(&relay),
+                files: Arc::clone(&files),
             },
         )
         .with_timings(settings.message_timings());

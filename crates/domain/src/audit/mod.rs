@@ -81,6 +81,10 @@ string_enum!(
         /// The conversation appeared in a listing.
         ConversationList => "conversation.list",
         MessageSend => "message.send",
+        /// A file was uploaded to a conversation, to go with a message.
+        AttachmentUpload => "attachment.upload",
+        /// A message's file was read.
+        AttachmentRead => "attachment.read",
         /// A patient rated an appointment.
         FeedbackCreate => "feedback.create",
         /// An administrator hid a comment of feedback.

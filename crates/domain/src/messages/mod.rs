@@ -3,6 +3,8 @@
 //! patient's care team no longer does, from then on. A message is stored first, with an event
 //! in each other participant's stream (numbered with their notifications), so that it reaches
 //! their sockets in order, once, across instances; one left unread becomes a notification.
+//! Files go with a message as attachments: uploaded first, kept in the file store, sent with
+//! the message, read by the participants.
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -11,7 +13,8 @@ use crate::audit::AuditEvent;
 use crate::identity::{FullName, UserId};
 use crate::jobs::{JobChanges, NewJob, Task};
 use crate::kernel::{
-    ConversationId, MessageId, Page, PageRequest, PatientId, ReferralId, RepositoryError, Text,
+    AttachmentId, ConversationId, FileName, MessageId, Page, PageRequest, PatientId, ReferralId,
+    RepositoryError, StorageKey, Text,
 };
 use crate::notifications::{NewNotification, Notification};
 
@@ -25,6 +28,47 @@ pub use service::*;
 pub const MAX_MESSAGE_CHARS: usize = 4_000;
 /// The most participants a patient's conversation names besides its author.
 pub const MAX_PARTICIPANTS: usize = 10;
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 5;
+/// What files a message may carry: PDF documents, PNG and JPEG images.
+pub const ATTACHMENT_TYPES: [&str; 3] = ["application/pdf", "image/png", "image/jpeg"];
+/// How long an uploaded file waits to be sent with a message before it is deleted.
+pub const UNSENT_ATTACHMENT_TTL: SignedDuration = SignedDuration::from_hours(24);
+
+/// A file uploaded to a conversation, to go (or gone) with a message. Its bytes are in the
+/// file store under [`Attachment::key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub conversation_id: ConversationId,
+    /// The message it went with; `None` while its uploader has not sent it.
+    pub message_id: Option<MessageId>,
+    pub name: FileName,
+    /// One of [`ATTACHMENT_TYPES`].
+    pub content_type: String,
+    pub size: u64,
+    /// Lowercase hexadecimal SHA-256 of the bytes.
+    pub sha256: String,
+    pub uploaded_by: UserId,
+    pub uploaded_at: Timestamp,
+}
+
+impl Attachment {
+    /// Where its bytes are kept: ids only, whatever the file was called.
+    pub fn key(&self) -> StorageKey {
+        StorageKey::attachment(self.conversation_id, self.id)
+    }
+}
+
+/// A file as uploaded, its content checked at the edge: a name, one of [`ATTACHMENT_TYPES`]
+/// as the bytes showed, their digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub name: FileName,
+    pub content_type: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
 
 /// What a conversation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +143,8 @@ pub struct Message {
     pub sender_name: Option<FullName>,
     pub body: Text,
     pub sent_at: Timestamp,
+    /// The files that went with it, in the order given.
+    pub attachments: Vec<Attachment>,
 }
 
 /// How to start a conversation.
@@ -121,6 +167,18 @@ pub struct NewMessage<'a> {
     /// A `message.received` event for each other participant who may read it.
     pub events: &'a [NewNotification],
     pub jobs: &'a JobChanges,
+    /// Unsent attachments of the sender in the conversation, to go with the message.
+    pub attachments: &'a [AttachmentId],
+}
+
+/// Why a message was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SendMessageError {
+    /// An attachment was sent with another message meanwhile, or deleted.
+    #[error("an attachment is no longer unsent")]
+    AttachmentsGone,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
 }
 
 /// Why a conversation was not stored.
@@ -163,15 +221,47 @@ pub trait MessageRepository: Send + Sync {
         page: PageRequest<ConversationId>,
     ) -> Result<Page<ConversationSummary, ConversationId>, RepositoryError>;
 
-    /// Stores a message with its audit event, its events and jobs; returns the events as
-    /// stored.
+    /// Stores a message with its audit event, its events and jobs, and attaches its files
+    /// (each still unsent, or nothing is stored); returns the events as stored.
+    ///
+    /// # Errors
+    /// [`SendMessageError::AttachmentsGone`], `Repository`.
+    async fn send<'a>(&self, new: NewMessage<'a>) -> Result<Vec<Notification>, SendMessageError>;
+
+    /// Stores an uploaded file's description, unsent, with its audit event.
     ///
     /// # Errors
     /// [`RepositoryError`].
-    async fn send<'a>(&self, new: NewMessage<'a>) -> Result<Vec<Notification>, RepositoryError>;
+    async fn add_attachment(
+        &self,
+        attachment: &Attachment,
+        audit: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
 
-    /// A conversation's messages, newest first, in keyset pages by id (`after` is the last id
-    /// of the previous page: older ones follow).
+    /// One attachment.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, RepositoryError>;
+
+    /// Up to `limit` attachments uploaded before `before` and never sent.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn unsent_attachments(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attachment>, RepositoryError>;
+
+    /// Deletes an attachment's description if it is still unsent; returns whether it was.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn delete_unsent_attachment(&self, id: AttachmentId) -> Result<bool, RepositoryError>;
+
+    /// A conversation's messages with their attachments, newest first, in keyset pages by id
+    /// (`after` is the last id of the previous page: older ones follow).
     ///
     /// # Errors
     /// [`RepositoryError`].
@@ -181,7 +271,7 @@ pub trait MessageRepository: Send + Sync {
         page: PageRequest<MessageId>,
     ) -> Result<Page<Message, MessageId>, RepositoryError>;
 
-    /// One message.
+    /// One message, with its attachments.
     ///
     /// # Errors
     /// [`RepositoryError`].

@@ -12,7 +12,7 @@ use crate::access::Basis;
 use crate::audit::AuditAction;
 use crate::identity::{Role, UserId};
 use crate::jobs::Task;
-use crate::kernel::{PatientId, ReferralId, Text};
+use crate::kernel::{AttachmentId, ConversationId, MockFileStore, PatientId, ReferralId, Text};
 use crate::notifications::{NotificationKind, Recipient};
 use crate::patients::{CareTeamMember, Patient};
 use crate::referrals::{Referral, ReferralStatus, Urgency};
@@ -26,6 +26,7 @@ struct Chat {
     mocks: Mocks,
     messages: MockMessageRepository,
     relay: MockRelay,
+    files: MockFileStore,
 }
 
 impl Chat {
@@ -34,6 +35,7 @@ impl Chat {
             mocks: Mocks::new(),
             messages: MockMessageRepository::new(),
             relay: MockRelay::new(),
+            files: MockFileStore::new(),
         }
     }
 
@@ -89,6 +91,7 @@ impl Chat {
                 users: Arc::new(self.mocks.users),
                 publisher: Arc::new(self.mocks.publisher),
                 relay: Arc::new(self.relay),
+                files: Arc::new(self.files),
             },
         )
     }
@@ -120,6 +123,7 @@ fn message_in(conversation: &Conversation, from: UserId) -> Message {
         sender_name: None,
         body: Text::multiline("How is the cough?", 100).expect("text"),
         sent_at: NOW,
+        attachments: Vec::new(),
     }
 }
 
@@ -397,7 +401,7 @@ async fn a_message_reaches_every_other_participant_who_may_still_take_part() {
     chat.mocks.nothing_audited();
     let message = chat
         .service()
-        .send(&doctor, talk.id, "  How is the cough?  ")
+        .send(&doctor, talk.id, "  How is the cough?  ", &[])
         .await
         .expect("sent");
     assert_eq!(message.body.as_str(), "How is the cough?");
@@ -496,7 +500,7 @@ async fn a_doctor_who_left_the_care_team_no_longer_reads_or_writes() {
     chat.mocks.facts(patient_id, &former, Some(UNRELATED));
     chat.messages.expect_send().never();
     let audited = chat.mocks.audit_succeeds();
-    let result = chat.service().send(&former, talk.id, "Hello").await;
+    let result = chat.service().send(&former, talk.id, "Hello", &[]).await;
     assert!(
         matches!(result, Err(MessagingError::ConversationNotFound)),
         "{result:?}"
@@ -570,7 +574,7 @@ async fn only_participants_see_a_conversation_and_bodies_are_bounded() {
     chat.mocks.facts(patient_id, &patient, Some(OWN_RECORD));
     chat.messages.expect_send().never();
     let too_long = "x".repeat(MAX_MESSAGE_CHARS + 1);
-    let result = chat.service().send(&patient, talk.id, &too_long).await;
+    let result = chat.service().send(&patient, talk.id, &too_long, &[]).await;
     assert_eq!(invalid_fields(result), ["body"]);
 }
 
@@ -668,4 +672,254 @@ async fn an_unread_message_becomes_a_notification_for_those_who_did_not_read_it(
         UnreadOutcome::Notified(1)
     );
     assert_eq!(published.lock().expect("log").len(), 1);
+}
+
+fn upload(content_type: &str) -> Upload {
+    Upload {
+        name: crate::kernel::FileName::parse("scan.pdf").expect("a name"),
+        content_type: content_type.to_owned(),
+        sha256: "ab".repeat(32),
+        bytes: b"%PDF-1.7".to_vec(),
+    }
+}
+
+fn unsent(talk: &Conversation, by: UserId) -> Attachment {
+    Attachment {
+        id: AttachmentId::generate(),
+        conversation_id: talk.id,
+        message_id: None,
+        name: crate::kernel::FileName::parse("scan.pdf").expect("a name"),
+        content_type: "application/pdf".into(),
+        size: 8,
+        sha256: "ab".repeat(32),
+        uploaded_by: by,
+        uploaded_at: NOW,
+    }
+}
+
+#[tokio::test]
+async fn a_participant_uploads_a_file_which_is_described_before_its_bytes_are_kept() {
+    let doctor = actor(Role::Doctor);
+    let patient_id = PatientId::generate();
+    let talk = conversation(Subject::Patient(patient_id), &[doctor.user_id()]);
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    let mut order = mockall::Sequence::new();
+    let described = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&described);
+    chat.messages
+        .expect_add_attachment()
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(move |a, e| {
+            log.lock().expect("log").push((a.clone(), e.clone()));
+            Ok(())
+        });
+    chat.files
+        .expect_put()
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _| Ok(()));
+    let attachment = chat
+        .service()
+        .attach(&doctor, talk.id, upload("application/pdf"))
+        .await
+        .expect("uploaded");
+    assert_eq!(
+        attachment.message_id, None,
+        "unsent until sent with a message"
+    );
+    assert_eq!(attachment.size, 8);
+    let (stored, audit) = described.lock().expect("log")[0].clone();
+    assert_eq!(stored, attachment);
+    assert_allowed(
+        &audit,
+        &doctor,
+        Some(patient_id),
+        AuditAction::AttachmentUpload,
+        Basis::CareTeam,
+    );
+
+    // Another type is refused before anything is kept; bytes that could not be kept leave no
+    // description behind.
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.files.expect_put().never();
+    chat.messages.expect_add_attachment().never();
+    let refused = chat
+        .service()
+        .attach(&doctor, talk.id, upload("text/html"))
+        .await;
+    assert_eq!(invalid_fields(refused), ["file"]);
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.messages
+        .expect_add_attachment()
+        .returning(|_, _| Ok(()));
+    chat.files
+        .expect_put()
+        .returning(|_, _| Err(crate::test_support::repository_failure()));
+    chat.messages
+        .expect_delete_unsent_attachment()
+        .times(1)
+        .returning(|_| Ok(true));
+    let failed = chat
+        .service()
+        .attach(&doctor, talk.id, upload("image/png"))
+        .await;
+    assert!(
+        matches!(failed, Err(MessagingError::Internal(_))),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_senders_own_unsent_uploads_go_with_a_message() {
+    let doctor = actor(Role::Doctor);
+    let account = UserId::generate();
+    let patient_id = PatientId::generate();
+    let talk = conversation(Subject::Patient(patient_id), &[doctor.user_id(), account]);
+    let own = unsent(&talk, doctor.user_id());
+    let others = unsent(&talk, account);
+    let sent_already = Attachment {
+        message_id: Some(MessageId::generate()),
+        ..unsent(&talk, doctor.user_id())
+    };
+    let elsewhere = Attachment {
+        conversation_id: ConversationId::generate(),
+        ..unsent(&talk, doctor.user_id())
+    };
+    let known = [
+        own.clone(),
+        others.clone(),
+        sent_already.clone(),
+        elsewhere.clone(),
+    ];
+    for (ids, ok) in [
+        (vec![own.id], true),
+        (vec![others.id], false),
+        (vec![sent_already.id], false),
+        (vec![elsewhere.id], false),
+        (vec![AttachmentId::generate()], false),
+        (vec![own.id, own.id], false),
+    ] {
+        let mut chat = Chat::new();
+        chat.finds(&talk);
+        chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+        let known = known.to_vec();
+        chat.messages
+            .expect_attachment()
+            .returning(move |id| Ok(known.iter().find(|a| a.id == id).cloned()));
+        if ok {
+            chat.patient(patient_id, Some(account), &[doctor.user_id()], &[]);
+            chat.named();
+            let expected = ids.clone();
+            chat.messages
+                .expect_send()
+                .withf(move |new| new.attachments == expected.as_slice())
+                .times(1)
+                .returning(|new| Ok(stored(new.events, &[])));
+            chat.messages.expect_message().returning(|_| Ok(None));
+            let _ = chat.mocks.publishes();
+        } else {
+            chat.messages.expect_send().never();
+        }
+        let result = chat
+            .service()
+            .send(&doctor, talk.id, "The scan", &ids)
+            .await;
+        if ok {
+            let message = result.expect("sent");
+            assert_eq!(message.attachments, vec![own.clone()]);
+        } else {
+            assert_eq!(invalid_fields(result), ["attachment_ids"], "{ids:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn participants_read_sent_files_and_nobody_reads_anothers_unsent_one() {
+    let doctor = actor(Role::Doctor);
+    let patient = actor(Role::Patient);
+    let patient_id = PatientId::generate();
+    let talk = conversation(
+        Subject::Patient(patient_id),
+        &[doctor.user_id(), patient.user_id()],
+    );
+    let sent = Attachment {
+        message_id: Some(MessageId::generate()),
+        ..unsent(&talk, doctor.user_id())
+    };
+    let draft = unsent(&talk, doctor.user_id());
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &patient, Some(OWN_RECORD));
+    let found = sent.clone();
+    chat.messages
+        .expect_attachment()
+        .returning(move |_| Ok(Some(found.clone())));
+    chat.files
+        .expect_get()
+        .returning(|_| Ok(Some(b"%PDF-1.7".to_vec())));
+    let audited = chat.mocks.audit_succeeds();
+    let (read, bytes) = chat
+        .service()
+        .attachment(&patient, talk.id, sent.id)
+        .await
+        .expect("read");
+    assert_eq!((read, bytes), (sent.clone(), b"%PDF-1.7".to_vec()));
+    assert_allowed(
+        &single_event(&audited),
+        &patient,
+        Some(patient_id),
+        AuditAction::AttachmentRead,
+        Basis::OwnRecord,
+    );
+
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &patient, Some(OWN_RECORD));
+    let found = draft.clone();
+    chat.messages
+        .expect_attachment()
+        .returning(move |_| Ok(Some(found.clone())));
+    chat.files.expect_get().never();
+    chat.mocks.nothing_audited();
+    let hidden = chat.service().attachment(&patient, talk.id, draft.id).await;
+    assert!(
+        matches!(hidden, Err(MessagingError::AttachmentNotFound)),
+        "{hidden:?}"
+    );
+}
+
+#[tokio::test]
+async fn unsent_uploads_are_purged_after_a_day_description_first() {
+    let talk = conversation(
+        Subject::Patient(PatientId::generate()),
+        &[UserId::generate()],
+    );
+    let stale = unsent(&talk, UserId::generate());
+    let mut chat = Chat::new();
+    let found = stale.clone();
+    chat.messages
+        .expect_unsent_attachments()
+        .withf(|before, _| *before == NOW - UNSENT_ATTACHMENT_TTL)
+        .returning(move |_, _| Ok(vec![found.clone()]));
+    let mut order = mockall::Sequence::new();
+    chat.messages
+        .expect_delete_unsent_attachment()
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(true));
+    let key = stale.key();
+    chat.files
+        .expect_delete()
+        .withf(move |k| *k == key)
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(()));
+    assert_eq!(chat.service().purge_unsent(NOW).await.expect("purged"), 1);
 }

@@ -2,6 +2,8 @@
 //! written with its audit event, its stream events (numbered with each recipient's
 //! notifications) and its unread job in one transaction; a read mark only moves forward.
 
+mod attachments;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
@@ -10,11 +12,12 @@ use uuid::Uuid;
 use carehub_domain::audit::AuditEvent;
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::{
-    ConversationId, MessageId, Page, PageRequest, PatientId, ReferralId, RepositoryError, Text,
+    AttachmentId, ConversationId, MessageId, Page, PageRequest, PatientId, ReferralId,
+    RepositoryError, Text,
 };
 use carehub_domain::messages::{
-    Conversation, ConversationSummary, CreateConversationError, Message, MessageRepository,
-    NewMessage, Participant, Subject,
+    Attachment, Conversation, ConversationSummary, CreateConversationError, Message,
+    MessageRepository, NewMessage, Participant, SendMessageError, Subject,
 };
 use carehub_domain::notifications::{NewNotification, Notification};
 
@@ -25,6 +28,7 @@ use crate::db::backend::{
 use crate::db::sql_time::DbTime;
 use crate::jobs::InsertJobs;
 use crate::notifications::StoreNotifications;
+use attachments::{ATTACH, AttachmentRow, INSERT_ATTACHMENT, SELECT_ATTACHMENTS, of_messages};
 
 /// Stored text was bounded when it was validated on the way in.
 const STORED: usize = usize::MAX;
@@ -85,6 +89,7 @@ impl TryFrom<MessageRow> for Message {
             sender_name: joined_name(row.sender_name.as_deref())?,
             body: Text::multiline(&row.body, STORED).map_err(|e| corrupt("messages", e))?,
             sent_at: row.sent_at.0,
+            attachments: Vec::new(),
         })
     }
 }
@@ -161,6 +166,7 @@ where
     for<'r> ConversationRow: FromRow<'r, DB::Row>,
     for<'r> ParticipantRow: FromRow<'r, DB::Row>,
     for<'r> MessageRow: FromRow<'r, DB::Row>,
+    for<'r> AttachmentRow: FromRow<'r, DB::Row>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
 {
@@ -273,7 +279,7 @@ where
         }))
     }
 
-    async fn send<'a>(&self, new: NewMessage<'a>) -> Result<Vec<Notification>, RepositoryError> {
+    async fn send<'a>(&self, new: NewMessage<'a>) -> Result<Vec<Notification>, SendMessageError> {
         let message = new.message;
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         sqlx::query(
@@ -300,11 +306,91 @@ where
         DB::apply_job_changes(&mut tx, new.jobs, message.sent_at)
             .await
             .map_err(storage)?;
+        for (position, attachment) in (0_i64..).zip(new.attachments) {
+            let attached = sqlx::query(ATTACH)
+                .bind(*message.id.as_uuid())
+                .bind(position)
+                .bind(*attachment.as_uuid())
+                .bind(*message.conversation_id.as_uuid())
+                .bind(*message.sender_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+            if attached.rows_affected() != 1 {
+                tx.rollback().await.map_err(storage)?;
+                return Err(SendMessageError::AttachmentsGone);
+            }
+        }
         let stored = DB::store_notifications(&mut tx, new.events, message.sent_at)
             .await
             .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
         Ok(stored)
+    }
+
+    async fn add_attachment(
+        &self,
+        attachment: &Attachment,
+        audit: &AuditEvent,
+    ) -> Result<(), RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        sqlx::query(INSERT_ATTACHMENT)
+            .bind(*attachment.id.as_uuid())
+            .bind(*attachment.conversation_id.as_uuid())
+            .bind(attachment.name.as_str())
+            .bind(attachment.content_type.as_str())
+            .bind(i64::try_from(attachment.size).map_err(RepositoryError::new)?)
+            .bind(attachment.sha256.as_str())
+            .bind(*attachment.uploaded_by.as_uuid())
+            .bind(DbTime(attachment.uploaded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        DB::insert_audit_event(&mut tx, audit)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, RepositoryError> {
+        sqlx::query_as::<_, AttachmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_ATTACHMENTS}WHERE id = $1"
+        )))
+        .bind(*id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(Attachment::try_from)
+        .transpose()
+    }
+
+    async fn unsent_attachments(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attachment>, RepositoryError> {
+        sqlx::query_as::<_, AttachmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_ATTACHMENTS}WHERE message_id IS NULL AND uploaded_at < $1 \
+             ORDER BY uploaded_at LIMIT $2"
+        )))
+        .bind(DbTime(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(Attachment::try_from)
+        .collect()
+    }
+
+    async fn delete_unsent_attachment(&self, id: AttachmentId) -> Result<bool, RepositoryError> {
+        let deleted =
+            sqlx::query("DELETE FROM message_attachments WHERE id = $1 AND message_id IS NULL")
+                .bind(*id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        Ok(deleted.rows_affected() == 1)
     }
 
     async fn messages(
@@ -322,23 +408,52 @@ where
         .fetch_all(&self.pool)
         .await
         .map_err(storage)?;
+        let mut attached = of_messages(
+            &self.pool,
+            "SELECT id FROM messages WHERE conversation_id = $1 AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+            (
+                *conversation.as_uuid(),
+                page.after().map(|id| *id.as_uuid()),
+                i64::from(page.limit()) + 1,
+            ),
+        )
+        .await?;
         let messages = rows
             .into_iter()
-            .map(Message::try_from)
+            .map(|row| {
+                let files = attached.remove(&row.id).unwrap_or_default();
+                Message::try_from(row).map(|m| Message {
+                    attachments: files,
+                    ..m
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(messages, page.limit(), |m| m.id))
     }
 
     async fn message(&self, id: MessageId) -> Result<Option<Message>, RepositoryError> {
-        sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(format!(
+        let Some(row) = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(format!(
             "{SELECT_MESSAGES}WHERE m.id = $1"
         )))
         .bind(*id.as_uuid())
         .fetch_optional(&self.pool)
         .await
         .map_err(storage)?
-        .map(Message::try_from)
-        .transpose()
+        else {
+            return Ok(None);
+        };
+        let attachments = sqlx::query_as::<_, AttachmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_ATTACHMENTS}WHERE message_id = $1 ORDER BY position"
+        )))
+        .bind(*id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(Attachment::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+        Message::try_from(row).map(|m| Some(Message { attachments, ..m }))
     }
 
     async fn mark_read(

@@ -6,10 +6,12 @@
 use carehub_domain::audit::AuditAction;
 use carehub_domain::identity::UserId;
 use carehub_domain::jobs::{JobChanges, JobFilter, JobKind, JobState, Task};
-use carehub_domain::kernel::{ConversationId, MessageId, PageRequest, PatientId, ReferralId, Text};
+use carehub_domain::kernel::{
+    AttachmentId, ConversationId, FileName, MessageId, PageRequest, PatientId, ReferralId, Text,
+};
 use carehub_domain::messages::{
-    Conversation, CreateConversationError, Message, MessageTimings, NewMessage, Participant,
-    Subject,
+    Attachment, Conversation, CreateConversationError, Message, MessageTimings, NewMessage,
+    Participant, SendMessageError, Subject,
 };
 use carehub_domain::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationQuery, Recipient,
@@ -26,6 +28,7 @@ contract!(
     a_message_is_stored_with_its_events_born_read_and_its_unread_job,
     conversations_are_listed_for_their_participants_with_unread_counts_in_pages,
     a_read_mark_only_moves_forward_and_tells_the_others_only_when_it_moves,
+    attachments_are_stored_unsent_go_with_one_message_in_order_and_unsent_ones_are_purged,
 );
 
 fn conversation(subject: Subject, participants: &[UserId]) -> Conversation {
@@ -93,6 +96,7 @@ async fn say(
         sender_name: None,
         body: Text::multiline(body, 4_000).unwrap(),
         sent_at: micros(now()),
+        attachments: Vec::new(),
     };
     let events: Vec<NewNotification> = to
         .iter()
@@ -114,6 +118,7 @@ async fn say(
                     .into_iter()
                     .collect(),
             ),
+            attachments: &[],
         })
         .await
         .unwrap();
@@ -450,4 +455,154 @@ async fn a_read_mark_only_moves_forward_and_tells_the_others_only_when_it_moves(
         .await
         .unwrap();
     assert_eq!(repos.notifications.unread_count(account).await.unwrap(), 1);
+}
+
+fn upload_of(conversation: &Conversation, by: UserId, name: &str, minutes_ago: i64) -> Attachment {
+    Attachment {
+        id: AttachmentId::generate(),
+        conversation_id: conversation.id,
+        message_id: None,
+        name: FileName::parse(name).unwrap(),
+        content_type: "application/pdf".into(),
+        size: 1_234,
+        sha256: "0f".repeat(32),
+        uploaded_by: by,
+        uploaded_at: micros(now()) - jiff::SignedDuration::from_mins(minutes_ago),
+    }
+}
+
+/// Sends `body` with `attachments` from `from`.
+async fn say_with(
+    repos: &Repositories,
+    conversation: &Conversation,
+    from: UserId,
+    attachments: &[AttachmentId],
+) -> Result<Message, SendMessageError> {
+    let message = Message {
+        id: MessageId::generate(),
+        conversation_id: conversation.id,
+        sender_id: from,
+        sender_name: None,
+        body: Text::multiline("The scans", 4_000).unwrap(),
+        sent_at: micros(now()),
+        attachments: Vec::new(),
+    };
+    repos
+        .messages
+        .send(NewMessage {
+            message: &message,
+            audit: &audit(
+                from,
+                conversation.subject.patient_id(),
+                AuditAction::MessageSend,
+            ),
+            events: &[],
+            jobs: &JobChanges::default(),
+            attachments,
+        })
+        .await?;
+    Ok(message)
+}
+
+async fn attachments_are_stored_unsent_go_with_one_message_in_order_and_unsent_ones_are_purged(
+    repos: Repositories,
+) {
+    let (doctor, account, patient) = setting(&repos).await;
+    let c = started(&repos, Subject::Patient(patient), &[doctor, account]).await;
+    let first = upload_of(&c, doctor, "ecg (1).pdf", 0);
+    let second = upload_of(&c, doctor, "scan.pdf", 0);
+    let patients_own = upload_of(&c, account, "photo.pdf", 0);
+    let stale = upload_of(&c, doctor, "old.pdf", 60 * 25);
+    for a in [&first, &second, &patients_own, &stale] {
+        repos
+            .messages
+            .add_attachment(
+                a,
+                &audit(a.uploaded_by, patient, AuditAction::AttachmentUpload),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        repos.messages.attachment(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert!(
+        audited(&repos, patient)
+            .await
+            .contains(&AuditAction::AttachmentUpload)
+    );
+
+    // Someone else's upload cannot go with the doctor's message: nothing is stored.
+    let refused = say_with(&repos, &c, doctor, &[first.id, patients_own.id]).await;
+    assert!(
+        matches!(refused, Err(SendMessageError::AttachmentsGone)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        repos
+            .messages
+            .attachment(first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_id,
+        None
+    );
+    let before = repos
+        .messages
+        .messages(c.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(before.items.is_empty(), "the message was not stored");
+
+    let sent = say_with(&repos, &c, doctor, &[second.id, first.id])
+        .await
+        .unwrap();
+    let read = repos.messages.message(sent.id).await.unwrap().unwrap();
+    let names: Vec<&str> = read.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["scan.pdf", "ecg (1).pdf"], "in the order given");
+    assert!(
+        read.attachments
+            .iter()
+            .all(|a| a.message_id == Some(sent.id))
+    );
+    let page = repos
+        .messages
+        .messages(c.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].attachments, read.attachments);
+    // Once sent, a file goes with no other message.
+    let again = say_with(&repos, &c, doctor, &[first.id]).await;
+    assert!(
+        matches!(again, Err(SendMessageError::AttachmentsGone)),
+        "{again:?}"
+    );
+
+    // Unsent uploads older than a day are found, and deleted only while unsent.
+    let day_ago = micros(now()) - jiff::SignedDuration::from_hours(24);
+    let old = repos
+        .messages
+        .unsent_attachments(day_ago, 10)
+        .await
+        .unwrap();
+    assert_eq!(old, vec![stale.clone()]);
+    assert!(
+        repos
+            .messages
+            .delete_unsent_attachment(stale.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repos
+            .messages
+            .delete_unsent_attachment(first.id)
+            .await
+            .unwrap(),
+        "sent"
+    );
+    assert!(repos.messages.attachment(stale.id).await.unwrap().is_none());
+    assert!(repos.messages.attachment(first.id).await.unwrap().is_some());
 }

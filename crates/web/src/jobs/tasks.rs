@@ -49,8 +49,14 @@ impl Tasks {
                 let credentials = self.identity.purge_expired().await?;
                 let before = self.clock.now() - SUCCEEDED_JOB_RETENTION;
                 let jobs = self.queue.purge_finished(before).await?;
-                if credentials + jobs > 0 {
-                    tracing::info!(credentials, jobs, "expired credentials and old jobs purged");
+                let attachments = self.conversations.purge_unsent(self.clock.now()).await?;
+                if credentials + jobs + attachments > 0 {
+                    tracing::info!(
+                        credentials,
+                        jobs,
+                        attachments,
+                        "expired credentials, old jobs and unsent attachments purged"
+                    );
                 }
                 Ok(())
             }

@@ -337,7 +337,8 @@ impl From<MessagingError> for ApiError {
             MessagingError::Forbidden => Self::Forbidden(e.to_string()),
             MessagingError::NotFound
             | MessagingError::ConversationNotFound
-            | MessagingError::MessageNotFound => Self::NotFound(e.to_string()),
+            | MessagingError::MessageNotFound
+            | MessagingError::AttachmentNotFound => Self::NotFound(e.to_string()),
             MessagingError::Invalid(errors) => Self::Invalid(errors),
             MessagingError::Internal(e) => e.into(),
         }

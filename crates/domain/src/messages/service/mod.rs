@@ -8,14 +8,15 @@ use std::sync::Arc;
 use super::{
     Conversation, ConversationSummary, CreateConversationError, MAX_MESSAGE_CHARS,
     MAX_PARTICIPANTS, Message, MessageRepository, MessageTimings, NewConversation, NewMessage,
-    Participant, Subject,
+    Participant, SendMessageError, Subject,
 };
 use crate::access::{AccessError, Action, Actor, Basis, Relationship};
 use crate::audit::{AuditAction, Gatekeeper};
 use crate::identity::{Role, UserRepository, name_of};
 use crate::jobs::JobChanges;
 use crate::kernel::{
-    ConversationId, MessageId, Page, PageRequest, RepositoryError, Text, UserId, ValidationErrors,
+    AttachmentId, ConversationId, FileStore, MessageId, Page, PageRequest, RepositoryError, Text,
+    UserId, ValidationErrors,
 };
 use crate::notifications::{
     NewNotification, NotificationData, NotificationKind, NotificationPublisher, Recipient,
@@ -25,7 +26,10 @@ use crate::patients::{CareTeamRepository, PatientRepository};
 use crate::referrals::ReferralRepository;
 use crate::relay::{Live, Relay, Relayed};
 
+mod attachments;
 mod delivery;
+
+use attachments::UNSENT_ONLY;
 
 pub use delivery::*;
 
@@ -44,6 +48,9 @@ pub enum MessagingError {
     /// No such message in the conversation (404).
     #[error("no such message in this conversation")]
     MessageNotFound,
+    /// No such file in the conversation, or one not sent yet by someone else (404).
+    #[error("no such attachment in this conversation")]
+    AttachmentNotFound,
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
     #[error(transparent)]
@@ -89,6 +96,7 @@ pub struct ConversationService {
     users: Arc<dyn UserRepository>,
     publisher: Arc<dyn NotificationPublisher>,
     relay: Arc<dyn Relay>,
+    files: Arc<dyn FileStore>,
     timings: MessageTimings,
 }
 
@@ -110,6 +118,8 @@ pub struct MessagingPorts {
     pub publisher: Arc<dyn NotificationPublisher>,
     /// Carries "typing" to the other participants.
     pub relay: Arc<dyn Relay>,
+    /// Keeps the bytes of attachments.
+    pub files: Arc<dyn FileStore>,
 }
 
 impl std::fmt::Debug for MessagingPorts {
@@ -129,6 +139,7 @@ impl ConversationService {
             users: ports.users,
             publisher: ports.publisher,
             relay: ports.relay,
+            files: ports.files,
             timings: MessageTimings::default(),
         }
     }
@@ -525,23 +536,30 @@ impl ConversationService {
         Ok(page)
     }
 
-    /// Sends a message: stored with an event for each other participant who may read it,
-    /// published once committed; one left unread becomes a notification later.
+    /// Sends a message, with files the sender uploaded to the conversation and has not sent
+    /// yet: stored with an event for each other participant who may read it, published once
+    /// committed; one left unread becomes a notification later.
     ///
     /// # Errors
-    /// `Forbidden`, `ConversationNotFound`, `Invalid` (an empty or too long body), `Internal`.
+    /// `Forbidden`, `ConversationNotFound`, `Invalid` (an empty or too long body; more than
+    /// [`super::MAX_ATTACHMENTS`] files, or one that is not an unsent upload of the sender's here),
+    /// `Internal`.
     pub async fn send(
         &self,
         actor: &Actor,
         id: ConversationId,
         body: &str,
+        attachment_ids: &[AttachmentId],
     ) -> Result<Message, MessagingError> {
         let (conversation, basis) = self.authorized(actor, id, AuditAction::MessageSend).await?;
-        let body = Text::multiline(body, MAX_MESSAGE_CHARS).map_err(|e| {
-            let mut errors = ValidationErrors::new();
-            errors.add("body", e.to_string());
-            MessagingError::Invalid(errors)
-        })?;
+        let mut errors = ValidationErrors::new();
+        let body = errors.check("body", Text::multiline(body, MAX_MESSAGE_CHARS));
+        let attachments = self
+            .unsent_of(actor, id, attachment_ids, &mut errors)
+            .await?;
+        let Some(body) = body.filter(|_| errors.is_empty()) else {
+            return Err(errors.into());
+        };
         let now = self.gate.now();
         let message = Message {
             id: MessageId::generate(),
@@ -550,6 +568,7 @@ impl ConversationService {
             sender_name: None,
             body,
             sent_at: now,
+            attachments,
         };
         let title = format!(
             "Message from {}",
@@ -579,8 +598,17 @@ impl ConversationService {
                 audit: &audit,
                 events: &events,
                 jobs: &jobs,
+                attachments: attachment_ids,
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                SendMessageError::AttachmentsGone => {
+                    let mut errors = ValidationErrors::new();
+                    errors.add("attachment_ids", UNSENT_ONLY);
+                    MessagingError::Invalid(errors)
+                }
+                SendMessageError::Repository(e) => e.into(),
+            })?;
         publish_committed(self.publisher.as_ref(), &stored).await;
         Ok(self.messages.message(message.id).await?.unwrap_or(message))
     }

@@ -7,6 +7,7 @@
 //! and the refusal audited, before the path or the body is looked at. A conversation the
 //! caller does not take part in, or no longer may, is "not found".
 
+mod attachments;
 pub mod views;
 
 use actix_web::http::header;
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use carehub_domain::audit::AuditAction;
-use carehub_domain::kernel::{ConversationId, MessageId};
+use carehub_domain::kernel::{AttachmentId, ConversationId, MessageId};
 use carehub_domain::messages::NewConversation;
 
 use crate::extract::{Caller, RawJson, parse_query, path_uuid};
@@ -32,7 +33,9 @@ pub fn services(cfg: &mut ServiceConfig) {
         .service(get_conversation)
         .service(list_messages)
         .service(send_message)
-        .service(mark_read);
+        .service(mark_read)
+        .service(attachments::upload_attachment)
+        .service(attachments::read_attachment);
 }
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
@@ -208,7 +211,7 @@ pub async fn list_messages(
         Unauthenticated,
         (status = 403, description = "Secretaries, the laboratory and administrators take part in no conversation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation, or not one the caller takes part in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`body` missing, empty or over 4,000 characters", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`body` missing, empty or over 4,000 characters; `attachment_ids` naming more than 5 files, or one that is not an unsent upload of the caller's to this conversation", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     ),
     security(("bearer" = []), ("oauth2" = []))
@@ -229,7 +232,16 @@ pub async fn send_message(
     let Some(text) = input.body else {
         return Err(ApiError::invalid_field("body", "is required"));
     };
-    let message = state.conversations.send(&actor, id, &text).await?;
+    let attachments: Vec<AttachmentId> = input
+        .attachment_ids
+        .unwrap_or_default()
+        .into_iter()
+        .map(AttachmentId::from_uuid)
+        .collect();
+    let message = state
+        .conversations
+        .send(&actor, id, &text, &attachments)
+        .await?;
     Ok(HttpResponse::Created().json(MessageView::from(message)))
 }
 

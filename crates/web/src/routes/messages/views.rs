@@ -8,7 +8,8 @@ use uuid::Uuid;
 use carehub_domain::identity::UserId;
 use carehub_domain::kernel::{PatientId, ReferralId, ValidationErrors};
 use carehub_domain::messages::{
-    Conversation, ConversationSummary, MAX_PARTICIPANTS, Message, NewConversation, Subject,
+    Attachment, Conversation, ConversationSummary, MAX_PARTICIPANTS, Message, NewConversation,
+    Subject,
 };
 
 use crate::openapi::rules;
@@ -71,6 +72,11 @@ pub struct MessageInput {
     /// 1 to 4,000 characters.
     #[schema(schema_with = rules::text_4000, required = true, example = "Is the cough better since Monday?")]
     pub body: Option<String>,
+    /// Up to 5 files uploaded to the conversation (`POST /conversations/{id}/attachments`) by
+    /// the caller and not sent yet, to go with the message in this order.
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub attachment_ids: Option<Vec<Uuid>>,
 }
 
 /// How far the caller has read.
@@ -146,6 +152,48 @@ impl From<ConversationSummary> for ConversationView {
     }
 }
 
+/// A file uploaded to a conversation, sent with a message or waiting to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// The message it went with; `null` while unsent.
+    pub message_id: Option<Uuid>,
+    /// As its uploader named it.
+    #[schema(example = "ecg-at-home.pdf")]
+    pub name: String,
+    #[schema(example = "application/pdf")]
+    pub content_type: String,
+    pub size: u64,
+    /// Lowercase hexadecimal SHA-256 of the bytes.
+    pub sha256: String,
+    pub uploaded_at: Timestamp,
+    /// Where participants read it.
+    #[schema(
+        example = "/api/v1/conversations/0193a4c2-7f1e-7c3a-9b1d-2f4e6a8c0b12/attachments/0193a4c3-0000-7000-8000-000000000000"
+    )]
+    pub href: String,
+}
+
+impl From<Attachment> for AttachmentView {
+    fn from(a: Attachment) -> Self {
+        Self {
+            href: format!(
+                "/api/v1/conversations/{}/attachments/{}",
+                a.conversation_id, a.id
+            ),
+            id: *a.id.as_uuid(),
+            conversation_id: *a.conversation_id.as_uuid(),
+            message_id: a.message_id.map(|m| *m.as_uuid()),
+            name: a.name.as_str().to_owned(),
+            content_type: a.content_type,
+            size: a.size,
+            sha256: a.sha256,
+            uploaded_at: a.uploaded_at,
+        }
+    }
+}
+
 /// A message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MessageView {
@@ -156,6 +204,8 @@ pub struct MessageView {
     pub sender_name: Option<String>,
     pub body: String,
     pub sent_at: Timestamp,
+    /// The files that went with it, in the order given.
+    pub attachments: Vec<AttachmentView>,
 }
 
 impl From<Message> for MessageView {
@@ -167,6 +217,11 @@ impl From<Message> for MessageView {
             sender_name: m.sender_name.map(|n| n.as_str().to_owned()),
             body: m.body.as_str().to_owned(),
             sent_at: m.sent_at,
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(AttachmentView::from)
+                .collect(),
         }
     }
 }

@@ -1,0 +1,22 @@
+-- Files that go with messages: uploaded to a conversation first (unsent: no message), then
+-- sent with one message, in the order given. Their bytes are in the file store, under
+-- messages/{conversation}/{id}; the name is a label, never a path. Unsent uploads are deleted
+-- after a day.
+CREATE TABLE message_attachments (
+    id              UUID    NOT NULL PRIMARY KEY,
+    conversation_id UUID    NOT NULL REFERENCES conversations (id),
+    message_id      UUID    REFERENCES messages (id),
+    position        BIGINT,
+    name            TEXT    NOT NULL,
+    content_type    TEXT    NOT NULL
+        CHECK (content_type IN ('application/pdf', 'image/png', 'image/jpeg')),
+    size            BIGINT NOT NULL CHECK (size >= 0),
+    sha256          TEXT    NOT NULL,
+    uploaded_by     UUID    NOT NULL REFERENCES users (id),
+    uploaded_at     TIMESTAMPTZ NOT NULL,
+    CHECK ((message_id IS NULL) = (position IS NULL))
+);
+
+CREATE INDEX message_attachments_message_idx ON message_attachments (message_id, position);
+CREATE INDEX message_attachments_unsent_idx ON message_attachments (uploaded_at)
+    WHERE message_id IS NULL;
