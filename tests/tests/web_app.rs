@@ -34,6 +34,11 @@ fn assert_secured(response: &reqwest::Response) {
         header(response, "cross-origin-opener-policy").as_deref(),
         Some("same-origin")
     );
+    // The call page's camera and microphone, for the app's own pages only.
+    assert_eq!(
+        header(response, "permissions-policy").as_deref(),
+        Some("camera=(self), microphone=(self), geolocation=(), payment=()")
+    );
 }
 
 /// The relative modules a script imports (`from "./x.js"`).

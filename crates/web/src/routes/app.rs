@@ -93,9 +93,10 @@ fn secure(response: &mut HttpResponseBuilder) {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
+        // The call page uses the camera and the microphone; no third party may.
         (
             header::HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), payment=()",
+            "camera=(self), microphone=(self), geolocation=(), payment=()",
         ),
         (
             header::HeaderName::from_static("cross-origin-opener-policy"),
