@@ -3,6 +3,7 @@
 //! Without a driver the tests are skipped, as PostgreSQL's are without a database, unless
 //! `CI` is set: there a missing browser fails them.
 
+use std::mem::ManuallyDrop;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,12 +16,39 @@ use tokio::process::{Child, Command};
 /// axe-core, the accessibility checker, as vendored (see `tests/vendor/axe-core/README.md`).
 const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 
+/// Chromium arguments for video calls: a fake camera and microphone (a test pattern and a
+/// tone), allowed without asking, and videos that play without a click.
+pub const FAKE_MEDIA: &[&str] = &[
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+];
+
 /// A headless Chromium and the chromedriver that drives it; both end when this is dropped.
 #[derive(Debug)]
 pub struct Browser {
-    pub driver: WebDriver,
+    /// Never dropped: dropping a session not quit (a test that panicked) sends a request that
+    /// waits two minutes on the driver this browser's [`Drop`] has just ended.
+    pub driver: ManuallyDrop<WebDriver>,
     chromedriver: Child,
+    /// The process group of chromedriver and the Chromium it starts.
+    group: Option<u32>,
     _profile: TempDir,
+}
+
+impl Drop for Browser {
+    /// Ends Chromium too, not only its driver: a test that panics never reaches
+    /// [`Browser::close`], and Chromium would outlive it. (`kill` rather than libc: this
+    /// workspace forbids unsafe code.)
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -61,6 +89,12 @@ fn free_port() -> u16 {
 impl Browser {
     /// A new browser, or `None` (the test is skipped) when no chromedriver is installed.
     pub async fn open() -> Option<Self> {
+        Self::open_with(&[]).await
+    }
+
+    /// A new browser started with `extra` Chromium arguments besides the usual ones (e.g.
+    /// [`FAKE_MEDIA`]), or `None` as [`Browser::open`].
+    pub async fn open_with(extra: &[&str]) -> Option<Self> {
         let chromedriver_bin = chromedriver_path()?;
         let port = free_port();
         let chromedriver = Command::new(chromedriver_bin)
@@ -68,8 +102,11 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, which Chromium joins: ended as one on drop.
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
+        let group = chromedriver.id();
         let profile = TempDir(std::env::temp_dir().join(format!("carehub-chromium-{port}")));
         let mut caps = DesiredCapabilities::chrome();
         for arg in [
@@ -84,7 +121,10 @@ impl Browser {
             "--disable-quic",
             "--window-size=1280,900",
             &format!("--user-data-dir={}", profile.0.display()),
-        ] {
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        {
             caps.add_arg(arg).expect("a Chromium argument");
         }
         let url = format!("http://127.0.0.1:{port}");
@@ -93,8 +133,9 @@ impl Browser {
             match WebDriver::new(&url, caps.clone()).await {
                 Ok(driver) => {
                     return Some(Self {
-                        driver,
+                        driver: ManuallyDrop::new(driver),
                         chromedriver,
+                        group,
                         _profile: profile,
                     });
                 }
@@ -262,7 +303,7 @@ impl Browser {
 
     /// Ends the browser session and its driver.
     pub async fn close(mut self) {
-        let _ = self.driver.clone().quit().await;
+        let _ = WebDriver::clone(&self.driver).quit().await;
         let _ = self.chromedriver.kill().await;
     }
 }

@@ -8,12 +8,15 @@ const RETRY_MAX_MS = 10_000;
 /**
  * Keeps a socket open while signed in. `onNotification(n)` is called once per notification the
  * socket delivers (replayed or live), `onMessage(frame)` once per message event (`message`,
- * `message_read`), `onUnread(count)` whenever the unread count may change, `onLive(up)` when
- * the socket is ready (replay done) and when it closes.
- * Returns a function that closes it for good.
+ * `message_read`), `onCall(frame)` once per frame of a video call (`call.*`, and the `error`
+ * refusing a call frame), `onUnread(count)` whenever the unread count may change, `onLive(up)`
+ * when the socket is ready (replay done) and when it closes.
+ * Returns `close()`, which closes it for good, and `send(frame)`, which sends a frame on the
+ * socket when it is ready and says whether it could.
  */
-export function connect({ onNotification, onMessage, onUnread, onLive }) {
+export function connect({ onNotification, onMessage, onCall, onUnread, onLive }) {
   let socket = null;
+  let ready = false;
   let lastId = null;
   let stopped = false;
   let retryMs = 500;
@@ -40,6 +43,7 @@ export function connect({ onNotification, onMessage, onUnread, onLive }) {
     socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?ticket=${encodeURIComponent(ticket)}${after}`);
     socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
     socket.addEventListener("close", () => {
+      ready = false;
       clearTimeout(renewTimer);
       onLive(false);
       if (!stopped) retry();
@@ -80,7 +84,17 @@ export function connect({ onNotification, onMessage, onUnread, onLive }) {
         lastId = Math.max(lastId ?? 0, frame.id);
         onMessage(frame);
         break;
+      case "call.joined":
+      case "call.left":
+      case "call.peer":
+      case "call.signal":
+        onCall(frame);
+        break;
+      case "error":
+        if (frame.appointment_id) onCall(frame);
+        break;
       case "ready":
+        ready = true;
         lastId = frame.last_id;
         retryMs = 500;
         onLive(true);
@@ -98,9 +112,16 @@ export function connect({ onNotification, onMessage, onUnread, onLive }) {
   }
 
   open();
-  return () => {
-    stopped = true;
-    clearTimeout(renewTimer);
-    socket?.close();
+  return {
+    close() {
+      stopped = true;
+      clearTimeout(renewTimer);
+      socket?.close();
+    },
+    send(frame) {
+      if (!ready || socket?.readyState !== WebSocket.OPEN) return false;
+      socket.send(JSON.stringify(frame));
+      return true;
+    },
   };
 }

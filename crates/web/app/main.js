@@ -4,6 +4,7 @@
 
 import { auditPage, emergencyAccessesPage, ROLE_NAMES, usersSection } from "./admin.js";
 import { ApiError, get, hasSession, post, query, signIn, signOut } from "./api.js";
+import { callFrame, callPage, callShown, callSocket, endCall } from "./calls.js";
 import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
@@ -15,7 +16,8 @@ import { inbox, referralPage, referralsPage, sendReferralPage } from "./referral
 import { appointments, appointmentTable, today } from "./scheduling.js";
 
 let me = null;
-let disconnect = null;
+/** The socket while signed in: `close()`, `send(frame)` (see live.js). */
+let live = null;
 let unread = 0;
 /** The conversation page shown, if one is: its id and what it does with a message frame. */
 let thread = null;
@@ -73,8 +75,9 @@ function setUnread(count) {
 }
 
 async function leave() {
-  disconnect?.();
-  disconnect = null;
+  endCall();
+  live?.close();
+  live = null;
   me = null;
   try {
     await signOut();
@@ -87,8 +90,8 @@ async function leave() {
 async function start() {
   me = await get("/users/me");
   bar();
-  disconnect?.();
-  disconnect = connect({
+  live?.close();
+  live = connect({
     onNotification: (n) => {
       // What the notification is about may be on the page shown: show it again, up to date,
       // unless the user is typing into it.
@@ -104,9 +107,11 @@ async function start() {
       if (!document.getElementById("main").dataset.typing) route(false);
       notice(`New message from ${frame.message?.sender_name ?? "a participant"}.`);
     },
+    onCall: callFrame,
     onUnread: setUnread,
     onLive: (up) => {
       document.getElementById("nav").dataset.live = up ? "on" : "off";
+      callSocket(up);
     },
   });
   await route();
@@ -250,6 +255,8 @@ const ROUTES = [
   [/^#\/feedback$/, ["doctor"], () => myFeedbackPage(me)],
   [new RegExp(`^#/messages/${ID}$`), ["doctor", "patient"], (id) => conversationPage(me, id, listen)],
   [new RegExp(`^#/prescriptions/${ID}$`), ["doctor", "patient"], prescriptionPage],
+  // Open to every role: the server says who may take part, and the page shows its refusal.
+  [new RegExp(`^#/calls/${ID}$`), null, (id) => callPage(me, id, (frame) => live?.send(frame) ?? false)],
   [/^#\/audit$/, ["admin"], auditPage],
   [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
 ];
@@ -258,6 +265,10 @@ const ROUTES = [
 async function route(focus = true) {
   if (!me) return;
   const hash = location.hash || "#/";
+  // A call is not redrawn for news: that would hang up.
+  if (!focus && callShown(hash)) return;
+  // Any other page (or this one afresh) leaves the call shown, if any.
+  endCall();
   const found = ROUTES.find(([pattern, roles]) => pattern.test(hash) && (!roles || roles.includes(me.role)));
   try {
     if (!found) {

@@ -1,7 +1,9 @@
 // Scheduling: appointment lists with the status changes the caller's role may make, the visit
-// note, and booking or moving an appointment on one of a doctor's free slots.
+// note, the way into a video consultation's call, and booking (in person or by video) or
+// moving an appointment on one of a doctor's free slots.
 
 import { get, patch, post, query } from "./api.js";
+import { callHref } from "./calls.js";
 import { action, clinicSpan, clinicTime, field, form, formBody, h, notice, refill, table } from "./dom.js";
 import { rateForm } from "./feedback.js";
 
@@ -20,6 +22,9 @@ const STATUS_NAMES = {
   cancelled: "cancelled",
   no_show: "no-show",
 };
+
+/** The statuses in which a video consultation's call may still be joined. */
+const CALLABLE = ["booked", "checked_in", "in_progress"];
 
 /** Today and `days` days later (default: tomorrow) as `YYYY-MM-DD`, which the API reads as the clinic's days. */
 export function today(days = 1) {
@@ -65,6 +70,11 @@ function visitNoteForm(appointment, done) {
 /** The controls the signed-in user may use on `appointment`. */
 function controls(me, appointment, done) {
   const out = [];
+  // The call is for the appointment's doctor and patient (a patient lists only their own).
+  const party = me.role === "patient" || (me.role === "doctor" && me.id === appointment.doctor_id);
+  if (appointment.video && party && CALLABLE.includes(appointment.status)) {
+    out.push(h("a", { href: callHref(appointment.id), "aria-label": `Join video call: ${span(appointment)}` }, "Join video call"));
+  }
   for (const [status, label] of NEXT[me.role]?.[appointment.status] ?? []) {
     if (status === "cancelled") out.push(cancelForm(appointment, done));
     else out.push(action(label, async () => {
@@ -96,7 +106,8 @@ export function appointmentTable(me, items, done, show = ["patient", "doctor"]) 
     columns.push(["Patient", (a) => (me.role === "patient" ? a.patient_name ?? "" : h("a", { href: `#/patients/${a.patient_id}` }, a.patient_name ?? "Patient record"))]);
   }
   if (show.includes("doctor")) columns.push(["Doctor", (a) => a.doctor_name ?? ""]);
-  columns.push(["Reason", (a) => a.reason], ["Status", (a) => STATUS_NAMES[a.status] ?? a.status], ["Actions", (a) => controls(me, a, done)]);
+  const reason = (a) => (a.video ? [a.reason, " ", h("span", { class: "video-badge" }, "Video consultation")] : a.reason);
+  columns.push(["Reason", reason], ["Status", (a) => STATUS_NAMES[a.status] ?? a.status], ["Actions", (a) => controls(me, a, done)]);
   return table(columns, items, "No appointments.");
 }
 
@@ -146,7 +157,9 @@ export function slotPicker({ doctorId, patientId, appointment, button, done }) {
     load();
   }
   const reason = appointment ? [] : [field("Reason for the visit", "reason", { required: true })];
-  return form(button, button, [doctorChoice, day, slots, reason], async (data) => {
+  // Moving keeps the way of the visit; a booking chooses it.
+  const video = appointment ? null : h("label", { class: "check" }, h("input", { type: "checkbox", name: "video", value: "yes" }), "Video consultation");
+  return form(button, button, [doctorChoice, day, slots, reason, video], async (data) => {
     const chosen = data.get("slot");
     if (!chosen) throw new Error("Choose one of the free times.");
     const [start, end] = String(chosen).split("|");
@@ -156,8 +169,9 @@ export function slotPicker({ doctorId, patientId, appointment, button, done }) {
       said = `The appointment is moved to ${clinicTime(start)}.`;
     } else {
       const doctor = doctorId ?? data.get("doctor_id");
-      const booked = await post("/appointments", { doctor_id: doctor, patient_id: patientId, start, end, reason: String(data.get("reason")).trim() });
-      said = `Booked ${clinicTime(booked.start)} with ${booked.doctor_name ?? "the doctor"}.`;
+      const body = { doctor_id: doctor, patient_id: patientId, start, end, reason: String(data.get("reason")).trim(), video: data.get("video") === "yes" };
+      const booked = await post("/appointments", body);
+      said = `Booked ${clinicTime(booked.start)} with ${booked.doctor_name ?? "the doctor"}${booked.video ? ", by video" : ""}.`;
     }
     // Said once the page shows the change.
     await done();
