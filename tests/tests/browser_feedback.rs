@@ -1,6 +1,7 @@
 //! Feedback in the web app (headless Chromium over WebDriver): the patient rates a completed
-//! visit from her appointments; the doctor reads it in My feedback, unnamed. Each test runs on
-//! SQLite and on PostgreSQL.
+//! visit from her appointments; the doctor reads it in My feedback, unnamed; an administrator
+//! hides the comment, and the doctor no longer sees it. Each test runs on SQLite and on
+//! PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,6 +48,30 @@ backend_tests! {
             .await;
         assert!(page.contains("Average 4.0 of 5, from 1 rating"), "{page}");
         assert!(!page.contains("Ann"), "no patient named: {page}");
+        browser.click("Sign out").await;
+        browser.heading("Sign in to CareHub").await;
+
+        // The administrator hides the comment, with a reason; the rating still counts.
+        browser.sign_in(&app.url("/"), &clinic.admin.username, PASSWORD).await;
+        browser.follow("Feedback").await;
+        browser.heading("Feedback").await;
+        browser.choose("doctor_id", &clinic.doctor.id.to_string()).await;
+        browser.click("Show the ratings").await;
+        browser.wait_for_text(By::Id("main"), "Clear explanations").await;
+        browser.click_on(By::Css("summary[aria-label^='Hide']")).await;
+        browser.fill("reason", "It names a member of staff.").await;
+        browser.click("Hide the comment").await;
+        browser.wait_for_text(By::Id("main"), "Hidden").await;
+        let violations = browser.serious_accessibility_violations().await;
+        assert!(violations.is_empty(), "{violations:#?}");
+        browser.click("Sign out").await;
+        browser.heading("Sign in to CareHub").await;
+        browser.sign_in(&app.url("/"), &clinic.doctor.username, PASSWORD).await;
+        browser.follow("My feedback").await;
+        let page = browser
+            .wait_until_text(By::Id("main"), |t| t.contains("Average 4.0 of 5"))
+            .await;
+        assert!(!page.contains("Clear explanations"), "the hidden comment: {page}");
         browser.close().await;
     }
 }

@@ -133,3 +133,51 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+/**
+ * A call with the bearer token whose body is not JSON (a multipart upload) or whose answer is
+ * not JSON (a file's bytes): the raw response when 2xx, else its problem as an `ApiError`. A 401
+ * is answered once by refreshing the pair, as api.js does.
+ */
+export async function authorized(method, path, body) {
+  const attempt = async () =>
+    fetch(`/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await token()}` },
+      body,
+      credentials: "omit",
+      cache: "no-store",
+    });
+  let response = await attempt();
+  if (response.status === 401) {
+    await refresh();
+    response = await attempt();
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let problem = null;
+    try {
+      problem = text ? JSON.parse(text) : null;
+    } catch {
+      problem = null;
+    }
+    throw new ApiError(response.status, problem);
+  }
+  return response;
+}
+
+/** Fetches a file with the bearer token and hands it to the browser as a download. */
+export async function downloadFile(path, name) {
+  const response = await authorized("GET", path);
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.className = "download-link";
+  link.textContent = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The browser has read the object by then; it is freed after.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

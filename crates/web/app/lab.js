@@ -3,7 +3,7 @@
 // cancelled; a patient's released results; and an ECG's automatic analysis, drawn with the
 // beats it detected. The analysis is decision support, never a diagnosis, and says so.
 
-import { ApiError, get, post, query, refresh, token } from "./api.js";
+import { ApiError, authorized, downloadFile, get, post, query } from "./api.js";
 import { action, clinicTime, facts, field, form, h, notice, refill, section, table } from "./dom.js";
 
 const STATUSES = ["ordered", "scheduled", "collected", "resulted", "released", "cancelled"];
@@ -27,40 +27,6 @@ const RHYTHMS = {
 };
 /** How often a pending ECG analysis is asked for again. */
 const ECG_POLL_MS = 2000;
-
-// Calls the JSON helpers of api.js cannot make ------------------------------------------------
-
-/**
- * A call with the bearer token whose body is not JSON (a multipart upload) or whose answer is
- * not JSON (a file's bytes): the raw response when 2xx, else its problem as an `ApiError`. A 401
- * is answered once by refreshing the pair, as api.js does.
- */
-async function authorized(method, path, body) {
-  const attempt = async () =>
-    fetch(`/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${await token()}` },
-      body,
-      credentials: "omit",
-      cache: "no-store",
-    });
-  let response = await attempt();
-  if (response.status === 401) {
-    await refresh();
-    response = await attempt();
-  }
-  if (!response.ok) {
-    const text = await response.text();
-    let problem = null;
-    try {
-      problem = text ? JSON.parse(text) : null;
-    } catch {
-      problem = null;
-    }
-    throw new ApiError(response.status, problem);
-  }
-  return response;
-}
 
 /** A refusal raised here, before asking the server, shown as the server's 422s are. */
 function invalid(title, errors) {
@@ -349,16 +315,9 @@ function resultsView(order) {
   ];
 }
 
-/** Fetches the file with the bearer token and hands it to the browser as a download. */
+/** Downloads one of the order's files. */
 async function download(order, file) {
-  const response = await authorized("GET", `/lab-orders/${order.id}/files/${file.id}`);
-  const url = URL.createObjectURL(await response.blob());
-  const link = h("a", { href: url, download: file.name, class: "download-link" }, file.name);
-  document.body.append(link);
-  link.click();
-  link.remove();
-  // The browser has read the object by then; it is freed after.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  await downloadFile(`/lab-orders/${order.id}/files/${file.id}`, file.name);
   notice(`Downloaded ${file.name}.`);
 }
 

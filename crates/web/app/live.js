@@ -84,6 +84,10 @@ export function connect({ onNotification, onMessage, onCall, onUnread, onLive })
         lastId = Math.max(lastId ?? 0, frame.id);
         onMessage(frame);
         break;
+      case "typing":
+        // Relayed as it happens: no id, nothing to resume from.
+        onMessage(frame);
+        break;
       case "call.joined":
       case "call.left":
       case "call.peer":

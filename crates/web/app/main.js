@@ -9,7 +9,7 @@ import { action, clinicTime, h, notice, section, show, table } from "./dom.js";
 import { labOrderPage, labQueuePage, myLabOrdersPage, myResultsPage, patientLabSection } from "./lab.js";
 import { connect } from "./live.js";
 import { myPatientsPage, recordPage, registerForm, searchForm } from "./patients.js";
-import { myFeedbackPage } from "./feedback.js";
+import { feedbackAdminPage, myFeedbackPage } from "./feedback.js";
 import { conversationPage, conversationsPage, patientMessagesSection } from "./messages.js";
 import { myPrescriptionsPage, patientPrescriptionsSection, prescriptionPage } from "./prescriptions.js";
 import { inbox, referralPage, referralsPage, sendReferralPage } from "./referrals.js";
@@ -181,7 +181,7 @@ const SECTIONS = {
   doctor: [["My patients", "#/patients"], ["Referrals", "#/referrals"], ["Lab orders", "#/lab-orders"], ["Messages", "#/messages"], ["My feedback", "#/feedback"]],
   secretary: [],
   patient: [["My results", "#/results"], ["My prescriptions", "#/prescriptions"], ["Messages", "#/messages"]],
-  admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"]],
+  admin: [["Audit trail", "#/audit"], ["Emergency accesses", "#/emergency-accesses"], ["Feedback", "#/feedback"]],
   laboratory: [],
 };
 
@@ -253,12 +253,13 @@ const ROUTES = [
   [/^#\/prescriptions$/, ["patient"], () => myPrescriptionsPage(me, redraw)],
   [/^#\/messages$/, ["doctor", "patient"], () => conversationsPage(me)],
   [/^#\/feedback$/, ["doctor"], () => myFeedbackPage(me)],
-  [new RegExp(`^#/messages/${ID}$`), ["doctor", "patient"], (id) => conversationPage(me, id, listen)],
+  [new RegExp(`^#/messages/${ID}$`), ["doctor", "patient"], (id) => conversationPage(me, id, listen, (frame) => live?.send(frame) ?? false)],
   [new RegExp(`^#/prescriptions/${ID}$`), ["doctor", "patient"], prescriptionPage],
   // Open to every role: the server says who may take part, and the page shows its refusal.
   [new RegExp(`^#/calls/${ID}$`), null, (id) => callPage(me, id, (frame) => live?.send(frame) ?? false)],
   [/^#\/audit$/, ["admin"], auditPage],
   [/^#\/emergency-accesses$/, ["admin"], emergencyAccessesPage],
+  [/^#\/feedback$/, ["admin"], feedbackAdminPage],
 ];
 
 /** Shows the page the URL names; `focus` moves focus to it (not when redrawn for news). */
