@@ -9,7 +9,9 @@
 //! referral to its notification arriving on the recipient's WebSocket (on PostgreSQL across two
 //! server instances), and the server's memory holding thousands of idle authenticated sockets.
 //! Then scheduling ([`scheduling`]): hundreds of clients booking one slot at once (exactly one
-//! must win), and the booking throughput on slots that never conflict.
+//! must win), and the booking throughput on slots that never conflict. Named with `--only`:
+//! the web app in headless Chromium ([`page`]), a video call connected between two of them
+//! ([`call`]), the job queue ([`jobs`]), ECG analysis ([`ecg`]).
 //! It prints Markdown tables (optionally also JSON). `--only` picks phases. It is a measuring
 //! tool, not a test: nothing here asserts performance.
 //!
@@ -30,6 +32,7 @@
 // This is a command-line report generator: printing the table to stdout is its whole job.
 #![allow(clippy::print_stdout)]
 
+mod call;
 mod ecg;
 mod jobs;
 mod load;
@@ -69,7 +72,8 @@ struct Cli {
     /// socket latency), `messages` (message → socket latency, the same way), `sockets` (idle
     /// socket memory), `realtime` (all three of those),
     /// `scheduling` (one slot booked by many at once; booking throughput). Default: all.
-    /// `ecg` (ECG analysis time, in this process, no server) runs only when named.
+    /// `ecg` (ECG analysis time, in this process, no server), `page`, `call` and `jobs` run
+    /// only when named.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Phase>,
 
@@ -192,6 +196,11 @@ struct Cli {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200))]
     page_rounds: u32,
 
+    /// Measured rounds of the call phase, after one warm-up round (each: two browsers join
+    /// one video visit until connected).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    call_rounds: u32,
+
     /// Probe jobs per measure of the jobs phase.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     job_probes: u32,
@@ -227,6 +236,10 @@ enum Phase {
     /// The web app: a doctor's home in headless Chromium on `carehub demo` (only when named:
     /// it needs `chromium` and `chromium-driver`).
     Page,
+    /// Video calls: two headless Chromiums (fake camera and microphone) joining one video
+    /// visit, until their peer connection is connected (only when named: it needs `chromium`
+    /// and `chromium-driver`).
+    Call,
     /// The job queue: probe and e-mail jobs per second, one and two instances, and what
     /// enqueueing adds to a request (only when named).
     Jobs,
@@ -242,6 +255,7 @@ struct Phases {
     realtime: RealtimePhases,
     scheduling: bool,
     page: bool,
+    call: bool,
     jobs: bool,
     ecg: bool,
 }
@@ -259,6 +273,7 @@ impl Phases {
             },
             scheduling: has(Phase::Scheduling),
             page: only.contains(&Phase::Page),
+            call: only.contains(&Phase::Call),
             jobs: only.contains(&Phase::Jobs),
             ecg: only.contains(&Phase::Ecg),
         }
@@ -281,6 +296,7 @@ impl Phases {
             (self.realtime.sockets, "sockets"),
             (self.scheduling, "scheduling"),
             (self.page, "page"),
+            (self.call, "call"),
             (self.jobs, "jobs"),
             (self.ecg, "ecg"),
         ]
@@ -551,6 +567,25 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     } else {
         None
     };
+    let call_measured = if phases.call {
+        let config = call::CallConfig {
+            rounds: cli.call_rounds,
+        };
+        println!("{}\n", call::describe(&config));
+        let options = ServerOptions {
+            backend: Backend::Sqlite,
+            server_bin: server_bin.clone(),
+            postgres_url: cli.postgres_url.clone(),
+            workers: cli.server_workers,
+            db_max_connections: cli.server_db_max_connections,
+            hash_concurrency: cli.server_hash_concurrency,
+            access_token_ttl_secs: cli.access_token_ttl_secs,
+            extra_env: Vec::new(),
+        };
+        call::run(&cli.backends, &options, &config).await?
+    } else {
+        Vec::new()
+    };
     let bench_report = BenchReport {
         cores,
         load_average_before,
@@ -567,6 +602,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         contention,
         booking_throughput,
         page: page_measured,
+        call: call_measured,
         server_logs,
     };
     report::print_table(&bench_report);
@@ -576,6 +612,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         println!(
             "## The web app: a doctor's home\n\n{}",
             page::render(measured)
+        );
+    }
+    if !bench_report.call.is_empty() {
+        println!(
+            "## Video calls: two browsers connected\n\n{}",
+            call::render(&bench_report.call)
         );
     }
     report::print_load_average(&bench_report);

@@ -88,6 +88,8 @@ pub struct BenchReport {
     pub booking_throughput: Vec<ThroughputResult>,
     /// The web app's doctor home in a browser (phase `page`).
     pub page: Option<crate::page::PageMeasured>,
+    /// Two browsers connecting a video call, per backend (phase `call`).
+    pub call: Vec<crate::call::CallMeasured>,
     pub server_logs: Vec<ServerLogReport>,
 }
 
