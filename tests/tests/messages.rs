@@ -216,6 +216,14 @@ backend_tests! {
         assert_problem_type(other, 400, "bad-request").await;
         let not_multipart = app.post_json(&attachments_path(&id), clinic.ann.token(), &json!({ "file": "x" })).await;
         assert_problem_type(not_multipart, 415, "unsupported-media-type").await;
+
+        // Nobody fills the file store with files never sent: twenty wait at most.
+        for _ in 0..20 {
+            let waiting = upload(&app, clinic.ann.token(), &id, &parts).await;
+            assert_eq!(waiting.status(), 201);
+        }
+        let full = upload(&app, clinic.ann.token(), &id, &parts).await;
+        assert_problem_type(full, 409, "conflict").await;
     }
 
     async fn typing_reaches_the_other_participants_and_nobody_else(app: TestApp) {

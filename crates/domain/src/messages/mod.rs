@@ -32,6 +32,9 @@ pub const MAX_PARTICIPANTS: usize = 10;
 pub const MAX_ATTACHMENTS: usize = 5;
 /// What files a message may carry: PDF documents, PNG and JPEG images.
 pub const ATTACHMENT_TYPES: [&str; 3] = ["application/pdf", "image/png", "image/jpeg"];
+/// The most files one user may have uploaded to a conversation and not sent yet: uploads
+/// wait in the file store for a day, and nobody may fill it meanwhile.
+pub const MAX_UNSENT_ATTACHMENTS: u32 = 20;
 /// How long an uploaded file waits to be sent with a message before it is deleted.
 pub const UNSENT_ATTACHMENT_TTL: SignedDuration = SignedDuration::from_hours(24);
 
@@ -243,6 +246,16 @@ pub trait MessageRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`].
     async fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, RepositoryError>;
+
+    /// How many files `uploader` has uploaded to the conversation and not sent.
+    ///
+    /// # Errors
+    /// [`RepositoryError`].
+    async fn unsent_count(
+        &self,
+        conversation: ConversationId,
+        uploader: UserId,
+    ) -> Result<u32, RepositoryError>;
 
     /// Up to `limit` attachments uploaded before `before` and never sent.
     ///

@@ -705,6 +705,10 @@ async fn a_participant_uploads_a_file_which_is_described_before_its_bytes_are_ke
     let mut chat = Chat::new();
     chat.finds(&talk);
     chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.messages
+        .expect_unsent_count()
+        .with(eq(talk.id), eq(doctor.user_id()))
+        .returning(|_, _| Ok(MAX_UNSENT_ATTACHMENTS - 1));
     let mut order = mockall::Sequence::new();
     let described = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&described);
@@ -756,6 +760,7 @@ async fn a_participant_uploads_a_file_which_is_described_before_its_bytes_are_ke
     let mut chat = Chat::new();
     chat.finds(&talk);
     chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.messages.expect_unsent_count().returning(|_, _| Ok(0));
     chat.messages
         .expect_add_attachment()
         .returning(|_, _| Ok(()));
@@ -773,6 +778,24 @@ async fn a_participant_uploads_a_file_which_is_described_before_its_bytes_are_ke
     assert!(
         matches!(failed, Err(MessagingError::Internal(_))),
         "{failed:?}"
+    );
+
+    // With as many files waiting as allowed, another is refused before anything is kept.
+    let mut chat = Chat::new();
+    chat.finds(&talk);
+    chat.mocks.facts(patient_id, &doctor, Some(ON_CARE_TEAM));
+    chat.messages
+        .expect_unsent_count()
+        .returning(|_, _| Ok(MAX_UNSENT_ATTACHMENTS));
+    chat.messages.expect_add_attachment().never();
+    chat.files.expect_put().never();
+    let full = chat
+        .service()
+        .attach(&doctor, talk.id, upload("application/pdf"))
+        .await;
+    assert!(
+        matches!(full, Err(MessagingError::TooManyUnsent)),
+        "{full:?}"
     );
 }
 

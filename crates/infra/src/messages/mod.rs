@@ -364,6 +364,23 @@ where
         .transpose()
     }
 
+    async fn unsent_count(
+        &self,
+        conversation: ConversationId,
+        uploader: UserId,
+    ) -> Result<u32, RepositoryError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM message_attachments \
+             WHERE conversation_id = $1 AND uploaded_by = $2 AND message_id IS NULL",
+        )
+        .bind(*conversation.as_uuid())
+        .bind(*uploader.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        u32::try_from(count).map_err(RepositoryError::new)
+    }
+
     async fn unsent_attachments(
         &self,
         before: Timestamp,

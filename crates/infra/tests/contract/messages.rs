@@ -527,6 +527,16 @@ async fn attachments_are_stored_unsent_go_with_one_message_in_order_and_unsent_o
         repos.messages.attachment(first.id).await.unwrap(),
         Some(first.clone())
     );
+    assert_eq!(repos.messages.unsent_count(c.id, doctor).await.unwrap(), 3);
+    assert_eq!(repos.messages.unsent_count(c.id, account).await.unwrap(), 1);
+    assert_eq!(
+        repos
+            .messages
+            .unsent_count(ConversationId::generate(), doctor)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(
         audited(&repos, patient)
             .await
@@ -559,6 +569,11 @@ async fn attachments_are_stored_unsent_go_with_one_message_in_order_and_unsent_o
     let sent = say_with(&repos, &c, doctor, &[second.id, first.id])
         .await
         .unwrap();
+    assert_eq!(
+        repos.messages.unsent_count(c.id, doctor).await.unwrap(),
+        1,
+        "sent files no longer wait"
+    );
     let read = repos.messages.message(sent.id).await.unwrap().unwrap();
     let names: Vec<&str> = read.attachments.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["scan.pdf", "ecg (1).pdf"], "in the order given");

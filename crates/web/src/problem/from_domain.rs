@@ -340,6 +340,7 @@ impl From<MessagingError> for ApiError {
             | MessagingError::MessageNotFound
             | MessagingError::AttachmentNotFound => Self::NotFound(e.to_string()),
             MessagingError::Invalid(errors) => Self::Invalid(errors),
+            MessagingError::TooManyUnsent => Self::Conflict(e.to_string()),
             MessagingError::Internal(e) => e.into(),
         }
     }

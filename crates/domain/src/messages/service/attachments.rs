@@ -11,7 +11,8 @@ use crate::access::Actor;
 use crate::audit::AuditAction;
 use crate::kernel::{AttachmentId, ConversationId, RepositoryError, ValidationErrors};
 use crate::messages::{
-    ATTACHMENT_TYPES, Attachment, MAX_ATTACHMENTS, UNSENT_ATTACHMENT_TTL, Upload,
+    ATTACHMENT_TYPES, Attachment, MAX_ATTACHMENTS, MAX_UNSENT_ATTACHMENTS, UNSENT_ATTACHMENT_TTL,
+    Upload,
 };
 
 /// Why an attachment cannot go with a message.
@@ -29,7 +30,8 @@ impl ConversationService {
     ///
     /// # Errors
     /// `Forbidden`, `ConversationNotFound`, `Invalid` (a type other than
-    /// [`ATTACHMENT_TYPES`]), `Internal`.
+    /// [`ATTACHMENT_TYPES`]), `TooManyUnsent` (at most [`MAX_UNSENT_ATTACHMENTS`] wait at once;
+    /// two uploads at the same instant may both pass), `Internal`.
     pub async fn attach(
         &self,
         actor: &Actor,
@@ -43,6 +45,10 @@ impl ConversationService {
             let mut errors = ValidationErrors::new();
             errors.add("file", "must be a PDF document, or a PNG or JPEG image");
             return Err(errors.into());
+        }
+        let waiting = self.messages.unsent_count(id, actor.user_id()).await?;
+        if waiting >= MAX_UNSENT_ATTACHMENTS {
+            return Err(MessagingError::TooManyUnsent);
         }
         let now = self.gate.now();
         let attachment = Attachment {

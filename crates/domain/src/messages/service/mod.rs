@@ -51,6 +51,12 @@ pub enum MessagingError {
     /// No such file in the conversation, or one not sent yet by someone else (404).
     #[error("no such attachment in this conversation")]
     AttachmentNotFound,
+    /// The caller has [`super::MAX_UNSENT_ATTACHMENTS`] files waiting to be sent here (409).
+    #[error(
+        "you have {} files here not sent yet: send them with a message, or wait a day for them to be deleted",
+        super::MAX_UNSENT_ATTACHMENTS
+    )]
+    TooManyUnsent,
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
     #[error(transparent)]

@@ -29,7 +29,8 @@ pub struct AttachmentForm {
 }
 
 /// Uploads a file to the conversation, to send with a message (name its id in
-/// `attachment_ids`). Unsent, only its uploader sees it, and it is deleted after a day.
+/// `attachment_ids`). Unsent, only its uploader sees it, and it is deleted after a day; at most
+/// 20 of one user's wait in a conversation at once.
 #[utoipa::path(
     tag = "messages",
     params(("id" = Uuid, Path, description = "The conversation's id")),
@@ -40,6 +41,7 @@ pub struct AttachmentForm {
         Unauthenticated,
         (status = 403, description = "Secretaries, the laboratory and administrators take part in no conversation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation, or not one the caller takes part in", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The caller has 20 files here not sent yet", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A name with a directory part; an empty file; content that is not a PDF, PNG or JPEG", body = Problem, content_type = "application/problem+json"),
