@@ -166,6 +166,16 @@ impl TestApp {
             "--shutdown-timeout-secs",
             "1",
         ];
+        // Every test client comes from 127.0.0.1: per-address limits are set high unless the
+        // test sets them.
+        for (flag, value) in [
+            ("--registrations-per-address", "1000000"),
+            ("--login-max-failures-per-address", "1000000"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend_from_slice(&[flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         let settings = Settings::parse_from_args(args).expect("valid test settings");
         let application = Application::build(settings.clone())

@@ -593,3 +593,59 @@ mod short_lived {
         }
     }
 }
+
+mod session_limits {
+    //! Sessions end: after `CAREHUB_SESSION_IDLE_SECS` unused, and at the latest
+    //! `CAREHUB_SESSION_MAX_SECS` after the sign-in, however often they are refreshed.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    mod idle {
+        use super::*;
+
+        carehub_tests::backend_tests_with! {
+            ["--session-idle-secs", "2", "--session-max-secs", "3600"];
+
+            async fn a_session_used_in_time_slides_and_an_idle_one_ends(app: TestApp) {
+                let (_, tokens) = patient(&app, "idle.user").await;
+                // Refreshed every second, the session outlives its idle limit...
+                let mut refresh_token = tokens.refresh_token;
+                for _ in 0..4 {
+                    tokio::time::sleep(Duration::from_millis(1_000)).await;
+                    refresh_token = app.refreshed(&refresh_token).await.refresh_token;
+                }
+                // ...but left idle longer than it, it ends.
+                tokio::time::sleep(Duration::from_millis(2_500)).await;
+                assert_unauthorized(app.refresh(&refresh_token).await).await;
+            }
+        }
+    }
+
+    mod absolute {
+        use super::*;
+
+        carehub_tests::backend_tests_with! {
+            ["--session-idle-secs", "3600", "--session-max-secs", "3", "--access-token-ttl-secs", "900"];
+
+            async fn a_session_ends_at_its_maximum_however_often_it_is_refreshed(app: TestApp) {
+                let (_, tokens) = patient(&app, "busy.user").await;
+                assert!(tokens.expires_in <= 3, "no access token outlives its session");
+                let claims = payload(&tokens.access_token);
+                assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 3);
+
+                tokio::time::sleep(Duration::from_millis(1_200)).await;
+                let refreshed = app.refreshed(&tokens.refresh_token).await;
+                assert!(refreshed.expires_in <= 2, "{}", refreshed.expires_in);
+                tokio::time::sleep(Duration::from_millis(2_300)).await;
+                assert_unauthorized(app.refresh(&refreshed.refresh_token).await).await;
+                assert_refused(&app, &refreshed.access_token).await;
+
+                // A new sign-in starts a new session.
+                let again = app.tokens("busy.user").await;
+                assert_eq!(app.me(&again.access_token).await.status(), 200);
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use carehub_domain::access::Action;
 use carehub_domain::audit::Gatekeeper;
 use carehub_domain::identity::{
-    FullName, IdentityConfig, IdentityPorts, IdentityService, NewAccount,
+    FullName, IdentityConfig, IdentityPorts, IdentityService, NewAccount, SignInClient,
 };
 use carehub_domain::kernel::{Clock, SystemClock, Text};
 use carehub_domain::notifications::{Notification, NotificationPublisher, NotificationService};
@@ -92,6 +92,7 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
             refresh_tokens: Arc::clone(&repositories.refresh_tokens),
             revoked_tokens: Arc::clone(&repositories.revoked_tokens),
             login_attempts: Arc::clone(&repositories.login_attempts),
+            trusted_devices: Arc::clone(&repositories.trusted_devices),
             hasher: Arc::new(Argon2Hasher::new(1).await?),
             access_tokens: Arc::new(codec),
             refresh_token_factory: Arc::new(RandomRefreshTokens),
@@ -121,8 +122,12 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
         .await?;
 
     // Dr House signs in; what he does is done as the principal his token stands for.
-    let tokens = identity.login("house", password).await?;
-    let principal = identity.authenticate(&tokens.access_token).await?;
+    let signed_in = identity
+        .login("house", password, &SignInClient::default())
+        .await?;
+    let principal = identity
+        .authenticate(&signed_in.tokens.access_token)
+        .await?;
     let house_acts = principal.actor(Some("example-1".into()));
 
     // The clinic's services, each on the ports it needs.

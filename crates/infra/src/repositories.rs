@@ -11,7 +11,7 @@ use carehub_domain::calls::CallRepository;
 use carehub_domain::feedback::FeedbackRepository;
 use carehub_domain::identity::{
     LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
-    UserRepository,
+    TrustedDeviceRepository, UserRepository,
 };
 use carehub_domain::jobs::JobQueue;
 use carehub_domain::lab::LabRepository;
@@ -32,7 +32,7 @@ use crate::db::Database;
 use crate::feedback::SqlFeedbackRepository;
 use crate::identity::{
     SqlLoginAttemptRepository, SqlRefreshTokenRepository, SqlRevokedTokenRepository,
-    SqlSocketTicketRepository, SqlUserRepository,
+    SqlSocketTicketRepository, SqlTrustedDeviceRepository, SqlUserRepository,
 };
 use crate::jobs::SqlJobQueue;
 use crate::lab::SqlLabRepository;
@@ -69,6 +69,7 @@ pub struct Repositories {
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
     pub login_attempts: Arc<dyn LoginAttemptRepository>,
+    pub trusted_devices: Arc<dyn TrustedDeviceRepository>,
     /// Writes grouped into one transaction per batch; see [`BatchedAuditLog`].
     pub audit: Arc<dyn AuditLog>,
     pub medical: Arc<dyn MedicalRepository>,
@@ -104,6 +105,7 @@ impl Repositories {
         SqlRefreshTokenRepository<DB>: RefreshTokenRepository + 'static,
         SqlRevokedTokenRepository<DB>: RevokedTokenRepository + 'static,
         SqlLoginAttemptRepository<DB>: LoginAttemptRepository + 'static,
+        SqlTrustedDeviceRepository<DB>: TrustedDeviceRepository + 'static,
         SqlAuditLog<DB>: AuditLog + 'static,
         SqlMedicalRepository<DB>: MedicalRepository + 'static,
         SqlNoteRepository<DB>: NoteRepository + 'static,
@@ -131,6 +133,7 @@ impl Repositories {
             refresh_tokens: Arc::new(SqlRefreshTokenRepository::new(pool.clone())),
             revoked_tokens: Arc::new(SqlRevokedTokenRepository::new(pool.clone())),
             login_attempts: Arc::new(SqlLoginAttemptRepository::new(pool.clone())),
+            trusted_devices: Arc::new(SqlTrustedDeviceRepository::new(pool.clone())),
             audit: Arc::new(BatchedAuditLog::spawn(Arc::new(SqlAuditLog::new(
                 pool.clone(),
             )))),

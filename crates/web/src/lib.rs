@@ -2,6 +2,7 @@
 //! server's wiring. The `carehub` binary is a thin command line over [`startup::Application`].
 
 pub mod cli;
+pub mod client;
 pub mod clinic_time;
 pub mod demo;
 pub mod ecg_cli;

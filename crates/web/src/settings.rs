@@ -8,10 +8,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use jiff::tz::TimeZone;
 
+use carehub_domain::identity::{Limit, ThrottlePolicy};
 use carehub_domain::jobs::RetryPolicy;
 use carehub_domain::referrals::EscalationPolicy;
 use carehub_infra::notifications::MailSettings;
 
+use crate::client::TrustedProxies;
 use crate::hub::HubConfig;
 use crate::jobs::JobsConfig;
 
@@ -69,20 +71,51 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub access_token_ttl_secs: u32,
 
-    /// Lifetime of refresh tokens, in seconds (14 days).
-    #[arg(long, global = true, env = "CAREHUB_REFRESH_TOKEN_TTL_SECS", default_value_t = 1_209_600,
-          value_parser = clap::value_parser!(u32).range(60..))]
-    pub refresh_token_ttl_secs: u32,
+    /// How long a sign-in session lasts unused, in seconds (14 days): each refresh token
+    /// expires this long after it was issued.
+    #[arg(long, global = true, env = "CAREHUB_SESSION_IDLE_SECS", default_value_t = 1_209_600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle_secs: u32,
 
-    /// Failed sign-ins for one username that pause it.
+    /// How long a sign-in session lasts at most, in seconds (30 days), however often it is
+    /// refreshed; then its user signs in again.
+    #[arg(long, global = true, env = "CAREHUB_SESSION_MAX_SECS", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_max_secs: u32,
+
+    /// Failed sign-ins that pause a username for clients without a trusted device for it, and
+    /// that pause one address for one username, and one trusted device.
     #[arg(long, global = true, env = "CAREHUB_LOGIN_MAX_FAILURES", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub login_max_failures: u32,
+
+    /// Failed sign-ins and refused refresh tokens that pause one client address, whatever the
+    /// username.
+    #[arg(long, global = true, env = "CAREHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_max_failures_per_address: u32,
 
     /// The window, in seconds, in which failed sign-ins are counted.
     #[arg(long, global = true, env = "CAREHUB_LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failure_window_secs: u32,
+
+    /// Registrations one client address may make per hour.
+    #[arg(long, global = true, env = "CAREHUB_REGISTRATIONS_PER_ADDRESS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_address: u32,
+
+    /// How long a device stays trusted for an account after its last sign-in, in seconds (90
+    /// days): its failed sign-ins count against it, not against the username.
+    #[arg(long, global = true, env = "CAREHUB_DEVICE_TRUST_SECS", default_value_t = 7_776_000,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub device_trust_secs: u32,
+
+    /// Proxies whose `X-Forwarded-For` names the client: a comma-separated list of addresses
+    /// and networks (`10.0.0.0/8`). Default: none; the socket's peer is the client.
+    #[arg(long, global = true, env = "CAREHUB_TRUSTED_PROXIES", default_value = "",
+          value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
 
     /// How long a doctor's emergency ("break-the-glass") access lasts, in seconds.
     #[arg(long, global = true, env = "CAREHUB_EMERGENCY_ACCESS_SECS", default_value_t = 3_600,
@@ -384,6 +417,22 @@ impl Settings {
         }
     }
 
+    /// The limits on sign-ins, refresh tokens and registrations.
+    pub fn throttle_policy(&self) -> ThrottlePolicy {
+        let window = jiff::SignedDuration::from_secs(i64::from(self.login_failure_window_secs));
+        let per_account = Limit::new(self.login_max_failures, window);
+        ThrottlePolicy {
+            per_username: per_account,
+            per_device: per_account,
+            per_address_username: per_account,
+            per_address: Limit::new(self.login_max_failures_per_address, window),
+            registrations_per_address: Limit::new(
+                self.registrations_per_address,
+                jiff::SignedDuration::from_hours(1),
+            ),
+        }
+    }
+
     /// When unanswered referrals escalate.
     pub fn escalation(&self) -> EscalationPolicy {
         EscalationPolicy {
@@ -496,7 +545,9 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("jwt_private_key_file", &self.jwt_private_key_file)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
-            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("session_idle_secs", &self.session_idle_secs)
+            .field("session_max_secs", &self.session_max_secs)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("emergency_access_secs", &self.emergency_access_secs)
             .field("ws_ping_secs", &self.ws_ping_secs)
             .field("ws_queue", &self.ws_queue)

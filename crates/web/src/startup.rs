@@ -16,7 +16,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use carehub_domain::audit::{AuditService, Gatekeeper};
-use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService, ThrottlePolicy};
+use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
 use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
 use carehub_domain::lab::{FileStore, LabService, LabTasks};
@@ -125,6 +125,7 @@ pub async fn identity_with(
         refresh_tokens,
         revoked_tokens,
         login_attempts,
+        trusted_devices,
         socket_tickets,
         ..
     } = repositories.clone();
@@ -135,6 +136,7 @@ pub async fn identity_with(
             refresh_tokens,
             revoked_tokens,
             login_attempts,
+            trusted_devices,
             hasher: Arc::new(hasher),
             access_tokens: codec.clone(),
             refresh_token_factory: Arc::new(RandomRefreshTokens),
@@ -142,21 +144,18 @@ pub async fn identity_with(
             clock: Arc::new(SystemClock),
         },
         IdentityConfig {
-            access_token_ttl: jiff::SignedDuration::from_secs(i64::from(
-                settings.access_token_ttl_secs,
-            )),
-            refresh_token_ttl: jiff::SignedDuration::from_secs(i64::from(
-                settings.refresh_token_ttl_secs,
-            )),
-            throttle: ThrottlePolicy {
-                max_failures: settings.login_max_failures,
-                window: jiff::SignedDuration::from_secs(i64::from(
-                    settings.login_failure_window_secs,
-                )),
-            },
+            access_token_ttl: secs(settings.access_token_ttl_secs),
+            session_idle: secs(settings.session_idle_secs),
+            session_max: secs(settings.session_max_secs),
+            device_trust: secs(settings.device_trust_secs),
+            throttle: settings.throttle_policy(),
         },
     );
     Ok((identity, codec))
+}
+
+fn secs(secs: u32) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_secs(i64::from(secs))
 }
 
 /// The clinic's services over the same ports.
@@ -438,6 +437,11 @@ impl Application {
             calls,
             ice_servers,
             upload_limits: settings.upload_limits(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            device_cookie: routes::identity::auth::DeviceCookie {
+                secure: settings.public_url(port).starts_with("https://"),
+                max_age_secs: i64::from(settings.device_trust_secs),
+            },
             reports: report_service,
             emails,
             notifications,

@@ -64,6 +64,10 @@ pub struct AppState {
     pub prescriptions: PrescriptionService,
     /// How large lab uploads may be.
     pub upload_limits: crate::routes::lab::UploadLimits,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client::TrustedProxies,
+    /// How the device cookie of sign-in throttling is set.
+    pub device_cookie: crate::routes::identity::auth::DeviceCookie,
     /// The clinic's reports, for administrators.
     pub reports: ReportService,
     /// The caller's own notifications.

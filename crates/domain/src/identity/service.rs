@@ -10,7 +10,11 @@ use crate::identity::{
     LoginAttemptRepository, NewRefreshToken, Password, PasswordHasher, RefreshToken,
     RefreshTokenFactory, RefreshTokenRepository, RevokedTokenRepository, Role, RotateOutcome,
     SOCKET_TICKET_TTL, SessionEnd, SessionId, SocketTicketRepository, ThrottlePolicy, TokenError,
-    TokenId, User, UserFilter, UserId, UserRepository, UserStatus, Username, throttle_key,
+    TokenId, User, UserFilter, UserId, UserRepository, UserStatus, Username,
+};
+use crate::identity::{
+    ClientAddress, DeviceToken, Limit, RefreshTokenHash, SignInClient, ThrottleKey,
+    TrustedDeviceRepository,
 };
 use crate::identity::{NewAccount, Principal};
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
@@ -46,7 +50,13 @@ macro_rules! internal_error_conversions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdentityConfig {
     pub access_token_ttl: SignedDuration,
-    pub refresh_token_ttl: SignedDuration,
+    /// How long a session lives unused: each refresh token expires this long after it was
+    /// issued.
+    pub session_idle: SignedDuration,
+    /// How long a session lives at most from its sign-in, however often it is refreshed.
+    pub session_max: SignedDuration,
+    /// How long a device stays trusted after its last sign-in.
+    pub device_trust: SignedDuration,
     pub throttle: ThrottlePolicy,
 }
 
@@ -54,7 +64,9 @@ impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             access_token_ttl: SignedDuration::from_mins(15),
-            refresh_token_ttl: SignedDuration::from_hours(24 * 14),
+            session_idle: SignedDuration::from_hours(24 * 14),
+            session_max: SignedDuration::from_hours(24 * 30),
+            device_trust: SignedDuration::from_hours(24 * 90),
             throttle: ThrottlePolicy::default(),
         }
     }
@@ -67,6 +79,7 @@ pub struct IdentityPorts {
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub revoked_tokens: Arc<dyn RevokedTokenRepository>,
     pub login_attempts: Arc<dyn LoginAttemptRepository>,
+    pub trusted_devices: Arc<dyn TrustedDeviceRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokenCodec>,
     pub refresh_token_factory: Arc<dyn RefreshTokenFactory>,
@@ -88,8 +101,18 @@ pub struct TokenPair {
     pub expires_in: SignedDuration,
 }
 
+/// A sign-in's result: the tokens, and the device token that lets this client past the
+/// username's throttle next time.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub tokens: TokenPair,
+    pub device_token: DeviceToken,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    #[error("too many registrations from this address; retry after {retry_after}")]
+    Throttled { retry_after: SignedDuration },
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
     #[error("administrator accounts are created by an administrator")]
@@ -116,6 +139,8 @@ pub enum LoginError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
+    #[error("too many refused tokens from this address; retry after {retry_after}")]
+    Throttled { retry_after: SignedDuration },
     #[error("the refresh token is invalid, expired or revoked")]
     Invalid,
     /// A used token came back: its whole session has been revoked.
@@ -174,15 +199,32 @@ impl IdentityService {
     }
 
     /// Self-registration: patients are active at once, staff wait for approval, and nobody
-    /// registers as an administrator.
+    /// registers as an administrator. Each address may register only so often, since every
+    /// attempt costs a password hash.
     ///
     /// # Errors
     /// [`RegisterError`].
-    pub async fn register(&self, account: NewAccount) -> Result<User, RegisterError> {
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        address: Option<ClientAddress>,
+    ) -> Result<User, RegisterError> {
         let status = account
             .role
             .self_registration_status()
             .ok_or(RegisterError::RoleNotSelfRegistrable)?;
+        if let Some(address) = address {
+            let now = self.ports.clock.now();
+            let key = ThrottleKey::registration(address);
+            let limit = self.config.throttle.registrations_per_address;
+            if let Some(retry_after) = self.retry_after(&key, limit, now).await? {
+                return Err(RegisterError::Throttled { retry_after });
+            }
+            self.ports
+                .login_attempts
+                .record_failure(&[key], now)
+                .await?;
+        }
         self.create_account(account, status)
             .await
             .map_err(|e| match e {
@@ -223,22 +265,46 @@ impl IdentityService {
     }
 
     /// Signs in. A wrong password and an unknown username cost the same time and give the same
-    /// error; after too many failures for a username it is paused, whatever the password.
+    /// error. Too many failures pause sign-in: per address, per address and username, and per
+    /// username, except for a device that signed in to this account before, whose own
+    /// failures are counted instead (see [`ThrottlePolicy`]).
     ///
     /// # Errors
     /// [`LoginError`].
-    pub async fn login(&self, username: &str, password: &str) -> Result<TokenPair, LoginError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &SignInClient,
+    ) -> Result<SignedIn, LoginError> {
         let now = self.ports.clock.now();
-        let key = throttle_key(username);
         let policy = self.config.throttle;
-        let failures = self
-            .ports
-            .login_attempts
-            .recent_failures(&key, now - policy.window)
-            .await?;
-        if let Some(retry_after) = policy.retry_after(failures, now) {
-            return Err(LoginError::Throttled { retry_after });
+        let mut counted = Vec::with_capacity(3);
+        if let Some(address) = client.address {
+            for (key, limit) in [
+                (ThrottleKey::address(address), policy.per_address),
+                (
+                    ThrottleKey::address_username(address, username),
+                    policy.per_address_username,
+                ),
+            ] {
+                if let Some(retry_after) = self.retry_after(&key, limit, now).await? {
+                    return Err(LoginError::Throttled { retry_after });
+                }
+                counted.push(key);
+            }
         }
+        let device = self.trusted_device(username, client, now).await?;
+        let personal = match &device {
+            Some((_, hash)) => ThrottleKey::device(hash),
+            None => {
+                let key = ThrottleKey::username(username);
+                if let Some(retry_after) = self.retry_after(&key, policy.per_username, now).await? {
+                    return Err(LoginError::Throttled { retry_after });
+                }
+                key
+            }
+        };
 
         let found = match Username::parse(username) {
             Ok(username) => self.ports.users.find_credentials(&username).await?,
@@ -260,7 +326,11 @@ impl IdentityService {
             }
         };
         let Some(user) = verified else {
-            self.ports.login_attempts.record_failure(&key, now).await?;
+            counted.push(personal);
+            self.ports
+                .login_attempts
+                .record_failure(&counted, now)
+                .await?;
             return Err(LoginError::InvalidCredentials);
         };
         match user.status {
@@ -268,15 +338,108 @@ impl IdentityService {
             UserStatus::Suspended => return Err(LoginError::AccountSuspended),
             UserStatus::Active => {}
         }
-        self.ports.login_attempts.clear(&key).await?;
-        self.start_session(&user).await.map_err(Into::into)
+        // The address's own count stays: a success with one account must not buy an attacker
+        // more guesses at others.
+        counted.retain(|key| {
+            client
+                .address
+                .is_none_or(|a| *key != ThrottleKey::address(a))
+        });
+        counted.push(personal);
+        self.ports.login_attempts.clear(&counted).await?;
+        let tokens = self.start_session(&user).await?;
+        let device_token = self.trust_device(&user, device, now).await?;
+        Ok(SignedIn {
+            tokens,
+            device_token,
+        })
+    }
+
+    /// `Some(wait)` while `key` has reached `limit`.
+    async fn retry_after(
+        &self,
+        key: &ThrottleKey,
+        limit: Limit,
+        now: Timestamp,
+    ) -> Result<Option<SignedDuration>, RepositoryError> {
+        let recent = self
+            .ports
+            .login_attempts
+            .recent_failures(key, now - limit.window)
+            .await?;
+        Ok(limit.retry_after(recent, now))
+    }
+
+    /// The first of the client's device tokens that is trusted for `username` and has not
+    /// failed too often itself.
+    async fn trusted_device(
+        &self,
+        username: &str,
+        client: &SignInClient,
+        now: Timestamp,
+    ) -> Result<Option<(DeviceToken, RefreshTokenHash)>, RepositoryError> {
+        let username = ThrottleKey::username(username);
+        let username = username.as_str().trim_start_matches("user:");
+        for token in client
+            .device_tokens
+            .iter()
+            .take(SignInClient::MAX_DEVICE_TOKENS)
+        {
+            let hash = self.hash_secret(token.expose());
+            if !self
+                .ports
+                .trusted_devices
+                .is_trusted_for(&hash, username, now)
+                .await?
+            {
+                continue;
+            }
+            let limit = self.config.throttle.per_device;
+            if self
+                .retry_after(&ThrottleKey::device(&hash), limit, now)
+                .await?
+                .is_none()
+            {
+                return Ok(Some((token.clone(), hash)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Trusts the device that just signed in as `user`: the one it presented, for longer, or
+    /// a new one.
+    async fn trust_device(
+        &self,
+        user: &User,
+        presented: Option<(DeviceToken, RefreshTokenHash)>,
+        now: Timestamp,
+    ) -> Result<DeviceToken, RepositoryError> {
+        let (token, hash) = presented.unwrap_or_else(|| {
+            // A device token is a secret of the same strength as a refresh token.
+            let secret = self.ports.refresh_token_factory.generate();
+            let hash = self.ports.refresh_token_factory.hash(&secret);
+            (DeviceToken::issued(secret.expose()), hash)
+        });
+        self.ports
+            .trusted_devices
+            .trust(&hash, user.id, now + self.config.device_trust)
+            .await?;
+        Ok(token)
+    }
+
+    fn hash_secret(&self, secret: &str) -> RefreshTokenHash {
+        self.ports
+            .refresh_token_factory
+            .hash(&RefreshToken::new(secret.to_owned()))
     }
 
     async fn start_session(&self, user: &User) -> Result<TokenPair, InternalError> {
         let now = self.ports.clock.now();
         let session_id = SessionId::generate();
+        let session_ends_at = now + self.config.session_max;
         // Signed first: if signing fails, no session is left behind.
-        let access_token = self.issue_access_token(user, session_id)?;
+        let (access_token, expires_in) =
+            self.issue_access_token(user, session_id, session_ends_at)?;
         let refresh_token = self.ports.refresh_token_factory.generate();
         self.ports
             .refresh_tokens
@@ -285,43 +448,72 @@ impl IdentityService {
                 user_id: user.id,
                 session_id,
                 issued_at: now,
-                expires_at: now + self.config.refresh_token_ttl,
+                expires_at: (now + self.config.session_idle).min(session_ends_at),
+                session_ends_at,
             })
             .await?;
         Ok(TokenPair {
             access_token,
             refresh_token,
-            expires_in: self.config.access_token_ttl,
+            expires_in,
         })
     }
 
+    /// An access token for `user` in `session_id`, never outliving the session; and its
+    /// lifetime.
     fn issue_access_token(
         &self,
         user: &User,
         session_id: SessionId,
-    ) -> Result<String, InternalError> {
+        session_ends_at: Timestamp,
+    ) -> Result<(String, SignedDuration), InternalError> {
         let now = self.ports.clock.now();
+        let expires_at = (now + self.config.access_token_ttl).min(session_ends_at);
         let claims = AccessClaims {
             user_id: user.id,
             role: user.role,
             session_id,
             token_id: TokenId::generate(),
             issued_at: now,
-            expires_at: now + self.config.access_token_ttl,
+            expires_at,
         };
-        self.ports
+        let token = self
+            .ports
             .access_tokens
             .issue(&claims)
-            .map_err(InternalError::Signing)
+            .map_err(InternalError::Signing)?;
+        Ok((token, expires_at.duration_since(now)))
     }
 
     /// Trades a refresh token for a new pair. Each refresh token works once: presenting a used
-    /// one revokes every token of its session.
+    /// one revokes every token of its session. A session ends when it has been idle for
+    /// [`IdentityConfig::session_idle`] or reaches [`IdentityConfig::session_max`]. Refused
+    /// tokens count against the address like failed sign-ins.
     ///
     /// # Errors
     /// [`RefreshError`].
-    pub async fn refresh(&self, presented: &RefreshToken) -> Result<TokenPair, RefreshError> {
+    pub async fn refresh(
+        &self,
+        presented: &RefreshToken,
+        address: Option<ClientAddress>,
+    ) -> Result<TokenPair, RefreshError> {
         let now = self.ports.clock.now();
+        let address_key = address.map(ThrottleKey::address);
+        if let Some(key) = &address_key {
+            let limit = self.config.throttle.per_address;
+            if let Some(retry_after) = self.retry_after(key, limit, now).await? {
+                return Err(RefreshError::Throttled { retry_after });
+            }
+        }
+        let refused = async |error: RefreshError| -> Result<TokenPair, RefreshError> {
+            if let Some(key) = &address_key {
+                self.ports
+                    .login_attempts
+                    .record_failure(std::slice::from_ref(key), now)
+                    .await?;
+            }
+            Err(error)
+        };
         let factory = &self.ports.refresh_token_factory;
         let replacement = factory.generate();
         let outcome = self
@@ -331,22 +523,25 @@ impl IdentityService {
                 &factory.hash(presented),
                 &factory.hash(&replacement),
                 now,
-                now + self.config.refresh_token_ttl,
+                now + self.config.session_idle,
             )
             .await?;
-        let (user_id, session_id) = match outcome {
+        let (user_id, session_id, session_ends_at) = match outcome {
             RotateOutcome::Rotated {
                 user_id,
                 session_id,
-            } => (user_id, session_id),
+                session_ends_at,
+            } => (user_id, session_id, session_ends_at),
             RotateOutcome::Reused { session_id } => {
                 self.ports
                     .refresh_tokens
                     .revoke_session(session_id, now)
                     .await?;
-                return Err(RefreshError::Reused);
+                return refused(RefreshError::Reused).await;
             }
-            RotateOutcome::Dead | RotateOutcome::Unknown => return Err(RefreshError::Invalid),
+            RotateOutcome::Dead | RotateOutcome::Unknown => {
+                return refused(RefreshError::Invalid).await;
+            }
         };
         let user = self.ports.users.find_by_id(user_id).await?;
         let user = match user {
@@ -363,11 +558,12 @@ impl IdentityService {
                 });
             }
         };
-        let access_token = self.issue_access_token(&user, session_id)?;
+        let (access_token, expires_in) =
+            self.issue_access_token(&user, session_id, session_ends_at)?;
         Ok(TokenPair {
             access_token,
             refresh_token: replacement,
-            expires_in: self.config.access_token_ttl,
+            expires_in,
         })
     }
 
@@ -428,7 +624,7 @@ impl IdentityService {
         if self
             .ports
             .revoked_tokens
-            .is_denied(claims.token_id, claims.session_id)
+            .is_denied(claims.token_id, claims.session_id, self.ports.clock.now())
             .await?
         {
             return Err(AuthenticateError::Revoked);
@@ -496,7 +692,11 @@ impl IdentityService {
         if sessions.is_empty() {
             return Ok(Vec::new());
         }
-        self.ports.revoked_tokens.ended_sessions(sessions).await
+        let now = self.ports.clock.now();
+        self.ports
+            .revoked_tokens
+            .ended_sessions(sessions, now)
+            .await
     }
 
     /// Active doctors, for anyone signed in to pick from.
@@ -514,7 +714,8 @@ impl IdentityService {
         self.ports.users.list(filter, page).await
     }
 
-    /// Deletes what has expired: refresh tokens, denied access tokens, old sign-in failures.
+    /// Deletes what has expired: refresh tokens, denied access tokens, old sign-in failures,
+    /// devices trusted no more.
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
@@ -526,9 +727,10 @@ impl IdentityService {
         let attempts = self
             .ports
             .login_attempts
-            .purge_older_than(now - self.config.throttle.window)
+            .purge_older_than(now - self.config.throttle.longest_window())
             .await?;
-        Ok(tokens + denials + tickets + attempts)
+        let devices = self.ports.trusted_devices.purge_expired(now).await?;
+        Ok(tokens + denials + tickets + attempts + devices)
     }
 }
 

@@ -131,6 +131,9 @@ pub struct NewRefreshToken {
     pub session_id: SessionId,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the session ends, however often it is refreshed: stored with the session when the
+    /// token starts one.
+    pub session_ends_at: Timestamp,
 }
 
 /// What [`RefreshTokenRepository::rotate`] found.
@@ -140,6 +143,7 @@ pub enum RotateOutcome {
     Rotated {
         user_id: UserId,
         session_id: SessionId,
+        session_ends_at: Timestamp,
     },
     /// The token had been used before: someone replays it. Nothing was stored. A used token is
     /// reported as reused even once expired or revoked, so a late replay is still noticed.
@@ -158,10 +162,11 @@ pub trait RefreshTokenRepository: Send + Sync {
     /// [`RepositoryError`] on storage failure.
     async fn insert(&self, token: &NewRefreshToken) -> Result<(), RepositoryError>;
 
-    /// Atomically marks `presented` used, if it is unused, unrevoked and unexpired at `now`,
-    /// and stores a replacement with hash `replacement` in the same session and for the same
-    /// user, expiring at `expires_at`. Of two concurrent rotations of one token, exactly one
-    /// sees [`RotateOutcome::Rotated`].
+    /// Atomically marks `presented` used, if it is unused, unrevoked and unexpired at `now`
+    /// and its session has not ended, and stores a replacement with hash `replacement` in the
+    /// same session and for the same user, expiring at `expires_at` or at the session's end,
+    /// whichever comes first. Of two concurrent rotations of one token, exactly one sees
+    /// [`RotateOutcome::Rotated`].
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure, in which case nothing changed.
@@ -227,9 +232,10 @@ pub trait RevokedTokenRepository: Send + Sync {
     /// [`RepositoryError`] on storage failure.
     async fn is_revoked(&self, token_id: TokenId) -> Result<bool, RepositoryError>;
 
-    /// Whether an access token may no longer be used: its id was revoked, or its session was
-    /// revoked (sign-out, a replayed refresh token, suspension of the account) or does not
-    /// exist. Answered in one round trip, as it runs on every authenticated request.
+    /// Whether an access token may no longer be used at `now`: its id was revoked, or its
+    /// session was revoked (sign-out, a replayed refresh token, suspension of the account),
+    /// has ended, or does not exist. Answered in one round trip, as it runs on every
+    /// authenticated request.
     ///
     /// # Errors
     /// [`RepositoryError`] on storage failure.
@@ -237,6 +243,7 @@ pub trait RevokedTokenRepository: Send + Sync {
         &self,
         token_id: TokenId,
         session_id: SessionId,
+        now: Timestamp,
     ) -> Result<bool, RepositoryError>;
 
     /// Forgets denials whose tokens expired before `before`; returns how many.
@@ -245,8 +252,8 @@ pub trait RevokedTokenRepository: Send + Sync {
     /// [`RepositoryError`] on storage failure.
     async fn purge_expired(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 
-    /// Which of these live sessions (sockets opened with an access token) have ended: the
-    /// token or its session was denied as in [`Self::is_denied`] ([`SessionEnd::SignedOut`]),
+    /// Which of these live sessions (sockets opened with an access token) have ended by `now`:
+    /// the token or its session was denied as in [`Self::is_denied`] ([`SessionEnd::SignedOut`]),
     /// or the account is no longer active ([`SessionEnd::Inactive`]). Sessions still valid are
     /// left out. Answered in a few round trips however many sessions are asked about.
     ///
@@ -255,6 +262,7 @@ pub trait RevokedTokenRepository: Send + Sync {
     async fn ended_sessions(
         &self,
         sessions: &[LiveSession],
+        now: Timestamp,
     ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError>;
 }
 

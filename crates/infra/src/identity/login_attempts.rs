@@ -1,10 +1,10 @@
-//! Failed sign-ins, counted for throttling, on SQLite and PostgreSQL.
+//! Failed sign-ins and other throttled events, counted by key, on SQLite and PostgreSQL.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{Executor, FromRow, Pool};
 
-use carehub_domain::identity::{LoginAttemptRepository, RecentFailures};
+use carehub_domain::identity::{LoginAttemptRepository, RecentFailures, ThrottleKey};
 use carehub_domain::kernel::RepositoryError;
 
 use crate::db::backend::{Backend, Param, RowsAffected as _, storage};
@@ -31,26 +31,33 @@ where
     for<'a> DbTime: Param<'a, DB>,
     for<'r> (i64, Option<DbTime>): FromRow<'r, DB::Row>,
 {
-    async fn record_failure(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
-        sqlx::query("INSERT INTO login_failures (throttle_key, attempted_at) VALUES ($1, $2)")
-            .bind(key)
-            .bind(DbTime(at))
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+    async fn record_failure(
+        &self,
+        keys: &[ThrottleKey],
+        at: Timestamp,
+    ) -> Result<(), RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        for key in keys {
+            sqlx::query("INSERT INTO login_failures (throttle_key, attempted_at) VALUES ($1, $2)")
+                .bind(key.as_str())
+                .bind(DbTime(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+        }
+        tx.commit().await.map_err(storage)
     }
 
     async fn recent_failures(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         since: Timestamp,
     ) -> Result<RecentFailures, RepositoryError> {
         let (count, oldest): (i64, Option<DbTime>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(attempted_at) FROM login_failures \
              WHERE throttle_key = $1 AND attempted_at >= $2",
         )
-        .bind(key)
+        .bind(key.as_str())
         .bind(DbTime(since))
         .fetch_one(&self.pool)
         .await
@@ -61,13 +68,16 @@ where
         })
     }
 
-    async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
-        sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+    async fn clear(&self, keys: &[ThrottleKey]) -> Result<(), RepositoryError> {
+        let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
+        for key in keys {
+            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+        }
+        tx.commit().await.map_err(storage)
     }
 
     async fn purge_older_than(&self, before: Timestamp) -> Result<u64, RepositoryError> {

@@ -1,5 +1,5 @@
 //! Who may sign in and with what: accounts, sign-in sessions and their refresh tokens, denied
-//! access tokens, failed sign-ins and socket tickets on SQLite and PostgreSQL, and the
+//! access tokens, failed sign-ins, trusted devices and socket tickets on SQLite and PostgreSQL, and the
 //! cryptographic adapters (argon2id password hashing, Ed25519-signed access tokens, random
 //! refresh tokens).
 
@@ -10,6 +10,7 @@ mod refresh_token_factory;
 mod refresh_tokens;
 mod revoked_tokens;
 mod socket_tickets;
+mod trusted_devices;
 mod users;
 
 pub use jwt::{GENERATED_KEY_FILE, JwtCodec, KeyOrigin, SigningKeyError, TokenAudience};
@@ -19,4 +20,5 @@ pub use refresh_token_factory::RandomRefreshTokens;
 pub use refresh_tokens::SqlRefreshTokenRepository;
 pub use revoked_tokens::SqlRevokedTokenRepository;
 pub use socket_tickets::SqlSocketTicketRepository;
+pub use trusted_devices::SqlTrustedDeviceRepository;
 pub use users::SqlUserRepository;

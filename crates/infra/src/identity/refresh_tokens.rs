@@ -35,18 +35,20 @@ where
     for<'a> Uuid: Param<'a, DB>,
     for<'a> DbTime: Param<'a, DB>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
+    for<'r> (Uuid, DbTime): FromRow<'r, DB::Row>,
     for<'r> (Uuid, Option<DbTime>): FromRow<'r, DB::Row>,
     for<'r> (Uuid, Uuid): FromRow<'r, DB::Row>,
 {
     async fn insert(&self, token: &NewRefreshToken) -> Result<(), RepositoryError> {
         let mut tx = DB::begin_write(&self.pool).await.map_err(storage)?;
         sqlx::query(
-            "INSERT INTO auth_sessions (id, user_id, created_at) VALUES ($1, $2, $3) \
+            "INSERT INTO auth_sessions (id, user_id, created_at, ends_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(token.session_id.as_uuid())
         .bind(token.user_id.as_uuid())
         .bind(DbTime(token.issued_at))
+        .bind(DbTime(token.session_ends_at))
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
@@ -78,7 +80,8 @@ where
             "UPDATE refresh_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
              AND EXISTS (SELECT 1 FROM auth_sessions s \
-                         WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL) \
+                         WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL \
+                         AND s.ends_at > $2) \
              RETURNING session_id",
         )
         .bind(presented.as_str())
@@ -105,11 +108,12 @@ where
             });
         };
 
-        let (user_id,): (Uuid,) = sqlx::query_as("SELECT user_id FROM auth_sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(storage)?;
+        let (user_id, ends_at): (Uuid, DbTime) =
+            sqlx::query_as("SELECT user_id, ends_at FROM auth_sessions WHERE id = $1")
+                .bind(session_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(storage)?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) \
              VALUES ($1, $2, $3, $4)",
@@ -117,7 +121,7 @@ where
         .bind(replacement.as_str())
         .bind(session_id)
         .bind(DbTime(now))
-        .bind(DbTime(expires_at))
+        .bind(DbTime(expires_at.min(ends_at.0)))
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
@@ -125,6 +129,7 @@ where
         Ok(RotateOutcome::Rotated {
             user_id: UserId::from_uuid(user_id),
             session_id: SessionId::from_uuid(session_id),
+            session_ends_at: ends_at.0,
         })
     }
 

@@ -40,7 +40,7 @@ const ENDED_SESSIONS_CHUNK: usize = 500;
 /// [`EndedSessions`]) around this one check, and only so that `concat!` can take it (see
 /// `db::backend`): it expands to a string literal.
 macro_rules! ended_sessions_sql {
-    ($live:literal) => {
+    ($live:literal, $now:literal) => {
         concat!(
             "WITH live (token_id, session_id, user_id) AS (",
             $live,
@@ -49,7 +49,10 @@ macro_rules! ended_sessions_sql {
                                  WHERE u.id = live.user_id AND u.status = 'active') THEN 2 \
                 WHEN EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = live.token_id) \
                   OR NOT EXISTS (SELECT 1 FROM auth_sessions s \
-                                 WHERE s.id = live.session_id AND s.revoked_at IS NULL) THEN 1 \
+                                 WHERE s.id = live.session_id AND s.revoked_at IS NULL \
+                                 AND s.ends_at > ",
+            $now,
+            ") THEN 1 \
                 ELSE 0 END AS ended FROM live) AS checked WHERE ended <> 0"
         )
     };
@@ -76,6 +79,7 @@ pub(crate) trait EndedSessions: Backend {
     fn ended_in_chunk(
         pool: &Pool<Self>,
         chunk: &[LiveSession],
+        now: Timestamp,
     ) -> impl Future<Output = Result<Vec<(TokenId, SessionEnd)>, RepositoryError>> + Send;
 }
 
@@ -85,6 +89,7 @@ impl EndedSessions for Sqlite {
     async fn ended_in_chunk(
         pool: &Pool<Self>,
         chunk: &[LiveSession],
+        now: Timestamp,
     ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
         let triples: Vec<[String; 3]> = chunk
             .iter()
@@ -98,9 +103,11 @@ impl EndedSessions for Sqlite {
             .collect();
         let json = serde_json::to_string(&triples).map_err(RepositoryError::new)?;
         let rows: Vec<(Uuid, i32)> = sqlx::query_as(ended_sessions_sql!(
-            "SELECT unhex(value ->> 0), unhex(value ->> 1), unhex(value ->> 2) FROM json_each($1)"
+            "SELECT unhex(value ->> 0), unhex(value ->> 1), unhex(value ->> 2) FROM json_each($1)",
+            "$2"
         ))
         .bind(json)
+        .bind(DbTime(now))
         .fetch_all(pool)
         .await
         .map_err(storage)?;
@@ -115,16 +122,19 @@ impl EndedSessions for Postgres {
     async fn ended_in_chunk(
         pool: &Pool<Self>,
         chunk: &[LiveSession],
+        now: Timestamp,
     ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
         let tokens: Vec<Uuid> = chunk.iter().map(|s| *s.token_id.as_uuid()).collect();
         let sessions: Vec<Uuid> = chunk.iter().map(|s| *s.session_id.as_uuid()).collect();
         let users: Vec<Uuid> = chunk.iter().map(|s| *s.user_id.as_uuid()).collect();
         let rows: Vec<(Uuid, i32)> = sqlx::query_as(ended_sessions_sql!(
-            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])"
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])",
+            "$4"
         ))
         .bind(tokens)
         .bind(sessions)
         .bind(users)
+        .bind(DbTime(now))
         .fetch_all(pool)
         .await
         .map_err(storage)?;
@@ -174,15 +184,18 @@ where
         &self,
         token_id: TokenId,
         session_id: SessionId,
+        now: Timestamp,
     ) -> Result<bool, RepositoryError> {
         let (denied,): (i32,) = sqlx::query_as(
             "SELECT CASE WHEN \
                 EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
-                OR NOT EXISTS (SELECT 1 FROM auth_sessions WHERE id = $2 AND revoked_at IS NULL) \
+                OR NOT EXISTS (SELECT 1 FROM auth_sessions \
+                               WHERE id = $2 AND revoked_at IS NULL AND ends_at > $3) \
              THEN 1 ELSE 0 END",
         )
         .bind(token_id.as_uuid())
         .bind(session_id.as_uuid())
+        .bind(DbTime(now))
         .fetch_one(&self.pool)
         .await
         .map_err(storage)?;
@@ -201,6 +214,7 @@ where
     async fn ended_sessions(
         &self,
         sessions: &[LiveSession],
+        now: Timestamp,
     ) -> Result<Vec<(TokenId, SessionEnd)>, RepositoryError> {
         // Several sockets may share one access token: ask about each session once.
         let mut seen = HashSet::with_capacity(sessions.len());
@@ -211,7 +225,7 @@ where
             .collect();
         let mut ended = Vec::new();
         for chunk in unique.chunks(ENDED_SESSIONS_CHUNK) {
-            ended.extend(DB::ended_in_chunk(&self.pool, chunk).await?);
+            ended.extend(DB::ended_in_chunk(&self.pool, chunk, now).await?);
         }
         Ok(ended)
     }

@@ -84,4 +84,5 @@ mod reports;
 mod revoked_tokens;
 mod schedules;
 mod socket_tickets;
+mod trusted_devices;
 mod users;

@@ -8,7 +8,9 @@ use tokio::sync::Barrier;
 use carehub_domain::identity::{RefreshTokenHash, RotateOutcome, SessionId};
 use carehub_infra::Repositories;
 
-use crate::fixtures::{insert_token, now, sign_in, some_user, token_hash};
+use crate::fixtures::{
+    insert_token, insert_token_ending, now, session_end, sign_in, some_user, token_hash,
+};
 
 contract!(
     a_fresh_refresh_token_rotates_into_a_replacement_of_the_same_session,
@@ -22,6 +24,8 @@ contract!(
     a_tokens_session_and_owner_are_found_whatever_its_state,
     of_sixteen_concurrent_rotations_of_one_token_exactly_one_wins,
     purging_removes_expired_refresh_tokens_and_keeps_live_ones_rotatable,
+    a_session_past_its_end_is_dead_however_fresh_its_token,
+    a_replacement_never_outlives_its_session,
 );
 
 /// Rotates `presented` into a new replacement valid for a day; returns the outcome and the
@@ -54,7 +58,8 @@ async fn a_fresh_refresh_token_rotates_into_a_replacement_of_the_same_session(re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id
+            session_id,
+            session_ends_at: session_end(),
         }
     );
     assert_eq!(
@@ -67,7 +72,8 @@ async fn a_fresh_refresh_token_rotates_into_a_replacement_of_the_same_session(re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id
+            session_id,
+            session_ends_at: session_end(),
         }
     );
     let (outcome, _) = rotate(&repos, &third).await;
@@ -75,7 +81,8 @@ async fn a_fresh_refresh_token_rotates_into_a_replacement_of_the_same_session(re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id
+            session_id,
+            session_ends_at: session_end(),
         }
     );
 }
@@ -100,7 +107,8 @@ async fn rotating_a_used_refresh_token_again_reports_reuse_of_its_session(repos:
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id
+            session_id,
+            session_ends_at: session_end(),
         }
     );
     let (outcome, _) = rotate(&repos, &other_first).await;
@@ -203,7 +211,8 @@ async fn a_revoked_session_is_dead_while_the_users_other_sessions_still_rotate(
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id: kept
+            session_id: kept,
+            session_ends_at: session_end(),
         }
     );
 }
@@ -269,7 +278,8 @@ async fn revoking_all_of_a_users_sessions_spares_other_users(repos: Repositories
         outcome,
         RotateOutcome::Rotated {
             user_id: bob.id,
-            session_id: bob_session
+            session_id: bob_session,
+            session_ends_at: session_end(),
         }
     );
 }
@@ -380,7 +390,8 @@ async fn of_sixteen_concurrent_rotations_of_one_token_exactly_one_wins(repos: Re
             winner,
             RotateOutcome::Rotated {
                 user_id: user.id,
-                session_id
+                session_id,
+                session_ends_at: session_end(),
             }
         );
         for (outcome, replacement) in &results {
@@ -415,7 +426,8 @@ async fn of_sixteen_concurrent_rotations_of_one_token_exactly_one_wins(repos: Re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id
+            session_id,
+            session_ends_at: session_end(),
         }
     );
 }
@@ -472,7 +484,8 @@ async fn purging_removes_expired_refresh_tokens_and_keeps_live_ones_rotatable(re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id: live_session
+            session_id: live_session,
+            session_ends_at: session_end(),
         }
     );
     let (outcome, _) = rotate(&repos, &current_in_mixed).await;
@@ -480,7 +493,8 @@ async fn purging_removes_expired_refresh_tokens_and_keeps_live_ones_rotatable(re
         outcome,
         RotateOutcome::Rotated {
             user_id: user.id,
-            session_id: mixed_session
+            session_id: mixed_session,
+            session_ends_at: session_end(),
         }
     );
 
@@ -491,4 +505,68 @@ async fn purging_removes_expired_refresh_tokens_and_keeps_live_ones_rotatable(re
 
     // Nothing more to purge.
     assert_eq!(repos.refresh_tokens.purge_expired(at).await.unwrap(), 0);
+}
+
+async fn a_session_past_its_end_is_dead_however_fresh_its_token(repos: Repositories) {
+    let user = some_user(&repos, "ann").await;
+    let session_id = SessionId::generate();
+    let token = insert_token_ending(
+        &repos,
+        user.id,
+        session_id,
+        now() + SignedDuration::from_hours(1),
+        now() - SignedDuration::from_secs(1),
+    )
+    .await;
+
+    let (outcome, replacement) = rotate(&repos, &token).await;
+
+    assert_eq!(outcome, RotateOutcome::Dead);
+    assert_eq!(
+        repos
+            .refresh_tokens
+            .find_session(&replacement)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_replacement_never_outlives_its_session(repos: Repositories) {
+    let user = some_user(&repos, "ann").await;
+    let session_id = SessionId::generate();
+    let ends = crate::fixtures::micros(now() + SignedDuration::from_hours(1));
+    let token = insert_token_ending(
+        &repos,
+        user.id,
+        session_id,
+        now() + SignedDuration::from_hours(1),
+        ends,
+    )
+    .await;
+
+    // Asked to last a day, the replacement lasts only until the session's end.
+    let (outcome, replacement) = rotate(&repos, &token).await;
+    assert_eq!(
+        outcome,
+        RotateOutcome::Rotated {
+            user_id: user.id,
+            session_id,
+            session_ends_at: ends,
+        }
+    );
+    repos
+        .refresh_tokens
+        .purge_expired(ends + SignedDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        repos
+            .refresh_tokens
+            .find_session(&replacement)
+            .await
+            .unwrap(),
+        None,
+        "the replacement expired with its session"
+    );
 }

@@ -24,6 +24,7 @@ contract!(
     a_signed_out_or_missing_session_ends_its_live_sessions_as_signed_out,
     a_suspended_account_ends_its_live_sessions_as_inactive,
     more_than_five_hundred_live_sessions_are_checked_in_one_call,
+    a_session_past_its_end_denies_its_tokens_and_ends_its_live_sessions,
 );
 
 async fn a_revoked_access_token_is_denied_and_others_are_not(repos: Repositories) {
@@ -51,7 +52,7 @@ async fn an_access_token_is_denied_when_its_id_or_its_session_is_revoked(repos: 
         async move {
             repos
                 .revoked_tokens
-                .is_denied(token, session)
+                .is_denied(token, session, now())
                 .await
                 .unwrap()
         }
@@ -162,6 +163,7 @@ async fn open_session(repos: &Repositories, user_id: UserId) -> SessionId {
             session_id,
             issued_at: now(),
             expires_at: now() + SignedDuration::from_hours(24),
+            session_ends_at: now() + SignedDuration::from_hours(24 * 30),
         })
         .await
         .unwrap();
@@ -178,7 +180,11 @@ fn live(user_id: UserId, session_id: SessionId) -> LiveSession {
 
 /// What `ended_sessions` says, by token, checking that no token is reported twice.
 async fn ended(repos: &Repositories, sessions: &[LiveSession]) -> HashMap<TokenId, SessionEnd> {
-    let ended = repos.revoked_tokens.ended_sessions(sessions).await.unwrap();
+    let ended = repos
+        .revoked_tokens
+        .ended_sessions(sessions, now())
+        .await
+        .unwrap();
     let by_token: HashMap<TokenId, SessionEnd> = ended.iter().copied().collect();
     assert_eq!(by_token.len(), ended.len(), "each token once: {ended:?}");
     by_token
@@ -336,4 +342,41 @@ async fn suspend_without_revoking(repos: &Repositories, id: UserId) {
         .await
         .unwrap()
         .expect("the user exists");
+}
+
+async fn a_session_past_its_end_denies_its_tokens_and_ends_its_live_sessions(repos: Repositories) {
+    let ann = some_user(&repos, "ann").await;
+    let session_id = SessionId::generate();
+    let ends = crate::fixtures::micros(now() + SignedDuration::from_mins(5));
+    crate::fixtures::insert_token_ending(
+        &repos,
+        ann.id,
+        session_id,
+        now() + SignedDuration::from_mins(5),
+        ends,
+    )
+    .await;
+    let token = TokenId::generate();
+    let tokens = &repos.revoked_tokens;
+    let before = ends - SignedDuration::from_micros(1);
+
+    assert!(!tokens.is_denied(token, session_id, before).await.unwrap());
+    assert!(tokens.is_denied(token, session_id, ends).await.unwrap());
+
+    let socket = LiveSession {
+        user_id: ann.id,
+        session_id,
+        token_id: token,
+    };
+    assert!(
+        tokens
+            .ended_sessions(&[socket], before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        tokens.ended_sessions(&[socket], ends).await.unwrap(),
+        vec![(token, SessionEnd::SignedOut)]
+    );
 }

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use carehub_domain::access::{Action, Actor};
-use carehub_domain::identity::{IdentityService, NewAccount, Principal, Role, UserId};
+use carehub_domain::identity::{
+    IdentityService, NewAccount, Principal, Role, SignInClient, UserId,
+};
 use carehub_domain::kernel::{PatientId, ValidationErrors, utc_date};
 use carehub_domain::lab::{NewLabOrder, RecordResults, Upload};
 use carehub_domain::patients::{NewNote, PatientDetails};
@@ -110,7 +112,7 @@ async fn accounts(identity: &IdentityService) -> anyhow::Result<People> {
             .map_err(|errors| invalid("account", &errors))?;
         let created = match (&admin, account.role) {
             (None, _) => identity.create_active_account(account).await?,
-            (Some(_), Role::Patient) => identity.register(account).await?,
+            (Some(_), Role::Patient) => identity.register(account, None).await?,
             (Some(admin), _) => identity.create_staff(admin, account).await?,
         };
         people.ids.insert(user.username, created.id);
@@ -126,10 +128,10 @@ async fn accounts(identity: &IdentityService) -> anyhow::Result<People> {
 /// Signs in as `POST /auth/login` does, and authenticates the token as every request does.
 async fn sign_in(identity: &IdentityService, username: &str) -> anyhow::Result<Principal> {
     let tokens = identity
-        .login(username, PASSWORD)
+        .login(username, PASSWORD, &SignInClient::default())
         .await
         .with_context(|| format!("{username} cannot sign in"))?;
-    Ok(identity.authenticate(&tokens.access_token).await?)
+    Ok(identity.authenticate(&tokens.tokens.access_token).await?)
 }
 
 /// The doctor writes their profile; the secretary sets their weekly hours.

@@ -11,7 +11,7 @@ use carehub_domain::identity::{
     IdentityConfig, IdentityPorts, IdentityService, LiveSession, MockAccessTokenCodec,
     MockLoginAttemptRepository, MockPasswordHasher, MockRefreshTokenFactory,
     MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
-    MockUserRepository, SessionEnd, SessionId, TokenId, UserId,
+    MockTrustedDeviceRepository, MockUserRepository, SessionEnd, SessionId, TokenId, UserId,
 };
 use carehub_domain::kernel::FixedClock;
 use carehub_domain::notifications::{
@@ -32,6 +32,7 @@ fn identity(revoked_tokens: MockRevokedTokenRepository) -> IdentityService {
             refresh_tokens: Arc::new(MockRefreshTokenRepository::new()),
             revoked_tokens: Arc::new(revoked_tokens),
             login_attempts: Arc::new(MockLoginAttemptRepository::new()),
+            trusted_devices: Arc::new(MockTrustedDeviceRepository::new()),
             hasher: Arc::new(MockPasswordHasher::new()),
             access_tokens: Arc::new(MockAccessTokenCodec::new()),
             refresh_token_factory: Arc::new(MockRefreshTokenFactory::new()),
@@ -175,7 +176,7 @@ async fn sessions_are_checked_in_one_batched_call_and_ended_ones_closed_with_the
     revoked
         .expect_ended_sessions()
         .times(1)
-        .returning(move |sessions| {
+        .returning(move |sessions, _| {
             log.lock().expect("log").push(sessions.to_vec());
             Ok(vec![
                 (signed_out.token_id, SessionEnd::SignedOut),
@@ -216,7 +217,7 @@ async fn a_socket_renewed_onto_a_new_token_is_not_closed_for_its_old_one() {
     let mut revoked = MockRevokedTokenRepository::new();
     revoked
         .expect_ended_sessions()
-        .returning(move |_| Ok(vec![(old.token_id, SessionEnd::SignedOut)]));
+        .returning(move |_, _| Ok(vec![(old.token_id, SessionEnd::SignedOut)]));
     let hub = hub_with(8, revoked);
     let socket = hub.register(old).expect("registered");
     socket.renew(renewed);
@@ -234,7 +235,7 @@ async fn without_sockets_no_session_check_reaches_storage() {
 #[tokio::test]
 async fn a_failed_session_check_closes_nothing() {
     let mut revoked = MockRevokedTokenRepository::new();
-    revoked.expect_ended_sessions().returning(|_| {
+    revoked.expect_ended_sessions().returning(|_, _| {
         Err(carehub_domain::kernel::RepositoryError::new(
             "database down",
         ))

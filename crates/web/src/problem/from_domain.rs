@@ -47,9 +47,19 @@ impl From<Forbidden> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 429, with `Retry-After` in whole seconds (at least one).
+    fn too_many(retry_after: jiff::SignedDuration) -> Self {
+        Self::TooManyRequests {
+            retry_after_secs: u64::try_from(retry_after.as_secs().max(1)).unwrap_or(1),
+        }
+    }
+}
+
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         match e {
+            RegisterError::Throttled { retry_after } => Self::too_many(retry_after),
             RegisterError::Invalid(errors) => Self::Invalid(errors),
             RegisterError::RoleNotSelfRegistrable => Self::Forbidden(e.to_string()),
             RegisterError::UsernameTaken => Self::Conflict(e.to_string()),
@@ -61,9 +71,7 @@ impl From<RegisterError> for ApiError {
 impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
-            LoginError::Throttled { retry_after } => Self::TooManyRequests {
-                retry_after_secs: u64::try_from(retry_after.as_secs().max(1)).unwrap_or(1),
-            },
+            LoginError::Throttled { retry_after } => Self::too_many(retry_after),
             LoginError::InvalidCredentials => Self::SignInFailed(e.to_string()),
             LoginError::AccountPending | LoginError::AccountSuspended => {
                 Self::Forbidden(e.to_string())
@@ -76,6 +84,7 @@ impl From<LoginError> for ApiError {
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
         match e {
+            RefreshError::Throttled { retry_after } => Self::too_many(retry_after),
             RefreshError::Invalid | RefreshError::Reused => Self::SignInFailed(e.to_string()),
             RefreshError::AccountPending | RefreshError::AccountSuspended => {
                 Self::Forbidden(e.to_string())

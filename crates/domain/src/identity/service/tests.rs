@@ -10,7 +10,8 @@ use crate::identity::{FullName, UserChanges, parse_user_changes};
 use crate::identity::{
     MockAccessTokenCodec, MockLoginAttemptRepository, MockPasswordHasher, MockRefreshTokenFactory,
     MockRefreshTokenRepository, MockRevokedTokenRepository, MockSocketTicketRepository,
-    MockUserRepository, PasswordHash, RecentFailures, RefreshTokenHash,
+    MockTrustedDeviceRepository, MockUserRepository, PasswordHash, RecentFailures,
+    RefreshTokenHash, SignInClient, ThrottleKey,
 };
 use crate::jobs::Task;
 use crate::kernel::FixedClock;
@@ -34,6 +35,7 @@ struct Mocks {
     refresh_tokens: MockRefreshTokenRepository,
     revoked_tokens: MockRevokedTokenRepository,
     login_attempts: MockLoginAttemptRepository,
+    trusted_devices: MockTrustedDeviceRepository,
     hasher: MockPasswordHasher,
     access_tokens: MockAccessTokenCodec,
     refresh_token_factory: MockRefreshTokenFactory,
@@ -66,6 +68,7 @@ impl Mocks {
             refresh_tokens: MockRefreshTokenRepository::new(),
             revoked_tokens: MockRevokedTokenRepository::new(),
             login_attempts: MockLoginAttemptRepository::new(),
+            trusted_devices: MockTrustedDeviceRepository::new(),
             hasher: MockPasswordHasher::new(),
             access_tokens,
             refresh_token_factory,
@@ -86,6 +89,7 @@ impl Mocks {
                 refresh_tokens: Arc::new(self.refresh_tokens),
                 revoked_tokens: Arc::new(self.revoked_tokens),
                 login_attempts: Arc::new(self.login_attempts),
+                trusted_devices: Arc::new(self.trusted_devices),
                 hasher: Arc::new(self.hasher),
                 access_tokens: Arc::new(self.access_tokens),
                 refresh_token_factory: Arc::new(self.refresh_token_factory),
@@ -100,7 +104,9 @@ impl Mocks {
     fn recent_failures(&mut self, key: &'static str, failures: RecentFailures) {
         self.login_attempts
             .expect_recent_failures()
-            .withf(move |k, since| k == key && *since == NOW - SignedDuration::from_mins(15))
+            .withf(move |k, since| {
+                *k == ThrottleKey::username(key) && *since == NOW - SignedDuration::from_mins(15)
+            })
             .times(1)
             .returning(move |_, _| Ok(failures));
     }
@@ -238,7 +244,7 @@ async fn a_patient_who_registers_is_active_at_once() {
 
     let user = mocks
         .service()
-        .register(account("Ann", Role::Patient))
+        .register(account("Ann", Role::Patient), None)
         .await
         .expect("registered");
 
@@ -265,7 +271,7 @@ async fn doctors_secretaries_and_laboratory_staff_who_register_wait_for_approval
 
         let user = mocks
             .service()
-            .register(account("staffer", role))
+            .register(account("staffer", role), None)
             .await
             .expect("registered");
 
@@ -281,7 +287,7 @@ async fn nobody_registers_as_an_administrator_and_nothing_is_hashed_or_stored() 
 
     let result = mocks
         .service()
-        .register(account("wannabe", Role::Admin))
+        .register(account("wannabe", Role::Admin), None)
         .await;
 
     assert!(
@@ -306,7 +312,7 @@ async fn a_taken_username_is_reported_as_taken() {
 
     let result = mocks
         .service()
-        .register(account("ann", Role::Patient))
+        .register(account("ann", Role::Patient), None)
         .await;
 
     assert!(
@@ -331,7 +337,7 @@ async fn a_storage_failure_while_registering_is_internal() {
 
     let result = mocks
         .service()
-        .register(account("ann", Role::Patient))
+        .register(account("ann", Role::Patient), None)
         .await;
 
     assert!(
@@ -355,7 +361,7 @@ async fn a_hashing_failure_while_registering_is_internal_and_nothing_is_stored()
 
     let result = mocks
         .service()
-        .register(account("ann", Role::Patient))
+        .register(account("ann", Role::Patient), None)
         .await;
 
     assert!(
@@ -422,7 +428,10 @@ async fn sign_in_is_paused_after_five_recent_failures_even_with_the_right_passwo
     mocks.login_attempts.expect_clear().never();
     mocks.refresh_tokens.expect_insert().never();
 
-    let result = mocks.service().login("Alice", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("Alice", PASSWORD, &SignInClient::default())
+        .await;
 
     let Err(LoginError::Throttled { retry_after }) = result else {
         panic!("expected Throttled, got {result:?}");
@@ -450,13 +459,16 @@ async fn an_unknown_username_costs_a_dummy_verification_and_counts_as_a_failure(
     mocks
         .login_attempts
         .expect_record_failure()
-        .withf(|key, at| key == "ghost" && *at == NOW)
+        .withf(|key, at| key == [ThrottleKey::username("ghost")] && *at == NOW)
         .times(1)
         .returning(|_, _| Ok(()));
     mocks.login_attempts.expect_clear().never();
     mocks.refresh_tokens.expect_insert().never();
 
-    let result = mocks.service().login("Ghost", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("Ghost", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::InvalidCredentials)),
@@ -478,11 +490,14 @@ async fn a_malformed_username_is_not_looked_up_but_still_costs_a_verification() 
     mocks
         .login_attempts
         .expect_record_failure()
-        .withf(|key, _| key == "no spaces allowed")
+        .withf(|key, _| key == [ThrottleKey::username("no spaces allowed")])
         .times(1)
         .returning(|_, _| Ok(()));
 
-    let result = mocks.service().login("No Spaces Allowed", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("No Spaces Allowed", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::InvalidCredentials)),
@@ -506,12 +521,15 @@ async fn an_overlong_password_is_refused_after_a_dummy_verification_even_for_a_k
     mocks
         .login_attempts
         .expect_record_failure()
-        .withf(|key, _| key == "alice")
+        .withf(|key, _| key == [ThrottleKey::username("alice")])
         .times(1)
         .returning(|_, _| Ok(()));
     mocks.refresh_tokens.expect_insert().never();
 
-    let result = mocks.service().login("alice", &"p".repeat(129)).await;
+    let result = mocks
+        .service()
+        .login("alice", &"p".repeat(129), &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::InvalidCredentials)),
@@ -536,14 +554,17 @@ async fn a_wrong_password_is_recorded_as_a_failure_and_refused() {
     mocks
         .login_attempts
         .expect_record_failure()
-        .withf(|key, at| key == "alice" && *at == NOW)
+        .withf(|key, at| key == [ThrottleKey::username("alice")] && *at == NOW)
         .times(1)
         .returning(|_, _| Ok(()));
     mocks.login_attempts.expect_clear().never();
     mocks.refresh_tokens.expect_insert().never();
     let signed = mocks.signed();
 
-    let result = mocks.service().login("alice", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::InvalidCredentials)),
@@ -565,7 +586,10 @@ async fn a_pending_account_with_the_right_password_is_told_it_awaits_approval() 
     mocks.refresh_tokens.expect_insert().never();
     let signed = mocks.signed();
 
-    let result = mocks.service().login("newdoc", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("newdoc", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::AccountPending)),
@@ -586,7 +610,10 @@ async fn a_suspended_account_with_the_right_password_is_told_it_is_suspended() {
     mocks.refresh_tokens.expect_insert().never();
     let signed = mocks.signed();
 
-    let result = mocks.service().login("gone", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("gone", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::AccountSuspended)),
@@ -596,7 +623,7 @@ async fn a_suspended_account_with_the_right_password_is_told_it_is_suspended() {
 }
 
 #[tokio::test]
-async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session() {
+async fn a_successful_sign_in_forgets_failures_starts_a_session_and_trusts_the_device() {
     let alice = user("alice", Role::Doctor, UserStatus::Active);
     let mut mocks = Mocks::new();
     mocks.not_throttled("alice");
@@ -606,7 +633,7 @@ async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session
     mocks
         .login_attempts
         .expect_clear()
-        .withf(|key| key == "alice")
+        .withf(|key| key == [ThrottleKey::username("alice")])
         .times(1)
         .returning(|_| Ok(()));
     let inserted = Arc::new(Mutex::new(None));
@@ -620,19 +647,32 @@ async fn a_successful_sign_in_forgets_failures_and_starts_a_fourteen_day_session
                 && token.user_id == alice_id
                 && token.issued_at == NOW
                 && token.expires_at == NOW + SignedDuration::from_hours(24 * 14)
+                && token.session_ends_at == NOW + SignedDuration::from_hours(24 * 30)
         })
         .times(1)
         .returning(move |token| {
             *keep.lock().expect("keep") = Some(token.clone());
             Ok(())
         });
+    mocks
+        .trusted_devices
+        .expect_trust()
+        .withf(move |device, user, until| {
+            *device == hash_of("refresh-2")
+                && *user == alice_id
+                && *until == NOW + SignedDuration::from_hours(24 * 90)
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let signed = mocks.signed();
 
-    let pair = mocks
+    let signed_in = mocks
         .service()
-        .login("Alice", PASSWORD)
+        .login("Alice", PASSWORD, &SignInClient::default())
         .await
         .expect("signed in");
+    let pair = signed_in.tokens;
+    assert_eq!(signed_in.device_token.expose(), "refresh-2");
 
     let session = inserted
         .lock()
@@ -673,12 +713,354 @@ async fn a_signing_failure_at_sign_in_is_internal() {
         .times(1)
         .returning(|_| Err(TokenError::Signing("no key".to_owned())));
 
-    let result = mocks.service().login("alice", PASSWORD).await;
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &SignInClient::default())
+        .await;
 
     assert!(
         matches!(result, Err(LoginError::Internal(InternalError::Signing(_)))),
         "{result:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throttling by address and device
+
+fn client_address() -> ClientAddress {
+    ClientAddress::new("192.0.2.7".parse().expect("ip"))
+}
+
+fn from_address(devices: &[&str]) -> SignInClient {
+    SignInClient {
+        address: Some(client_address()),
+        device_tokens: devices
+            .iter()
+            .map(|d| DeviceToken::parse(d).expect("token"))
+            .collect(),
+    }
+}
+
+impl Mocks {
+    /// Counts under any key: those listed, else none.
+    fn failures_by_key(&mut self, counts: &[(ThrottleKey, u32)]) {
+        let counts: std::collections::HashMap<ThrottleKey, u32> = counts.iter().cloned().collect();
+        self.login_attempts
+            .expect_recent_failures()
+            .returning(move |key, _| {
+                let count = counts.get(key).copied().unwrap_or(0);
+                Ok(RecentFailures {
+                    count,
+                    oldest: (count > 0).then_some(NOW - SignedDuration::from_mins(5)),
+                })
+            });
+    }
+
+    /// `device` is trusted for `username` and nothing else is.
+    fn trusted(&mut self, device: &'static str, username: &'static str) {
+        self.trusted_devices
+            .expect_is_trusted_for()
+            .returning(move |hash, name, now| {
+                Ok(*hash == hash_of(device) && name == username && now == NOW)
+            });
+    }
+}
+
+#[tokio::test]
+async fn an_address_past_its_limit_is_paused_whatever_the_username() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::address(client_address()), 50)]);
+    mocks.hasher.expect_verify().never();
+    mocks.login_attempts.expect_record_failure().never();
+
+    let result = mocks
+        .service()
+        .login("anyone", PASSWORD, &from_address(&[]))
+        .await;
+
+    let Err(LoginError::Throttled { retry_after }) = result else {
+        panic!("expected Throttled, got {result:?}");
+    };
+    assert_eq!(retry_after, SignedDuration::from_mins(10));
+}
+
+#[tokio::test]
+async fn one_address_failing_for_one_username_is_paused() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::address_username(client_address(), "alice"), 5)]);
+    mocks.trusted("device-a", "alice");
+    mocks.hasher.expect_verify().never();
+
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&["device-a"]))
+        .await;
+
+    assert!(
+        matches!(result, Err(LoginError::Throttled { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_device_signs_in_while_the_username_is_paused_for_others() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::username("alice"), 50)]);
+    mocks.trusted("device-a", "alice");
+    mocks.credentials_of(&alice);
+    mocks.password_matches(true);
+    mocks.login_attempts.expect_record_failure().never();
+    // The stranger's failures stay counted against the username; the address's too.
+    mocks
+        .login_attempts
+        .expect_clear()
+        .withf(|keys| {
+            keys == [
+                ThrottleKey::address_username(client_address(), "alice"),
+                ThrottleKey::device(&hash_of("device-a")),
+            ]
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks.refresh_tokens.expect_insert().returning(|_| Ok(()));
+    let alice_id = alice.id;
+    mocks
+        .trusted_devices
+        .expect_trust()
+        .withf(move |device, user, _| *device == hash_of("device-a") && *user == alice_id)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+
+    let signed_in = mocks
+        .service()
+        .login("Alice", PASSWORD, &from_address(&["stale", "device-a"]))
+        .await
+        .expect("signed in");
+
+    assert_eq!(signed_in.device_token.expose(), "device-a");
+}
+
+#[tokio::test]
+async fn failures_with_a_trusted_device_count_against_the_device_not_the_username() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[]);
+    mocks.trusted("device-a", "alice");
+    mocks.credentials_of(&alice);
+    mocks.password_matches(false);
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|keys, at| {
+            *at == NOW
+                && keys
+                    == [
+                        ThrottleKey::address(client_address()),
+                        ThrottleKey::address_username(client_address(), "alice"),
+                        ThrottleKey::device(&hash_of("device-a")),
+                    ]
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&["device-a"]))
+        .await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_device_that_failed_too_often_is_trusted_no_more() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[
+        (ThrottleKey::device(&hash_of("device-a")), 5),
+        (ThrottleKey::username("alice"), 5),
+    ]);
+    mocks.trusted("device-a", "alice");
+    mocks.hasher.expect_verify().never();
+
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&["device-a"]))
+        .await;
+
+    assert!(
+        matches!(result, Err(LoginError::Throttled { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_device_trusted_for_another_account_does_not_pass_the_pause() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::username("alice"), 5)]);
+    mocks.trusted("device-b", "bob");
+    mocks.hasher.expect_verify().never();
+
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&["device-b"]))
+        .await;
+
+    assert!(
+        matches!(result, Err(LoginError::Throttled { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_from_a_new_device_forgets_its_failures_but_not_the_address_count() {
+    let alice = user("alice", Role::Patient, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::address(client_address()), 3)]);
+    mocks.credentials_of(&alice);
+    mocks.password_matches(true);
+    mocks
+        .login_attempts
+        .expect_clear()
+        .withf(|keys| {
+            keys == [
+                ThrottleKey::address_username(client_address(), "alice"),
+                ThrottleKey::username("alice"),
+            ]
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks.refresh_tokens.expect_insert().returning(|_| Ok(()));
+    mocks
+        .trusted_devices
+        .expect_trust()
+        .withf(|device, _, _| *device == hash_of("refresh-2"))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+
+    let signed_in = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&[]))
+        .await
+        .expect("signed in");
+
+    assert_eq!(signed_in.device_token.expose(), "refresh-2");
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_limited_before_any_hashing() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::registration(client_address()), 20)]);
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_create().never();
+
+    let result = mocks
+        .service()
+        .register(account("ann", Role::Patient), Some(client_address()))
+        .await;
+
+    let Err(RegisterError::Throttled { retry_after }) = result else {
+        panic!("expected Throttled, got {result:?}");
+    };
+    assert_eq!(retry_after, SignedDuration::from_mins(55));
+}
+
+#[tokio::test]
+async fn every_registration_from_an_address_is_counted() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::registration(client_address()), 19)]);
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|keys, at| *at == NOW && keys == [ThrottleKey::registration(client_address())])
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.hasher.expect_hash().returning(|_| Ok(stored_hash()));
+    mocks.users.expect_create().returning(|_, _| Ok(()));
+
+    mocks
+        .service()
+        .register(account("ann", Role::Patient), Some(client_address()))
+        .await
+        .expect("registered");
+}
+
+#[tokio::test]
+async fn refused_refresh_tokens_count_against_the_address() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[]);
+    mocks
+        .refresh_tokens
+        .expect_rotate()
+        .returning(|_, _, _, _| Ok(RotateOutcome::Unknown));
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|keys, _| keys == [ThrottleKey::address(client_address())])
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let result = mocks
+        .service()
+        .refresh(
+            &RefreshToken::new("guess".to_owned()),
+            Some(client_address()),
+        )
+        .await;
+
+    assert!(matches!(result, Err(RefreshError::Invalid)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_address_past_its_limit_cannot_refresh() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::address(client_address()), 50)]);
+    mocks.refresh_tokens.expect_rotate().never();
+
+    let result = mocks
+        .service()
+        .refresh(
+            &RefreshToken::new("guess".to_owned()),
+            Some(client_address()),
+        )
+        .await;
+
+    assert!(
+        matches!(result, Err(RefreshError::Throttled { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_never_outlives_its_session() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let session = SessionId::generate();
+    let ends = NOW + SignedDuration::from_mins(5);
+    let mut mocks = Mocks::new();
+    let alice_id = alice.id;
+    mocks
+        .refresh_tokens
+        .expect_rotate()
+        .returning(move |_, _, _, _| {
+            Ok(RotateOutcome::Rotated {
+                user_id: alice_id,
+                session_id: session,
+                session_ends_at: ends,
+            })
+        });
+    mocks.user_by_id(&alice);
+    let signed = mocks.signed();
+
+    let pair = mocks
+        .service()
+        .refresh(&RefreshToken::new("presented".to_owned()), None)
+        .await
+        .expect("rotated");
+
+    assert_eq!(pair.expires_in, SignedDuration::from_mins(5));
+    assert_eq!(signed.lock().expect("log")[0].expires_at, ends);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -704,6 +1086,7 @@ async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session()
             Ok(RotateOutcome::Rotated {
                 user_id: alice_id,
                 session_id: session,
+                session_ends_at: NOW + SignedDuration::from_hours(24 * 30),
             })
         });
     mocks.refresh_tokens.expect_revoke_session().never();
@@ -712,7 +1095,7 @@ async fn a_fresh_refresh_token_is_rotated_into_a_new_pair_for_the_same_session()
 
     let pair = mocks
         .service()
-        .refresh(&RefreshToken::new("presented".to_owned()))
+        .refresh(&RefreshToken::new("presented".to_owned()), None)
         .await
         .expect("rotated");
 
@@ -756,7 +1139,7 @@ async fn a_reused_refresh_token_revokes_its_whole_session() {
 
     let result = mocks
         .service()
-        .refresh(&RefreshToken::new("replayed".to_owned()))
+        .refresh(&RefreshToken::new("replayed".to_owned()), None)
         .await;
 
     assert!(matches!(result, Err(RefreshError::Reused)), "{result:?}");
@@ -779,7 +1162,7 @@ async fn a_dead_or_unknown_refresh_token_is_invalid_and_revokes_nothing() {
 
         let result = mocks
             .service()
-            .refresh(&RefreshToken::new("stale".to_owned()))
+            .refresh(&RefreshToken::new("stale".to_owned()), None)
             .await;
 
         assert!(
@@ -801,6 +1184,7 @@ fn rotated_for_inactive(user_id: UserId, found: Option<User>) -> Mocks {
             Ok(RotateOutcome::Rotated {
                 user_id,
                 session_id: session,
+                session_ends_at: NOW + SignedDuration::from_hours(24 * 30),
             })
         });
     mocks
@@ -826,7 +1210,7 @@ async fn refreshing_for_a_suspended_user_revokes_the_session_and_refuses() {
 
     let result = mocks
         .service()
-        .refresh(&RefreshToken::new("presented".to_owned()))
+        .refresh(&RefreshToken::new("presented".to_owned()), None)
         .await;
 
     assert!(
@@ -843,7 +1227,7 @@ async fn refreshing_for_a_pending_user_revokes_the_session_and_refuses() {
 
     let result = mocks
         .service()
-        .refresh(&RefreshToken::new("presented".to_owned()))
+        .refresh(&RefreshToken::new("presented".to_owned()), None)
         .await;
 
     assert!(
@@ -858,7 +1242,7 @@ async fn refreshing_for_a_deleted_user_revokes_the_session_and_is_invalid() {
 
     let result = mocks
         .service()
-        .refresh(&RefreshToken::new("presented".to_owned()))
+        .refresh(&RefreshToken::new("presented".to_owned()), None)
         .await;
 
     assert!(matches!(result, Err(RefreshError::Invalid)), "{result:?}");
@@ -999,9 +1383,9 @@ fn verified(claims: &AccessClaims, revoked: bool) -> Mocks {
     mocks
         .revoked_tokens
         .expect_is_denied()
-        .with(eq(claims.token_id), eq(claims.session_id))
+        .with(eq(claims.token_id), eq(claims.session_id), eq(NOW))
         .times(1)
-        .returning(move |_, _| Ok(revoked));
+        .returning(move |_, _, _| Ok(revoked));
     mocks
 }
 
@@ -1212,9 +1596,9 @@ fn redeemed_and_checked(claims: &AccessClaims, revoked: bool) -> Mocks {
     mocks
         .revoked_tokens
         .expect_is_denied()
-        .with(eq(claims.token_id), eq(claims.session_id))
+        .with(eq(claims.token_id), eq(claims.session_id), eq(NOW))
         .times(1)
-        .returning(move |_, _| Ok(revoked));
+        .returning(move |_, _, _| Ok(revoked));
     mocks
 }
 
@@ -1330,9 +1714,9 @@ async fn live_sessions_are_checked_together_and_the_ended_ones_reported() {
     mocks
         .revoked_tokens
         .expect_ended_sessions()
-        .with(eq(sessions.clone()))
+        .with(eq(sessions.clone()), eq(NOW))
         .times(1)
-        .returning(move |_| Ok(returned.clone()));
+        .returning(move |_, _| Ok(returned.clone()));
 
     let ended = mocks
         .service()
@@ -1922,11 +2306,17 @@ async fn purging_counts_everything_that_expired() {
     mocks
         .login_attempts
         .expect_purge_older_than()
-        .with(eq(NOW - SignedDuration::from_mins(15)))
+        .with(eq(NOW - SignedDuration::from_hours(1)))
         .times(1)
         .returning(|_| Ok(1));
+    mocks
+        .trusted_devices
+        .expect_purge_expired()
+        .with(eq(NOW))
+        .times(1)
+        .returning(|_| Ok(5));
 
     let purged = mocks.service().purge_expired().await.expect("purged");
 
-    assert_eq!(purged, 10);
+    assert_eq!(purged, 15);
 }

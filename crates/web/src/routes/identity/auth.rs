@@ -1,15 +1,20 @@
 //! Registration, sign-in (JSON and the OAuth 2.0 token endpoint), refresh and sign-out.
 
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheDirective};
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use carehub_domain::identity::{LoginError, NewAccount, RefreshError, RefreshToken};
+use carehub_domain::identity::{
+    DeviceToken, LoginError, NewAccount, RefreshError, RefreshToken, SignInClient, SignedIn,
+};
 use carehub_domain::kernel::ValidationErrors;
 
 use super::views::{TokenResponse, UserView};
+use crate::client::Client;
 use crate::extract::{Authenticated, JsonBody, RawJson, merge_missing, required};
 use crate::openapi::{enums, rules};
 use crate::problem::{ApiError, BodyProblems, Problem, Unauthenticated};
@@ -61,6 +66,9 @@ pub struct LoginRequest {
     pub username: Option<String>,
     #[schema(format = Password, value_type = String, required = true)]
     pub password: Option<String>,
+    /// The `device_token` of this client's last sign-in to this account: failed sign-ins from
+    /// elsewhere do not pause it. Browsers send the `carehub_device` cookie instead.
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,6 +95,61 @@ pub struct TokenForm {
     pub scope: Option<String>,
     /// Accepted and ignored: CareHub's clients are public.
     pub client_id: Option<String>,
+    /// With `grant_type=password`: as in `/auth/login`.
+    pub device_token: Option<String>,
+}
+
+/// The cookie that carries a browser's device tokens, one per account signed in on it.
+pub const DEVICE_COOKIE: &str = "carehub_device";
+
+/// How the device cookie is set.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceCookie {
+    /// `Secure`: the clinic is reached over HTTPS.
+    pub secure: bool,
+    pub max_age_secs: i64,
+}
+
+impl DeviceCookie {
+    /// Who signs in: the caller's address and the device tokens it holds, the body's first.
+    fn client(request: &HttpRequest, address: Client, in_body: Option<&str>) -> SignInClient {
+        let cookie = request.cookie(DEVICE_COOKIE);
+        let held = cookie.as_ref().map_or("", |c| c.value());
+        SignInClient {
+            address: address.0,
+            device_tokens: in_body
+                .into_iter()
+                .chain(held.split('.'))
+                .filter_map(DeviceToken::parse)
+                .take(SignInClient::MAX_DEVICE_TOKENS)
+                .collect(),
+        }
+    }
+
+    /// The tokens of a sign-in, with the cookie that keeps the device's token for next time:
+    /// HttpOnly, for the sign-in routes only, the signed-in account's token first.
+    fn signed_in(self, client: &SignInClient, signed_in: SignedIn) -> HttpResponse {
+        let device = &signed_in.device_token;
+        let value = std::iter::once(device)
+            .chain(client.device_tokens.iter().filter(|held| *held != device))
+            .take(SignInClient::MAX_DEVICE_TOKENS)
+            .map(DeviceToken::expose)
+            .collect::<Vec<_>>()
+            .join(".");
+        let cookie = Cookie::build(DEVICE_COOKIE, value)
+            .path("/api/v1/auth")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Strict)
+            .max_age(Duration::seconds(self.max_age_secs))
+            .finish();
+        let mut response = tokens(signed_in.into());
+        // A cookie built from base64url tokens and '.' always makes a valid header.
+        if let Err(error) = response.add_cookie(&cookie) {
+            tracing::error!(%error, "the device cookie could not be set");
+        }
+        response
+    }
 }
 
 fn tokens(response: TokenResponse) -> HttpResponse {
@@ -105,19 +168,26 @@ fn tokens(response: TokenResponse) -> HttpResponse {
         (status = 403, description = "Administrators cannot self-register", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, all listed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
 #[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
+    client: Client,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.identity.register(body.into_account()?).await?;
+    let user = state
+        .identity
+        .register(body.into_account()?, client.0)
+        .await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
-/// Sign in with a username and password.
+/// Sign in with a username and password. The answer sets the `carehub_device` cookie and
+/// carries the same `device_token`: a client that sends it back passes the username's pause
+/// when others have failed to sign in as this user.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -126,21 +196,24 @@ pub async fn register(
         (status = 401, description = "Wrong username or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The account is pending approval or suspended", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed sign-ins for this username; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins for this username, from this address, or with this device; see Retry-After", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    address: Client,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut missing = ValidationErrors::new();
     let username = required(&mut missing, "username", body.username.as_deref());
     let password = required(&mut missing, "password", body.password.as_deref());
     missing.into_result()?;
-    let pair = state.identity.login(username, password).await?;
-    Ok(tokens(pair.into()))
+    let client = DeviceCookie::client(&request, address, body.device_token.as_deref());
+    let signed_in = state.identity.login(username, password, &client).await?;
+    Ok(state.device_cookie.signed_in(&client, signed_in))
 }
 
 /// The OAuth 2.0 token endpoint: `grant_type=password` or `grant_type=refresh_token`.
@@ -151,12 +224,14 @@ pub async fn login(
     responses(
         (status = 200, description = "Tokens", body = TokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed sign-ins for this username; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins or refused tokens; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/token")]
 pub async fn token(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    address: Client,
     web::Form(form): web::Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
     let invalid_request = |description: &str| ApiError::OAuth {
@@ -174,14 +249,16 @@ pub async fn token(
             let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(invalid_request("username and password are required"));
             };
-            state
+            let client = DeviceCookie::client(&request, address, form.device_token.as_deref());
+            let signed_in = state
                 .identity
-                .login(&username, &password)
+                .login(&username, &password, &client)
                 .await
                 .map_err(|e| match e {
                     LoginError::Throttled { .. } | LoginError::Internal(_) => ApiError::from(e),
                     other => invalid_grant(other.to_string()),
-                })?
+                })?;
+            return Ok(state.device_cookie.signed_in(&client, signed_in));
         }
         "refresh_token" => {
             let Some(refresh_token) = form.refresh_token else {
@@ -189,10 +266,10 @@ pub async fn token(
             };
             state
                 .identity
-                .refresh(&RefreshToken::new(refresh_token))
+                .refresh(&RefreshToken::new(refresh_token), address.0)
                 .await
                 .map_err(|e| match e {
-                    RefreshError::Internal(_) => ApiError::from(e),
+                    RefreshError::Throttled { .. } | RefreshError::Internal(_) => ApiError::from(e),
                     other => invalid_grant(other.to_string()),
                 })?
         }
@@ -217,17 +294,19 @@ pub async fn token(
         (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The account is pending or suspended", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins or refused tokens from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    client: Client,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let pair = state
         .identity
-        .refresh(&RefreshToken::new(body.refresh_token))
+        .refresh(&RefreshToken::new(body.refresh_token), client.0)
         .await?;
     Ok(tokens(pair.into()))
 }

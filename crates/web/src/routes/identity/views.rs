@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use carehub_domain::identity::{Role, TokenPair, User, UserStatus};
+use carehub_domain::identity::{Role, SignedIn, TokenPair, User, UserStatus};
 
 use crate::openapi::enums;
 
@@ -48,6 +48,20 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// At sign-in only: this client's device token for the account. Send it back as
+    /// `device_token` at the next sign-in, so that failed sign-ins from elsewhere do not pause
+    /// this client. Keep it as secret as a refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
+}
+
+impl From<SignedIn> for TokenResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        Self {
+            device_token: Some(signed_in.device_token.expose().to_owned()),
+            ..signed_in.tokens.into()
+        }
+    }
 }
 
 impl From<TokenPair> for TokenResponse {
@@ -57,6 +71,7 @@ impl From<TokenPair> for TokenResponse {
             refresh_token: pair.refresh_token.expose().to_owned(),
             token_type: "Bearer",
             expires_in: pair.expires_in.as_secs(),
+            device_token: None,
         }
     }
 }
