@@ -1,4 +1,5 @@
-//! The `carehub` command line: `serve` (the default), `demo` and `admin create`.
+//! The `carehub` command line: `serve` (the default), `demo`, `admin create`, `backup` and
+//! `ecg analyze`.
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -8,6 +9,8 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use carehub_domain::identity::NewAccount;
+use carehub_infra::Database;
+use carehub_infra::db::PoolSettings;
 
 use crate::demo;
 use crate::settings::Settings;
@@ -50,6 +53,16 @@ pub enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Write a consistent copy of the SQLite database to FILE while the server runs.
+    ///
+    /// The copy is one moment's snapshot, compacted, checked for integrity and readable by its
+    /// owner only. It holds everything the database holds, the token signing keys included.
+    /// Lab files and message attachments live in the file store and are backed up apart (see
+    /// docs/operations.md). PostgreSQL is backed up with its own tools.
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
     },
     /// Analyse ECG recordings, as the server does after an upload.
     Ecg {
@@ -149,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     email,
                 },
         } => create_admin(&cli.settings, &username, &full_name, email.as_deref()).await,
+        Command::Backup { file } => backup(&cli.settings, &file).await,
         Command::Ecg {
             command:
                 EcgCommand::Analyze {
@@ -225,6 +239,27 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+async fn backup(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    let database = Database::connect_existing(&url, PoolSettings::default())
+        .await
+        .context("cannot open the database")?;
+    let started = std::time::Instant::now();
+    let written = database.backup_into(file).await;
+    database.close().await;
+    let bytes = written.context("cannot back up the database")?;
+    tracing::info!(bytes, "backup written");
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "backed up the database into {} ({bytes} bytes, {:.1} s)",
+            file.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 async fn create_admin(

@@ -8,7 +8,7 @@ pub(crate) mod backend;
 pub(crate) mod listener;
 pub(crate) mod sql_time;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,6 +36,50 @@ pub enum DatabaseError {
     Sqlx(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} exists already: a backup never overwrites a file")]
+    BackupExists(PathBuf),
+    #[error("cannot write {path}")]
+    BackupTarget {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the copy failed its integrity check: {0}")]
+    BackupDamaged(String),
+    #[error(
+        "CareHub backs up SQLite databases only; back up PostgreSQL with its own tools (pg_dump or \
+         a base backup, see docs/operations.md)"
+    )]
+    NotSqlite,
+}
+
+/// Opens a SQLite file on its own and asks it to check itself.
+async fn check_integrity(path: &Path) -> Result<(), DatabaseError> {
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut connection = sqlx::ConnectOptions::connect(&options).await?;
+    let verdict: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_all(&mut connection)
+        .await?;
+    sqlx::Connection::close(connection).await?;
+    match verdict.as_slice() {
+        [(ok,)] if ok == "ok" => Ok(()),
+        problems => Err(DatabaseError::BackupDamaged(
+            problems
+                .iter()
+                .map(|(p,)| p.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
+}
+
+/// A new empty file only its owner may read: a backup holds everything the clinic keeps.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 /// Pool sizes and timeouts.
@@ -68,9 +112,24 @@ impl Database {
     /// # Errors
     /// [`DatabaseError`] when the URL is unsupported or the database unreachable.
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, DatabaseError> {
+        Self::open(url, settings, true).await
+    }
+
+    /// Connects to a database that must exist already: a missing SQLite file is an error.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the URL is unsupported or the database unreachable or missing.
+    pub async fn connect_existing(
+        url: &str,
+        settings: PoolSettings,
+    ) -> Result<Self, DatabaseError> {
+        Self::open(url, settings, false).await
+    }
+
+    async fn open(url: &str, settings: PoolSettings, create: bool) -> Result<Self, DatabaseError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
@@ -131,6 +190,59 @@ impl Database {
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
         }
         Ok(())
+    }
+
+    /// Writes a consistent copy of a SQLite database to `target`, while it is in use: one
+    /// read transaction's snapshot, compacted (`VACUUM INTO`). The copy is written under a
+    /// temporary name beside `target`, checked (`PRAGMA integrity_check`), made readable by
+    /// its owner only, and only then renamed into place, so that `target` never holds a
+    /// partial copy. Returns its size in bytes.
+    ///
+    /// # Errors
+    /// [`DatabaseError::BackupExists`] when `target` exists, [`DatabaseError::BackupTarget`]
+    /// when it cannot be written,
+    /// [`DatabaseError::NotSqlite`] on PostgreSQL, and database errors.
+    pub async fn backup_into(&self, target: &Path) -> Result<u64, DatabaseError> {
+        let Self::Sqlite(pool) = self else {
+            return Err(DatabaseError::NotSqlite);
+        };
+        let target_error = |source: std::io::Error| DatabaseError::BackupTarget {
+            path: target.to_owned(),
+            source,
+        };
+        if target.exists() {
+            return Err(DatabaseError::BackupExists(target.to_owned()));
+        }
+        let file_name = target
+            .file_name()
+            .ok_or_else(|| target_error(std::io::ErrorKind::InvalidInput.into()))?;
+        let partial = target.with_file_name(format!(
+            ".{}.partial-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
+        let written = async {
+            let path = partial
+                .to_str()
+                .ok_or_else(|| target_error(std::io::ErrorKind::InvalidFilename.into()))?;
+            // Created empty and private first: VACUUM INTO fills an empty file, and the copy
+            // is never readable by others, not even for a moment.
+            create_private(&partial).map_err(target_error)?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(path)
+                .execute(pool)
+                .await?;
+            check_integrity(&partial).await?;
+            std::fs::rename(&partial, target).map_err(target_error)?;
+            std::fs::metadata(target)
+                .map(|m| m.len())
+                .map_err(target_error)
+        }
+        .await;
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
     }
 
     pub async fn close(&self) {
