@@ -240,6 +240,14 @@ backend_tests! {
             next_of(&mut house_socket, "typing").await,
             json!({ "type": "typing", "conversation_id": id, "user_id": clinic.ann.id })
         );
+        // More while the typing goes on: relayed at most every 2 seconds, the rest dropped
+        // without a look.
+        for _ in 0..5 {
+            ann_socket.send(&typing).await;
+        }
+        ann_socket.assert_quiet().await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        house_socket.assert_quiet().await;
         // Not echoed to the typist, not shown to anyone outside, and never stored.
         ann_socket.assert_quiet().await;
         wilson_socket.assert_quiet().await;

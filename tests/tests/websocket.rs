@@ -686,3 +686,46 @@ mod two_instances {
         drop(second);
     }
 }
+
+mod frame_budget {
+    //! A socket's budget of client frames: a client that floods is refused, then disconnected.
+
+    use super::*;
+
+    carehub_tests::backend_tests_with! {
+        ["--ws-frames-per-sec", "5"];
+
+        async fn a_socket_flooding_frames_is_refused_then_disconnected(app: TestApp) {
+            assert_eq!(app.register("flooder", "patient").await.status(), 201);
+            let tokens = app.tokens("flooder").await;
+            let (mut socket, _) =
+                HubSocket::ready(&app.address, Credentials::Bearer(&tokens.access_token), None)
+                    .await;
+            let ping = json!({ "type": "ping" });
+            // A burst of three seconds' worth is served.
+            for _ in 0..15 {
+                socket.send(&ping).await;
+            }
+            for _ in 0..15 {
+                assert_eq!(socket.next_frame().await["type"], "pong");
+            }
+            // The next frame is refused unread.
+            socket.send(&ping).await;
+            let refused = socket.next_frame().await;
+            assert_eq!(refused["type"], "error", "{refused}");
+            assert_eq!(
+                refused["message"],
+                "too many frames: at most 5 a second; this one was ignored"
+            );
+            // The budget refills with time.
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+            assert!(socket.ping().await.is_empty());
+            // A client that goes on far past its budget is disconnected.
+            for _ in 0..24 {
+                socket.send(&ping).await;
+            }
+            let reason = socket.expect_close(1008).await;
+            assert_eq!(reason, "too many frames");
+        }
+    }
+}

@@ -162,6 +162,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub ws_session_check_ms: u32,
 
+    /// Frames a client may send on one socket per second, on average; bursts of three times as
+    /// many pass. Past that, frames are refused with an error frame and a client that keeps on
+    /// is disconnected (1008).
+    #[arg(long, global = true, env = "CAREHUB_WS_FRAMES_PER_SEC", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ws_frames_per_sec: u32,
+
     /// The clinic's time zone, an IANA name (`Europe/Paris`): doctors' weekly hours are its
     /// wall-clock times (daylight saving included), and appointment times are shown at its
     /// offset.
@@ -510,6 +517,7 @@ impl Settings {
             ping_interval: Duration::from_secs(u64::from(self.ws_ping_secs)),
             queue_capacity: usize::try_from(self.ws_queue).unwrap_or(usize::MAX),
             session_check_interval: Duration::from_millis(u64::from(self.ws_session_check_ms)),
+            frames_per_sec: self.ws_frames_per_sec,
         }
     }
 

@@ -166,6 +166,8 @@ pub enum Closing {
     Protocol,
     /// 1011: the server failed; the cause is logged.
     Internal,
+    /// 1008: the client went on sending frames far past its budget.
+    TooManyFrames,
     /// 4001: the access token expired without an `auth` renewal.
     TokenExpired,
     /// 4002: the user signed out, or the session was revoked.
@@ -185,6 +187,7 @@ impl Closing {
             Self::Shutdown => 1001,
             Self::Protocol => 1002,
             Self::Binary => 1003,
+            Self::TooManyFrames => 1008,
             Self::TooLarge => 1009,
             Self::Internal => 1011,
             Self::TokenExpired => 4001,
@@ -203,6 +206,7 @@ impl Closing {
             Self::Binary => "binary frames are not supported".into(),
             Self::TooLarge => "frame too large".into(),
             Self::Internal => "internal error".into(),
+            Self::TooManyFrames => "too many frames".into(),
             Self::TokenExpired => "token expired".into(),
             Self::SignedOut => "signed out".into(),
             Self::Suspended => "account suspended".into(),

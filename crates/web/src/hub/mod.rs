@@ -34,6 +34,8 @@ pub struct HubConfig {
     pub queue_capacity: usize,
     /// How often the sessions behind the sockets are checked for sign-out and suspension.
     pub session_check_interval: Duration,
+    /// Client frames a socket may send per second on average (bursts of three times as many).
+    pub frames_per_sec: u32,
 }
 
 impl Default for HubConfig {
@@ -42,6 +44,7 @@ impl Default for HubConfig {
             ping_interval: Duration::from_secs(20),
             queue_capacity: 256,
             session_check_interval: Duration::from_secs(2),
+            frames_per_sec: 20,
         }
     }
 }

@@ -29,6 +29,47 @@ pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// Heartbeat intervals without a client frame after which the socket is closed.
 const MISSED_HEARTBEATS: u32 = 3;
 
+/// The shortest time between two `typing` relays of one conversation from one socket: clients
+/// send one every 3 seconds while the user types, so more are dropped unread and cost nothing.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A socket's budget of client frames: `per_sec` on average, bursts of three times as many.
+/// Past it frames are refused without being looked at, and a client that goes on sending
+/// once a whole burst has been refused in a row is disconnected.
+struct FrameBudget {
+    limiter: governor::DefaultDirectRateLimiter,
+    burst: u32,
+    refused_in_a_row: u32,
+}
+
+impl FrameBudget {
+    fn new(per_sec: u32) -> Self {
+        let per_sec = std::num::NonZeroU32::new(per_sec).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst = per_sec.saturating_mul(std::num::NonZeroU32::new(3).unwrap_or(per_sec));
+        Self {
+            limiter: governor::RateLimiter::direct(
+                governor::Quota::per_second(per_sec).allow_burst(burst),
+            ),
+            burst: burst.get(),
+            refused_in_a_row: 0,
+        }
+    }
+
+    /// `Ok(true)` when the frame may be served, `Ok(false)` when it is refused, and
+    /// `Err` when the client is to be disconnected.
+    fn admit(&mut self) -> Result<bool, Stop> {
+        if self.limiter.check().is_ok() {
+            self.refused_in_a_row = 0;
+            return Ok(true);
+        }
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > self.burst {
+            return Err(Stop::Close(Closing::TooManyFrames));
+        }
+        Ok(false)
+    }
+}
+
 /// Serves one authenticated socket until it closes. `after` is the client's last seen id.
 pub async fn run(
     hub: Hub,
@@ -38,6 +79,7 @@ pub async fn run(
     stream: AggregatedMessageStream,
 ) {
     let claims = principal.claims();
+    let hub_frames_per_sec = hub.config().frames_per_sec;
     let mut out = Outgoing {
         session,
         signals: None,
@@ -64,6 +106,8 @@ pub async fn run(
         out,
         stream,
         last_heard: Instant::now(),
+        budget: FrameBudget::new(hub_frames_per_sec),
+        typed: HashMap::new(),
     };
     let stop = socket.serve(after).await;
     socket.leave_calls().await;
@@ -105,6 +149,10 @@ struct Socket {
     stream: AggregatedMessageStream,
     /// When the client last sent any frame.
     last_heard: Instant,
+    /// What the client may still send.
+    budget: FrameBudget,
+    /// When `typing` was last relayed, per conversation.
+    typed: HashMap<ConversationId, Instant>,
 }
 
 impl Socket {
@@ -184,6 +232,13 @@ impl Socket {
             Some(Ok(AggregatedMessage::Pong(_))) => return Ok(None),
             Some(Ok(AggregatedMessage::Close(_))) => return Err(Stop::Close(Closing::Normal)),
         };
+        if !self.budget.admit()? {
+            let refusal = ServerFrame::error(format!(
+                "too many frames: at most {} a second; this one was ignored",
+                self.hub.config().frames_per_sec
+            ));
+            return self.out.send(refusal).await.map(|()| None);
+        }
         let frame = match ClientFrame::parse(&text) {
             Ok(frame) => frame,
             Err(message) => {
@@ -220,6 +275,19 @@ impl Socket {
                 .await;
         };
         let id = ConversationId::from_uuid(conversation_id);
+        let now = Instant::now();
+        if self
+            .typed
+            .get(&id)
+            .is_some_and(|last| now.duration_since(*last) < TYPING_INTERVAL)
+        {
+            return Ok(());
+        }
+        if self.typed.len() >= 64 {
+            self.typed
+                .retain(|_, last| now.duration_since(*last) < TYPING_INTERVAL);
+        }
+        self.typed.insert(id, now);
         match conversations.typing(&self.actor, id).await {
             Ok(()) => Ok(()),
             Err(MessagingError::Internal(e)) => Err(Stop::Internal(e.into())),
