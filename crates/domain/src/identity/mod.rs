@@ -1,5 +1,6 @@
-//! Identity: user accounts and roles, passwords, tokens and sessions, sign-in throttling, and
-//! the service that registers, signs in and authenticates.
+//! Identity: user accounts and roles, passwords, tokens and sessions, the ring of keys that
+//! signs access tokens, sign-in throttling, and the services that register, sign in,
+//! authenticate and rotate keys.
 
 mod account;
 mod administration;
@@ -7,6 +8,7 @@ mod directory;
 mod password;
 mod principal;
 mod service;
+mod signing_keys;
 mod throttle;
 mod token;
 mod user;
@@ -17,6 +19,7 @@ pub use directory::*;
 pub use password::*;
 pub use principal::*;
 pub use service::*;
+pub use signing_keys::*;
 pub use throttle::*;
 pub use token::*;
 pub use user::*;

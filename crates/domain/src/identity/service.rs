@@ -611,6 +611,7 @@ impl IdentityService {
             .ports
             .access_tokens
             .verify(access_token)
+            .await
             .map_err(|e| match e {
                 TokenError::Expired => AuthenticateError::Expired,
                 TokenError::Invalid | TokenError::Signing(_) => AuthenticateError::Invalid,

@@ -67,18 +67,28 @@ pub enum TokenError {
     Signing(String),
 }
 
+/// Clock difference tolerated between instances (and verifiers) when checking `exp` and `iat`.
+pub const TOKEN_CLOCK_LEEWAY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
 /// Signs and verifies access tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait AccessTokenCodec: Send + Sync {
-    /// # Errors
-    /// [`TokenError::Signing`] when the key cannot sign.
-    fn issue(&self, claims: &AccessClaims) -> Result<String, TokenError>;
-
-    /// Checks signature, algorithm, issuer, audience and expiry.
+    /// Signs with the newest key of the ring, naming it in the token's `kid`.
     ///
     /// # Errors
-    /// [`TokenError::Expired`] or [`TokenError::Invalid`].
-    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
+    /// [`TokenError::Signing`] when there is no key or it cannot sign.
+    fn issue(&self, claims: &AccessClaims) -> Result<String, TokenError>;
+
+    /// Checks signature, algorithm, issuer, audience and expiry, with the key the token's `kid`
+    /// names among the keys that still verify. A `kid` it does not know may make it look for
+    /// keys added since it last looked (by a rotation another instance already uses) before it
+    /// refuses the token.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] or [`TokenError::Invalid`] (no `kid`, an unknown or retired
+    /// one, or a bad signature).
+    async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
 }
 
 /// An opaque refresh token as handed to the client. Its `Debug` never shows it.

@@ -238,6 +238,7 @@ fn generate_key_file(path: &Path) -> Result<(String, bool), SigningKeyError> {
     }
 }
 
+#[async_trait::async_trait]
 impl AccessTokenCodec for JwtCodec {
     fn issue(&self, claims: &AccessClaims) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::EdDSA);
@@ -256,7 +257,7 @@ impl AccessTokenCodec for JwtCodec {
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
-    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -328,8 +329,8 @@ mod tests {
         TempDir(std::env::temp_dir().join(format!("carehub-jwt-{}", Uuid::new_v4())))
     }
 
-    #[test]
-    fn a_generated_key_is_kept_and_reused_on_the_next_start() -> Result<(), SigningKeyError> {
+    #[tokio::test]
+    async fn a_generated_key_is_kept_and_reused_on_the_next_start() -> Result<(), SigningKeyError> {
         let dir = temp_dir();
         let (first, origin) = JwtCodec::load_or_generate(None, &dir, audience())?;
         assert!(matches!(origin, KeyOrigin::Generated(_)));
@@ -343,7 +344,7 @@ mod tests {
                 path: dir.clone(),
                 reason: e.to_string(),
             })?;
-        assert!(second.verify(&token).is_ok());
+        assert!(second.verify(&token).await.is_ok());
         Ok(())
     }
 
@@ -373,27 +374,29 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn tokens_round_trip_and_expired_ones_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+    #[tokio::test]
+    async fn tokens_round_trip_and_expired_ones_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
         let dir = temp_dir();
         let (codec, _) = JwtCodec::load_or_generate(None, &dir, audience())?;
         let fresh = claims(SignedDuration::from_mins(15));
-        assert_eq!(codec.verify(&codec.issue(&fresh)?)?, fresh);
+        assert_eq!(codec.verify(&codec.issue(&fresh)?).await?, fresh);
         let expired = claims(SignedDuration::from_mins(-5));
         assert_eq!(
-            codec.verify(&codec.issue(&expired)?),
+            codec.verify(&codec.issue(&expired)?).await,
             Err(TokenError::Expired)
         );
         Ok(())
     }
 
-    #[test]
-    fn tokens_of_another_key_or_audience_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+    #[tokio::test]
+    async fn tokens_of_another_key_or_audience_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
         let (dir_a, dir_b) = (temp_dir(), temp_dir());
         let (a, _) = JwtCodec::load_or_generate(None, &dir_a, audience())?;
         let (b, _) = JwtCodec::load_or_generate(None, &dir_b, audience())?;
         let token = b.issue(&claims(SignedDuration::from_mins(15)))?;
-        assert_eq!(a.verify(&token), Err(TokenError::Invalid));
+        assert_eq!(a.verify(&token).await, Err(TokenError::Invalid));
 
         let other_audience = TokenAudience {
             issuer: "carehub-test".into(),
@@ -401,7 +404,8 @@ mod tests {
         };
         let (c, _) = JwtCodec::load_or_generate(None, &dir_a, other_audience)?;
         assert_eq!(
-            a.verify(&c.issue(&claims(SignedDuration::from_mins(15)))?),
+            a.verify(&c.issue(&claims(SignedDuration::from_mins(15)))?)
+                .await,
             Err(TokenError::Invalid)
         );
         Ok(())
