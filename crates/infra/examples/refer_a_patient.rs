@@ -14,11 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use jiff::SignedDuration;
 
 use carehub_domain::access::Action;
 use carehub_domain::audit::Gatekeeper;
 use carehub_domain::identity::{
-    FullName, IdentityConfig, IdentityPorts, IdentityService, NewAccount, SignInClient,
+    FullName, IdentityConfig, IdentityPorts, IdentityService, KeyRetirement, NewAccount,
+    SignInClient, SigningKeyService,
 };
 use carehub_domain::kernel::{Clock, SystemClock, Text};
 use carehub_domain::notifications::{Notification, NotificationPublisher, NotificationService};
@@ -26,7 +28,9 @@ use carehub_domain::patients::{Contact, PatientDetails, PatientService, Sex};
 use carehub_domain::referrals::{NewReferral, ReferralService, Urgency};
 use carehub_infra::Database;
 use carehub_infra::db::PoolSettings;
-use carehub_infra::identity::{Argon2Hasher, JwtCodec, RandomRefreshTokens, TokenAudience};
+use carehub_infra::identity::{
+    Argon2Hasher, JwtCodec, RandomRefreshTokens, TokenAudience, data_dir_key,
+};
 
 /// Tells this process about notifications once they are stored. A server hands them to its
 /// WebSocket hub; a service with no sockets can do what it likes with them.
@@ -77,15 +81,23 @@ async fn refer_a_patient(dir: &Path) -> anyhow::Result<Vec<Notification>> {
     let repositories = database.repositories();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    // Identity: accounts, passwords and tokens.
-    let (codec, _) = JwtCodec::load_or_generate(
-        None,
-        dir,
+    // Identity: accounts, passwords and tokens, signed by a ring of keys started with a key
+    // generated into `dir`.
+    let signing_keys = SigningKeyService::new(
+        Arc::clone(&repositories.signing_keys),
+        Arc::clone(&clock),
+        KeyRetirement::new(SignedDuration::from_mins(15), SignedDuration::from_secs(10)),
+    );
+    let (key, _) = data_dir_key(dir)?;
+    signing_keys.seed(key.kid, key.pem).await?;
+    let codec = JwtCodec::load(
+        signing_keys,
         TokenAudience {
             issuer: "carehub-example".into(),
             audience: "carehub-example".into(),
         },
-    )?;
+    )
+    .await?;
     let identity = IdentityService::new(
         IdentityPorts {
             users: Arc::clone(&repositories.users),

@@ -10,8 +10,8 @@ use carehub_domain::audit::AuditLog;
 use carehub_domain::calls::CallRepository;
 use carehub_domain::feedback::FeedbackRepository;
 use carehub_domain::identity::{
-    LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SocketTicketRepository,
-    TrustedDeviceRepository, UserRepository,
+    LoginAttemptRepository, RefreshTokenRepository, RevokedTokenRepository, SigningKeyRepository,
+    SocketTicketRepository, TrustedDeviceRepository, UserRepository,
 };
 use carehub_domain::jobs::JobQueue;
 use carehub_domain::lab::LabRepository;
@@ -32,7 +32,8 @@ use crate::db::Database;
 use crate::feedback::SqlFeedbackRepository;
 use crate::identity::{
     SqlLoginAttemptRepository, SqlRefreshTokenRepository, SqlRevokedTokenRepository,
-    SqlSocketTicketRepository, SqlTrustedDeviceRepository, SqlUserRepository,
+    SqlSigningKeyRepository, SqlSocketTicketRepository, SqlTrustedDeviceRepository,
+    SqlUserRepository,
 };
 use crate::jobs::SqlJobQueue;
 use crate::lab::SqlLabRepository;
@@ -81,6 +82,8 @@ pub struct Repositories {
     pub reports: Arc<dyn ReportRepository>,
     pub notifications: Arc<dyn NotificationRepository>,
     pub socket_tickets: Arc<dyn SocketTicketRepository>,
+    /// The ring of keys that sign access tokens.
+    pub signing_keys: Arc<dyn SigningKeyRepository>,
     pub schedules: Arc<dyn ScheduleRepository>,
     pub appointments: Arc<dyn AppointmentRepository>,
     pub jobs: Arc<dyn JobQueue>,
@@ -116,6 +119,7 @@ impl Repositories {
         SqlReportRepository<DB>: ReportRepository + 'static,
         SqlNotificationRepository<DB>: NotificationRepository + 'static,
         SqlSocketTicketRepository<DB>: SocketTicketRepository + 'static,
+        SqlSigningKeyRepository<DB>: SigningKeyRepository + 'static,
         SqlScheduleRepository<DB>: ScheduleRepository + 'static,
         SqlAppointmentRepository<DB>: AppointmentRepository + 'static,
         SqlJobQueue<DB>: JobQueue + 'static,
@@ -146,6 +150,7 @@ impl Repositories {
             reports: Arc::new(SqlReportRepository::new(pool.clone())),
             notifications: Arc::new(SqlNotificationRepository::new(pool.clone())),
             socket_tickets: Arc::new(SqlSocketTicketRepository::new(pool.clone())),
+            signing_keys: Arc::new(SqlSigningKeyRepository::new(pool.clone())),
             schedules: Arc::new(SqlScheduleRepository::new(pool.clone())),
             appointments: Arc::new(SqlAppointmentRepository::new(pool.clone())),
             jobs: Arc::new(SqlJobQueue::new(pool.clone())),

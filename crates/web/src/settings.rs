@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use jiff::tz::TimeZone;
 
-use carehub_domain::identity::{Limit, ThrottlePolicy};
+use carehub_domain::identity::{KeyRetirement, Limit, ThrottlePolicy};
 use carehub_domain::jobs::RetryPolicy;
 use carehub_domain::referrals::EscalationPolicy;
 use carehub_infra::notifications::MailSettings;
@@ -43,10 +43,17 @@ pub struct Settings {
     )]
     pub data_dir: PathBuf,
 
-    /// PEM file (PKCS#8) with the Ed25519 private key that signs access tokens. Default: a key
-    /// generated on first start and kept in the data directory.
+    /// PEM file (PKCS#8) with an Ed25519 private key that signs access tokens: added at start
+    /// to the ring of signing keys in the database as its newest, unless the ring has had it.
+    /// Default: an empty ring starts with a key generated into the data directory.
     #[arg(long, global = true, env = "CAREHUB_JWT_PRIVATE_KEY_FILE")]
     pub jwt_private_key_file: Option<PathBuf>,
+
+    /// Seconds between two reads of the ring of signing keys, by which a rotation reaches this
+    /// instance. A token naming a key it does not know yet makes it read the ring at once.
+    #[arg(long, global = true, env = "CAREHUB_KEYS_RELOAD_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    pub keys_reload_secs: u32,
 
     /// The `iss` claim of access tokens.
     #[arg(
@@ -440,6 +447,15 @@ impl Settings {
         }
     }
 
+    /// How long a superseded signing key keeps verifying: as long as a token it signed may
+    /// live, on an instance that noticed the rotation last.
+    pub fn key_retirement(&self) -> KeyRetirement {
+        KeyRetirement::new(
+            jiff::SignedDuration::from_secs(i64::from(self.access_token_ttl_secs)),
+            jiff::SignedDuration::from_secs(i64::from(self.keys_reload_secs)),
+        )
+    }
+
     /// When unanswered referrals escalate.
     pub fn escalation(&self) -> EscalationPolicy {
         EscalationPolicy {
@@ -552,6 +568,7 @@ impl std::fmt::Debug for Settings {
             .field("bind", &self.bind)
             .field("data_dir", &self.data_dir)
             .field("jwt_private_key_file", &self.jwt_private_key_file)
+            .field("keys_reload_secs", &self.keys_reload_secs)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("session_idle_secs", &self.session_idle_secs)
             .field("session_max_secs", &self.session_max_secs)

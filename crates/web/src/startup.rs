@@ -16,7 +16,9 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use carehub_domain::audit::{AuditService, Gatekeeper};
-use carehub_domain::identity::{IdentityConfig, IdentityPorts, IdentityService};
+use carehub_domain::identity::{
+    IdentityConfig, IdentityPorts, IdentityService, Installed, KeyId, SigningKeyService,
+};
 use carehub_domain::jobs::{JobService, Task};
 use carehub_domain::kernel::{Clock, SystemClock};
 use carehub_domain::lab::{FileStore, LabService, LabTasks};
@@ -35,7 +37,8 @@ use carehub_domain::scheduling::{
 };
 use carehub_infra::db::PoolSettings;
 use carehub_infra::identity::{
-    Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience,
+    Argon2Hasher, JwtCodec, KeyOrigin, RandomRefreshTokens, TokenAudience, data_dir_key,
+    read_key_file,
 };
 use carehub_infra::notifications::{LettreMailer, Realtime};
 use carehub_infra::{Database, Repositories};
@@ -83,38 +86,29 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     Ok(database)
 }
 
-/// The identity service on `repositories`, with the configured or generated signing key.
+/// The identity service on `repositories`, its access tokens signed by the ring of keys in the
+/// database, which this instance's key joins first (see [`install_signing_keys`]).
 ///
 /// # Errors
-/// When the signing key cannot be had.
+/// When the signing keys cannot be had.
 pub async fn identity_with(
     settings: &Settings,
     repositories: &Repositories,
 ) -> anyhow::Result<(IdentityService, Arc<JwtCodec>)> {
+    let signing_keys = signing_key_service(settings, repositories);
+    install_signing_keys(settings, &signing_keys).await?;
     let audience = TokenAudience {
         issuer: settings.jwt_issuer.clone(),
         audience: settings.jwt_audience.clone(),
     };
-    let (codec, origin) = JwtCodec::load_or_generate(
-        settings.jwt_private_key_file.as_deref(),
-        &settings.data_dir,
-        audience,
-    )?;
-    match &origin {
-        KeyOrigin::Configured(path) => {
-            tracing::info!(path = %path.display(), kid = codec.key_id(), "token signing key loaded from configuration");
-        }
-        KeyOrigin::Generated(path) => tracing::info!(
-            path = %path.display(),
-            kid = codec.key_id(),
-            "token signing key generated and kept in the data directory; instances sharing it sign alike"
-        ),
-        KeyOrigin::Reused(path) => tracing::info!(
-            path = %path.display(),
-            kid = codec.key_id(),
-            "token signing key loaded from the data directory"
-        ),
-    }
+    let codec = JwtCodec::load(signing_keys, audience)
+        .await
+        .context("cannot load the token signing keys")?;
+    tracing::info!(
+        kid = codec.signing_kid().as_ref().map(KeyId::as_str),
+        published = codec.jwks().keys.len(),
+        "token signing keys loaded from the database"
+    );
 
     let hash_concurrency = settings
         .password_hash_concurrency
@@ -156,6 +150,83 @@ pub async fn identity_with(
 
 fn secs(secs: u32) -> jiff::SignedDuration {
     jiff::SignedDuration::from_secs(i64::from(secs))
+}
+
+/// The ring of signing keys in `repositories`, its keys retired as this instance's settings say.
+pub fn signing_key_service(settings: &Settings, repositories: &Repositories) -> SigningKeyService {
+    SigningKeyService::new(
+        Arc::clone(&repositories.signing_keys),
+        Arc::new(SystemClock),
+        settings.key_retirement(),
+    )
+}
+
+/// Puts this instance's key in the ring. A configured key (`CAREHUB_JWT_PRIVATE_KEY_FILE`) is
+/// added as the newest unless the ring has had it, so that a new file rotates the keys and an
+/// old one does not undo a rotation. Without one, an empty ring (the first start, or the first
+/// since the ring was introduced) starts with the data directory's key, generated there if
+/// missing, so that tokens signed with it before stay valid.
+///
+/// # Errors
+/// When a key cannot be read or generated, or the ring cannot be read or written.
+pub async fn install_signing_keys(
+    settings: &Settings,
+    keys: &SigningKeyService,
+) -> anyhow::Result<()> {
+    if let Some(path) = &settings.jwt_private_key_file {
+        let key = read_key_file(path)?;
+        let kid = key.kid.to_string();
+        let installed = keys
+            .install(key.kid, key.pem)
+            .await
+            .context("cannot add the configured signing key to the ring")?;
+        let path = path.display();
+        match installed {
+            Installed::Added => tracing::info!(
+                %path,
+                kid,
+                "the configured signing key joined the ring as its newest: it signs"
+            ),
+            Installed::Signing => {
+                tracing::info!(%path, kid, "the configured signing key signs");
+            }
+            Installed::Superseded => tracing::warn!(
+                %path,
+                kid,
+                "the configured signing key was superseded by a later rotation: the ring's newest key signs"
+            ),
+        }
+        return Ok(());
+    }
+    let ring = keys.ring().await.context("cannot read the signing keys")?;
+    if !ring.is_empty() {
+        return Ok(());
+    }
+    let (key, origin) = data_dir_key(&settings.data_dir)?;
+    let kid = key.kid.to_string();
+    let seeded = keys
+        .seed(key.kid, key.pem)
+        .await
+        .context("cannot start the ring of signing keys")?;
+    let (generated, path) = match origin {
+        KeyOrigin::Generated(path) => (true, path),
+        KeyOrigin::Reused(path) => (false, path),
+    };
+    let path = path.display();
+    match (seeded, generated) {
+        (true, true) => tracing::info!(
+            %path,
+            kid,
+            "a signing key was generated into the data directory and started the ring"
+        ),
+        (true, false) => tracing::info!(
+            %path,
+            kid,
+            "the data directory's signing key started the ring"
+        ),
+        (false, _) => tracing::info!("another instance started the ring of signing keys first"),
+    }
+    Ok(())
 }
 
 /// The clinic's services over the same ports.
@@ -447,7 +518,7 @@ impl Application {
             notifications,
             hub,
             database,
-            jwks_json: serde_json::to_vec(codec.jwks())?.into(),
+            signing_keys: codec,
             allowed_methods: openapi::allowed_methods(&openapi),
             openapi_json: openapi.to_json()?.into(),
             metrics: Arc::new(Metrics::new()?),

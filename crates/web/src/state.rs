@@ -1,6 +1,6 @@
-//! What every handler shares: the domain's services, the database, what is computed once at
-//! startup (the JWKS, the OpenAPI document, the methods each route takes), the metrics and the
-//! notification hub. It is built in [`crate::startup`], the one place where adapters are wired.
+//! What every handler shares: the domain's services, the database, the token signing keys,
+//! what is computed once at startup (the OpenAPI document, the methods each route takes), the
+//! metrics and the notification hub. It is built in [`crate::startup`], the one place where adapters are wired.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,8 +75,9 @@ pub struct AppState {
     /// E-mail preferences, and the e-mails they ask for.
     pub emails: NotificationEmails,
     pub database: Database,
-    /// The JWKS, serialised once.
-    pub jwks_json: web::Bytes,
+    /// This instance's copy of the ring of token signing keys, whose public keys the JWKS
+    /// publishes.
+    pub signing_keys: Arc<carehub_infra::identity::JwtCodec>,
     /// The OpenAPI document, serialised once.
     pub openapi_json: web::Bytes,
     /// The methods each route pattern answers, for `405 Method Not Allowed`.

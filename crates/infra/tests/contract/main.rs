@@ -83,6 +83,7 @@ mod relay;
 mod reports;
 mod revoked_tokens;
 mod schedules;
+mod signing_keys;
 mod socket_tickets;
 mod trusted_devices;
 mod users;

@@ -76,20 +76,22 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
-/// The JSON Web Key Set (RFC 7517) of the access token signing key.
+/// The JSON Web Key Set (RFC 7517) of the keys that verify access tokens: the key that signs
+/// and, after a rotation, the keys it superseded until their last tokens have expired.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "The key set", content_type = "application/jwk-set+json", body = Object))
+    responses((status = 200, description = "The key set, newest key first", content_type = "application/jwk-set+json", body = Object))
 )]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/jwk-set+json")
+        // Short, so that verifiers that cache it learn of a rotation soon.
         .insert_header(CacheControl(vec![
             CacheDirective::Public,
-            CacheDirective::MaxAge(300),
+            CacheDirective::MaxAge(60),
         ]))
-        .body(state.jwks_json.clone())
+        .json(state.signing_keys.jwks())
 }
 
 /// This API's OpenAPI 3.1 document; Swagger UI at `/docs` reads it.
