@@ -210,7 +210,8 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// The PEM of the key the server signs with (generated into its data directory).
+    /// The PEM of the key the server signs with until a rotation: the key generated into its
+    /// data directory, which started the ring of signing keys.
     pub fn signing_key_pem(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("jwt-ed25519.pem")).expect("the generated key")
     }
@@ -386,7 +387,16 @@ impl TestApp {
     /// # Panics
     /// When the server cannot start.
     pub async fn another_instance(&self) -> Instance {
-        let application = Application::build(self.settings.clone())
+        self.another_instance_with(self.settings.clone()).await
+    }
+
+    /// Starts another server with `settings`, which should name this one's database, on a new
+    /// port.
+    ///
+    /// # Panics
+    /// When the server cannot start.
+    pub async fn another_instance_with(&self, settings: Settings) -> Instance {
+        let application = Application::build(settings)
             .await
             .expect("the second server starts");
         let port = application.port();

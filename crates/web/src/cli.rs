@@ -1,5 +1,5 @@
-//! The `carehub` command line: `serve` (the default), `demo`, `admin create`, `backup` and
-//! `ecg analyze`.
+//! The `carehub` command line: `serve` (the default), `demo`, `admin create`, `backup`,
+//! `keys rotate`, `keys list` and `ecg analyze`.
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -64,6 +64,12 @@ pub enum Command {
         /// Where the copy goes; it must not exist yet.
         file: std::path::PathBuf,
     },
+    /// Rotate and list the keys that sign access tokens, in the database the settings name,
+    /// while servers run.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Analyse ECG recordings, as the server does after an upload.
     Ecg {
         #[command(subcommand)]
@@ -88,6 +94,22 @@ pub enum EcgCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new Ed25519 signing key to the ring. Servers sign new access tokens with it once
+    /// they read the ring again (every `CAREHUB_KEYS_RELOAD_SECS`); the key it supersedes still
+    /// verifies the tokens it signed until they have expired, then retires.
+    Rotate {
+        /// Add this key (an Ed25519 private key in PKCS#8 PEM, such as `openssl genpkey
+        /// -algorithm ed25519` writes) instead of generating one.
+        #[arg(long, value_name = "PEM")]
+        from_file: Option<std::path::PathBuf>,
+    },
+    /// List the keys, newest first: id, when added, and status (signing, verifying until a
+    /// time, retired). Private keys are never shown.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +185,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => create_admin(&cli.settings, &username, &full_name, email.as_deref()).await,
         Command::Backup { file } => backup(&cli.settings, &file).await,
+        Command::Keys { command } => {
+            let report = match command {
+                KeysCommand::Rotate { from_file } => {
+                    crate::keys_cli::rotate(&cli.settings, from_file.as_deref()).await?
+                }
+                KeysCommand::List => crate::keys_cli::list(&cli.settings).await?,
+            };
+            use std::io::Write as _;
+            write!(std::io::stdout(), "{report}")?;
+            Ok(())
+        }
         Command::Ecg {
             command:
                 EcgCommand::Analyze {

@@ -9,6 +9,7 @@ pub mod ecg_cli;
 pub mod extract;
 pub mod hub;
 pub mod jobs;
+pub mod keys_cli;
 pub mod openapi;
 pub mod paging;
 pub mod problem;

@@ -322,6 +322,8 @@ pub struct Application {
     relay_listener: Option<carehub_infra::db::PgListenerHandle>,
     /// This instance's job workers; they stop after the server.
     jobs: RunnerHandle,
+    /// How often this instance reads the ring of signing keys again.
+    key_reload_interval: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -549,6 +551,7 @@ impl Application {
             realtime,
             relay_listener,
             jobs,
+            key_reload_interval: Duration::from_secs(u64::from(settings.keys_reload_secs)),
         })
     }
 
@@ -589,8 +592,13 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let session_checks = self.state.hub.spawn_session_checks();
+        let key_reloads = spawn_key_reloads(
+            Arc::clone(&self.state.signing_keys),
+            self.key_reload_interval,
+        );
         let served = self.server.await;
         session_checks.abort();
+        key_reloads.abort();
         self.jobs.shutdown().await;
         self.realtime.shutdown().await;
         if let Some(listener) = self.relay_listener {
@@ -600,6 +608,21 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// Reads the ring of signing keys again every `interval`, so that a rotation reaches this
+/// instance: it signs with the new key from then on. A failed read keeps the keys loaded so far.
+fn spawn_key_reloads(codec: Arc<JwtCodec>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = codec.reload().await {
+                tracing::warn!(%error, "cannot read the signing keys again; keeping those loaded");
+            }
+        }
+    })
 }
 
 /// Stops a running [`Application`] gracefully.

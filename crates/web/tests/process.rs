@@ -96,6 +96,30 @@ impl Server {
         assert!(status.success(), "carehub admin create succeeds");
     }
 
+    /// Runs `carehub keys ARGS` on this server's database and data directory, as an operator
+    /// would while it runs; returns its exit status, standard output and standard error.
+    async fn keys(
+        &self,
+        database: &ScratchDatabase,
+        args: &[&str],
+    ) -> (std::process::ExitStatus, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_carehub"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CAREHUB_DATABASE_URL", &database.url)
+            .env("CAREHUB_DATA_DIR", &self._data_dir.0)
+            .arg("keys")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            output.status,
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    }
+
     /// Sends SIGTERM and returns the exit status and everything the server logged.
     async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().expect("a running child");
@@ -194,7 +218,95 @@ on_both_backends!(
     logs_carry_request_ids_and_nothing_that_identifies_a_patient,
     an_internal_failure_is_logged_with_its_cause_and_answered_generically,
     a_job_whose_instance_was_killed_runs_again_after_its_lease_and_completes_once,
+    keys_rotate_and_list_reach_a_running_server_and_never_show_a_private_key,
 );
+
+/// The `kid` in an access token's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn keys_rotate_and_list_reach_a_running_server_and_never_show_a_private_key(
+    database: ScratchDatabase,
+) {
+    let server = Server::start_with(&database, &[("CAREHUB_KEYS_RELOAD_SECS", "1")]).await;
+    let client = reqwest::Client::new();
+    server
+        .create_admin(&database, "keeper", "rotating brass lantern")
+        .await;
+    let old = kid_of(&sign_in(&client, &server, "keeper", "rotating brass lantern").await);
+    // The body of the generated private key: it must show nowhere.
+    let pem = std::fs::read_to_string(server._data_dir.0.join("jwt-ed25519.pem")).unwrap();
+    let secret = pem.lines().nth(1).unwrap().to_owned();
+
+    let (status, listed, _) = server.keys(&database, &["list"]).await;
+    assert!(status.success());
+    assert!(
+        listed.contains(&format!("{old}  ")) && listed.contains("signing"),
+        "{listed}"
+    );
+
+    let (status, rotated, rotate_logs) = server.keys(&database, &["rotate"]).await;
+    assert!(status.success(), "{rotate_logs}");
+    let new = rotated
+        .strip_prefix("added signing key ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("{rotated}"))
+        .to_owned();
+    assert!(
+        rotated.contains(&format!("key {old} verifies the tokens it signed until")),
+        "{rotated}"
+    );
+
+    let (status, listed, list_logs) = server.keys(&database, &["list"]).await;
+    assert!(status.success(), "{list_logs}");
+    let statuses: Vec<(&str, &str)> = listed
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut columns = line.split_whitespace();
+            (columns.next().unwrap(), columns.nth(1).unwrap())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(new.as_str(), "signing"), (old.as_str(), "verifying")],
+        "{listed}"
+    );
+
+    let mut signed_with = old.clone();
+    for _ in 0..50 {
+        signed_with = kid_of(&sign_in(&client, &server, "keeper", "rotating brass lantern").await);
+        if signed_with == new {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        signed_with, new,
+        "the running server signs with the new key"
+    );
+
+    let (_, logs) = server.terminate().await;
+    for output in [&listed, &rotated, &rotate_logs, &list_logs, &logs] {
+        assert!(
+            !output.contains(&secret),
+            "a private key was printed: {output}"
+        );
+        assert!(
+            !output.contains("PRIVATE KEY"),
+            "a private key was printed: {output}"
+        );
+    }
+}
 
 async fn logs_carry_request_ids_and_nothing_that_identifies_a_patient(database: ScratchDatabase) {
     let server = Server::start(&database).await;
