@@ -134,7 +134,7 @@ impl FromRequest for RawJson {
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
+                Some(PayloadError::Overflow) => ApiError::body_too_large(MAX_JSON_BODY),
                 _ => ApiError::BadRequest("the request body could not be read".into()),
             })?;
             Ok(Self { bytes, is_json })
@@ -351,6 +351,10 @@ pub fn path_error(error: actix_web::error::PathError, _: &HttpRequest) -> actix_
 /// Form bodies (the OAuth token endpoint) that do not parse: an OAuth `invalid_request`.
 #[allow(clippy::needless_pass_by_value)]
 pub fn form_error(error: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::UrlencodedError;
+    if let UrlencodedError::Overflow { limit, .. } = error {
+        return ApiError::body_too_large(limit).into();
+    }
     ApiError::OAuth {
         status: actix_web::http::StatusCode::BAD_REQUEST,
         error: "invalid_request",
@@ -365,8 +369,9 @@ pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error 
         JsonPayloadError::ContentType => {
             ApiError::UnsupportedMediaType("the body must be JSON".into()).into()
         }
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge.into()
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::body_too_large(limit).into()
         }
         other => ApiError::BadRequest(other.to_string()).into(),
     }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod clinic_time;
 pub mod demo;
 pub mod ecg_cli;
+pub mod edges;
 pub mod extract;
 pub mod hub;
 pub mod jobs;

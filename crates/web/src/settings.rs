@@ -351,6 +351,33 @@ pub struct Settings {
     )]
     pub storage_secret_access_key: Option<String>,
 
+    /// Origins whose pages may call the API from a browser (CORS): a comma-separated list of
+    /// exact origins, `https://portal.example.org`, each a scheme (http or https), a host and
+    /// an optional port. Default: none; CORS is off, and browsers keep other sites' pages from
+    /// reading the API's answers.
+    #[arg(long, global = true, env = "CAREHUB_CORS_ORIGINS", default_value = "",
+          value_parser = crate::edges::cors::parse_origins)]
+    pub cors_origins: crate::edges::Origins,
+
+    /// Milliseconds a client has to send a request's head (request line and headers) once it
+    /// connects; past it the connection is closed.
+    #[arg(long, global = true, env = "CAREHUB_HEADER_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u32).range(100..=600_000))]
+    pub header_timeout_ms: u32,
+
+    /// Seconds an idle connection is kept open for the client's next request; 0 closes each
+    /// connection after its response.
+    #[arg(long, global = true, env = "CAREHUB_KEEP_ALIVE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=3_600))]
+    pub keep_alive_secs: u32,
+
+    /// Seconds a client has to send a request's body; past it the request is answered 408 and
+    /// the connection closed. Uploads get as long again as sending their size at 128 KiB/s
+    /// takes. The notification socket is not concerned.
+    #[arg(long, global = true, env = "CAREHUB_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    pub body_timeout_secs: u32,
+
     /// Log format.
     #[arg(long, global = true, env = "CAREHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -503,6 +530,27 @@ impl Settings {
         }
     }
 
+    /// The edges of the HTTP server: security headers, CORS, body limits and timeouts. `port`
+    /// is the one this server listens on.
+    pub fn edges(&self, port: u16) -> crate::edges::Edges {
+        use crate::edges::{BodyRules, Edges, SecurityHeaders, body};
+        Edges {
+            headers: SecurityHeaders::for_public_url(&self.public_url(port)),
+            cors: self.cors_origins.clone(),
+            bodies: BodyRules {
+                json: crate::extract::MAX_JSON_BODY,
+                upload: self
+                    .upload_limits()
+                    .request_bytes
+                    .saturating_add(body::MULTIPART_FRAMING),
+                timeout: Duration::from_secs(u64::from(self.body_timeout_secs)),
+            },
+            header_timeout: Duration::from_millis(u64::from(self.header_timeout_ms)),
+            keep_alive: (self.keep_alive_secs > 0)
+                .then(|| Duration::from_secs(u64::from(self.keep_alive_secs))),
+        }
+    }
+
     /// Where lab files are kept: the bucket of `storage_url`, once it has answered, else a
     /// directory under the data directory.
     ///
@@ -584,6 +632,10 @@ impl std::fmt::Debug for Settings {
             .field("storage_url", &self.storage_url)
             .field("storage_endpoint", &self.storage_endpoint)
             .field("ice_servers", &self.ice_servers)
+            .field("cors_origins", &self.cors_origins)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("keep_alive_secs", &self.keep_alive_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .field(
                 "turn_secret",
                 &self.turn_secret.as_ref().map(|_| "<redacted>"),

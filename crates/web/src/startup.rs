@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceResponse};
+use actix_web::http::KeepAlive;
 use actix_web::http::header;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use tracing_actix_web::TracingLogger;
@@ -43,6 +44,7 @@ use carehub_infra::identity::{
 use carehub_infra::notifications::{LettreMailer, Realtime};
 use carehub_infra::{Database, Repositories};
 
+use crate::edges::{self, CLIENT_DISCONNECT_TIMEOUT, Edges};
 use crate::extract::{self, MAX_JSON_BODY};
 use crate::hub::Hub;
 use crate::jobs::{Recurring, Runner, RunnerHandle, Schedule, Tasks};
@@ -527,8 +529,19 @@ impl Application {
         });
 
         let app_state = state.clone();
-        let server = HttpServer::new(move || build_app(app_state.clone()))
+        let edges = settings.edges(port);
+        let keep_alive = edges
+            .keep_alive
+            .map_or(KeepAlive::Disabled, KeepAlive::Timeout);
+        let header_timeout = edges.header_timeout;
+        if !edges.cors.is_empty() {
+            tracing::info!(origins = ?edges.cors.0, "cross-origin requests allowed");
+        }
+        let server = HttpServer::new(move || build_app(app_state.clone(), edges.clone()))
             .listen(listener)?
+            .client_request_timeout(header_timeout)
+            .keep_alive(keep_alive)
+            .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
             .workers(settings.workers.unwrap_or_else(Settings::cores).max(1))
             // Signals are handled by the binary, which stops the server gracefully.
             .disable_signals()
@@ -653,6 +666,7 @@ pub const SOCKET_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn build_app(
     state: web::Data<AppState>,
+    edges: Edges,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -662,6 +676,12 @@ fn build_app(
         InitError = (),
     >,
 > {
+    let Edges {
+        headers,
+        cors,
+        bodies,
+        ..
+    } = edges;
     let (app, _) = App::new()
         .into_utoipa_app()
         .app_data(state)
@@ -685,12 +705,20 @@ fn build_app(
         .service(web::redirect("/docs", "/docs/"))
         .configure(routes::app::services)
         .default_service(web::to(fallback))
+        // The edges, innermost first: body limits and deadlines, CORS (whose refusals the
+        // next turns into problems), problems, security headers on whatever comes out.
+        .wrap(from_fn(move |request, next| {
+            edges::body::guard(bodies, request, next)
+        }))
+        .wrap(Condition::new(!cors.is_empty(), cors.middleware()))
+        .wrap(Condition::new(
+            !cors.is_empty(),
+            from_fn(edges::cors::nothing_for_others),
+        ))
         .wrap(ErrorHandlers::new().default_handler(ensure_problem))
-        .wrap(
-            DefaultHeaders::new()
-                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .add((header::CACHE_CONTROL, "no-store")),
-        )
+        .wrap(from_fn(move |request, next| {
+            edges::headers::secure(headers, request, next)
+        }))
         .wrap(from_fn(observe))
         .wrap(TracingLogger::<CareHubRootSpan>::new())
 }

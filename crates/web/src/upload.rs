@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, web};
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, byte_size};
 
 /// How large uploads may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +94,17 @@ pub(crate) async fn multipart_parts(
             let chunk = chunk
                 .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
             total += chunk.len();
-            if bytes.len() + chunk.len() > limit || total > limits.request_bytes {
-                return Err(ApiError::PayloadTooLarge);
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the part {field_name} may be at most {}",
+                    byte_size(limit)
+                )));
+            }
+            if total > limits.request_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the parts of one upload may be at most {} together",
+                    byte_size(limits.request_bytes)
+                )));
             }
             bytes.extend_from_slice(&chunk);
         }

@@ -183,8 +183,12 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
-    #[error("payload too large")]
-    PayloadTooLarge,
+    /// A request body larger than its route takes (413); the detail says the limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// A request body not sent in time (408).
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// An OAuth 2.0 token endpoint error (RFC 6749 section 5.2).
@@ -223,6 +227,14 @@ impl ApiError {
         Self::Internal(cause.into())
     }
 
+    /// A request body over `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::PayloadTooLarge(format!(
+            "the request body may be at most {} here",
+            byte_size(limit)
+        ))
+    }
+
     /// One invalid field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         let mut errors = ValidationErrors::new();
@@ -241,7 +253,8 @@ impl ApiError {
             Self::Conflict(_) => ("conflict", "The request conflicts with the current state"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
-            Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
+            Self::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),
+            Self::RequestTimeout(_) => ("request-timeout", "The request took too long to send"),
             Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             Self::OAuth { .. } => ("oauth", "The token request was refused"),
             Self::Unavailable(_) => ("unavailable", "The service is unavailable"),
@@ -268,6 +281,8 @@ impl ApiError {
             | Self::NotFound(d)
             | Self::Conflict(d)
             | Self::UnsupportedMediaType(d)
+            | Self::PayloadTooLarge(d)
+            | Self::RequestTimeout(d)
             | Self::Unavailable(d)
             | Self::NotBookable(d)
             | Self::InvalidTransition(d)
@@ -284,7 +299,6 @@ impl ApiError {
             Self::Invalid(errors) => {
                 Some(format!("{} field(s) are invalid", errors.errors().len()))
             }
-            Self::PayloadTooLarge => Some("request bodies are limited to 64 KiB".into()),
             Self::MethodNotAllowed { allow } => Some(format!("this resource takes {allow}")),
             Self::TooManyRequests { retry_after_secs } => {
                 Some(format!("retry after {retry_after_secs} seconds"))
@@ -348,7 +362,8 @@ impl ResponseError for ApiError {
             Self::NotBookable(_) | Self::TooLate(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -389,6 +404,18 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.json(self.problem())
+    }
+}
+
+/// `bytes` as people read it: `4 KiB`, `20 MiB`, else a number of bytes.
+pub fn byte_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    match bytes {
+        0 => "0 bytes".to_owned(),
+        b if b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
     }
 }
 
