@@ -26,7 +26,49 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     let mut openapi = openapi;
     optional_bodies_are_never_null(&mut openapi);
+    bodies_may_be_refused_at_the_edge(&mut openapi);
     openapi
+}
+
+/// Every operation that takes a body may have it refused before it runs (see
+/// [`crate::edges::body`]): 413 over its limit, 408 when it is not sent in time.
+fn bodies_may_be_refused_at_the_edge(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::problem::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_none() {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("408".into())
+                .or_insert_with(|| problem("The body was not sent in time"));
+            responses
+                .entry("413".into())
+                .or_insert_with(|| problem("The body is too large"));
+        }
+    }
 }
 
 /// An optional request body may be left out, but is never JSON `null`: utoipa publishes an
@@ -195,6 +237,28 @@ mod tests {
             .iter()
             .map(|v| v.as_str().expect("a string").to_owned())
             .collect()
+    }
+
+    #[test]
+    fn every_operation_with_a_body_may_answer_408_and_413_with_a_problem() {
+        let document = document();
+        let mut bodies = 0;
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("an item") {
+                if operation.get("requestBody").is_none() {
+                    continue;
+                }
+                bodies += 1;
+                for status in ["408", "413"] {
+                    let content = &operation["responses"][status]["content"];
+                    assert!(
+                        content["application/problem+json"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert!(bodies >= 40, "{bodies}");
     }
 
     #[test]
