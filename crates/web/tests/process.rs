@@ -3,195 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
 use carehub_infra::testing::ScratchDatabase;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt as _;
-use tokio::process::{Child, Command};
 
-/// A running `carehub serve` child process.
-struct Server {
-    child: Child,
-    base: String,
-    _data_dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Server {
-    async fn start(database: &ScratchDatabase) -> Self {
-        Self::start_with(database, &[]).await
-    }
-
-    /// Starts a server with extra `CAREHUB_*` variables.
-    async fn start_with(database: &ScratchDatabase, extra: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let data_dir = std::env::temp_dir().join(format!("carehub-process-{}", uuid_like()));
-        let child = Command::new(env!("CARGO_BIN_EXE_carehub"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CAREHUB_BIND", format!("127.0.0.1:{port}"))
-            .env("CAREHUB_DATABASE_URL", &database.url)
-            .env("CAREHUB_DATA_DIR", &data_dir)
-            .env("CAREHUB_WORKERS", "1")
-            .env("CAREHUB_LOG", "info")
-            .env("CAREHUB_LOG_FORMAT", "json")
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the carehub binary starts");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _data_dir: tempdir::Dir(data_dir),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(response) = client.get(server.url("/api/v1/health/ready")).send().await
-                && response.status() == 200
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Creates an administrator with `carehub admin create`, as an operator would.
-    async fn create_admin(&self, database: &ScratchDatabase, username: &str, password: &str) {
-        let status = Command::new(env!("CARGO_BIN_EXE_carehub"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CAREHUB_DATABASE_URL", &database.url)
-            .env("CAREHUB_DATA_DIR", &self._data_dir.0)
-            .env("CAREHUB_ADMIN_PASSWORD", password)
-            .args(["admin", "create", "--username", username])
-            .args(["--full-name", "Process Test Administrator"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success(), "carehub admin create succeeds");
-    }
-
-    /// Runs `carehub keys ARGS` on this server's database and data directory, as an operator
-    /// would while it runs; returns its exit status, standard output and standard error.
-    async fn keys(
-        &self,
-        database: &ScratchDatabase,
-        args: &[&str],
-    ) -> (std::process::ExitStatus, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_carehub"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CAREHUB_DATABASE_URL", &database.url)
-            .env("CAREHUB_DATA_DIR", &self._data_dir.0)
-            .arg("keys")
-            .args(args)
-            .output()
-            .await
-            .unwrap();
-        (
-            output.status,
-            String::from_utf8(output.stdout).unwrap(),
-            String::from_utf8(output.stderr).unwrap(),
-        )
-    }
-
-    /// Sends SIGTERM and returns the exit status and everything the server logged.
-    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().expect("a running child");
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success());
-        // Bounded so a hang fails the test instead of stalling the suite; not a speed check.
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("the server exits after SIGTERM")
-            .unwrap();
-        let mut logs = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut logs)
-            .await
-            .unwrap();
-        (status, logs)
-    }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-async fn sign_in(
-    client: &reqwest::Client,
-    server: &Server,
-    username: &str,
-    password: &str,
-) -> String {
-    let tokens: Value = post(
-        client,
-        server.url("/api/v1/auth/login"),
-        &json!({"username": username, "password": password}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn get(client: &reqwest::Client, url: String, token: &str) -> reqwest::Response {
-    client.get(url).bearer_auth(token).send().await.unwrap()
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: String,
-    body: &Value,
-    token: Option<&str>,
-) -> reqwest::Response {
-    let mut request = client.post(url).json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
+use support::{Server, get, post, sign_in};
 
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -244,7 +63,7 @@ async fn keys_rotate_and_list_reach_a_running_server_and_never_show_a_private_ke
         .await;
     let old = kid_of(&sign_in(&client, &server, "keeper", "rotating brass lantern").await);
     // The body of the generated private key: it must show nowhere.
-    let pem = std::fs::read_to_string(server._data_dir.0.join("jwt-ed25519.pem")).unwrap();
+    let pem = std::fs::read_to_string(server.data_dir().path().join("jwt-ed25519.pem")).unwrap();
     let secret = pem.lines().nth(1).unwrap().to_owned();
 
     let (status, listed, _) = server.keys(&database, &["list"]).await;
