@@ -1,5 +1,6 @@
 //! `carehub backup FILE`: a consistent copy of a live SQLite database, from which a server
-//! starts with every account and record as they were at the copy, and nothing later.
+//! starts with every account, record and signing key as they were at the copy, and nothing
+//! later.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -154,6 +155,18 @@ async fn a_backup_of_a_live_database_restores_what_it_held_and_nothing_later() {
         read(kept).await.unwrap().status(),
         200,
         "the record is there"
+    );
+    // The signing keys are in the database: tokens issued before the copy still verify.
+    let me = client
+        .get(format!("{base}/api/v1/users/me"))
+        .bearer_auth(&doctor.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status(),
+        200,
+        "a token issued before the backup verifies"
     );
     assert_eq!(
         read(later).await.unwrap().status(),
