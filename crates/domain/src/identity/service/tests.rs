@@ -741,6 +741,14 @@ fn from_address(devices: &[&str]) -> SignInClient {
     }
 }
 
+/// Asserts that sign-in was paused.
+fn assert_paused(result: &Result<SignedIn, LoginError>) {
+    assert!(
+        matches!(result, Err(LoginError::Throttled { .. })),
+        "{result:?}"
+    );
+}
+
 impl Mocks {
     /// Counts under any key: those listed, else none.
     fn failures_by_key(&mut self, counts: &[(ThrottleKey, u32)]) {
@@ -796,10 +804,7 @@ async fn one_address_failing_for_one_username_is_paused() {
         .login("alice", PASSWORD, &from_address(&["device-a"]))
         .await;
 
-    assert!(
-        matches!(result, Err(LoginError::Throttled { .. })),
-        "{result:?}"
-    );
+    assert_paused(&result);
 }
 
 #[tokio::test]
@@ -890,10 +895,7 @@ async fn a_device_that_failed_too_often_is_trusted_no_more() {
         .login("alice", PASSWORD, &from_address(&["device-a"]))
         .await;
 
-    assert!(
-        matches!(result, Err(LoginError::Throttled { .. })),
-        "{result:?}"
-    );
+    assert_paused(&result);
 }
 
 #[tokio::test]
@@ -908,10 +910,7 @@ async fn a_device_trusted_for_another_account_does_not_pass_the_pause() {
         .login("alice", PASSWORD, &from_address(&["device-b"]))
         .await;
 
-    assert!(
-        matches!(result, Err(LoginError::Throttled { .. })),
-        "{result:?}"
-    );
+    assert_paused(&result);
 }
 
 #[tokio::test]
