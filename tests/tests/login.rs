@@ -450,8 +450,16 @@ mod addresses_and_devices {
                 // Other addresses are not paused, nor the usernames tried.
                 let response = login_from(&app, &client_from("127.0.0.4"), "sprayed.one", PASSWORD, None, None).await;
                 assert_eq!(response.status(), 200);
+                let device: Value = response.json().await.unwrap();
+                let device = device["device_token"].as_str().unwrap();
                 // A success from the paused address buys no more guesses.
                 let response = login_from(&app, &sprayer, "sprayed.one", PASSWORD, None, None).await;
+                assert_throttled(response, 900).await;
+                // But a device trusted for the account passes the address's pause: someone
+                // sharing the address cannot lock its users out.
+                let response = login_from(&app, &sprayer, "sprayed.one", PASSWORD, Some(device), None).await;
+                assert_eq!(response.status(), 200);
+                let response = login_from(&app, &sprayer, "a.user", PASSWORD, Some(device), None).await;
                 assert_throttled(response, 900).await;
             }
 

@@ -266,8 +266,8 @@ impl IdentityService {
 
     /// Signs in. A wrong password and an unknown username cost the same time and give the same
     /// error. Too many failures pause sign-in: per address, per address and username, and per
-    /// username, except for a device that signed in to this account before, whose own
-    /// failures are counted instead (see [`ThrottlePolicy`]).
+    /// username. A device that signed in to this account before passes the address's and the
+    /// username's pauses, and its own failures are counted instead (see [`ThrottlePolicy`]).
     ///
     /// # Errors
     /// [`LoginError`].
@@ -279,22 +279,27 @@ impl IdentityService {
     ) -> Result<SignedIn, LoginError> {
         let now = self.ports.clock.now();
         let policy = self.config.throttle;
+        let device = self.trusted_device(username, client, now).await?;
         let mut counted = Vec::with_capacity(3);
         if let Some(address) = client.address {
-            for (key, limit) in [
-                (ThrottleKey::address(address), policy.per_address),
+            // The address's own pause stops strangers spraying guesses; a device trusted for
+            // this account passes it, so that an attacker sharing the clinic's address cannot
+            // lock its staff out. Its failures still count.
+            let trusted = device.is_some();
+            for (key, limit, passes) in [
+                (ThrottleKey::address(address), policy.per_address, trusted),
                 (
                     ThrottleKey::address_username(address, username),
                     policy.per_address_username,
+                    false,
                 ),
             ] {
-                if let Some(retry_after) = self.retry_after(&key, limit, now).await? {
+                if !passes && let Some(retry_after) = self.retry_after(&key, limit, now).await? {
                     return Err(LoginError::Throttled { retry_after });
                 }
                 counted.push(key);
             }
         }
-        let device = self.trusted_device(username, client, now).await?;
         let personal = match &device {
             Some((_, hash)) => ThrottleKey::device(hash),
             None => {

@@ -52,7 +52,8 @@ pub struct ThrottlePolicy {
     pub per_device: Limit,
     /// Failed sign-ins for one username from one address, trusted device or not.
     pub per_address_username: Limit,
-    /// Failed sign-ins and refused refresh tokens from one address, whatever the username.
+    /// Failed sign-ins and refused refresh tokens from one address, whatever the username;
+    /// a device trusted for the account signing in passes it.
     pub per_address: Limit,
     /// Registrations from one address.
     pub registrations_per_address: Limit,

@@ -793,6 +793,32 @@ async fn an_address_past_its_limit_is_paused_whatever_the_username() {
 }
 
 #[tokio::test]
+async fn a_trusted_device_passes_its_addresss_pause_but_its_failures_still_count() {
+    let alice = user("alice", Role::Doctor, UserStatus::Active);
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::address(client_address()), 50)]);
+    mocks.trusted("device-a", "alice");
+    mocks.credentials_of(&alice);
+    mocks.password_matches(false);
+    mocks
+        .login_attempts
+        .expect_record_failure()
+        .withf(|keys, _| keys.contains(&ThrottleKey::address(client_address())))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let result = mocks
+        .service()
+        .login("alice", PASSWORD, &from_address(&["device-a"]))
+        .await;
+
+    assert!(
+        matches!(result, Err(LoginError::InvalidCredentials)),
+        "the password was checked: {result:?}"
+    );
+}
+
+#[tokio::test]
 async fn one_address_failing_for_one_username_is_paused() {
     let mut mocks = Mocks::new();
     mocks.failures_by_key(&[(ThrottleKey::address_username(client_address(), "alice"), 5)]);
