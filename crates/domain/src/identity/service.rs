@@ -14,7 +14,7 @@ use crate::identity::{
 };
 use crate::identity::{
     ClientAddress, DeviceToken, Limit, RefreshTokenHash, SignInClient, ThrottleKey,
-    TrustedDeviceRepository,
+    TrustedDeviceRepository, normalized_username,
 };
 use crate::identity::{NewAccount, Principal};
 use crate::kernel::{Clock, Page, PageRequest, RepositoryError, ValidationErrors};
@@ -383,8 +383,7 @@ impl IdentityService {
         client: &SignInClient,
         now: Timestamp,
     ) -> Result<Option<(DeviceToken, RefreshTokenHash)>, RepositoryError> {
-        let username = ThrottleKey::username(username);
-        let username = username.as_str().trim_start_matches("user:");
+        let username = normalized_username(username);
         for token in client
             .device_tokens
             .iter()
@@ -394,7 +393,7 @@ impl IdentityService {
             if !self
                 .ports
                 .trusted_devices
-                .is_trusted_for(&hash, username, now)
+                .is_trusted_for(&hash, &username, now)
                 .await?
             {
                 continue;

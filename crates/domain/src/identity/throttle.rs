@@ -217,7 +217,9 @@ impl ThrottleKey {
     }
 }
 
-fn normalized_username(submitted: &str) -> String {
+/// A submitted username as throttling and device trust compare it: trimmed, lowercased and
+/// bounded.
+pub fn normalized_username(submitted: &str) -> String {
     submitted.trim().to_lowercase().chars().take(64).collect()
 }
 

@@ -819,6 +819,21 @@ async fn a_trusted_device_passes_its_addresss_pause_but_its_failures_still_count
 }
 
 #[tokio::test]
+async fn a_device_is_trusted_for_the_submitted_username_exactly() {
+    let mut mocks = Mocks::new();
+    mocks.failures_by_key(&[(ThrottleKey::username("user:alice"), 5)]);
+    mocks.trusted("device-a", "alice");
+    mocks.hasher.expect_verify().never();
+
+    let result = mocks
+        .service()
+        .login("User:Alice", PASSWORD, &from_address(&["device-a"]))
+        .await;
+
+    assert_paused(&result);
+}
+
+#[tokio::test]
 async fn one_address_failing_for_one_username_is_paused() {
     let mut mocks = Mocks::new();
     mocks.failures_by_key(&[(ThrottleKey::address_username(client_address(), "alice"), 5)]);
